@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# test.sh: the whole test suite (installs and builds first, via setup.sh). CI runs this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+# Two test processes at once, one intra-op thread each (a 2-core machine).
+OMP_NUM_THREADS=1 ctest --test-dir build --output-on-failure -j2

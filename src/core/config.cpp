@@ -1,0 +1,163 @@
+// config.cpp: validation and key binding for the config structs (see config.h).
+#include "core/config.h"
+
+#include <sstream>
+#include <stdexcept>
+
+namespace moescope {
+namespace {
+
+template <class T>
+[[noreturn]] void bad(const std::string& field, const T& value, const std::string& why) {
+  std::ostringstream o;
+  o << "config: " << field << " = " << value << ": " << why;
+  throw std::invalid_argument(o.str());
+}
+
+void require_positive(const std::string& field, int64_t v) {
+  if (v <= 0) bad(field, v, "must be > 0");
+}
+
+void require_one_of(const std::string& field, const std::string& v,
+                    std::initializer_list<const char*> allowed) {
+  std::string list;
+  for (auto a : allowed) {
+    if (v == a) return;
+    list += std::string(list.empty() ? "" : ", ") + a;
+  }
+  bad(field, "'" + v + "'", "must be one of " + list);
+}
+
+}  // namespace
+
+int64_t ModelConfig::n_moe_layers() const {
+  int64_t n = 0;
+  for (int64_t l = 0; l < n_layers; ++l) n += is_moe_layer(l);
+  return n;
+}
+
+void ModelConfig::validate() const {
+  require_positive("model.vocab_size", vocab_size);
+  require_positive("model.d_model", d_model);
+  require_positive("model.n_layers", n_layers);
+  require_positive("model.max_seq_len", max_seq_len);
+  require_one_of("model.ffn", ffn, {"moe", "dense"});
+  if (norm_eps <= 0) bad("model.norm_eps", norm_eps, "must be > 0");
+  if (init_std <= 0) bad("model.init_std", init_std, "must be > 0");
+
+  const auto& a = attn;
+  require_one_of("attn.type", a.type, {"mla", "mha"});
+  require_positive("attn.n_heads", a.n_heads);
+  if (a.rope_theta <= 0) bad("attn.rope_theta", a.rope_theta, "must be > 0");
+  if (a.type == "mha") {
+    if (a.n_kv_heads < 0) bad("attn.n_kv_heads", a.n_kv_heads, "must be >= 0 (0 = n_heads)");
+    int64_t kv = a.n_kv_heads ? a.n_kv_heads : a.n_heads;
+    if (a.n_heads % kv != 0)
+      bad("attn.n_kv_heads", kv, "must divide attn.n_heads = " + std::to_string(a.n_heads));
+    if (a.head_dim < 0) bad("attn.head_dim", a.head_dim, "must be >= 0 (0 = d_model / n_heads)");
+    if (a.head_dim == 0 && d_model % a.n_heads != 0)
+      bad("attn.n_heads", a.n_heads, "must divide model.d_model = " + std::to_string(d_model));
+    int64_t hd = a.head_dim ? a.head_dim : d_model / a.n_heads;
+    if (hd % 2) bad("attn.head_dim", hd, "must be even (RoPE rotates pairs)");
+  } else {
+    if (a.q_lora_rank < 0) bad("attn.q_lora_rank", a.q_lora_rank, "must be >= 0 (0 = full rank)");
+    require_positive("attn.kv_lora_rank", a.kv_lora_rank);
+    require_positive("attn.qk_nope_head_dim", a.qk_nope_head_dim);
+    require_positive("attn.qk_rope_head_dim", a.qk_rope_head_dim);
+    require_positive("attn.v_head_dim", a.v_head_dim);
+    if (a.qk_rope_head_dim % 2) bad("attn.qk_rope_head_dim", a.qk_rope_head_dim, "must be even (RoPE rotates pairs)");
+  }
+
+  if (ffn == "dense" || moe.first_k_dense > 0) require_positive("model.dense_hidden", dense_hidden);
+  if (ffn == "moe") {
+    const auto& m = moe;
+    require_positive("moe.n_routed", m.n_routed);
+    if (m.n_shared < 0) bad("moe.n_shared", m.n_shared, "must be >= 0");
+    require_positive("moe.expert_hidden", m.expert_hidden);
+    if (m.shared_hidden < 0) bad("moe.shared_hidden", m.shared_hidden, "must be >= 0 (0 = n_shared * expert_hidden)");
+    require_positive("moe.top_k", m.top_k);
+    if (m.top_k > m.n_routed)
+      bad("moe.top_k", m.top_k, "must be <= moe.n_routed = " + std::to_string(m.n_routed));
+    if (m.first_k_dense < 0 || m.first_k_dense > n_layers)
+      bad("moe.first_k_dense", m.first_k_dense, "must be in [0, model.n_layers]");
+    require_one_of("moe.score_func", m.score_func, {"softmax", "sigmoid"});
+    if (m.routed_scaling_factor <= 0) bad("moe.routed_scaling_factor", m.routed_scaling_factor, "must be > 0");
+    require_positive("moe.n_group", m.n_group);
+    if (m.n_routed % m.n_group != 0)
+      bad("moe.n_group", m.n_group, "must divide moe.n_routed = " + std::to_string(m.n_routed));
+    if (m.topk_group <= 0 || m.topk_group > m.n_group)
+      bad("moe.topk_group", m.topk_group, "must be in [1, moe.n_group = " + std::to_string(m.n_group) + "]");
+    if (m.top_k > m.topk_group * (m.n_routed / m.n_group))
+      bad("moe.top_k", m.top_k, "exceeds the experts reachable in moe.topk_group groups (" +
+                                    std::to_string(m.topk_group * (m.n_routed / m.n_group)) + ")");
+    require_one_of("moe.jitter", m.jitter, {"none", "input", "logits"});
+    if (m.jitter_eps < 0 || (m.jitter == "input" && m.jitter_eps >= 1))
+      bad("moe.jitter_eps", m.jitter_eps, m.jitter == "input" ? "must be in [0, 1)" : "must be >= 0");
+    if (m.bias_update_rate < 0) bad("moe.bias_update_rate", m.bias_update_rate, "must be >= 0");
+    if (m.aux_loss_alpha < 0) bad("moe.aux_loss_alpha", m.aux_loss_alpha, "must be >= 0");
+    if (m.seq_aux_loss_alpha < 0) bad("moe.seq_aux_loss_alpha", m.seq_aux_loss_alpha, "must be >= 0");
+    if (m.z_loss_beta < 0) bad("moe.z_loss_beta", m.z_loss_beta, "must be >= 0");
+    if (m.capacity_factor < 0) bad("moe.capacity_factor", m.capacity_factor, "must be >= 0 (0 = dropless)");
+    require_one_of("moe.drop_policy", m.drop_policy, {"score", "position"});
+  }
+}
+
+void ModelConfig::bind(FieldTable& t, const std::string& p) {
+  t.add(p + ".vocab_size", vocab_size);
+  t.add(p + ".d_model", d_model);
+  t.add(p + ".n_layers", n_layers);
+  t.add(p + ".max_seq_len", max_seq_len);
+  t.add(p + ".ffn", ffn);
+  t.add(p + ".dense_hidden", dense_hidden);
+  t.add(p + ".tie_embeddings", tie_embeddings);
+  t.add(p + ".norm_eps", norm_eps);
+  t.add(p + ".init_std", init_std);
+  t.add("attn.type", attn.type);
+  t.add("attn.n_heads", attn.n_heads);
+  t.add("attn.n_kv_heads", attn.n_kv_heads);
+  t.add("attn.head_dim", attn.head_dim);
+  t.add("attn.q_lora_rank", attn.q_lora_rank);
+  t.add("attn.kv_lora_rank", attn.kv_lora_rank);
+  t.add("attn.qk_nope_head_dim", attn.qk_nope_head_dim);
+  t.add("attn.qk_rope_head_dim", attn.qk_rope_head_dim);
+  t.add("attn.v_head_dim", attn.v_head_dim);
+  t.add("attn.rope_theta", attn.rope_theta);
+  t.add("moe.n_routed", moe.n_routed);
+  t.add("moe.n_shared", moe.n_shared);
+  t.add("moe.expert_hidden", moe.expert_hidden);
+  t.add("moe.shared_hidden", moe.shared_hidden);
+  t.add("moe.top_k", moe.top_k);
+  t.add("moe.first_k_dense", moe.first_k_dense);
+  t.add("moe.score_func", moe.score_func);
+  t.add("moe.norm_topk_prob", moe.norm_topk_prob);
+  t.add("moe.routed_scaling_factor", moe.routed_scaling_factor);
+  t.add("moe.n_group", moe.n_group);
+  t.add("moe.topk_group", moe.topk_group);
+  t.add("moe.jitter", moe.jitter);
+  t.add("moe.jitter_eps", moe.jitter_eps);
+  t.add("moe.bias_balance", moe.bias_balance);
+  t.add("moe.bias_update_rate", moe.bias_update_rate);
+  t.add("moe.bias_zero_center", moe.bias_zero_center);
+  t.add("moe.aux_loss_alpha", moe.aux_loss_alpha);
+  t.add("moe.seq_aux_loss_alpha", moe.seq_aux_loss_alpha);
+  t.add("moe.z_loss_beta", moe.z_loss_beta);
+  t.add("moe.capacity_factor", moe.capacity_factor);
+  t.add("moe.drop_policy", moe.drop_policy);
+}
+
+FieldTable Config::fields() {
+  FieldTable t;
+  model.bind(t);
+  return t;
+}
+
+Config load_config(const std::string& toml_path, const std::vector<std::string>& assignments) {
+  Config c;
+  FieldTable t = c.fields();
+  if (!toml_path.empty()) t.load_toml_file(toml_path);
+  for (auto& a : assignments) t.apply_assignment(a);
+  c.validate();
+  return c;
+}
+
+}  // namespace moescope

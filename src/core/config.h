@@ -1,0 +1,83 @@
+// config.h: plain config structs with defaults at the fields, validate() naming the bad
+// value, and a FieldTable binding (dotted keys, e.g. "moe.top_k") for TOML / --set / JSON.
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "core/fields.h"
+
+namespace moescope {
+
+struct AttentionConfig {
+  std::string type = "mla";       // "mla" (DeepSeek-V2/V3 latent attention) or "mha" (GQA if n_kv_heads < n_heads)
+  int64_t n_heads = 4;
+  // Standard attention.
+  int64_t n_kv_heads = 0;         // 0 = n_heads
+  int64_t head_dim = 0;           // 0 = d_model / n_heads
+  // Multi-head latent attention.
+  int64_t q_lora_rank = 0;        // 0 = full-rank query projection
+  int64_t kv_lora_rank = 32;      // width of the cached, RMS-normalised KV latent
+  int64_t qk_nope_head_dim = 32;  // per-head query/key part without RoPE
+  int64_t qk_rope_head_dim = 16;  // decoupled RoPE key, shared by all heads
+  int64_t v_head_dim = 32;
+  double rope_theta = 10000.0;
+};
+
+struct MoEConfig {
+  int64_t n_routed = 8;           // routed experts E
+  int64_t n_shared = 1;           // shared experts (every token)
+  int64_t expert_hidden = 512;    // hidden size F of one routed expert
+  int64_t shared_hidden = 0;      // hidden size of the fused shared expert; 0 = n_shared * expert_hidden
+  int64_t top_k = 2;
+  int64_t first_k_dense = 0;      // the first layers use a dense FFN (as DeepSeek-V3)
+  std::string score_func = "softmax";  // "softmax" or "sigmoid", computed in fp32
+  bool norm_topk_prob = true;     // renormalise the selected weights to sum to 1
+  double routed_scaling_factor = 1.0;
+  int64_t n_group = 1;            // group-limited routing: experts in n_group groups,
+  int64_t topk_group = 1;         //   tokens may use only topk_group of them
+  std::string jitter = "none";    // "none", "input" (x *= U(1-eps,1+eps)) or "logits" (logits += N(0,eps^2)); training only
+  double jitter_eps = 0.0;
+  // Auxiliary-loss-free balancing (DeepSeek-V3): selection-only bias, updated per optimizer step.
+  bool bias_balance = true;
+  double bias_update_rate = 0.001;  // u in b_i += u * sign(mean_load - load_i)
+  bool bias_zero_center = false;    // subtract the mean of each update
+  // Losses (coefficients; 0 disables).
+  double aux_loss_alpha = 0.0;      // Switch/GShard: alpha * E * sum_i f_i P_i
+  double seq_aux_loss_alpha = 0.0;  // DeepSeek-V3 sequence-wise balance loss
+  double z_loss_beta = 0.0;         // beta * mean(logsumexp(logits)^2)
+  // Capacity: 0 = dropless; else capacity = ceil(factor * T * k / E) slots per expert.
+  double capacity_factor = 0.0;
+  std::string drop_policy = "score";  // "score" (lowest gate weight dropped first) or "position" (later tokens first)
+};
+
+struct ModelConfig {
+  int64_t vocab_size = 256;
+  int64_t d_model = 256;
+  int64_t n_layers = 4;
+  int64_t max_seq_len = 256;
+  std::string ffn = "moe";        // "moe" or "dense"
+  int64_t dense_hidden = 1024;    // hidden size of dense SwiGLU layers
+  bool tie_embeddings = false;
+  double norm_eps = 1e-6;
+  double init_std = 0.02;
+  AttentionConfig attn;
+  MoEConfig moe;
+
+  bool is_moe_layer(int64_t layer) const { return ffn == "moe" && layer >= moe.first_k_dense; }
+  int64_t n_moe_layers() const;
+  // Throws std::invalid_argument naming the field and the bad value.
+  void validate() const;
+  void bind(FieldTable& t, const std::string& prefix = "model");
+};
+
+// The whole resolved configuration of a run. Later layers (train, data, scope) add sections.
+struct Config {
+  ModelConfig model;
+  FieldTable fields();  // bound to this object's members
+  void validate() const { model.validate(); }
+};
+
+// Loads a TOML preset, then applies --set assignments, then validates.
+Config load_config(const std::string& toml_path, const std::vector<std::string>& assignments = {});
+
+}  // namespace moescope

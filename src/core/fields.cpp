@@ -1,0 +1,211 @@
+// fields.cpp: parsing/serialising config fields by dotted key (see fields.h).
+#include "core/fields.h"
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+#include <nlohmann/json.hpp>
+#include <toml++/toml.h>
+
+namespace moescope {
+namespace {
+
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j)
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1])});
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+std::string trim(const std::string& s) {
+  size_t b = s.find_first_not_of(" \t\r\n"), e = s.find_last_not_of(" \t\r\n");
+  return b == std::string::npos ? "" : s.substr(b, e - b + 1);
+}
+
+[[noreturn]] void unknown_key(const std::string& key, const std::vector<std::string>& keys,
+                              const std::string& where) {
+  std::string msg = "unknown config key '" + key + "'" + (where.empty() ? "" : " in " + where);
+  std::string hint = closest_key(key, keys);
+  if (!hint.empty()) msg += " (did you mean '" + hint + "'?)";
+  throw std::invalid_argument(msg);
+}
+
+void flatten_toml(const toml::table& t, const std::string& prefix,
+                  std::vector<std::pair<std::string, const toml::node*>>& out) {
+  for (auto&& [k, node] : t) {
+    std::string key = prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
+    if (auto* sub = node.as_table()) flatten_toml(*sub, key, out);
+    else out.emplace_back(key, &node);
+  }
+}
+
+void flatten_json(const nlohmann::json& j, const std::string& prefix,
+                  std::vector<std::pair<std::string, nlohmann::json>>& out) {
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    std::string key = prefix.empty() ? it.key() : prefix + "." + it.key();
+    if (it->is_object()) flatten_json(*it, key, out);
+    else out.emplace_back(key, *it);
+  }
+}
+
+}  // namespace
+
+std::string closest_key(const std::string& key, const std::vector<std::string>& keys) {
+  std::string best;
+  size_t best_d = std::max<size_t>(3, key.size() / 3) + 1;
+  for (auto& k : keys) {
+    // Compare against the full key and against its last component.
+    size_t d = edit_distance(key, k);
+    auto dot = k.rfind('.');
+    if (dot != std::string::npos) d = std::min(d, edit_distance(key, k.substr(dot + 1)) + 1);
+    if (d < best_d) best_d = d, best = k;
+  }
+  return best;
+}
+
+void FieldTable::add_ref(const std::string& key, Ref r) {
+  if (refs_.count(key)) throw std::logic_error("duplicate config key " + key);
+  refs_[key] = r;
+}
+
+std::vector<std::string> FieldTable::keys() const {
+  std::vector<std::string> k;
+  for (auto& [key, _] : refs_) k.push_back(key);
+  return k;
+}
+
+void FieldTable::set_from_string(const std::string& key, const std::string& raw) {
+  auto it = refs_.find(key);
+  if (it == refs_.end()) unknown_key(key, keys(), "");
+  std::string value = trim(raw);
+  auto bad = [&](const char* type) {
+    throw std::invalid_argument("config key '" + key + "': cannot parse '" + value + "' as " + type);
+  };
+  std::visit(
+      [&](auto* p) {
+        using T = std::remove_pointer_t<decltype(p)>;
+        if constexpr (std::is_same_v<T, int64_t>) {
+          size_t pos = 0;
+          try { *p = std::stoll(value, &pos); } catch (...) { bad("an integer"); }
+          if (pos != value.size()) bad("an integer");
+        } else if constexpr (std::is_same_v<T, double>) {
+          size_t pos = 0;
+          try { *p = std::stod(value, &pos); } catch (...) { bad("a number"); }
+          if (pos != value.size() || !std::isfinite(*p)) bad("a finite number");
+        } else if constexpr (std::is_same_v<T, bool>) {
+          if (value == "true" || value == "1") *p = true;
+          else if (value == "false" || value == "0") *p = false;
+          else bad("a boolean (true/false)");
+        } else {
+          std::string v = value;
+          if (v.size() >= 2 && (v.front() == '"' || v.front() == '\'') && v.back() == v.front())
+            v = v.substr(1, v.size() - 2);
+          *p = v;
+        }
+      },
+      it->second);
+}
+
+void FieldTable::apply_assignment(const std::string& a) {
+  auto eq = a.find('=');
+  if (eq == std::string::npos || eq == 0)
+    throw std::invalid_argument("--set expects key=value, got '" + a + "'");
+  set_from_string(trim(a.substr(0, eq)), a.substr(eq + 1));
+}
+
+void FieldTable::set_from_json(const std::string& key, const nlohmann::json& v) {
+  auto it = refs_.find(key);
+  if (it == refs_.end()) unknown_key(key, keys(), "");
+  auto bad = [&](const char* type) {
+    throw std::invalid_argument("config key '" + key + "': expected " + type + ", got " + v.dump());
+  };
+  std::visit(
+      [&](auto* p) {
+        using T = std::remove_pointer_t<decltype(p)>;
+        if constexpr (std::is_same_v<T, int64_t>) {
+          if (!v.is_number_integer()) bad("an integer");
+          *p = v.get<int64_t>();
+        } else if constexpr (std::is_same_v<T, double>) {
+          if (!v.is_number()) bad("a number");
+          *p = v.get<double>();
+        } else if constexpr (std::is_same_v<T, bool>) {
+          if (!v.is_boolean()) bad("a boolean");
+          *p = v.get<bool>();
+        } else {
+          if (!v.is_string()) bad("a string");
+          *p = v.get<std::string>();
+        }
+      },
+      it->second);
+}
+
+nlohmann::json FieldTable::to_json() const {
+  nlohmann::json out = nlohmann::json::object();
+  for (auto& [key, ref] : refs_) {
+    nlohmann::json* node = &out;
+    std::stringstream ss(key);
+    std::string part;
+    std::vector<std::string> parts;
+    while (std::getline(ss, part, '.')) parts.push_back(part);
+    for (size_t i = 0; i + 1 < parts.size(); ++i) node = &(*node)[parts[i]];
+    std::visit([&](auto* p) { (*node)[parts.back()] = *p; }, ref);
+  }
+  return out;
+}
+
+void FieldTable::from_json(const nlohmann::json& nested, const std::string& where) {
+  if (!nested.is_object()) throw std::invalid_argument(where + ": expected a JSON object");
+  std::vector<std::pair<std::string, nlohmann::json>> flat;
+  flatten_json(nested, "", flat);
+  for (auto& [k, v] : flat) {
+    if (!has(k)) unknown_key(k, keys(), where);
+    set_from_json(k, v);
+  }
+}
+
+void FieldTable::load_toml_string(const std::string& text, const std::string& where) {
+  toml::table tbl;
+  try {
+    tbl = toml::parse(text, where);
+  } catch (const toml::parse_error& e) {
+    std::ostringstream msg;
+    msg << where << ":" << e.source().begin.line << ":" << e.source().begin.column
+        << ": TOML parse error: " << e.description();
+    throw std::invalid_argument(msg.str());
+  }
+  std::vector<std::pair<std::string, const toml::node*>> flat;
+  flatten_toml(tbl, "", flat);
+  for (auto& [k, node] : flat) {
+    if (!has(k)) unknown_key(k, keys(), where);
+    std::string value;
+    if (auto s = node->value<std::string>(); s && node->is_string()) value = *s;
+    else if (node->is_integer()) value = std::to_string(*node->value<int64_t>());
+    else if (node->is_floating_point()) {
+      std::ostringstream o;
+      o.precision(17);
+      o << *node->value<double>();
+      value = o.str();
+    } else if (node->is_boolean()) value = *node->value<bool>() ? "true" : "false";
+    else throw std::invalid_argument(where + ": config key '" + k + "' has an unsupported TOML type");
+    // Integers are accepted where a float is expected; the reverse is an error.
+    set_from_string(k, value);
+  }
+}
+
+void FieldTable::load_toml_file(const std::string& path) {
+  std::ifstream f(path);
+  if (!f) throw std::invalid_argument("cannot open config file '" + path + "'");
+  std::stringstream ss;
+  ss << f.rdbuf();
+  load_toml_string(ss.str(), path);
+}
+
+}  // namespace moescope

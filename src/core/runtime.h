@@ -1,0 +1,21 @@
+// runtime.h: process-wide runtime setup (intra-op threads, seeding, device choice).
+#pragma once
+#include <cstdint>
+#include <string>
+
+namespace moescope {
+
+// Call first in main(). Re-executes the process once with OMP_WAIT_POLICY=PASSIVE unless the
+// user set it (libgomp reads it only at load time): spinning OpenMP workers otherwise steal the
+// cores from OpenBLAS's own threads, and small expert matmuls ran ~3x slower (bench/). Also
+// keeps freed large blocks in the malloc heap (no page faults on every step's activations).
+void init_process(int argc, char** argv);
+// Uses every hardware thread for intra-op parallelism unless OMP_NUM_THREADS is set
+// (Debian's LibTorch otherwise defaults to one thread).
+void init_runtime_threads();
+// Seeds LibTorch's CPU (and CUDA, when present) generators.
+void seed_everything(uint64_t seed);
+// "cpu", "cuda" or "auto" (cuda when available) -> the resolved device string.
+std::string resolve_device(const std::string& requested);
+
+}  // namespace moescope

@@ -1,0 +1,79 @@
+// mla.cpp: see mla.h.
+#include "model/mla.h"
+
+#include <cmath>
+
+#include "model/init.h"
+#include "ops/attention_core.h"
+#include "ops/rope.h"
+
+namespace moescope {
+
+MLAImpl::MLAImpl(const ModelConfig& cfg)
+    : H_(cfg.attn.n_heads),
+      R_(cfg.attn.kv_lora_rank),
+      n_(cfg.attn.qk_nope_head_dim),
+      p_(cfg.attn.qk_rope_head_dim),
+      v_(cfg.attn.v_head_dim),
+      theta_(cfg.attn.rope_theta),
+      scale_(1.0 / std::sqrt(static_cast<double>(cfg.attn.qk_nope_head_dim + cfg.attn.qk_rope_head_dim))) {
+  const int64_t D = cfg.d_model, Q = cfg.attn.q_lora_rank;
+  const double std = cfg.init_std;
+  if (Q > 0) {
+    q_a_proj = register_module("q_a_proj", make_linear(D, Q, std));
+    q_a_layernorm = register_module("q_a_layernorm", RMSNorm(Q, cfg.norm_eps));
+    q_b_proj = register_module("q_b_proj", make_linear(Q, H_ * (n_ + p_), std));
+  } else {
+    q_proj = register_module("q_proj", make_linear(D, H_ * (n_ + p_), std));
+  }
+  kv_a_proj_with_mqa = register_module("kv_a_proj_with_mqa", make_linear(D, R_ + p_, std));
+  kv_a_layernorm = register_module("kv_a_layernorm", RMSNorm(R_, cfg.norm_eps));
+  kv_b_proj = register_module("kv_b_proj", make_linear(R_, H_ * (n_ + v_), std));
+  o_proj = register_module("o_proj", make_linear(H_ * v_, D, residual_out_std(std, cfg.n_layers)));
+}
+
+at::Tensor MLAImpl::forward(const at::Tensor& x_BSD, int64_t start, LayerKVCache* cache) {
+  const int64_t B = x_BSD.size(0), S = x_BSD.size(1);
+  at::Tensor q_BSHq;
+  if (!q_a_proj.is_empty())
+    q_BSHq = linear_cast(q_a_layernorm(linear_cast(x_BSD, q_a_proj->weight)), q_b_proj->weight);
+  else
+    q_BSHq = linear_cast(x_BSD, q_proj->weight);
+  q_BSHq = q_BSHq.view({B, S, H_, n_ + p_});
+  auto q_nope_BSHn = q_BSHq.narrow(-1, 0, n_);
+  at::Tensor cos, sin;
+  rope_tables(start, S, p_, theta_, x_BSD.scalar_type() == at::kDouble, &cos, &sin, &x_BSD);
+  auto q_pe_BSHp = apply_rope(q_BSHq.narrow(-1, n_, p_), cos, sin);
+
+  auto kv_a = linear_cast(x_BSD, kv_a_proj_with_mqa->weight);                     // [B,S,R+p]
+  auto c_kv_BSR = kv_a_layernorm(kv_a.narrow(-1, 0, R_));
+  auto k_pe_BSp = apply_rope(kv_a.narrow(-1, R_, p_).unsqueeze(2), cos, sin).squeeze(2);
+
+  at::Tensor attn_BHSL, o_BSHv;
+  if (!cache) {
+    // Explicit form: materialise per-head keys and values from the latent.
+    auto kv_BSHx = linear_cast(c_kv_BSR, kv_b_proj->weight).view({B, S, H_, n_ + v_});
+    auto k_nope_BSHn = kv_BSHx.narrow(-1, 0, n_);
+    auto v_BSHv = kv_BSHx.narrow(-1, n_, v_);
+    auto scores = torch::matmul(q_nope_BSHn.transpose(1, 2), k_nope_BSHn.permute({0, 2, 3, 1}))  // [B,H,S,S]
+                + torch::matmul(q_pe_BSHp.transpose(1, 2), k_pe_BSp.unsqueeze(1).transpose(-2, -1));
+    attn_BHSL = causal_softmax(scores * scale_, start);
+    o_BSHv = torch::matmul(attn_BHSL, v_BSHv.transpose(1, 2)).transpose(1, 2);  // [B,S,H,v]
+  } else {
+    // Absorbed form over the cached latent.
+    at::Tensor c_BLR, kpe_BLp;
+    std::tie(c_BLR, kpe_BLp) = cache->append(c_kv_BSR, k_pe_BSp);
+    auto w_HxR = kv_b_proj->weight.to(x_BSD.scalar_type()).view({H_, n_ + v_, R_});
+    auto w_uk_HnR = w_HxR.narrow(1, 0, n_);
+    auto w_uv_HvR = w_HxR.narrow(1, n_, v_);
+    auto q_lat_BHSR = torch::matmul(q_nope_BSHn.transpose(1, 2), w_uk_HnR.unsqueeze(0));     // [B,H,S,R]
+    auto scores = torch::matmul(q_lat_BHSR, c_BLR.unsqueeze(1).transpose(-2, -1))            // [B,H,S,L]
+                + torch::matmul(q_pe_BSHp.transpose(1, 2), kpe_BLp.unsqueeze(1).transpose(-2, -1));
+    attn_BHSL = causal_softmax(scores * scale_, start);
+    auto o_lat_BHSR = torch::matmul(attn_BHSL, c_BLR.unsqueeze(1));                          // [B,H,S,R]
+    o_BSHv = torch::matmul(o_lat_BHSR, w_uv_HvR.transpose(-2, -1).unsqueeze(0)).transpose(1, 2);
+  }
+  return linear_cast(o_BSHv.reshape({B, S, H_ * v_}), o_proj->weight);
+}
+
+}  // namespace moescope

@@ -1,0 +1,97 @@
+// moe.cpp: see moe.h.
+#include "model/moe.h"
+
+#include "model/init.h"
+#include "ops/grouped_swiglu.h"
+#include "ops/swiglu.h"
+
+namespace moescope {
+namespace {
+thread_local bool g_recompute = false;
+}  // namespace
+
+RecomputeScope::RecomputeScope() : prev_(g_recompute) { g_recompute = true; }
+RecomputeScope::~RecomputeScope() { g_recompute = prev_; }
+bool RecomputeScope::active() { return g_recompute; }
+
+SwiGLUMlpImpl::SwiGLUMlpImpl(int64_t d_model, int64_t hidden, double init_std, double out_std) {
+  gate_proj = register_module("gate_proj", make_linear(d_model, hidden, init_std));
+  up_proj = register_module("up_proj", make_linear(d_model, hidden, init_std));
+  down_proj = register_module("down_proj", make_linear(hidden, d_model, out_std));
+}
+
+at::Tensor SwiGLUMlpImpl::forward(const at::Tensor& x_ND) {
+  return swiglu(x_ND, gate_proj->weight, up_proj->weight, down_proj->weight);
+}
+
+MoELayerImpl::MoELayerImpl(const ModelConfig& cfg, int64_t n_layers_for_init)
+    : cfg_(cfg.moe), policy_(parse_drop_policy(cfg.moe.drop_policy)) {
+  const double out_std = residual_out_std(cfg.init_std, n_layers_for_init);
+  gate = register_module("gate", Router(cfg));
+  experts = register_module("experts", torch::nn::ModuleList());
+  for (int64_t e = 0; e < cfg_.n_routed; ++e)
+    experts->push_back(SwiGLUMlp(cfg.d_model, cfg_.expert_hidden, cfg.init_std, out_std));
+  if (cfg_.n_shared > 0) {
+    int64_t h = cfg_.shared_hidden > 0 ? cfg_.shared_hidden : cfg_.n_shared * cfg_.expert_hidden;
+    shared_experts = register_module("shared_experts", SwiGLUMlp(cfg.d_model, h, cfg.init_std, out_std));
+  }
+  pending_counts_E_ = torch::zeros({cfg_.n_routed}, torch::kLong);
+  aux_loss_ = torch::zeros({});
+}
+
+at::Tensor MoELayerImpl::routed_forward(const at::Tensor& x_TD, const Routing& r, DispatchPlan* plan) {
+  *plan = plan_dispatch(r.expert_TK, r.weight_TK, cfg_.n_routed, cfg_.capacity_factor, policy_);
+  auto y_TD = torch::zeros_like(x_TD);
+  if (plan->offsets.back() == 0) return y_TD;  // everything dropped
+  std::vector<int64_t> sizes(cfg_.n_routed);
+  std::vector<at::Tensor> wg(cfg_.n_routed), wu(cfg_.n_routed), wd(cfg_.n_routed);
+  for (int64_t e = 0; e < cfg_.n_routed; ++e) {
+    sizes[e] = plan->offsets[e + 1] - plan->offsets[e];
+    auto* ex = experts[e]->as<SwiGLUMlpImpl>();
+    wg[e] = ex->gate_proj->weight;
+    wu[e] = ex->up_proj->weight;
+    wd[e] = ex->down_proj->weight;
+  }
+  auto x_AD = x_TD.index_select(0, plan->token_A);
+  auto w_A = r.weight_TK.reshape({-1}).index_select(0, plan->slot_A);
+  auto y_AD = grouped_swiglu(x_AD, w_A, sizes, wg, wu, wd);  // gate weights already applied
+  return y_TD.index_add(0, plan->token_A, y_AD);
+}
+
+at::Tensor MoELayerImpl::forward(const at::Tensor& x_BSD) {
+  const auto sizes = x_BSD.sizes().vec();
+  auto x_TD = x_BSD.reshape({-1, sizes.back()});
+  Routing r = gate->forward(x_BSD);
+  DispatchPlan plan;
+  auto y_TD = routed_forward(x_TD, r, &plan);
+  if (!shared_experts.is_empty()) y_TD = y_TD + shared_experts->forward(x_TD);
+  aux_loss_ = r.aux_loss;
+
+  if (!RecomputeScope::active()) {
+    torch::NoGradGuard ng;
+    last_.expert_TK = r.expert_TK;
+    last_.weight_TK = r.weight_TK.detach();
+    last_.scores_TE = r.scores_TE.detach();
+    last_.logits_TE = r.logits_TE.detach();
+    last_.counts_E = r.counts_E;
+    last_.kept_E = torch::diff(torch::tensor(plan.offsets, torch::kLong));
+    last_.keep_TK = plan.keep_TK;
+    last_.n_tokens = x_TD.size(0);
+    last_.n_dropped = plan.n_dropped;
+    last_.capacity = plan.capacity;
+    last_.bias_changed = r.bias_changed;
+    last_.switch_loss = r.switch_loss;
+    last_.seq_loss = r.seq_loss;
+    last_.z_loss = r.z_loss;
+    last_.valid = true;
+    if (is_training()) pending_counts_E_ = pending_counts_E_ + r.counts_E.to(pending_counts_E_.device());
+  }
+  return y_TD.view(sizes);
+}
+
+void MoELayerImpl::update_bias() {
+  if (cfg_.bias_balance && pending_counts_E_.sum().item<int64_t>() > 0) gate->update_bias(pending_counts_E_);
+  pending_counts_E_ = torch::zeros_like(pending_counts_E_);
+}
+
+}  // namespace moescope

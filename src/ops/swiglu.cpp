@@ -1,0 +1,16 @@
+// swiglu.cpp: see swiglu.h. Weights are cast to x's dtype (bf16 compute, fp32 masters).
+#include "ops/swiglu.h"
+
+#include <torch/torch.h>
+
+namespace moescope {
+
+at::Tensor swiglu(const at::Tensor& x_ND, const at::Tensor& w_gate_FD, const at::Tensor& w_up_FD,
+                  const at::Tensor& w_down_DF) {
+  auto dt = x_ND.scalar_type();
+  auto g_NF = torch::matmul(x_ND, w_gate_FD.to(dt).t());
+  auto u_NF = torch::matmul(x_ND, w_up_FD.to(dt).t());
+  return torch::matmul(torch::silu(g_NF) * u_NF, w_down_DF.to(dt).t());
+}
+
+}  // namespace moescope

@@ -1,0 +1,186 @@
+// router_test.cpp: router invariants and hand-computed balance / z losses.
+#include <cmath>
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "../test_util.h"
+#include "model/router.h"
+
+using namespace moescope;
+using moescope::testing::tiny_config;
+
+namespace {
+ModelConfig small_router_cfg(const std::string& score, int64_t E, int64_t K, int64_t D) {
+  ModelConfig c;
+  c.d_model = D;
+  c.moe.n_routed = E;
+  c.moe.top_k = K;
+  c.moe.score_func = score;
+  c.moe.bias_balance = true;
+  return c;
+}
+double sig(double x) { return 1.0 / (1.0 + std::exp(-x)); }
+}  // namespace
+
+TEST(Router, ExactlyKDistinctExpertsAndWeightsSumToOne) {
+  for (const char* score : {"softmax", "sigmoid"}) {
+    torch::manual_seed(11);
+    auto c = small_router_cfg(score, 8, 3, 16);
+    Router r(c);
+    auto x = torch::randn({2, 5, 16});
+    auto out = r->forward(x);
+    ASSERT_EQ(out.expert_TK.sizes(), (std::vector<int64_t>{10, 3}));
+    auto sorted = std::get<0>(out.expert_TK.sort(1));
+    EXPECT_TRUE((sorted.narrow(1, 1, 2) != sorted.narrow(1, 0, 2)).all().item<bool>()) << score;
+    EXPECT_TRUE(torch::allclose(out.weight_TK.sum(1), torch::ones({10}), 1e-6, 1e-6)) << score;
+    EXPECT_EQ(out.counts_E.sum().item<int64_t>(), 30);
+    EXPECT_EQ(out.scores_TE.scalar_type(), at::kFloat);  // fp32 router
+  }
+}
+
+TEST(Router, ScalingFactorAndNoRenorm) {
+  torch::manual_seed(12);
+  auto c = small_router_cfg("softmax", 8, 2, 16);
+  c.moe.norm_topk_prob = false;
+  c.moe.routed_scaling_factor = 2.5;
+  Router r(c);
+  auto out = r->forward(torch::randn({1, 6, 16}));
+  auto expect = out.scores_TE.gather(1, out.expert_TK) * 2.5;
+  EXPECT_TRUE(torch::allclose(out.weight_TK, expect));
+}
+
+TEST(Router, BiasChangesSelectionButNotWeights) {
+  torch::manual_seed(13);
+  auto c = small_router_cfg("sigmoid", 4, 2, 8);
+  Router r(c);
+  auto x = torch::randn({1, 20, 8}, torch::kDouble);
+  auto before = r->forward(x);
+  {
+    torch::NoGradGuard ng;
+    r->bias.copy_(torch::tensor({0.f, 0.f, 0.f, 10.f}));  // forces expert 3 into every top-2
+  }
+  auto after = r->forward(x);
+  EXPECT_TRUE(after.expert_TK.eq(3).any(1).all().item<bool>());
+  EXPECT_GT(after.bias_changed, 0);
+  EXPECT_EQ(before.bias_changed, 0);
+  // Weights are the unbiased scores of the chosen experts, renormalised.
+  auto s = after.scores_TE.gather(1, after.expert_TK);
+  EXPECT_TRUE(torch::allclose(after.weight_TK, s / s.sum(1, true), 1e-12, 1e-12));
+  EXPECT_TRUE(torch::allclose(after.scores_TE, before.scores_TE));
+  // The bias is a buffer, not a parameter (no optimizer, no weight decay).
+  for (auto& p : r->named_parameters()) EXPECT_EQ(p.key().find("bias"), std::string::npos);
+  EXPECT_NE(r->named_buffers().find("e_score_correction_bias"), nullptr);
+}
+
+TEST(Router, BiasUpdateDirectionAndZeroCentring) {
+  auto c = small_router_cfg("softmax", 4, 1, 8);
+  c.moe.bias_update_rate = 0.05;
+  Router r(c);
+  r->update_bias(torch::tensor({10, 0, 5, 5}, torch::kLong));  // mean 5
+  EXPECT_TRUE(torch::allclose(r->bias, torch::tensor({-0.05f, 0.05f, 0.f, 0.f})));
+  c.moe.bias_zero_center = true;
+  Router z(c);
+  z->update_bias(torch::tensor({10, 0, 0, 0}, torch::kLong));  // signs -,+,+,+ ; mean 0.5u
+  EXPECT_TRUE(torch::allclose(z->bias, torch::tensor({-0.075f, 0.025f, 0.025f, 0.025f})));
+  EXPECT_NEAR(z->bias.sum().item<double>(), 0.0, 1e-7);
+}
+
+TEST(Router, SwitchSeqAndZLossesMatchHandComputation) {
+  // E = 2, K = 1, W = I, three tokens with logits (1,0), (0,2), (3,0): choices 0, 1, 0.
+  const double alpha = 0.1, seq_alpha = 0.2, beta = 0.01;
+  auto c = small_router_cfg("softmax", 2, 1, 2);
+  c.moe.bias_balance = false;
+  c.moe.aux_loss_alpha = alpha;
+  c.moe.seq_aux_loss_alpha = seq_alpha;
+  c.moe.z_loss_beta = beta;
+  Router r(c);
+  {
+    torch::NoGradGuard ng;
+    r->weight.copy_(torch::eye(2));
+  }
+  auto x = torch::tensor({1.0, 0.0, 0.0, 2.0, 3.0, 0.0}, torch::kDouble).view({1, 3, 2});
+  auto out = r->forward(x);
+  const double l[3][2] = {{1, 0}, {0, 2}, {3, 0}};
+  double p[3][2], lse2 = 0;
+  for (int t = 0; t < 3; ++t) {
+    double z = std::exp(l[t][0]) + std::exp(l[t][1]);
+    p[t][0] = std::exp(l[t][0]) / z;
+    p[t][1] = std::exp(l[t][1]) / z;
+    lse2 += std::log(z) * std::log(z) / 3.0;
+  }
+  const double P0 = (p[0][0] + p[1][0] + p[2][0]) / 3, P1 = (p[0][1] + p[1][1] + p[2][1]) / 3;
+  const double f0 = 2.0 / 3, f1 = 1.0 / 3;
+  EXPECT_NEAR(out.switch_loss, alpha * 2 * (f0 * P0 + f1 * P1), 1e-12);
+  EXPECT_NEAR(out.seq_loss, seq_alpha * (2 * f0 * P0 + 2 * f1 * P1), 1e-12);  // one sequence: f' = E f
+  EXPECT_NEAR(out.z_loss, beta * lse2, 1e-12);
+  EXPECT_NEAR(out.aux_loss.item<double>(), out.switch_loss + out.seq_loss + out.z_loss, 1e-12);
+
+  // Three sequences of one token: the sequence-wise loss averages E * p(chosen) per sequence.
+  auto out3 = r->forward(x.view({3, 1, 2}));
+  EXPECT_NEAR(out3.seq_loss, seq_alpha * 2 * (p[0][0] + p[1][1] + p[2][0]) / 3, 1e-12);
+  EXPECT_NEAR(out3.switch_loss, out.switch_loss, 1e-12);  // batch-level: independent of split
+}
+
+TEST(Router, SigmoidBalanceLossUsesNormalisedScores) {
+  auto c = small_router_cfg("sigmoid", 2, 1, 2);
+  c.moe.bias_balance = false;
+  c.moe.aux_loss_alpha = 1.0;
+  Router r(c);
+  {
+    torch::NoGradGuard ng;
+    r->weight.copy_(torch::eye(2));
+  }
+  auto x = torch::tensor({1.0, -1.0, 0.5, 2.0}, torch::kDouble).view({1, 2, 2});
+  auto out = r->forward(x);
+  double pn[2][2];
+  const double l[2][2] = {{1, -1}, {0.5, 2}};
+  for (int t = 0; t < 2; ++t) {
+    double a = sig(l[t][0]), b = sig(l[t][1]);
+    pn[t][0] = a / (a + b);
+    pn[t][1] = b / (a + b);
+  }
+  // choices: token 0 -> expert 0, token 1 -> expert 1; f = (1/2, 1/2)
+  const double expect = 2 * (0.5 * (pn[0][0] + pn[1][0]) / 2 + 0.5 * (pn[0][1] + pn[1][1]) / 2);
+  EXPECT_NEAR(out.switch_loss, expect, 1e-12);
+  EXPECT_TRUE(torch::allclose(out.weight_TK, torch::ones({2, 1}, torch::kDouble)));  // renormalised top-1
+}
+
+TEST(Router, GroupLimitedRoutingStaysInTopGroups) {
+  torch::manual_seed(14);
+  for (const char* score : {"softmax", "sigmoid"}) {
+    auto c = small_router_cfg(score, 8, 2, 16);
+    c.moe.n_group = 4;
+    c.moe.topk_group = 1;
+    Router r(c);
+    auto out = r->forward(torch::randn({1, 30, 16}));
+    auto group = torch::div(out.expert_TK, 2, "floor");
+    EXPECT_TRUE(group.select(1, 0).eq(group.select(1, 1)).all().item<bool>()) << score;
+  }
+}
+
+TEST(Router, JitterOnlyInTrainingAndOfStatedForm) {
+  torch::manual_seed(15);
+  auto x = torch::randn({1, 50, 16});
+  for (const char* mode : {"input", "logits"}) {
+    auto c = small_router_cfg("softmax", 8, 2, 16);
+    c.moe.jitter = mode;
+    c.moe.jitter_eps = 0.02;
+    Router r(c);
+    r->eval();
+    auto a = r->forward(x), b = r->forward(x);
+    EXPECT_TRUE(a.logits_TE.equal(b.logits_TE)) << mode;
+    r->train();
+    auto t = r->forward(x);
+    if (std::string(mode) == "input") {
+      // logits are computed from the jittered input: differ, but within eps * |x||w| bounds
+      EXPECT_FALSE(t.logits_TE.equal(a.logits_TE));
+      auto bound = (x.reshape({50, 16}).abs().matmul(r->weight.abs().t())) * 0.02 + 1e-6;
+      EXPECT_TRUE(((t.logits_TE - a.logits_TE).abs() <= bound).all().item<bool>());
+    } else {
+      // logits themselves are clean; the scores see N(0, eps^2) noise
+      EXPECT_TRUE(t.logits_TE.equal(a.logits_TE));
+      EXPECT_FALSE(t.scores_TE.equal(a.scores_TE));
+    }
+  }
+}

@@ -3,6 +3,10 @@
 // moves the bias toward balance.
 #include "cli/selfcheck.h"
 
+#include <CLI/CLI.hpp>
+
+#include "cli/commands.h"
+
 #include <iostream>
 
 #include <nlohmann/json.hpp>
@@ -63,6 +67,20 @@ int run_selfcheck(const Config& cfg, uint64_t seed) {
   out["ok"] = ok;
   std::cout << out.dump(2) << std::endl;
   return ok ? 0 : 1;
+}
+
+Command register_selfcheck(CLI::App& app) {
+  struct Opts {
+    std::string config = "configs/tiny.toml";
+    std::vector<std::string> sets;
+    uint64_t seed = 1234;
+  };
+  auto o = std::make_shared<Opts>();
+  auto* c = app.add_subcommand("selfcheck", "Build the configured model and check it end to end");
+  c->add_option("--config", o->config, "TOML preset")->capture_default_str();
+  c->add_option("--set", o->sets, "Override a config key: key=value (repeatable)");
+  c->add_option("--seed", o->seed, "Random seed")->capture_default_str();
+  return [o]() { return run_selfcheck(load_config(o->config, o->sets), o->seed); };
 }
 
 }  // namespace moescope

@@ -145,10 +145,119 @@ void ModelConfig::bind(FieldTable& t, const std::string& p) {
   t.add("moe.drop_policy", moe.drop_policy);
 }
 
+void DataConfig::validate() const {
+  require_one_of("data.tokenizer", tokenizer, {"char", "byte", "bpe"});
+  if (tokenizer == "bpe" && (bpe_vocab_size < 64 || bpe_vocab_size > 1000000))
+    bad("data.bpe_vocab_size", bpe_vocab_size, "must be in [64, 1000000]");
+  if (!(val_fraction > 0 && val_fraction < 1)) bad("data.val_fraction", val_fraction, "must be in (0, 1)");
+}
+
+void DataConfig::bind(FieldTable& t) {
+  t.add("data.path", path);
+  t.add("data.tokenizer", tokenizer);
+  t.add("data.bpe_vocab_size", bpe_vocab_size);
+  t.add("data.val_fraction", val_fraction);
+  t.add("data.cache_dir", cache_dir);
+}
+
+void TrainConfig::validate() const {
+  require_one_of("train.device", device, {"cpu", "cuda", "auto"});
+  require_one_of("train.dtype", dtype, {"bf16", "fp32"});
+  require_positive("train.batch_size", batch_size);
+  require_positive("train.seq_len", seq_len);
+  require_positive("train.grad_accum", grad_accum);
+  require_positive("train.max_steps", max_steps);
+  if (max_minutes < 0) bad("train.max_minutes", max_minutes, "must be >= 0 (0 = no limit)");
+  if (!(lr > 0)) bad("train.lr", lr, "must be > 0");
+  if (min_lr_ratio < 0 || min_lr_ratio > 1) bad("train.min_lr_ratio", min_lr_ratio, "must be in [0, 1]");
+  if (warmup_steps < 0) bad("train.warmup_steps", warmup_steps, "must be >= 0");
+  if (weight_decay < 0) bad("train.weight_decay", weight_decay, "must be >= 0");
+  if (beta1 < 0 || beta1 >= 1) bad("train.beta1", beta1, "must be in [0, 1)");
+  if (beta2 < 0 || beta2 >= 1) bad("train.beta2", beta2, "must be in [0, 1)");
+  if (!(adam_eps > 0)) bad("train.adam_eps", adam_eps, "must be > 0");
+  if (grad_clip < 0) bad("train.grad_clip", grad_clip, "must be >= 0 (0 = off)");
+  if (!(router_lr_mult > 0)) bad("train.router_lr_mult", router_lr_mult, "must be > 0");
+  require_positive("train.log_every", log_every);
+  require_positive("train.eval_every", eval_every);
+  if (eval_max_batches < 0) bad("train.eval_max_batches", eval_max_batches, "must be >= 0 (0 = all)");
+  require_positive("train.ckpt_every", ckpt_every);
+  require_positive("train.max_nonfinite", max_nonfinite);
+}
+
+void TrainConfig::bind(FieldTable& t) {
+  t.add("train.device", device);
+  t.add("train.dtype", dtype);
+  t.add("train.seed", seed);
+  t.add("train.batch_size", batch_size);
+  t.add("train.seq_len", seq_len);
+  t.add("train.grad_accum", grad_accum);
+  t.add("train.max_steps", max_steps);
+  t.add("train.max_minutes", max_minutes);
+  t.add("train.lr", lr);
+  t.add("train.min_lr_ratio", min_lr_ratio);
+  t.add("train.warmup_steps", warmup_steps);
+  t.add("train.weight_decay", weight_decay);
+  t.add("train.decay_embeddings", decay_embeddings);
+  t.add("train.beta1", beta1);
+  t.add("train.beta2", beta2);
+  t.add("train.adam_eps", adam_eps);
+  t.add("train.grad_clip", grad_clip);
+  t.add("train.router_lr_mult", router_lr_mult);
+  t.add("train.log_every", log_every);
+  t.add("train.eval_every", eval_every);
+  t.add("train.eval_max_batches", eval_max_batches);
+  t.add("train.ckpt_every", ckpt_every);
+  t.add("train.max_nonfinite", max_nonfinite);
+}
+
+void ScopeConfig::validate() const {
+  require_positive("scope.coact_every", coact_every);
+  require_positive("scope.window", window);
+  if (!(entropy_floor >= 0 && entropy_floor <= 1)) bad("scope.entropy_floor", entropy_floor, "must be in [0, 1]");
+  if (!(max_share > 0 && max_share <= 1)) bad("scope.max_share", max_share, "must be in (0, 1]");
+  if (!(neff_fraction >= 0 && neff_fraction <= 1)) bad("scope.neff_fraction", neff_fraction, "must be in [0, 1]");
+  if (!(maxvio_ceiling > 0)) bad("scope.maxvio_ceiling", maxvio_ceiling, "must be > 0");
+  if (trend_window < 2) bad("scope.trend_window", trend_window, "must be >= 2");
+  if (!(max_bias_update_rate > 0)) bad("scope.max_bias_update_rate", max_bias_update_rate, "must be > 0");
+  if (!(max_jitter_eps > 0 && max_jitter_eps < 1)) bad("scope.max_jitter_eps", max_jitter_eps, "must be in (0, 1)");
+  if (!(max_seq_aux_loss_alpha > 0)) bad("scope.max_seq_aux_loss_alpha", max_seq_aux_loss_alpha, "must be > 0");
+  if (cooldown < 1) bad("scope.cooldown", cooldown, "must be >= 1");
+}
+
+void ScopeConfig::bind(FieldTable& t) {
+  t.add("scope.enabled", enabled);
+  t.add("scope.coact_every", coact_every);
+  t.add("scope.tensorboard", tensorboard);
+  t.add("scope.window", window);
+  t.add("scope.entropy_floor", entropy_floor);
+  t.add("scope.max_share", max_share);
+  t.add("scope.neff_fraction", neff_fraction);
+  t.add("scope.maxvio_ceiling", maxvio_ceiling);
+  t.add("scope.trend_window", trend_window);
+  t.add("scope.trend_slope", trend_slope);
+  t.add("scope.remediate", remediate);
+  t.add("scope.max_bias_update_rate", max_bias_update_rate);
+  t.add("scope.max_jitter_eps", max_jitter_eps);
+  t.add("scope.max_seq_aux_loss_alpha", max_seq_aux_loss_alpha);
+  t.add("scope.cooldown", cooldown);
+}
+
 FieldTable Config::fields() {
   FieldTable t;
   model.bind(t);
+  data.bind(t);
+  train.bind(t);
+  scope.bind(t);
   return t;
+}
+
+void Config::validate() const {
+  model.validate();
+  data.validate();
+  train.validate();
+  scope.validate();
+  if (train.seq_len > model.max_seq_len)
+    bad("train.seq_len", train.seq_len, "exceeds model.max_seq_len = " + std::to_string(model.max_seq_len));
 }
 
 Config load_config(const std::string& toml_path, const std::vector<std::string>& assignments) {

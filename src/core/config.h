@@ -70,11 +70,73 @@ struct ModelConfig {
   void bind(FieldTable& t, const std::string& prefix = "model");
 };
 
-// The whole resolved configuration of a run. Later layers (train, data, scope) add sections.
+struct DataConfig {
+  std::string path = "";          // UTF-8 text file; empty = the default corpus (Brown, prepared by setup)
+  std::string tokenizer = "char";  // "char", "byte" or "bpe" (sentencepiece, trained on the corpus)
+  int64_t bpe_vocab_size = 2048;
+  double val_fraction = 0.1;      // the last fraction of the tokens is the validation split
+  std::string cache_dir = "";     // tokenised-corpus cache; empty = $XDG_CACHE_HOME/moescope or ~/.cache/moescope
+  void validate() const;
+  void bind(FieldTable& t);
+};
+
+struct TrainConfig {
+  std::string device = "auto";    // "cpu", "cuda" or "auto"
+  std::string dtype = "bf16";     // compute dtype: "bf16" or "fp32" (masters, router, losses stay fp32)
+  int64_t seed = 1234;
+  int64_t batch_size = 8;         // sequences per micro-batch
+  int64_t seq_len = 256;
+  int64_t grad_accum = 1;         // micro-batches per optimizer step
+  int64_t max_steps = 1000;
+  double max_minutes = 0.0;       // stop (with a checkpoint) after this wall time; 0 = no limit
+  double lr = 3e-4;
+  double min_lr_ratio = 0.1;      // cosine decays to lr * min_lr_ratio at max_steps
+  int64_t warmup_steps = 100;
+  double weight_decay = 0.1;      // never on norms, biases, or the router bias buffer
+  bool decay_embeddings = false;  // whether embeddings (and a tied head) get weight decay
+  double beta1 = 0.9, beta2 = 0.95, adam_eps = 1e-8;
+  double grad_clip = 1.0;         // global norm; 0 = off
+  double router_lr_mult = 1.0;    // learning-rate multiplier for router (gate) weights
+  int64_t log_every = 10;
+  int64_t eval_every = 200;       // validation loss (and best checkpoint) every N steps
+  int64_t eval_max_batches = 0;   // cap on validation batches; 0 = the whole split
+  int64_t ckpt_every = 200;       // latest checkpoint every N steps (and at the end)
+  int64_t max_nonfinite = 5;      // consecutive non-finite steps before the run stops
+  void validate() const;
+  void bind(FieldTable& t);
+};
+
+// The microscope: routing metrics, collapse detector, remediation (docs/metrics.md).
+struct ScopeConfig {
+  bool enabled = true;            // routing metrics in every training run
+  int64_t coact_every = 10;       // co-activation + saturation every N log intervals
+  bool tensorboard = true;        // RUN_DIR/tb/events.out.tfevents.*
+  // Collapse detector (rules in docs/metrics.md); W = window consecutive log intervals.
+  int64_t window = 3;
+  double entropy_floor = 0.5;     // normalised load entropy below this
+  double max_share = 0.5;         // one expert holding more than this share of a layer's slots
+  double neff_fraction = 0.25;    // N_eff below this fraction of E
+  double maxvio_ceiling = 1.0;    // MaxVio_batch above this
+  int64_t trend_window = 10;      // intervals in the entropy-trend (early warning) fit
+  double trend_slope = -0.01;     // warn when the entropy falls faster than this per interval
+  // Remediation ladder (opt-in).
+  bool remediate = false;
+  double max_bias_update_rate = 0.05;
+  double max_jitter_eps = 0.1;
+  double max_seq_aux_loss_alpha = 0.01;
+  int64_t cooldown = 3;           // intervals between escalations of one layer
+  void validate() const;
+  void bind(FieldTable& t);
+};
+
+// The whole resolved configuration of a run. Later layers (compress) add sections.
 struct Config {
   ModelConfig model;
+  DataConfig data;
+  TrainConfig train;
+  ScopeConfig scope;
   FieldTable fields();  // bound to this object's members
-  void validate() const { model.validate(); }
+  void validate() const;
 };
 
 // Loads a TOML preset, then applies --set assignments, then validates.

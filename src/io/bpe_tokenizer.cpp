@@ -11,55 +11,15 @@
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
-#include <sentencepiece_processor.h>
-#include <sentencepiece_trainer.h>
 
 #include "io/atomic_file.h"
+#include "io/spm_loader.h"
 #include "io/token_file.h"
 
 namespace moescope {
 namespace {
 
 namespace fs = std::filesystem;
-
-constexpr size_t kMaxChunkBytes = 4000;  // SentencePiece skips sentences over max_sentence_length
-
-// Feeds the corpus to the trainer as lines, cutting over-long lines into chunks.
-class CorpusLines : public sentencepiece::SentenceIterator {
- public:
-  explicit CorpusLines(std::string text) : text_(std::move(text)) { Next(); }
-  bool done() const override { return done_; }
-  const std::string& value() const override { return value_; }
-  sentencepiece::util::Status status() const override { return sentencepiece::util::Status(); }  // default-constructed = OK
-  void Next() override {
-    while (pos_ < text_.size()) {
-      size_t eol = text_.find('\n', pos_);
-      if (eol == std::string::npos) eol = text_.size();
-      size_t end = eol;
-      if (end - pos_ > kMaxChunkBytes) {
-        end = pos_ + kMaxChunkBytes;
-        size_t space = text_.rfind(' ', end);
-        if (space != std::string::npos && space > pos_) {
-          end = space + 1;
-        } else {
-          while (end > pos_ && (static_cast<unsigned char>(text_[end]) & 0xC0) == 0x80) --end;
-          if (end == pos_) end = pos_ + kMaxChunkBytes;
-        }
-      }
-      value_.assign(text_, pos_, end - pos_);
-      pos_ = end == eol ? eol + 1 : end;
-      if (!value_.empty() && value_.back() == '\r') value_.pop_back();
-      if (!value_.empty()) return;
-    }
-    done_ = true;
-    value_.clear();
-  }
-
- private:
-  std::string text_, value_;
-  size_t pos_ = 0;
-  bool done_ = false;
-};
 
 std::string hex64(uint64_t v) {
   char buf[17];
@@ -78,22 +38,24 @@ struct ScratchDir {
 
 }  // namespace
 
-BpeTokenizer::BpeTokenizer(std::string model, const std::string& where)
-    : model_(std::move(model)), sp_(std::make_unique<sentencepiece::SentencePieceProcessor>()) {
-  auto st = sp_->LoadFromSerializedProto(model_);
-  if (!st.ok())
-    throw std::runtime_error(where + ": not a valid SentencePiece model: " + st.error_message());
+BpeTokenizer::BpeTokenizer(std::string model, const std::string& where) : model_(std::move(model)) {
+  char err[512];
+  if (spm_api().load(model_.data(), model_.size(), &sp_, err, sizeof err) != 0)
+    throw std::runtime_error(where + ": not a valid SentencePiece model: " + err);
 }
 
-BpeTokenizer::~BpeTokenizer() = default;
+BpeTokenizer::~BpeTokenizer() {
+  if (sp_) spm_api().free_handle(sp_);
+}
 
 std::unique_ptr<BpeTokenizer> BpeTokenizer::train(const std::string& corpus_path, int64_t vocab_size,
                                                    const std::string& work_dir) {
   if (vocab_size < 260 || vocab_size > (int64_t(1) << 24))
     throw std::invalid_argument("bpe tokenizer: vocab_size " + std::to_string(vocab_size) +
                                 " out of range (need 260..16777216: 256 byte pieces + <unk> + merges)");
-  CorpusLines lines(read_file(corpus_path));
-  if (lines.done()) throw std::runtime_error("bpe tokenizer: corpus '" + corpus_path + "' has no text");
+  const std::string text = read_file(corpus_path);
+  if (text.find_first_not_of(" \t\r\n") == std::string::npos)
+    throw std::runtime_error("bpe tokenizer: corpus '" + corpus_path + "' has no text");
 
   std::error_code ec;
   fs::create_directories(work_dir, ec);
@@ -123,13 +85,17 @@ std::unique_ptr<BpeTokenizer> BpeTokenizer::train(const std::string& corpus_path
       {"pad_id", "-1"},
       {"input_sentence_size", "300000"},
       {"shuffle_input_sentence", "true"},
-      {"max_sentence_length", std::to_string(kMaxChunkBytes * 2)},
       {"num_threads", std::to_string(threads)},
       {"minloglevel", "2"},
   };
-  auto st = sentencepiece::SentencePieceTrainer::Train(args, &lines);
-  if (!st.ok())
-    throw std::runtime_error("bpe tokenizer: training on '" + corpus_path + "' failed: " + st.error_message());
+  std::vector<const char*> kv;
+  for (auto& [k, v] : args) {
+    kv.push_back(k.c_str());
+    kv.push_back(v.c_str());
+  }
+  char err[512];
+  if (spm_api().train(text.data(), text.size(), kv.data(), static_cast<int>(args.size()), err, sizeof err) != 0)
+    throw std::runtime_error("bpe tokenizer: training on '" + corpus_path + "' failed: " + err);
   return from_model_file(prefix + ".model");
 }
 
@@ -138,10 +104,14 @@ std::unique_ptr<BpeTokenizer> BpeTokenizer::from_model_file(const std::string& m
 }
 
 std::vector<int32_t> BpeTokenizer::encode(std::string_view text) const {
-  std::vector<int> ids;
-  auto st = sp_->Encode(text, &ids);
-  if (!st.ok()) throw std::runtime_error(std::string("bpe tokenizer: encode failed: ") + st.error_message());
-  return std::vector<int32_t>(ids.begin(), ids.end());
+  int32_t* ids = nullptr;
+  size_t n = 0;
+  char err[512];
+  if (spm_api().encode(sp_, text.data(), text.size(), &ids, &n, err, sizeof err) != 0)
+    throw std::runtime_error(std::string("bpe tokenizer: encode failed: ") + err);
+  std::vector<int32_t> out(ids, ids + n);
+  spm_api().free_buf(ids);
+  return out;
 }
 
 std::string BpeTokenizer::decode(const std::vector<int32_t>& ids) const {
@@ -150,13 +120,17 @@ std::string BpeTokenizer::decode(const std::vector<int32_t>& ids) const {
     if (id < 0 || id >= n)
       throw std::invalid_argument("bpe tokenizer: cannot decode id " + std::to_string(id) + " (vocab size " +
                                   std::to_string(n) + ")");
-  std::string out;
-  auto st = sp_->Decode(std::vector<int>(ids.begin(), ids.end()), &out);
-  if (!st.ok()) throw std::runtime_error(std::string("bpe tokenizer: decode failed: ") + st.error_message());
+  char* buf = nullptr;
+  size_t len = 0;
+  char err[512];
+  if (spm_api().decode(sp_, ids.data(), ids.size(), &buf, &len, err, sizeof err) != 0)
+    throw std::runtime_error(std::string("bpe tokenizer: decode failed: ") + err);
+  std::string out(buf, len);
+  spm_api().free_buf(buf);
   return out;
 }
 
-int64_t BpeTokenizer::vocab_size() const { return sp_->GetPieceSize(); }
+int64_t BpeTokenizer::vocab_size() const { return spm_api().piece_size(sp_); }
 
 void BpeTokenizer::save(const std::string& dir) const {
   write_file_atomic((fs::path(dir) / "tokenizer.model").string(), model_);
@@ -165,11 +139,16 @@ void BpeTokenizer::save(const std::string& dir) const {
 
 std::string BpeTokenizer::fingerprint() const {
   std::string s = "bpe:";
-  for (int i = 0; i < sp_->GetPieceSize(); ++i) {
+  const int n = spm_api().piece_size(sp_);
+  for (int i = 0; i < n; ++i) {
+    const char* piece;
+    size_t len;
+    float score;
+    int f;
+    spm_api().piece(sp_, i, &piece, &len, &score, &f);
     char flags[32];
-    std::snprintf(flags, sizeof flags, "%.9g:%d%d%d", double(sp_->GetScore(i)), int(sp_->IsUnknown(i)),
-                  int(sp_->IsControl(i)), int(sp_->IsByte(i)));
-    s += sp_->IdToPiece(i) + '\0' + flags + '\n';
+    std::snprintf(flags, sizeof flags, "%.9g:%d%d%d", double(score), f & 1, (f >> 1) & 1, (f >> 2) & 1);
+    s += std::string(piece, len) + '\0' + flags + '\n';
   }
   return hex64(hash_bytes(s));
 }

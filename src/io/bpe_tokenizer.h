@@ -1,4 +1,5 @@
-// bpe_tokenizer.h: a byte-fallback BPE tokenizer trained and run by SentencePiece.
+// bpe_tokenizer.h: a byte-fallback BPE tokenizer trained and run by SentencePiece
+// (through the dlopen'ed plugin of spm_plugin.h, never linked directly).
 //
 // Training settings (chosen so that decode(encode(s)) == s for valid UTF-8 text):
 //   model_type=bpe, byte_fallback=true (characters outside the vocabulary become <0xNN>
@@ -17,10 +18,6 @@
 #include <string>
 
 #include "io/tokenizer.h"
-
-namespace sentencepiece {
-class SentencePieceProcessor;
-}
 
 namespace moescope {
 
@@ -48,7 +45,7 @@ class BpeTokenizer : public Tokenizer {
  private:
   BpeTokenizer(std::string model, const std::string& where);
   std::string model_;
-  std::unique_ptr<sentencepiece::SentencePieceProcessor> sp_;
+  void* sp_ = nullptr;  // SentencePieceProcessor inside the plugin (spm_loader.h)
 };
 
 }  // namespace moescope

@@ -90,7 +90,7 @@ at::Tensor MoELayerImpl::forward(const at::Tensor& x_BSD) {
 }
 
 void MoELayerImpl::update_bias() {
-  if (cfg_.bias_balance && pending_counts_E_.sum().item<int64_t>() > 0) gate->update_bias(pending_counts_E_);
+  if (gate->cfg().bias_balance && pending_counts_E_.sum().item<int64_t>() > 0) gate->update_bias(pending_counts_E_);
   pending_counts_E_ = torch::zeros_like(pending_counts_E_);
 }
 

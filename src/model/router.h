@@ -44,6 +44,8 @@ class RouterImpl : public torch::nn::Module {
   void update_bias(const at::Tensor& counts_E);
 
   const MoEConfig& cfg() const { return cfg_; }
+  // Runtime changes of this layer's balancing knobs (the microscope's remediation).
+  MoEConfig& mutable_cfg() { return cfg_; }
   at::Tensor weight;  // [E, D] router weight (fp32 master)
   at::Tensor bias;    // [E] fp32 buffer "e_score_correction_bias"; not a parameter
 

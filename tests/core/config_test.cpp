@@ -1,4 +1,6 @@
 // config_test.cpp: presets, --set, unknown keys and validation messages that name the field.
+#include <filesystem>
+
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -76,4 +78,14 @@ TEST(Config, JsonRoundTripIsExact) {
   auto bad = j;
   bad["moe"]["mystery"] = 1;
   expect_error([&] { d.fields().from_json(bad, "config.json"); }, {"moe.mystery", "config.json"});
+}
+
+TEST(Config, EveryPresetLoadsAndValidates) {
+  int n = 0;
+  for (auto& e : std::filesystem::directory_iterator(moescope::testing::source_path("configs"))) {
+    if (e.path().extension() != ".toml") continue;
+    EXPECT_NO_THROW(load_config(e.path().string())) << e.path();
+    ++n;
+  }
+  EXPECT_GE(n, 6);
 }

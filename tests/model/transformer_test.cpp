@@ -35,7 +35,7 @@ TEST(Transformer, TiedEmbeddingsAndActiveParams) {
 }
 
 TEST(Transformer, RejectsSequencesPastMaxLen) {
-  auto cfg = tiny_config({"model.max_seq_len=8"}).model;
+  auto cfg = tiny_config({"model.max_seq_len=8", "train.seq_len=8"}).model;
   Transformer m(cfg);
   EXPECT_THROW(m->forward(torch::zeros({1, 9}, torch::kLong)), c10::Error);
 }

@@ -1,0 +1,20 @@
+// commands.h: the moescope subcommands. Each registers its options on the app and returns
+// the function that runs it (called only when that subcommand was given).
+#pragma once
+#include <functional>
+
+namespace CLI {
+class App;
+}
+
+namespace moescope {
+
+using Command = std::function<int()>;
+
+Command register_selfcheck(CLI::App& app);
+Command register_train(CLI::App& app);
+Command register_eval(CLI::App& app);
+Command register_generate(CLI::App& app);
+Command register_scope(CLI::App& app);
+
+}  // namespace moescope

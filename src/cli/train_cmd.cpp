@@ -1,0 +1,75 @@
+// train_cmd.cpp: `moescope train --config FILE.toml [--data TEXT] [--out RUN_DIR] [--set k=v ...] [--resume]`.
+#include <iostream>
+#include <memory>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "scope/microscope.h"
+#include "train/run_dir.h"
+#include "train/trainer.h"
+
+namespace moescope {
+
+Command register_train(CLI::App& app) {
+  struct Opts {
+    std::string config, data, out = "runs/default";
+    std::vector<std::string> sets;
+    bool resume = false;
+  };
+  auto o = std::make_shared<Opts>();
+  auto* c = app.add_subcommand("train", "Train a model (a killed run continues with --resume)");
+  c->add_option("--config", o->config, "TOML preset (e.g. configs/shakespeare.toml); with --resume, defaults to RUN_DIR/config.json");
+  c->add_option("--data", o->data, "UTF-8 text corpus (default: data.path, else the Brown corpus prepared by setup)");
+  c->add_option("--out", o->out, "Run directory")->capture_default_str();
+  c->add_option("--set", o->sets, "Override a config key: key=value (repeatable)");
+  c->add_flag("--resume", o->resume, "Continue the run in --out from checkpoints/latest");
+  return [o, c]() -> int {
+    Config cfg;
+    if (o->config.empty()) {
+      if (!o->resume) throw std::invalid_argument("train: --config is required (e.g. --config configs/tiny.toml)");
+      cfg = read_run_config(o->out);
+      auto t = cfg.fields();
+      for (auto& s : o->sets) t.apply_assignment(s);
+      cfg.validate();
+    } else {
+      cfg = load_config(o->config, o->sets);
+    }
+    if (!o->data.empty()) cfg.data.path = o->data;
+    Trainer trainer(cfg, o->out, o->resume, std::cerr);
+    std::unique_ptr<Microscope> scope;
+    if (trainer.config().scope.enabled && trainer.config().model.n_moe_layers() > 0) {
+      const auto& tc = trainer.config().train;
+      ScopeContext ctx;
+      ctx.model = trainer.model();
+      ctx.run_dir = o->out;
+      ctx.log_every = tc.log_every;
+      ctx.max_steps = tc.max_steps;
+      std::vector<int64_t> in, tg;
+      const int64_t n = trainer.data().val_batch(0, std::min<int64_t>(4, trainer.data().n_val_windows(tc.seq_len)),
+                                                 tc.seq_len, &in, &tg);
+      ctx.probe_tokens = torch::tensor(in, torch::kLong).view({n, tc.seq_len})
+                             .to(trainer.model()->parameters().front().device());
+      ctx.log_event = [&trainer](const nlohmann::json& j) { trainer.log_event(j); };
+      ctx.reset_moments = [&trainer](const std::string& prefix) { trainer.optimizer().reset_state(prefix); };
+      scope = std::make_unique<Microscope>(ctx, trainer.config().scope, std::cerr);
+      auto* sc = scope.get();
+      auto& h = trainer.hooks;
+      h.after_forward = [sc](int64_t) { sc->observe_forward(); };
+      h.after_step = [sc](int64_t step) { sc->after_step(step); };
+      h.on_log = [sc](int64_t step, nlohmann::json& rec) { sc->on_log(step, rec); };
+      h.before_eval = [sc](int64_t) { sc->before_eval(); };
+      h.eval_after_forward = [sc]() { sc->eval_after_forward(); };
+      h.on_eval = [sc](int64_t step, nlohmann::json& rec) { sc->on_eval(step, rec); };
+    }
+    auto s = trainer.run();
+    nlohmann::json j{{"run_dir", o->out}, {"steps", s.steps}, {"final_train_loss", s.final_loss},
+                     {"val_loss", s.val_loss}, {"best_val_loss", s.best_val_loss}, {"tokens_per_s", s.tokens_per_s},
+                     {"skipped_steps", s.skipped_steps}, {"wall_s", s.wall_s}, {"exit_code", s.exit_code}};
+    std::cout << j.dump() << std::endl;
+    return s.exit_code;
+  };
+}
+
+}  // namespace moescope

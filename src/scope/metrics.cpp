@@ -1,0 +1,66 @@
+// metrics.cpp: see metrics.h.
+#include "scope/metrics.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+namespace moescope {
+
+double maxvio(const std::vector<int64_t>& c) {
+  if (c.empty()) return 0;
+  const double total = static_cast<double>(std::accumulate(c.begin(), c.end(), int64_t{0}));
+  if (total <= 0) return 0;
+  const double mean = total / static_cast<double>(c.size());
+  return (static_cast<double>(*std::max_element(c.begin(), c.end())) - mean) / mean;
+}
+
+LoadMetrics load_metrics(const std::vector<int64_t>& c) {
+  LoadMetrics m;
+  const int64_t E = static_cast<int64_t>(c.size());
+  m.load.assign(E, 0.0);
+  m.total = std::accumulate(c.begin(), c.end(), int64_t{0});
+  for (int64_t i = 0; i < E; ++i)
+    if (c[i] == 0) m.dead.push_back(i);
+  if (E == 0 || m.total == 0) return m;
+  double h = 0;
+  for (int64_t i = 0; i < E; ++i) {
+    m.load[i] = static_cast<double>(c[i]) / static_cast<double>(m.total);
+    if (m.load[i] > 0) h -= m.load[i] * std::log(m.load[i]);
+  }
+  m.entropy_norm = E > 1 ? h / std::log(static_cast<double>(E)) : 1.0;
+  m.n_eff = std::exp(h);
+  const double mean = 1.0 / static_cast<double>(E);
+  double var = 0;
+  for (double l : m.load) var += (l - mean) * (l - mean);
+  m.cv = std::sqrt(var / static_cast<double>(E)) / mean;
+  auto [mn, mx] = std::minmax_element(m.load.begin(), m.load.end());
+  m.min_max_ratio = *mn / *mx;
+  m.max_share = *mx;
+  m.argmax = mx - m.load.begin();
+  m.maxvio = maxvio(c);
+  return m;
+}
+
+double normalised_entropy(const double* p, int64_t E) {
+  if (E <= 1) return 1.0;
+  double h = 0;
+  for (int64_t i = 0; i < E; ++i)
+    if (p[i] > 0) h -= p[i] * std::log(p[i]);
+  return h / std::log(static_cast<double>(E));
+}
+
+double trend_slope(const std::vector<double>& y) {
+  const size_t n = y.size();
+  if (n < 2) return 0;
+  const double xm = (static_cast<double>(n) - 1) / 2.0;
+  const double ym = std::accumulate(y.begin(), y.end(), 0.0) / static_cast<double>(n);
+  double num = 0, den = 0;
+  for (size_t i = 0; i < n; ++i) {
+    num += (static_cast<double>(i) - xm) * (y[i] - ym);
+    den += (static_cast<double>(i) - xm) * (static_cast<double>(i) - xm);
+  }
+  return num / den;
+}
+
+}  // namespace moescope

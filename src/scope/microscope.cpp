@@ -1,0 +1,225 @@
+// microscope.cpp: see microscope.h. Definitions of every metric: docs/metrics.md.
+#include "scope/microscope.h"
+
+#include <cmath>
+#include <iostream>
+
+#include "scope/metrics.h"
+
+namespace moescope {
+namespace {
+std::vector<int64_t> to_vec(const at::Tensor& t) {
+  auto c = t.to(torch::kCPU).to(torch::kLong).contiguous();
+  return std::vector<int64_t>(c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel());
+}
+void add_into(std::vector<int64_t>& a, const std::vector<int64_t>& b) {
+  if (a.empty()) a.assign(b.size(), 0);
+  for (size_t i = 0; i < b.size(); ++i) a[i] += b[i];
+}
+double grad_norm(const std::vector<at::Tensor>& ps) {
+  double s = 0;
+  for (auto& p : ps)
+    if (p.grad().defined()) s += p.grad().to(torch::kDouble).pow(2).sum().item<double>();
+  return std::sqrt(s);
+}
+}  // namespace
+
+Microscope::Microscope(ScopeContext ctx, const ScopeConfig& cfg, std::ostream& console)
+    : ctx_(std::move(ctx)), cfg_(cfg), console_(console), detector_(cfg), remediator_(cfg) {
+  auto& layers = *ctx_.model->layers;
+  for (size_t l = 0; l < layers.size(); ++l) {
+    auto* blk = layers[l]->as<BlockImpl>();
+    if (blk->is_moe()) {
+      moe_.push_back(blk->moe.get());
+      layer_index_.push_back(static_cast<int64_t>(l));
+    }
+  }
+  acc_.resize(moe_.size());
+  alerts_ = std::make_unique<JsonlWriter>(ctx_.run_dir + "/alerts.jsonl", true);
+  if (cfg_.tensorboard) tb_ = std::make_unique<TfEventsWriter>(ctx_.run_dir + "/tb");
+  reset_interval();
+}
+
+void Microscope::reset_interval() {
+  for (auto& a : acc_) {
+    auto val = std::move(a.val_counts);
+    a = LayerAcc{};
+    a.val_counts = std::move(val);
+  }
+  coact_now_ = interval_ % cfg_.coact_every == 0;
+}
+
+void Microscope::before_eval() {
+  for (auto& a : acc_) a.val_counts.clear();
+}
+
+void Microscope::eval_after_forward() {
+  for (size_t i = 0; i < moe_.size(); ++i) add_into(acc_[i].val_counts, to_vec(moe_[i]->last().counts_E));
+}
+
+void Microscope::on_eval(int64_t step, nlohmann::json& rec) {
+  nlohmann::json layers = nlohmann::json::array();
+  for (size_t i = 0; i < moe_.size(); ++i) {
+    auto m = load_metrics(acc_[i].val_counts);
+    layers.push_back({{"layer", layer_index_[i]}, {"maxvio_global", m.maxvio}, {"entropy_norm", m.entropy_norm},
+                      {"n_eff", m.n_eff}, {"load", m.load}});
+    if (tb_) tb_->add_scalar("moe/layer" + std::to_string(layer_index_[i]) + "/maxvio_global", float(m.maxvio), step);
+  }
+  rec["moe"] = layers;
+  if (tb_ && rec["val_loss"].is_number()) tb_->add_scalar("val/loss", rec["val_loss"].get<float>(), step);
+}
+
+void Microscope::observe_forward() {
+  torch::NoGradGuard ng;
+  for (size_t i = 0; i < moe_.size(); ++i) {
+    const auto& r = moe_[i]->last();
+    if (!r.valid) continue;
+    auto& a = acc_[i];
+    auto counts = to_vec(r.counts_E);
+    add_into(a.counts, counts);
+    add_into(a.step_counts, counts);
+    add_into(a.kept, to_vec(r.kept_E));
+    const int64_t T = r.n_tokens, K = r.expert_TK.size(1), E = r.scores_TE.size(1);
+    a.assign += T * K;
+    a.dropped += r.n_dropped;
+    a.bias_changed += r.bias_changed;
+    a.tokens += T;
+    ++a.forwards;
+    auto p = r.scores_TE.to(torch::kDouble);
+    if (moe_[i]->gate->cfg().score_func == "sigmoid") p = p / p.sum(-1, true);
+    a.ent_sum += (-(p * p.clamp_min(1e-300).log()).sum(-1) / std::log(double(E))).sum().item<double>();
+    a.top1_sum += std::get<0>(r.scores_TE.max(-1)).sum().item<double>();
+    a.logit_sq += r.logits_TE.to(torch::kDouble).pow(2).sum().item<double>();
+    a.logit_n += r.logits_TE.numel();
+    a.logit_max = std::max(a.logit_max, r.logits_TE.max().item<double>());
+    a.switch_loss += r.switch_loss;
+    a.seq_loss += r.seq_loss;
+    a.z_loss += r.z_loss;
+    if (coact_now_) {
+      auto oh = torch::zeros({T, E}, torch::kDouble).scatter_(1, r.expert_TK.to(torch::kCPU), 1.0);
+      auto c = oh.t().mm(oh);
+      a.coact = a.coact.defined() ? a.coact + c : c;
+    }
+  }
+}
+
+void Microscope::after_step(int64_t step) {
+  for (auto& a : acc_) {
+    a.maxvio_steps.push_back(maxvio(a.step_counts));
+    std::fill(a.step_counts.begin(), a.step_counts.end(), 0);
+  }
+  if (step % ctx_.log_every != 0 && step != ctx_.max_steps) return;
+  // Gradient norms (after global clipping) of each router and each routed expert.
+  for (size_t i = 0; i < moe_.size(); ++i) {
+    acc_[i].router_grad = grad_norm({moe_[i]->gate->weight});
+    acc_[i].expert_grad.clear();
+    for (auto& e : *moe_[i]->experts) acc_[i].expert_grad.push_back(grad_norm(e->parameters()));
+  }
+}
+
+nlohmann::json Microscope::probe_saturation() {
+  // Routing of a fixed probe batch (the first validation windows) vs its previous sample.
+  auto model = ctx_.model;
+  const bool was = model->is_training();
+  model->eval();
+  {
+    torch::NoGradGuard ng;
+    model->forward(ctx_.probe_tokens);
+  }
+  if (was) model->train();
+  nlohmann::json out = nlohmann::json::array();
+  std::vector<at::Tensor> now;
+  for (size_t i = 0; i < moe_.size(); ++i) {
+    auto cur = moe_[i]->last().expert_TK.to(torch::kCPU);
+    now.push_back(cur);
+    nlohmann::json v = nullptr;
+    if (i < probe_prev_.size()) {
+      const int64_t E = moe_[i]->cfg().n_routed, K = cur.size(1);
+      auto a = torch::zeros({cur.size(0), E}).scatter_(1, cur, 1.0);
+      auto b = torch::zeros({cur.size(0), E}).scatter_(1, probe_prev_[i], 1.0);
+      v = ((a * b).sum(1) / double(K)).mean().item<double>();
+    }
+    out.push_back({{"layer", layer_index_[i]}, {"topk_overlap", v}});
+  }
+  probe_prev_ = now;
+  return out;
+}
+
+void Microscope::on_log(int64_t step, nlohmann::json& rec) {
+  nlohmann::json layers = nlohmann::json::array();
+  for (size_t i = 0; i < moe_.size(); ++i) {
+    auto& a = acc_[i];
+    const int64_t L = layer_index_[i];
+    auto m = load_metrics(a.counts);
+    double mv_batch = 0;
+    for (double v : a.maxvio_steps) mv_batch += v / double(std::max<size_t>(1, a.maxvio_steps.size()));
+    auto bias = moe_[i]->gate->bias.to(torch::kCPU).to(torch::kDouble);
+    std::vector<double> bv(bias.data_ptr<double>(), bias.data_ptr<double>() + bias.numel());
+    const double f = a.forwards ? 1.0 / double(a.forwards) : 0.0;
+    auto alerts = detector_.observe(step, L, m, mv_batch);
+    nlohmann::json j{{"layer", L}, {"counts", a.counts}, {"load", m.load}, {"entropy_norm", m.entropy_norm},
+                     {"n_eff", m.n_eff}, {"cv", m.cv}, {"min_max_ratio", m.min_max_ratio},
+                     {"maxvio_batch", mv_batch}, {"dead", m.dead},
+                     {"router_entropy", a.tokens ? a.ent_sum / double(a.tokens) : 0.0},
+                     {"top1_score", a.tokens ? a.top1_sum / double(a.tokens) : 0.0},
+                     {"logit_rms", a.logit_n ? std::sqrt(a.logit_sq / double(a.logit_n)) : 0.0},
+                     {"logit_max", a.logit_max},
+                     {"drop_rate", a.assign ? double(a.dropped) / double(a.assign) : 0.0},
+                     {"bias", bv}, {"bias_min", bias.min().item<double>()}, {"bias_max", bias.max().item<double>()},
+                     {"bias_std", bias.std(false).item<double>()},
+                     {"bias_intervention", a.assign ? double(a.bias_changed) / double(a.assign) : 0.0},
+                     {"balance_loss", a.switch_loss * f}, {"seq_balance_loss", a.seq_loss * f}, {"z_loss", a.z_loss * f},
+                     {"router_grad_norm", a.router_grad}, {"expert_grad_norm", a.expert_grad},
+                     {"status", detector_.status(L)}};
+    if (a.coact.defined()) {
+      auto c = a.coact.to(torch::kLong).contiguous();
+      std::vector<std::vector<int64_t>> mat;
+      for (int64_t r = 0; r < c.size(0); ++r) mat.push_back(to_vec(c[r]));
+      j["coactivation"] = mat;
+    }
+    for (auto& al : alerts) {
+      alerts_->write(al.to_json());
+      console_ << "scope: " << al.severity << " layer " << L << " " << al.rule << " at step " << step
+               << " (since step " << al.began_step << "): " << al.evidence.dump() << "; fix: " << al.fix << "\n";
+    }
+    if (cfg_.remediate) {
+      const bool unhealthy = detector_.status(L) != "ok" && (detector_.collapsed(L) || !m.dead.empty() || mv_batch > cfg_.maxvio_ceiling);
+      for (auto& ev : remediator_.act(step, L, unhealthy, *moe_[i], m, ctx_.reset_moments)) {
+        if (ctx_.log_event) ctx_.log_event(ev);
+        console_ << "scope: remediation layer " << L << ": " << ev.dump() << "\n";
+      }
+    }
+    if (tb_) {
+      const std::string p = "moe/layer" + std::to_string(L) + "/";
+      tb_->add_scalar(p + "entropy_norm", float(m.entropy_norm), step);
+      tb_->add_scalar(p + "n_eff", float(m.n_eff), step);
+      tb_->add_scalar(p + "maxvio_batch", float(mv_batch), step);
+      tb_->add_scalar(p + "drop_rate", float(j["drop_rate"].get<double>()), step);
+      tb_->add_scalar(p + "router_entropy", float(j["router_entropy"].get<double>()), step);
+      tb_->add_scalar(p + "bias_std", float(j["bias_std"].get<double>()), step);
+      std::vector<double> limits, counts;
+      double sum = 0, sq = 0;
+      for (size_t e = 0; e < m.load.size(); ++e) {
+        limits.push_back(double(e) + 0.5);
+        counts.push_back(double(a.counts.empty() ? 0 : a.counts[e]));
+        sum += double(e) * counts.back();
+        sq += double(e) * double(e) * counts.back();
+      }
+      tb_->add_histogram(p + "load", limits, counts, 0, double(m.load.size() - 1), double(m.total), sum, sq, step);
+    }
+    layers.push_back(j);
+  }
+  rec["moe"] = layers;
+  if (coact_now_) rec["saturation"] = probe_saturation();
+  if (tb_) {
+    if (rec["loss"].is_number()) tb_->add_scalar("train/loss", rec["loss"].get<float>(), step);
+    tb_->add_scalar("train/lr", rec["lr"].get<float>(), step);
+    if (rec["grad_norm"].is_number()) tb_->add_scalar("train/grad_norm", rec["grad_norm"].get<float>(), step);
+    tb_->add_scalar("train/tokens_per_s", rec["tokens_per_s"].get<float>(), step);
+    tb_->flush();
+  }
+  ++interval_;
+  reset_interval();
+}
+
+}  // namespace moescope

@@ -1,0 +1,78 @@
+// microscope.h: routing metrics from the real top-k decisions, on every training run.
+// The cli wires it to the trainer's hooks (scope does not depend on train). After each
+// micro-batch forward it reads every MoE layer's
+// RoutingRecord (model/moe.h: the decisions actually used, counted once even under
+// activation recomputation) into per-layer interval accumulators; at each log interval it
+// writes the layer metrics (docs/metrics.md) into the train record of RUN_DIR/metrics.jsonl,
+// feeds the collapse detector (alerts -> RUN_DIR/alerts.jsonl and the console), runs the
+// remediation ladder when enabled, and mirrors scalars and load histograms to TensorBoard
+// (RUN_DIR/tb/). At each evaluation it adds MaxVio_global over the validation set.
+#pragma once
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "io/jsonl.h"
+#include "io/tfevents.h"
+#include "scope/detector.h"
+#include "scope/remediation.h"
+#include "model/transformer.h"
+
+namespace moescope {
+
+// What the microscope needs from the training run.
+struct ScopeContext {
+  Transformer model{nullptr};
+  std::string run_dir;
+  int64_t log_every = 10, max_steps = 0;
+  at::Tensor probe_tokens;  // [B, S] fixed probe batch (router saturation), on the model's device
+  std::function<void(const nlohmann::json&)> log_event;             // an event record into the run log
+  std::function<void(const std::string& prefix)> reset_moments;      // optimizer moments of prefix*
+};
+
+class Microscope {
+ public:
+  Microscope(ScopeContext ctx, const ScopeConfig& cfg, std::ostream& console);
+  void observe_forward();                          // after every training micro-batch forward
+  void after_step(int64_t step);                   // after the optimizer step and bias update
+  void on_log(int64_t step, nlohmann::json& rec);  // adds "moe" (and "saturation") to a train record
+  void before_eval();
+  void eval_after_forward();
+  void on_eval(int64_t step, nlohmann::json& rec);  // adds per-layer MaxVio_global
+  const CollapseDetector& detector() const { return detector_; }
+
+ private:
+  struct LayerAcc {
+    std::vector<int64_t> counts, kept, step_counts;
+    int64_t assign = 0, dropped = 0, bias_changed = 0, tokens = 0, forwards = 0;
+    double ent_sum = 0, top1_sum = 0, logit_sq = 0, logit_max = -1e30;
+    int64_t logit_n = 0;
+    double switch_loss = 0, seq_loss = 0, z_loss = 0;
+    std::vector<double> maxvio_steps;
+    at::Tensor coact;  // [E, E] pair counts, when this interval samples co-activation
+    double router_grad = 0;
+    std::vector<double> expert_grad;
+    std::vector<int64_t> val_counts;
+  };
+  nlohmann::json probe_saturation();
+  void reset_interval();
+
+  ScopeContext ctx_;
+  ScopeConfig cfg_;
+  std::ostream& console_;
+  std::vector<MoELayerImpl*> moe_;
+  std::vector<int64_t> layer_index_;  // transformer layer of each MoE layer
+  std::vector<LayerAcc> acc_;
+  CollapseDetector detector_;
+  Remediator remediator_;
+  std::unique_ptr<JsonlWriter> alerts_;
+  std::unique_ptr<TfEventsWriter> tb_;
+  int64_t interval_ = 0;
+  bool coact_now_ = false;
+  std::vector<at::Tensor> probe_prev_;  // expert_TK of the probe batch at the previous sample
+};
+
+}  // namespace moescope

@@ -1,0 +1,78 @@
+// remediation.cpp: see remediation.h.
+#include "scope/remediation.h"
+
+#include <algorithm>
+
+namespace moescope {
+
+bool Remediator::apply_rung(int rung, int64_t step, int64_t layer, MoELayerImpl& moe, const LoadMetrics& m,
+                            const ResetFn& reset_moments, std::vector<nlohmann::json>* events) {
+  auto& c = moe.gate->mutable_cfg();
+  nlohmann::json ev{{"schema", 1}, {"type", "remediation"}, {"step", step}, {"layer", layer}};
+  switch (rung) {
+    case 0: {
+      const double from = c.bias_balance ? c.bias_update_rate : 0.0;
+      double to = c.bias_balance ? std::min(c.bias_update_rate * 4, cfg_.max_bias_update_rate)
+                                 : std::min(std::max(c.bias_update_rate, 0.001), cfg_.max_bias_update_rate);
+      if (c.bias_balance && to <= c.bias_update_rate) return false;
+      c.bias_balance = true;
+      c.bias_update_rate = to;
+      ev.update({{"action", "bias_rate"}, {"from", from}, {"to", to}});
+      break;
+    }
+    case 1: {
+      const double from = c.jitter == "input" ? c.jitter_eps : 0.0;
+      const double to = from > 0 ? std::min(from * 2, cfg_.max_jitter_eps) : std::min(0.01, cfg_.max_jitter_eps);
+      if (to <= from) return false;
+      c.jitter = "input";
+      c.jitter_eps = to;
+      ev.update({{"action", "jitter"}, {"from", from}, {"to", to}});
+      break;
+    }
+    case 2: {
+      const double from = c.seq_aux_loss_alpha;
+      const double to = from > 0 ? std::min(from * 4, cfg_.max_seq_aux_loss_alpha) : std::min(1e-3, cfg_.max_seq_aux_loss_alpha);
+      if (to <= from) return false;
+      c.seq_aux_loss_alpha = to;
+      ev.update({{"action", "seq_aux_loss"}, {"from", from}, {"to", to}});
+      break;
+    }
+    default: {
+      if (m.dead.empty() || m.argmax < 0) return false;
+      torch::NoGradGuard ng;
+      auto* src = moe.experts[m.argmax]->as<SwiGLUMlpImpl>();
+      for (int64_t e : m.dead) {
+        auto* dst = moe.experts[e]->as<SwiGLUMlpImpl>();
+        for (auto [d, s] : {std::pair{dst->gate_proj->weight, src->gate_proj->weight},
+                            std::pair{dst->up_proj->weight, src->up_proj->weight},
+                            std::pair{dst->down_proj->weight, src->down_proj->weight}})
+          d.copy_(s + torch::randn_like(s) * (0.01 * s.std().item<double>()));
+        moe.gate->bias[e] = 0.0;
+        reset_moments("layers." + std::to_string(layer) + ".mlp.experts." + std::to_string(e) + ".");
+      }
+      ev.update({{"action", "reinit_dead_experts"}, {"experts", m.dead}, {"from_expert", m.argmax}});
+      break;
+    }
+  }
+  events->push_back(ev);
+  return true;
+}
+
+std::vector<nlohmann::json> Remediator::act(int64_t step, int64_t layer, bool unhealthy, MoELayerImpl& moe,
+                                            const LoadMetrics& m, const ResetFn& reset_moments) {
+  std::vector<nlohmann::json> events;
+  auto& s = st_[layer];
+  if (s.cooldown > 0) --s.cooldown;
+  if (!unhealthy || s.cooldown > 0) return events;
+  for (int tries = 0; tries < 4; ++tries) {
+    const int rung = s.next_rung;
+    s.next_rung = (s.next_rung + 1) % 4;
+    if (apply_rung(rung, step, layer, moe, m, reset_moments, &events)) {
+      s.cooldown = cfg_.cooldown;
+      break;
+    }
+  }
+  return events;
+}
+
+}  // namespace moescope

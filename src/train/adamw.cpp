@@ -1,0 +1,91 @@
+// adamw.cpp: see adamw.h.
+#include "train/adamw.h"
+
+#include <cmath>
+#include <map>
+#include <stdexcept>
+
+namespace moescope {
+
+AdamW::AdamW(std::vector<AdamWParam> params, double beta1, double beta2, double eps, double weight_decay)
+    : params_(std::move(params)), b1_(beta1), b2_(beta2), eps_(eps), wd_(weight_decay) {
+  for (auto& p : params_) {
+    m_.push_back(torch::zeros_like(p.param, torch::MemoryFormat::Contiguous));
+    v_.push_back(torch::zeros_like(p.param, torch::MemoryFormat::Contiguous));
+  }
+}
+
+void AdamW::zero_grad() {
+  for (auto& p : params_)
+    if (p.param.grad().defined()) p.param.mutable_grad().zero_();
+}
+
+void AdamW::step(double lr) {
+  torch::NoGradGuard ng;
+  ++t_;
+  const double bc1 = 1.0 - std::pow(b1_, static_cast<double>(t_));
+  const double bc2 = 1.0 - std::pow(b2_, static_cast<double>(t_));
+  for (size_t i = 0; i < params_.size(); ++i) {
+    auto& p = params_[i].param;
+    if (!p.grad().defined()) continue;
+    const double plr = lr * params_[i].lr_mult;
+    auto g = p.grad();
+    if (params_[i].decay && wd_ > 0) p.mul_(1.0 - plr * wd_);
+    m_[i].mul_(b1_).add_(g, 1.0 - b1_);
+    v_[i].mul_(b2_).addcmul_(g, g, 1.0 - b2_);
+    auto denom = (v_[i] / bc2).sqrt_().add_(eps_);
+    p.addcdiv_(m_[i], denom, -plr / bc1);
+  }
+}
+
+std::vector<std::pair<std::string, at::Tensor>> AdamW::state() const {
+  std::vector<std::pair<std::string, at::Tensor>> out;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    out.emplace_back("exp_avg/" + params_[i].name, m_[i]);
+    out.emplace_back("exp_avg_sq/" + params_[i].name, v_[i]);
+  }
+  return out;
+}
+
+void AdamW::load_state(const std::vector<std::pair<std::string, at::Tensor>>& named, int64_t steps) {
+  std::map<std::string, at::Tensor> by_name(named.begin(), named.end());
+  torch::NoGradGuard ng;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    for (auto [prefix, dst] : {std::pair{"exp_avg/", &m_[i]}, std::pair{"exp_avg_sq/", &v_[i]}}) {
+      auto it = by_name.find(prefix + params_[i].name);
+      if (it == by_name.end()) throw std::runtime_error("optimizer state: missing " + std::string(prefix) + params_[i].name);
+      if (it->second.sizes() != dst->sizes())
+        throw std::runtime_error("optimizer state: shape mismatch for " + std::string(prefix) + params_[i].name);
+      dst->copy_(it->second);
+    }
+  }
+  if (by_name.size() != 2 * params_.size())
+    throw std::runtime_error("optimizer state: holds " + std::to_string(by_name.size()) + " tensors, expected " +
+                             std::to_string(2 * params_.size()));
+  t_ = steps;
+}
+
+void AdamW::reset_state(const std::string& prefix) {
+  torch::NoGradGuard ng;
+  for (size_t i = 0; i < params_.size(); ++i)
+    if (params_[i].name.rfind(prefix, 0) == 0) {
+      m_[i].zero_();
+      v_[i].zero_();
+    }
+}
+
+std::vector<AdamWParam> adamw_params(torch::nn::Module& model, bool decay_embeddings, double router_lr_mult) {
+  std::vector<AdamWParam> out;
+  for (auto& p : model.named_parameters()) {
+    const auto& n = p.key();
+    AdamWParam a{n, p.value(), true, 1.0};
+    auto ends_with = [&](const std::string& s) { return n.size() >= s.size() && n.compare(n.size() - s.size(), s.size(), s) == 0; };
+    if (p.value().dim() < 2 || ends_with(".bias")) a.decay = false;  // norms and biases
+    if (n.find("embed_tokens") != std::string::npos && !decay_embeddings) a.decay = false;
+    if (ends_with(".mlp.gate.weight")) a.lr_mult = router_lr_mult;
+    out.push_back(a);
+  }
+  return out;
+}
+
+}  // namespace moescope

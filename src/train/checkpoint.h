@@ -1,0 +1,50 @@
+// checkpoint.h: crash-safe checkpoints of a training run.
+//
+// A checkpoint is a directory (RUN_DIR/checkpoints/latest or .../best) holding
+//   model.safetensors          weights under Hugging Face names (tensor_io.h), CRC-protected
+//   trainer_state.safetensors  optimizer moments ("exp_avg/<param>", "exp_avg_sq/<param>"),
+//                              router bias buffers ("router_bias/<layer>"), the CPU RNG state
+//                              ("rng/cpu"), and in metadata "moescope.trainer_state" a JSON
+//                              object {version, step, micro_index, ...} (TrainerState).
+// Writing: both files go into a fresh sibling temp directory (each written + fsynced), then
+// the old directory is renamed aside, the temp directory renamed into place, and the old one
+// removed. A crash at any point leaves either the old or the new checkpoint complete; a load
+// that finds only the renamed-aside copy uses it. Truncated or corrupted files are refused by
+// the safetensors CRCs with a message naming the file.
+#pragma once
+#include <limits>
+#include <string>
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "model/transformer.h"
+#include "train/adamw.h"
+
+namespace moescope {
+
+constexpr int kTrainerStateVersion = 1;
+
+struct TrainerState {
+  int64_t step = 0;          // optimizer steps completed
+  int64_t micro_index = 0;   // data position: micro-batches consumed
+  int64_t tokens_seen = 0;
+  int64_t skipped_steps = 0;
+  int64_t consecutive_nonfinite = 0;
+  double best_val_loss = std::numeric_limits<double>::infinity();
+  int64_t best_step = -1;
+  double elapsed_s = 0;      // training wall time before this process
+  nlohmann::json to_json() const;
+  static TrainerState from_json(const nlohmann::json& j, const std::string& where);
+};
+
+void save_checkpoint(const std::string& dir, Transformer& model, const AdamW* opt, const TrainerState& st,
+                     const nlohmann::json& config);
+
+// Resolves `dir` (or its renamed-aside copy after a crash); "" when neither exists.
+std::string find_checkpoint(const std::string& dir);
+
+// Loads weights (and, with `opt`, the optimizer and RNG state). Returns the trainer state.
+TrainerState load_checkpoint(const std::string& dir, Transformer& model, AdamW* opt);
+
+}  // namespace moescope

@@ -1,0 +1,70 @@
+// run_dir.cpp: see run_dir.h.
+#include "train/run_dir.h"
+
+#include <filesystem>
+#include <stdexcept>
+
+#include <nlohmann/json.hpp>
+
+#include "core/runtime.h"
+#include "io/atomic_file.h"
+#include "train/checkpoint.h"
+
+namespace moescope {
+namespace fs = std::filesystem;
+
+std::string config_path(const std::string& r) { return (fs::path(r) / "config.json").string(); }
+std::string latest_dir(const std::string& r) { return (fs::path(r) / "checkpoints" / "latest").string(); }
+std::string best_dir(const std::string& r) { return (fs::path(r) / "checkpoints" / "best").string(); }
+std::string metrics_path(const std::string& r) { return (fs::path(r) / "metrics.jsonl").string(); }
+
+void write_run_config(const std::string& run_dir, Config& cfg) {
+  nlohmann::json j = cfg.fields().to_json();
+  j["moescope_config_version"] = 1;
+  write_file_atomic(config_path(run_dir), j.dump(2) + "\n");
+}
+
+Config read_run_config(const std::string& run_dir) {
+  const std::string p = config_path(run_dir);
+  if (!fs::exists(p)) throw std::runtime_error(p + ": not found (is '" + run_dir + "' a moescope run directory?)");
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(read_file(p));
+  } catch (const nlohmann::json::exception& e) {
+    throw std::runtime_error(p + ": not valid JSON: " + e.what());
+  }
+  if (!j.is_object() || j.value("moescope_config_version", 0) != 1)
+    throw std::runtime_error(p + ": unknown config version (expected moescope_config_version 1)");
+  j.erase("moescope_config_version");
+  Config c;
+  c.fields().from_json(j, p);
+  c.validate();
+  return c;
+}
+
+torch::Device to_device(const std::string& resolved) {
+  return resolved == "cuda" ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+}
+
+at::ScalarType compute_dtype(const std::string& name) { return name == "bf16" ? at::kBFloat16 : at::kFloat; }
+
+LoadedRun load_run(const std::string& run_dir, const std::string& device) {
+  LoadedRun r;
+  r.cfg = read_run_config(run_dir);
+  r.tokenizer = load_tokenizer(run_dir);
+  if (r.tokenizer->vocab_size() != r.cfg.model.vocab_size)
+    throw std::runtime_error(run_dir + ": tokenizer vocabulary (" + std::to_string(r.tokenizer->vocab_size()) +
+                             ") does not match model.vocab_size (" + std::to_string(r.cfg.model.vocab_size) + ")");
+  r.model = Transformer(r.cfg.model);
+  r.checkpoint = find_checkpoint(best_dir(run_dir));
+  if (r.checkpoint.empty()) r.checkpoint = find_checkpoint(latest_dir(run_dir));
+  if (r.checkpoint.empty()) throw std::runtime_error(run_dir + ": no checkpoint under checkpoints/best or checkpoints/latest");
+  r.step = load_checkpoint(r.checkpoint, r.model, nullptr).step;
+  auto dev = to_device(resolve_device(device));
+  r.model->to(dev);
+  r.model->compute_dtype = compute_dtype(r.cfg.train.dtype);
+  r.model->eval();
+  return r;
+}
+
+}  // namespace moescope

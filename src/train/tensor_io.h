@@ -1,0 +1,29 @@
+// tensor_io.h: LibTorch tensors <-> safetensors records, and model weights on disk.
+// Weight names are the model's parameter/buffer names with the Hugging Face prefix:
+// "model." + name, except the output head "lm_head.weight" (DeepSeek-V3 layout), e.g.
+// model.layers.1.mlp.experts.3.gate_proj.weight, model.layers.1.mlp.gate.e_score_correction_bias.
+#pragma once
+#include <map>
+#include <string>
+
+#include <torch/torch.h>
+
+#include "io/safetensors.h"
+
+namespace moescope {
+
+TensorRecord to_record(const std::string& name, const at::Tensor& t);
+// Copies a record into a new CPU tensor (throws naming the tensor on unsupported dtypes).
+at::Tensor from_record(const TensorRecord& r);
+
+std::string hf_name(const std::string& module_name);
+
+// Every parameter and buffer of `m` (on any device) under HF names.
+std::vector<TensorRecord> model_records(torch::nn::Module& m);
+void save_model_weights(torch::nn::Module& m, const std::string& path,
+                        const std::map<std::string, std::string>& metadata);
+// Strict load: every parameter and buffer must be present with the same shape, and the file
+// may hold no other tensors. Values are copied in place (device/dtype of the module kept).
+void load_model_weights(torch::nn::Module& m, const SafetensorsFile& f);
+
+}  // namespace moescope

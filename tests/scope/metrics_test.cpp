@@ -1,0 +1,54 @@
+// metrics_test.cpp: the routing-health formulas on hand-built count vectors.
+#include <cmath>
+
+#include <gtest/gtest.h>
+
+#include "scope/metrics.h"
+
+using namespace moescope;
+
+TEST(ScopeMetrics, UniformLoad) {
+  auto m = load_metrics({25, 25, 25, 25});
+  EXPECT_NEAR(m.entropy_norm, 1.0, 1e-12);
+  EXPECT_NEAR(m.n_eff, 4.0, 1e-12);
+  EXPECT_NEAR(m.cv, 0.0, 1e-12);
+  EXPECT_NEAR(m.min_max_ratio, 1.0, 1e-12);
+  EXPECT_NEAR(m.maxvio, 0.0, 1e-12);
+  EXPECT_TRUE(m.dead.empty());
+  EXPECT_EQ(m.total, 100);
+}
+
+TEST(ScopeMetrics, SkewedLoadByHand) {
+  // counts 60, 20, 20, 0: loads .6 .2 .2 0
+  auto m = load_metrics({60, 20, 20, 0});
+  const double H = -(0.6 * std::log(0.6) + 2 * 0.2 * std::log(0.2));
+  EXPECT_NEAR(m.entropy_norm, H / std::log(4.0), 1e-12);
+  EXPECT_NEAR(m.n_eff, std::exp(H), 1e-12);
+  const double var = ((0.6 - .25) * (0.6 - .25) + 2 * (0.2 - .25) * (0.2 - .25) + .25 * .25) / 4;
+  EXPECT_NEAR(m.cv, std::sqrt(var) / 0.25, 1e-12);
+  EXPECT_NEAR(m.min_max_ratio, 0.0, 1e-12);
+  EXPECT_NEAR(m.maxvio, (60 - 25.0) / 25.0, 1e-12);
+  EXPECT_EQ(m.dead, (std::vector<int64_t>{3}));
+  EXPECT_EQ(m.argmax, 0);
+  EXPECT_NEAR(m.max_share, 0.6, 1e-12);
+}
+
+TEST(ScopeMetrics, CollapsedAndEmpty) {
+  auto m = load_metrics({0, 40, 0, 0});
+  EXPECT_NEAR(m.entropy_norm, 0.0, 1e-12);
+  EXPECT_NEAR(m.n_eff, 1.0, 1e-12);
+  EXPECT_NEAR(m.maxvio, 3.0, 1e-12);
+  EXPECT_EQ(m.dead.size(), 3u);
+  auto z = load_metrics({0, 0});
+  EXPECT_EQ(z.total, 0);
+  EXPECT_EQ(z.maxvio, 0.0);
+  EXPECT_EQ(z.dead.size(), 2u);
+}
+
+TEST(ScopeMetrics, EntropyOfARowAndTrend) {
+  const double p[4] = {0.25, 0.25, 0.25, 0.25}, q[4] = {1, 0, 0, 0};
+  EXPECT_NEAR(normalised_entropy(p, 4), 1.0, 1e-12);
+  EXPECT_NEAR(normalised_entropy(q, 4), 0.0, 1e-12);
+  EXPECT_NEAR(trend_slope({1.0, 0.9, 0.8, 0.7}), -0.1, 1e-12);
+  EXPECT_NEAR(trend_slope({0.5}), 0.0, 1e-12);
+}

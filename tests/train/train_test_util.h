@@ -1,0 +1,40 @@
+// train_test_util.h: a scratch run directory with a generated corpus for trainer tests.
+#pragma once
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <string>
+
+#include "../test_util.h"
+
+namespace moescope::testing {
+
+// A temp directory holding corpus.txt (~24 KB of generated English-like text) and a cache dir.
+struct ScratchRun {
+  std::filesystem::path root;
+  explicit ScratchRun(const std::string& name) {
+    root = std::filesystem::temp_directory_path() / ("moescope-test-" + name + "-" + std::to_string(::getpid()));
+    std::filesystem::remove_all(root);
+    std::filesystem::create_directories(root);
+    std::ofstream f(root / "corpus.txt");
+    const char* words[] = {"the", "king", "and", "queen", "of", "a", "land", "where", "rivers", "run",
+                           "to", "sea", "under", "bright", "stars", "night", "falls", "softly", "on", "hills"};
+    std::mt19937 rng(7);
+    for (int line = 0; line < 600; ++line) {
+      int n = 4 + static_cast<int>(rng() % 8);
+      for (int w = 0; w < n; ++w) f << (w ? " " : "") << words[rng() % 20];
+      f << (line % 3 == 2 ? ".\n" : ",\n");
+    }
+  }
+  ~ScratchRun() { std::filesystem::remove_all(root); }
+  std::string corpus() const { return (root / "corpus.txt").string(); }
+  std::string cache() const { return (root / "cache").string(); }
+  std::string run(const std::string& n) const { return (root / n).string(); }
+  // The tiny preset pointed at this corpus, plus overrides.
+  Config config(std::vector<std::string> sets = {}) const {
+    sets.insert(sets.begin(), {"data.path=" + corpus(), "data.cache_dir=" + cache()});
+    return tiny_config(sets);
+  }
+};
+
+}  // namespace moescope::testing

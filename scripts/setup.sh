@@ -30,6 +30,6 @@ if [ ! -s data/brown.txt ]; then
   node scripts/prepare_corpus.mjs data/brown.txt
 fi
 
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release > build.configure.log 2>&1 || { cat build.configure.log; exit 1; }
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DMOESCOPE_BENCH="${MOESCOPE_BENCH:-ON}" > build.configure.log 2>&1 || { cat build.configure.log; exit 1; }
 rm -f build.configure.log
 cmake --build build

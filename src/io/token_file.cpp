@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <stdexcept>
 
@@ -35,6 +36,12 @@ uint64_t get_le(const uint8_t* p, int bytes) {
 }
 
 }  // namespace
+
+std::string hex64(uint64_t v) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+  return buf;
+}
 
 uint64_t hash_bytes(std::string_view data, uint64_t seed) {
   uint64_t h = seed;

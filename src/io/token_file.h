@@ -22,6 +22,8 @@ namespace moescope {
 
 // FNV-1a 64-bit hash, for cache keys (corpus / tokenizer identity). Continue with `seed`.
 uint64_t hash_bytes(std::string_view data, uint64_t seed = 0xcbf29ce484222325ull);
+// 16 lowercase hex digits of a 64-bit hash (cache file names, tokenizer fingerprints).
+std::string hex64(uint64_t v);
 
 constexpr size_t kTokenFileHeaderBytes = 64;
 constexpr uint32_t kTokenFileVersion = 1;

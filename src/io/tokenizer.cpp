@@ -17,12 +17,6 @@ namespace {
 
 using nlohmann::json;
 
-std::string hex64(uint64_t v) {
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
-  return buf;
-}
-
 [[noreturn]] void bad_id(const std::string& kind, int32_t id, int64_t vocab) {
   throw std::invalid_argument(kind + " tokenizer: cannot decode id " + std::to_string(id) +
                               " (vocab size " + std::to_string(vocab) + ")");

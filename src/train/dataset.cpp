@@ -14,18 +14,13 @@
 #include <system_error>
 #include <thread>
 
+#include "io/token_file.h"
 #include "train/corpus.h"
 
 namespace moescope {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string hex16(uint64_t v) {
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
-  return buf;
-}
 
 std::string seconds_since(std::chrono::steady_clock::time_point t0) {
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -188,9 +183,9 @@ Dataset Dataset::open(std::unique_ptr<Tokenizer> tok, const std::string& corpus_
   std::string fp = tok->fingerprint();
   const uint64_t tok_hash = hash_bytes(fp);
   if (fp.empty() || !std::all_of(fp.begin(), fp.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)); }))
-    fp = hex16(tok_hash);
+    fp = hex64(tok_hash);
   const std::string dir = resolve_cache_dir(cfg);
-  const std::string path = (fs::path(dir) / ("tokens-" + hex16(corpus_hash) + "-" + fp + ".tok")).string();
+  const std::string path = (fs::path(dir) / ("tokens-" + hex64(corpus_hash) + "-" + fp + ".tok")).string();
 
   Dataset ds;
   ds.tokenizer_ = std::move(tok);

@@ -1,5 +1,5 @@
-// data_test_util.h: helpers for the data pipeline tests (scratch directories, environment
-// overrides, generated corpora, error-message checks).
+// data_test_util.h: helpers for the data pipeline tests (environment overrides, generated
+// corpora); scratch directories and error checks come from the io tests' helpers.
 #pragma once
 #include <cstdint>
 #include <cstdlib>
@@ -12,31 +12,9 @@
 #include <gtest/gtest.h>
 
 #include "io/atomic_file.h"
+#include "../io/io_test_util.h"  // TempDir, expect_error
 
 namespace moescope::testing {
-
-// A fresh directory under the system temp dir, removed (with its contents) on destruction.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "moescope-data-XXXXXX").string();
-    std::vector<char> buf(tmpl.begin(), tmpl.end());
-    buf.push_back('\0');
-    if (!::mkdtemp(buf.data())) throw std::runtime_error("mkdtemp failed for " + tmpl);
-    path_ = buf.data();
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-  std::string file(const std::string& name) const { return (std::filesystem::path(path_) / name).string(); }
-
- private:
-  std::string path_;
-};
 
 // Sets (or, with nullopt, unsets) an environment variable; restores the old value on destruction.
 class ScopedEnv {
@@ -103,18 +81,6 @@ inline std::string write_text(const TempDir& dir, const std::string& name, const
   const std::string p = dir.file(name);
   write_file_atomic(p, text);
   return p;
-}
-
-// Runs `fn`, expecting an exception of type E whose message contains every needle.
-template <class E, class Fn>
-void expect_error(Fn fn, std::initializer_list<std::string> needles) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected an error mentioning '" << *needles.begin() << "'";
-  } catch (const E& e) {
-    for (const auto& n : needles)
-      EXPECT_NE(std::string(e.what()).find(n), std::string::npos) << "message: " << e.what() << "\nwanted: " << n;
-  }
 }
 
 }  // namespace moescope::testing

@@ -39,14 +39,14 @@ std::set<int64_t> nan_steps() {
 
 // model.* and data.* of a resumed run must equal the saved ones (vocab_size is derived).
 void check_resume_compatible(Config& requested, Config& saved) {
-  auto a = requested.fields(), b = saved.fields();
+  auto a = requested.fields();
+  const nlohmann::json ja = a.to_json(), jb = saved.fields().to_json();
   for (const auto& k : a.keys()) {
     if (k.rfind("train.", 0) == 0 || k == "model.vocab_size") continue;
-    nlohmann::json ja = a.to_json(), jb = b.to_json();
     auto ptr = nlohmann::json::json_pointer("/" + std::string(k).replace(k.find('.'), 1, "/"));
-    if (ja[ptr] != jb[ptr])
-      throw std::invalid_argument("--resume: config key '" + k + "' is " + ja[ptr].dump() + " but the run was started with " +
-                                  jb[ptr].dump() + " (only train.* may change on resume)");
+    if (ja.at(ptr) != jb.at(ptr))
+      throw std::invalid_argument("--resume: config key '" + k + "' is " + ja.at(ptr).dump() +
+                                  " but the run was started with " + jb.at(ptr).dump() + " (only train.* may change on resume)");
   }
 }
 

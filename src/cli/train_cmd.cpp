@@ -62,6 +62,7 @@ Command register_train(CLI::App& app) {
       h.before_eval = [sc](int64_t) { sc->before_eval(); };
       h.eval_after_forward = [sc]() { sc->eval_after_forward(); };
       h.on_eval = [sc](int64_t step, nlohmann::json& rec) { sc->on_eval(step, rec); };
+      h.on_resume = [sc](int64_t step) { sc->on_resume(step); };
     }
     auto s = trainer.run();
     nlohmann::json j{{"run_dir", o->out}, {"steps", s.steps}, {"final_train_loss", s.final_loss},

@@ -104,4 +104,11 @@ int64_t CollapseDetector::collapse_began(int64_t layer) const {
   return began;
 }
 
+int64_t CollapseDetector::streak(int64_t layer, const std::string& rule) const {
+  auto it = layers_.find(layer);
+  if (it == layers_.end()) return 0;
+  auto s = it->second.streaks.find(rule);
+  return s == it->second.streaks.end() ? 0 : s->second.len;
+}
+
 }  // namespace moescope

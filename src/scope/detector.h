@@ -45,6 +45,8 @@ class CollapseDetector {
   bool collapsed(int64_t layer) const { return status(layer) == "collapsed"; }
   // First step of the current collapse streak (-1 when not collapsed).
   int64_t collapse_began(int64_t layer) const;
+  // Consecutive intervals (up to now) in which `rule` has held for this layer (0 if not).
+  int64_t streak(int64_t layer, const std::string& rule) const;
 
  private:
   struct Streak {

@@ -1,7 +1,10 @@
 // microscope.cpp: see microscope.h. Definitions of every metric: docs/metrics.md.
 #include "scope/microscope.h"
 
+#include <algorithm>
 #include <cmath>
+#include <map>
+#include <stdexcept>
 #include <iostream>
 
 #include "scope/metrics.h"
@@ -67,6 +70,36 @@ void Microscope::on_eval(int64_t step, nlohmann::json& rec) {
   }
   rec["moe"] = layers;
   if (tb_ && rec["val_loss"].is_number()) tb_->add_scalar("val/loss", rec["val_loss"].get<float>(), step);
+}
+
+void Microscope::on_resume(int64_t step) {
+  const std::string alerts_path = ctx_.run_dir + "/alerts.jsonl";
+  alerts_.reset();
+  truncate_jsonl_after(alerts_path, "step", step);
+  alerts_ = std::make_unique<JsonlWriter>(alerts_path, true);
+  auto log = read_jsonl(ctx_.run_dir + "/metrics.jsonl");
+  std::map<std::pair<int64_t, int64_t>, std::vector<nlohmann::json>> events;  // (step, layer) -> actions
+  for (auto& r : log.records)
+    if (r.value("type", "") == "remediation" && r.value("step", int64_t{-1}) <= step)
+      events[{r.at("step").get<int64_t>(), r.at("layer").get<int64_t>()}].push_back(r);
+  const std::vector<nlohmann::json> none;
+  for (auto& r : log.records) {
+    if (r.value("type", "") != "train" || !r.contains("moe") || r.value("step", int64_t{-1}) > step) continue;
+    const int64_t s = r.at("step").get<int64_t>();
+    for (auto& l : r["moe"]) {
+      if (!l.contains("counts") || !l.contains("layer")) continue;
+      const int64_t L = l["layer"].get<int64_t>();
+      auto at = std::find(layer_index_.begin(), layer_index_.end(), L);
+      if (at == layer_index_.end())
+        throw std::runtime_error(ctx_.run_dir + "/metrics.jsonl: step " + std::to_string(s) + " logs MoE layer " +
+                                 std::to_string(L) + ", which this model does not have");
+      detector_.observe(s, L, load_metrics(l["counts"].get<std::vector<int64_t>>()), l.value("maxvio_batch", 0.0));
+      auto ev = events.find({s, L});
+      remediator_.replay_interval(L, ev == events.end() ? none : ev->second, *moe_[at - layer_index_.begin()]);
+    }
+    ++interval_;
+  }
+  reset_interval();
 }
 
 void Microscope::observe_forward() {
@@ -183,7 +216,8 @@ void Microscope::on_log(int64_t step, nlohmann::json& rec) {
                << " (since step " << al.began_step << "): " << al.evidence.dump() << "; fix: " << al.fix << "\n";
     }
     if (cfg_.remediate) {
-      const bool unhealthy = detector_.status(L) != "ok" && (detector_.collapsed(L) || !m.dead.empty() || mv_batch > cfg_.maxvio_ceiling);
+      const bool unhealthy = detector_.collapsed(L) || detector_.streak(L, "dead_experts") >= cfg_.window ||
+                             (!moe_[i]->gate->cfg().bias_balance && detector_.streak(L, "high_maxvio") >= cfg_.window);
       for (auto& ev : remediator_.act(step, L, unhealthy, *moe_[i], m, ctx_.reset_moments)) {
         if (ctx_.log_event) ctx_.log_event(ev);
         console_ << "scope: remediation layer " << L << ": " << ev.dump() << "\n";

@@ -42,6 +42,12 @@ class Microscope {
   void before_eval();
   void eval_after_forward();
   void on_eval(int64_t step, nlohmann::json& rec);  // adds per-layer MaxVio_global
+  // A resumed run (the trainer has already dropped run-log records past `step`): drops
+  // alerts past `step`, then replays the run log's train and remediation records through the
+  // detector and the ladder, so streaks, fired alerts, rungs, cooldowns and the router knobs
+  // the ladder changed are as they were at the checkpoint. (Router saturation restarts: the
+  // probe routing of the previous sample is not in the log.)
+  void on_resume(int64_t step);
   const CollapseDetector& detector() const { return detector_; }
 
  private:

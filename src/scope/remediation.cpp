@@ -2,6 +2,7 @@
 #include "scope/remediation.h"
 
 #include <algorithm>
+#include <stdexcept>
 
 namespace moescope {
 
@@ -73,6 +74,35 @@ std::vector<nlohmann::json> Remediator::act(int64_t step, int64_t layer, bool un
     }
   }
   return events;
+}
+
+void Remediator::replay_interval(int64_t layer, const std::vector<nlohmann::json>& events, MoELayerImpl& moe) {
+  auto& s = st_[layer];
+  if (s.cooldown > 0) --s.cooldown;
+  auto& c = moe.gate->mutable_cfg();
+  for (const auto& ev : events) {
+    const std::string action = ev.value("action", "");
+    int rung = -1;
+    if (action == "bias_rate") {
+      rung = 0;
+      c.bias_balance = true;
+      c.bias_update_rate = ev.at("to").get<double>();
+    } else if (action == "jitter") {
+      rung = 1;
+      c.jitter = "input";
+      c.jitter_eps = ev.at("to").get<double>();
+    } else if (action == "seq_aux_loss") {
+      rung = 2;
+      c.seq_aux_loss_alpha = ev.at("to").get<double>();
+    } else if (action == "reinit_dead_experts") {
+      rung = 3;
+    } else {
+      throw std::runtime_error("run log: unknown remediation action '" + action + "' at step " +
+                               std::to_string(ev.value("step", int64_t{-1})) + " (written by a newer moescope?)");
+    }
+    s.next_rung = (rung + 1) % 4;
+    s.cooldown = cfg_.cooldown;
+  }
 }
 
 }  // namespace moescope

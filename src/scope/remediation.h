@@ -1,6 +1,8 @@
 // remediation.h: the opt-in escalation ladder (scope.remediate=true), per MoE layer.
-// While a layer is collapsed or has dead experts / high MaxVio alerts, every `cooldown` log
-// intervals it takes the next rung, bounded by the scope.max_* settings:
+// While a layer is unhealthy (collapsed; the same experts dead for `window` intervals; or
+// MaxVio above the ceiling for `window` intervals while the layer has no bias balancing at
+// all), every `cooldown` log intervals it takes the next rung, bounded by the scope.max_*
+// settings:
 //   1 bias_rate:  enable the aux-loss-free bias (0.001) or multiply its rate by 4
 //   2 jitter:     enable input jitter (eps 0.01) or double it
 //   3 seq_aux:    enable the sequence-wise balance loss (alpha 1e-3) or multiply it by 4
@@ -8,6 +10,11 @@
 //                 std) of the busiest expert, with zeroed optimizer moments and bias
 // then starts again from rung 1 (rungs already at their bound are skipped). It stops as soon
 // as the layer is healthy. Every action is returned as an event record for the run log.
+// High MaxVio alone never raises an active bias rate: per-step sign updates at large rates
+// make routing oscillate between steps, which raises MaxVio_batch further.
+// Resume: the run log is the ladder's memory. replay_interval() re-applies the logged
+// actions (router knobs back to their logged values) and restores rung and cooldown, so a
+// resumed run continues the ladder exactly where the killed one was.
 #pragma once
 #include <map>
 #include <vector>
@@ -30,6 +37,9 @@ class Remediator {
   using ResetFn = std::function<void(const std::string& prefix)>;
   std::vector<nlohmann::json> act(int64_t step, int64_t layer, bool unhealthy, MoELayerImpl& moe,
                                   const LoadMetrics& m, const ResetFn& reset_moments);
+  // Replays one logged interval of `layer`: `events` are its remediation records (from the
+  // run log) at that interval's step, in order. Weights need no replay (the checkpoint has them).
+  void replay_interval(int64_t layer, const std::vector<nlohmann::json>& events, MoELayerImpl& moe);
 
  private:
   bool apply_rung(int rung, int64_t step, int64_t layer, MoELayerImpl& moe, const LoadMetrics& m,

@@ -2,6 +2,7 @@
 #include <sys/wait.h>
 
 #include <filesystem>
+#include <map>
 #include <set>
 
 #include <gtest/gtest.h>
@@ -105,4 +106,58 @@ TEST(Microscope, ResumedLogHasNoDuplicateSteps) {
   for (auto& [step, n] : seen) EXPECT_EQ(n, 1) << "step " << step;
   for (auto& r : read_jsonl(run + "/metrics.jsonl").records)
     if (r["type"] == "train") EXPECT_NE(r["loss"], 9.9);  // the stale records were dropped
+}
+
+// The remediation ladder survives a resume: 12 steps straight vs 6 + resume + 6 give the same
+// remediation actions, alerts and routing (bias vectors, losses). Without the replay of the
+// run log, the resumed run restarts the ladder at rung 1 with the preset's router knobs.
+// entropy_floor 1.0 makes low_entropy hold every interval (collapsed with W=1), so the ladder
+// acts every `cooldown` intervals; lr is constant so stopping at 6 changes no schedule.
+TEST(Microscope, RemediationLadderContinuesAcrossResume) {
+  ScratchRun s("scope-remediate");
+  const std::string base = "train --config " + moescope::testing::source_path("configs/tiny.toml") + " --data " +
+                           s.corpus() + " --set data.cache_dir=" + s.cache() +
+                           " --set train.log_every=1 --set train.ckpt_every=3 --set train.eval_every=100"
+                           " --set train.warmup_steps=0 --set train.min_lr_ratio=1 --set moe.bias_balance=false"
+                           " --set scope.remediate=true --set scope.entropy_floor=1 --set scope.window=1"
+                           " --set scope.cooldown=2";
+  const std::string a = s.run("a"), b = s.run("b");
+  ASSERT_EQ(cli(base + " --out " + a + " --set train.max_steps=12").first, 0);
+  ASSERT_EQ(cli(base + " --out " + b + " --set train.max_steps=6").first, 0);
+  auto [code, out] = cli("train --out " + b + " --resume --set train.max_steps=12");
+  ASSERT_EQ(code, 0) << out;
+
+  auto actions = [](const std::string& run) {
+    std::vector<std::string> v;
+    for (auto& r : read_jsonl(run + "/metrics.jsonl").records)
+      if (r["type"] == "remediation")
+        v.push_back(std::to_string(r["step"].get<int64_t>()) + ":" + r["action"].get<std::string>() + ":" +
+                    r["to"].dump());
+    return v;
+  };
+  auto va = actions(a), vb = actions(b);
+  ASSERT_GE(va.size(), 5u);  // steps 1, 3, 5, 7, 9, 11 (reinit is skipped: no dead experts)
+  EXPECT_EQ(va, vb);
+  auto alerts = [](const std::string& run) {
+    std::vector<std::string> v;
+    for (auto& r : read_jsonl(run + "/alerts.jsonl").records)
+      v.push_back(std::to_string(r["step"].get<int64_t>()) + ":" + r["rule"].get<std::string>());
+    return v;
+  };
+  EXPECT_EQ(alerts(a), alerts(b));  // no alert re-fired after the resume
+  auto train = [](const std::string& run) {
+    std::map<int64_t, nlohmann::json> m;
+    for (auto& r : read_jsonl(run + "/metrics.jsonl").records)
+      if (r["type"] == "train") m[r["step"].get<int64_t>()] = r;
+    return m;
+  };
+  auto ta = train(a), tb = train(b);
+  ASSERT_EQ(ta.size(), 12u);
+  ASSERT_EQ(tb.size(), 12u);
+  for (int64_t step = 7; step <= 12; ++step) {
+    EXPECT_NEAR(ta[step]["loss"].get<double>(), tb[step]["loss"].get<double>(), 1e-6) << step;
+    auto ba = ta[step]["moe"][0]["bias"].get<std::vector<double>>(), bb = tb[step]["moe"][0]["bias"].get<std::vector<double>>();
+    for (size_t e = 0; e < ba.size(); ++e) EXPECT_NEAR(ba[e], bb[e], 1e-7) << "step " << step << " expert " << e;
+    EXPECT_EQ(ta[step]["moe"][0]["counts"], tb[step]["moe"][0]["counts"]) << step;
+  }
 }

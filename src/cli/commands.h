@@ -16,5 +16,8 @@ Command register_train(CLI::App& app);
 Command register_eval(CLI::App& app);
 Command register_generate(CLI::App& app);
 Command register_scope(CLI::App& app);
+Command register_dashboard(CLI::App& app);
+Command register_report(CLI::App& app);
+Command register_compress(CLI::App& app);
 
 }  // namespace moescope

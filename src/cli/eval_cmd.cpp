@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/run_loader.h"
 #include "core/runtime.h"
 #include "train/evaluate.h"
 #include "train/run_dir.h"
@@ -24,7 +25,7 @@ Command register_eval(CLI::App& app) {
   c->add_option("--device", o->device, "cpu, cuda or auto")->capture_default_str();
   c->add_option("--max-batches", o->max_batches, "Cap on validation batches (0 = all)")->capture_default_str();
   return [o]() -> int {
-    auto run = load_run(o->run, o->device);
+    auto run = load_any_run(o->run, o->device);
     auto data = Dataset::open_for_eval(o->run, run.cfg.data, o->data, std::cerr);
     const auto& tc = run.cfg.train;
     auto dev = to_device(resolve_device(o->device));

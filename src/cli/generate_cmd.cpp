@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/run_loader.h"
 #include "core/runtime.h"
 #include "train/generate.h"
 #include "train/run_dir.h"
@@ -32,7 +33,7 @@ Command register_generate(CLI::App& app) {
   c->add_flag("--json", o->json, "Print a JSON object (text, tokens/s) instead of plain text");
   c->add_option("--device", o->device, "cpu, cuda or auto")->capture_default_str();
   return [o]() -> int {
-    auto run = load_run(o->run, o->device);
+    auto run = load_any_run(o->run, o->device);
     auto dev = to_device(resolve_device(o->device));
     o->s.use_cache = !o->no_cache;
     auto prompt = run.tokenizer->encode(o->prompt);

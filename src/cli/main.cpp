@@ -24,6 +24,9 @@ int main(int argc, char** argv) {
   add(register_eval);
   add(register_generate);
   add(register_scope);
+  add(register_compress);
+  add(register_dashboard);
+  add(register_report);
   add(register_selfcheck);
   try {
     app.parse(argc, argv);

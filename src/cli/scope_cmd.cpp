@@ -1,13 +1,39 @@
 // scope_cmd.cpp: `moescope scope --run RUN_DIR [--step N]`: the per-layer routing health table.
+#include <filesystem>
 #include <iostream>
 #include <memory>
 
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
+#include "compress/compressed_run.h"
+#include "compress/report.h"
+#include "io/atomic_file.h"
 #include "scope/health_table.h"
 
 namespace moescope {
+namespace {
+// A compressed run (moescope compress): its per-bank compression table, then the source run's
+// routing health when that run is still on disk.
+int scope_compressed(const std::string& run, int64_t step, bool json) {
+  compress::check_compressed_marker(run);
+  auto summary = compress::read_compress_summary(run + "/metrics.jsonl");
+  const auto marker = nlohmann::json::parse(read_file(compress::compressed_marker_path(run)));
+  const std::string src = marker.value("source_run", "");
+  const bool have_src = !src.empty() && std::filesystem::exists(src + "/metrics.jsonl");
+  HealthTable t;
+  if (have_src) t = read_health_table(src + "/metrics.jsonl", step);
+  if (json) {
+    nlohmann::json j{{"compress", summary}, {"source_run", src}};
+    if (have_src) j["source"] = {{"step", t.step}, {"layers", t.layers}};
+    std::cout << j.dump() << std::endl;
+    return 0;
+  }
+  std::cout << compress::render_compress_summary(summary);
+  if (have_src) std::cout << "\nsource run " << src << " routing health:\n" << t.render();
+  return 0;
+}
+}  // namespace
 
 Command register_scope(CLI::App& app) {
   struct Opts {
@@ -21,6 +47,7 @@ Command register_scope(CLI::App& app) {
   c->add_option("--step", o->step, "Show the last log interval at or before this step (default: latest)");
   c->add_flag("--json", o->json, "Print the layer records as JSON");
   return [o]() -> int {
+    if (compress::is_compressed_run(o->run)) return scope_compressed(o->run, o->step, o->json);
     auto t = read_health_table(o->run + "/metrics.jsonl", o->step);
     for (auto& w : t.warnings) std::cerr << "warning: " << w << "\n";
     if (o->json) std::cout << nlohmann::json{{"step", t.step}, {"layers", t.layers}}.dump() << std::endl;

@@ -242,12 +242,78 @@ void ScopeConfig::bind(FieldTable& t) {
   t.add("scope.cooldown", cooldown);
 }
 
+void CompressConfig::validate() const {
+  require_one_of("compress.scope", scope, {"layer", "global"});
+  {
+    std::stringstream ss(families);
+    std::string tok;
+    int n = 0;
+    while (std::getline(ss, tok, ',')) {
+      require_one_of("compress.families", tok, {"gate", "up"});
+      ++n;
+    }
+    if (n == 0) bad("compress.families", "'" + families + "'", "must list gate and/or up");
+  }
+  if (!(rank_ratio > 0 && rank_ratio <= 1)) bad("compress.rank_ratio", rank_ratio, "must be in (0, 1]");
+  if (rank < 0) bad("compress.rank", rank, "must be >= 0 (0 = use rank_ratio)");
+  if (!(basis_ratio > 0 && basis_ratio <= 1)) bad("compress.basis_ratio", basis_ratio, "must be in (0, 1]");
+  if (n_bases < 0) bad("compress.n_bases", n_bases, "must be >= 0 (0 = use basis_ratio)");
+  require_one_of("compress.activation", activation, {"identity", "silu", "tanh"});
+  require_one_of("compress.solver", solver, {"gradient", "altmin"});
+  require_one_of("compress.init", init, {"svd", "pca", "random"});
+  require_positive("compress.max_iters", max_iters);
+  if (!(lr > 0)) bad("compress.lr", lr, "must be > 0");
+  if (!(lr_min_ratio >= 0 && lr_min_ratio <= 1)) bad("compress.lr_min_ratio", lr_min_ratio, "must be in [0, 1]");
+  if (!(ridge >= 0)) bad("compress.ridge", ridge, "must be >= 0");
+  if (!(bank_ridge >= 0)) bad("compress.bank_ridge", bank_ridge, "must be >= 0");
+  require_positive("compress.code_steps", code_steps);
+  if (!(temperature > 0)) bad("compress.temperature", temperature, "must be > 0");
+  if (!(prune_eps >= 0 && prune_eps < 1)) bad("compress.prune_eps", prune_eps, "must be in [0, 1)");
+  if (target_support < 0) bad("compress.target_support", target_support, "must be >= 0 (0 = no target)");
+  if (!(temperature_step > 1)) bad("compress.temperature_step", temperature_step, "must be > 1");
+  if (!(target_rel_error >= 0)) bad("compress.target_rel_error", target_rel_error, "must be >= 0 (0 = off)");
+  if (plateau_iters < 0) bad("compress.plateau_iters", plateau_iters, "must be >= 0 (0 = off)");
+  if (!(plateau_tol >= 0)) bad("compress.plateau_tol", plateau_tol, "must be >= 0");
+  if (!(max_coherence >= 0 && max_coherence <= 1)) bad("compress.max_coherence", max_coherence, "must be in [0, 1] (0 = off)");
+}
+
+void CompressConfig::bind(FieldTable& t) {
+  t.add("compress.scope", scope);
+  t.add("compress.families", families);
+  t.add("compress.rank_ratio", rank_ratio);
+  t.add("compress.rank", rank);
+  t.add("compress.basis_ratio", basis_ratio);
+  t.add("compress.n_bases", n_bases);
+  t.add("compress.activation", activation);
+  t.add("compress.solver", solver);
+  t.add("compress.init", init);
+  t.add("compress.normalise", normalise);
+  t.add("compress.seed", seed);
+  t.add("compress.max_iters", max_iters);
+  t.add("compress.lr", lr);
+  t.add("compress.lr_min_ratio", lr_min_ratio);
+  t.add("compress.ridge", ridge);
+  t.add("compress.bank_ridge", bank_ridge);
+  t.add("compress.code_steps", code_steps);
+  t.add("compress.temperature", temperature);
+  t.add("compress.sparse", sparse);
+  t.add("compress.prune_eps", prune_eps);
+  t.add("compress.target_support", target_support);
+  t.add("compress.temperature_step", temperature_step);
+  t.add("compress.target_rel_error", target_rel_error);
+  t.add("compress.plateau_iters", plateau_iters);
+  t.add("compress.plateau_tol", plateau_tol);
+  t.add("compress.max_coherence", max_coherence);
+  t.add("compress.stop_on_nonfinite", stop_on_nonfinite);
+}
+
 FieldTable Config::fields() {
   FieldTable t;
   model.bind(t);
   data.bind(t);
   train.bind(t);
   scope.bind(t);
+  compress.bind(t);
   return t;
 }
 
@@ -256,6 +322,7 @@ void Config::validate() const {
   data.validate();
   train.validate();
   scope.validate();
+  compress.validate();
   if (train.seq_len > model.max_seq_len)
     bad("train.seq_len", train.seq_len, "exceeds model.max_seq_len = " + std::to_string(model.max_seq_len));
 }

@@ -121,10 +121,47 @@ struct ScopeConfig {
   double trend_slope = -0.01;     // warn when the entropy falls faster than this per interval
   // Remediation ladder (opt-in).
   bool remediate = false;
-  double max_bias_update_rate = 0.05;
+  double max_bias_update_rate = 0.01;  // larger rates make the sign updates oscillate (MaxVio up)
   double max_jitter_eps = 0.1;
   double max_seq_aux_loss_alpha = 0.01;
   int64_t cooldown = 3;           // intervals between escalations of one layer
+  void validate() const;
+  void bind(FieldTable& t);
+};
+
+// Expert compression (Mixture of Basis Experts, docs/compression.md): every routed expert's
+// gate/up matrix W_i [p, d] ~ A_i [p, r] . f(sum_j alpha_ij B_j [r, d]), alpha_i on the simplex.
+struct CompressConfig {
+  std::string scope = "layer";       // "layer" (a bank per MoE layer and family) or "global" (one bank per family)
+  std::string families = "gate,up";  // comma list of the matrix families to factorise: gate, up
+  double rank_ratio = 0.75;          // r = round(rank_ratio * p), in (0, 1]
+  int64_t rank = 0;                  // absolute r; > 0 overrides rank_ratio
+  double basis_ratio = 0.25;         // m = round(basis_ratio * E) (E = experts sharing the bank), in (0, 1]
+  int64_t n_bases = 0;               // absolute m; > 0 overrides basis_ratio
+  std::string activation = "identity";  // f: "identity", "silu" or "tanh"
+  std::string solver = "altmin";     // "gradient" (Adam) or "altmin" (alternating minimisation)
+  std::string init = "svd";          // "svd" (grouped SVD), "pca" (energy-row PCA) or "random"
+  bool normalise = true;             // z-score per layer and family (scalar mean/std; std folds into A)
+  int64_t seed = 0;
+  int64_t max_iters = 300;
+  // Gradient solver: Adam on A, B and the alpha logits (full batch), cosine decay to lr * lr_min_ratio.
+  double lr = 0.07;
+  double lr_min_ratio = 0.01;
+  // Alternating minimisation.
+  double ridge = 1e-6;               // A refit: lambda * mean(diag(C C^T)) added to the Gram
+  double bank_ridge = 1e-6;          // bank update: the same, relative, for the MOD system
+  int64_t code_steps = 30;           // projected-gradient steps of the alpha coding problem
+  double temperature = 1.0;          // coding softmax temperature (alpha = softmax(log alpha_hat / T))
+  bool sparse = false;               // prune alpha below prune_eps and steer T toward target_support
+  double prune_eps = 1e-3;           // also the threshold of the support metrics
+  int64_t target_support = 0;        // wanted bases per expert (0 = no target)
+  double temperature_step = 1.25;    // multiplicative T change per iteration when steering
+  // Early stopping (0 disables a rule); the NaN/Inf stop restores the best state.
+  double target_rel_error = 0.0;     // stop when every group's relative error is at most this
+  int64_t plateau_iters = 30;        // stop after this many iterations without relative improvement
+  double plateau_tol = 1e-5;         //   of more than plateau_tol
+  double max_coherence = 0.0;        // stop when the largest off-diagonal bank coherence exceeds this
+  bool stop_on_nonfinite = true;
   void validate() const;
   void bind(FieldTable& t);
 };
@@ -135,6 +172,7 @@ struct Config {
   DataConfig data;
   TrainConfig train;
   ScopeConfig scope;
+  CompressConfig compress;
   FieldTable fields();  // bound to this object's members
   void validate() const;
 };

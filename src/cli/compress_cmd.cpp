@@ -1,0 +1,112 @@
+// compress_cmd.cpp: `moescope compress --run RUN_DIR --out OUT_DIR [options]`: factorise the
+// routed experts' gate/up matrices into shared basis banks (docs/compression.md) and write a
+// loadable compressed run. Prints the parameter budget before solving and a JSON summary after.
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <set>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "compress/compressed_run.h"
+#include "compress/compressor.h"
+#include "io/atomic_file.h"
+#include "io/jsonl.h"
+#include "train/run_dir.h"
+#include "train/tensor_io.h"
+
+namespace moescope {
+namespace fs = std::filesystem;
+
+Command register_compress(CLI::App& app) {
+  struct Opts {
+    std::string run, out, solver, scope, activation, init;
+    std::vector<std::string> sets;
+    double rank_ratio = -1, basis_ratio = -1;
+    int64_t rank = -1, n_bases = -1, max_iters = -1;
+    bool dry_run = false;
+    compress::RestartOptions restarts;
+  };
+  auto o = std::make_shared<Opts>();
+  auto* c = app.add_subcommand("compress", "Compress a run's routed experts into shared basis banks (Mixture of Basis Experts)");
+  c->add_option("--run", o->run, "Source run directory (its best checkpoint)")->required();
+  c->add_option("--out", o->out, "Output run directory (a loadable run: eval, generate, scope)");
+  c->add_option("--solver", o->solver, "gradient or altmin (compress.solver)");
+  c->add_option("--scope", o->scope, "layer (a bank per MoE layer) or global (one bank across layers)");
+  c->add_option("--rank-ratio", o->rank_ratio, "r = rank_ratio * expert hidden, in (0, 1]");
+  c->add_option("--rank", o->rank, "Absolute rank r (overrides --rank-ratio)");
+  c->add_option("--basis-ratio", o->basis_ratio, "m = basis_ratio * experts per bank, in (0, 1]");
+  c->add_option("--bases", o->n_bases, "Absolute number of bases m (overrides --basis-ratio)");
+  c->add_option("--activation", o->activation, "f: identity, silu or tanh");
+  c->add_option("--init", o->init, "svd (grouped SVD), pca (energy-row PCA) or random");
+  c->add_option("--max-iters", o->max_iters, "Solver iterations");
+  c->add_option("--restarts", o->restarts.restarts, "Initialisations tried per bank (the best after --restart-iters wins)")->capture_default_str()->check(CLI::PositiveNumber);
+  c->add_option("--restart-iters", o->restarts.iters, "Solver iterations per trial initialisation")->capture_default_str()->check(CLI::PositiveNumber);
+  c->add_option("--set", o->sets, "Any compress.* key: compress.key=value (repeatable)");
+  c->add_flag("--dry-run", o->dry_run, "Print the parameter budget and exit");
+  return [o]() -> int {
+    if (compress::is_compressed_run(o->run))
+      throw std::invalid_argument("compress: '" + o->run + "' is already a compressed run; compress its source run instead");
+    auto run = load_run(o->run, "cpu");
+    Config cfg = run.cfg;
+    FieldTable t = cfg.fields();
+    for (auto& s : o->sets) {
+      if (s.rfind("compress.", 0) != 0)
+        throw std::invalid_argument("compress: --set " + s + ": only compress.* keys can be set here");
+      t.apply_assignment(s);
+    }
+    auto& cc = cfg.compress;
+    if (!o->solver.empty()) cc.solver = o->solver;
+    if (!o->scope.empty()) cc.scope = o->scope;
+    if (!o->activation.empty()) cc.activation = o->activation;
+    if (!o->init.empty()) cc.init = o->init;
+    if (o->rank_ratio != -1) cc.rank_ratio = o->rank_ratio;
+    if (o->basis_ratio != -1) cc.basis_ratio = o->basis_ratio;
+    if (o->rank != -1) cc.rank = o->rank;
+    if (o->n_bases != -1) cc.n_bases = o->n_bases;
+    if (o->max_iters != -1) cc.max_iters = o->max_iters;
+    cc.validate();
+    auto sizes = compress::plan_sizes(*run.model, cc);
+    std::cerr << "compress: " << o->run << " (" << run.checkpoint << "), solver " << cc.solver << ", scope " << cc.scope
+              << ", f = " << cc.activation << "\n" << sizes.render();
+    if (o->dry_run) {
+      std::cout << sizes.to_json().dump() << std::endl;
+      return 0;
+    }
+    if (o->out.empty()) throw std::invalid_argument("compress: --out OUT_DIR is required (unless --dry-run)");
+    if (fs::exists(config_path(o->out)))
+      throw std::runtime_error("compress: " + o->out + " already holds a run; choose another --out");
+    fs::create_directories(o->out);
+    JsonlWriter metrics(metrics_path(o->out), /*append=*/false);
+    auto outcome = compress::compress_model(*run.model, cc, &metrics, std::cerr, o->restarts);
+
+    // Weights: every unfactorised tensor under its HF name, plus the banks.
+    const auto names = compress::factorised_names(outcome.groups);
+    const std::set<std::string> factorised(names.begin(), names.end());
+    std::vector<TensorRecord> records;
+    for (auto& r : model_records(*run.model))
+      if (!factorised.count(r.name)) records.push_back(std::move(r));
+    for (auto& r : compress::basis_records(outcome.groups)) records.push_back(std::move(r));
+    auto meta = compress::basis_metadata(outcome.groups);
+    meta["format"] = "pt";
+    save_safetensors((fs::path(o->out) / "model.safetensors").string(), records, meta);
+    write_run_config(o->out, cfg);
+    for (const char* tok : {"tokenizer.json", "tokenizer.model"})
+      if (fs::exists(fs::path(o->run) / tok))
+        fs::copy_file(fs::path(o->run) / tok, fs::path(o->out) / tok, fs::copy_options::overwrite_existing);
+    nlohmann::json marker{{"moescope_compressed_version", compress::kCompressedVersion},
+                          {"source_run", o->run},
+                          {"source_checkpoint", run.checkpoint},
+                          {"source_step", run.step},
+                          {"summary", outcome.summary}};
+    write_file_atomic(compress::compressed_marker_path(o->out), marker.dump(2) + "\n");  // last: the run is complete
+    nlohmann::json j = outcome.summary;
+    j["out"] = o->out;
+    std::cout << j.dump() << std::endl;
+    return 0;
+  };
+}
+
+}  // namespace moescope

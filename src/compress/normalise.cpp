@@ -1,0 +1,58 @@
+// normalise.cpp: see normalise.h.
+#include "compress/normalise.h"
+
+#include <map>
+#include <stdexcept>
+
+namespace moescope::compress {
+
+NormStats zscore_stats(const at::Tensor& W, bool normalise) {
+  NormStats s;
+  if (!normalise) return s;
+  auto w = W.to(torch::kDouble);
+  s.mean = w.mean().item<double>();
+  s.std = w.std(/*unbiased=*/false).item<double>();
+  if (!(s.std > 0)) s.std = 1.0;  // constant weights: nothing to scale
+  return s;
+}
+
+std::vector<GroupState> build_groups(const std::vector<LayerFamily>& lfs, const std::string& scope, bool normalise) {
+  if (scope != "layer" && scope != "global")
+    throw std::invalid_argument("compress.scope = '" + scope + "': must be layer or global");
+  std::vector<GroupState> out;
+  std::map<std::string, size_t> by_name;
+  for (auto& lf : lfs) {
+    auto W = lf.W_EPD.to(torch::kDouble);
+    const int64_t E = W.size(0);
+    const NormStats st = zscore_stats(W, normalise);
+    const std::string name = scope == "global" ? "global." + lf.family : "layer" + std::to_string(lf.layer) + "." + lf.family;
+    auto it = by_name.find(name);
+    if (it == by_name.end()) {
+      GroupState g;
+      g.name = name;
+      g.family = lf.family;
+      g.layer = scope == "global" ? -1 : lf.layer;
+      g.Z_EPD = torch::empty({0, W.size(1), W.size(2)}, W.options());
+      g.mean_E = torch::empty({0}, W.options());
+      g.std_E = torch::empty({0}, W.options());
+      out.push_back(std::move(g));
+      it = by_name.emplace(name, out.size() - 1).first;
+    }
+    GroupState& g = out[it->second];
+    if (g.Z_EPD.size(1) != W.size(1) || g.Z_EPD.size(2) != W.size(2))
+      throw std::invalid_argument("compress: a global bank needs every layer's experts to have the same shape (" +
+                                  name + ")");
+    g.Z_EPD = torch::cat({g.Z_EPD, (W - st.mean) / st.std});
+    g.mean_E = torch::cat({g.mean_E, torch::full({E}, st.mean, W.options())});
+    g.std_E = torch::cat({g.std_E, torch::full({E}, st.std, W.options())});
+    for (int64_t e = 0; e < E; ++e) {
+      g.expert_layer.push_back(lf.layer);
+      g.expert_index.push_back(e);
+    }
+    g.w_norm2 += W.pow(2).sum().item<double>();
+  }
+  for (auto& g : out) g.z_norm2 = g.Z_EPD.pow(2).sum().item<double>();
+  return out;
+}
+
+}  // namespace moescope::compress

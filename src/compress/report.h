@@ -1,0 +1,15 @@
+// report.h: the per-bank table `moescope scope` prints for a compressed run, from the
+// "compress_summary" record of OUT_DIR/metrics.jsonl.
+#pragma once
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace moescope::compress {
+
+// The last compress_summary record of a metrics log; throws naming the file when there is none.
+nlohmann::json read_compress_summary(const std::string& metrics_path);
+// Budget line, then one row per bank: rank, bases, rel_error, mse, support, entropy, coherence, cond.
+std::string render_compress_summary(const nlohmann::json& summary);
+
+}  // namespace moescope::compress

@@ -1,0 +1,75 @@
+// solver_gradient.cpp: the gradient solver. Adam (full batch) on every group's A, B and alpha
+// logits, minimising J = sum_groups ||Z - A f(softmax(logits) B)||^2 / ||Z||^2 by autograd,
+// learning rate cosine-decayed from compress.lr (the MoBE paper used 0.07) to
+// lr * lr_min_ratio; the best state seen is kept. Iteration 0 reports the initial state.
+#include <chrono>
+#include <cmath>
+
+#include "compress/metrics.h"
+#include "compress/solver.h"
+#include "compress/stopping.h"
+
+namespace moescope::compress {
+
+SolveResult solve_gradient(std::vector<GroupState>& gs, const CompressConfig& cfg, Activation f, const ReportFn& report) {
+  using clock = std::chrono::steady_clock;
+  const auto t_start = clock::now();
+  std::vector<at::Tensor> params;
+  for (auto& g : gs) {
+    g.A_EPR = g.A_EPR.detach().clone().set_requires_grad(true);
+    g.B_MRD = g.B_MRD.detach().clone().set_requires_grad(true);
+    g.logits_EM = g.logits_EM.detach().clone().set_requires_grad(true);
+    params.insert(params.end(), {g.A_EPR, g.B_MRD, g.logits_EM});
+  }
+  torch::optim::Adam opt(params, torch::optim::AdamOptions(cfg.lr));
+  StopRules rules(cfg);
+  Snapshot best;
+  SolveResult res;
+  res.best_objective = INFINITY;
+  res.stop_reason = "max_iters";
+
+  auto finish_iter = [&](int64_t it, clock::time_point t0) -> bool {
+    IterationReport r = measure_all(gs, f, cfg, it);
+    r.seconds = std::chrono::duration<double>(clock::now() - t0).count();
+    r.elapsed_s = std::chrono::duration<double>(clock::now() - t_start).count();
+    if (std::isfinite(r.objective) && r.objective < res.best_objective) {
+      res.best_objective = r.objective;
+      res.best_iter = it;
+      best.take(gs);
+    }
+    if (report) report(r);
+    std::string why = rules.check(r);
+    if (!why.empty()) {
+      res.stop_reason = why;
+      return true;
+    }
+    return false;
+  };
+
+  bool stop = finish_iter(0, clock::now());
+  for (int64_t it = 1; it <= cfg.max_iters && !stop; ++it) {
+    const auto t0 = clock::now();
+    const double progress = double(it - 1) / double(cfg.max_iters);
+    const double lr = cfg.lr * (cfg.lr_min_ratio + (1 - cfg.lr_min_ratio) * 0.5 * (1 + std::cos(M_PI * progress)));
+    for (auto& pg : opt.param_groups()) static_cast<torch::optim::AdamOptions&>(pg.options()).lr(lr);
+    opt.zero_grad();
+    at::Tensor loss = torch::zeros({}, torch::kDouble);
+    for (auto& g : gs) {
+      auto Zhat = compose(f, g.A_EPR, mixture(g.logits_EM), g.B_MRD);
+      loss = loss + (g.Z_EPD - Zhat).pow(2).sum() / std::max(g.z_norm2, 1e-300);
+    }
+    loss.backward();
+    opt.step();
+    res.iters = it;
+    stop = finish_iter(it, t0);
+  }
+  for (auto& g : gs) {
+    g.A_EPR = g.A_EPR.detach();
+    g.B_MRD = g.B_MRD.detach();
+    g.logits_EM = g.logits_EM.detach();
+  }
+  if (!best.empty()) best.restore(gs);
+  return res;
+}
+
+}  // namespace moescope::compress

@@ -1,0 +1,66 @@
+// stopping.cpp: see stopping.h; also the solvers' shared objective and dispatch.
+#include "compress/stopping.h"
+
+#include <cmath>
+#include <stdexcept>
+
+namespace moescope::compress {
+
+std::string StopRules::check(const IterationReport& r) {
+  bool support_ok = true;
+  bool all_below = cfg_.target_rel_error > 0;
+  for (auto& g : r.groups) {
+    if (g.nonfinite > 0 && cfg_.stop_on_nonfinite) return "nonfinite";
+    if (cfg_.max_coherence > 0 && g.coherence > cfg_.max_coherence) return "coherence";
+    if (cfg_.sparse && cfg_.target_support > 0 && std::abs(g.support_median - double(cfg_.target_support)) > 1)
+      support_ok = false;
+    if (!(g.rel_error <= cfg_.target_rel_error)) all_below = false;
+  }
+  if (!std::isfinite(r.objective) && cfg_.stop_on_nonfinite) return "nonfinite";
+  if (all_below && support_ok) return "target_rel_error";
+  if (r.objective < best_ * (1 - cfg_.plateau_tol)) {
+    best_ = r.objective;
+    since_best_ = 0;
+  } else {
+    ++since_best_;
+  }
+  if (cfg_.plateau_iters > 0 && since_best_ >= cfg_.plateau_iters && support_ok) return "plateau";
+  return "";
+}
+
+void Snapshot::take(const std::vector<GroupState>& gs) {
+  A.clear(), B.clear(), logits.clear();
+  for (auto& g : gs) {
+    A.push_back(g.A_EPR.detach().clone());
+    B.push_back(g.B_MRD.detach().clone());
+    logits.push_back(g.logits_EM.detach().clone());
+  }
+}
+
+void Snapshot::restore(std::vector<GroupState>& gs) const {
+  for (size_t i = 0; i < gs.size(); ++i) {
+    gs[i].A_EPR = A[i].clone();
+    gs[i].B_MRD = B[i].clone();
+    gs[i].logits_EM = logits[i].clone();
+  }
+}
+
+double group_objective(const GroupState& g, Activation f) {
+  torch::NoGradGuard ng;
+  auto Zhat = compose(f, g.A_EPR, mixture(g.logits_EM), g.B_MRD);
+  return (g.Z_EPD - Zhat).pow(2).sum().item<double>() / std::max(g.z_norm2, 1e-300);
+}
+
+double objective(const std::vector<GroupState>& gs, Activation f) {
+  double j = 0;
+  for (auto& g : gs) j += group_objective(g, f);
+  return j;
+}
+
+SolveResult solve(std::vector<GroupState>& groups, const CompressConfig& cfg, Activation f, const ReportFn& report) {
+  if (cfg.solver == "gradient") return solve_gradient(groups, cfg, f, report);
+  if (cfg.solver == "altmin") return solve_altmin(groups, cfg, f, report);
+  throw std::invalid_argument("compress.solver = '" + cfg.solver + "': must be gradient or altmin");
+}
+
+}  // namespace moescope::compress

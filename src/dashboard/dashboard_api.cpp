@@ -1,0 +1,225 @@
+// dashboard_api.cpp: the JSON API (see dashboard_api.h).
+#include "dashboard/dashboard_api.h"
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <limits>
+#include <set>
+
+#include "dashboard/health.h"
+
+namespace moescope::dashboard {
+namespace {
+
+const std::string* get(const Params& p, const std::string& key) {
+  auto it = p.find(key);
+  return it == p.end() ? nullptr : &it->second;
+}
+
+double number_param(const Params& p, const std::string& key, double fallback) {
+  const std::string* v = get(p, key);
+  if (!v) return fallback;
+  size_t used = 0;
+  double d = 0;
+  try {
+    d = std::stod(*v, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != v->size() || !std::isfinite(d))
+    throw ApiError(400, "parameter '" + key + "' must be a number, got '" + *v + "'");
+  return d;
+}
+
+const SeriesTable& table_named(const RunIndex& r, const std::string& name) {
+  if (name == "train") return r.train();
+  if (name == "eval") return r.eval();
+  if (name == "compress") return r.compress();
+  throw ApiError(400, "parameter 'table' must be train, eval or compress, got '" + name + "'");
+}
+
+nlohmann::json table_layout(const SeriesTable& t) {
+  nlohmann::json fields = nlohmann::json::object();
+  for (const std::string& f : t.fields()) fields[f] = t.entities(f);
+  nlohmann::json out = {{"rows", t.rows()}, {"fields", fields}};
+  out["first_step"] = t.rows() ? nlohmann::json(t.steps().front()) : nlohmann::json();
+  out["last_step"] = t.rows() ? nlohmann::json(t.steps().back()) : nlohmann::json();
+  return out;
+}
+
+nlohmann::json tail(const std::vector<nlohmann::json>& v, size_t n) {
+  nlohmann::json out = nlohmann::json::array();
+  for (size_t i = v.size() > n ? v.size() - n : 0; i < v.size(); ++i) out.push_back(v[i]);
+  return out;
+}
+
+}  // namespace
+
+nlohmann::json DashboardApi::handle(const std::string& path, const Params& params) const {
+  if (path == "/api/runs") return runs();
+  if (path == "/api/run") return run(params);
+  if (path == "/api/series") return series(params);
+  if (path == "/api/heatmap") return heatmap(params);
+  if (path == "/api/events") return events(params);
+  if (path == "/api/health") return health(params);
+  throw ApiError(404, "no such endpoint: " + path);
+}
+
+std::shared_ptr<RunIndex> DashboardApi::find_run(const Params& p) const {
+  const std::string* id = get(p, "run");
+  if (!id) throw ApiError(400, "missing parameter 'run'");
+  auto r = catalog_.find(*id);
+  if (!r) throw ApiError(404, "no run '" + *id + "' under the log directory");
+  return r;
+}
+
+nlohmann::json DashboardApi::runs() const {
+  nlohmann::json out = nlohmann::json::array();
+  for (const std::string& id : catalog_.ids()) {
+    auto r = catalog_.find(id);
+    auto lock = r->read_lock();
+    const SeriesTable& t = r->kind() == "compress" ? r->compress() : r->train();
+    out.push_back({{"id", id},
+                   {"kind", r->kind()},
+                   {"records", r->records()},
+                   {"alerts", r->alerts().size()},
+                   {"last_step", t.rows() ? nlohmann::json(t.steps().back()) : nlohmann::json()},
+                   {"version", r->version()}});
+  }
+  return out;
+}
+
+nlohmann::json DashboardApi::run(const Params& p) const {
+  auto r = find_run(p);
+  nlohmann::json config;
+  std::ifstream cf(r->dir() + "/config.json");
+  if (cf) config = nlohmann::json::parse(cf, nullptr, /*allow_exceptions=*/false);
+  if (config.is_discarded()) config = nullptr;
+  auto lock = r->read_lock();
+  return {{"id", *get(p, "run")},
+          {"kind", r->kind()},
+          {"layers", r->layers()},
+          {"experts", r->experts()},
+          {"tables", {{"train", table_layout(r->train())}, {"eval", table_layout(r->eval())}, {"compress", table_layout(r->compress())}}},
+          {"coactivation_records", r->coactivation_rows().size()},
+          {"alerts", r->alerts().size()},
+          {"remediations", r->remediations().size()},
+          {"compress_summary", r->compress_summary()},
+          {"warnings", r->recent_warnings()},
+          {"warning_count", r->warning_count()},
+          {"version", r->version()},
+          {"config", config}};
+}
+
+nlohmann::json DashboardApi::series(const Params& p) const {
+  auto r = find_run(p);
+  const std::string* table_name = get(p, "table");
+  const std::string* field = get(p, "field");
+  if (!field) throw ApiError(400, "missing parameter 'field'");
+  const double points = number_param(p, "points", double(cfg_.default_points));
+  if (points < 2 || points > double(cfg_.max_points))
+    throw ApiError(400, "parameter 'points' must be between 2 and " + std::to_string(cfg_.max_points));
+  const double from = number_param(p, "from", -std::numeric_limits<double>::infinity());
+  const double to = number_param(p, "to", std::numeric_limits<double>::infinity());
+
+  auto lock = r->read_lock();
+  const SeriesTable& t = table_named(*r, table_name ? *table_name : "train");
+  std::vector<std::string> entities;
+  const std::string* entity = get(p, "entity");
+  if (entity && *entity != "all") entities.push_back(*entity);
+  else entities = t.entities(*field);
+  std::vector<const std::vector<float>*> cols;
+  for (const std::string& e : entities) cols.push_back(t.column(*field, e));
+  const auto& steps = t.steps();
+  size_t begin = size_t(std::lower_bound(steps.begin(), steps.end(), from) - steps.begin());
+  size_t end = size_t(std::upper_bound(steps.begin(), steps.end(), to) - steps.begin());
+  Downsampled d = downsample(steps, cols, begin, end, size_t(points));
+  nlohmann::json series = nlohmann::json::array();
+  for (size_t i = 0; i < entities.size(); ++i) series.push_back({{"entity", entities[i]}, {"values", d.y[i]}});
+  return {{"table", table_name ? *table_name : "train"}, {"field", *field}, {"rows", end > begin ? end - begin : 0},
+          {"x", d.x}, {"series", series}};
+}
+
+nlohmann::json DashboardApi::heatmap(const Params& p) const {
+  auto r = find_run(p);
+  const std::string* f = get(p, "field");
+  const std::string field = f ? *f : "load";
+  static const std::set<std::string> vector_fields = {"load", "counts", "bias", "dead", "expert_grad_norm", "coactivation"};
+  if (!vector_fields.count(field)) throw ApiError(400, "heatmap field must be one of load, counts, bias, dead, expert_grad_norm, coactivation");
+  const double step = number_param(p, "step", std::numeric_limits<double>::infinity());
+
+  size_t row;
+  int experts;
+  {
+    auto lock = r->read_lock();
+    if (!r->train().rows()) throw ApiError(404, "run has no train records");
+    row = size_t(r->train().row_at_or_before(step));
+    experts = r->experts();
+    if (field == "coactivation") {
+      const auto& rows = r->coactivation_rows();
+      auto it = std::upper_bound(rows.begin(), rows.end(), row);
+      if (it == rows.begin()) throw ApiError(404, "no co-activation logged at or before this step");
+      row = *(it - 1);
+    }
+  }
+  nlohmann::json rec = r->record_at(row);  // outside the lock: a file read
+  nlohmann::json layers = nlohmann::json::array(), values = nlohmann::json::array();
+  const nlohmann::json empty = nlohmann::json::array();
+  const double want_layer = number_param(p, "layer", std::nan(""));
+  const nlohmann::json moe = rec.contains("moe") && rec["moe"].is_array() ? rec["moe"] : empty;
+  for (const auto& l : moe) {
+    if (!l.is_object() || !l.contains("layer") || !l["layer"].is_number_integer()) continue;
+    const int layer = l["layer"].get<int>();
+    if (field == "coactivation") {
+      if (!std::isnan(want_layer) && double(layer) != want_layer) continue;
+      if (!l.contains("coactivation")) continue;
+      return {{"step", rec["step"]}, {"field", field}, {"layer", layer}, {"experts", experts}, {"values", l["coactivation"]}};
+    }
+    layers.push_back(layer);
+    nlohmann::json row_values = nlohmann::json::array();
+    if (field == "dead") {
+      std::vector<int> dead(size_t(experts), 0);
+      const nlohmann::json dead_ids = l.contains("dead") && l["dead"].is_array() ? l["dead"] : empty;
+      for (const auto& d : dead_ids)
+        if (d.is_number_integer() && d.get<int>() >= 0 && d.get<int>() < experts) dead[size_t(d.get<int>())] = 1;
+      row_values = dead;
+    } else if (l.contains(field) && l[field].is_array()) {
+      row_values = l[field];
+    }
+    values.push_back(row_values);
+  }
+  if (field == "coactivation") throw ApiError(404, "no co-activation for that layer");
+  return {{"step", rec["step"]}, {"field", field}, {"layers", layers}, {"experts", experts}, {"values", values}};
+}
+
+nlohmann::json DashboardApi::events(const Params& p) const {
+  auto r = find_run(p);
+  auto lock = r->read_lock();
+  return {{"alerts", tail(r->alerts(), cfg_.max_events)}, {"remediations", tail(r->remediations(), cfg_.max_events)}};
+}
+
+nlohmann::json DashboardApi::health(const Params& p) const {
+  auto r = find_run(p);
+  const double step = number_param(p, "step", std::numeric_limits<double>::infinity());
+  size_t row;
+  std::map<int, double> global;
+  {
+    auto lock = r->read_lock();
+    if (!r->train().rows()) throw ApiError(404, "run has no train records");
+    row = size_t(r->train().row_at_or_before(step));
+    const double at = r->train().steps()[row];
+    const SeriesTable& ev = r->eval();
+    if (ev.rows() && ev.steps().front() <= at) {
+      const size_t er = size_t(ev.row_at_or_before(at));
+      for (const std::string& e : ev.entities("maxvio_global")) {
+        if (e.empty()) continue;  // a record-level value, not a layer's
+        const float v = (*ev.column("maxvio_global", e))[er];
+        if (!std::isnan(v)) global[std::stoi(e)] = v;
+      }
+    }
+  }
+  return health_table(r->record_at(row), global);
+}
+
+}  // namespace moescope::dashboard

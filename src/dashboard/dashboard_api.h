@@ -1,0 +1,61 @@
+// dashboard_api.h: the dashboard's JSON API, independent of HTTP (the server and the report
+// builder both call it).
+//
+//   /api/runs                                  every run: id, kind, records, last step
+//   /api/run?run=ID                            one run's layout: layers, experts, tables and
+//                                              their fields/entities, counts, config
+//   /api/series?run=ID&table=T&field=F[&entity=E][&points=N][&from=S][&to=S]
+//                                              one field over steps, every entity (or one),
+//                                              min/max downsampled to <= N points (1000)
+//   /api/heatmap?run=ID&field=F[&step=S][&layer=L]
+//                                              layer x expert matrix at the last record <= S
+//                                              (F: load, counts, bias, dead, expert_grad_norm)
+//                                              or expert x expert co-activation of layer L
+//   /api/events?run=ID                         alerts and remediation records
+//   /api/health?run=ID[&step=S]                the health table at the last record <= S
+//
+// Bad parameters throw ApiError(400), unknown runs/paths ApiError(404).
+#pragma once
+#include <map>
+#include <stdexcept>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "dashboard/run_catalog.h"
+
+namespace moescope::dashboard {
+
+struct ApiError : std::runtime_error {
+  ApiError(int status, const std::string& what) : std::runtime_error(what), status(status) {}
+  int status;
+};
+
+struct DashboardApiConfig {
+  size_t default_points = 1000;
+  size_t max_points = 5000;
+  size_t max_events = 5000;  // newest alerts / remediations returned
+};
+
+using Params = std::map<std::string, std::string>;
+
+class DashboardApi {
+ public:
+  explicit DashboardApi(const RunCatalog& catalog, DashboardApiConfig cfg = {}) : catalog_(catalog), cfg_(cfg) {}
+  // `path` is one of the paths above. Throws ApiError.
+  nlohmann::json handle(const std::string& path, const Params& params) const;
+
+  nlohmann::json runs() const;
+  nlohmann::json run(const Params& p) const;
+  nlohmann::json series(const Params& p) const;
+  nlohmann::json heatmap(const Params& p) const;
+  nlohmann::json events(const Params& p) const;
+  nlohmann::json health(const Params& p) const;
+
+ private:
+  std::shared_ptr<RunIndex> find_run(const Params& p) const;
+  const RunCatalog& catalog_;
+  DashboardApiConfig cfg_;
+};
+
+}  // namespace moescope::dashboard

@@ -1,0 +1,150 @@
+// run_index.cpp: incremental indexing of a run's logs (see run_index.h).
+#include "dashboard/run_index.h"
+
+#include <stdexcept>
+
+namespace moescope::dashboard {
+namespace {
+
+bool is_real_number(const nlohmann::json& v) { return v.is_number() && !v.is_boolean(); }
+
+// Record-level numbers except the bookkeeping keys.
+void set_scalars(SeriesTable& table, const nlohmann::json& rec, const std::string& entity) {
+  for (auto it = rec.begin(); it != rec.end(); ++it) {
+    const std::string& k = it.key();
+    if (k == "schema" || k == "step" || k == "layer") continue;
+    if (is_real_number(*it)) table.set(k, entity, it->get<double>());
+  }
+}
+
+}  // namespace
+
+RunIndex::RunIndex(std::string run_dir, RunIndexConfig cfg)
+    : dir_(std::move(run_dir)), cfg_(cfg), metrics_tail_(dir_ + "/metrics.jsonl"), alerts_tail_(dir_ + "/alerts.jsonl") {}
+
+std::string RunIndex::kind() const {
+  if (train_.rows() || eval_.rows() || !remediations_.empty()) return "train";
+  if (compress_.rows() || !compress_summary_.is_null()) return "compress";
+  return "empty";
+}
+
+void RunIndex::reset() {
+  train_ = eval_ = compress_ = SeriesTable();
+  train_lines_.clear();
+  coact_rows_.clear();
+  layers_.clear();
+  layer_set_.clear();
+  experts_ = 0;
+  remediations_.clear();
+  compress_summary_ = nullptr;
+  records_ = 0;
+}
+
+RunIndex::UpdateResult RunIndex::update() {
+  std::lock_guard<std::mutex> serial(update_mu_);
+  UpdateResult r;
+  TailPoll m = metrics_tail_.poll(cfg_.max_bytes_per_update);  // parsed without blocking readers
+  TailPoll a = alerts_tail_.poll(cfg_.max_bytes_per_update);
+  r.restarted = m.restarted || a.restarted;
+  r.more = m.more || a.more;
+  r.warnings = std::move(m.warnings);
+  r.warnings.insert(r.warnings.end(), a.warnings.begin(), a.warnings.end());
+  if (!r.restarted && m.lines.empty() && a.lines.empty() && r.warnings.empty()) return r;
+
+  std::unique_lock lock(mu_);
+  if (m.restarted) reset();
+  if (a.restarted) alerts_.clear();
+  for (const TailLine& line : m.lines) ingest(line, r.warnings);
+  for (const TailLine& line : a.lines) alerts_.push_back(line.record);
+  r.new_records = m.lines.size() + a.lines.size();
+  records_ += m.lines.size();
+  warning_count_ += r.warnings.size();
+  for (const std::string& w : r.warnings) {
+    if (warnings_.size() >= cfg_.max_kept_warnings) warnings_.erase(warnings_.begin());
+    warnings_.push_back(w);
+  }
+  ++version_;
+  return r;
+}
+
+void RunIndex::update_all() {
+  while (update().more) {
+  }
+}
+
+void RunIndex::ingest(const TailLine& line, std::vector<std::string>& warnings) {
+  const nlohmann::json& rec = line.record;
+  const std::string type = rec.contains("type") && rec["type"].is_string() ? rec["type"].get<std::string>() : "";
+  auto where = [&] { return metrics_tail_.path() + " (byte " + std::to_string(line.offset) + ")"; };
+  if (type == "compress_summary") {
+    compress_summary_ = rec;
+    return;
+  }
+  if (type == "remediation") {
+    remediations_.push_back(rec);
+    return;
+  }
+  if (type != "train" && type != "eval" && type != "compress") {
+    warnings.push_back(where() + ": skipped record of unknown type '" + type + "'");
+    return;
+  }
+  if (!rec.contains("step") || !is_real_number(rec["step"])) {
+    warnings.push_back(where() + ": skipped " + type + " record without a numeric step");
+    return;
+  }
+  const double step = rec["step"].get<double>();
+  SeriesTable& table = type == "train" ? train_ : type == "eval" ? eval_ : compress_;
+  if (table.rows() && step < table.steps().back()) {
+    warnings.push_back(where() + ": skipped " + type + " record whose step " + std::to_string(int64_t(step)) +
+                       " goes backwards");
+    return;
+  }
+  if (type == "train") return ingest_train(line);
+  table.add_row(step);
+  set_scalars(table, rec, "");
+  if (type == "eval" && rec.contains("moe")) ingest_layers(table, rec["moe"]);
+  if (type == "compress" && rec.contains("groups") && rec["groups"].is_array())
+    for (const auto& g : rec["groups"])
+      if (g.is_object() && g.contains("group") && g["group"].is_string()) set_scalars(table, g, g["group"].get<std::string>());
+}
+
+void RunIndex::ingest_layers(SeriesTable& table, const nlohmann::json& moe) {
+  if (!moe.is_array()) return;
+  for (const auto& l : moe) {
+    if (!l.is_object() || !l.contains("layer") || !l["layer"].is_number_integer()) continue;
+    const int layer = l["layer"].get<int>();
+    const std::string id = std::to_string(layer);
+    set_scalars(table, l, id);
+    if (layer_set_.insert(layer).second) {
+      layers_.assign(layer_set_.begin(), layer_set_.end());
+    }
+    if (l.contains("load") && l["load"].is_array()) experts_ = std::max(experts_, int(l["load"].size()));
+    if (l.contains("dead") && l["dead"].is_array()) table.set("dead_count", id, double(l["dead"].size()));
+  }
+}
+
+void RunIndex::ingest_train(const TailLine& line) {
+  const nlohmann::json& rec = line.record;
+  train_.add_row(rec["step"].get<double>());
+  train_lines_.push_back({line.offset, line.length});
+  set_scalars(train_, rec, "");
+  if (!rec.contains("moe")) return;
+  ingest_layers(train_, rec["moe"]);
+  bool coact = false;
+  for (const auto& l : rec["moe"]) coact = coact || (l.is_object() && l.contains("coactivation"));
+  if (coact) coact_rows_.push_back(train_.rows() - 1);
+  if (rec.contains("saturation") && rec["saturation"].is_array())
+    for (const auto& s : rec["saturation"]) {
+      if (!s.is_object() || !s.contains("layer") || !s["layer"].is_number_integer()) continue;
+      const std::string id = std::to_string(s["layer"].get<int>());
+      for (auto it = s.begin(); it != s.end(); ++it)
+        if (it.key() != "layer" && is_real_number(*it)) train_.set("saturation_" + it.key(), id, it->get<double>());
+    }
+}
+
+nlohmann::json RunIndex::record_at(size_t row) const {
+  if (row >= train_lines_.size()) throw std::out_of_range("train record " + std::to_string(row) + " does not exist");
+  return read_line_at(metrics_tail_.path(), train_lines_[row].offset, train_lines_[row].length);
+}
+
+}  // namespace moescope::dashboard

@@ -1,0 +1,96 @@
+// compress_cli_test.cpp: end to end through the binary: train the tiny preset, compress it with
+// both solvers, then eval, generate and scope on the compressed run; bad inputs exit non-zero
+// with a message naming the problem.
+#include <sys/wait.h>
+
+#include <filesystem>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "io/jsonl.h"
+#include "../train/train_test_util.h"
+
+using namespace moescope;
+using moescope::testing::ScratchRun;
+namespace fs = std::filesystem;
+
+namespace {
+std::pair<int, std::string> cli(const std::string& args, bool with_stderr = true) {
+  std::string out;
+  FILE* f = popen((std::string(MOESCOPE_BINARY) + " " + args + (with_stderr ? " 2>&1" : " 2>/dev/null")).c_str(), "r");
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+  int st = pclose(f);
+  return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
+}
+nlohmann::json last_json_line(const std::string& out) {
+  auto pos = out.rfind('{');
+  while (pos != std::string::npos && pos > 0 && out[pos - 1] != '\n') pos = out.rfind('{', pos - 1);
+  return nlohmann::json::parse(out.substr(pos));
+}
+}  // namespace
+
+TEST(CompressCli, TrainCompressEvalGenerateScope) {
+  ScratchRun s("compress");
+  const std::string run = s.run("src");
+  auto [code, out] = cli("train --config " + moescope::testing::source_path("configs/tiny.toml") + " --data " + s.corpus() +
+                         " --out " + run + " --set data.cache_dir=" + s.cache() + " --set train.max_steps=20");
+  ASSERT_EQ(code, 0) << out;
+  auto [ec, eo] = cli("eval --run " + run, false);
+  ASSERT_EQ(ec, 0) << eo;
+  const double base = last_json_line(eo)["val_loss"].get<double>();
+
+  for (const char* solver : {"altmin", "gradient"}) {
+    const std::string dst = s.run(std::string("c-") + solver);
+    auto [cc, co] = cli("compress --run " + run + " --out " + dst + " --solver " + solver +
+                        " --rank-ratio 1 --basis-ratio 1 --max-iters 30");
+    ASSERT_EQ(cc, 0) << co;
+    EXPECT_NE(co.find("routed-expert params"), std::string::npos) << co;  // the budget, before solving
+    auto summary = last_json_line(co);
+    EXPECT_EQ(summary["type"], "compress_summary");
+    EXPECT_EQ(summary["solver"], solver);
+    for (const char* f : {"config.json", "tokenizer.json", "model.safetensors", "compressed.json", "metrics.jsonl"})
+      EXPECT_TRUE(fs::exists(fs::path(dst) / f)) << f;
+    auto log = read_jsonl(dst + "/metrics.jsonl");
+    ASSERT_TRUE(log.warnings.empty());
+    int iters = 0;
+    for (auto& r : log.records) {
+      EXPECT_EQ(r["schema"], 1);
+      if (r["type"] != "compress") continue;
+      ++iters;
+      EXPECT_EQ(r["solver"], solver);
+      ASSERT_EQ(r["groups"].size(), 2u);
+      EXPECT_EQ(r["groups"][0]["group"], "layer1.gate");
+      EXPECT_EQ(r["groups"][0]["layer"], 1);
+      for (const char* k : {"rel_error", "mse", "support_median", "support_mean", "support_p95", "alpha_entropy",
+                            "coherence", "cond", "nonfinite"})
+        EXPECT_TRUE(r["groups"][1].contains(k)) << k;
+    }
+    EXPECT_GE(iters, 2);
+    EXPECT_EQ(log.records.back()["type"], "compress_summary");
+
+    auto [e2, o2] = cli("eval --run " + dst, false);
+    ASSERT_EQ(e2, 0) << o2;
+    const double loss = last_json_line(o2)["val_loss"].get<double>();
+    EXPECT_TRUE(std::isfinite(loss));
+    EXPECT_LT(loss, base * 1.5) << solver;  // full rank and bases: close to the source model
+    auto [g2, go] = cli("generate --run " + dst + " --prompt the --tokens 8 --json", false);
+    ASSERT_EQ(g2, 0) << go;
+    EXPECT_EQ(last_json_line(go)["new_tokens"], 8);
+    auto [s2, so] = cli("scope --run " + dst);
+    ASSERT_EQ(s2, 0) << so;
+    EXPECT_NE(so.find("layer1.gate"), std::string::npos) << so;
+  }
+  // Bad inputs.
+  auto [b1, bo1] = cli("compress --run " + run + " --out " + s.run("bad") + " --rank-ratio 1.5");
+  EXPECT_NE(b1, 0);
+  EXPECT_NE(bo1.find("compress.rank_ratio"), std::string::npos) << bo1;
+  auto [b2, bo2] = cli("compress --run " + s.run("c-altmin") + " --out " + s.run("bad2"));
+  EXPECT_NE(b2, 0);
+  EXPECT_NE(bo2.find("already a compressed run"), std::string::npos) << bo2;
+  auto [b3, bo3] = cli("compress --run " + run + " --out " + s.run("c-altmin"));
+  EXPECT_NE(b3, 0);
+  EXPECT_NE(bo3.find("already holds a run"), std::string::npos) << bo3;
+}

@@ -218,7 +218,7 @@ void Microscope::on_log(int64_t step, nlohmann::json& rec) {
     if (cfg_.remediate) {
       const bool unhealthy = detector_.collapsed(L) || detector_.streak(L, "dead_experts") >= cfg_.window ||
                              (!moe_[i]->gate->cfg().bias_balance && detector_.streak(L, "high_maxvio") >= cfg_.window);
-      for (auto& ev : remediator_.act(step, L, unhealthy, *moe_[i], m, ctx_.reset_moments)) {
+      for (auto& ev : remediator_.act(step, L, unhealthy, *moe_[i], m, mv_batch, ctx_.reset_moments)) {
         if (ctx_.log_event) ctx_.log_event(ev);
         console_ << "scope: remediation layer " << L << ": " << ev.dump() << "\n";
       }

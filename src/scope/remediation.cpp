@@ -60,11 +60,25 @@ bool Remediator::apply_rung(int rung, int64_t step, int64_t layer, MoELayerImpl&
 }
 
 std::vector<nlohmann::json> Remediator::act(int64_t step, int64_t layer, bool unhealthy, MoELayerImpl& moe,
-                                            const LoadMetrics& m, const ResetFn& reset_moments) {
+                                            const LoadMetrics& m, double maxvio_batch, const ResetFn& reset_moments) {
   std::vector<nlohmann::json> events;
   auto& s = st_[layer];
   if (s.cooldown > 0) --s.cooldown;
-  if (!unhealthy || s.cooldown > 0) return events;
+  if (s.cooldown > 0) return events;
+  if (!unhealthy) {
+    auto& c = moe.gate->mutable_cfg();
+    if (!c.bias_balance || !(maxvio_batch > cfg_.maxvio_ceiling)) return events;
+    const bool imbalanced = m.maxvio > cfg_.maxvio_ceiling;
+    const double from = c.bias_update_rate;
+    const double to = imbalanced ? std::min(from * 2, cfg_.max_bias_update_rate) : std::max(from / 2, kMinBiasRate);
+    if (to == from) return events;
+    c.bias_update_rate = to;
+    s.cooldown = cfg_.cooldown;
+    events.push_back({{"schema", 1}, {"type", "remediation"}, {"step", step}, {"layer", layer},
+                      {"action", "bias_rate_tune"}, {"from", from}, {"to", to},
+                      {"reason", imbalanced ? "imbalance" : "oscillation"}});
+    return events;
+  }
   for (int tries = 0; tries < 4; ++tries) {
     const int rung = s.next_rung;
     s.next_rung = (s.next_rung + 1) % 4;
@@ -94,6 +108,10 @@ void Remediator::replay_interval(int64_t layer, const std::vector<nlohmann::json
     } else if (action == "seq_aux_loss") {
       rung = 2;
       c.seq_aux_loss_alpha = ev.at("to").get<double>();
+    } else if (action == "bias_rate_tune") {  // not a rung: the ladder's position is unchanged
+      c.bias_update_rate = ev.at("to").get<double>();
+      s.cooldown = cfg_.cooldown;
+      continue;
     } else if (action == "reinit_dead_experts") {
       rung = 3;
     } else {

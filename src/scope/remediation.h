@@ -10,8 +10,11 @@
 //                 std) of the busiest expert, with zeroed optimizer moments and bias
 // then starts again from rung 1 (rungs already at their bound are skipped). It stops as soon
 // as the layer is healthy. Every action is returned as an event record for the run log.
-// High MaxVio alone never raises an active bias rate: per-step sign updates at large rates
-// make routing oscillate between steps, which raises MaxVio_batch further.
+// A layer that is not unhealthy but whose MaxVio_batch is above the ceiling while its bias is
+// on gets its bias rate tuned instead (action bias_rate_tune, same cooldown): doubled (up to
+// max_bias_update_rate) when the interval's own load is unbalanced too (interval MaxVio above
+// the ceiling), halved (down to kMinBiasRate) when the interval is balanced but single steps
+// are not: per-step sign updates at too large a rate make routing oscillate between steps.
 // Resume: the run log is the ladder's memory. replay_interval() re-applies the logged
 // actions (router knobs back to their logged values) and restores rung and cooldown, so a
 // resumed run continues the ladder exactly where the killed one was.
@@ -29,14 +32,17 @@
 
 namespace moescope {
 
+inline constexpr double kMinBiasRate = 1e-4;  // bias_rate_tune never goes below this
+
 class Remediator {
  public:
   explicit Remediator(const ScopeConfig& cfg) : cfg_(cfg) {}
   // `layer` is the transformer layer index; `unhealthy` whether it needs action now.
   // reset_moments(prefix) zeroes the optimizer moments of parameters named prefix*.
   using ResetFn = std::function<void(const std::string& prefix)>;
+  // m: the interval's load metrics; maxvio_batch: the interval's mean per-step MaxVio.
   std::vector<nlohmann::json> act(int64_t step, int64_t layer, bool unhealthy, MoELayerImpl& moe,
-                                  const LoadMetrics& m, const ResetFn& reset_moments);
+                                  const LoadMetrics& m, double maxvio_batch, const ResetFn& reset_moments);
   // Replays one logged interval of `layer`: `events` are its remediation records (from the
   // run log) at that interval's step, in order. Weights need no replay (the checkpoint has them).
   void replay_interval(int64_t layer, const std::vector<nlohmann::json>& events, MoELayerImpl& moe);

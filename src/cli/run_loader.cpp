@@ -3,7 +3,6 @@
 
 #include <filesystem>
 #include <set>
-#include <sstream>
 #include <stdexcept>
 
 #include <nlohmann/json.hpp>
@@ -28,29 +27,7 @@ LoadedRun load_compressed_run(const std::string& run_dir, const std::string& dev
   const SafetensorsFile f = load_safetensors(r.checkpoint);
   const auto groups = compress::read_basis_groups(f);
   const auto names = compress::factorised_names(groups);
-  const std::set<std::string> factorised(names.begin(), names.end());
-  std::set<std::string> used;
-  {
-    torch::NoGradGuard ng;
-    auto load_one = [&](const std::string& key, at::Tensor& dst) {
-      const std::string name = hf_name(key);
-      if (factorised.count(name)) return;
-      if (!f.has(name)) throw std::runtime_error(f.where + ": missing tensor '" + name + "'");
-      auto src = from_record(f.at(name));
-      if (src.sizes() != dst.sizes()) {
-        std::ostringstream o;
-        o << f.where << ": tensor '" << name << "' has shape " << src.sizes() << ", the model expects " << dst.sizes();
-        throw std::runtime_error(o.str());
-      }
-      dst.copy_(src);
-      used.insert(name);
-    };
-    for (auto& p : r.model->named_parameters()) load_one(p.key(), p.value());
-    for (auto& b : r.model->named_buffers()) load_one(b.key(), b.value());
-  }
-  for (auto& t : f.tensors)
-    if (!used.count(t.name) && !compress::is_basis_tensor(t.name))
-      throw std::runtime_error(f.where + ": unexpected tensor '" + t.name + "' (not part of this model)");
+  load_model_weights(*r.model, f, std::set<std::string>(names.begin(), names.end()), compress::is_basis_tensor);
   compress::compose_into(*r.model, groups);
   const auto marker = nlohmann::json::parse(read_file(compress::compressed_marker_path(run_dir)));
   r.step = marker.value("source_step", int64_t{0});

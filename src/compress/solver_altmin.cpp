@@ -100,12 +100,7 @@ at::Tensor bank_gradient(const GroupState& g, Activation f, const at::Tensor& al
 SolveResult solve_altmin(std::vector<GroupState>& gs, const CompressConfig& cfg, Activation f, const ReportFn& report) {
   torch::NoGradGuard ng;
   using clock = std::chrono::steady_clock;
-  const auto t_start = clock::now();
-  StopRules rules(cfg);
-  Snapshot best;
-  SolveResult res;
-  res.best_objective = INFINITY;
-  res.stop_reason = "max_iters";
+  SolveTracker track(cfg, f, report);
   std::vector<at::Tensor> code_step(gs.size());
   std::vector<double> bank_step(gs.size()), temperature(gs.size(), cfg.temperature);
   for (size_t k = 0; k < gs.size(); ++k) {
@@ -116,22 +111,7 @@ SolveResult solve_altmin(std::vector<GroupState>& gs, const CompressConfig& cfg,
     bank_step[k] = 1.0 / (2.0 * a2.sum().item<double>() + 1e-12);
   }
 
-  auto finish_iter = [&](int64_t it, clock::time_point t0) -> bool {
-    IterationReport r = measure_all(gs, f, cfg, it);
-    r.seconds = std::chrono::duration<double>(clock::now() - t0).count();
-    r.elapsed_s = std::chrono::duration<double>(clock::now() - t_start).count();
-    if (std::isfinite(r.objective) && r.objective < res.best_objective) {
-      res.best_objective = r.objective;
-      res.best_iter = it;
-      best.take(gs);
-    }
-    if (report) report(r);
-    std::string why = rules.check(r);
-    if (!why.empty()) res.stop_reason = why;
-    return !why.empty();
-  };
-
-  bool stop = finish_iter(0, clock::now());
+  bool stop = track.finish(gs, 0, clock::now());
   for (int64_t it = 1; it <= cfg.max_iters && !stop; ++it) {
     const auto t0 = clock::now();
     for (size_t k = 0; k < gs.size(); ++k) {
@@ -162,11 +142,9 @@ SolveResult solve_altmin(std::vector<GroupState>& gs, const CompressConfig& cfg,
           expert_errors(g, f, alpha, B_new).sum().item<double>() < before)
         g.B_MRD = B_new;
     }
-    res.iters = it;
-    stop = finish_iter(it, t0);
+    stop = track.finish(gs, it, t0);
   }
-  if (!best.empty()) best.restore(gs);
-  return res;
+  return track.done(gs);
 }
 
 }  // namespace moescope::compress

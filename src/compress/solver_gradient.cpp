@@ -13,7 +13,6 @@ namespace moescope::compress {
 
 SolveResult solve_gradient(std::vector<GroupState>& gs, const CompressConfig& cfg, Activation f, const ReportFn& report) {
   using clock = std::chrono::steady_clock;
-  const auto t_start = clock::now();
   std::vector<at::Tensor> params;
   for (auto& g : gs) {
     g.A_EPR = g.A_EPR.detach().clone().set_requires_grad(true);
@@ -22,31 +21,9 @@ SolveResult solve_gradient(std::vector<GroupState>& gs, const CompressConfig& cf
     params.insert(params.end(), {g.A_EPR, g.B_MRD, g.logits_EM});
   }
   torch::optim::Adam opt(params, torch::optim::AdamOptions(cfg.lr));
-  StopRules rules(cfg);
-  Snapshot best;
-  SolveResult res;
-  res.best_objective = INFINITY;
-  res.stop_reason = "max_iters";
+  SolveTracker track(cfg, f, report);
 
-  auto finish_iter = [&](int64_t it, clock::time_point t0) -> bool {
-    IterationReport r = measure_all(gs, f, cfg, it);
-    r.seconds = std::chrono::duration<double>(clock::now() - t0).count();
-    r.elapsed_s = std::chrono::duration<double>(clock::now() - t_start).count();
-    if (std::isfinite(r.objective) && r.objective < res.best_objective) {
-      res.best_objective = r.objective;
-      res.best_iter = it;
-      best.take(gs);
-    }
-    if (report) report(r);
-    std::string why = rules.check(r);
-    if (!why.empty()) {
-      res.stop_reason = why;
-      return true;
-    }
-    return false;
-  };
-
-  bool stop = finish_iter(0, clock::now());
+  bool stop = track.finish(gs, 0, clock::now());
   for (int64_t it = 1; it <= cfg.max_iters && !stop; ++it) {
     const auto t0 = clock::now();
     const double progress = double(it - 1) / double(cfg.max_iters);
@@ -60,16 +37,14 @@ SolveResult solve_gradient(std::vector<GroupState>& gs, const CompressConfig& cf
     }
     loss.backward();
     opt.step();
-    res.iters = it;
-    stop = finish_iter(it, t0);
+    stop = track.finish(gs, it, t0);
   }
   for (auto& g : gs) {
     g.A_EPR = g.A_EPR.detach();
     g.B_MRD = g.B_MRD.detach();
     g.logits_EM = g.logits_EM.detach();
   }
-  if (!best.empty()) best.restore(gs);
-  return res;
+  return track.done(gs);
 }
 
 }  // namespace moescope::compress

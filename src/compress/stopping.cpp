@@ -4,6 +4,8 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "compress/metrics.h"
+
 namespace moescope::compress {
 
 std::string StopRules::check(const IterationReport& r) {
@@ -61,6 +63,33 @@ SolveResult solve(std::vector<GroupState>& groups, const CompressConfig& cfg, Ac
   if (cfg.solver == "gradient") return solve_gradient(groups, cfg, f, report);
   if (cfg.solver == "altmin") return solve_altmin(groups, cfg, f, report);
   throw std::invalid_argument("compress.solver = '" + cfg.solver + "': must be gradient or altmin");
+}
+
+SolveTracker::SolveTracker(const CompressConfig& cfg, Activation f, const ReportFn& report)
+    : cfg_(cfg), f_(f), report_(report), rules_(cfg) {
+  res_.best_objective = INFINITY;
+  res_.stop_reason = "max_iters";
+}
+
+bool SolveTracker::finish(const std::vector<GroupState>& gs, int64_t it, Clock::time_point t0) {
+  IterationReport r = measure_all(gs, f_, cfg_, it);
+  r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  r.elapsed_s = std::chrono::duration<double>(Clock::now() - t_start_).count();
+  res_.iters = it;
+  if (std::isfinite(r.objective) && r.objective < res_.best_objective) {
+    res_.best_objective = r.objective;
+    res_.best_iter = it;
+    best_.take(gs);
+  }
+  if (report_) report_(r);
+  const std::string why = rules_.check(r);
+  if (!why.empty()) res_.stop_reason = why;
+  return !why.empty();
+}
+
+SolveResult SolveTracker::done(std::vector<GroupState>& gs) {
+  if (!best_.empty()) best_.restore(gs);
+  return res_;
 }
 
 }  // namespace moescope::compress

@@ -7,6 +7,7 @@
 // With sparse coding and a target support, the last two also need every group's median
 // support within 1 of compress.target_support.
 #pragma once
+#include <chrono>
 #include <limits>
 #include <string>
 
@@ -32,6 +33,27 @@ struct Snapshot {
   void take(const std::vector<GroupState>& gs);
   void restore(std::vector<GroupState>& gs) const;
   bool empty() const { return A.empty(); }
+};
+
+// What both solvers do after every iteration: measure (metrics.h), keep the best state
+// (lowest objective), report, and apply the stop rules.
+class SolveTracker {
+ public:
+  using Clock = std::chrono::steady_clock;
+  SolveTracker(const CompressConfig& cfg, Activation f, const ReportFn& report);
+  // After iteration `it` (0 = the initial state) that began at t0; true when the solver must stop.
+  bool finish(const std::vector<GroupState>& gs, int64_t it, Clock::time_point t0);
+  // Restores the best state into gs and returns the result.
+  SolveResult done(std::vector<GroupState>& gs);
+
+ private:
+  CompressConfig cfg_;
+  Activation f_;
+  ReportFn report_;
+  StopRules rules_;
+  Snapshot best_;
+  SolveResult res_;
+  Clock::time_point t_start_ = Clock::now();
 };
 
 }  // namespace moescope::compress

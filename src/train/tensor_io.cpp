@@ -67,11 +67,13 @@ void save_model_weights(torch::nn::Module& m, const std::string& path,
   save_safetensors(path, model_records(m), meta);
 }
 
-void load_model_weights(torch::nn::Module& m, const SafetensorsFile& f) {
+void load_model_weights(torch::nn::Module& m, const SafetensorsFile& f, const std::set<std::string>& skip,
+                        const std::function<bool(const std::string&)>& extra_ok) {
   std::set<std::string> expected;
   torch::NoGradGuard ng;
   auto load_one = [&](const std::string& key, at::Tensor& dst) {
     const std::string name = hf_name(key);
+    if (skip.count(name)) return;
     expected.insert(name);
     if (!f.has(name)) throw std::runtime_error(f.where + ": missing tensor '" + name + "'");
     auto src = from_record(f.at(name));
@@ -87,7 +89,7 @@ void load_model_weights(torch::nn::Module& m, const SafetensorsFile& f) {
   for (auto& p : m.named_parameters()) load_one(p.key(), p.value());
   for (auto& b : m.named_buffers()) load_one(b.key(), b.value());
   for (auto& t : f.tensors)
-    if (!expected.count(t.name)) throw std::runtime_error(f.where + ": unexpected tensor '" + t.name + "' (config mismatch?)");
+    if (!expected.count(t.name) && !(extra_ok && extra_ok(t.name))) throw std::runtime_error(f.where + ": unexpected tensor '" + t.name + "' (config mismatch?)");
 }
 
 }  // namespace moescope

@@ -3,7 +3,9 @@
 // "model." + name, except the output head "lm_head.weight" (DeepSeek-V3 layout), e.g.
 // model.layers.1.mlp.experts.3.gate_proj.weight, model.layers.1.mlp.gate.e_score_correction_bias.
 #pragma once
+#include <functional>
 #include <map>
+#include <set>
 #include <string>
 
 #include <torch/torch.h>
@@ -24,6 +26,9 @@ void save_model_weights(torch::nn::Module& m, const std::string& path,
                         const std::map<std::string, std::string>& metadata);
 // Strict load: every parameter and buffer must be present with the same shape, and the file
 // may hold no other tensors. Values are copied in place (device/dtype of the module kept).
-void load_model_weights(torch::nn::Module& m, const SafetensorsFile& f);
+// `skip`: HF names the file does not hold as such (left untouched, e.g. factorised experts);
+// `extra_ok`: names of further tensors the file may hold (e.g. compressed bases).
+void load_model_weights(torch::nn::Module& m, const SafetensorsFile& f, const std::set<std::string>& skip = {},
+                        const std::function<bool(const std::string&)>& extra_ok = nullptr);
 
 }  // namespace moescope

@@ -89,16 +89,29 @@ test('a record appended to the log appears live within 2 s', async () => {
 
 test('two runs compare on the same axes', async () => {
   await page.selectOption('#compare-select', 'seed-iter2');
-  await page.waitForSelector('#heatmap-load-b canvas');
-  const labels = await page.$$eval('#chart-loss .u-legend .u-label', (els) => els.map((e) => e.textContent));
-  assert.ok(labels.some((l) => l.includes('collapse-on')) && labels.some((l) => l.includes('seed-iter2')), labels.join());
-  await page.screenshot({ path: join(artifacts, 'dashboard-compare.png') });
-  await page.selectOption('#compare-select', '');
+  try {
+    await page.waitForSelector('#heatmap-load-b canvas');
+    // The charts redraw after both runs' series arrived: wait for the legend (up to 10 s), not a fixed time.
+    const both = (els) => {
+      const l = els.map((e) => e.textContent);
+      return l.some((x) => x.includes('collapse-on')) && l.some((x) => x.includes('seed-iter2'));
+    };
+    await page.waitForFunction((f) => new Function('return ' + f)()(
+      [...document.querySelectorAll('#chart-loss .u-legend .u-label')]), both.toString(), { timeout: 10000 })
+      .catch(() => {});
+    const labels = await page.$$eval('#chart-loss .u-legend .u-label', (els) => els.map((e) => e.textContent));
+    assert.ok(both(labels.map((t) => ({ textContent: t }))), labels.join());
+    await page.screenshot({ path: join(artifacts, 'dashboard-compare.png') });
+  } finally {
+    await page.selectOption('#compare-select', '');  // later tests expect a single run
+  }
 });
 
 test('a compression run charts its per-group fields over iterations', async () => {
   await page.selectOption('#run-select', 'compress-demo');
   await page.waitForSelector('#chart-compress-rel_error .uplot');
+  await page.waitForFunction(() => [...document.querySelectorAll('#chart-compress-rel_error .u-legend .u-label')]
+    .every((e) => !e.textContent.includes('·')), null, { timeout: 10000 }).catch(() => {});
   const labels = await page.$$eval('#chart-compress-rel_error .u-legend .u-label', (els) => els.map((e) => e.textContent));
   assert.deepEqual(labels.filter((l) => l !== 'step'), ['layer1.gate', 'layer1.up', 'layer2.gate', 'layer2.up']);
   await page.screenshot({ path: join(artifacts, 'dashboard-compress.png') });

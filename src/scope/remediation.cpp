@@ -5,6 +5,23 @@
 #include <stdexcept>
 
 namespace moescope {
+namespace {
+// The router knob each logged action sets to its `to` value: the one place that says what an
+// action means, shared by the live ladder and the replay of a resumed run.
+void set_knob(const std::string& action, double to, MoEConfig& c) {
+  if (action == "bias_rate" || action == "bias_rate_tune") {
+    c.bias_balance = true;
+    c.bias_update_rate = to;
+  } else if (action == "jitter") {
+    c.jitter = "input";
+    c.jitter_eps = to;
+  } else if (action == "seq_aux_loss") {
+    c.seq_aux_loss_alpha = to;
+  } else {
+    throw std::runtime_error("remediation: action '" + action + "' sets no router knob");
+  }
+}
+}  // namespace
 
 bool Remediator::apply_rung(int rung, int64_t step, int64_t layer, MoELayerImpl& moe, const LoadMetrics& m,
                             const ResetFn& reset_moments, std::vector<nlohmann::json>* events) {
@@ -16,8 +33,7 @@ bool Remediator::apply_rung(int rung, int64_t step, int64_t layer, MoELayerImpl&
       double to = c.bias_balance ? std::min(c.bias_update_rate * 4, cfg_.max_bias_update_rate)
                                  : std::min(std::max(c.bias_update_rate, 0.001), cfg_.max_bias_update_rate);
       if (c.bias_balance && to <= c.bias_update_rate) return false;
-      c.bias_balance = true;
-      c.bias_update_rate = to;
+      set_knob("bias_rate", to, c);
       ev.update({{"action", "bias_rate"}, {"from", from}, {"to", to}});
       break;
     }
@@ -25,8 +41,7 @@ bool Remediator::apply_rung(int rung, int64_t step, int64_t layer, MoELayerImpl&
       const double from = c.jitter == "input" ? c.jitter_eps : 0.0;
       const double to = from > 0 ? std::min(from * 2, cfg_.max_jitter_eps) : std::min(0.01, cfg_.max_jitter_eps);
       if (to <= from) return false;
-      c.jitter = "input";
-      c.jitter_eps = to;
+      set_knob("jitter", to, c);
       ev.update({{"action", "jitter"}, {"from", from}, {"to", to}});
       break;
     }
@@ -34,7 +49,7 @@ bool Remediator::apply_rung(int rung, int64_t step, int64_t layer, MoELayerImpl&
       const double from = c.seq_aux_loss_alpha;
       const double to = from > 0 ? std::min(from * 4, cfg_.max_seq_aux_loss_alpha) : std::min(1e-3, cfg_.max_seq_aux_loss_alpha);
       if (to <= from) return false;
-      c.seq_aux_loss_alpha = to;
+      set_knob("seq_aux_loss", to, c);
       ev.update({{"action", "seq_aux_loss"}, {"from", from}, {"to", to}});
       break;
     }
@@ -72,7 +87,7 @@ std::vector<nlohmann::json> Remediator::act(int64_t step, int64_t layer, bool un
     const double from = c.bias_update_rate;
     const double to = imbalanced ? std::min(from * 2, cfg_.max_bias_update_rate) : std::max(from / 2, kMinBiasRate);
     if (to == from) return events;
-    c.bias_update_rate = to;
+    set_knob("bias_rate_tune", to, c);
     s.cooldown = cfg_.cooldown;
     events.push_back({{"schema", 1}, {"type", "remediation"}, {"step", step}, {"layer", layer},
                       {"action", "bias_rate_tune"}, {"from", from}, {"to", to},
@@ -96,30 +111,18 @@ void Remediator::replay_interval(int64_t layer, const std::vector<nlohmann::json
   auto& c = moe.gate->mutable_cfg();
   for (const auto& ev : events) {
     const std::string action = ev.value("action", "");
-    int rung = -1;
-    if (action == "bias_rate") {
-      rung = 0;
-      c.bias_balance = true;
-      c.bias_update_rate = ev.at("to").get<double>();
-    } else if (action == "jitter") {
-      rung = 1;
-      c.jitter = "input";
-      c.jitter_eps = ev.at("to").get<double>();
-    } else if (action == "seq_aux_loss") {
-      rung = 2;
-      c.seq_aux_loss_alpha = ev.at("to").get<double>();
-    } else if (action == "bias_rate_tune") {  // not a rung: the ladder's position is unchanged
-      c.bias_update_rate = ev.at("to").get<double>();
-      s.cooldown = cfg_.cooldown;
+    s.cooldown = cfg_.cooldown;
+    if (action == "bias_rate_tune") {  // not a rung: the ladder's position is unchanged
+      set_knob(action, ev.at("to").get<double>(), c);
       continue;
-    } else if (action == "reinit_dead_experts") {
-      rung = 3;
-    } else {
+    }
+    const int rung = action == "bias_rate" ? 0 : action == "jitter" ? 1 : action == "seq_aux_loss" ? 2
+                   : action == "reinit_dead_experts" ? 3 : -1;
+    if (rung < 0)
       throw std::runtime_error("run log: unknown remediation action '" + action + "' at step " +
                                std::to_string(ev.value("step", int64_t{-1})) + " (written by a newer moescope?)");
-    }
+    if (rung < 3) set_knob(action, ev.at("to").get<double>(), c);  // reinit: the checkpoint holds the weights
     s.next_rung = (rung + 1) % 4;
-    s.cooldown = cfg_.cooldown;
   }
 }
 

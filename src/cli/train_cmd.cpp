@@ -52,7 +52,9 @@ Command register_train(CLI::App& app) {
       ctx.probe_tokens = torch::tensor(in, torch::kLong).view({n, tc.seq_len})
                              .to(trainer.model()->parameters().front().device());
       ctx.log_event = [&trainer](const nlohmann::json& j) { trainer.log_event(j); };
-      ctx.reset_moments = [&trainer](const std::string& prefix) { trainer.optimizer().reset_state(prefix); };
+      ctx.optimizer.reset_moments = [&trainer](const std::string& prefix) { trainer.optimizer().reset_state(prefix); };
+      ctx.optimizer.lr_mult = [&trainer](const std::string& name) { return trainer.optimizer().lr_mult(name); };
+      ctx.optimizer.set_lr_mult = [&trainer](const std::string& name, double m) { trainer.optimizer().set_lr_mult(name, m); };
       scope = std::make_unique<Microscope>(ctx, trainer.config().scope, std::cerr);
       auto* sc = scope.get();
       auto& h = trainer.hooks;

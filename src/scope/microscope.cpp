@@ -95,7 +95,8 @@ void Microscope::on_resume(int64_t step) {
                                  std::to_string(L) + ", which this model does not have");
       detector_.observe(s, L, load_metrics(l["counts"].get<std::vector<int64_t>>()), l.value("maxvio_batch", 0.0));
       auto ev = events.find({s, L});
-      remediator_.replay_interval(L, ev == events.end() ? none : ev->second, *moe_[at - layer_index_.begin()]);
+      remediator_.replay_interval(L, ev == events.end() ? none : ev->second, *moe_[at - layer_index_.begin()],
+                                  ctx_.optimizer);
     }
     ++interval_;
   }
@@ -218,7 +219,7 @@ void Microscope::on_log(int64_t step, nlohmann::json& rec) {
     if (cfg_.remediate) {
       const bool unhealthy = detector_.collapsed(L) || detector_.streak(L, "dead_experts") >= cfg_.window ||
                              (!moe_[i]->gate->cfg().bias_balance && detector_.streak(L, "high_maxvio") >= cfg_.window);
-      for (auto& ev : remediator_.act(step, L, unhealthy, *moe_[i], m, mv_batch, ctx_.reset_moments)) {
+      for (auto& ev : remediator_.act(step, L, unhealthy, *moe_[i], m, mv_batch, ctx_.optimizer)) {
         if (ctx_.log_event) ctx_.log_event(ev);
         console_ << "scope: remediation layer " << L << ": " << ev.dump() << "\n";
       }

@@ -30,7 +30,7 @@ struct ScopeContext {
   int64_t log_every = 10, max_steps = 0;
   at::Tensor probe_tokens;  // [B, S] fixed probe batch (router saturation), on the model's device
   std::function<void(const nlohmann::json&)> log_event;             // an event record into the run log
-  std::function<void(const std::string& prefix)> reset_moments;      // optimizer moments of prefix*
+  OptimizerKnobs optimizer;  // what the remediation ladder may change in the optimizer
 };
 
 class Microscope {

@@ -8,8 +8,11 @@ namespace moescope {
 namespace {
 // The router knob each logged action sets to its `to` value: the one place that says what an
 // action means, shared by the live ladder and the replay of a resumed run.
-void set_knob(const std::string& action, double to, MoEConfig& c) {
-  if (action == "bias_rate" || action == "bias_rate_tune") {
+void set_knob(const std::string& action, double to, int64_t layer, MoEConfig& c, const OptimizerKnobs& opt) {
+  if (action == "router_lr") {
+    if (!opt.set_lr_mult) throw std::runtime_error("remediation: router_lr needs the optimizer, which is not wired");
+    opt.set_lr_mult(router_param_name(layer), to);
+  } else if (action == "bias_rate" || action == "bias_rate_tune") {
     c.bias_balance = true;
     c.bias_update_rate = to;
   } else if (action == "jitter") {
@@ -21,10 +24,23 @@ void set_knob(const std::string& action, double to, MoEConfig& c) {
     throw std::runtime_error("remediation: action '" + action + "' sets no router knob");
   }
 }
+// The cooled router lr multiplier, or `from` when the router already trains at the model's lr.
+double cooled_router_lr(double from) { return from > kMinRouterLrMult ? std::max(from / 4, kMinRouterLrMult) : from; }
+
+// Ladder order of the logged actions; -1 for one that is not a rung.
+int rung_of(const std::string& action) {
+  static const char* kOrder[Remediator::kRungs] = {"bias_rate", "jitter", "seq_aux_loss", "router_lr",
+                                                   "reinit_dead_experts"};
+  for (int i = 0; i < Remediator::kRungs; ++i)
+    if (action == kOrder[i]) return i;
+  return -1;
+}
 }  // namespace
 
+std::string router_param_name(int64_t layer) { return "layers." + std::to_string(layer) + ".mlp.gate.weight"; }
+
 bool Remediator::apply_rung(int rung, int64_t step, int64_t layer, MoELayerImpl& moe, const LoadMetrics& m,
-                            const ResetFn& reset_moments, std::vector<nlohmann::json>* events) {
+                            const OptimizerKnobs& opt, std::vector<nlohmann::json>* events) {
   auto& c = moe.gate->mutable_cfg();
   nlohmann::json ev{{"schema", 1}, {"type", "remediation"}, {"step", step}, {"layer", layer}};
   switch (rung) {
@@ -33,7 +49,7 @@ bool Remediator::apply_rung(int rung, int64_t step, int64_t layer, MoELayerImpl&
       double to = c.bias_balance ? std::min(c.bias_update_rate * 4, cfg_.max_bias_update_rate)
                                  : std::min(std::max(c.bias_update_rate, 0.001), cfg_.max_bias_update_rate);
       if (c.bias_balance && to <= c.bias_update_rate) return false;
-      set_knob("bias_rate", to, c);
+      set_knob("bias_rate", to, layer, c, opt);
       ev.update({{"action", "bias_rate"}, {"from", from}, {"to", to}});
       break;
     }
@@ -41,7 +57,7 @@ bool Remediator::apply_rung(int rung, int64_t step, int64_t layer, MoELayerImpl&
       const double from = c.jitter == "input" ? c.jitter_eps : 0.0;
       const double to = from > 0 ? std::min(from * 2, cfg_.max_jitter_eps) : std::min(0.01, cfg_.max_jitter_eps);
       if (to <= from) return false;
-      set_knob("jitter", to, c);
+      set_knob("jitter", to, layer, c, opt);
       ev.update({{"action", "jitter"}, {"from", from}, {"to", to}});
       break;
     }
@@ -49,8 +65,17 @@ bool Remediator::apply_rung(int rung, int64_t step, int64_t layer, MoELayerImpl&
       const double from = c.seq_aux_loss_alpha;
       const double to = from > 0 ? std::min(from * 4, cfg_.max_seq_aux_loss_alpha) : std::min(1e-3, cfg_.max_seq_aux_loss_alpha);
       if (to <= from) return false;
-      set_knob("seq_aux_loss", to, c);
+      set_knob("seq_aux_loss", to, layer, c, opt);
       ev.update({{"action", "seq_aux_loss"}, {"from", from}, {"to", to}});
+      break;
+    }
+    case 3: {
+      if (!opt.lr_mult || !opt.set_lr_mult) return false;
+      const double from = opt.lr_mult(router_param_name(layer));
+      const double to = cooled_router_lr(from);
+      if (to >= from) return false;
+      set_knob("router_lr", to, layer, c, opt);
+      ev.update({{"action", "router_lr"}, {"from", from}, {"to", to}});
       break;
     }
     default: {
@@ -64,7 +89,7 @@ bool Remediator::apply_rung(int rung, int64_t step, int64_t layer, MoELayerImpl&
                             std::pair{dst->down_proj->weight, src->down_proj->weight}})
           d.copy_(s + torch::randn_like(s) * (0.01 * s.std().item<double>()));
         moe.gate->bias[e] = 0.0;
-        reset_moments("layers." + std::to_string(layer) + ".mlp.experts." + std::to_string(e) + ".");
+        if (opt.reset_moments) opt.reset_moments("layers." + std::to_string(layer) + ".mlp.experts." + std::to_string(e) + ".");
       }
       ev.update({{"action", "reinit_dead_experts"}, {"experts", m.dead}, {"from_expert", m.argmax}});
       break;
@@ -75,7 +100,7 @@ bool Remediator::apply_rung(int rung, int64_t step, int64_t layer, MoELayerImpl&
 }
 
 std::vector<nlohmann::json> Remediator::act(int64_t step, int64_t layer, bool unhealthy, MoELayerImpl& moe,
-                                            const LoadMetrics& m, double maxvio_batch, const ResetFn& reset_moments) {
+                                            const LoadMetrics& m, double maxvio_batch, const OptimizerKnobs& opt) {
   std::vector<nlohmann::json> events;
   auto& s = st_[layer];
   if (s.cooldown > 0) --s.cooldown;
@@ -84,20 +109,25 @@ std::vector<nlohmann::json> Remediator::act(int64_t step, int64_t layer, bool un
     auto& c = moe.gate->mutable_cfg();
     if (!c.bias_balance || !(maxvio_batch > cfg_.maxvio_ceiling)) return events;
     const bool imbalanced = m.maxvio > cfg_.maxvio_ceiling;
-    const double from = c.bias_update_rate;
-    const double to = imbalanced ? std::min(from * 2, cfg_.max_bias_update_rate) : std::max(from / 2, kMinBiasRate);
+    // Oscillation with a raised router lr: cool the router first (the bias cannot damp it).
+    const double lr_from = opt.lr_mult && opt.set_lr_mult ? opt.lr_mult(router_param_name(layer)) : kMinRouterLrMult;
+    const bool cool_router = !imbalanced && cooled_router_lr(lr_from) < lr_from;
+    const std::string action = cool_router ? "router_lr" : "bias_rate_tune";
+    const double from = cool_router ? lr_from : c.bias_update_rate;
+    const double to = cool_router ? cooled_router_lr(lr_from)
+                      : imbalanced ? std::min(from * 2, cfg_.max_bias_update_rate) : std::max(from / 2, kMinBiasRate);
     if (to == from) return events;
-    set_knob("bias_rate_tune", to, c);
+    set_knob(action, to, layer, c, opt);
     s.cooldown = cfg_.cooldown;
     events.push_back({{"schema", 1}, {"type", "remediation"}, {"step", step}, {"layer", layer},
-                      {"action", "bias_rate_tune"}, {"from", from}, {"to", to},
+                      {"action", action}, {"from", from}, {"to", to},
                       {"reason", imbalanced ? "imbalance" : "oscillation"}});
     return events;
   }
-  for (int tries = 0; tries < 4; ++tries) {
+  for (int tries = 0; tries < kRungs; ++tries) {
     const int rung = s.next_rung;
-    s.next_rung = (s.next_rung + 1) % 4;
-    if (apply_rung(rung, step, layer, moe, m, reset_moments, &events)) {
+    s.next_rung = (s.next_rung + 1) % kRungs;
+    if (apply_rung(rung, step, layer, moe, m, opt, &events)) {
       s.cooldown = cfg_.cooldown;
       break;
     }
@@ -105,24 +135,23 @@ std::vector<nlohmann::json> Remediator::act(int64_t step, int64_t layer, bool un
   return events;
 }
 
-void Remediator::replay_interval(int64_t layer, const std::vector<nlohmann::json>& events, MoELayerImpl& moe) {
+void Remediator::replay_interval(int64_t layer, const std::vector<nlohmann::json>& events, MoELayerImpl& moe,
+                                 const OptimizerKnobs& opt) {
   auto& s = st_[layer];
   if (s.cooldown > 0) --s.cooldown;
   auto& c = moe.gate->mutable_cfg();
   for (const auto& ev : events) {
     const std::string action = ev.value("action", "");
     s.cooldown = cfg_.cooldown;
-    if (action == "bias_rate_tune") {  // not a rung: the ladder's position is unchanged
-      set_knob(action, ev.at("to").get<double>(), c);
-      continue;
-    }
-    const int rung = action == "bias_rate" ? 0 : action == "jitter" ? 1 : action == "seq_aux_loss" ? 2
-                   : action == "reinit_dead_experts" ? 3 : -1;
-    if (rung < 0)
+    // bias_rate_tune, and router_lr with a reason, come from the tuning branch, not a rung:
+    // they set their knob and leave the ladder's position unchanged.
+    const bool tuning = action == "bias_rate_tune" || (action == "router_lr" && ev.contains("reason"));
+    const int rung = rung_of(action);
+    if (!tuning && rung < 0)
       throw std::runtime_error("run log: unknown remediation action '" + action + "' at step " +
                                std::to_string(ev.value("step", int64_t{-1})) + " (written by a newer moescope?)");
-    if (rung < 3) set_knob(action, ev.at("to").get<double>(), c);  // reinit: the checkpoint holds the weights
-    s.next_rung = (rung + 1) % 4;
+    if (action != "reinit_dead_experts") set_knob(action, ev.at("to").get<double>(), layer, c, opt);  // reinit: the checkpoint holds the weights
+    if (!tuning) s.next_rung = (rung + 1) % kRungs;
   }
 }
 

@@ -6,7 +6,9 @@
 //   1 bias_rate:  enable the aux-loss-free bias (0.001) or multiply its rate by 4
 //   2 jitter:     enable input jitter (eps 0.01) or double it
 //   3 seq_aux:    enable the sequence-wise balance loss (alpha 1e-3) or multiply it by 4
-//   4 reinit:     re-initialise dead experts from a perturbed copy (noise std 1% of the weight
+//   4 router_lr:  divide a raised router learning-rate multiplier by 4, never below 1 (the
+//                 model's own lr); skipped when the router already trains at the model's lr
+//   5 reinit:     re-initialise dead experts from a perturbed copy (noise std 1% of the weight
 //                 std) of the busiest expert, with zeroed optimizer moments and bias
 // then starts again from rung 1 (rungs already at their bound are skipped). It stops as soon
 // as the layer is healthy. Every action is returned as an event record for the run log.
@@ -19,7 +21,9 @@
 // actions (router knobs back to their logged values) and restores rung and cooldown, so a
 // resumed run continues the ladder exactly where the killed one was.
 #pragma once
+#include <functional>
 #include <map>
+#include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -27,29 +31,39 @@
 #include "core/config.h"
 #include "model/moe.h"
 #include "scope/metrics.h"
-#include <functional>
-#include <string>
 
 namespace moescope {
 
-inline constexpr double kMinBiasRate = 1e-4;  // bias_rate_tune never goes below this
+inline constexpr double kMinBiasRate = 1e-4;      // bias_rate_tune never goes below this
+inline constexpr double kMinRouterLrMult = 1.0;   // router_lr never goes below the model's lr
+
+// What the ladder may change in the optimizer. The cli wires these to the trainer's AdamW
+// (scope does not depend on train); any of them may be empty (then the action is skipped).
+struct OptimizerKnobs {
+  std::function<void(const std::string& prefix)> reset_moments;  // zero the moments of prefix*
+  std::function<double(const std::string& name)> lr_mult;        // a parameter's lr multiplier
+  std::function<void(const std::string& name, double mult)> set_lr_mult;
+};
+// The optimizer's name of transformer layer `layer`'s router weight.
+std::string router_param_name(int64_t layer);
 
 class Remediator {
  public:
   explicit Remediator(const ScopeConfig& cfg) : cfg_(cfg) {}
   // `layer` is the transformer layer index; `unhealthy` whether it needs action now.
-  // reset_moments(prefix) zeroes the optimizer moments of parameters named prefix*.
-  using ResetFn = std::function<void(const std::string& prefix)>;
   // m: the interval's load metrics; maxvio_batch: the interval's mean per-step MaxVio.
   std::vector<nlohmann::json> act(int64_t step, int64_t layer, bool unhealthy, MoELayerImpl& moe,
-                                  const LoadMetrics& m, double maxvio_batch, const ResetFn& reset_moments);
+                                  const LoadMetrics& m, double maxvio_batch, const OptimizerKnobs& opt);
   // Replays one logged interval of `layer`: `events` are its remediation records (from the
-  // run log) at that interval's step, in order. Weights need no replay (the checkpoint has them).
-  void replay_interval(int64_t layer, const std::vector<nlohmann::json>& events, MoELayerImpl& moe);
+  // run log) at that interval's step, in order. Weights and optimizer moments need no replay
+  // (the checkpoint has them); router knobs and learning-rate multipliers do.
+  void replay_interval(int64_t layer, const std::vector<nlohmann::json>& events, MoELayerImpl& moe,
+                       const OptimizerKnobs& opt);
+  static constexpr int kRungs = 5;
 
  private:
   bool apply_rung(int rung, int64_t step, int64_t layer, MoELayerImpl& moe, const LoadMetrics& m,
-                  const ResetFn& reset_moments, std::vector<nlohmann::json>* events);
+                  const OptimizerKnobs& opt, std::vector<nlohmann::json>* events);
   struct State {
     int next_rung = 0;
     int64_t cooldown = 0;

@@ -74,6 +74,24 @@ void AdamW::reset_state(const std::string& prefix) {
     }
 }
 
+double AdamW::lr_mult(const std::string& name) const {
+  for (const auto& p : params_)
+    if (p.name == name) return p.lr_mult;
+  throw std::runtime_error("optimizer: no parameter named '" + name + "'");
+}
+
+void AdamW::set_lr_mult(const std::string& name, double mult) {
+  if (!(mult > 0) || !std::isfinite(mult))
+    throw std::invalid_argument("optimizer: lr multiplier for '" + name + "' must be positive and finite, got " +
+                                std::to_string(mult));
+  for (auto& p : params_)
+    if (p.name == name) {
+      p.lr_mult = mult;
+      return;
+    }
+  throw std::runtime_error("optimizer: no parameter named '" + name + "'");
+}
+
 std::vector<AdamWParam> adamw_params(torch::nn::Module& model, bool decay_embeddings, double router_lr_mult) {
   std::vector<AdamWParam> out;
   for (auto& p : model.named_parameters()) {

@@ -29,6 +29,11 @@ class AdamW {
   void load_state(const std::vector<std::pair<std::string, at::Tensor>>& named, int64_t steps);
   // Resets the moments of parameters whose name starts with `prefix` (expert re-initialisation).
   void reset_state(const std::string& prefix);
+  // The learning-rate multiplier of the parameter called `name` (throws if there is none), and
+  // setting it (remediation cools a router this way; not part of state(): a resumed run gets
+  // it back by replaying the run log).
+  double lr_mult(const std::string& name) const;
+  void set_lr_mult(const std::string& name, double mult);
 
  private:
   std::vector<AdamWParam> params_;

@@ -120,10 +120,10 @@ TEST(Microscope, RemediationLadderContinuesAcrossResume) {
                            " --set train.log_every=1 --set train.ckpt_every=3 --set train.eval_every=100"
                            " --set train.warmup_steps=0 --set train.min_lr_ratio=1 --set moe.bias_balance=false"
                            " --set scope.remediate=true --set scope.entropy_floor=1 --set scope.window=1"
-                           " --set scope.cooldown=2";
+                           " --set scope.cooldown=2 --set train.router_lr_mult=16";
   const std::string a = s.run("a"), b = s.run("b");
   ASSERT_EQ(cli(base + " --out " + a + " --set train.max_steps=12").first, 0);
-  ASSERT_EQ(cli(base + " --out " + b + " --set train.max_steps=6").first, 0);
+  ASSERT_EQ(cli(base + " --out " + b + " --set train.max_steps=8").first, 0);
   auto [code, out] = cli("train --out " + b + " --resume --set train.max_steps=12");
   ASSERT_EQ(code, 0) << out;
 
@@ -136,7 +136,10 @@ TEST(Microscope, RemediationLadderContinuesAcrossResume) {
     return v;
   };
   auto va = actions(a), vb = actions(b);
-  ASSERT_GE(va.size(), 5u);  // steps 1, 3, 5, 7, 9, 11 (reinit is skipped: no dead experts)
+  // Steps 1 bias_rate, 3 jitter, 5 seq_aux_loss, 7 router_lr (16 -> 4), 9 bias_rate, 11 jitter
+  // (reinit is skipped: no dead experts). The resume at step 8 must bring the cooled router lr back.
+  ASSERT_GE(va.size(), 6u);
+  EXPECT_NE(std::find(va.begin(), va.end(), "7:router_lr:4.0"), va.end()) << ::testing::PrintToString(va);
   EXPECT_EQ(va, vb);
   auto alerts = [](const std::string& run) {
     std::vector<std::string> v;
@@ -154,7 +157,7 @@ TEST(Microscope, RemediationLadderContinuesAcrossResume) {
   auto ta = train(a), tb = train(b);
   ASSERT_EQ(ta.size(), 12u);
   ASSERT_EQ(tb.size(), 12u);
-  for (int64_t step = 7; step <= 12; ++step) {
+  for (int64_t step = 9; step <= 12; ++step) {
     EXPECT_NEAR(ta[step]["loss"].get<double>(), tb[step]["loss"].get<double>(), 1e-6) << step;
     auto ba = ta[step]["moe"][0]["bias"].get<std::vector<double>>(), bb = tb[step]["moe"][0]["bias"].get<std::vector<double>>();
     for (size_t e = 0; e < ba.size(); ++e) EXPECT_NEAR(ba[e], bb[e], 1e-7) << "step " << step << " expert " << e;

@@ -1,5 +1,7 @@
 // remediation_test.cpp: the ladder's rungs, bias-rate tuning (imbalance vs oscillation), and
 // the replay of logged actions that a resumed run uses.
+#include <map>
+
 #include <gtest/gtest.h>
 
 #include "model/moe.h"
@@ -21,7 +23,16 @@ MoELayer layer_with(std::vector<std::string> sets) {
   auto cfg = tiny_config(sets).model;
   return MoELayer(cfg, cfg.n_layers);
 }
-const Remediator::ResetFn kNoReset = [](const std::string&) {};
+const OptimizerKnobs kNoOptimizer;  // no optimizer wired: router_lr is skipped
+
+// A fake optimizer holding lr multipliers by parameter name.
+struct FakeOptimizer {
+  std::map<std::string, double> mult;
+  OptimizerKnobs knobs() {
+    return {[](const std::string&) {}, [this](const std::string& n) { return mult.at(n); },
+            [this](const std::string& n, double m) { mult.at(n) = m; }};
+  }
+};
 }  // namespace
 
 TEST(Remediation, LadderEnablesBiasThenJitterThenSeqAuxAndSkipsReinitWithoutDeadExperts) {
@@ -30,7 +41,7 @@ TEST(Remediation, LadderEnablesBiasThenJitterThenSeqAuxAndSkipsReinitWithoutDead
   auto m = load_metrics({90, 5, 3, 2});  // collapsed-looking load, no dead expert
   std::vector<std::string> actions;
   for (int step = 1; step <= 4; ++step)
-    for (auto& ev : r.act(step, 1, /*unhealthy=*/true, *moe, m, 3.0, kNoReset)) actions.push_back(ev["action"]);
+    for (auto& ev : r.act(step, 1, /*unhealthy=*/true, *moe, m, 3.0, kNoOptimizer)) actions.push_back(ev["action"]);
   EXPECT_EQ(actions, (std::vector<std::string>{"bias_rate", "jitter", "seq_aux_loss", "bias_rate"}));
   EXPECT_TRUE(moe->gate->cfg().bias_balance);
   EXPECT_DOUBLE_EQ(moe->gate->cfg().bias_update_rate, 0.004);  // 0.001, then x4
@@ -42,22 +53,22 @@ TEST(Remediation, BiasRateRisesOnImbalanceAndFallsOnOscillation) {
   Remediator r(scope_cfg());
   auto moe = layer_with({"moe.bias_balance=true", "moe.bias_update_rate=0.002"});
   // Unbalanced over the interval (interval MaxVio 2.6 > 1): raise.
-  auto ev = r.act(10, 1, false, *moe, load_metrics({90, 10, 20, 20}), 2.6, kNoReset);
+  auto ev = r.act(10, 1, false, *moe, load_metrics({90, 10, 20, 20}), 2.6, kNoOptimizer);
   ASSERT_EQ(ev.size(), 1u);
   EXPECT_EQ(ev[0]["action"], "bias_rate_tune");
   EXPECT_EQ(ev[0]["reason"], "imbalance");
   EXPECT_DOUBLE_EQ(moe->gate->cfg().bias_update_rate, 0.004);
   // Balanced interval (MaxVio 0.04) but per-step MaxVio 3: oscillation, halve.
-  ev = r.act(20, 1, false, *moe, load_metrics({26, 25, 25, 24}), 3.0, kNoReset);
+  ev = r.act(20, 1, false, *moe, load_metrics({26, 25, 25, 24}), 3.0, kNoOptimizer);
   ASSERT_EQ(ev.size(), 1u);
   EXPECT_EQ(ev[0]["reason"], "oscillation");
   EXPECT_DOUBLE_EQ(moe->gate->cfg().bias_update_rate, 0.002);
   // Per-step MaxVio under the ceiling: nothing to do.
-  EXPECT_TRUE(r.act(30, 1, false, *moe, load_metrics({26, 25, 25, 24}), 0.3, kNoReset).empty());
+  EXPECT_TRUE(r.act(30, 1, false, *moe, load_metrics({26, 25, 25, 24}), 0.3, kNoOptimizer).empty());
   // Never below kMinBiasRate, never above the bound.
-  for (int i = 0; i < 10; ++i) r.act(40 + i, 1, false, *moe, load_metrics({26, 25, 25, 24}), 3.0, kNoReset);
+  for (int i = 0; i < 10; ++i) r.act(40 + i, 1, false, *moe, load_metrics({26, 25, 25, 24}), 3.0, kNoOptimizer);
   EXPECT_DOUBLE_EQ(moe->gate->cfg().bias_update_rate, kMinBiasRate);
-  for (int i = 0; i < 20; ++i) r.act(60 + i, 1, false, *moe, load_metrics({90, 10, 20, 20}), 3.0, kNoReset);
+  for (int i = 0; i < 20; ++i) r.act(60 + i, 1, false, *moe, load_metrics({90, 10, 20, 20}), 3.0, kNoOptimizer);
   EXPECT_DOUBLE_EQ(moe->gate->cfg().bias_update_rate, scope_cfg().max_bias_update_rate);
 }
 
@@ -69,18 +80,73 @@ TEST(Remediation, ReplayRestoresKnobsRungAndCooldown) {
   Remediator live(cfg);
   auto a = layer_with({"moe.bias_balance=false"});
   std::vector<std::vector<nlohmann::json>> logged;
-  for (int step = 1; step <= 4; ++step) logged.push_back(live.act(step, 1, true, *a, m, 3.0, kNoReset));
+  for (int step = 1; step <= 4; ++step) logged.push_back(live.act(step, 1, true, *a, m, 3.0, kNoOptimizer));
   // Replayed from the log into a fresh ladder and layer.
   Remediator replayed(cfg);
   auto b = layer_with({"moe.bias_balance=false"});
-  for (auto& evs : logged) replayed.replay_interval(1, evs, *b);
+  for (auto& evs : logged) replayed.replay_interval(1, evs, *b, kNoOptimizer);
   EXPECT_EQ(b->gate->cfg().bias_balance, a->gate->cfg().bias_balance);
   EXPECT_DOUBLE_EQ(b->gate->cfg().bias_update_rate, a->gate->cfg().bias_update_rate);
   EXPECT_EQ(b->gate->cfg().jitter, a->gate->cfg().jitter);
   EXPECT_DOUBLE_EQ(b->gate->cfg().jitter_eps, a->gate->cfg().jitter_eps);
-  auto next_live = live.act(5, 1, true, *a, m, 3.0, kNoReset);
-  auto next_replayed = replayed.act(5, 1, true, *b, m, 3.0, kNoReset);
+  auto next_live = live.act(5, 1, true, *a, m, 3.0, kNoOptimizer);
+  auto next_replayed = replayed.act(5, 1, true, *b, m, 3.0, kNoOptimizer);
   ASSERT_EQ(next_live.size(), 1u);
   EXPECT_EQ(next_live, next_replayed);  // the same rung (seq_aux_loss) at the same interval
-  EXPECT_THROW(replayed.replay_interval(1, std::vector<nlohmann::json>{nlohmann::json{{"action", "teleport"}, {"step", 6}}}, *b), std::runtime_error);
+  EXPECT_THROW(replayed.replay_interval(1, std::vector<nlohmann::json>{nlohmann::json{{"action", "teleport"}, {"step", 6}}}, *b, kNoOptimizer), std::runtime_error);
+}
+
+TEST(Remediation, LadderCoolsARaisedRouterLrAfterSeqAuxAndNeverBelowTheModelLr) {
+  Remediator r(scope_cfg());
+  auto moe = layer_with({"moe.bias_balance=false"});
+  FakeOptimizer opt{{{router_param_name(1), 20.0}}};
+  auto m = load_metrics({90, 5, 3, 2});
+  std::vector<std::string> actions;
+  for (int step = 1; step <= 10; ++step)
+    for (auto& ev : r.act(step, 1, true, *moe, m, 3.0, opt.knobs())) actions.push_back(ev["action"]);
+  // Rungs 1-4 then again; the third router_lr would go below 1 and the one after is skipped.
+  EXPECT_EQ(actions, (std::vector<std::string>{"bias_rate", "jitter", "seq_aux_loss", "router_lr", "bias_rate",
+                                               "jitter", "seq_aux_loss", "router_lr", "bias_rate", "jitter"}));
+  EXPECT_DOUBLE_EQ(opt.mult.at(router_param_name(1)), 1.25);  // 20 / 4 / 4
+  for (int step = 11; step <= 30; ++step) r.act(step, 1, true, *moe, m, 3.0, opt.knobs());
+  EXPECT_DOUBLE_EQ(opt.mult.at(router_param_name(1)), kMinRouterLrMult);
+}
+
+TEST(Remediation, OscillationCoolsARaisedRouterLrBeforeTheBiasRate) {
+  Remediator r(scope_cfg());
+  auto moe = layer_with({"moe.bias_balance=true", "moe.bias_update_rate=0.002"});
+  FakeOptimizer opt{{{router_param_name(1), 8.0}}};
+  const auto balanced = load_metrics({26, 25, 25, 24});
+  std::vector<std::string> got;
+  for (int step = 1; step <= 4; ++step)
+    for (auto& ev : r.act(step, 1, false, *moe, balanced, 3.0, opt.knobs()))
+      got.push_back(ev["action"].get<std::string>() + ":" + ev["reason"].get<std::string>() + ":" + ev["to"].dump());
+  // 8 -> 2 -> 1, then the router is at the model's lr and the bias rate is halved.
+  EXPECT_EQ(got, (std::vector<std::string>{"router_lr:oscillation:2.0", "router_lr:oscillation:1.0",
+                                           "bias_rate_tune:oscillation:0.001", "bias_rate_tune:oscillation:0.0005"}));
+  // Imbalance raises the bias rate and leaves the router alone.
+  opt.mult.at(router_param_name(1)) = 8.0;
+  auto ev = r.act(5, 1, false, *moe, load_metrics({90, 10, 20, 20}), 3.0, opt.knobs());
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0]["action"], "bias_rate_tune");
+  EXPECT_DOUBLE_EQ(opt.mult.at(router_param_name(1)), 8.0);
+}
+
+TEST(Remediation, ReplayRestoresTheRouterLrWithoutMovingTheLadder) {
+  ScopeConfig cfg = scope_cfg();
+  auto moe = layer_with({"moe.bias_balance=false"});
+  FakeOptimizer opt{{{router_param_name(1), 30.0}}};
+  Remediator replayed(cfg);
+  // A tuning-branch router_lr (with a reason), then a ladder rung.
+  replayed.replay_interval(1, {{{"action", "router_lr"}, {"from", 30.0}, {"to", 7.5}, {"reason", "oscillation"}, {"step", 10}}},
+                           *moe, opt.knobs());
+  EXPECT_DOUBLE_EQ(opt.mult.at(router_param_name(1)), 7.5);
+  replayed.replay_interval(1, {{{"action", "bias_rate"}, {"from", 0.0}, {"to", 0.001}, {"step", 20}}}, *moe, opt.knobs());
+  // The ladder continues at rung 2 (jitter): the tuning action did not advance it.
+  auto next = replayed.act(30, 1, true, *moe, load_metrics({90, 5, 3, 2}), 3.0, opt.knobs());
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_EQ(next[0]["action"], "jitter");
+  // Without a wired optimizer a logged router_lr cannot be replayed: a clear error, not a silent skip.
+  EXPECT_THROW(replayed.replay_interval(1, {{{"action", "router_lr"}, {"to", 2.0}, {"step", 40}}}, *moe, kNoOptimizer),
+               std::runtime_error);
 }

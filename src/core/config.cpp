@@ -221,6 +221,9 @@ void ScopeConfig::validate() const {
   if (!(max_bias_update_rate > 0)) bad("scope.max_bias_update_rate", max_bias_update_rate, "must be > 0");
   if (!(max_jitter_eps > 0 && max_jitter_eps < 1)) bad("scope.max_jitter_eps", max_jitter_eps, "must be in (0, 1)");
   if (!(max_seq_aux_loss_alpha > 0)) bad("scope.max_seq_aux_loss_alpha", max_seq_aux_loss_alpha, "must be > 0");
+  if (!(max_z_loss_beta > 0)) bad("scope.max_z_loss_beta", max_z_loss_beta, "must be > 0");
+  if (!(saturated_router_entropy >= 0 && saturated_router_entropy <= 1))
+    bad("scope.saturated_router_entropy", saturated_router_entropy, "must be in [0, 1]");
   if (cooldown < 1) bad("scope.cooldown", cooldown, "must be >= 1");
 }
 
@@ -239,6 +242,8 @@ void ScopeConfig::bind(FieldTable& t) {
   t.add("scope.max_bias_update_rate", max_bias_update_rate);
   t.add("scope.max_jitter_eps", max_jitter_eps);
   t.add("scope.max_seq_aux_loss_alpha", max_seq_aux_loss_alpha);
+  t.add("scope.max_z_loss_beta", max_z_loss_beta);
+  t.add("scope.saturated_router_entropy", saturated_router_entropy);
   t.add("scope.cooldown", cooldown);
 }
 

@@ -124,6 +124,8 @@ struct ScopeConfig {
   double max_bias_update_rate = 0.01;  // larger rates make the sign updates oscillate (MaxVio up)
   double max_jitter_eps = 0.1;
   double max_seq_aux_loss_alpha = 0.01;
+  double max_z_loss_beta = 0.01;
+  double saturated_router_entropy = 0.1;  // a router whose mean per-token entropy is below this is saturated
   int64_t cooldown = 3;           // intervals between escalations of one layer
   void validate() const;
   void bind(FieldTable& t);

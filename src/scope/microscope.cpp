@@ -219,7 +219,8 @@ void Microscope::on_log(int64_t step, nlohmann::json& rec) {
     if (cfg_.remediate) {
       const bool unhealthy = detector_.collapsed(L) || detector_.streak(L, "dead_experts") >= cfg_.window ||
                              (!moe_[i]->gate->cfg().bias_balance && detector_.streak(L, "high_maxvio") >= cfg_.window);
-      for (auto& ev : remediator_.act(step, L, unhealthy, *moe_[i], m, mv_batch, ctx_.optimizer)) {
+      for (auto& ev : remediator_.act(step, L, unhealthy, *moe_[i], m, mv_batch, j["router_entropy"].get<double>(),
+                                      ctx_.optimizer)) {
         if (ctx_.log_event) ctx_.log_event(ev);
         console_ << "scope: remediation layer " << L << ": " << ev.dump() << "\n";
       }

@@ -20,16 +20,20 @@ void set_knob(const std::string& action, double to, int64_t layer, MoEConfig& c,
     c.jitter_eps = to;
   } else if (action == "seq_aux_loss") {
     c.seq_aux_loss_alpha = to;
+  } else if (action == "z_loss") {
+    c.z_loss_beta = to;
   } else {
     throw std::runtime_error("remediation: action '" + action + "' sets no router knob");
   }
 }
 // The cooled router lr multiplier, or `from` when the router already trains at the model's lr.
 double cooled_router_lr(double from) { return from > kMinRouterLrMult ? std::max(from / 4, kMinRouterLrMult) : from; }
+// The raised z-loss coefficient (1e-3 to start, then x4, bounded), or `from` at the bound.
+double raised_z_loss(double from, double bound) { return std::max(from, std::min(from > 0 ? from * 4 : 1e-3, bound)); }
 
 // Ladder order of the logged actions; -1 for one that is not a rung.
 int rung_of(const std::string& action) {
-  static const char* kOrder[Remediator::kRungs] = {"bias_rate", "jitter", "seq_aux_loss", "router_lr",
+  static const char* kOrder[Remediator::kRungs] = {"bias_rate", "jitter", "seq_aux_loss", "z_loss", "router_lr",
                                                    "reinit_dead_experts"};
   for (int i = 0; i < Remediator::kRungs; ++i)
     if (action == kOrder[i]) return i;
@@ -70,6 +74,13 @@ bool Remediator::apply_rung(int rung, int64_t step, int64_t layer, MoELayerImpl&
       break;
     }
     case 3: {
+      const double from = c.z_loss_beta, to = raised_z_loss(from, cfg_.max_z_loss_beta);
+      if (to <= from) return false;
+      set_knob("z_loss", to, layer, c, opt);
+      ev.update({{"action", "z_loss"}, {"from", from}, {"to", to}});
+      break;
+    }
+    case 4: {
       if (!opt.lr_mult || !opt.set_lr_mult) return false;
       const double from = opt.lr_mult(router_param_name(layer));
       const double to = cooled_router_lr(from);
@@ -100,7 +111,8 @@ bool Remediator::apply_rung(int rung, int64_t step, int64_t layer, MoELayerImpl&
 }
 
 std::vector<nlohmann::json> Remediator::act(int64_t step, int64_t layer, bool unhealthy, MoELayerImpl& moe,
-                                            const LoadMetrics& m, double maxvio_batch, const OptimizerKnobs& opt) {
+                                            const LoadMetrics& m, double maxvio_batch, double router_entropy,
+                                            const OptimizerKnobs& opt) {
   std::vector<nlohmann::json> events;
   auto& s = st_[layer];
   if (s.cooldown > 0) --s.cooldown;
@@ -109,19 +121,24 @@ std::vector<nlohmann::json> Remediator::act(int64_t step, int64_t layer, bool un
     auto& c = moe.gate->mutable_cfg();
     if (!c.bias_balance || !(maxvio_batch > cfg_.maxvio_ceiling)) return events;
     const bool imbalanced = m.maxvio > cfg_.maxvio_ceiling;
-    // Oscillation with a raised router lr: cool the router first (the bias cannot damp it).
+    // The first that applies (remediation.h): cool a raised router lr, de-saturate the router,
+    // tune the bias rate.
     const double lr_from = opt.lr_mult && opt.set_lr_mult ? opt.lr_mult(router_param_name(layer)) : kMinRouterLrMult;
-    const bool cool_router = !imbalanced && cooled_router_lr(lr_from) < lr_from;
-    const std::string action = cool_router ? "router_lr" : "bias_rate_tune";
-    const double from = cool_router ? lr_from : c.bias_update_rate;
-    const double to = cool_router ? cooled_router_lr(lr_from)
-                      : imbalanced ? std::min(from * 2, cfg_.max_bias_update_rate) : std::max(from / 2, kMinBiasRate);
+    const bool saturated = router_entropy < cfg_.saturated_router_entropy;
+    std::string action = "bias_rate_tune";
+    double from = c.bias_update_rate;
+    double to = imbalanced ? std::min(from * 2, cfg_.max_bias_update_rate) : std::max(from / 2, kMinBiasRate);
+    if (cooled_router_lr(lr_from) < lr_from) {
+      action = "router_lr", from = lr_from, to = cooled_router_lr(lr_from);
+    } else if (saturated && raised_z_loss(c.z_loss_beta, cfg_.max_z_loss_beta) > c.z_loss_beta) {
+      action = "z_loss", from = c.z_loss_beta, to = raised_z_loss(from, cfg_.max_z_loss_beta);
+    }
     if (to == from) return events;
     set_knob(action, to, layer, c, opt);
     s.cooldown = cfg_.cooldown;
     events.push_back({{"schema", 1}, {"type", "remediation"}, {"step", step}, {"layer", layer},
                       {"action", action}, {"from", from}, {"to", to},
-                      {"reason", imbalanced ? "imbalance" : "oscillation"}});
+                      {"reason", action == "z_loss" ? "saturated" : imbalanced ? "imbalance" : "oscillation"}});
     return events;
   }
   for (int tries = 0; tries < kRungs; ++tries) {
@@ -143,9 +160,9 @@ void Remediator::replay_interval(int64_t layer, const std::vector<nlohmann::json
   for (const auto& ev : events) {
     const std::string action = ev.value("action", "");
     s.cooldown = cfg_.cooldown;
-    // bias_rate_tune, and router_lr with a reason, come from the tuning branch, not a rung:
-    // they set their knob and leave the ladder's position unchanged.
-    const bool tuning = action == "bias_rate_tune" || (action == "router_lr" && ev.contains("reason"));
+    // bias_rate_tune, and router_lr or z_loss with a reason, come from the tuning branch, not a
+    // rung: they set their knob and leave the ladder's position unchanged.
+    const bool tuning = action == "bias_rate_tune" || ev.contains("reason");
     const int rung = rung_of(action);
     if (!tuning && rung < 0)
       throw std::runtime_error("run log: unknown remediation action '" + action + "' at step " +

@@ -6,19 +6,27 @@
 //   1 bias_rate:  enable the aux-loss-free bias (0.001) or multiply its rate by 4
 //   2 jitter:     enable input jitter (eps 0.01) or double it
 //   3 seq_aux:    enable the sequence-wise balance loss (alpha 1e-3) or multiply it by 4
-//   4 router_lr:  divide a raised router learning-rate multiplier by 4, never below 1 (the
+//   4 z_loss:     enable the router z-loss (beta 1e-3) or multiply it by 4
+//   5 router_lr:  divide a raised router learning-rate multiplier by 4, never below 1 (the
 //                 model's own lr); skipped when the router already trains at the model's lr
-//   5 reinit:     re-initialise dead experts from a perturbed copy (noise std 1% of the weight
+//   6 reinit:     re-initialise dead experts from a perturbed copy (noise std 1% of the weight
 //                 std) of the busiest expert, with zeroed optimizer moments and bias
 // then starts again from rung 1 (rungs already at their bound are skipped). It stops as soon
 // as the layer is healthy. Every action is returned as an event record for the run log.
 // A layer that is not unhealthy but whose MaxVio_batch is above the ceiling while its bias is
-// on gets its bias rate tuned instead (action bias_rate_tune, same cooldown): doubled (up to
-// max_bias_update_rate) when the interval's own load is unbalanced too (interval MaxVio above
-// the ceiling), halved (down to kMinBiasRate) when the interval is balanced but single steps
-// are not: per-step sign updates at too large a rate make routing oscillate between steps.
+// on gets tuned instead (same cooldown; the record carries `reason`), the first that applies:
+//   router_lr       its router trains at a raised lr: multiplier / 4, not below 1 (a router
+//                   that moves too far per step makes routing jump between steps);
+//   z_loss          its router is saturated (mean per-token router entropy below
+//                   scope.saturated_router_entropy): enable or x4 the z-loss (bound
+//                   max_z_loss_beta). Scores near 0/1 leave the bias no fine control: a bias
+//                   large enough to move tokens moves whole groups of them at once;
+//   bias_rate_tune  doubled (up to max_bias_update_rate) when the interval's own load is
+//                   unbalanced too (interval MaxVio above the ceiling), halved (down to
+//                   kMinBiasRate) when the interval is balanced but single steps are not:
+//                   sign updates at too large a rate oscillate.
 // Resume: the run log is the ladder's memory. replay_interval() re-applies the logged
-// actions (router knobs back to their logged values) and restores rung and cooldown, so a
+// actions (router knobs and lr multipliers back to their logged values) and restores rung and cooldown, so a
 // resumed run continues the ladder exactly where the killed one was.
 #pragma once
 #include <functional>
@@ -51,15 +59,17 @@ class Remediator {
  public:
   explicit Remediator(const ScopeConfig& cfg) : cfg_(cfg) {}
   // `layer` is the transformer layer index; `unhealthy` whether it needs action now.
-  // m: the interval's load metrics; maxvio_batch: the interval's mean per-step MaxVio.
+  // m: the interval's load metrics; maxvio_batch: the interval's mean per-step MaxVio;
+  // router_entropy: the interval's mean normalised entropy of each token's router distribution.
   std::vector<nlohmann::json> act(int64_t step, int64_t layer, bool unhealthy, MoELayerImpl& moe,
-                                  const LoadMetrics& m, double maxvio_batch, const OptimizerKnobs& opt);
+                                  const LoadMetrics& m, double maxvio_batch, double router_entropy,
+                                  const OptimizerKnobs& opt);
   // Replays one logged interval of `layer`: `events` are its remediation records (from the
   // run log) at that interval's step, in order. Weights and optimizer moments need no replay
   // (the checkpoint has them); router knobs and learning-rate multipliers do.
   void replay_interval(int64_t layer, const std::vector<nlohmann::json>& events, MoELayerImpl& moe,
                        const OptimizerKnobs& opt);
-  static constexpr int kRungs = 5;
+  static constexpr int kRungs = 6;
 
  private:
   bool apply_rung(int rung, int64_t step, int64_t layer, MoELayerImpl& moe, const LoadMetrics& m,

@@ -19,6 +19,7 @@
 #include <httplib.h>
 
 #include "dashboard/dashboard_server.h"
+#include "io/remove_tree.h"
 #include "synthetic_log.h"
 
 using namespace moescope;
@@ -152,6 +153,6 @@ int main(int argc, char** argv) {
   std::printf("max RSS %ld MB\n", max_rss_mb());
   server.stop();
   serving.join();
-  if (!keep) std::filesystem::remove_all(run);
+  if (!keep) remove_tree(run);
   return 0;
 }

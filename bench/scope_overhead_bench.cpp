@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "core/runtime.h"
+#include "io/remove_tree.h"
 #include "scope/microscope.h"
 #include "train/trainer.h"
 
@@ -18,7 +19,7 @@ namespace {
 double run_once(const std::string& config, const std::string& corpus, int64_t steps, bool scope_on, int rep) {
   auto dir = std::filesystem::temp_directory_path() /
              ("moescope-scope-bench-" + std::to_string(getpid()) + "-" + std::to_string(rep) + (scope_on ? "on" : "off"));
-  std::filesystem::remove_all(dir);
+  remove_tree(dir.string());
   Config cfg = load_config(config, {"train.max_steps=" + std::to_string(steps), "train.log_every=10",
                                     "train.eval_every=1000000", "train.eval_max_batches=1", "train.ckpt_every=1000000", "train.max_minutes=0",
                                     "scope.coact_every=10", "scope.tensorboard=true"});
@@ -45,7 +46,7 @@ double run_once(const std::string& config, const std::string& corpus, int64_t st
   auto t0 = std::chrono::steady_clock::now();
   t.run();  // includes one final evaluation in both arms
   double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::filesystem::remove_all(dir);
+  remove_tree(dir.string());
   return s;
 }
 }  // namespace

@@ -1,6 +1,8 @@
 // test_util.h: shared helpers for the unit tests (tiny preset, finite-difference gradcheck).
 #pragma once
+#include <cstdlib>
 #include <functional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -12,6 +14,28 @@
 namespace moescope::testing {
 
 inline std::string source_path(const std::string& rel) { return std::string(MOESCOPE_SOURCE_DIR) + "/" + rel; }
+
+// The device of the numerics tests (tests/ops, tests/model): MOESCOPE_TEST_DEVICE=cuda runs them
+// on the first GPU (scripts/gpu_check.sh); unset, empty or "cpu" keeps the CPU (CI). Asking for
+// cuda where CUDA is not available fails every test that calls this (never a silent CPU run).
+// Modules and inputs are still created on the CPU (same seeds, same values) and then moved.
+inline torch::Device test_device() {
+  const char* env = std::getenv("MOESCOPE_TEST_DEVICE");
+  const std::string want = env ? env : "";
+  if (want.empty() || want == "cpu") return torch::Device(torch::kCPU);
+  if (want != "cuda") throw std::invalid_argument("MOESCOPE_TEST_DEVICE='" + want + "': must be cpu or cuda");
+  if (!torch::cuda::is_available()) throw std::runtime_error("MOESCOPE_TEST_DEVICE=cuda but CUDA is not available");
+  return torch::Device(torch::kCUDA, 0);
+}
+inline bool on_cuda() { return test_device().is_cuda(); }
+// t on the test device / back on the CPU (for comparisons with host-built expectations).
+inline at::Tensor dev(const at::Tensor& t) { return t.to(test_device()); }
+inline at::Tensor cpu(const at::Tensor& t) { return t.to(torch::kCPU); }
+// Record the test device and observed values (errors, tolerances) in the test's XML report.
+inline void record_device() { ::testing::Test::RecordProperty("device", test_device().str()); }
+inline void record_value(const std::string& key, double v) {
+  ::testing::Test::RecordProperty(key, ::testing::PrintToString(v));
+}
 
 // The tiny preset every test starts from, with optional --set style overrides.
 inline Config tiny_config(const std::vector<std::string>& sets = {}) {

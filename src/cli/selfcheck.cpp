@@ -1,6 +1,7 @@
 // selfcheck.cpp: see selfcheck.h. Checks: forward/backward finite, cached decoding matches a
 // full forward, each MoE layer routes exactly top_k experts per token, and the bias update
-// moves the bias toward balance.
+// moves the bias toward balance. Runs on train.device (cpu, cuda, or auto = cuda when present);
+// the model and the tokens are drawn on the CPU first, so a seed gives the same check anywhere.
 #include "cli/selfcheck.h"
 
 #include <CLI/CLI.hpp>
@@ -14,16 +15,20 @@
 
 #include "core/runtime.h"
 #include "model/transformer.h"
+#include "train/run_dir.h"
 
 namespace moescope {
 
 int run_selfcheck(const Config& cfg, uint64_t seed) {
   seed_everything(seed);
   const auto& mc = cfg.model;
+  const torch::Device dev = to_device(resolve_device(cfg.train.device));
   Transformer model(mc);
+  model->to(dev);
   const int64_t B = 2, S = std::min<int64_t>(16, mc.max_seq_len);
-  auto tokens = torch::randint(mc.vocab_size, {B, S}, torch::kLong);
+  auto tokens = torch::randint(mc.vocab_size, {B, S}, torch::kLong).to(dev);
   nlohmann::json out;
+  out["device"] = dev.str();
   bool ok = true;
   auto check = [&](const std::string& name, bool pass, nlohmann::json detail) {
     out["checks"][name] = {{"pass", pass}, {"detail", detail}};
@@ -44,8 +49,9 @@ int run_selfcheck(const Config& cfg, uint64_t seed) {
   bool k_ok = true;
   for (auto* m : model->moe_layers()) {
     const auto& r = m->last();
-    k_ok = k_ok && r.counts_E.sum().item<int64_t>() == r.n_tokens * m->cfg().top_k;
-    std::vector<int64_t> counts(r.counts_E.data_ptr<int64_t>(), r.counts_E.data_ptr<int64_t>() + r.counts_E.numel());
+    auto counts_E = r.counts_E.to(torch::kCPU).contiguous();
+    k_ok = k_ok && counts_E.sum().item<int64_t>() == r.n_tokens * m->cfg().top_k;
+    std::vector<int64_t> counts(counts_E.data_ptr<int64_t>(), counts_E.data_ptr<int64_t>() + counts_E.numel());
     routing.push_back(counts);
   }
   check("topk_slots", k_ok, {{"counts_per_layer", routing}});
@@ -53,7 +59,7 @@ int run_selfcheck(const Config& cfg, uint64_t seed) {
   model->eval();
   torch::NoGradGuard ng;
   auto full = model->forward(tokens).logits_BSV;
-  KVCache cache(mc, B, S, at::kFloat, at::kCPU);
+  KVCache cache(mc, B, S, at::kFloat, dev);
   std::vector<at::Tensor> steps;
   for (int64_t t = 0; t < S; ++t) steps.push_back(model->forward(tokens.narrow(1, t, 1), t, &cache).logits_BSV);
   double diff = (torch::cat(steps, 1) - full).abs().max().item<double>();

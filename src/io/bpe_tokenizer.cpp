@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "io/atomic_file.h"
+#include "io/remove_tree.h"
 #include "io/spm_loader.h"
 #include "io/token_file.h"
 
@@ -25,8 +26,7 @@ namespace fs = std::filesystem;
 struct ScratchDir {
   fs::path path;
   ~ScratchDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
+    remove_tree_nothrow(path.string());
   }
 };
 
@@ -55,7 +55,7 @@ std::unique_ptr<BpeTokenizer> BpeTokenizer::train(const std::string& corpus_path
   fs::create_directories(work_dir, ec);
   if (ec) throw std::runtime_error("bpe tokenizer: cannot create work dir '" + work_dir + "': " + ec.message());
   ScratchDir scratch{fs::path(work_dir) / ("bpe-train." + std::to_string(::getpid()))};
-  fs::remove_all(scratch.path, ec);
+  remove_tree_nothrow(scratch.path.string());
   fs::create_directories(scratch.path, ec);
   if (ec) throw std::runtime_error("bpe tokenizer: cannot create '" + scratch.path.string() + "': " + ec.message());
   const std::string prefix = (scratch.path / "spm").string();

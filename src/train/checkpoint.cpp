@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "io/safetensors.h"
+#include "io/remove_tree.h"
 #include "train/tensor_io.h"
 
 namespace moescope {
@@ -50,7 +51,7 @@ void save_checkpoint(const std::string& dir, Transformer& model, const AdamW* op
   fs::create_directories(target.parent_path());
   const fs::path tmp = target.parent_path() / ("." + target.filename().string() + ".tmp-" + std::to_string(getpid()));
   const fs::path aside = target.parent_path() / ("." + target.filename().string() + ".old");
-  fs::remove_all(tmp);
+  remove_tree(tmp.string());
   fs::create_directories(tmp);
 
   std::map<std::string, std::string> meta{{"moescope.format_version", "1"}, {"moescope.step", std::to_string(st.step)}};
@@ -74,10 +75,10 @@ void save_checkpoint(const std::string& dir, Transformer& model, const AdamW* op
   sj["config"] = config;
   save_safetensors((tmp / "trainer_state.safetensors").string(), recs, {{"moescope.trainer_state", sj.dump()}});
 
-  fs::remove_all(aside);
+  remove_tree(aside.string());
   if (fs::exists(target)) fs::rename(target, aside);
   fs::rename(tmp, target);
-  fs::remove_all(aside);
+  remove_tree(aside.string());
 }
 
 std::string find_checkpoint(const std::string& dir) {

@@ -9,6 +9,8 @@
 
 #include <gtest/gtest.h>
 
+#include "io/remove_tree.h"
+
 namespace moescope::testing {
 
 // A fresh directory under the system temp dir, removed (with its contents) on destruction.
@@ -21,10 +23,7 @@ class TempDir {
     if (!::mkdtemp(buf.data())) throw std::runtime_error("mkdtemp failed for " + tmpl);
     path_ = buf.data();
   }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
+  ~TempDir() { remove_tree_nothrow(path_); }
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
   const std::string& path() const { return path_; }

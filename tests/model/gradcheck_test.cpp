@@ -1,6 +1,7 @@
 // gradcheck_test.cpp: finite-difference gradient checks (double precision) of the MoE layer
 // (with balance/z losses and capacity drops) and of MLA / GQA attention.
-// Central differences, eps = 1e-6; tolerance 1e-6 relative (observed ~1e-9).
+// Central differences, eps = 1e-6; tolerance 1e-6 relative (observed ~1e-9), on the test device
+// (tests/test_util.h: MOESCOPE_TEST_DEVICE; fp64 on the GPU too).
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -10,7 +11,9 @@
 #include "model/moe.h"
 
 using namespace moescope;
+using moescope::testing::dev;
 using moescope::testing::gradcheck;
+using moescope::testing::test_device;
 using moescope::testing::tiny_config;
 
 namespace {
@@ -24,13 +27,14 @@ std::vector<at::Tensor> params_and(torch::nn::Module& m, const at::Tensor& x) {
 }  // namespace
 
 TEST(GradCheck, MoELayerSoftmaxWithLosses) {
+  moescope::testing::record_device();
   torch::manual_seed(31);
   auto cfg = tiny_config({"moe.aux_loss_alpha=0.1", "moe.seq_aux_loss_alpha=0.1", "moe.z_loss_beta=0.01",
                           "moe.routed_scaling_factor=1.5"}).model;
   MoELayer layer(cfg, cfg.n_layers);
-  layer->to(torch::kDouble);
-  auto x = torch::randn({2, 5, cfg.d_model}, torch::kDouble).requires_grad_(true);
-  auto R = torch::randn({2, 5, cfg.d_model}, torch::kDouble);
+  layer->to(test_device(), torch::kDouble);
+  auto x = dev(torch::randn({2, 5, cfg.d_model}, torch::kDouble)).requires_grad_(true);
+  auto R = dev(torch::randn({2, 5, cfg.d_model}, torch::kDouble));
   auto f = [&] {
     auto y = layer->forward(x);  // sets aux_loss(): evaluate first
     return (y * R).sum() + layer->aux_loss();
@@ -43,9 +47,9 @@ TEST(GradCheck, MoELayerSigmoidGroupedWithCapacity) {
   auto cfg = tiny_config({"moe.score_func=sigmoid", "moe.n_group=2", "moe.topk_group=1", "moe.capacity_factor=0.75",
                           "moe.aux_loss_alpha=0.1"}).model;
   MoELayer layer(cfg, cfg.n_layers);
-  layer->to(torch::kDouble);
-  auto x = torch::randn({2, 6, cfg.d_model}, torch::kDouble).requires_grad_(true);
-  auto R = torch::randn({2, 6, cfg.d_model}, torch::kDouble);
+  layer->to(test_device(), torch::kDouble);
+  auto x = dev(torch::randn({2, 6, cfg.d_model}, torch::kDouble)).requires_grad_(true);
+  auto R = dev(torch::randn({2, 6, cfg.d_model}, torch::kDouble));
   auto f = [&] {
     auto y = layer->forward(x);  // sets aux_loss(): evaluate first
     return (y * R).sum() + layer->aux_loss();
@@ -60,9 +64,9 @@ TEST(GradCheck, MLAWithAndWithoutQueryLoRA) {
     torch::manual_seed(33);
     auto cfg = tiny_config({"attn.q_lora_rank=" + std::to_string(q_rank)}).model;
     MLA mla(cfg);
-    mla->to(torch::kDouble);
-    auto x = torch::randn({2, 5, cfg.d_model}, torch::kDouble).requires_grad_(true);
-    auto R = torch::randn({2, 5, cfg.d_model}, torch::kDouble);
+    mla->to(test_device(), torch::kDouble);
+    auto x = dev(torch::randn({2, 5, cfg.d_model}, torch::kDouble)).requires_grad_(true);
+    auto R = dev(torch::randn({2, 5, cfg.d_model}, torch::kDouble));
     auto f = [&] { return (mla->forward(x, 0, nullptr) * R).sum(); };
     EXPECT_LT(gradcheck(f, params_and(*mla, x)), kTol);
   }
@@ -72,9 +76,9 @@ TEST(GradCheck, GroupedQueryAttention) {
   torch::manual_seed(34);
   auto cfg = tiny_config({"attn.type=mha", "attn.n_heads=4", "attn.n_kv_heads=2"}).model;
   Attention attn(cfg);
-  attn->to(torch::kDouble);
-  auto x = torch::randn({2, 5, cfg.d_model}, torch::kDouble).requires_grad_(true);
-  auto R = torch::randn({2, 5, cfg.d_model}, torch::kDouble);
+  attn->to(test_device(), torch::kDouble);
+  auto x = dev(torch::randn({2, 5, cfg.d_model}, torch::kDouble)).requires_grad_(true);
+  auto R = dev(torch::randn({2, 5, cfg.d_model}, torch::kDouble));
   auto f = [&] { return (attn->forward(x, 0, nullptr) * R).sum(); };
   EXPECT_LT(gradcheck(f, params_and(*attn, x)), kTol);
 }

@@ -1,6 +1,11 @@
 // moe_test.cpp: sorted dispatch (fast path) against the naive masked reference, in double.
 // Tolerance: 1e-10 absolute on outputs and on every parameter's gradient (the two paths add
-// the same fp64 terms in a different order; observed differences are ~1e-16).
+// the same fp64 terms in a different order; observed differences are ~1e-16), on the CPU and on
+// the GPU (MOESCOPE_TEST_DEVICE=cuda, tests/test_util.h). The compute dtypes (fp32, bf16) have
+// their own test and tolerances below.
+#include <string>
+#include <tuple>
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -9,6 +14,9 @@
 #include "model/moe_reference.h"
 
 using namespace moescope;
+using moescope::testing::cpu;
+using moescope::testing::dev;
+using moescope::testing::test_device;
 using moescope::testing::tiny_config;
 
 namespace {
@@ -43,6 +51,7 @@ std::map<std::string, at::Tensor> grads_of(MoELayerImpl& m) {
 }  // namespace
 
 TEST(MoEDispatch, FastMatchesNaiveOutputsAndGradients) {
+  moescope::testing::record_device();
   std::vector<Case> cases;
   for (std::string score : {"softmax", "sigmoid"})
     for (double cf : {0.0, 0.5})
@@ -54,9 +63,9 @@ TEST(MoEDispatch, FastMatchesNaiveOutputsAndGradients) {
     torch::manual_seed(21);
     auto cfg = moe_cfg(c);
     MoELayer layer(cfg, cfg.n_layers);
-    layer->to(torch::kDouble);
-    auto x = torch::randn({3, 7, cfg.d_model}, torch::kDouble).requires_grad_(true);
-    auto R = torch::randn({3, 7, cfg.d_model}, torch::kDouble);
+    layer->to(test_device(), torch::kDouble);
+    auto x = dev(torch::randn({3, 7, cfg.d_model}, torch::kDouble)).requires_grad_(true);
+    auto R = dev(torch::randn({3, 7, cfg.d_model}, torch::kDouble));
 
     auto y_fast = layer->forward(x);
     ((y_fast * R).sum() + layer->aux_loss()).backward();
@@ -89,11 +98,54 @@ TEST(MoEDispatch, FastMatchesNaiveOutputsAndGradients) {
   }
 }
 
+// The compute dtypes of training: fp32 and bf16 activations over fp32 master weights. The router
+// computes in fp32 either way, so both paths route identically; they differ only in rounding.
+// Tolerances, relative to the largest |value| of the reference: fp32 1e-5 on outputs and input
+// gradients (IEEE fp32: LibTorch leaves TF32 matmuls off by default); bf16 3e-2 on outputs and
+// 5e-2 on input gradients (8-bit mantissa; the two paths round different intermediates).
+TEST(MoEDispatch, FastMatchesNaiveInComputeDtypes) {
+  moescope::testing::record_device();
+  for (auto [dt, tol_y, tol_g] : {std::tuple{at::kFloat, 1e-5, 1e-5}, std::tuple{at::kBFloat16, 3e-2, 5e-2}}) {
+    for (double cf : {0.0, 0.5}) {
+      const Case c{"softmax", cf, "score", 1};
+      SCOPED_TRACE(name(c) + (dt == at::kFloat ? " fp32" : " bf16"));
+      torch::manual_seed(24);
+      auto cfg = moe_cfg(c);
+      MoELayer layer(cfg, cfg.n_layers);
+      layer->to(test_device());
+      auto x = dev(torch::randn({4, 16, cfg.d_model})).to(dt).requires_grad_(true);
+      auto R = dev(torch::randn({4, 16, cfg.d_model})).to(dt);
+      auto y_fast = layer->forward(x);
+      EXPECT_EQ(y_fast.scalar_type(), dt);
+      (y_fast * R).sum().backward();
+      auto gx_fast = x.grad().clone();
+      auto keep_fast = layer->last().keep_TK;
+      x.mutable_grad().zero_();
+      at::Tensor keep_ref;
+      auto y_ref = moe_reference_forward(*layer, x, &keep_ref);
+      (y_ref * R).sum().backward();
+      EXPECT_TRUE(keep_fast.equal(keep_ref));
+      auto rel = [](const at::Tensor& a, const at::Tensor& ref) {
+        return (a.to(at::kFloat) - ref.to(at::kFloat)).abs().max().item<double>() /
+               ref.to(at::kFloat).abs().max().item<double>();
+      };
+      const double ey = rel(y_fast, y_ref), eg = rel(gx_fast, x.grad());
+      const std::string tag = std::string(dt == at::kFloat ? "fp32" : "bf16") + "_cf" + std::to_string(int(cf * 10));
+      moescope::testing::record_value("rel_err_y_" + tag, ey);
+      moescope::testing::record_value("rel_err_gx_" + tag, eg);
+      EXPECT_LT(ey, tol_y);
+      EXPECT_LT(eg, tol_g);
+    }
+  }
+}
+
 TEST(MoEDispatch, DroppedTokensContributeNothing) {
+  moescope::testing::record_device();
   torch::manual_seed(22);
   auto cfg = tiny_config({"moe.n_shared=0", "moe.capacity_factor=0.25", "moe.n_routed=4", "moe.top_k=1"}).model;
   MoELayer layer(cfg, cfg.n_layers);
-  auto x = torch::randn({2, 16, cfg.d_model});
+  layer->to(test_device());
+  auto x = dev(torch::randn({2, 16, cfg.d_model}));
   auto y = layer->forward(x).reshape({32, -1});
   const auto& rec = layer->last();
   ASSERT_GT(rec.n_dropped, 0);
@@ -105,11 +157,13 @@ TEST(MoEDispatch, DroppedTokensContributeNothing) {
 }
 
 TEST(MoELayer, CountsAccumulateOverMicroBatchesAndSkipRecompute) {
+  moescope::testing::record_device();
   torch::manual_seed(23);
   auto cfg = tiny_config({"moe.bias_update_rate=0.01"}).model;
   MoELayer layer(cfg, cfg.n_layers);
+  layer->to(test_device());
   layer->train();
-  auto x1 = torch::randn({2, 8, cfg.d_model}), x2 = torch::randn({2, 8, cfg.d_model});
+  auto x1 = dev(torch::randn({2, 8, cfg.d_model})), x2 = dev(torch::randn({2, 8, cfg.d_model}));
   layer->forward(x1);
   auto c1 = layer->last().counts_E.clone();
   layer->forward(x2);
@@ -119,12 +173,12 @@ TEST(MoELayer, CountsAccumulateOverMicroBatchesAndSkipRecompute) {
     layer->forward(x1);
   }
   EXPECT_TRUE(layer->last().counts_E.equal(c2));  // record untouched by the recompute
-  auto pending = layer->pending_counts();
-  EXPECT_TRUE(pending.equal(c1 + c2));
+  auto pending = cpu(layer->pending_counts());
+  EXPECT_TRUE(pending.equal(cpu(c1 + c2)));
   EXPECT_EQ(pending.sum().item<int64_t>(), 2 * 16 * cfg.moe.top_k);
   auto expected = torch::sign(pending.to(torch::kFloat).mean() - pending.to(torch::kFloat)) * 0.01;
   layer->update_bias();
-  EXPECT_TRUE(torch::allclose(layer->gate->bias, expected));
+  EXPECT_TRUE(torch::allclose(cpu(layer->gate->bias), expected));
   EXPECT_EQ(layer->pending_counts().sum().item<int64_t>(), 0);
   layer->eval();
   layer->forward(x1);  // evaluation forwards do not feed the bias update

@@ -1,4 +1,6 @@
 // router_test.cpp: router invariants and hand-computed balance / z losses.
+// On the test device (tests/test_util.h: MOESCOPE_TEST_DEVICE); inputs are drawn on the CPU and
+// moved. The hand computations are in fp64 (1e-12 holds on CPU and GPU); fp32 checks use 1e-6.
 #include <cmath>
 
 #include <gtest/gtest.h>
@@ -8,6 +10,9 @@
 #include "model/router.h"
 
 using namespace moescope;
+using moescope::testing::cpu;
+using moescope::testing::dev;
+using moescope::testing::test_device;
 using moescope::testing::tiny_config;
 
 namespace {
@@ -25,15 +30,17 @@ double sig(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 
 TEST(Router, ExactlyKDistinctExpertsAndWeightsSumToOne) {
   for (const char* score : {"softmax", "sigmoid"}) {
+    moescope::testing::record_device();
     torch::manual_seed(11);
     auto c = small_router_cfg(score, 8, 3, 16);
     Router r(c);
-    auto x = torch::randn({2, 5, 16});
+    r->to(test_device());
+    auto x = dev(torch::randn({2, 5, 16}));
     auto out = r->forward(x);
     ASSERT_EQ(out.expert_TK.sizes(), (std::vector<int64_t>{10, 3}));
     auto sorted = std::get<0>(out.expert_TK.sort(1));
     EXPECT_TRUE((sorted.narrow(1, 1, 2) != sorted.narrow(1, 0, 2)).all().item<bool>()) << score;
-    EXPECT_TRUE(torch::allclose(out.weight_TK.sum(1), torch::ones({10}), 1e-6, 1e-6)) << score;
+    EXPECT_TRUE(torch::allclose(cpu(out.weight_TK.sum(1)), torch::ones({10}), 1e-6, 1e-6)) << score;
     EXPECT_EQ(out.counts_E.sum().item<int64_t>(), 30);
     EXPECT_EQ(out.scores_TE.scalar_type(), at::kFloat);  // fp32 router
   }
@@ -45,7 +52,8 @@ TEST(Router, ScalingFactorAndNoRenorm) {
   c.moe.norm_topk_prob = false;
   c.moe.routed_scaling_factor = 2.5;
   Router r(c);
-  auto out = r->forward(torch::randn({1, 6, 16}));
+  r->to(test_device());
+  auto out = r->forward(dev(torch::randn({1, 6, 16})));
   auto expect = out.scores_TE.gather(1, out.expert_TK) * 2.5;
   EXPECT_TRUE(torch::allclose(out.weight_TK, expect));
 }
@@ -54,7 +62,8 @@ TEST(Router, BiasChangesSelectionButNotWeights) {
   torch::manual_seed(13);
   auto c = small_router_cfg("sigmoid", 4, 2, 8);
   Router r(c);
-  auto x = torch::randn({1, 20, 8}, torch::kDouble);
+  r->to(test_device());
+  auto x = dev(torch::randn({1, 20, 8}, torch::kDouble));
   auto before = r->forward(x);
   {
     torch::NoGradGuard ng;
@@ -77,12 +86,15 @@ TEST(Router, BiasUpdateDirectionAndZeroCentring) {
   auto c = small_router_cfg("softmax", 4, 1, 8);
   c.moe.bias_update_rate = 0.05;
   Router r(c);
-  r->update_bias(torch::tensor({10, 0, 5, 5}, torch::kLong));  // mean 5
-  EXPECT_TRUE(torch::allclose(r->bias, torch::tensor({-0.05f, 0.05f, 0.f, 0.f})));
+  r->to(test_device());
+  r->update_bias(torch::tensor({10, 0, 5, 5}, torch::kLong));  // mean 5; host counts are moved
+  EXPECT_EQ(r->bias.device(), test_device());
+  EXPECT_TRUE(torch::allclose(cpu(r->bias), torch::tensor({-0.05f, 0.05f, 0.f, 0.f})));
   c.moe.bias_zero_center = true;
   Router z(c);
-  z->update_bias(torch::tensor({10, 0, 0, 0}, torch::kLong));  // signs -,+,+,+ ; mean 0.5u
-  EXPECT_TRUE(torch::allclose(z->bias, torch::tensor({-0.075f, 0.025f, 0.025f, 0.025f})));
+  z->to(test_device());
+  z->update_bias(dev(torch::tensor({10, 0, 0, 0}, torch::kLong)));  // signs -,+,+,+ ; mean 0.5u
+  EXPECT_TRUE(torch::allclose(cpu(z->bias), torch::tensor({-0.075f, 0.025f, 0.025f, 0.025f})));
   EXPECT_NEAR(z->bias.sum().item<double>(), 0.0, 1e-7);
 }
 
@@ -95,11 +107,12 @@ TEST(Router, SwitchSeqAndZLossesMatchHandComputation) {
   c.moe.seq_aux_loss_alpha = seq_alpha;
   c.moe.z_loss_beta = beta;
   Router r(c);
+  r->to(test_device());
   {
     torch::NoGradGuard ng;
     r->weight.copy_(torch::eye(2));
   }
-  auto x = torch::tensor({1.0, 0.0, 0.0, 2.0, 3.0, 0.0}, torch::kDouble).view({1, 3, 2});
+  auto x = dev(torch::tensor({1.0, 0.0, 0.0, 2.0, 3.0, 0.0}, torch::kDouble).view({1, 3, 2}));
   auto out = r->forward(x);
   const double l[3][2] = {{1, 0}, {0, 2}, {3, 0}};
   double p[3][2], lse2 = 0;
@@ -127,11 +140,12 @@ TEST(Router, SigmoidBalanceLossUsesNormalisedScores) {
   c.moe.bias_balance = false;
   c.moe.aux_loss_alpha = 1.0;
   Router r(c);
+  r->to(test_device());
   {
     torch::NoGradGuard ng;
     r->weight.copy_(torch::eye(2));
   }
-  auto x = torch::tensor({1.0, -1.0, 0.5, 2.0}, torch::kDouble).view({1, 2, 2});
+  auto x = dev(torch::tensor({1.0, -1.0, 0.5, 2.0}, torch::kDouble).view({1, 2, 2}));
   auto out = r->forward(x);
   double pn[2][2];
   const double l[2][2] = {{1, -1}, {0.5, 2}};
@@ -143,7 +157,7 @@ TEST(Router, SigmoidBalanceLossUsesNormalisedScores) {
   // choices: token 0 -> expert 0, token 1 -> expert 1; f = (1/2, 1/2)
   const double expect = 2 * (0.5 * (pn[0][0] + pn[1][0]) / 2 + 0.5 * (pn[0][1] + pn[1][1]) / 2);
   EXPECT_NEAR(out.switch_loss, expect, 1e-12);
-  EXPECT_TRUE(torch::allclose(out.weight_TK, torch::ones({2, 1}, torch::kDouble)));  // renormalised top-1
+  EXPECT_TRUE(torch::allclose(cpu(out.weight_TK), torch::ones({2, 1}, torch::kDouble)));  // renormalised top-1
 }
 
 TEST(Router, GroupLimitedRoutingStaysInTopGroups) {
@@ -153,7 +167,8 @@ TEST(Router, GroupLimitedRoutingStaysInTopGroups) {
     c.moe.n_group = 4;
     c.moe.topk_group = 1;
     Router r(c);
-    auto out = r->forward(torch::randn({1, 30, 16}));
+    r->to(test_device());
+    auto out = r->forward(dev(torch::randn({1, 30, 16})));
     auto group = torch::div(out.expert_TK, 2, "floor");
     EXPECT_TRUE(group.select(1, 0).eq(group.select(1, 1)).all().item<bool>()) << score;
   }
@@ -161,12 +176,13 @@ TEST(Router, GroupLimitedRoutingStaysInTopGroups) {
 
 TEST(Router, JitterOnlyInTrainingAndOfStatedForm) {
   torch::manual_seed(15);
-  auto x = torch::randn({1, 50, 16});
+  auto x = dev(torch::randn({1, 50, 16}));
   for (const char* mode : {"input", "logits"}) {
     auto c = small_router_cfg("softmax", 8, 2, 16);
     c.moe.jitter = mode;
     c.moe.jitter_eps = 0.02;
     Router r(c);
+    r->to(test_device());
     r->eval();
     auto a = r->forward(x), b = r->forward(x);
     EXPECT_TRUE(a.logits_TE.equal(b.logits_TE)) << mode;

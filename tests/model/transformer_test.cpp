@@ -1,4 +1,5 @@
 // transformer_test.cpp: model structure, names, parameter counts, and that it learns.
+// Forwards and the short training run use the test device (tests/test_util.h).
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -6,6 +7,8 @@
 #include "model/transformer.h"
 
 using namespace moescope;
+using moescope::testing::dev;
+using moescope::testing::test_device;
 using moescope::testing::tiny_config;
 
 TEST(Transformer, FirstKDenseAndHuggingFaceNames) {
@@ -30,24 +33,29 @@ TEST(Transformer, TiedEmbeddingsAndActiveParams) {
   // Active = total - (E - k) routed experts per MoE layer.
   const int64_t per_expert = 3 * cfg.d_model * cfg.moe.expert_hidden;
   EXPECT_EQ(m->num_params() - m->num_active_params(), (cfg.moe.n_routed - cfg.moe.top_k) * per_expert * cfg.n_moe_layers());
-  auto out = m->forward(torch::randint(cfg.vocab_size, {1, 4}, torch::kLong));
+  m->to(test_device());
+  auto out = m->forward(dev(torch::randint(cfg.vocab_size, {1, 4}, torch::kLong)));
+  EXPECT_EQ(out.logits_BSV.device(), test_device());
   EXPECT_EQ(out.logits_BSV.sizes(), (std::vector<int64_t>{1, 4, cfg.vocab_size}));
 }
 
 TEST(Transformer, RejectsSequencesPastMaxLen) {
   auto cfg = tiny_config({"model.max_seq_len=8", "train.seq_len=8"}).model;
   Transformer m(cfg);
-  EXPECT_THROW(m->forward(torch::zeros({1, 9}, torch::kLong)), c10::Error);
+  m->to(test_device());
+  EXPECT_THROW(m->forward(dev(torch::zeros({1, 9}, torch::kLong))), c10::Error);
 }
 
 // A few Adam steps on one fixed batch: the loss must fall and the bias update must run.
 TEST(Transformer, TinyModelLossFallsWithBiasBalancing) {
+  moescope::testing::record_device();
   torch::manual_seed(51);
   auto cfg = tiny_config({"moe.bias_update_rate=0.01"}).model;
   Transformer m(cfg);
+  m->to(test_device());
   m->train();
   torch::optim::Adam opt(m->parameters(), torch::optim::AdamOptions(3e-3));
-  auto tokens = torch::randint(cfg.vocab_size, {4, 17}, torch::kLong);
+  auto tokens = dev(torch::randint(cfg.vocab_size, {4, 17}, torch::kLong));
   auto inp = tokens.narrow(1, 0, 16), tgt = tokens.narrow(1, 1, 16);
   double first = 0, last = 0;
   for (int step = 0; step < 30; ++step) {

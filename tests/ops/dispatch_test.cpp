@@ -1,11 +1,17 @@
 // dispatch_test.cpp: the vectorised dispatch plan against host-loop references.
+// Runs on the test device (tests/test_util.h: MOESCOPE_TEST_DEVICE); routings are drawn on the
+// CPU and moved, and the plan's tensors come back to the CPU for the comparisons (all integer or
+// boolean: exact on every device).
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "../test_util.h"
 #include "model/moe_reference.h"
 #include "ops/dispatch.h"
 
 using namespace moescope;
+using moescope::testing::cpu;
+using moescope::testing::dev;
 
 namespace {
 at::Tensor random_routing(int64_t T, int64_t K, int64_t E, at::Tensor* w_TK) {
@@ -24,36 +30,40 @@ TEST(Dispatch, CapacityFormula) {
 }
 
 TEST(Dispatch, DroplessGroupsEveryAssignmentOnceByExpert) {
+  moescope::testing::record_device();
   torch::manual_seed(1);
   const int64_t T = 37, K = 3, E = 6;
   at::Tensor w;
   auto ex = random_routing(T, K, E, &w);
-  auto plan = plan_dispatch(ex, w, E, 0.0, DropPolicy::kScore);
+  auto plan = plan_dispatch(dev(ex), dev(w), E, 0.0, DropPolicy::kScore);
   EXPECT_EQ(plan.n_dropped, 0);
   EXPECT_EQ(plan.capacity, -1);
   ASSERT_EQ(plan.offsets.back(), T * K);
+  EXPECT_EQ(plan.slot_A.device(), moescope::testing::test_device());
   EXPECT_TRUE(plan.keep_TK.all().item<bool>());
-  auto sorted = std::get<0>(plan.slot_A.sort());
+  auto slot_A = cpu(plan.slot_A), token_A = cpu(plan.token_A);
+  auto sorted = std::get<0>(slot_A.sort());
   EXPECT_TRUE(sorted.equal(torch::arange(T * K)));  // a permutation: each assignment once
   auto flat = ex.reshape({-1});
   for (int64_t e = 0; e < E; ++e) {
-    auto block = plan.slot_A.narrow(0, plan.offsets[e], plan.offsets[e + 1] - plan.offsets[e]);
+    auto block = slot_A.narrow(0, plan.offsets[e], plan.offsets[e + 1] - plan.offsets[e]);
     EXPECT_TRUE(flat.index_select(0, block).eq(e).all().item<bool>()) << "expert " << e;
     EXPECT_EQ(plan.routed_E[e], flat.eq(e).sum().item<int64_t>());
   }
-  EXPECT_TRUE(plan.token_A.equal(torch::div(plan.slot_A, K, "floor")));
+  EXPECT_TRUE(token_A.equal(torch::div(slot_A, K, "floor")));
 }
 
 TEST(Dispatch, CapacityMatchesHostLoopReference) {
+  moescope::testing::record_device();
   for (const char* policy : {"score", "position"}) {
     for (double cf : {0.25, 0.5, 1.0, 2.0}) {
       torch::manual_seed(7);
       const int64_t T = 64, K = 2, E = 8;
       at::Tensor w;
       auto ex = random_routing(T, K, E, &w);
-      auto plan = plan_dispatch(ex, w, E, cf, parse_drop_policy(policy));
+      auto plan = plan_dispatch(dev(ex), dev(w), E, cf, parse_drop_policy(policy));
       auto ref = reference_keep_mask(ex, w, E, cf, policy);
-      EXPECT_TRUE(plan.keep_TK.equal(ref)) << policy << " cf=" << cf;
+      EXPECT_TRUE(cpu(plan.keep_TK).equal(ref)) << policy << " cf=" << cf;
       EXPECT_EQ(plan.n_dropped, (~ref).sum().item<int64_t>());
       const int64_t cap = expert_capacity(cf, T, K, E);
       for (int64_t e = 0; e < E; ++e) EXPECT_LE(plan.offsets[e + 1] - plan.offsets[e], cap);
@@ -63,11 +73,12 @@ TEST(Dispatch, CapacityMatchesHostLoopReference) {
 }
 
 TEST(Dispatch, ScorePolicyDropsLowestWeightsFirst) {
+  moescope::testing::record_device();
   // Four tokens all on expert 0, capacity 2 (cf=1, T=4, K=1, E=2): keep the two largest weights.
-  auto ex = torch::zeros({4, 1}, torch::kLong);
-  auto w = torch::tensor({0.1, 0.9, 0.5, 0.7}).view({4, 1});
-  auto keep = plan_dispatch(ex, w, 2, 1.0, DropPolicy::kScore).keep_TK.view({4});
+  auto ex = dev(torch::zeros({4, 1}, torch::kLong));
+  auto w = dev(torch::tensor({0.1, 0.9, 0.5, 0.7}).view({4, 1}));
+  auto keep = cpu(plan_dispatch(ex, w, 2, 1.0, DropPolicy::kScore).keep_TK.view({4}));
   EXPECT_TRUE(keep.equal(torch::tensor({false, true, false, true})));
-  auto keep_pos = plan_dispatch(ex, w, 2, 1.0, DropPolicy::kPosition).keep_TK.view({4});
+  auto keep_pos = cpu(plan_dispatch(ex, w, 2, 1.0, DropPolicy::kPosition).keep_TK.view({4}));
   EXPECT_TRUE(keep_pos.equal(torch::tensor({true, true, false, false})));
 }

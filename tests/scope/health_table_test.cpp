@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "io/remove_tree.h"
 #include "scope/health_table.h"
 
 using namespace moescope;
@@ -28,5 +29,5 @@ TEST(HealthTable, LatestOrRequestedStepAndTruncatedLastLine) {
   EXPECT_NE(text.find("25.00%"), std::string::npos) << text;
   EXPECT_EQ(read_health_table(path, 15).step, 10);
   EXPECT_THROW(read_health_table(path, 5), std::runtime_error);
-  std::filesystem::remove_all(dir);
+  remove_tree(dir.string());
 }

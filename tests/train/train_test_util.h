@@ -6,6 +6,7 @@
 #include <string>
 
 #include "../test_util.h"
+#include "io/remove_tree.h"
 
 namespace moescope::testing {
 
@@ -14,7 +15,7 @@ struct ScratchRun {
   std::filesystem::path root;
   explicit ScratchRun(const std::string& name) {
     root = std::filesystem::temp_directory_path() / ("moescope-test-" + name + "-" + std::to_string(::getpid()));
-    std::filesystem::remove_all(root);
+    remove_tree(root.string());
     std::filesystem::create_directories(root);
     std::ofstream f(root / "corpus.txt");
     const char* words[] = {"the", "king", "and", "queen", "of", "a", "land", "where", "rivers", "run",
@@ -26,7 +27,7 @@ struct ScratchRun {
       f << (line % 3 == 2 ? ".\n" : ",\n");
     }
   }
-  ~ScratchRun() { std::filesystem::remove_all(root); }
+  ~ScratchRun() { remove_tree_nothrow(root.string()); }
   std::string corpus() const { return (root / "corpus.txt").string(); }
   std::string cache() const { return (root / "cache").string(); }
   std::string run(const std::string& n) const { return (root / n).string(); }

@@ -26,6 +26,10 @@ void set_knob(const std::string& action, double to, int64_t layer, MoEConfig& c,
     throw std::runtime_error("remediation: action '" + action + "' sets no router knob");
   }
 }
+// The layer's router lr multiplier; kMinRouterLrMult (nothing to cool) when no optimizer is wired.
+double router_lr_of(const OptimizerKnobs& opt, int64_t layer) {
+  return opt.lr_mult && opt.set_lr_mult ? opt.lr_mult(router_param_name(layer)) : kMinRouterLrMult;
+}
 // The cooled router lr multiplier, or `from` when the router already trains at the model's lr.
 double cooled_router_lr(double from) { return from > kMinRouterLrMult ? std::max(from / 4, kMinRouterLrMult) : from; }
 // The raised z-loss coefficient (1e-3 to start, then x4, bounded), or `from` at the bound.
@@ -81,9 +85,7 @@ bool Remediator::apply_rung(int rung, int64_t step, int64_t layer, MoELayerImpl&
       break;
     }
     case 4: {
-      if (!opt.lr_mult || !opt.set_lr_mult) return false;
-      const double from = opt.lr_mult(router_param_name(layer));
-      const double to = cooled_router_lr(from);
+      const double from = router_lr_of(opt, layer), to = cooled_router_lr(from);
       if (to >= from) return false;
       set_knob("router_lr", to, layer, c, opt);
       ev.update({{"action", "router_lr"}, {"from", from}, {"to", to}});
@@ -123,7 +125,7 @@ std::vector<nlohmann::json> Remediator::act(int64_t step, int64_t layer, bool un
     const bool imbalanced = m.maxvio > cfg_.maxvio_ceiling;
     // The first that applies (remediation.h): cool a raised router lr, de-saturate the router,
     // tune the bias rate.
-    const double lr_from = opt.lr_mult && opt.set_lr_mult ? opt.lr_mult(router_param_name(layer)) : kMinRouterLrMult;
+    const double lr_from = router_lr_of(opt, layer);
     const bool saturated = router_entropy < cfg_.saturated_router_entropy;
     std::string action = "bias_rate_tune";
     double from = c.bias_update_rate;

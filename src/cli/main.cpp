@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
   add(register_dashboard);
   add(register_report);
   add(register_selfcheck);
+  add(register_info);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -31,8 +31,9 @@ LoadedRun load_compressed_run(const std::string& run_dir, const std::string& dev
   compress::compose_into(*r.model, groups);
   const auto marker = nlohmann::json::parse(read_file(compress::compressed_marker_path(run_dir)));
   r.step = marker.value("source_step", int64_t{0});
-  r.model->to(to_device(resolve_device(device)));
-  r.model->compute_dtype = compute_dtype(r.cfg.train.dtype);
+  const std::string resolved = resolve_device(device);
+  r.model->to(to_device(resolved));
+  r.model->compute_dtype = run_compute_dtype(r.cfg.train.dtype, resolved);
   r.model->eval();
   return r;
 }

@@ -162,7 +162,7 @@ void DataConfig::bind(FieldTable& t) {
 
 void TrainConfig::validate() const {
   require_one_of("train.device", device, {"cpu", "cuda", "auto"});
-  require_one_of("train.dtype", dtype, {"bf16", "fp32"});
+  require_one_of("train.dtype", dtype, {"auto", "bf16", "fp32"});
   require_positive("train.batch_size", batch_size);
   require_positive("train.seq_len", seq_len);
   require_positive("train.grad_accum", grad_accum);

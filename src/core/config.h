@@ -82,7 +82,9 @@ struct DataConfig {
 
 struct TrainConfig {
   std::string device = "auto";    // "cpu", "cuda" or "auto"
-  std::string dtype = "bf16";     // compute dtype: "bf16" or "fp32" (masters, router, losses stay fp32)
+  std::string dtype = "auto";     // compute dtype: "auto", "bf16" or "fp32" (masters, router, losses stay fp32);
+                                  // "auto" = bf16 where native (CUDA cc >= 8.0, avx512_bf16/amx_bf16), else fp32,
+                                  // resolved once at the start of a run and saved resolved in config.json
   int64_t seed = 1234;
   int64_t batch_size = 8;         // sequences per micro-batch
   int64_t seq_len = 256;

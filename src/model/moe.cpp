@@ -58,12 +58,42 @@ at::Tensor MoELayerImpl::routed_forward(const at::Tensor& x_TD, const Routing& r
   return y_TD.index_add(0, plan->token_A, y_AD);
 }
 
+at::Tensor MoELayerImpl::direct_forward(const at::Tensor& x_TD, const Routing& r) {
+  const int64_t T = r.expert_TK.size(0), K = r.expert_TK.size(1);
+  auto e_TK = r.expert_TK.contiguous();
+  const int64_t* e = e_TK.data_ptr<int64_t>();
+  at::Tensor y_TD;
+  for (int64_t t = 0; t < T; ++t) {
+    auto x_1D = x_TD.narrow(0, t, 1);
+    at::Tensor y_1D;
+    for (int64_t k = 0; k < K; ++k) {
+      auto* ex = experts[e[t * K + k]]->as<SwiGLUMlpImpl>();
+      auto yk = ex->forward(x_1D).mul_(r.weight_TK.narrow(0, t, 1).narrow(1, k, 1).to(x_TD.scalar_type()));
+      y_1D = y_1D.defined() ? y_1D.add_(yk) : yk;
+    }
+    if (T == 1) return y_1D;
+    if (!y_TD.defined()) y_TD = torch::empty_like(x_TD);
+    y_TD.narrow(0, t, 1).copy_(y_1D);
+  }
+  return y_TD;
+}
+
 at::Tensor MoELayerImpl::forward(const at::Tensor& x_BSD) {
   const auto sizes = x_BSD.sizes().vec();
   auto x_TD = x_BSD.reshape({-1, sizes.back()});
   Routing r = gate->forward(x_BSD);
+  const int64_t T = x_TD.size(0);
+  const bool direct = !is_training() && !torch::GradMode::is_enabled() && x_TD.device().is_cpu() &&
+                      T * cfg_.top_k <= kDirectMaxAssignments && (cfg_.capacity_factor <= 0 || T == 1);
   DispatchPlan plan;
-  auto y_TD = routed_forward(x_TD, r, &plan);
+  at::Tensor y_TD;
+  if (direct) {
+    y_TD = direct_forward(x_TD, r);
+    plan.n_dropped = 0;
+    plan.capacity = expert_capacity(cfg_.capacity_factor, T, cfg_.top_k, cfg_.n_routed);
+  } else {
+    y_TD = routed_forward(x_TD, r, &plan);
+  }
   if (!shared_experts.is_empty()) y_TD = y_TD + shared_experts->forward(x_TD);
   aux_loss_ = r.aux_loss;
 
@@ -74,8 +104,8 @@ at::Tensor MoELayerImpl::forward(const at::Tensor& x_BSD) {
     last_.scores_TE = r.scores_TE.detach();
     last_.logits_TE = r.logits_TE.detach();
     last_.counts_E = r.counts_E;
-    last_.kept_E = torch::diff(torch::tensor(plan.offsets, torch::kLong));
-    last_.keep_TK = plan.keep_TK;
+    last_.kept_E = direct ? r.counts_E : torch::diff(torch::tensor(plan.offsets, torch::kLong));
+    last_.keep_TK = direct ? torch::ones_like(r.expert_TK, torch::kBool) : plan.keep_TK;
     last_.n_tokens = x_TD.size(0);
     last_.n_dropped = plan.n_dropped;
     last_.capacity = plan.capacity;

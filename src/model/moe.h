@@ -70,6 +70,12 @@ class MoELayerImpl : public torch::nn::Module {
   // Routed-expert contribution for a given routing, by sorted dispatch (the fast path).
   // x_TD [T, D], routing weights [T, K]. Returns [T, D] and the plan used.
   at::Tensor routed_forward(const at::Tensor& x_TD, const Routing& r, DispatchPlan* plan);
+  // Routed-expert contribution without a dispatch plan, for inference with few assignments
+  // (decoding: T*K <= kDirectMaxAssignments on the CPU): each chosen expert runs on its own rows;
+  // no sort, no bincount, nothing read back from the device. Dropless by construction, so it is
+  // used only when no capacity applies (dropless, or one token: top-k experts are distinct).
+  at::Tensor direct_forward(const at::Tensor& x_TD, const Routing& r);
+  static constexpr int64_t kDirectMaxAssignments = 16;
 
  private:
   MoEConfig cfg_;

@@ -45,7 +45,7 @@ Routing RouterImpl::forward(const at::Tensor& x_BSD) {
       return std::get<1>(s_TE.topk(K, -1));
     };
     r.expert_TK = pick(sel_TE);
-    if (cfg_.bias_balance) {
+    if (cfg_.bias_balance && is_training()) {  // a training metric (microscope); skipped in inference
       auto plain_TK = pick(r.scores_TE.detach());
       auto m1 = torch::zeros({T, E}, torch::TensorOptions().dtype(torch::kBool).device(x_BSD.device()))
                     .scatter_(1, r.expert_TK, true);

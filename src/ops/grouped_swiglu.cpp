@@ -18,27 +18,29 @@ struct GroupedSwiGLU : public torch::autograd::Function<GroupedSwiGLU> {
     const auto dt = x_AD.scalar_type();
     auto x = x_AD.contiguous();
     auto w = w_A.to(dt).contiguous();
+    // Gate and up outputs side by side in one buffer [A, 2F] (saved for backward); each block's
+    // products write straight into it: no per-step concatenation of the expert weights.
     auto gu_A2F = torch::empty({A, 2 * F}, x.options());
     auto y_AD = torch::empty({A, D}, x.options());
-    std::vector<at::Tensor> wgu(E), wd(E);
+    // Gate, up, down in the compute dtype; an expert with no rows keeps its master (never read).
+    std::vector<at::Tensor> cast(weights.begin(), weights.end());
     int64_t off = 0;
     for (int64_t e = 0; e < E; ++e) {
       const int64_t n = sizes[e];
-      wgu[e] = torch::cat({weights[e], weights[E + e]}, 0).to(dt);  // [2F, D]
-      wd[e] = weights[2 * E + e].to(dt);                           // [D, F]
       if (n == 0) continue;
-      auto gu = gu_A2F.narrow(0, off, n);
-      at::mm_out(gu, x.narrow(0, off, n), wgu[e].t());
-      auto h = torch::silu(gu.narrow(1, 0, F)) * gu.narrow(1, F, F) * w.narrow(0, off, n).unsqueeze(1);
+      for (int64_t f = 0; f < 3; ++f) cast[f * E + e] = weights[f * E + e].to(dt);
+      auto xb = x.narrow(0, off, n);
+      auto g = gu_A2F.narrow(0, off, n).narrow(1, 0, F), u = gu_A2F.narrow(0, off, n).narrow(1, F, F);
+      at::mm_out(g, xb, cast[e].t());
+      at::mm_out(u, xb, cast[E + e].t());
+      auto h = torch::silu(g).mul_(u).mul_(w.narrow(0, off, n).unsqueeze(1));
       auto yb = y_AD.narrow(0, off, n);
-      at::mm_out(yb, h, wd[e].t());
+      at::mm_out(yb, h, cast[2 * E + e].t());
       off += n;
     }
     TORCH_CHECK(off == A, "grouped_swiglu: block sizes sum to ", off, " but x has ", A, " rows");
     ctx->save_for_backward({x, w, gu_A2F});
     ctx->saved_data["sizes"] = sizes;
-    std::vector<at::Tensor> cast(wgu);
-    cast.insert(cast.end(), wd.begin(), wd.end());
     ctx->saved_data["w"] = cast;
     ctx->saved_data["w_dtypes_ref"] = weights[0];  // master dtype, for the weight gradients
     return y_AD;
@@ -60,8 +62,9 @@ struct GroupedSwiGLU : public torch::autograd::Function<GroupedSwiGLU> {
     int64_t off = 0;
     for (int64_t e = 0; e < E; ++e) {
       const int64_t n = sizes[e];
-      const auto& wgu = ws[e];
-      const auto& wd = ws[E + e];
+      const auto& wg = ws[e];
+      const auto& wu = ws[E + e];
+      const auto& wd = ws[2 * E + e];
       if (n == 0) {
         dWg[e] = torch::zeros({F, D}, x.options().dtype(master));
         dWu[e] = torch::zeros({F, D}, x.options().dtype(master));
@@ -84,7 +87,8 @@ struct GroupedSwiGLU : public torch::autograd::Function<GroupedSwiGLU> {
       dWg[e] = dWgu.narrow(0, 0, F).to(master);
       dWu[e] = dWgu.narrow(0, F, F).to(master);
       auto dxb = dx.narrow(0, off, n);
-      at::mm_out(dxb, dgu, wgu);
+      at::mm_out(dxb, dgu.narrow(1, 0, F), wg);
+      dxb.addmm_(dgu.narrow(1, F, F), wu);
       off += n;
     }
     variable_list out{dx, dw, at::Tensor()};

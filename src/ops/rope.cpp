@@ -1,20 +1,51 @@
 // rope.cpp: see rope.h.
 #include "ops/rope.h"
 
+#include <algorithm>
+#include <map>
+#include <mutex>
+#include <string>
+#include <tuple>
+
 #include <torch/torch.h>
 
 namespace moescope {
+
+namespace {
+
+// The tables of one (R, theta, dtype, device) for positions [0, n), grown on demand: decoding
+// asks for one position per token, and recomputing arange/pow/cos/sin each time cost more than
+// the rotation itself. Values are identical to computing the slice directly (pos * inv_freq
+// per element).
+struct RopeMemo {
+  std::mutex mu;
+  std::map<std::tuple<int64_t, double, bool, std::string>, std::pair<at::Tensor, at::Tensor>> tables;
+};
+RopeMemo& memo() {
+  static RopeMemo m;
+  return m;
+}
+
+}  // namespace
 
 void rope_tables(int64_t start, int64_t S, int64_t R, double theta, bool dbl, at::Tensor* cos_SR,
                  at::Tensor* sin_SR, const at::Tensor* like) {
   auto opts = torch::TensorOptions().dtype(dbl ? torch::kDouble : torch::kFloat);
   if (like) opts = opts.device(like->device());
-  auto i = torch::arange(0, R / 2, opts);
-  auto inv_freq = torch::pow(theta, -2.0 * i / static_cast<double>(R));          // [R/2]
-  auto pos = torch::arange(start, start + S, opts);                                // [S]
-  auto ang = pos.unsqueeze(1) * inv_freq.unsqueeze(0);                             // [S, R/2]
-  *cos_SR = ang.cos();
-  *sin_SR = ang.sin();
+  auto& m = memo();
+  std::lock_guard<std::mutex> lock(m.mu);
+  auto& entry = m.tables[{R, theta, dbl, opts.device().str()}];
+  if (!entry.first.defined() || entry.first.size(0) < start + S) {
+    torch::NoGradGuard ng;
+    const int64_t n = std::max<int64_t>({start + S, 2 * (entry.first.defined() ? entry.first.size(0) : 0), 256});
+    auto i = torch::arange(0, R / 2, opts);
+    auto inv_freq = torch::pow(theta, -2.0 * i / static_cast<double>(R));          // [R/2]
+    auto pos = torch::arange(0, n, opts);                                            // [n]
+    auto ang = pos.unsqueeze(1) * inv_freq.unsqueeze(0);                             // [n, R/2]
+    entry = {ang.cos(), ang.sin()};
+  }
+  *cos_SR = entry.first.narrow(0, start, S);
+  *sin_SR = entry.second.narrow(0, start, S);
 }
 
 at::Tensor apply_rope(const at::Tensor& x_BSHR, const at::Tensor& cos_SR, const at::Tensor& sin_SR) {

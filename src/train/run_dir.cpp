@@ -2,6 +2,7 @@
 #include "train/run_dir.h"
 
 #include <filesystem>
+#include <sstream>
 #include <stdexcept>
 
 #include <nlohmann/json.hpp>
@@ -9,6 +10,7 @@
 #include "core/runtime.h"
 #include "io/atomic_file.h"
 #include "train/checkpoint.h"
+#include "train/dtype_choice.h"
 
 namespace moescope {
 namespace fs = std::filesystem;
@@ -46,7 +48,17 @@ torch::Device to_device(const std::string& resolved) {
   return resolved == "cuda" ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
 }
 
-at::ScalarType compute_dtype(const std::string& name) { return name == "bf16" ? at::kBFloat16 : at::kFloat; }
+at::ScalarType compute_dtype(const std::string& name) {
+  if (name == "bf16") return at::kBFloat16;
+  if (name == "fp32") return at::kFloat;
+  throw std::invalid_argument("compute dtype '" + name + "': must be bf16 or fp32 (resolve \"auto\" first)");
+}
+
+at::ScalarType run_compute_dtype(const std::string& saved, const std::string& device) {
+  if (saved != "auto") return compute_dtype(saved);
+  std::ostringstream quiet;  // runs written before the dtype was saved resolved
+  return compute_dtype(resolve_train_dtype(saved, device, quiet));
+}
 
 LoadedRun load_run(const std::string& run_dir, const std::string& device) {
   LoadedRun r;
@@ -60,9 +72,9 @@ LoadedRun load_run(const std::string& run_dir, const std::string& device) {
   if (r.checkpoint.empty()) r.checkpoint = find_checkpoint(latest_dir(run_dir));
   if (r.checkpoint.empty()) throw std::runtime_error(run_dir + ": no checkpoint under checkpoints/best or checkpoints/latest");
   r.step = load_checkpoint(r.checkpoint, r.model, nullptr).step;
-  auto dev = to_device(resolve_device(device));
-  r.model->to(dev);
-  r.model->compute_dtype = compute_dtype(r.cfg.train.dtype);
+  const std::string resolved = resolve_device(device);
+  r.model->to(to_device(resolved));
+  r.model->compute_dtype = run_compute_dtype(r.cfg.train.dtype, resolved);
   r.model->eval();
   return r;
 }

@@ -34,6 +34,9 @@ struct LoadedRun {
 LoadedRun load_run(const std::string& run_dir, const std::string& device);
 
 torch::Device to_device(const std::string& resolved);
+// "bf16" or "fp32" -> the scalar type (anything else throws: resolve "auto" first).
 at::ScalarType compute_dtype(const std::string& name);
+// A saved run's train.dtype on `device` (resolved): as saved, or resolved now when "auto".
+at::ScalarType run_compute_dtype(const std::string& saved, const std::string& device);
 
 }  // namespace moescope

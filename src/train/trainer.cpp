@@ -15,6 +15,7 @@
 
 #include "core/runtime.h"
 #include "io/jsonl.h"
+#include "train/dtype_choice.h"
 #include "train/evaluate.h"
 #include "train/run_dir.h"
 #include "train/schedule.h"
@@ -69,10 +70,15 @@ Trainer::Trainer(Config cfg, std::string run_dir, bool resume, std::ostream& log
   data_ = std::make_unique<Dataset>(Dataset::prepare(cfg_.data, run_dir_, log_));
   cfg_.model.vocab_size = data_->vocab_size();
   cfg_.validate();
+  const std::string device = resolve_device(cfg_.train.device);
+  // train.dtype is resolved once and saved resolved: a resumed run keeps its dtype unless
+  // --set train.dtype names another one explicitly.
+  if (resume && cfg_.train.dtype == "auto") cfg_.train.dtype = read_run_config(run_dir_).train.dtype;
+  cfg_.train.dtype = resolve_train_dtype(cfg_.train.dtype, device, log_);
   if (!resume) write_run_config(run_dir_, cfg_);
 
   seed_everything(static_cast<uint64_t>(cfg_.train.seed));
-  device_ = to_device(resolve_device(cfg_.train.device));
+  device_ = to_device(device);
   model_ = Transformer(cfg_.model);
   model_->to(device_);
   model_->compute_dtype = compute_dtype(cfg_.train.dtype);

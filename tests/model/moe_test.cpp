@@ -184,3 +184,29 @@ TEST(MoELayer, CountsAccumulateOverMicroBatchesAndSkipRecompute) {
   layer->forward(x1);  // evaluation forwards do not feed the bias update
   EXPECT_EQ(layer->pending_counts().sum().item<int64_t>(), 0);
 }
+
+// The inference path for few assignments (decoding, MoELayerImpl::direct_forward: no sort, no
+// dispatch plan) against the sorted dispatch on the same layer and input, in double; tolerance
+// 1e-12 absolute (the same fp64 terms, summed in another order). Covers one token (direct even
+// with a capacity) and a few tokens (direct only when dropless), softmax and sigmoid routing.
+TEST(MoELayer, DirectDecodePathMatchesSortedDispatch) {
+  for (const Case& c : {Case{"softmax", 0.0, "score", 1}, Case{"sigmoid", 0.0, "score", 0},
+                        Case{"softmax", 1.0, "position", 1}}) {
+    torch::manual_seed(5);
+    const auto cfg = moe_cfg(c);
+    MoELayer layer(cfg, 2);
+    layer->to(torch::kDouble);
+    layer->eval();
+    for (int64_t S : {1, 3}) {
+      auto x = torch::randn({1, S, cfg.d_model}, torch::kDouble);
+      at::Tensor sorted, direct;
+      sorted = layer->forward(x).detach();  // grad mode on: always the sorted dispatch
+      {
+        torch::NoGradGuard ng;
+        direct = layer->forward(x);
+      }
+      EXPECT_LE((sorted - direct).abs().max().item<double>(), 1e-12) << name(c) << " S=" << S;
+      EXPECT_EQ(layer->last().counts_E.sum().item<int64_t>(), S * 2);
+    }
+  }
+}

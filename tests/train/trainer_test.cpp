@@ -78,6 +78,23 @@ TEST(Trainer, ResumeRefusesAChangedModel) {
   EXPECT_THROW(Trainer(s.config({"train.max_steps=4"}), s.run("r"), false, log), std::runtime_error);  // no silent overwrite
 }
 
+// train.dtype = "auto" is resolved once, at the start, and saved resolved: config.json (what
+// resume and eval read) never holds "auto", and a resume with "auto" keeps the saved dtype.
+TEST(Trainer, AutoDtypeIsSavedResolved) {
+  ScratchRun s("auto-dtype");
+  std::ostringstream log;
+  Trainer t(s.config({"train.max_steps=2", "train.dtype=auto"}), s.run("r"), false, log);
+  const std::string picked = t.config().train.dtype;
+  EXPECT_TRUE(picked == "bf16" || picked == "fp32") << picked;
+  EXPECT_NE(log.str().find("train.dtype auto -> " + picked), std::string::npos) << log.str();
+  t.run();
+  EXPECT_EQ(read_run_config(s.run("r")).train.dtype, picked);
+  Trainer u(s.config({"train.max_steps=3", "train.dtype=auto"}), s.run("r"), true, log);
+  EXPECT_EQ(u.config().train.dtype, picked);
+  Trainer v(s.config({"train.max_steps=4", "train.dtype=fp32"}), s.run("r"), true, log);
+  EXPECT_EQ(v.config().train.dtype, "fp32");  // an explicit value still wins on resume
+}
+
 TEST(Trainer, TinyPresetLossFalls) {
   ScratchRun s("falls");
   std::ostringstream log;

@@ -1,0 +1,39 @@
+// precision.cpp: see precision.h.
+#include "core/precision.h"
+
+#include <stdexcept>
+
+namespace moescope {
+namespace {
+
+bool native_bf16(const PrecisionHardware& hw) { return hw.cuda ? hw.cuda_cc_major >= 8 : hw.cpu_native_bf16; }
+
+std::string hardware_words(const PrecisionHardware& hw) {
+  if (hw.cuda)
+    return "CUDA compute capability " + std::to_string(hw.cuda_cc_major) + "." + std::to_string(hw.cuda_cc_minor) +
+           (native_bf16(hw) ? " (native bf16)" : " (no native bf16: needs >= 8.0)");
+  return "CPU " + (hw.cpu_isa.empty() ? std::string("of unknown ISA") : hw.cpu_isa) +
+         (hw.cpu_native_bf16 ? " (native bf16: avx512_bf16/amx_bf16)" : " (no avx512_bf16/amx_bf16: bf16 is emulated)");
+}
+
+}  // namespace
+
+DtypeDecision decide_dtype(const std::string& requested, const PrecisionHardware& hw) {
+  DtypeDecision d;
+  if (requested == "auto") {
+    d.dtype = native_bf16(hw) ? "bf16" : "fp32";
+    d.reason = "train.dtype auto -> " + d.dtype + ": " + hardware_words(hw);
+  } else if (requested == "bf16") {
+    d.dtype = "bf16";
+    d.emulated_bf16 = !native_bf16(hw);
+    d.reason = "train.dtype bf16 (as set): " + hardware_words(hw);
+  } else if (requested == "fp32") {
+    d.dtype = "fp32";
+    d.reason = "train.dtype fp32 (as set): " + hardware_words(hw);
+  } else {
+    throw std::invalid_argument("train.dtype '" + requested + "': must be auto, bf16 or fp32");
+  }
+  return d;
+}
+
+}  // namespace moescope

@@ -1,0 +1,26 @@
+// device_info.h: what the compute device offers, measured or read from LibTorch: CUDA compute
+// capability, the BLAS/oneDNN build, and matmul throughput (the peak that benchmarks and
+// `moescope info` compare against). Torch stays out of this header.
+#pragma once
+#include <string>
+
+#include "core/precision.h"
+
+namespace moescope {
+
+// device: "cpu" or "cuda" (resolved). Fills the CPU features and, for CUDA, device 0's capability.
+PrecisionHardware precision_hardware(const std::string& device);
+
+// Square n x n x n matmul throughput in GFLOP/s (2 n^3 per product), dtype "fp32" or "bf16",
+// on `device`, timed for at least min_seconds after one warm-up product.
+double matmul_gflops(const std::string& dtype, int64_t n, double min_seconds, const std::string& device = "cpu");
+
+// How many times slower a bf16 matmul is than an fp32 one here (n = 256; >1 = bf16 slower).
+double measured_bf16_slowdown(const std::string& device = "cpu");
+
+// The BLAS LibTorch was built with and whether oneDNN (MKLDNN) is in, from at::show_config().
+std::string blas_summary();
+// "name (cc M.m, X GiB)" per CUDA device; empty when none.
+std::string cuda_devices_summary();
+
+}  // namespace moescope

@@ -1,0 +1,25 @@
+// dtype_choice.cpp: see dtype_choice.h.
+#include "train/dtype_choice.h"
+
+#include <atomic>
+#include <iomanip>
+
+#include "core/precision.h"
+#include "ops/device_info.h"
+
+namespace moescope {
+
+std::string resolve_train_dtype(const std::string& requested, const std::string& device, std::ostream& log) {
+  const DtypeDecision d = decide_dtype(requested, precision_hardware(device));
+  log << d.reason << "\n";
+  static std::atomic<bool> warned{false};
+  if (d.emulated_bf16 && !warned.exchange(true)) {
+    const double slow = measured_bf16_slowdown(device);
+    log << "warning: train.dtype = bf16 on a device without native bf16: a bf16 matmul measured " << std::fixed
+        << std::setprecision(1) << slow << "x slower than fp32 here; train.dtype = auto (or fp32) avoids it\n"
+        << std::defaultfloat;
+  }
+  return d.dtype;
+}
+
+}  // namespace moescope

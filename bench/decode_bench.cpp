@@ -4,6 +4,7 @@
 // greedy (temperature 0), best of 3 runs per cell. Also checks that cached and uncached greedy
 // text are identical in the compute dtype given (fp32 by default).
 // Usage: decode_bench [--tokens 200] [--dtype fp32|bf16] [--configs demo,shakespeare] [--threads 1,2]
+//                     [--reps 3] [--cache-only] (--cache-only: for profiling the cached path alone)
 #include <algorithm>
 #include <cstdio>
 #include <iostream>
@@ -35,11 +36,17 @@ int main(int argc, char** argv) {
   init_process(argc, argv);
   int64_t tokens = 200;
   std::string dtype = "fp32";
+  int reps = 3;
+  bool cache_only = false;
   std::vector<std::string> configs = {"demo", "shakespeare"};
   std::vector<std::string> threads = {"1", std::to_string(std::max(1u, std::thread::hardware_concurrency()))};
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string k = argv[i], v = argv[i + 1];
-    if (k == "--tokens") tokens = std::stoll(v);
+  for (int i = 1; i < argc; i += 2) {
+    const std::string k = argv[i];
+    if (k == "--cache-only") { cache_only = true; --i; continue; }
+    if (i + 1 >= argc) { std::cerr << k << " needs a value\n"; return 2; }
+    const std::string v = argv[i + 1];
+    if (k == "--reps") reps = std::stoi(v);
+    else if (k == "--tokens") tokens = std::stoll(v);
     else if (k == "--dtype") dtype = v;
     else if (k == "--configs") configs = split(v);
     else if (k == "--threads") threads = split(v);
@@ -58,12 +65,12 @@ int main(int argc, char** argv) {
       set_compute_threads(std::stoi(th));
       double best[2] = {0, 0};
       std::vector<int32_t> text[2];
-      for (int cache = 0; cache < 2; ++cache) {
+      for (int cache = cache_only ? 1 : 0; cache < 2; ++cache) {
         SampleOptions o;
         o.max_new_tokens = tokens;
         o.temperature = 0;
         o.use_cache = cache == 1;
-        for (int rep = 0; rep < 3; ++rep) {
+        for (int rep = 0; rep < reps; ++rep) {
           auto r = generate(model, prompt, o, torch::kCPU);
           best[cache] = std::max(best[cache], r.tokens_per_s);
           text[cache] = r.tokens;

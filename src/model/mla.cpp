@@ -60,18 +60,23 @@ at::Tensor MLAImpl::forward(const at::Tensor& x_BSD, int64_t start, LayerKVCache
     attn_BHSL = causal_softmax(scores * scale_, start);
     o_BSHv = torch::matmul(attn_BHSL, v_BSHv.transpose(1, 2)).transpose(1, 2);  // [B,S,H,v]
   } else {
-    // Absorbed form over the cached latent.
+    // Absorbed form over the cached latent. The latent and the RoPE key are shared by every
+    // head, so the heads fold into the rows of one product there (X = H*S); only the two
+    // per-head weight products stay batched over heads (T = B*S).
     at::Tensor c_BLR, kpe_BLp;
     std::tie(c_BLR, kpe_BLp) = cache->append(c_kv_BSR, k_pe_BSp);
-    auto w_HxR = kv_b_proj->weight.to(x_BSD.scalar_type()).view({H_, n_ + v_, R_});
+    const int64_t L = c_BLR.size(1), T = B * S;
+    auto w_HxR = cast_to(kv_b_proj->weight, x_BSD.scalar_type()).view({H_, n_ + v_, R_});
     auto w_uk_HnR = w_HxR.narrow(1, 0, n_);
     auto w_uv_HvR = w_HxR.narrow(1, n_, v_);
-    auto q_lat_BHSR = torch::matmul(q_nope_BSHn.transpose(1, 2), w_uk_HnR.unsqueeze(0));     // [B,H,S,R]
-    auto scores = torch::matmul(q_lat_BHSR, c_BLR.unsqueeze(1).transpose(-2, -1))            // [B,H,S,L]
-                + torch::matmul(q_pe_BSHp.transpose(1, 2), kpe_BLp.unsqueeze(1).transpose(-2, -1));
-    attn_BHSL = causal_softmax(scores * scale_, start);
-    auto o_lat_BHSR = torch::matmul(attn_BHSL, c_BLR.unsqueeze(1));                          // [B,H,S,R]
-    o_BSHv = torch::matmul(o_lat_BHSR, w_uv_HvR.transpose(-2, -1).unsqueeze(0)).transpose(1, 2);
+    auto q_lat_HTR = torch::bmm(q_nope_BSHn.reshape({T, H_, n_}).transpose(0, 1), w_uk_HnR);          // [H,T,R]
+    auto q_lat_BXR = q_lat_HTR.view({H_, B, S, R_}).permute({1, 0, 2, 3}).reshape({B, H_ * S, R_});
+    auto q_pe_BXp = q_pe_BSHp.permute({0, 2, 1, 3}).reshape({B, H_ * S, p_});
+    auto scores_BXL = torch::bmm(q_lat_BXR, c_BLR.transpose(1, 2)).add_(torch::bmm(q_pe_BXp, kpe_BLp.transpose(1, 2)));
+    attn_BHSL = causal_softmax(scores_BXL.mul_(scale_).view({B, H_, S, L}), start);
+    auto o_lat_BXR = torch::bmm(attn_BHSL.reshape({B, H_ * S, L}), c_BLR);                              // [B,X,R]
+    auto o_lat_HTR = o_lat_BXR.view({B, H_, S, R_}).permute({1, 0, 2, 3}).reshape({H_, T, R_});
+    o_BSHv = torch::bmm(o_lat_HTR, w_uv_HvR.transpose(1, 2)).transpose(0, 1).reshape({B, S, H_, v_});  // [B,S,H,v]
   }
   return linear_cast(o_BSHv.reshape({B, S, H_ * v_}), o_proj->weight);
 }

@@ -2,6 +2,7 @@
 #include "model/moe.h"
 
 #include "model/init.h"
+#include "ops/attention_core.h"
 #include "ops/grouped_swiglu.h"
 #include "ops/swiglu.h"
 
@@ -68,7 +69,7 @@ at::Tensor MoELayerImpl::direct_forward(const at::Tensor& x_TD, const Routing& r
     at::Tensor y_1D;
     for (int64_t k = 0; k < K; ++k) {
       auto* ex = experts[e[t * K + k]]->as<SwiGLUMlpImpl>();
-      auto yk = ex->forward(x_1D).mul_(r.weight_TK.narrow(0, t, 1).narrow(1, k, 1).to(x_TD.scalar_type()));
+      auto yk = ex->forward(x_1D).mul_(cast_to(r.weight_TK.narrow(0, t, 1).narrow(1, k, 1), x_TD.scalar_type()));
       y_1D = y_1D.defined() ? y_1D.add_(yk) : yk;
     }
     if (T == 1) return y_1D;
@@ -97,7 +98,9 @@ at::Tensor MoELayerImpl::forward(const at::Tensor& x_BSD) {
   if (!shared_experts.is_empty()) y_TD = y_TD + shared_experts->forward(x_TD);
   aux_loss_ = r.aux_loss;
 
-  if (!RecomputeScope::active()) {
+  if (c10::InferenceMode::is_enabled()) {
+    last_.valid = false;  // decoding: nothing reads the routing record (the microscope never runs here)
+  } else if (!RecomputeScope::active()) {
     torch::NoGradGuard ng;
     last_.expert_TK = r.expert_TK;
     last_.weight_TK = r.weight_TK.detach();

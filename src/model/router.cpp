@@ -3,6 +3,8 @@
 
 #include <limits>
 
+#include "ops/attention_core.h"
+
 namespace moescope {
 
 RouterImpl::RouterImpl(const ModelConfig& cfg) : cfg_(cfg.moe) {
@@ -16,11 +18,11 @@ Routing RouterImpl::forward(const at::Tensor& x_BSD) {
   const int64_t E = cfg_.n_routed, K = cfg_.top_k;
   const auto rdt = x_BSD.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
 
-  auto x_TD = x_BSD.reshape({T, -1}).to(rdt);
+  auto x_TD = cast_to(x_BSD.reshape({T, -1}), rdt);
   if (is_training() && cfg_.jitter == "input" && cfg_.jitter_eps > 0)
     x_TD = x_TD * torch::empty_like(x_TD).uniform_(1.0 - cfg_.jitter_eps, 1.0 + cfg_.jitter_eps);
   Routing r;
-  r.logits_TE = torch::matmul(x_TD, weight.to(rdt).t());
+  r.logits_TE = torch::matmul(x_TD, cast_to(weight, rdt).t());
   auto logits_TE = r.logits_TE;
   if (is_training() && cfg_.jitter == "logits" && cfg_.jitter_eps > 0)
     logits_TE = logits_TE + torch::randn_like(logits_TE) * cfg_.jitter_eps;
@@ -30,7 +32,7 @@ Routing RouterImpl::forward(const at::Tensor& x_BSD) {
   {
     torch::NoGradGuard ng;
     auto sel_TE = r.scores_TE.detach();
-    if (cfg_.bias_balance) sel_TE = sel_TE + bias.to(rdt);
+    if (cfg_.bias_balance) sel_TE = sel_TE + cast_to(bias, rdt);
     auto pick = [&](at::Tensor s_TE) {
       if (cfg_.n_group > 1) {
         const int64_t G = cfg_.n_group, per = E / G;

@@ -2,6 +2,7 @@
 #include "model/transformer.h"
 
 #include "model/init.h"
+#include "ops/attention_core.h"
 
 namespace moescope {
 
@@ -42,7 +43,7 @@ ModelOutput TransformerImpl::forward(const at::Tensor& tokens_BS, int64_t start,
   TORCH_CHECK(tokens_BS.dim() == 2, "model: expected tokens [B, S], got ", tokens_BS.sizes());
   TORCH_CHECK(start + tokens_BS.size(1) <= cfg_.max_seq_len, "model: positions up to ", start + tokens_BS.size(1),
               " exceed model.max_seq_len = ", cfg_.max_seq_len);
-  auto h = embed_tokens(tokens_BS).to(compute_dtype);
+  auto h = cast_to(embed_tokens(tokens_BS), compute_dtype);
   ModelOutput out;
   out.aux_loss = torch::zeros({}, torch::TensorOptions().dtype(at::kFloat).device(h.device()));
   if (compute_dtype == at::kDouble) out.aux_loss = out.aux_loss.to(at::kDouble);
@@ -54,7 +55,7 @@ ModelOutput TransformerImpl::forward(const at::Tensor& tokens_BS, int64_t start,
   if (cache) cache->advance(tokens_BS.size(1));
   h = norm(h);
   const auto& w = lm_head.is_empty() ? embed_tokens->weight : lm_head->weight;
-  out.logits_BSV = torch::matmul(h, w.to(h.scalar_type()).t());
+  out.logits_BSV = torch::matmul(h, cast_to(w, h.scalar_type()).t());
   return out;
 }
 

@@ -11,14 +11,14 @@ at::Tensor causal_softmax(const at::Tensor& scores_BHSL, int64_t start) {
   const int64_t S = scores_BHSL.size(-2), L = scores_BHSL.size(-1);
   TORCH_CHECK(L == start + S, "causal_softmax: key length ", L, " != start ", start, " + S ", S);
   auto acc = scores_BHSL.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
-  auto s = scores_BHSL.to(acc);
+  auto s = cast_to(scores_BHSL, acc);
   if (S > 1) {
     auto opts = torch::TensorOptions().dtype(torch::kLong).device(s.device());
     auto qpos = torch::arange(start, start + S, opts).unsqueeze(1);  // [S, 1]
     auto kpos = torch::arange(0, L, opts).unsqueeze(0);              // [1, L]
     s = s.masked_fill(kpos > qpos, -std::numeric_limits<double>::infinity());
   }
-  return torch::softmax(s, -1).to(scores_BHSL.scalar_type());
+  return cast_to(torch::softmax(s, -1), scores_BHSL.scalar_type());
 }
 
 at::Tensor causal_attention(const at::Tensor& q_BHSd, const at::Tensor& k_BHLd, const at::Tensor& v_BHLv,
@@ -27,8 +27,10 @@ at::Tensor causal_attention(const at::Tensor& q_BHSd, const at::Tensor& k_BHLd, 
   return torch::matmul(causal_softmax(scores, start), v_BHLv);
 }
 
+at::Tensor cast_to(const at::Tensor& t, c10::ScalarType dt) { return t.scalar_type() == dt ? t : t.to(dt); }
+
 at::Tensor linear_cast(const at::Tensor& x, const at::Tensor& weight) {
-  return torch::matmul(x, weight.to(x.scalar_type()).t());
+  return torch::matmul(x, cast_to(weight, x.scalar_type()).t());
 }
 
 }  // namespace moescope

@@ -17,6 +17,10 @@ at::Tensor causal_softmax(const at::Tensor& scores_BHSL, int64_t start);
 at::Tensor causal_attention(const at::Tensor& q_BHSd, const at::Tensor& k_BHLd, const at::Tensor& v_BHLv,
                             int64_t start, double scale);
 
+// t in dtype dt: t itself when it already is (no dispatch at all: decoding calls this ~100
+// times per token), else a converted copy.
+at::Tensor cast_to(const at::Tensor& t, c10::ScalarType dt);
+
 // x [..., in] times a Linear weight [out, in] cast to x's dtype (fp32 masters, bf16 compute).
 at::Tensor linear_cast(const at::Tensor& x, const at::Tensor& weight);
 

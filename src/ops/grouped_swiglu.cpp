@@ -3,6 +3,8 @@
 
 #include <torch/torch.h>
 
+#include "ops/attention_core.h"
+
 namespace moescope {
 namespace {
 
@@ -17,7 +19,7 @@ struct GroupedSwiGLU : public torch::autograd::Function<GroupedSwiGLU> {
     const int64_t F = weights[0].size(0);
     const auto dt = x_AD.scalar_type();
     auto x = x_AD.contiguous();
-    auto w = w_A.to(dt).contiguous();
+    auto w = cast_to(w_A, dt).contiguous();
     // Gate and up outputs side by side in one buffer [A, 2F] (saved for backward); each block's
     // products write straight into it: no per-step concatenation of the expert weights.
     auto gu_A2F = torch::empty({A, 2 * F}, x.options());
@@ -28,7 +30,7 @@ struct GroupedSwiGLU : public torch::autograd::Function<GroupedSwiGLU> {
     for (int64_t e = 0; e < E; ++e) {
       const int64_t n = sizes[e];
       if (n == 0) continue;
-      for (int64_t f = 0; f < 3; ++f) cast[f * E + e] = weights[f * E + e].to(dt);
+      for (int64_t f = 0; f < 3; ++f) cast[f * E + e] = cast_to(weights[f * E + e], dt);
       auto xb = x.narrow(0, off, n);
       auto g = gu_A2F.narrow(0, off, n).narrow(1, 0, F), u = gu_A2F.narrow(0, off, n).narrow(1, F, F);
       at::mm_out(g, xb, cast[e].t());
@@ -73,19 +75,22 @@ struct GroupedSwiGLU : public torch::autograd::Function<GroupedSwiGLU> {
       }
       auto xb = x.narrow(0, off, n), dyb = dy.narrow(0, off, n), wb = w.narrow(0, off, n).unsqueeze(1);
       auto g = gu_A2F.narrow(0, off, n).narrow(1, 0, F), u = gu_A2F.narrow(0, off, n).narrow(1, F, F);
-      auto sg = torch::sigmoid(g);
-      auto a = g * sg;                       // silu(g)
+      // Nine elementwise passes over [n, F] (silu_backward fuses sigmoid and its derivative);
+      // results go straight into the halves of dgu.
+      auto a = torch::silu(g);               // silu(g)
       auto h = a * u;                        // [n, F] unweighted hidden
       auto dhw = torch::mm(dyb, wd);         // d(h*w) [n, F]
-      dWd[e] = torch::mm(dyb.t(), h * wb).to(master);
-      dw.narrow(0, off, n).copy_((dhw * h).sum(1));
-      auto dh = dhw * wb;
+      dWd[e] = cast_to(torch::mm(dyb.t(), h * wb), master);
+      auto dw_n = dw.narrow(0, off, n);
+      at::sum_out(dw_n, h.mul_(dhw), {1});
+      auto dh = dhw.mul_(wb);
       auto dgu = dgu_A2F.narrow(0, off, n);
-      dgu.narrow(1, 0, F).copy_(dh * u * sg * (1 + g * (1 - sg)));
-      dgu.narrow(1, F, F).copy_(dh * a);
+      auto dg = dgu.narrow(1, 0, F), du = dgu.narrow(1, F, F);
+      at::silu_backward_out(dg, dh * u, g);  // dh*u * d silu(g)/dg
+      at::mul_out(du, dh, a);
       auto dWgu = torch::mm(dgu.t(), xb);    // [2F, D]
-      dWg[e] = dWgu.narrow(0, 0, F).to(master);
-      dWu[e] = dWgu.narrow(0, F, F).to(master);
+      dWg[e] = cast_to(dWgu.narrow(0, 0, F), master);
+      dWu[e] = cast_to(dWgu.narrow(0, F, F), master);
       auto dxb = dx.narrow(0, off, n);
       at::mm_out(dxb, dgu.narrow(1, 0, F), wg);
       dxb.addmm_(dgu.narrow(1, F, F), wu);

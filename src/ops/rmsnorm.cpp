@@ -3,13 +3,15 @@
 
 #include <torch/torch.h>
 
+#include "ops/attention_core.h"
+
 namespace moescope {
 
 at::Tensor rms_norm(const at::Tensor& x_ND, const at::Tensor& weight_D, double eps) {
   auto acc = x_ND.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
-  auto x = x_ND.to(acc);
-  auto inv = torch::rsqrt(x.pow(2).mean(-1, /*keepdim=*/true) + eps);
-  return (x * inv).to(x_ND.scalar_type()) * weight_D.to(x_ND.scalar_type());
+  auto x = cast_to(x_ND, acc);
+  auto inv = (x * x).mean(-1, /*keepdim=*/true).add_(eps).rsqrt_();
+  return cast_to(x * inv, x_ND.scalar_type()) * cast_to(weight_D, x_ND.scalar_type());
 }
 
 }  // namespace moescope

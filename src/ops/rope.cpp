@@ -9,6 +9,8 @@
 
 #include <torch/torch.h>
 
+#include "ops/attention_core.h"
+
 namespace moescope {
 
 namespace {
@@ -36,6 +38,8 @@ void rope_tables(int64_t start, int64_t S, int64_t R, double theta, bool dbl, at
   std::lock_guard<std::mutex> lock(m.mu);
   auto& entry = m.tables[{R, theta, dbl, opts.device().str()}];
   if (!entry.first.defined() || entry.first.size(0) < start + S) {
+    // Plain tensors even when first asked for under InferenceMode (decoding): training reuses them.
+    c10::InferenceMode normal(false);
     torch::NoGradGuard ng;
     const int64_t n = std::max<int64_t>({start + S, 2 * (entry.first.defined() ? entry.first.size(0) : 0), 256});
     auto i = torch::arange(0, R / 2, opts);
@@ -52,8 +56,8 @@ at::Tensor apply_rope(const at::Tensor& x_BSHR, const at::Tensor& cos_SR, const 
   const int64_t half = x_BSHR.size(-1) / 2;
   auto x1 = x_BSHR.narrow(-1, 0, half);
   auto x2 = x_BSHR.narrow(-1, half, half);
-  auto c = cos_SR.to(x_BSHR.scalar_type()).unsqueeze(0).unsqueeze(2);  // [1, S, 1, R/2]
-  auto s = sin_SR.to(x_BSHR.scalar_type()).unsqueeze(0).unsqueeze(2);
+  auto c = cast_to(cos_SR, x_BSHR.scalar_type()).unsqueeze(0).unsqueeze(2);  // [1, S, 1, R/2]
+  auto s = cast_to(sin_SR, x_BSHR.scalar_type()).unsqueeze(0).unsqueeze(2);
   return torch::cat({x1 * c - x2 * s, x2 * c + x1 * s}, -1);
 }
 

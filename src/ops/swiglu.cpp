@@ -3,14 +3,16 @@
 
 #include <torch/torch.h>
 
+#include "ops/attention_core.h"
+
 namespace moescope {
 
 at::Tensor swiglu(const at::Tensor& x_ND, const at::Tensor& w_gate_FD, const at::Tensor& w_up_FD,
                   const at::Tensor& w_down_DF) {
   auto dt = x_ND.scalar_type();
-  auto g_NF = torch::matmul(x_ND, w_gate_FD.to(dt).t());
-  auto u_NF = torch::matmul(x_ND, w_up_FD.to(dt).t());
-  return torch::matmul(torch::silu(g_NF) * u_NF, w_down_DF.to(dt).t());
+  auto g_NF = torch::matmul(x_ND, cast_to(w_gate_FD, dt).t());
+  auto u_NF = torch::matmul(x_ND, cast_to(w_up_FD, dt).t());
+  return torch::matmul(torch::silu(g_NF) * u_NF, cast_to(w_down_DF, dt).t());
 }
 
 }  // namespace moescope

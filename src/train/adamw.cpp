@@ -16,9 +16,37 @@ AdamW::AdamW(std::vector<AdamWParam> params, double beta1, double beta2, double 
 }
 
 void AdamW::zero_grad() {
+  // Gradients are released, not zeroed: the next backward writes them afresh (no memset, and
+  // no read-add in the first accumulation), and a skipped step drops them the same way.
   for (auto& p : params_)
-    if (p.param.grad().defined()) p.param.mutable_grad().zero_();
+    if (p.param.grad().defined()) p.param.mutable_grad().reset();
 }
+
+namespace {
+
+// One fused pass for an fp32 CPU parameter: the same formula as the tensor-op path below,
+// element by element, so the parameter, m and v are each read and written once.
+void fused_step(float* p, float* m, float* v, const float* g, int64_t n, float decay_mul, float b1, float b2,
+                float inv_bc2, float eps, float step) {
+  at::parallel_for(0, n, 16384, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const float gi = g[i];
+      const float mi = m[i] * b1 + (1.0f - b1) * gi;
+      const float vi = v[i] * b2 + (1.0f - b2) * gi * gi;
+      m[i] = mi;
+      v[i] = vi;
+      p[i] = p[i] * decay_mul + step * (mi / (std::sqrt(vi * inv_bc2) + eps));
+    }
+  });
+}
+
+bool fusable(const at::Tensor& p, const at::Tensor& g, const at::Tensor& m, const at::Tensor& v) {
+  for (const auto* t : {&p, &g, &m, &v})
+    if (!t->device().is_cpu() || t->scalar_type() != at::kFloat || !t->is_contiguous()) return false;
+  return true;
+}
+
+}  // namespace
 
 void AdamW::step(double lr) {
   torch::NoGradGuard ng;
@@ -29,8 +57,15 @@ void AdamW::step(double lr) {
     auto& p = params_[i].param;
     if (!p.grad().defined()) continue;
     const double plr = lr * params_[i].lr_mult;
+    const double decay_mul = params_[i].decay && wd_ > 0 ? 1.0 - plr * wd_ : 1.0;
     auto g = p.grad();
-    if (params_[i].decay && wd_ > 0) p.mul_(1.0 - plr * wd_);
+    if (fusable(p, g, m_[i], v_[i])) {
+      fused_step(p.data_ptr<float>(), m_[i].data_ptr<float>(), v_[i].data_ptr<float>(), g.data_ptr<float>(), p.numel(),
+                 static_cast<float>(decay_mul), static_cast<float>(b1_), static_cast<float>(b2_),
+                 static_cast<float>(1.0 / bc2), static_cast<float>(eps_), static_cast<float>(-plr / bc1));
+      continue;
+    }
+    if (decay_mul != 1.0) p.mul_(decay_mul);
     m_[i].mul_(b1_).add_(g, 1.0 - b1_);
     v_[i].mul_(b2_).addcmul_(g, g, 1.0 - b2_);
     auto denom = (v_[i] / bc2).sqrt_().add_(eps_);

@@ -49,7 +49,7 @@ SampleResult generate(Transformer& model, const std::vector<int32_t>& prompt, co
   TORCH_CHECK(!prompt.empty(), "generate: the prompt encodes to no tokens");
   const int64_t L = model->cfg().max_seq_len;
   model->eval();
-  torch::NoGradGuard ng;
+  c10::InferenceMode inference;  // no autograd records, no version counters: less work per op
   std::vector<int32_t> ctx(prompt);
   SampleResult res;
   uint64_t rng = opt.seed * 0x9E3779B97F4A7C15ull + 1;

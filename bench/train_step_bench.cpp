@@ -9,7 +9,9 @@
 // printed as a share of the fp32 and bf16 peaks. bf16 on a CPU without native bf16 runs far
 // fewer steps (it is ~50x slower; the figure is still a measurement).
 // Usage: train_step_bench [--steps 30] [--rounds 2] [--threads 1,2] [--dtypes fp32,bf16]
-//                         [--data FILE] [--models moe,dense]
+//                         [--data FILE] [--models moe,dense] [--config ref-cpu]
+// --config NAME runs another preset (configs/NAME.toml) at its own batch and sequence length
+// (REF-CPU: batch 8 x 256); the dense baseline's hidden size is the MoE layer's active width.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -51,18 +53,21 @@ struct Cell {
 
 double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
-Cell run_cell(const std::string& model, const std::string& dtype, int threads, int64_t steps, int64_t rounds,
-              const std::string& data) {
+Cell run_cell(const std::string& preset, const std::string& model, const std::string& dtype, int threads, int64_t steps,
+              int64_t rounds, const std::string& data) {
   set_compute_threads(threads);
+  const std::string path = std::string(MOESCOPE_SOURCE_DIR) + "/configs/" + preset + ".toml";
+  const MoEConfig moe = load_config(path).model.moe;
   std::vector<std::string> sets = {"data.path=" + data, "train.dtype=" + dtype, "train.device=cpu",
-                                   "train.batch_size=8", "train.seq_len=256", "train.log_every=100000",
+                                   "data.tokenizer=char", "train.log_every=100000",
                                    "train.eval_every=100000", "train.ckpt_every=100000", "train.eval_max_batches=1",
                                    "train.max_steps=" + std::to_string(3 + rounds * steps)};
-  if (model == "dense") {
+  if (model == "dense") {  // equal active parameters: shared + top-k routed hidden units
+    const int64_t shared = moe.n_shared > 0 ? (moe.shared_hidden > 0 ? moe.shared_hidden : moe.n_shared * moe.expert_hidden) : 0;
     sets.push_back("model.ffn=dense");
-    sets.push_back("model.dense_hidden=1536");  // (1 shared + top-2) x 512: equal active parameters
+    sets.push_back("model.dense_hidden=" + std::to_string(shared + moe.top_k * moe.expert_hidden));
   }
-  Config cfg = load_config(std::string(MOESCOPE_SOURCE_DIR) + "/configs/ref-cpu.toml", sets);
+  Config cfg = load_config(path, sets);
   const fs::path dir = fs::temp_directory_path() / ("moescope-train-bench-" + std::to_string(::getpid()));
   remove_tree(dir.string());
   std::ostringstream quiet;
@@ -80,9 +85,9 @@ Cell run_cell(const std::string& model, const std::string& dtype, int threads, i
   std::sort(dts.begin(), dts.end());
   Cell c{model, dtype, threads, static_cast<int64_t>(dts.size()), 0, 0, 0};
   c.step_s = dts.empty() ? 0 : dts[dts.size() / 2];
-  const double tokens = 8.0 * 256.0;
-  c.tokens_per_s = tokens / c.step_s;
-  c.gflops = train_flops_per_token(tr.config().model, 256) * c.tokens_per_s / 1e9;
+  const auto& tc = tr.config().train;
+  c.tokens_per_s = static_cast<double>(tc.batch_size * tc.seq_len * tc.grad_accum) / c.step_s;
+  c.gflops = train_flops_per_token(tr.config().model, tc.seq_len) * c.tokens_per_s / 1e9;
   return c;
 }
 
@@ -94,6 +99,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> threads_s = {"1", std::to_string(std::max(1u, std::thread::hardware_concurrency()))};
   std::vector<std::string> dtypes = {"fp32", "bf16"}, models = {"moe", "dense"};
   std::string data = std::string(MOESCOPE_SOURCE_DIR) + "/../shared/data/tinyshakespeare.txt";
+  std::string preset = "ref-cpu";
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
     if (k == "--steps") steps = std::stoll(v);
@@ -102,6 +108,7 @@ int main(int argc, char** argv) {
     else if (k == "--dtypes") dtypes = split(v);
     else if (k == "--models") models = split(v);
     else if (k == "--data") data = v;
+    else if (k == "--config") preset = v;
     else { std::cerr << "unknown option " << k << "\n"; return 2; }
   }
   if (!fs::exists(data)) { std::cerr << "train_step_bench: no data file " << data << " (pass --data FILE)\n"; return 2; }
@@ -111,6 +118,7 @@ int main(int argc, char** argv) {
   const int all = std::max(1u, std::thread::hardware_concurrency());
   set_compute_threads(all);
   const double peak32 = matmul_gflops("fp32", 1024, 1.0), peak16 = matmul_gflops("bf16", 1024, cpu.native_bf16() ? 1.0 : 0.1);
+  std::printf("preset %s\n", preset.c_str());
   std::printf("matmul peak (1024^3, %d threads): fp32 %.1f GFLOP/s, bf16 %.1f GFLOP/s\n", all, peak32, peak16);
   std::printf("%-6s %-5s %-7s %6s %10s %10s %9s %8s %8s\n", "model", "dtype", "threads", "steps", "step_ms",
               "tokens/s", "GFLOP/s", "%fp32pk", "%bf16pk");
@@ -119,7 +127,7 @@ int main(int argc, char** argv) {
     for (const auto& m : models)
       for (const auto& th : threads_s) {
         const bool emulated = dt == "bf16" && !cpu.native_bf16();
-        Cell c = run_cell(m, dt, std::stoi(th), emulated ? 2 : steps, emulated ? 1 : rounds, data);
+        Cell c = run_cell(preset, m, dt, std::stoi(th), emulated ? 2 : steps, emulated ? 1 : rounds, data);
         std::printf("%-6s %-5s %-7d %6lld %10.1f %10.0f %9.1f %7.1f%% %7.1f%%\n", c.model.c_str(), c.dtype.c_str(),
                     c.threads, static_cast<long long>(c.steps), c.step_s * 1e3, c.tokens_per_s, c.gflops,
                     100 * c.gflops / peak32, 100 * c.gflops / peak16);

@@ -32,7 +32,7 @@ nlohmann::json collect(bool probe) {
   nlohmann::json auto_pick;
   for (const std::string dev : {"cpu", "cuda"}) {
     if (dev == "cuda" && !cuda) continue;
-    const auto d = decide_dtype("auto", precision_hardware(dev));
+    const auto d = decide_dtype("auto", precision_hardware(dev, probe));
     auto_pick[dev] = {{"dtype", d.dtype}, {"reason", d.reason}};
   }
   j["auto_dtype"] = auto_pick;

@@ -1,6 +1,7 @@
 // precision.cpp: see precision.h.
 #include "core/precision.h"
 
+#include <cstdio>
 #include <stdexcept>
 
 namespace moescope {
@@ -8,12 +9,24 @@ namespace {
 
 bool native_bf16(const PrecisionHardware& hw) { return hw.cuda ? hw.cuda_cc_major >= 8 : hw.cpu_native_bf16; }
 
+// Native, and on a CPU not measured slower than fp32.
+bool bf16_pays(const PrecisionHardware& hw) {
+  return native_bf16(hw) && (hw.cuda || hw.cpu_bf16_speedup == 0 || hw.cpu_bf16_speedup >= kCpuBf16MinSpeedup);
+}
+
 std::string hardware_words(const PrecisionHardware& hw) {
   if (hw.cuda)
     return "CUDA compute capability " + std::to_string(hw.cuda_cc_major) + "." + std::to_string(hw.cuda_cc_minor) +
            (native_bf16(hw) ? " (native bf16)" : " (no native bf16: needs >= 8.0)");
-  return "CPU " + (hw.cpu_isa.empty() ? std::string("of unknown ISA") : hw.cpu_isa) +
-         (hw.cpu_native_bf16 ? " (native bf16: avx512_bf16/amx_bf16)" : " (no avx512_bf16/amx_bf16: bf16 is emulated)");
+  std::string s = "CPU " + (hw.cpu_isa.empty() ? std::string("of unknown ISA") : hw.cpu_isa) +
+                  (hw.cpu_native_bf16 ? " (native bf16: avx512_bf16/amx_bf16)" : " (no avx512_bf16/amx_bf16: bf16 is emulated)");
+  if (hw.cpu_bf16_speedup > 0) {
+    char buf[96];
+    std::snprintf(buf, sizeof buf, ", bf16 matmul measured %.2fx fp32 (bf16 needs >= %.1fx)", hw.cpu_bf16_speedup,
+                  kCpuBf16MinSpeedup);
+    s += buf;
+  }
+  return s;
 }
 
 }  // namespace
@@ -21,7 +34,7 @@ std::string hardware_words(const PrecisionHardware& hw) {
 DtypeDecision decide_dtype(const std::string& requested, const PrecisionHardware& hw) {
   DtypeDecision d;
   if (requested == "auto") {
-    d.dtype = native_bf16(hw) ? "bf16" : "fp32";
+    d.dtype = bf16_pays(hw) ? "bf16" : "fp32";
     d.reason = "train.dtype auto -> " + d.dtype + ": " + hardware_words(hw);
   } else if (requested == "bf16") {
     d.dtype = "bf16";

@@ -29,11 +29,12 @@ void sync(const torch::Device& dev) {
 
 }  // namespace
 
-PrecisionHardware precision_hardware(const std::string& device) {
+PrecisionHardware precision_hardware(const std::string& device, bool measure_cpu_bf16) {
   PrecisionHardware hw;
   const auto& cpu = host_cpu_features();
   hw.cpu_native_bf16 = cpu.native_bf16();
   hw.cpu_isa = cpu.isa_level();
+  if (device != "cuda" && measure_cpu_bf16 && hw.cpu_native_bf16) hw.cpu_bf16_speedup = 1.0 / measured_bf16_slowdown("cpu");
   if (device == "cuda") {
     hw.cuda = true;
 #if defined(MOESCOPE_WITH_CUDA)
@@ -67,8 +68,8 @@ double matmul_gflops(const std::string& dtype, int64_t n, double min_seconds, co
 }
 
 double measured_bf16_slowdown(const std::string& device) {
-  const double f32 = matmul_gflops("fp32", 256, 0.05, device);
-  const double b16 = matmul_gflops("bf16", 256, 0.05, device);
+  const double f32 = matmul_gflops("fp32", 512, 0.1, device);
+  const double b16 = matmul_gflops("bf16", 512, 0.1, device);
   return f32 / std::max(b16, 1e-9);
 }
 

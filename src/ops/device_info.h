@@ -8,14 +8,16 @@
 
 namespace moescope {
 
-// device: "cpu" or "cuda" (resolved). Fills the CPU features and, for CUDA, device 0's capability.
-PrecisionHardware precision_hardware(const std::string& device);
+// device: "cpu" or "cuda" (resolved). Fills the CPU features and, for CUDA, device 0's capability;
+// with measure_cpu_bf16, on a CPU with native bf16, also the measured bf16/fp32 matmul speedup
+// (about 0.2 s).
+PrecisionHardware precision_hardware(const std::string& device, bool measure_cpu_bf16 = false);
 
 // Square n x n x n matmul throughput in GFLOP/s (2 n^3 per product), dtype "fp32" or "bf16",
 // on `device`, timed for at least min_seconds after one warm-up product.
 double matmul_gflops(const std::string& dtype, int64_t n, double min_seconds, const std::string& device = "cpu");
 
-// How many times slower a bf16 matmul is than an fp32 one here (n = 256; >1 = bf16 slower).
+// How many times slower a bf16 matmul is than an fp32 one here (n = 512; >1 = bf16 slower).
 double measured_bf16_slowdown(const std::string& device = "cpu");
 
 // The BLAS LibTorch was built with and whether oneDNN (MKLDNN) is in, from at::show_config().

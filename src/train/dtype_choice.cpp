@@ -10,7 +10,7 @@
 namespace moescope {
 
 std::string resolve_train_dtype(const std::string& requested, const std::string& device, std::ostream& log) {
-  const DtypeDecision d = decide_dtype(requested, precision_hardware(device));
+  const DtypeDecision d = decide_dtype(requested, precision_hardware(device, /*measure_cpu_bf16=*/requested == "auto"));
   log << d.reason << "\n";
   static std::atomic<bool> warned{false};
   if (d.emulated_bf16 && !warned.exchange(true)) {

@@ -37,6 +37,24 @@ TEST(Precision, AutoPicksBf16OnlyWhereNative) {
   for (bool native : {false, true}) EXPECT_FALSE(decide_dtype("auto", cpu(native)).emulated_bf16);
 }
 
+// On a CPU, native bf16 is necessary but not enough: a measured bf16 matmul that is not clearly
+// faster than the fp32 one keeps fp32 (CUDA decides by capability alone).
+TEST(Precision, AutoKeepsFp32WhenNativeBf16MeasuresSlower) {
+  PrecisionHardware hw = cpu(true);
+  hw.cpu_bf16_speedup = 0.6;
+  const auto slow = decide_dtype("auto", hw);
+  EXPECT_EQ(slow.dtype, "fp32");
+  EXPECT_NE(slow.reason.find("0.60x"), std::string::npos) << slow.reason;
+  hw.cpu_bf16_speedup = 2.0;
+  EXPECT_EQ(decide_dtype("auto", hw).dtype, "bf16");
+  hw.cpu_bf16_speedup = 0.6;
+  EXPECT_EQ(decide_dtype("bf16", hw).dtype, "bf16");  // an explicit choice is kept
+  EXPECT_FALSE(decide_dtype("bf16", hw).emulated_bf16);
+  PrecisionHardware g = gpu(9, 0);
+  g.cpu_bf16_speedup = 0.5;  // the host CPU's figure does not decide for a GPU
+  EXPECT_EQ(decide_dtype("auto", g).dtype, "bf16");
+}
+
 TEST(Precision, ReasonNamesTheHardware) {
   const auto d = decide_dtype("auto", cpu(false));
   EXPECT_NE(d.reason.find("auto -> fp32"), std::string::npos) << d.reason;

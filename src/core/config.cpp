@@ -182,11 +182,13 @@ void TrainConfig::validate() const {
   if (eval_max_batches < 0) bad("train.eval_max_batches", eval_max_batches, "must be >= 0 (0 = all)");
   require_positive("train.ckpt_every", ckpt_every);
   require_positive("train.max_nonfinite", max_nonfinite);
+  if (threads < 0 || threads > 1024) bad("train.threads", threads, "must be in [0, 1024] (0 = automatic)");
 }
 
 void TrainConfig::bind(FieldTable& t) {
   t.add("train.device", device);
   t.add("train.dtype", dtype);
+  t.add("train.threads", threads);
   t.add("train.seed", seed);
   t.add("train.batch_size", batch_size);
   t.add("train.seq_len", seq_len);

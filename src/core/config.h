@@ -104,6 +104,8 @@ struct TrainConfig {
   int64_t eval_max_batches = 0;   // cap on validation batches; 0 = the whole split
   int64_t ckpt_every = 200;       // latest checkpoint every N steps (and at the end)
   int64_t max_nonfinite = 5;      // consecutive non-finite steps before the run stops
+  int64_t threads = 0;            // intra-op threads; 0 = OMP_NUM_THREADS if set, else the measured rule
+                                  //   (core/threads.h: 1 thread for small steps, all for large)
   void validate() const;
   void bind(FieldTable& t);
 };

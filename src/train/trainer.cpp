@@ -12,8 +12,11 @@
 #include <iostream>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "core/runtime.h"
+#include "core/threads.h"
+#include "model/flops.h"
 #include "io/jsonl.h"
 #include "train/dtype_choice.h"
 #include "train/evaluate.h"
@@ -74,6 +77,14 @@ Trainer::Trainer(Config cfg, std::string run_dir, bool resume, std::ostream& log
   // train.dtype is resolved once and saved resolved: a resumed run keeps its dtype unless
   // --set train.dtype names another one explicitly.
   if (resume && cfg_.train.dtype == "auto") cfg_.train.dtype = read_run_config(run_dir_).train.dtype;
+  if (device == "cpu") {
+    const double step_gflop = train_flops_per_token(cfg_.model, cfg_.train.seq_len) *
+                              static_cast<double>(cfg_.train.batch_size * cfg_.train.seq_len) / 1e9;
+    const ThreadChoice th = choose_train_threads(static_cast<int>(cfg_.train.threads), std::getenv("OMP_NUM_THREADS"),
+                                                 step_gflop, static_cast<int>(std::thread::hardware_concurrency()));
+    set_compute_threads(th.threads);
+    log_ << th.reason << "\n";
+  }
   cfg_.train.dtype = resolve_train_dtype(cfg_.train.dtype, device, log_);
   if (!resume) write_run_config(run_dir_, cfg_);
 

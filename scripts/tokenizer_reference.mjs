@@ -5,7 +5,7 @@
 //
 //   node scripts/tokenizer_reference.mjs --out DIR
 //       Builds the text set (lines sampled from Brown and TinyShakespeare, multi-line passages,
-//       edge cases) and writes DIR/texts.jsonl ({"name", "b64"}: the raw bytes, which may be
+//       seeded random strings over many scripts, edge cases) and writes DIR/texts.jsonl ({"name", "b64"}: the raw bytes, which may be
 //       invalid UTF-8), DIR/<tokenizer>.jsonl ({"ids", "special", "decoded"} per text: encode
 //       without and with special tokens, decode(ids)) and DIR/manifest.json (tokenizer files).
 //   node scripts/tokenizer_reference.mjs --bench FILE [--tokenizer NAME] [--bytes N]
@@ -109,14 +109,46 @@ const EDGE_CASES = [
   ["math-letters", "∀x∈ℝ: x²≥0, ∑ᵢ aᵢ, ℏω, ½ ⅓ ¼"],
 ];
 
+// Seeded pseudo-random strings over well-established Unicode blocks (letters and combining
+// marks of several scripts, Hangul, CJK, digits, punctuation, symbols, emoji, whitespace):
+// coverage for the split regexes' categories and for NFC.
+const FUZZ_RANGES = [
+  [0x20, 0x7e], [0x20, 0x7e], [0x20, 0x7e], [0x09, 0x0d], [0xa0, 0xff], [0x100, 0x17f], [0x300, 0x36f],
+  [0x370, 0x3ff], [0x400, 0x4ff], [0x590, 0x5ff], [0x600, 0x6ff], [0x900, 0x97f], [0xe00, 0xe7f],
+  [0x1100, 0x11ff], [0x1e00, 0x1eff], [0x2000, 0x206f], [0x2190, 0x21ff], [0x2200, 0x22ff], [0x3000, 0x30ff],
+  [0x4e00, 0x9fa5], [0xac00, 0xd7a3], [0xff00, 0xffef], [0x1f300, 0x1f64f], [0x1d400, 0x1d4ff],
+];
+function fuzzTexts(count, seed) {
+  let a = seed >>> 0;
+  const rand = () => {  // mulberry32
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const out = [];
+  for (let i = 0; i < count; ++i) {
+    let s = "";
+    const len = 5 + Math.floor(rand() * 60);
+    for (let k = 0; k < len; ++k) {
+      const [lo, hi] = FUZZ_RANGES[Math.floor(rand() * FUZZ_RANGES.length)];
+      s += String.fromCodePoint(lo + Math.floor(rand() * (hi - lo + 1)));
+    }
+    out.push(s);
+  }
+  return out;
+}
+
 export function buildTextSet() {
   const brown = readLines(path.join(root, "data", "brown.txt"));
   const shakespeare = readLines(path.join(root, "..", "shared", "data", "tinyshakespeare.txt"));
   const texts = [];
-  sample(brown, 200, 7).forEach((l, i) => texts.push({ name: `brown-line-${i}`, text: l }));
-  sample(shakespeare, 200, 3).forEach((l, i) => texts.push({ name: `shakespeare-line-${i}`, text: l }));
+  sample(brown, 400, 7).forEach((l, i) => texts.push({ name: `brown-line-${i}`, text: l }));
+  sample(shakespeare, 400, 3).forEach((l, i) => texts.push({ name: `shakespeare-line-${i}`, text: l }));
   passages(brown, 10, 12).forEach((p, i) => texts.push({ name: `brown-passage-${i}`, text: p }));
   passages(shakespeare, 10, 12).forEach((p, i) => texts.push({ name: `shakespeare-passage-${i}`, text: p }));
+  fuzzTexts(100, 15).forEach((f, i) => texts.push({ name: `fuzz-${i}`, text: f }));
   for (const [name, v] of EDGE_CASES) texts.push({ name: `edge-${name}`, bytes: Array.isArray(v) ? Buffer.from(v) : undefined, text: v });
   return texts.map((t) => {
     const bytes = t.bytes ?? Buffer.from(t.text, "utf8");

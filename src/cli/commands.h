@@ -19,5 +19,6 @@ Command register_scope(CLI::App& app);
 Command register_dashboard(CLI::App& app);
 Command register_report(CLI::App& app);
 Command register_compress(CLI::App& app);
+Command register_tokenize(CLI::App& app);
 
 }  // namespace moescope

@@ -149,7 +149,7 @@ Dataset Dataset::prepare(const DataConfig& cfg, const std::string& run_dir, std:
   if (fs::exists(tok_json)) {
     tok = load_tokenizer(run_dir);
     log << "data: tokenizer " << tok->kind() << " (vocab " << tok->vocab_size() << ") reused from " << tok_json << "\n";
-    if (tok->kind() != cfg.tokenizer)
+    if (tok->kind() != cfg.tokenizer.substr(0, cfg.tokenizer.find(':')))
       log << "data: warning: data.tokenizer = " << cfg.tokenizer << " ignored: this run keeps its saved "
           << tok->kind() << " tokenizer\n";
   } else {

@@ -8,6 +8,8 @@
 //       seeded random strings over many scripts, edge cases) and writes DIR/texts.jsonl ({"name", "b64"}: the raw bytes, which may be
 //       invalid UTF-8), DIR/<tokenizer>.jsonl ({"ids", "special", "decoded"} per text: encode
 //       without and with special tokens, decode(ids)) and DIR/manifest.json (tokenizer files).
+//       Besides the three real tokenizers, "qwen3_bytelevel_regex" is Qwen3 with the GPT-2 /
+//       OLMoE style ByteLevel pre-tokenizer (its own GPT-2 regex).
 //   node scripts/tokenizer_reference.mjs --bench FILE [--tokenizer NAME] [--bytes N]
 //       Encodes FILE line by line with the reference and prints {"tokenizer", "bytes",
 //       "seconds", "mb_per_s", "tokens"} as one JSON line (used by bench/tokenizer_bench).
@@ -34,6 +36,22 @@ export function loadReference(name) {
     tokenizerJSON: JSON.parse(fs.readFileSync(f.json, "utf8")),
     tokenizerConfig: JSON.parse(fs.readFileSync(f.config, "utf8")),
   });
+}
+
+// The Qwen3 files with the GPT-2 / OLMoE style pre-tokenizer (ByteLevel with its built-in
+// regex, no prefix space, as OLMoE) instead of Split + ByteLevel: covers that code path. Written to
+// DIR/qwen3_bytelevel_regex/ so the C++ side loads the same files.
+function writeByteLevelRegexVariant(outDir) {
+  const f = tokenizerFiles("qwen3");
+  const j = JSON.parse(fs.readFileSync(f.json, "utf8"));
+  j.pre_tokenizer = { type: "ByteLevel", add_prefix_space: false, trim_offsets: true, use_regex: true };
+  const dir = path.join(outDir, "qwen3_bytelevel_regex");
+  fs.mkdirSync(dir, { recursive: true });
+  const files = { json: path.join(dir, "tokenizer.json"), config: path.join(dir, "tokenizer_config.json") };
+  fs.writeFileSync(files.json, JSON.stringify(j));
+  fs.copyFileSync(f.config, files.config);
+  const tok = TokenizerLoader.fromPreTrained({ tokenizerJSON: j, tokenizerConfig: JSON.parse(fs.readFileSync(f.config, "utf8")) });
+  return { files, tok };
 }
 
 const decoder = new TextDecoder("utf-8", { ignoreBOM: true });  // invalid bytes -> U+FFFD, BOM kept
@@ -162,8 +180,9 @@ function writeReference(outDir) {
   fs.writeFileSync(path.join(outDir, "texts.jsonl"),
     texts.map((t) => JSON.stringify({ name: t.name, b64: t.bytes.toString("base64") })).join("\n") + "\n");
   const manifest = { texts: texts.length, tokenizers: {} };
-  for (const name of TOKENIZERS) {
-    const tok = loadReference(name);
+  const variant = writeByteLevelRegexVariant(outDir);
+  for (const name of [...TOKENIZERS, "qwen3_bytelevel_regex"]) {
+    const tok = name === "qwen3_bytelevel_regex" ? variant.tok : loadReference(name);
     const rows = texts.map((t) => {
       const s = decoder.decode(t.bytes);
       const ids = tok.encode(s, { add_special_tokens: false });
@@ -172,10 +191,10 @@ function writeReference(outDir) {
       return JSON.stringify({ ids, special, decoded });
     });
     fs.writeFileSync(path.join(outDir, `${name}.jsonl`), rows.join("\n") + "\n");
-    manifest.tokenizers[name] = tokenizerFiles(name);
+    manifest.tokenizers[name] = name === "qwen3_bytelevel_regex" ? variant.files : tokenizerFiles(name);
   }
   fs.writeFileSync(path.join(outDir, "manifest.json"), JSON.stringify(manifest, null, 2) + "\n");
-  console.log(`tokenizer_reference: ${texts.length} texts x ${TOKENIZERS.length} tokenizers -> ${outDir}`);
+  console.log(`tokenizer_reference: ${texts.length} texts x ${TOKENIZERS.length + 1} tokenizers -> ${outDir}`);
 }
 
 function bench(file, name, maxBytes) {

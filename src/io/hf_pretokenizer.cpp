@@ -51,7 +51,7 @@ void regex_split(const HfRegex& re, const std::string& text, Keep keep, std::vec
     if (keep == Keep::Both && e > b) out->push_back(text.substr(offs[b], offs[e] - offs[b]));
     prev = e;
   }
-  if (prev < cps.size()) out->push_back(text.substr(offs[prev]));
+  if (keep != Keep::Matches && prev < cps.size()) out->push_back(text.substr(offs[prev]));
 }
 
 class PerPiece : public HfPreTokenizer {

@@ -13,8 +13,12 @@
 //   node scripts/tokenizer_reference.mjs --bench FILE [--tokenizer NAME] [--bytes N]
 //       Encodes FILE line by line with the reference and prints {"tokenizer", "bytes",
 //       "seconds", "mb_per_s", "tokens"} as one JSON line (used by bench/tokenizer_bench).
+//   node scripts/tokenizer_reference.mjs --check-cli MOESCOPE_BINARY --corpus FILE [--tokenizer NAME]
+//       Pipes every line of FILE through `moescope tokenize` and `tokenize --decode` and compares
+//       ids and round trip with the reference, line by line (exit status 1 on any difference).
 import fs from "node:fs";
 import path from "node:path";
+import { spawnSync } from "node:child_process";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { TokenizerLoader } from "@lenml/tokenizers";
@@ -211,13 +215,40 @@ function bench(file, name, maxBytes) {
   console.log(JSON.stringify({ tokenizer: name, bytes, seconds, mb_per_s: bytes / 1e6 / seconds, tokens }));
 }
 
+// Runs `BINARY tokenize` (and `tokenize --decode`) on every line of FILE and compares with the
+// reference, line by line: ids, then decode(encode(line)) == line. Exits 1 on any difference.
+function checkCli(binary, file, name) {
+  const f = tokenizerFiles(name);
+  const tok = loadReference(name);
+  const lines = decoder.decode(fs.readFileSync(file)).split("\n");
+  if (lines.length && lines[lines.length - 1] === "") lines.pop();
+  const run = (args, input) => {
+    const r = spawnSync(binary, args, { input, maxBuffer: 1 << 30, encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`${binary} ${args.join(" ")} failed (${r.status}): ${r.stderr}`);
+    return r.stdout.split("\n").slice(0, lines.length);
+  };
+  const got = run(["tokenize", "--tokenizer", f.json], lines.join("\n") + "\n");
+  let idsOk = 0, shown = 0;
+  lines.forEach((l, i) => {
+    const want = JSON.stringify(tok.encode(l, { add_special_tokens: false }));
+    if (got[i] === want) ++idsOk;
+    else if (shown++ < 3) console.error(`line ${i + 1}: ids differ\n  c++: ${got[i]}\n  js:  ${want}`);
+  });
+  const back = run(["tokenize", "--tokenizer", f.json, "--decode"], got.join("\n") + "\n");
+  const roundOk = lines.filter((l, i) => back[i] === l).length;
+  console.log(JSON.stringify({ tokenizer: name, file, lines: lines.length, ids_match: idsOk, round_trip: roundOk }));
+  if (idsOk !== lines.length || roundOk !== lines.length) process.exit(1);
+}
+
 const args = process.argv.slice(2);
 const opt = (k, d) => (args.includes(k) ? args[args.indexOf(k) + 1] : d);
 if (import.meta.url === `file://${process.argv[1]}`) {
   if (args.includes("--out")) writeReference(path.resolve(opt("--out")));
+  else if (args.includes("--check-cli")) checkCli(opt("--check-cli"), opt("--corpus"), opt("--tokenizer", "deepseek_v3"));
   else if (args.includes("--bench")) bench(opt("--bench"), opt("--tokenizer", "deepseek_v3"), Number(opt("--bytes", "0")));
   else {
-    console.error("usage: tokenizer_reference.mjs --out DIR | --bench FILE [--tokenizer NAME] [--bytes N]");
+    console.error("usage: tokenizer_reference.mjs --out DIR | --bench FILE [--tokenizer NAME] [--bytes N] |\n" +
+                  "       --check-cli MOESCOPE_BINARY --corpus FILE [--tokenizer NAME]");
     process.exit(2);
   }
 }

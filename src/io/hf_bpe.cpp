@@ -1,6 +1,7 @@
 // hf_bpe.cpp: the tokenizer.json BPE model (see hf_bpe.h).
 #include "io/hf_bpe.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <queue>
 
@@ -30,6 +31,47 @@ uint32_t decode_at(const std::string& s, size_t i, size_t len) {
 
 }  // namespace
 
+void HfBpe::MergeTable::reserve(size_t n) {
+  size_t cap = 16;
+  while (cap < 2 * n) cap *= 2;
+  keys_.assign(cap, kEmpty);
+  vals_.assign(cap, Merge{0, 0});
+  shift_ = 64 - __builtin_ctzll(cap);
+  size_ = 0;
+}
+
+void HfBpe::MergeTable::set(uint64_t key, Merge m) {
+  if (2 * (size_ + 1) > keys_.size()) {
+    std::vector<uint64_t> keys = std::move(keys_);
+    std::vector<Merge> vals = std::move(vals_);
+    reserve(std::max<size_t>(16, keys.size()));
+    for (size_t i = 0; i < keys.size(); ++i)
+      if (keys[i] != kEmpty) set(keys[i], vals[i]);
+  }
+  const size_t mask = keys_.size() - 1;
+  for (size_t i = slot(key);; i = (i + 1) & mask) {
+    if (keys_[i] == key) {
+      vals_[i] = m;  // a repeated pair: the later merge wins, as in the reference's Map
+      return;
+    }
+    if (keys_[i] == kEmpty) {
+      keys_[i] = key;
+      vals_[i] = m;
+      ++size_;
+      return;
+    }
+  }
+}
+
+const HfBpe::Merge* HfBpe::MergeTable::find(uint64_t key) const {
+  if (keys_.empty()) return nullptr;
+  const size_t mask = keys_.size() - 1;
+  for (size_t i = slot(key);; i = (i + 1) & mask) {
+    if (keys_[i] == key) return &vals_[i];
+    if (keys_[i] == kEmpty) return nullptr;
+  }
+}
+
 std::unique_ptr<HfBpe> HfBpe::from_json(const json& m, const std::string& where) {
   if (!m.is_object()) hf::bad(where, "expected a JSON object");
   std::string type = hf::opt_string(m, "type", where);
@@ -54,7 +96,7 @@ std::unique_ptr<HfBpe> HfBpe::from_json(const json& m, const std::string& where)
 
   const json& merges = hf::need(m, "merges", where);
   if (!merges.is_array()) hf::bad(where + ".merges", "expected an array");
-  bpe->merges_.reserve(merges.size() * 2);
+  bpe->merges_.reserve(merges.size());
   for (size_t i = 0; i < merges.size(); ++i) {
     const json& e = merges[i];
     const std::string w = where + ".merges[" + std::to_string(i) + "]";
@@ -78,7 +120,7 @@ std::unique_ptr<HfBpe> HfBpe::from_json(const json& m, const std::string& where)
         hf::bad(w, "merge '" + a + " " + b + "' names token '" + *name + "', which is not in the vocabulary");
     if (im == bpe->tok2id_.end())
       hf::bad(w, "merge '" + a + " " + b + "' makes token '" + a + b + "', which is not in the vocabulary");
-    bpe->merges_[uint64_t(uint32_t(ia->second)) << 32 | uint32_t(ib->second)] = Merge{uint32_t(i), im->second};
+    bpe->merges_.set(uint64_t(uint32_t(ia->second)) << 32 | uint32_t(ib->second), Merge{uint32_t(i), im->second});
   }
 
   bpe->unk_token_ = hf::opt_string(m, "unk_token", where);
@@ -169,8 +211,8 @@ void HfBpe::encode_piece(const std::string& piece, std::vector<int32_t>* out) co
   auto consider = [&](int32_t i) {
     const int32_t j = sym[i].next;
     if (j < 0 || sym[i].id < 0 || sym[j].id < 0) return;
-    auto it = merges_.find(uint64_t(uint32_t(sym[i].id)) << 32 | uint32_t(sym[j].id));
-    if (it != merges_.end()) heap.push({it->second.rank, i, sym[i].id, sym[j].id, it->second.merged});
+    const Merge* m = merges_.find(uint64_t(uint32_t(sym[i].id)) << 32 | uint32_t(sym[j].id));
+    if (m) heap.push({m->rank, i, sym[i].id, sym[j].id, m->merged});
   };
   for (int32_t i = 0; i + 1 < static_cast<int32_t>(sym.size()); ++i) consider(i);
   while (!heap.empty()) {

@@ -49,7 +49,22 @@ class HfBpe {
     uint32_t rank;
     int32_t merged;
   };
-  std::unordered_map<uint64_t, Merge> merges_;  // (left id << 32 | right id)
+  // (left id << 32 | right id) -> merge: open addressing, linear probing, power-of-two size.
+  class MergeTable {
+   public:
+    void reserve(size_t n);
+    void set(uint64_t key, Merge m);
+    const Merge* find(uint64_t key) const;
+
+   private:
+    size_t slot(uint64_t key) const { return static_cast<size_t>((key * 0x9E3779B97F4A7C15ull) >> shift_); }
+    static constexpr uint64_t kEmpty = ~uint64_t(0);  // ids are < 2^31, so no key is all ones
+    std::vector<uint64_t> keys_;
+    std::vector<Merge> vals_;
+    int shift_ = 64;
+    size_t size_ = 0;
+  };
+  MergeTable merges_;
   std::optional<int32_t> unk_;
   std::string unk_token_;
   bool byte_fallback_ = false, fuse_unk_ = false, ignore_merges_ = false;

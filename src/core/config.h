@@ -72,7 +72,8 @@ struct ModelConfig {
 
 struct DataConfig {
   std::string path = "";          // UTF-8 text file; empty = the default corpus (Brown, prepared by setup)
-  std::string tokenizer = "char";  // "char", "byte" or "bpe" (sentencepiece, trained on the corpus)
+  std::string tokenizer = "char";  // "char", "byte", "bpe" (sentencepiece, trained on the corpus) or
+                                   // "hf:PATH" (a Hugging Face tokenizer.json, or its directory)
   int64_t bpe_vocab_size = 2048;
   double val_fraction = 0.1;      // the last fraction of the tokens is the validation split
   std::string cache_dir = "";     // tokenised-corpus cache; empty = $XDG_CACHE_HOME/moescope or ~/.cache/moescope

@@ -10,6 +10,7 @@
 
 #include "io/atomic_file.h"
 #include "io/bpe_tokenizer.h"
+#include "io/hf_tokenizer.h"
 #include "io/token_file.h"
 
 namespace moescope {
@@ -171,7 +172,8 @@ std::unique_ptr<Tokenizer> build_tokenizer(const std::string& kind, const std::s
   if (kind == "byte") return std::make_unique<ByteTokenizer>();
   if (kind == "char") return std::make_unique<CharTokenizer>(CharTokenizer::from_corpus(read_file(corpus_path)));
   if (kind == "bpe") return BpeTokenizer::train(corpus_path, bpe_vocab_size, work_dir);
-  throw std::invalid_argument("unknown tokenizer kind '" + kind + "' (expected char, byte or bpe)");
+  if (kind.rfind("hf:", 0) == 0) return HfTokenizer::load(kind.substr(3));
+  throw std::invalid_argument("unknown tokenizer kind '" + kind + "' (expected char, byte, bpe or hf:PATH)");
 }
 
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& dir) {
@@ -187,6 +189,10 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& dir) {
     return std::runtime_error(file + ": " + what);
   };
   if (!j.is_object()) throw fail("not a JSON object");
+  if (!j.contains("kind") && j.contains("model")) {  // a Hugging Face tokenizer.json
+    const std::string cfg = (std::filesystem::path(dir) / "tokenizer_config.json").string();
+    return HfTokenizer::from_parsed(j, text, std::filesystem::exists(cfg) ? read_file(cfg) : std::string(), file);
+  }
   if (!j.contains("version") || !j["version"].is_number_integer())
     throw fail("missing integer \"version\"");
   if (j["version"].get<int64_t>() != kTokenizerJsonVersion)

@@ -4,12 +4,14 @@
 //         unknown character (decoded as U+FFFD), ids 1.. follow code point order. Invalid
 //         UTF-8 bytes (in the corpus or in text) are unknown, one id 0 per bad byte.
 //   bpe:  a SentencePiece BPE model (see bpe_tokenizer.h).
+//   hf:   a Hugging Face tokenizer.json (see hf_tokenizer.h); built from "hf:PATH".
 //
 // On disk a tokenizer is a directory holding tokenizer.json
 //   {"version": 1, "kind": "byte"|"char"|"bpe", "vocab_size": N, "fingerprint": "<16 hex>",
 //    "code_points": [..] (char only), "model_file": "tokenizer.model" (bpe only)}
 // plus tokenizer.model (the serialized SentencePiece model) for bpe. Files are written
-// atomically, tokenizer.json last.
+// atomically, tokenizer.json last. An hf tokenizer saves its own tokenizer.json (and
+// tokenizer_config.json) instead; load_tokenizer tells the two apart (no "kind", a "model").
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -76,9 +78,10 @@ constexpr uint32_t kInvalidCodePoint = 0xFFFFFFFFu;
 size_t utf8_decode_one(const char* p, size_t n, uint32_t* cp);
 void utf8_append(std::string& out, uint32_t cp);
 
-// kind: "byte" | "char" | "bpe". corpus_path is read for char and bpe; bpe_vocab_size and
-// work_dir (scratch space for training) are used by bpe only. Throws std::invalid_argument
-// on an unknown kind, std::runtime_error when training fails or the corpus is unreadable.
+// kind: "byte" | "char" | "bpe" | "hf:PATH". corpus_path is read for char and bpe;
+// bpe_vocab_size and work_dir (scratch space for training) are used by bpe only. Throws
+// std::invalid_argument on an unknown kind, std::runtime_error when training fails, the
+// corpus is unreadable or the hf tokenizer file cannot be loaded.
 std::unique_ptr<Tokenizer> build_tokenizer(const std::string& kind, const std::string& corpus_path,
                                            int64_t bpe_vocab_size, const std::string& work_dir);
 

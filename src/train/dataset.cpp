@@ -38,7 +38,9 @@ uint64_t splitmix64(uint64_t x) {
 
 // Cuts `text` into chunks of about kChunk bytes, each ending after a newline where one is
 // near (no BPE piece spans a newline, so this matches encoding the whole text) and otherwise
-// at a UTF-8 boundary.
+// at a UTF-8 boundary. A newline followed by a printable ASCII character is preferred: the
+// split regexes of Hugging Face byte-level tokenizers never put one piece across it (runs of
+// whitespace and newlines are pieces of their own).
 std::vector<std::pair<size_t, size_t>> chunk_text(const std::string& text) {
   constexpr size_t kChunk = size_t(1) << 18;
   std::vector<std::pair<size_t, size_t>> chunks;
@@ -48,8 +50,19 @@ std::vector<std::pair<size_t, size_t>> chunk_text(const std::string& text) {
     if (end >= text.size()) {
       end = text.size();
     } else {
+      const size_t limit = std::min(text.size(), end + kChunk);
+      size_t cut = std::string::npos;
+      for (size_t i = end; i + 1 < limit; ++i) {
+        const unsigned char next = static_cast<unsigned char>(text[i + 1]);
+        if (text[i] == '\n' && next > 0x20 && next < 0x7F) {
+          cut = i + 1;
+          break;
+        }
+      }
       const void* nl = std::memchr(text.data() + end, '\n', std::min(kChunk, text.size() - end));
-      if (nl) {
+      if (cut != std::string::npos) {
+        end = cut;
+      } else if (nl) {
         end = static_cast<size_t>(static_cast<const char*>(nl) - text.data()) + 1;
       } else {
         while (end > pos && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
@@ -149,7 +162,7 @@ Dataset Dataset::prepare(const DataConfig& cfg, const std::string& run_dir, std:
   if (fs::exists(tok_json)) {
     tok = load_tokenizer(run_dir);
     log << "data: tokenizer " << tok->kind() << " (vocab " << tok->vocab_size() << ") reused from " << tok_json << "\n";
-    if (tok->kind() != cfg.tokenizer)
+    if (tok->kind() != cfg.tokenizer.substr(0, cfg.tokenizer.find(':')))
       log << "data: warning: data.tokenizer = " << cfg.tokenizer << " ignored: this run keeps its saved "
           << tok->kind() << " tokenizer\n";
   } else {

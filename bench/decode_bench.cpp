@@ -15,22 +15,13 @@
 
 #include <torch/torch.h>
 
+#include "bench_args.h"
 #include "core/config.h"
 #include "core/runtime.h"
 #include "train/generate.h"
 #include "train/run_dir.h"
 
 using namespace moescope;
-
-namespace {
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  std::string t;
-  while (std::getline(ss, t, ',')) if (!t.empty()) out.push_back(t);
-  return out;
-}
-}  // namespace
 
 int main(int argc, char** argv) {
   init_process(argc, argv);
@@ -48,8 +39,8 @@ int main(int argc, char** argv) {
     if (k == "--reps") reps = std::stoi(v);
     else if (k == "--tokens") tokens = std::stoll(v);
     else if (k == "--dtype") dtype = v;
-    else if (k == "--configs") configs = split(v);
-    else if (k == "--threads") threads = split(v);
+    else if (k == "--configs") configs = bench::split_list(v);
+    else if (k == "--threads") threads = bench::split_list(v);
     else { std::cerr << "unknown option " << k << "\n"; return 2; }
   }
   std::printf("%-12s %-5s %-7s %12s %12s %8s %s\n", "config", "dtype", "threads", "cache tok/s", "nocache tok/s",
@@ -77,7 +68,8 @@ int main(int argc, char** argv) {
         }
       }
       std::printf("%-12s %-5s %-7s %12.0f %12.0f %7.1fx %s\n", name.c_str(), dtype.c_str(), th.c_str(), best[1], best[0],
-                  best[1] / best[0], text[0] == text[1] ? "yes" : "NO");
+                  cache_only ? 0.0 : best[1] / best[0],
+                  cache_only ? "-" : text[0] == text[1] ? "yes" : "NO");
       std::fflush(stdout);
     }
   }

@@ -23,6 +23,7 @@
 
 #include <torch/torch.h>
 
+#include "bench_args.h"
 #include "core/config.h"
 #include "core/cpu_features.h"
 #include "core/runtime.h"
@@ -35,14 +36,6 @@ using namespace moescope;
 namespace fs = std::filesystem;
 
 namespace {
-
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  std::string t;
-  while (std::getline(ss, t, ',')) if (!t.empty()) out.push_back(t);
-  return out;
-}
 
 struct Cell {
   std::string model, dtype;
@@ -104,9 +97,9 @@ int main(int argc, char** argv) {
     const std::string k = argv[i], v = argv[i + 1];
     if (k == "--steps") steps = std::stoll(v);
     else if (k == "--rounds") rounds = std::stoll(v);
-    else if (k == "--threads") threads_s = split(v);
-    else if (k == "--dtypes") dtypes = split(v);
-    else if (k == "--models") models = split(v);
+    else if (k == "--threads") threads_s = bench::split_list(v);
+    else if (k == "--dtypes") dtypes = bench::split_list(v);
+    else if (k == "--models") models = bench::split_list(v);
     else if (k == "--data") data = v;
     else if (k == "--config") preset = v;
     else { std::cerr << "unknown option " << k << "\n"; return 2; }

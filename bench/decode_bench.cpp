@@ -49,7 +49,7 @@ int main(int argc, char** argv) {
     Config cfg = load_config(std::string(MOESCOPE_SOURCE_DIR) + "/configs/" + name + ".toml", {"model.vocab_size=256"});
     torch::manual_seed(1);
     Transformer model(cfg.model);
-    model->compute_dtype = compute_dtype(dtype);
+    model->compute_dtype = compute_dtype(parse_enum_or_throw<DType>("--dtype", dtype));
     model->eval();
     std::vector<int32_t> prompt = {84, 104, 101, 32, 106, 117, 114, 121};  // "The jury"
     for (const auto& th : threads) {

@@ -1,8 +1,12 @@
 // compress_cmd.cpp: `moescope compress --run RUN_DIR --out OUT_DIR [options]`: factorise the
 // routed experts' gate/up matrices into shared basis banks (docs/compression.md) and write a
 // loadable compressed run. Prints the parameter budget before solving and a JSON summary after.
+// Every compress.* key is also a flag (compress.rank_ratio -> --rank-ratio), made from the
+// config's field list; --bases is kept as the older spelling of --n-bases.
+#include <algorithm>
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <set>
 
@@ -22,10 +26,9 @@ namespace fs = std::filesystem;
 
 Command register_compress(CLI::App& app) {
   struct Opts {
-    std::string run, out, solver, scope, activation, init;
+    std::string run, out;
     std::vector<std::string> sets;
-    double rank_ratio = -1, basis_ratio = -1;
-    int64_t rank = -1, n_bases = -1, max_iters = -1;
+    std::map<std::string, std::string> keys;  // compress.* key -> its flag's value ("" = not given)
     bool dry_run = false;
     compress::RestartOptions restarts;
   };
@@ -33,15 +36,17 @@ Command register_compress(CLI::App& app) {
   auto* c = app.add_subcommand("compress", "Compress a run's routed experts into shared basis banks (Mixture of Basis Experts)");
   c->add_option("--run", o->run, "Source run directory (its best checkpoint)")->required();
   c->add_option("--out", o->out, "Output run directory (a loadable run: eval, generate, scope)");
-  c->add_option("--solver", o->solver, "gradient or altmin (compress.solver)");
-  c->add_option("--scope", o->scope, "layer (a bank per MoE layer) or global (one bank across layers)");
-  c->add_option("--rank-ratio", o->rank_ratio, "r = rank_ratio * expert hidden, in (0, 1]");
-  c->add_option("--rank", o->rank, "Absolute rank r (overrides --rank-ratio)");
-  c->add_option("--basis-ratio", o->basis_ratio, "m = basis_ratio * experts per bank, in (0, 1]");
-  c->add_option("--bases", o->n_bases, "Absolute number of bases m (overrides --basis-ratio)");
-  c->add_option("--activation", o->activation, "f: identity, silu or tanh");
-  c->add_option("--init", o->init, "svd (grouped SVD), pca (energy-row PCA) or random");
-  c->add_option("--max-iters", o->max_iters, "Solver iterations");
+  {
+    Config defaults;
+    FieldTable t = defaults.fields();
+    defaults.compress.visit_fields([&](const char* name, auto&, const FieldInfo& info) {
+      const std::string key = std::string("compress.") + name;
+      std::string flag = "--" + std::string(name);
+      std::replace(flag.begin(), flag.end(), '_', '-');
+      if (key == "compress.n_bases") flag += ",--bases";
+      c->add_option(flag, o->keys[key], std::string(info.help) + " (" + key + ", default " + t.value_string(key) + ")");
+    });
+  }
   c->add_option("--restarts", o->restarts.restarts, "Initialisations tried per bank (the best after --restart-iters wins)")->capture_default_str()->check(CLI::PositiveNumber);
   c->add_option("--restart-iters", o->restarts.iters, "Solver iterations per trial initialisation")->capture_default_str()->check(CLI::PositiveNumber);
   c->add_option("--set", o->sets, "Any compress.* key: compress.key=value (repeatable)");
@@ -57,16 +62,9 @@ Command register_compress(CLI::App& app) {
         throw std::invalid_argument("compress: --set " + s + ": only compress.* keys can be set here");
       t.apply_assignment(s);
     }
+    for (const auto& [key, value] : o->keys)
+      if (!value.empty()) t.set_from_string(key, value);
     auto& cc = cfg.compress;
-    if (!o->solver.empty()) cc.solver = o->solver;
-    if (!o->scope.empty()) cc.scope = o->scope;
-    if (!o->activation.empty()) cc.activation = o->activation;
-    if (!o->init.empty()) cc.init = o->init;
-    if (o->rank_ratio != -1) cc.rank_ratio = o->rank_ratio;
-    if (o->basis_ratio != -1) cc.basis_ratio = o->basis_ratio;
-    if (o->rank != -1) cc.rank = o->rank;
-    if (o->n_bases != -1) cc.n_bases = o->n_bases;
-    if (o->max_iters != -1) cc.max_iters = o->max_iters;
     cc.validate();
     auto sizes = compress::plan_sizes(*run.model, cc);
     std::cerr << "compress: " << o->run << " (" << run.checkpoint << "), solver " << cc.solver << ", scope " << cc.scope

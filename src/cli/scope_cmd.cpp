@@ -9,7 +9,8 @@
 #include "compress/compressed_run.h"
 #include "compress/report.h"
 #include "io/atomic_file.h"
-#include "scope/health_table.h"
+#include "run/health.h"
+#include "run/run_layout.h"
 
 namespace moescope {
 namespace {
@@ -17,12 +18,12 @@ namespace {
 // routing health when that run is still on disk.
 int scope_compressed(const std::string& run, int64_t step, bool json) {
   compress::check_compressed_marker(run);
-  auto summary = compress::read_compress_summary(run + "/metrics.jsonl");
+  auto summary = compress::read_compress_summary(metrics_path(run));
   const auto marker = nlohmann::json::parse(read_file(compress::compressed_marker_path(run)));
   const std::string src = marker.value("source_run", "");
-  const bool have_src = !src.empty() && std::filesystem::exists(src + "/metrics.jsonl");
+  const bool have_src = !src.empty() && std::filesystem::exists(metrics_path(src));
   HealthTable t;
-  if (have_src) t = read_health_table(src + "/metrics.jsonl", step);
+  if (have_src) t = read_health_table(metrics_path(src), step);
   if (json) {
     nlohmann::json j{{"compress", summary}, {"source_run", src}};
     if (have_src) j["source"] = {{"step", t.step}, {"layers", t.layers}};
@@ -48,7 +49,7 @@ Command register_scope(CLI::App& app) {
   c->add_flag("--json", o->json, "Print the layer records as JSON");
   return [o]() -> int {
     if (compress::is_compressed_run(o->run)) return scope_compressed(o->run, o->step, o->json);
-    auto t = read_health_table(o->run + "/metrics.jsonl", o->step);
+    auto t = read_health_table(metrics_path(o->run), o->step);
     for (auto& w : t.warnings) std::cerr << "warning: " << w << "\n";
     if (o->json) std::cout << nlohmann::json{{"step", t.step}, {"layers", t.layers}}.dump() << std::endl;
     else std::cout << t.render();

@@ -22,7 +22,7 @@ namespace moescope {
 int run_selfcheck(const Config& cfg, uint64_t seed) {
   seed_everything(seed);
   const auto& mc = cfg.model;
-  const torch::Device dev = to_device(resolve_device(cfg.train.device));
+  const torch::Device dev = to_device(resolve_device(enum_name(cfg.train.device)));
   Transformer model(mc);
   model->to(dev);
   const int64_t B = 2, S = std::min<int64_t>(16, mc.max_seq_len);

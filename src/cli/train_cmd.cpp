@@ -24,7 +24,8 @@ Command register_train(CLI::App& app) {
   c->add_option("--data", o->data, "UTF-8 text corpus (default: data.path, else the Brown corpus prepared by setup)");
   c->add_option("--out", o->out, "Run directory")->capture_default_str();
   c->add_option("--set", o->sets, "Override a config key: key=value (repeatable)");
-  c->add_flag("--resume", o->resume, "Continue the run in --out from checkpoints/latest");
+  c->add_flag("--resume", o->resume, "Continue the run in --out from checkpoints/latest (train.*, scope.* and compress.* may change)");
+  c->footer(config_help());
   return [o, c]() -> int {
     Config cfg;
     if (o->config.empty()) {
@@ -53,8 +54,7 @@ Command register_train(CLI::App& app) {
                              .to(trainer.model()->parameters().front().device());
       ctx.log_event = [&trainer](const nlohmann::json& j) { trainer.log_event(j); };
       ctx.optimizer.reset_moments = [&trainer](const std::string& prefix) { trainer.optimizer().reset_state(prefix); };
-      ctx.optimizer.lr_mult = [&trainer](const std::string& name) { return trainer.optimizer().lr_mult(name); };
-      ctx.optimizer.set_lr_mult = [&trainer](const std::string& name, double m) { trainer.optimizer().set_lr_mult(name, m); };
+      ctx.knobs_in_checkpoint = trainer.state().router_knobs_restored;
       scope = std::make_unique<Microscope>(ctx, trainer.config().scope, std::cerr);
       auto* sc = scope.get();
       auto& h = trainer.hooks;

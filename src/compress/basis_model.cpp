@@ -5,21 +5,9 @@
 
 namespace moescope::compress {
 
-Activation parse_activation(const std::string& n) {
-  if (n == "identity") return Activation::kIdentity;
-  if (n == "silu") return Activation::kSilu;
-  if (n == "tanh") return Activation::kTanh;
-  throw std::invalid_argument("compress: activation '" + n + "' is not one of identity, silu, tanh");
-}
+Activation parse_activation(const std::string& n) { return parse_enum_or_throw<Activation>("compress: activation", n); }
 
-std::string activation_name(Activation f) {
-  switch (f) {
-    case Activation::kIdentity: return "identity";
-    case Activation::kSilu: return "silu";
-    case Activation::kTanh: return "tanh";
-  }
-  return "?";
-}
+std::string activation_name(Activation f) { return enum_name(f); }
 
 at::Tensor apply_f(Activation f, const at::Tensor& x) {
   switch (f) {

@@ -12,9 +12,11 @@
 
 #include <torch/torch.h>
 
+#include "core/config_enums.h"
+
 namespace moescope::compress {
 
-enum class Activation { kIdentity, kSilu, kTanh };
+using moescope::Activation;  // compress.activation (core/config_enums.h)
 Activation parse_activation(const std::string& name);  // throws naming the bad value
 std::string activation_name(Activation f);
 at::Tensor apply_f(Activation f, const at::Tensor& x);

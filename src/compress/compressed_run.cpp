@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "io/atomic_file.h"
+#include "model/param_names.h"
 
 namespace moescope::compress {
 namespace fs = std::filesystem;
@@ -31,7 +32,7 @@ void check_compressed_marker(const std::string& run_dir) {
 }
 
 std::string expert_weight_name(int64_t layer, int64_t expert, const std::string& family) {
-  return "model.layers." + std::to_string(layer) + ".mlp.experts." + std::to_string(expert) + "." + family + "_proj.weight";
+  return expert_weight_hf_name(layer, expert, family);
 }
 
 namespace {

@@ -75,7 +75,7 @@ void check_compressible(TransformerImpl& model) {
   std::vector<int64_t> idx;
   auto layers = moe_layers_with_index(model, idx);
   if (layers.empty())
-    throw std::invalid_argument("compress: the model has no MoE layers (model.ffn = '" + model.cfg().ffn +
+    throw std::invalid_argument(std::string("compress: the model has no MoE layers (model.ffn = '") + enum_name(model.cfg().ffn) +
                                 "', moe.first_k_dense = " + std::to_string(model.cfg().moe.first_k_dense) +
                                 "): there are no routed experts to compress");
   for (size_t k = 0; k < layers.size(); ++k)
@@ -101,7 +101,7 @@ CompressionSizes plan_sizes(TransformerImpl& model, const CompressConfig& cfg) {
   std::map<std::string, GroupSize> groups;
   std::vector<std::string> order;
   for (auto& lf : collect(model, fams)) {
-    const std::string name = cfg.scope == "global" ? "global." + lf.family : "layer" + std::to_string(lf.layer) + "." + lf.family;
+    const std::string name = bank_name(cfg.scope, lf.layer, lf.family);
     if (!groups.count(name)) order.push_back(name);
     auto& g = groups[name];
     g.group = name;
@@ -152,14 +152,14 @@ CompressOutcome compress_model(TransformerImpl& model, const CompressConfig& cfg
   const auto t0 = std::chrono::steady_clock::now();
   CompressOutcome out;
   out.sizes = plan_sizes(model, cfg);
-  const Activation f = parse_activation(cfg.activation);
+  const Activation f = cfg.activation;
   auto states = build_groups(collect(model, parse_families(cfg.families)), cfg.scope, cfg.normalise);
   for (size_t k = 0; k < states.size(); ++k) {
     const auto& gs = out.sizes.groups[k];
     initialise_multistart(states[k], cfg, gs.R, gs.M, f, static_cast<uint64_t>(cfg.seed) + 7919 * k, restarts);
   }
   auto report = [&](const IterationReport& r) {
-    if (metrics) metrics->write(iteration_record(r, cfg.solver));
+    if (metrics) metrics->write(iteration_record(r, enum_name(cfg.solver)));
     double worst = 0;
     for (auto& g : r.groups) worst = std::max(worst, g.rel_error);
     if (r.iter % 10 == 0) log << "compress: iter " << r.iter << " objective " << r.objective << " max rel_error " << worst << "\n";
@@ -185,8 +185,8 @@ CompressOutcome compress_model(TransformerImpl& model, const CompressConfig& cfg
   nlohmann::json errs = nlohmann::json::array();
   for (auto& g : final_r.groups) errs.push_back(to_json(g));
   out.summary = out.sizes.to_json();
-  out.summary.update({{"schema", 1}, {"type", "compress_summary"}, {"solver", cfg.solver}, {"scope", cfg.scope},
-                      {"activation", cfg.activation}, {"init", cfg.init}, {"restarts", restarts.restarts}, {"iterations", out.solve.iters},
+  out.summary.update({{"schema", 1}, {"type", "compress_summary"}, {"solver", enum_name(cfg.solver)}, {"scope", enum_name(cfg.scope)},
+                      {"activation", enum_name(cfg.activation)}, {"init", enum_name(cfg.init)}, {"restarts", restarts.restarts}, {"iterations", out.solve.iters},
                       {"best_iter", out.solve.best_iter}, {"objective", out.solve.best_objective},
                       {"stop_reason", out.solve.stop_reason}, {"wall_s", out.wall_s}, {"groups", errs}});
   if (metrics) metrics->write(out.summary);

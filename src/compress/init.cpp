@@ -54,7 +54,7 @@ at::Tensor top_directions(const at::Tensor& X_ND, int64_t R, int64_t D) {
 }
 }  // namespace
 
-void initialise(GroupState& g, const std::string& method, int64_t R, int64_t M, Activation f, double ridge,
+void initialise(GroupState& g, InitMethod method, int64_t R, int64_t M, Activation f, double ridge,
                 uint64_t seed) {
   torch::NoGradGuard ng;
   const int64_t E = g.Z_EPD.size(0), P = g.Z_EPD.size(1), D = g.Z_EPD.size(2);
@@ -62,7 +62,7 @@ void initialise(GroupState& g, const std::string& method, int64_t R, int64_t M, 
   if (M < 1 || M > E) throw std::invalid_argument("compress: " + std::to_string(M) + " bases must be in [1, " + std::to_string(E) + "] for " + g.name);
   auto opts = g.Z_EPD.options();
   auto gen = at::detail::createCPUGenerator(seed);
-  if (method == "svd") {
+  if (method == InitMethod::kSvd) {
     auto sig = g.Z_EPD.transpose(1, 2).bmm(g.Z_EPD).reshape({E, D * D});
     auto labels = kmeans_cosine(sig, M, seed);
     g.B_MRD = torch::empty({M, R, D}, opts);
@@ -79,18 +79,18 @@ void initialise(GroupState& g, const std::string& method, int64_t R, int64_t M, 
       g.B_MRD[j] = top_directions(rows, R, D);
       for (int64_t e : members) g.logits_EM[e][j] = 3.0;
     }
-  } else if (method == "pca") {
+  } else if (method == InitMethod::kPca) {
     auto rows = g.Z_EPD.reshape({E * P, D});
     auto weighted = rows * rows.norm(2, 1, true);  // row r enters the scatter as ||r||^2 r r^T
     auto B0 = top_directions(weighted, R, D);
     g.B_MRD = B0.unsqueeze(0).repeat({M, 1, 1});
     if (M > 1) g.B_MRD.narrow(0, 1, M - 1).add_(0.3 * torch::randn({M - 1, R, D}, gen, opts));
     g.logits_EM = torch::zeros({E, M}, opts);
-  } else if (method == "random") {
+  } else if (method == InitMethod::kRandom) {
     g.B_MRD = torch::randn({M, R, D}, gen, opts);
     g.logits_EM = 0.1 * torch::randn({E, M}, gen, opts);
   } else {
-    throw std::invalid_argument("compress.init = '" + method + "': must be svd, pca or random");
+    throw std::invalid_argument(std::string("compress.init = '") + enum_name(method) + "': must be svd, pca or random");
   }
   g.A_EPR = refit_A(g.Z_EPD, combine(f, mixture(g.logits_EM), g.B_MRD), ridge);
 }
@@ -100,7 +100,7 @@ void initialise_multistart(GroupState& g, const CompressConfig& cfg, int64_t R, 
   if (opt.restarts < 1) throw std::invalid_argument("compress: restarts must be >= 1");
   initialise(g, cfg.init, R, M, f, cfg.ridge, seed);
   if (opt.restarts == 1) return;
-  const std::vector<std::string> methods{"svd", "pca", "random"};
+  const std::vector<InitMethod> methods{InitMethod::kSvd, InitMethod::kPca, InitMethod::kRandom};
   size_t start = 0;
   while (start < methods.size() && methods[start] != cfg.init) ++start;
   CompressConfig trial = cfg;

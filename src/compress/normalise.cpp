@@ -6,6 +6,10 @@
 
 namespace moescope::compress {
 
+std::string bank_name(BankScope scope, int64_t layer, const std::string& family) {
+  return scope == BankScope::kGlobal ? "global." + family : "layer" + std::to_string(layer) + "." + family;
+}
+
 NormStats zscore_stats(const at::Tensor& W, bool normalise) {
   NormStats s;
   if (!normalise) return s;
@@ -16,22 +20,20 @@ NormStats zscore_stats(const at::Tensor& W, bool normalise) {
   return s;
 }
 
-std::vector<GroupState> build_groups(const std::vector<LayerFamily>& lfs, const std::string& scope, bool normalise) {
-  if (scope != "layer" && scope != "global")
-    throw std::invalid_argument("compress.scope = '" + scope + "': must be layer or global");
+std::vector<GroupState> build_groups(const std::vector<LayerFamily>& lfs, BankScope scope, bool normalise) {
   std::vector<GroupState> out;
   std::map<std::string, size_t> by_name;
   for (auto& lf : lfs) {
     auto W = lf.W_EPD.to(torch::kDouble);
     const int64_t E = W.size(0);
     const NormStats st = zscore_stats(W, normalise);
-    const std::string name = scope == "global" ? "global." + lf.family : "layer" + std::to_string(lf.layer) + "." + lf.family;
+    const std::string name = bank_name(scope, lf.layer, lf.family);
     auto it = by_name.find(name);
     if (it == by_name.end()) {
       GroupState g;
       g.name = name;
       g.family = lf.family;
-      g.layer = scope == "global" ? -1 : lf.layer;
+      g.layer = scope == BankScope::kGlobal ? -1 : lf.layer;
       g.Z_EPD = torch::empty({0, W.size(1), W.size(2)}, W.options());
       g.mean_E = torch::empty({0}, W.options());
       g.std_E = torch::empty({0}, W.options());

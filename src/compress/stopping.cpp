@@ -60,9 +60,11 @@ double objective(const std::vector<GroupState>& gs, Activation f) {
 }
 
 SolveResult solve(std::vector<GroupState>& groups, const CompressConfig& cfg, Activation f, const ReportFn& report) {
-  if (cfg.solver == "gradient") return solve_gradient(groups, cfg, f, report);
-  if (cfg.solver == "altmin") return solve_altmin(groups, cfg, f, report);
-  throw std::invalid_argument("compress.solver = '" + cfg.solver + "': must be gradient or altmin");
+  switch (cfg.solver) {
+    case Solver::kGradient: return solve_gradient(groups, cfg, f, report);
+    case Solver::kAltmin: return solve_altmin(groups, cfg, f, report);
+  }
+  throw std::invalid_argument(std::string("compress.solver = '") + enum_name(cfg.solver) + "': must be gradient or altmin");
 }
 
 SolveTracker::SolveTracker(const CompressConfig& cfg, Activation f, const ReportFn& report)

@@ -1,188 +1,212 @@
-// config.h: plain config structs with defaults at the fields, validate() naming the bad
-// value, and a FieldTable binding (dotted keys, e.g. "moe.top_k") for TOML / --set / JSON.
+// config.h: the config structs, each described once by a field list (field_spec.h):
+//   X(type, name, default, range, help)
+// The list gives the member and its default, the dotted key ("moe.top_k" = section.name, the
+// sections listed in Config::visit_sections), the TOML / --set / config.json binding, the range
+// check of validate(), the --help text and, for compress.*, the CLI flag. String choices are
+// enums (config_enums.h), parsed once at load. Checks that involve two fields stay in validate().
 #pragma once
 #include <cstdint>
 #include <string>
+#include <vector>
 
+#include "core/config_enums.h"
+#include "core/field_spec.h"
 #include "core/fields.h"
 
 namespace moescope {
 
+#define MOESCOPE_ATTN_FIELDS(X)                                                                                        \
+  X(AttnType, type, AttnType::kMla, range::any(), "mla (DeepSeek-V2/V3 latent attention) or mha (GQA if n_kv_heads < n_heads)") \
+  X(int64_t, n_heads, 4, range::above(0), "attention heads")                                                           \
+  X(int64_t, n_kv_heads, 0, range::at_least(0, "0 = n_heads"), "mha: key/value heads")                                 \
+  X(int64_t, head_dim, 0, range::at_least(0, "0 = d_model / n_heads"), "mha: width of one head")                       \
+  X(int64_t, q_lora_rank, 0, range::at_least(0, "0 = full rank"), "mla: rank of the query projection")                 \
+  X(int64_t, kv_lora_rank, 32, range::above(0), "mla: width of the cached, RMS-normalised KV latent")                  \
+  X(int64_t, qk_nope_head_dim, 32, range::above(0), "mla: per-head query/key part without RoPE")                       \
+  X(int64_t, qk_rope_head_dim, 16, range::above(0), "mla: decoupled RoPE key width, shared by all heads (even)")       \
+  X(int64_t, v_head_dim, 32, range::above(0), "mla: per-head value width")                                             \
+  X(double, rope_theta, 10000.0, range::above(0), "RoPE base")
+
 struct AttentionConfig {
-  std::string type = "mla";       // "mla" (DeepSeek-V2/V3 latent attention) or "mha" (GQA if n_kv_heads < n_heads)
-  int64_t n_heads = 4;
-  // Standard attention.
-  int64_t n_kv_heads = 0;         // 0 = n_heads
-  int64_t head_dim = 0;           // 0 = d_model / n_heads
-  // Multi-head latent attention.
-  int64_t q_lora_rank = 0;        // 0 = full-rank query projection
-  int64_t kv_lora_rank = 32;      // width of the cached, RMS-normalised KV latent
-  int64_t qk_nope_head_dim = 32;  // per-head query/key part without RoPE
-  int64_t qk_rope_head_dim = 16;  // decoupled RoPE key, shared by all heads
-  int64_t v_head_dim = 32;
-  double rope_theta = 10000.0;
+  MOESCOPE_FIELDS(MOESCOPE_ATTN_FIELDS)
 };
+
+#define MOESCOPE_MOE_FIELDS(X)                                                                                         \
+  X(int64_t, n_routed, 8, range::above(0), "routed experts E")                                                         \
+  X(int64_t, n_shared, 1, range::at_least(0), "shared experts (every token)")                                          \
+  X(int64_t, expert_hidden, 512, range::above(0), "hidden size F of one routed expert")                                \
+  X(int64_t, shared_hidden, 0, range::at_least(0, "0 = n_shared * expert_hidden"), "hidden size of the fused shared expert") \
+  X(int64_t, top_k, 2, range::above(0), "routed experts per token")                                                    \
+  X(int64_t, first_k_dense, 0, range::any(), "the first layers use a dense FFN (as DeepSeek-V3)")                      \
+  X(ScoreFunc, score_func, ScoreFunc::kSoftmax, range::any(), "router scores, computed in fp32")                      \
+  X(bool, norm_topk_prob, true, range::any(), "renormalise the selected weights to sum to 1")                          \
+  X(double, routed_scaling_factor, 1.0, range::above(0), "scale of the routed experts' weights")                       \
+  X(int64_t, n_group, 1, range::above(0), "group-limited routing: experts in n_group groups")                          \
+  X(int64_t, topk_group, 1, range::any(), "group-limited routing: tokens may use only topk_group groups")              \
+  X(Jitter, jitter, Jitter::kNone, range::any(), "input: x *= U(1-eps,1+eps); logits: logits += N(0,eps^2); training only") \
+  X(double, jitter_eps, 0.0, range::at_least(0), "jitter strength eps")                                                \
+  X(bool, bias_balance, true, range::any(), "auxiliary-loss-free balancing (DeepSeek-V3): selection-only bias per expert") \
+  X(double, bias_update_rate, 0.001, range::at_least(0), "u in b_i += u * sign(mean_load - load_i), per optimizer step") \
+  X(bool, bias_zero_center, false, range::any(), "subtract the mean of each bias update")                              \
+  X(double, aux_loss_alpha, 0.0, range::at_least(0), "Switch/GShard balance loss: alpha * E * sum_i f_i P_i (0 = off)") \
+  X(double, seq_aux_loss_alpha, 0.0, range::at_least(0), "DeepSeek-V3 sequence-wise balance loss (0 = off)")          \
+  X(double, z_loss_beta, 0.0, range::at_least(0), "router z-loss: beta * mean(logsumexp(logits)^2) (0 = off)")         \
+  X(double, capacity_factor, 0.0, range::at_least(0, "0 = dropless"), "capacity = ceil(factor * T * k / E) slots per expert") \
+  X(DropPolicy, drop_policy, DropPolicy::kScore, range::any(), "score: lowest gate weight dropped first; position: later tokens first")
 
 struct MoEConfig {
-  int64_t n_routed = 8;           // routed experts E
-  int64_t n_shared = 1;           // shared experts (every token)
-  int64_t expert_hidden = 512;    // hidden size F of one routed expert
-  int64_t shared_hidden = 0;      // hidden size of the fused shared expert; 0 = n_shared * expert_hidden
-  int64_t top_k = 2;
-  int64_t first_k_dense = 0;      // the first layers use a dense FFN (as DeepSeek-V3)
-  std::string score_func = "softmax";  // "softmax" or "sigmoid", computed in fp32
-  bool norm_topk_prob = true;     // renormalise the selected weights to sum to 1
-  double routed_scaling_factor = 1.0;
-  int64_t n_group = 1;            // group-limited routing: experts in n_group groups,
-  int64_t topk_group = 1;         //   tokens may use only topk_group of them
-  std::string jitter = "none";    // "none", "input" (x *= U(1-eps,1+eps)) or "logits" (logits += N(0,eps^2)); training only
-  double jitter_eps = 0.0;
-  // Auxiliary-loss-free balancing (DeepSeek-V3): selection-only bias, updated per optimizer step.
-  bool bias_balance = true;
-  double bias_update_rate = 0.001;  // u in b_i += u * sign(mean_load - load_i)
-  bool bias_zero_center = false;    // subtract the mean of each update
-  // Losses (coefficients; 0 disables).
-  double aux_loss_alpha = 0.0;      // Switch/GShard: alpha * E * sum_i f_i P_i
-  double seq_aux_loss_alpha = 0.0;  // DeepSeek-V3 sequence-wise balance loss
-  double z_loss_beta = 0.0;         // beta * mean(logsumexp(logits)^2)
-  // Capacity: 0 = dropless; else capacity = ceil(factor * T * k / E) slots per expert.
-  double capacity_factor = 0.0;
-  std::string drop_policy = "score";  // "score" (lowest gate weight dropped first) or "position" (later tokens first)
+  MOESCOPE_FIELDS(MOESCOPE_MOE_FIELDS)
 };
 
-struct ModelConfig {
-  int64_t vocab_size = 256;
-  int64_t d_model = 256;
-  int64_t n_layers = 4;
-  int64_t max_seq_len = 256;
-  std::string ffn = "moe";        // "moe" or "dense"
-  int64_t dense_hidden = 1024;    // hidden size of dense SwiGLU layers
-  bool tie_embeddings = false;
-  double norm_eps = 1e-6;
-  double init_std = 0.02;
-  AttentionConfig attn;
-  MoEConfig moe;
+#define MOESCOPE_MODEL_FIELDS(X)                                                                                       \
+  X(int64_t, vocab_size, 256, range::above(0), "vocabulary (replaced by the tokenizer's when training)")                \
+  X(int64_t, d_model, 256, range::above(0), "model width D")                                                           \
+  X(int64_t, n_layers, 4, range::above(0), "transformer layers")                                                       \
+  X(int64_t, max_seq_len, 256, range::above(0), "longest sequence (RoPE tables, KV cache)")                            \
+  X(FfnKind, ffn, FfnKind::kMoe, range::any(), "feed-forward kind of the layers")                                      \
+  X(int64_t, dense_hidden, 1024, range::any(), "hidden size of dense SwiGLU layers")                                   \
+  X(bool, tie_embeddings, false, range::any(), "share the input embedding and the output head")                        \
+  X(double, norm_eps, 1e-6, range::above(0), "RMSNorm epsilon")                                                        \
+  X(double, init_std, 0.02, range::above(0), "weight init standard deviation")
 
-  bool is_moe_layer(int64_t layer) const { return ffn == "moe" && layer >= moe.first_k_dense; }
+struct ModelConfig {
+  MOESCOPE_FIELDS(MOESCOPE_MODEL_FIELDS)
+  AttentionConfig attn;  // section "attn"
+  MoEConfig moe;         // section "moe"
+
+  bool is_moe_layer(int64_t layer) const { return ffn == FfnKind::kMoe && layer >= moe.first_k_dense; }
   int64_t n_moe_layers() const;
   // Throws std::invalid_argument naming the field and the bad value.
   void validate() const;
-  void bind(FieldTable& t, const std::string& prefix = "model");
 };
+
+#define MOESCOPE_DATA_FIELDS(X)                                                                                        \
+  X(std::string, path, "", range::any(), "UTF-8 text file; empty = the default corpus (Brown, prepared by setup)")     \
+  X(std::string, tokenizer, "char", range::any(), "char, byte, bpe (sentencepiece, trained on the corpus) or hf:PATH (a Hugging Face tokenizer.json, or its directory)") \
+  X(int64_t, bpe_vocab_size, 2048, range::closed(64, 1000000), "vocabulary of a bpe tokenizer")                        \
+  X(double, val_fraction, 0.1, range::open(0, 1), "the last fraction of the tokens is the validation split")           \
+  X(std::string, cache_dir, "", range::any(), "tokenised-corpus cache; empty = $XDG_CACHE_HOME/moescope or ~/.cache/moescope")
 
 struct DataConfig {
-  std::string path = "";          // UTF-8 text file; empty = the default corpus (Brown, prepared by setup)
-  std::string tokenizer = "char";  // "char", "byte", "bpe" (sentencepiece, trained on the corpus) or
-                                   // "hf:PATH" (a Hugging Face tokenizer.json, or its directory)
-  int64_t bpe_vocab_size = 2048;
-  double val_fraction = 0.1;      // the last fraction of the tokens is the validation split
-  std::string cache_dir = "";     // tokenised-corpus cache; empty = $XDG_CACHE_HOME/moescope or ~/.cache/moescope
+  MOESCOPE_FIELDS(MOESCOPE_DATA_FIELDS)
   void validate() const;
-  void bind(FieldTable& t);
 };
 
+#define MOESCOPE_TRAIN_FIELDS(X)                                                                                       \
+  X(DeviceKind, device, DeviceKind::kAuto, range::any(), "auto = cuda when available")                                 \
+  X(DType, dtype, DType::kAuto, range::any(), "compute dtype (masters, router, losses stay fp32); auto = bf16 where native (CUDA cc >= 8.0, avx512_bf16/amx_bf16), else fp32, resolved once at the start of a run and saved resolved in config.json") \
+  X(int64_t, seed, 1234, range::any(), "seed of the init, data order and jitter")                                      \
+  X(int64_t, batch_size, 8, range::above(0), "sequences per micro-batch")                                              \
+  X(int64_t, seq_len, 256, range::above(0), "tokens per sequence")                                                     \
+  X(int64_t, grad_accum, 1, range::above(0), "micro-batches per optimizer step")                                       \
+  X(int64_t, max_steps, 1000, range::above(0), "optimizer steps")                                                      \
+  X(double, max_minutes, 0.0, range::at_least(0, "0 = no limit"), "stop (with a checkpoint) after this wall time")     \
+  X(double, lr, 3e-4, range::above(0), "peak learning rate")                                                           \
+  X(double, min_lr_ratio, 0.1, range::closed(0, 1), "cosine decays to lr * min_lr_ratio at max_steps")                 \
+  X(int64_t, warmup_steps, 100, range::at_least(0), "linear warm-up steps")                                            \
+  X(double, weight_decay, 0.1, range::at_least(0), "AdamW decay; never on norms, biases or the router bias buffer")    \
+  X(bool, decay_embeddings, false, range::any(), "whether embeddings (and a tied head) get weight decay")               \
+  X(double, beta1, 0.9, range::right_open(0, 1), "AdamW beta1")                                                        \
+  X(double, beta2, 0.95, range::right_open(0, 1), "AdamW beta2")                                                       \
+  X(double, adam_eps, 1e-8, range::above(0), "AdamW epsilon")                                                          \
+  X(double, grad_clip, 1.0, range::at_least(0, "0 = off"), "global gradient norm clip")                                \
+  X(double, router_lr_mult, 1.0, range::above(0), "learning-rate multiplier for router (gate) weights")                \
+  X(int64_t, log_every, 10, range::above(0), "log interval in steps")                                                  \
+  X(int64_t, eval_every, 200, range::above(0), "validation loss (and best checkpoint) every N steps")                  \
+  X(int64_t, eval_max_batches, 0, range::at_least(0, "0 = all"), "cap on validation batches")                          \
+  X(int64_t, ckpt_every, 200, range::above(0), "latest checkpoint every N steps (and at the end)")                      \
+  X(int64_t, max_nonfinite, 5, range::above(0), "consecutive non-finite steps before the run stops") \
+  X(int64_t, threads, 0, range::closed(0, 1024, "0 = automatic"), "intra-op threads; 0 = OMP_NUM_THREADS if set, else the measured rule (core/threads.h)")
+
 struct TrainConfig {
-  std::string device = "auto";    // "cpu", "cuda" or "auto"
-  std::string dtype = "auto";     // compute dtype: "auto", "bf16" or "fp32" (masters, router, losses stay fp32);
-                                  // "auto" = bf16 where native (CUDA cc >= 8.0, avx512_bf16/amx_bf16), else fp32,
-                                  // resolved once at the start of a run and saved resolved in config.json
-  int64_t seed = 1234;
-  int64_t batch_size = 8;         // sequences per micro-batch
-  int64_t seq_len = 256;
-  int64_t grad_accum = 1;         // micro-batches per optimizer step
-  int64_t max_steps = 1000;
-  double max_minutes = 0.0;       // stop (with a checkpoint) after this wall time; 0 = no limit
-  double lr = 3e-4;
-  double min_lr_ratio = 0.1;      // cosine decays to lr * min_lr_ratio at max_steps
-  int64_t warmup_steps = 100;
-  double weight_decay = 0.1;      // never on norms, biases, or the router bias buffer
-  bool decay_embeddings = false;  // whether embeddings (and a tied head) get weight decay
-  double beta1 = 0.9, beta2 = 0.95, adam_eps = 1e-8;
-  double grad_clip = 1.0;         // global norm; 0 = off
-  double router_lr_mult = 1.0;    // learning-rate multiplier for router (gate) weights
-  int64_t log_every = 10;
-  int64_t eval_every = 200;       // validation loss (and best checkpoint) every N steps
-  int64_t eval_max_batches = 0;   // cap on validation batches; 0 = the whole split
-  int64_t ckpt_every = 200;       // latest checkpoint every N steps (and at the end)
-  int64_t max_nonfinite = 5;      // consecutive non-finite steps before the run stops
-  int64_t threads = 0;            // intra-op threads; 0 = OMP_NUM_THREADS if set, else the measured rule
-                                  //   (core/threads.h: 1 thread for small steps, all for large)
-  void validate() const;
-  void bind(FieldTable& t);
+  MOESCOPE_FIELDS(MOESCOPE_TRAIN_FIELDS)
 };
 
 // The microscope: routing metrics, collapse detector, remediation (docs/metrics.md).
+#define MOESCOPE_SCOPE_FIELDS(X)                                                                                       \
+  X(bool, enabled, true, range::any(), "routing metrics in every training run")                                        \
+  X(int64_t, coact_every, 10, range::above(0), "co-activation + saturation every N log intervals")                     \
+  X(bool, tensorboard, true, range::any(), "write RUN_DIR/tb/events.out.tfevents.*")                                   \
+  X(int64_t, window, 3, range::above(0), "collapse detector: W consecutive log intervals")                             \
+  X(double, entropy_floor, 0.5, range::closed(0, 1), "normalised load entropy below this")                             \
+  X(double, max_share, 0.5, range::left_open(0, 1), "one expert holding more than this share of a layer's slots")      \
+  X(double, neff_fraction, 0.25, range::closed(0, 1), "N_eff below this fraction of E")                                \
+  X(double, maxvio_ceiling, 1.0, range::above(0), "MaxVio_batch above this")                                           \
+  X(int64_t, trend_window, 10, range::at_least(2), "intervals in the entropy-trend (early warning) fit")                \
+  X(double, trend_slope, -0.01, range::any(), "warn when the entropy falls faster than this per interval")             \
+  X(bool, remediate, false, range::any(), "let the remediation ladder act (may be turned on at --resume)")              \
+  X(double, max_bias_update_rate, 0.01, range::above(0), "ladder bound: larger rates make the sign updates oscillate") \
+  X(double, max_jitter_eps, 0.1, range::open(0, 1), "ladder bound of the input jitter")                                \
+  X(double, max_seq_aux_loss_alpha, 0.01, range::above(0), "ladder bound of the sequence-wise balance loss")            \
+  X(double, max_z_loss_beta, 0.01, range::above(0), "ladder bound of the router z-loss")                               \
+  X(double, saturated_router_entropy, 0.1, range::closed(0, 1), "a router whose mean per-token entropy is below this is saturated") \
+  X(int64_t, cooldown, 3, range::at_least(1), "intervals between escalations of one layer")
+
 struct ScopeConfig {
-  bool enabled = true;            // routing metrics in every training run
-  int64_t coact_every = 10;       // co-activation + saturation every N log intervals
-  bool tensorboard = true;        // RUN_DIR/tb/events.out.tfevents.*
-  // Collapse detector (rules in docs/metrics.md); W = window consecutive log intervals.
-  int64_t window = 3;
-  double entropy_floor = 0.5;     // normalised load entropy below this
-  double max_share = 0.5;         // one expert holding more than this share of a layer's slots
-  double neff_fraction = 0.25;    // N_eff below this fraction of E
-  double maxvio_ceiling = 1.0;    // MaxVio_batch above this
-  int64_t trend_window = 10;      // intervals in the entropy-trend (early warning) fit
-  double trend_slope = -0.01;     // warn when the entropy falls faster than this per interval
-  // Remediation ladder (opt-in).
-  bool remediate = false;
-  double max_bias_update_rate = 0.01;  // larger rates make the sign updates oscillate (MaxVio up)
-  double max_jitter_eps = 0.1;
-  double max_seq_aux_loss_alpha = 0.01;
-  double max_z_loss_beta = 0.01;
-  double saturated_router_entropy = 0.1;  // a router whose mean per-token entropy is below this is saturated
-  int64_t cooldown = 3;           // intervals between escalations of one layer
-  void validate() const;
-  void bind(FieldTable& t);
+  MOESCOPE_FIELDS(MOESCOPE_SCOPE_FIELDS)
 };
 
 // Expert compression (Mixture of Basis Experts, docs/compression.md): every routed expert's
 // gate/up matrix W_i [p, d] ~ A_i [p, r] . f(sum_j alpha_ij B_j [r, d]), alpha_i on the simplex.
+#define MOESCOPE_COMPRESS_FIELDS(X)                                                                                    \
+  X(BankScope, scope, BankScope::kLayer, range::any(), "layer: a bank per MoE layer and family; global: one bank per family") \
+  X(std::string, families, "gate,up", range::any(), "comma list of the matrix families to factorise: gate, up")       \
+  X(double, rank_ratio, 0.75, range::left_open(0, 1), "r = round(rank_ratio * expert hidden)")                         \
+  X(int64_t, rank, 0, range::at_least(0, "0 = use rank_ratio"), "absolute rank r; > 0 overrides rank_ratio")           \
+  X(double, basis_ratio, 0.25, range::left_open(0, 1), "m = round(basis_ratio * experts sharing the bank)")            \
+  X(int64_t, n_bases, 0, range::at_least(0, "0 = use basis_ratio"), "absolute number of bases m; > 0 overrides basis_ratio") \
+  X(Activation, activation, Activation::kIdentity, range::any(), "the basis nonlinearity f")                          \
+  X(Solver, solver, Solver::kAltmin, range::any(), "gradient (Adam) or altmin (alternating minimisation)")             \
+  X(InitMethod, init, InitMethod::kSvd, range::any(), "svd (grouped SVD), pca (energy-row PCA) or random")             \
+  X(bool, normalise, true, range::any(), "z-score per layer and family (scalar mean/std; std folds into A)")           \
+  X(int64_t, seed, 0, range::any(), "solver seed")                                                                     \
+  X(int64_t, max_iters, 300, range::above(0), "solver iterations")                                                     \
+  X(double, lr, 0.07, range::above(0), "gradient solver: Adam lr (full batch)")                                        \
+  X(double, lr_min_ratio, 0.01, range::closed(0, 1), "gradient solver: cosine decay to lr * lr_min_ratio")             \
+  X(double, ridge, 1e-6, range::at_least(0), "altmin: A refit adds lambda * mean(diag(C C^T)) to the Gram")             \
+  X(double, bank_ridge, 1e-6, range::at_least(0), "altmin: the same, relative, for the bank (MOD) system")             \
+  X(int64_t, code_steps, 30, range::above(0), "altmin: projected-gradient steps of the alpha coding problem")          \
+  X(double, temperature, 1.0, range::above(0), "coding softmax temperature (alpha = softmax(log alpha_hat / T))")      \
+  X(bool, sparse, false, range::any(), "prune alpha below prune_eps and steer T toward target_support")                \
+  X(double, prune_eps, 1e-3, range::right_open(0, 1), "alpha pruning threshold (also of the support metrics)")         \
+  X(int64_t, target_support, 0, range::at_least(0, "0 = no target"), "wanted bases per expert")                        \
+  X(double, temperature_step, 1.25, range::above(1), "multiplicative T change per iteration when steering")            \
+  X(double, target_rel_error, 0.0, range::at_least(0, "0 = off"), "stop when every group's relative error is at most this") \
+  X(int64_t, plateau_iters, 30, range::at_least(0, "0 = off"), "stop after this many iterations without improvement")  \
+  X(double, plateau_tol, 1e-5, range::at_least(0), "relative improvement that counts for plateau_iters")              \
+  X(double, max_coherence, 0.0, range::closed(0, 1, "0 = off"), "stop when the largest off-diagonal bank coherence exceeds this") \
+  X(bool, stop_on_nonfinite, true, range::any(), "stop on NaN/Inf and restore the best state")
+
 struct CompressConfig {
-  std::string scope = "layer";       // "layer" (a bank per MoE layer and family) or "global" (one bank per family)
-  std::string families = "gate,up";  // comma list of the matrix families to factorise: gate, up
-  double rank_ratio = 0.75;          // r = round(rank_ratio * p), in (0, 1]
-  int64_t rank = 0;                  // absolute r; > 0 overrides rank_ratio
-  double basis_ratio = 0.25;         // m = round(basis_ratio * E) (E = experts sharing the bank), in (0, 1]
-  int64_t n_bases = 0;               // absolute m; > 0 overrides basis_ratio
-  std::string activation = "identity";  // f: "identity", "silu" or "tanh"
-  std::string solver = "altmin";     // "gradient" (Adam) or "altmin" (alternating minimisation)
-  std::string init = "svd";          // "svd" (grouped SVD), "pca" (energy-row PCA) or "random"
-  bool normalise = true;             // z-score per layer and family (scalar mean/std; std folds into A)
-  int64_t seed = 0;
-  int64_t max_iters = 300;
-  // Gradient solver: Adam on A, B and the alpha logits (full batch), cosine decay to lr * lr_min_ratio.
-  double lr = 0.07;
-  double lr_min_ratio = 0.01;
-  // Alternating minimisation.
-  double ridge = 1e-6;               // A refit: lambda * mean(diag(C C^T)) added to the Gram
-  double bank_ridge = 1e-6;          // bank update: the same, relative, for the MOD system
-  int64_t code_steps = 30;           // projected-gradient steps of the alpha coding problem
-  double temperature = 1.0;          // coding softmax temperature (alpha = softmax(log alpha_hat / T))
-  bool sparse = false;               // prune alpha below prune_eps and steer T toward target_support
-  double prune_eps = 1e-3;           // also the threshold of the support metrics
-  int64_t target_support = 0;        // wanted bases per expert (0 = no target)
-  double temperature_step = 1.25;    // multiplicative T change per iteration when steering
-  // Early stopping (0 disables a rule); the NaN/Inf stop restores the best state.
-  double target_rel_error = 0.0;     // stop when every group's relative error is at most this
-  int64_t plateau_iters = 30;        // stop after this many iterations without relative improvement
-  double plateau_tol = 1e-5;         //   of more than plateau_tol
-  double max_coherence = 0.0;        // stop when the largest off-diagonal bank coherence exceeds this
-  bool stop_on_nonfinite = true;
-  void validate() const;
-  void bind(FieldTable& t);
+  MOESCOPE_FIELDS(MOESCOPE_COMPRESS_FIELDS)
+  void validate() const;  // ranges and the families list
 };
 
-// The whole resolved configuration of a run. Later layers (compress) add sections.
+// The whole resolved configuration of a run. Its sections are the top-level keys of the
+// TOML presets and of config.json.
 struct Config {
   ModelConfig model;
   DataConfig data;
   TrainConfig train;
   ScopeConfig scope;
   CompressConfig compress;
+
+  template <class V>
+  void visit_sections(V&& v) {
+    v("model", model);
+    v("attn", model.attn);
+    v("moe", model.moe);
+    v("data", data);
+    v("train", train);
+    v("scope", scope);
+    v("compress", compress);
+  }
   FieldTable fields();  // bound to this object's members
   void validate() const;
 };
+
+// The keys of every section with their defaults, ranges or choices and help (for --help).
+std::string config_help();
 
 // Loads a TOML preset, then applies --set assignments, then validates.
 Config load_config(const std::string& toml_path, const std::vector<std::string>& assignments = {});

@@ -1,4 +1,4 @@
-// fields.cpp: parsing/serialising config fields by dotted key (see fields.h).
+// fields.cpp: parsing/serialising config fields by dotted key, and their help (see fields.h).
 #include "core/fields.h"
 
 #include <algorithm>
@@ -71,9 +71,49 @@ std::string closest_key(const std::string& key, const std::vector<std::string>& 
   return best;
 }
 
-void FieldTable::add_ref(const std::string& key, Ref r) {
+void FieldTable::add_ref(const std::string& key, Ref r, const FieldInfo& info) {
   if (refs_.count(key)) throw std::logic_error("duplicate config key " + key);
-  refs_[key] = r;
+  refs_[key] = Entry{std::move(r), info};
+  order_.push_back(key);
+}
+
+const FieldInfo& FieldTable::info(const std::string& key) const {
+  auto it = refs_.find(key);
+  if (it == refs_.end()) unknown_key(key, keys(), "");
+  return it->second.info;
+}
+
+std::string FieldTable::value_string(const std::string& key) const {
+  auto it = refs_.find(key);
+  if (it == refs_.end()) unknown_key(key, keys(), "");
+  return std::visit(
+      [](const auto& p) -> std::string {
+        using T = std::decay_t<decltype(p)>;
+        if constexpr (std::is_same_v<T, EnumRef>) return p.get();
+        else if constexpr (std::is_same_v<T, std::string*>) return "\"" + *p + "\"";
+        else if constexpr (std::is_same_v<T, bool*>) return *p ? "true" : "false";
+        else if constexpr (std::is_same_v<T, double*>) {
+          std::ostringstream o;
+          o << *p;
+          return o.str();
+        } else return std::to_string(*p);
+      },
+      it->second.ref);
+}
+
+std::string FieldTable::help_text() const {
+  std::ostringstream o;
+  for (const auto& key : order_) {
+    const Entry& e = refs_.at(key);
+    std::string allowed;
+    if (auto* en = std::get_if<EnumRef>(&e.ref)) allowed = "one of " + choices_text(en->choices);
+    else allowed = e.info.range.describe();
+    o << "  " << key << " = " << value_string(key);
+    if (!allowed.empty()) o << "  [" << allowed << "]";
+    if (e.info.help && *e.info.help) o << "  " << e.info.help;
+    o << "\n";
+  }
+  return o.str();
 }
 
 std::vector<std::string> FieldTable::keys() const {
@@ -90,8 +130,8 @@ void FieldTable::set_from_string(const std::string& key, const std::string& raw)
     throw std::invalid_argument("config key '" + key + "': cannot parse '" + value + "' as " + type);
   };
   std::visit(
-      [&](auto* p) {
-        using T = std::remove_pointer_t<decltype(p)>;
+      [&](auto& p) {
+        using T = std::remove_pointer_t<std::decay_t<decltype(p)>>;
         if constexpr (std::is_same_v<T, int64_t>) {
           size_t pos = 0;
           try { *p = std::stoll(value, &pos); } catch (...) { bad("an integer"); }
@@ -108,10 +148,11 @@ void FieldTable::set_from_string(const std::string& key, const std::string& raw)
           std::string v = value;
           if (v.size() >= 2 && (v.front() == '"' || v.front() == '\'') && v.back() == v.front())
             v = v.substr(1, v.size() - 2);
-          *p = v;
+          if constexpr (std::is_same_v<T, EnumRef>) p.set(v);
+          else *p = v;
         }
       },
-      it->second);
+      it->second.ref);
 }
 
 void FieldTable::apply_assignment(const std::string& a) {
@@ -128,8 +169,8 @@ void FieldTable::set_from_json(const std::string& key, const nlohmann::json& v) 
     throw std::invalid_argument("config key '" + key + "': expected " + type + ", got " + v.dump());
   };
   std::visit(
-      [&](auto* p) {
-        using T = std::remove_pointer_t<decltype(p)>;
+      [&](auto& p) {
+        using T = std::remove_pointer_t<std::decay_t<decltype(p)>>;
         if constexpr (std::is_same_v<T, int64_t>) {
           if (!v.is_number_integer()) bad("an integer");
           *p = v.get<int64_t>();
@@ -141,22 +182,28 @@ void FieldTable::set_from_json(const std::string& key, const nlohmann::json& v) 
           *p = v.get<bool>();
         } else {
           if (!v.is_string()) bad("a string");
-          *p = v.get<std::string>();
+          if constexpr (std::is_same_v<T, EnumRef>) p.set(v.get<std::string>());
+          else *p = v.get<std::string>();
         }
       },
-      it->second);
+      it->second.ref);
 }
 
 nlohmann::json FieldTable::to_json() const {
   nlohmann::json out = nlohmann::json::object();
-  for (auto& [key, ref] : refs_) {
+  for (auto& [key, entry] : refs_) {
     nlohmann::json* node = &out;
     std::stringstream ss(key);
     std::string part;
     std::vector<std::string> parts;
     while (std::getline(ss, part, '.')) parts.push_back(part);
     for (size_t i = 0; i + 1 < parts.size(); ++i) node = &(*node)[parts[i]];
-    std::visit([&](auto* p) { (*node)[parts.back()] = *p; }, ref);
+    std::visit(
+        [&](const auto& p) {
+          if constexpr (std::is_same_v<std::decay_t<decltype(p)>, EnumRef>) (*node)[parts.back()] = p.get();
+          else (*node)[parts.back()] = *p;
+        },
+        entry.ref);
   }
   return out;
 }

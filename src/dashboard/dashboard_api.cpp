@@ -7,7 +7,7 @@
 #include <limits>
 #include <set>
 
-#include "dashboard/health.h"
+#include "run/health.h"
 
 namespace moescope::dashboard {
 namespace {

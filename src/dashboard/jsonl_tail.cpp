@@ -1,6 +1,8 @@
 // jsonl_tail.cpp: incremental JSON Lines reader (see jsonl_tail.h).
 #include "dashboard/jsonl_tail.h"
 
+#include "io/jsonl.h"
+
 #include <sys/stat.h>
 
 #include <cerrno>
@@ -69,21 +71,14 @@ TailPoll JsonlTail::poll(size_t max_bytes) {
     const uint64_t line_offset = offset_ + pos;
     pos = eol + 1;
     ++line_no_;
-    std::string_view body = text;
-    if (!body.empty() && body.back() == '\r') body.remove_suffix(1);
-    if (body.find_first_not_of(" \t") == std::string_view::npos) continue;
-    std::string why;
-    try {
-      nlohmann::json v = nlohmann::json::parse(body.begin(), body.end());
-      if (v.is_object()) {
-        out.lines.push_back({std::move(v), line_offset, uint32_t(body.size())});
-        continue;
-      }
-      why = "not a JSON object";
-    } catch (const nlohmann::json::parse_error& e) {
-      why = std::string("malformed JSON (") + e.what() + ")";
+    JsonlLine parsed = parse_jsonl_line(text);
+    if (parsed.blank) continue;
+    if (!parsed.error.empty()) {
+      out.warnings.push_back(path_ + ":" + std::to_string(line_no_) + ": skipped record: " + parsed.error);
+      continue;
     }
-    out.warnings.push_back(path_ + ":" + std::to_string(line_no_) + ": skipped record: " + why);
+    const size_t length = !text.empty() && text.back() == '\r' ? text.size() - 1 : text.size();
+    out.lines.push_back({std::move(parsed.record), line_offset, uint32_t(length)});
   }
   offset_ += end + 1;
   return out;

@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "dashboard/assets.h"
+#include "run/run_layout.h"
 
 namespace moescope::dashboard {
 namespace {
@@ -47,7 +48,7 @@ std::string static_key(const std::string& path, const Params& params) {
 }
 
 std::string build_report(const std::string& run_dir, const ReportConfig& cfg) {
-  if (!std::filesystem::is_regular_file(run_dir + "/metrics.jsonl"))
+  if (!std::filesystem::is_regular_file(metrics_path(run_dir)))
     throw std::runtime_error("'" + run_dir + "' is not a run directory (no metrics.jsonl)");
   RunCatalogConfig ccfg;
   ccfg.max_depth = 0;  // the run itself, not runs nested in it

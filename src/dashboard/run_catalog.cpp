@@ -4,6 +4,8 @@
 #include <filesystem>
 #include <stdexcept>
 
+#include "run/run_layout.h"
+
 namespace fs = std::filesystem;
 
 namespace moescope::dashboard {
@@ -30,7 +32,7 @@ void RunCatalog::rescan() {
   const fs::path root(logdir_);
   std::vector<std::pair<std::string, std::string>> found;  // id, dir
   std::error_code ec;
-  if (fs::is_regular_file(root / "metrics.jsonl", ec)) found.emplace_back(root.filename().string(), logdir_);
+  if (fs::is_regular_file(root / kMetricsFile, ec)) found.emplace_back(root.filename().string(), logdir_);
   fs::recursive_directory_iterator it, end;
   if (cfg_.max_depth > 0) it = fs::recursive_directory_iterator(root, fs::directory_options::skip_permission_denied, ec);
   for (; !ec && it != end; it.increment(ec)) {
@@ -38,11 +40,11 @@ void RunCatalog::rescan() {
     std::error_code e2;
     if (!it->is_directory(e2)) continue;
     const std::string name = it->path().filename().string();
-    if (name.empty() || name[0] == '.' || name == "checkpoints" || name == "tb") {
+    if (name.empty() || name[0] == '.' || name == kCheckpointsDir || name == kTensorBoardDir) {
       it.disable_recursion_pending();
       continue;
     }
-    if (!fs::is_regular_file(it->path() / "metrics.jsonl", e2)) continue;
+    if (!fs::is_regular_file(it->path() / kMetricsFile, e2)) continue;
     fs::path canon = fs::canonical(it->path(), e2);
     if (e2 || !inside(root, canon)) continue;
     found.emplace_back(fs::relative(it->path(), root, e2).generic_string(), it->path().string());

@@ -3,7 +3,11 @@
 
 #include <stdexcept>
 
+#include "run/log_fields.h"
+#include "run/run_layout.h"
+
 namespace moescope::dashboard {
+namespace f = log_field;
 namespace {
 
 bool is_real_number(const nlohmann::json& v) { return v.is_number() && !v.is_boolean(); }
@@ -20,7 +24,7 @@ void set_scalars(SeriesTable& table, const nlohmann::json& rec, const std::strin
 }  // namespace
 
 RunIndex::RunIndex(std::string run_dir, RunIndexConfig cfg)
-    : dir_(std::move(run_dir)), cfg_(cfg), metrics_tail_(dir_ + "/metrics.jsonl"), alerts_tail_(dir_ + "/alerts.jsonl") {}
+    : dir_(std::move(run_dir)), cfg_(cfg), metrics_tail_(metrics_path(dir_)), alerts_tail_(alerts_path(dir_)) {}
 
 std::string RunIndex::kind() const {
   if (train_.rows() || eval_.rows() || !remediations_.empty()) return "train";
@@ -74,35 +78,35 @@ void RunIndex::update_all() {
 
 void RunIndex::ingest(const TailLine& line, std::vector<std::string>& warnings) {
   const nlohmann::json& rec = line.record;
-  const std::string type = rec.contains("type") && rec["type"].is_string() ? rec["type"].get<std::string>() : "";
+  const std::string type = rec.contains(f::kType) && rec[f::kType].is_string() ? rec[f::kType].get<std::string>() : "";
   auto where = [&] { return metrics_tail_.path() + " (byte " + std::to_string(line.offset) + ")"; };
   if (type == "compress_summary") {
     compress_summary_ = rec;
     return;
   }
-  if (type == "remediation") {
+  if (type == f::kRemediation) {
     remediations_.push_back(rec);
     return;
   }
-  if (type != "train" && type != "eval" && type != "compress") {
+  if (type != f::kTrain && type != f::kEval && type != "compress") {
     warnings.push_back(where() + ": skipped record of unknown type '" + type + "'");
     return;
   }
-  if (!rec.contains("step") || !is_real_number(rec["step"])) {
+  if (!rec.contains(f::kStep) || !is_real_number(rec[f::kStep])) {
     warnings.push_back(where() + ": skipped " + type + " record without a numeric step");
     return;
   }
-  const double step = rec["step"].get<double>();
-  SeriesTable& table = type == "train" ? train_ : type == "eval" ? eval_ : compress_;
+  const double step = rec[f::kStep].get<double>();
+  SeriesTable& table = type == f::kTrain ? train_ : type == f::kEval ? eval_ : compress_;
   if (table.rows() && step < table.steps().back()) {
     warnings.push_back(where() + ": skipped " + type + " record whose step " + std::to_string(int64_t(step)) +
                        " goes backwards");
     return;
   }
-  if (type == "train") return ingest_train(line);
+  if (type == f::kTrain) return ingest_train(line);
   table.add_row(step);
   set_scalars(table, rec, "");
-  if (type == "eval" && rec.contains("moe")) ingest_layers(table, rec["moe"]);
+  if (type == f::kEval && rec.contains(f::kMoe)) ingest_layers(table, rec[f::kMoe]);
   if (type == "compress" && rec.contains("groups") && rec["groups"].is_array())
     for (const auto& g : rec["groups"])
       if (g.is_object() && g.contains("group") && g["group"].is_string()) set_scalars(table, g, g["group"].get<std::string>());

@@ -31,27 +31,32 @@ std::vector<Line> parse_lines(const std::string& path, const std::string& data,
     std::string_view text(data.data() + pos, eol - pos);
     pos = eol + 1;
     ++number;
-    std::string_view body = text;
-    if (!body.empty() && body.back() == '\r') body.remove_suffix(1);
-    if (body.find_first_not_of(" \t") == std::string_view::npos) continue;
-
-    Line line{number, text, nlohmann::json(), false};
-    std::string why;
-    try {
-      line.value = nlohmann::json::parse(body.begin(), body.end());
-      line.ok = line.value.is_object();
-      if (!line.ok) why = "not a JSON object";
-    } catch (const nlohmann::json::parse_error& e) {
-      why = std::string(terminated ? "malformed JSON (" : "truncated last line without newline (") +
-            e.what() + ")";
-    }
-    if (!line.ok) warnings.push_back(path + ":" + std::to_string(number) + ": skipped record: " + why);
+    JsonlLine parsed = parse_jsonl_line(text, terminated);
+    if (parsed.blank) continue;
+    Line line{number, text, std::move(parsed.record), parsed.error.empty()};
+    if (!line.ok) warnings.push_back(path + ":" + std::to_string(number) + ": skipped record: " + parsed.error);
     lines.push_back(std::move(line));
   }
   return lines;
 }
 
 }  // namespace
+
+JsonlLine parse_jsonl_line(std::string_view body, bool terminated) {
+  JsonlLine out;
+  if (!body.empty() && body.back() == '\r') body.remove_suffix(1);
+  if (body.find_first_not_of(" \t") == std::string_view::npos) {
+    out.blank = true;
+    return out;
+  }
+  try {
+    out.record = nlohmann::json::parse(body.begin(), body.end());
+    if (!out.record.is_object()) out.error = "not a JSON object";
+  } catch (const nlohmann::json::parse_error& e) {
+    out.error = std::string(terminated ? "malformed JSON (" : "truncated last line without newline (") + e.what() + ")";
+  }
+  return out;
+}
 
 JsonlWriter::JsonlWriter(const std::string& path, bool append) : path_(path) {
   std::filesystem::path parent = std::filesystem::path(path).parent_path();

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -33,6 +34,16 @@ class JsonlWriter {
   std::string path_;
   std::FILE* file_ = nullptr;
 };
+
+// One line of a JSON Lines file, parsed: the one line parser of the reader below and of the
+// dashboard's tail. `blank` lines carry nothing; otherwise `record` is a JSON object, or `error`
+// says why the line is skipped (`terminated`: whether the line ended with its newline).
+struct JsonlLine {
+  bool blank = false;
+  nlohmann::json record;
+  std::string error;  // empty when record is a JSON object
+};
+JsonlLine parse_jsonl_line(std::string_view text, bool terminated = true);
 
 struct JsonlReadResult {
   std::vector<nlohmann::json> records;  // JSON objects, in file order

@@ -7,7 +7,7 @@ namespace {
 int64_t attention_params(const ModelConfig& c) {
   const auto& a = c.attn;
   const int64_t D = c.d_model, H = a.n_heads;
-  if (a.type == "mla") {
+  if (a.type == AttnType::kMla) {
     const int64_t qk = a.qk_nope_head_dim + a.qk_rope_head_dim;
     const int64_t q = a.q_lora_rank > 0 ? D * a.q_lora_rank + a.q_lora_rank * H * qk : D * H * qk;
     return q + D * (a.kv_lora_rank + a.qk_rope_head_dim) + a.kv_lora_rank * H * (a.qk_nope_head_dim + a.v_head_dim) +
@@ -20,7 +20,7 @@ int64_t attention_params(const ModelConfig& c) {
 // Per token and per key position: q.k over the query/key width plus p.v over the value width.
 int64_t attention_width(const ModelConfig& c) {
   const auto& a = c.attn;
-  if (a.type == "mla") return a.n_heads * (a.qk_nope_head_dim + a.qk_rope_head_dim + a.v_head_dim);
+  if (a.type == AttnType::kMla) return a.n_heads * (a.qk_nope_head_dim + a.qk_rope_head_dim + a.v_head_dim);
   const int64_t hd = a.head_dim > 0 ? a.head_dim : c.d_model / a.n_heads;
   return 2 * a.n_heads * hd;
 }

@@ -23,7 +23,7 @@ KVCache::KVCache(const ModelConfig& cfg, int64_t batch, int64_t max_len, at::Sca
   auto opts = torch::TensorOptions().dtype(dtype).device(device);
   for (int64_t l = 0; l < cfg.n_layers; ++l) {
     LayerKVCache c;
-    if (cfg.attn.type == "mla") {
+    if (cfg.attn.type == AttnType::kMla) {
       c.a = torch::zeros({batch, max_len, cfg.attn.kv_lora_rank}, opts);
       c.b = torch::zeros({batch, max_len, cfg.attn.qk_rope_head_dim}, opts);
     } else {
@@ -51,7 +51,7 @@ int64_t KVCache::bytes_per_token() const {
 }
 
 int64_t cache_bytes_per_token(const ModelConfig& cfg, int64_t dtype_bytes) {
-  if (cfg.attn.type == "mla")
+  if (cfg.attn.type == AttnType::kMla)
     return (cfg.attn.kv_lora_rank + cfg.attn.qk_rope_head_dim) * cfg.n_layers * dtype_bytes;
   return 2 * kv_heads(cfg) * head_dim(cfg) * cfg.n_layers * dtype_bytes;
 }

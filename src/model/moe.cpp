@@ -26,27 +26,29 @@ at::Tensor SwiGLUMlpImpl::forward(const at::Tensor& x_ND) {
 }
 
 MoELayerImpl::MoELayerImpl(const ModelConfig& cfg, int64_t n_layers_for_init)
-    : cfg_(cfg.moe), policy_(parse_drop_policy(cfg.moe.drop_policy)) {
+    : policy_(cfg.moe.drop_policy) {
   const double out_std = residual_out_std(cfg.init_std, n_layers_for_init);
   gate = register_module("gate", Router(cfg));
+  const MoEConfig& mc = gate->cfg();
   experts = register_module("experts", torch::nn::ModuleList());
-  for (int64_t e = 0; e < cfg_.n_routed; ++e)
-    experts->push_back(SwiGLUMlp(cfg.d_model, cfg_.expert_hidden, cfg.init_std, out_std));
-  if (cfg_.n_shared > 0) {
-    int64_t h = cfg_.shared_hidden > 0 ? cfg_.shared_hidden : cfg_.n_shared * cfg_.expert_hidden;
+  for (int64_t e = 0; e < mc.n_routed; ++e)
+    experts->push_back(SwiGLUMlp(cfg.d_model, mc.expert_hidden, cfg.init_std, out_std));
+  if (mc.n_shared > 0) {
+    int64_t h = mc.shared_hidden > 0 ? mc.shared_hidden : mc.n_shared * mc.expert_hidden;
     shared_experts = register_module("shared_experts", SwiGLUMlp(cfg.d_model, h, cfg.init_std, out_std));
   }
-  pending_counts_E_ = torch::zeros({cfg_.n_routed}, torch::kLong);
+  pending_counts_E_ = torch::zeros({mc.n_routed}, torch::kLong);
   aux_loss_ = torch::zeros({});
 }
 
 at::Tensor MoELayerImpl::routed_forward(const at::Tensor& x_TD, const Routing& r, DispatchPlan* plan) {
-  *plan = plan_dispatch(r.expert_TK, r.weight_TK, cfg_.n_routed, cfg_.capacity_factor, policy_);
+  const MoEConfig& mc = cfg();
+  *plan = plan_dispatch(r.expert_TK, r.weight_TK, mc.n_routed, mc.capacity_factor, policy_);
   auto y_TD = torch::zeros_like(x_TD);
   if (plan->offsets.back() == 0) return y_TD;  // everything dropped
-  std::vector<int64_t> sizes(cfg_.n_routed);
-  std::vector<at::Tensor> wg(cfg_.n_routed), wu(cfg_.n_routed), wd(cfg_.n_routed);
-  for (int64_t e = 0; e < cfg_.n_routed; ++e) {
+  std::vector<int64_t> sizes(mc.n_routed);
+  std::vector<at::Tensor> wg(mc.n_routed), wu(mc.n_routed), wd(mc.n_routed);
+  for (int64_t e = 0; e < mc.n_routed; ++e) {
     sizes[e] = plan->offsets[e + 1] - plan->offsets[e];
     auto* ex = experts[e]->as<SwiGLUMlpImpl>();
     wg[e] = ex->gate_proj->weight;
@@ -83,15 +85,16 @@ at::Tensor MoELayerImpl::forward(const at::Tensor& x_BSD) {
   const auto sizes = x_BSD.sizes().vec();
   auto x_TD = x_BSD.reshape({-1, sizes.back()});
   Routing r = gate->forward(x_BSD);
+  const MoEConfig& mc = cfg();
   const int64_t T = x_TD.size(0);
   const bool direct = !is_training() && !torch::GradMode::is_enabled() && x_TD.device().is_cpu() &&
-                      T * cfg_.top_k <= kDirectMaxAssignments && (cfg_.capacity_factor <= 0 || T == 1);
+                      T * mc.top_k <= kDirectMaxAssignments && (mc.capacity_factor <= 0 || T == 1);
   DispatchPlan plan;
   at::Tensor y_TD;
   if (direct) {
     y_TD = direct_forward(x_TD, r);
     plan.n_dropped = 0;
-    plan.capacity = expert_capacity(cfg_.capacity_factor, T, cfg_.top_k, cfg_.n_routed);
+    plan.capacity = expert_capacity(mc.capacity_factor, T, mc.top_k, mc.n_routed);
   } else {
     y_TD = routed_forward(x_TD, r, &plan);
   }
@@ -123,7 +126,7 @@ at::Tensor MoELayerImpl::forward(const at::Tensor& x_BSD) {
 }
 
 void MoELayerImpl::update_bias() {
-  if (gate->cfg().bias_balance && pending_counts_E_.sum().item<int64_t>() > 0) gate->update_bias(pending_counts_E_);
+  if (gate->knobs().bias_balance && pending_counts_E_.sum().item<int64_t>() > 0) gate->update_bias(pending_counts_E_);
   pending_counts_E_ = torch::zeros_like(pending_counts_E_);
 }
 

@@ -62,7 +62,8 @@ class MoELayerImpl : public torch::nn::Module {
   // Applies the aux-loss-free bias update from the pending counts and clears them.
   void update_bias();
 
-  const MoEConfig& cfg() const { return cfg_; }
+  // The static MoE config: the router's (one copy); the live balancing knobs are gate->knobs().
+  const MoEConfig& cfg() const { return gate->cfg(); }
   Router gate{nullptr};
   torch::nn::ModuleList experts{nullptr};
   SwiGLUMlp shared_experts{nullptr};  // null when n_shared == 0
@@ -78,7 +79,6 @@ class MoELayerImpl : public torch::nn::Module {
   static constexpr int64_t kDirectMaxAssignments = 16;
 
  private:
-  MoEConfig cfg_;
   DropPolicy policy_;
   at::Tensor aux_loss_, pending_counts_E_;
   RoutingRecord last_;

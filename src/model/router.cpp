@@ -7,7 +7,7 @@
 
 namespace moescope {
 
-RouterImpl::RouterImpl(const ModelConfig& cfg) : cfg_(cfg.moe) {
+RouterImpl::RouterImpl(const ModelConfig& cfg) : cfg_(cfg.moe), knobs_(RouterKnobs::from_config(cfg.moe)) {
   weight = register_parameter("weight", torch::randn({cfg_.n_routed, cfg.d_model}) * cfg.init_std);
   bias = register_buffer("e_score_correction_bias", torch::zeros({cfg_.n_routed}));
 }
@@ -19,20 +19,21 @@ Routing RouterImpl::forward(const at::Tensor& x_BSD) {
   const auto rdt = x_BSD.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
 
   auto x_TD = cast_to(x_BSD.reshape({T, -1}), rdt);
-  if (is_training() && cfg_.jitter == "input" && cfg_.jitter_eps > 0)
-    x_TD = x_TD * torch::empty_like(x_TD).uniform_(1.0 - cfg_.jitter_eps, 1.0 + cfg_.jitter_eps);
+  const RouterKnobs& k = knobs_;
+  if (is_training() && k.jitter == Jitter::kInput && k.jitter_eps > 0)
+    x_TD = x_TD * torch::empty_like(x_TD).uniform_(1.0 - k.jitter_eps, 1.0 + k.jitter_eps);
   Routing r;
   r.logits_TE = torch::matmul(x_TD, cast_to(weight, rdt).t());
   auto logits_TE = r.logits_TE;
-  if (is_training() && cfg_.jitter == "logits" && cfg_.jitter_eps > 0)
-    logits_TE = logits_TE + torch::randn_like(logits_TE) * cfg_.jitter_eps;
-  const bool sigmoid = cfg_.score_func == "sigmoid";
+  if (is_training() && k.jitter == Jitter::kLogits && k.jitter_eps > 0)
+    logits_TE = logits_TE + torch::randn_like(logits_TE) * k.jitter_eps;
+  const bool sigmoid = cfg_.score_func == ScoreFunc::kSigmoid;
   r.scores_TE = sigmoid ? torch::sigmoid(logits_TE) : torch::softmax(logits_TE, -1);
 
   {
     torch::NoGradGuard ng;
     auto sel_TE = r.scores_TE.detach();
-    if (cfg_.bias_balance) sel_TE = sel_TE + cast_to(bias, rdt);
+    if (k.bias_balance) sel_TE = sel_TE + cast_to(bias, rdt);
     auto pick = [&](at::Tensor s_TE) {
       if (cfg_.n_group > 1) {
         const int64_t G = cfg_.n_group, per = E / G;
@@ -47,7 +48,7 @@ Routing RouterImpl::forward(const at::Tensor& x_BSD) {
       return std::get<1>(s_TE.topk(K, -1));
     };
     r.expert_TK = pick(sel_TE);
-    if (cfg_.bias_balance && is_training()) {  // a training metric (microscope); skipped in inference
+    if (k.bias_balance && is_training()) {  // a training metric (microscope); skipped in inference
       auto plain_TK = pick(r.scores_TE.detach());
       auto m1 = torch::zeros({T, E}, torch::TensorOptions().dtype(torch::kBool).device(x_BSD.device()))
                     .scatter_(1, r.expert_TK, true);
@@ -62,7 +63,7 @@ Routing RouterImpl::forward(const at::Tensor& x_BSD) {
   if (cfg_.routed_scaling_factor != 1.0) r.weight_TK = r.weight_TK * cfg_.routed_scaling_factor;
 
   r.aux_loss = torch::zeros({}, r.scores_TE.options());
-  if (cfg_.aux_loss_alpha > 0 || cfg_.seq_aux_loss_alpha > 0) {
+  if (cfg_.aux_loss_alpha > 0 || k.seq_aux_loss_alpha > 0) {
     auto p_TE = sigmoid ? r.scores_TE / (r.scores_TE.sum(-1, true) + 1e-20) : r.scores_TE;
     if (cfg_.aux_loss_alpha > 0) {
       auto f_E = r.counts_E.to(rdt) / static_cast<double>(K * T);
@@ -70,17 +71,17 @@ Routing RouterImpl::forward(const at::Tensor& x_BSD) {
       r.switch_loss = l.item<double>();
       r.aux_loss = r.aux_loss + l;
     }
-    if (cfg_.seq_aux_loss_alpha > 0) {
+    if (k.seq_aux_loss_alpha > 0) {
       auto onehot_BSE = torch::zeros({T, E}, p_TE.options()).scatter_(1, r.expert_TK, 1.0).view({B, S, E});
       auto f_BE = onehot_BSE.sum(1) * (static_cast<double>(E) / static_cast<double>(K * S));
       auto P_BE = p_TE.view({B, S, E}).mean(1);
-      auto l = cfg_.seq_aux_loss_alpha * (f_BE * P_BE).sum(-1).mean();
+      auto l = k.seq_aux_loss_alpha * (f_BE * P_BE).sum(-1).mean();
       r.seq_loss = l.item<double>();
       r.aux_loss = r.aux_loss + l;
     }
   }
-  if (cfg_.z_loss_beta > 0) {
-    auto l = cfg_.z_loss_beta * torch::logsumexp(r.logits_TE, -1).pow(2).mean();
+  if (k.z_loss_beta > 0) {
+    auto l = k.z_loss_beta * torch::logsumexp(r.logits_TE, -1).pow(2).mean();
     r.z_loss = l.item<double>();
     r.aux_loss = r.aux_loss + l;
   }
@@ -91,7 +92,7 @@ void RouterImpl::update_bias(const at::Tensor& counts_E) {
   torch::NoGradGuard ng;
   TORCH_CHECK(counts_E.numel() == cfg_.n_routed, "update_bias: expected ", cfg_.n_routed, " counts");
   auto load = counts_E.to(bias.device()).to(torch::kFloat);
-  auto delta = torch::sign(load.mean() - load) * cfg_.bias_update_rate;
+  auto delta = torch::sign(load.mean() - load) * knobs_.bias_update_rate;
   if (cfg_.bias_zero_center) delta = delta - delta.mean();
   bias.add_(delta);
 }

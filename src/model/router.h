@@ -10,6 +10,10 @@
 // the sum of its top-2 (sigmoid, as DeepSeek-V3); only the topk_group best groups are eligible.
 // Jitter (training only): "input" multiplies the router input by U(1-eps, 1+eps) (Switch
 // Transformer); "logits" adds N(0, eps^2) noise to the logits.
+// The balancing knobs (bias on/rate, jitter, seq-aux alpha, z-loss beta, lr multiplier) are
+// live state owned here (router_knobs.h): they start from the config and change only through
+// set_knob() / set_knobs(); cfg() is the static routing config (its balancing fields are the
+// starting values, never read while routing).
 // Balance terms, all from the pre-capacity top-k decisions, P' = scores normalised per token:
 //   switch (GShard): alpha * E * sum_i f_i * P_i,  f_i = count_i / (K*T),  P_i = mean_t P'_ti
 //   seq (DeepSeek-V3): alpha * mean_b sum_i f_bi * P_bi,  f_bi = E * count_bi / (K*S),
@@ -19,6 +23,7 @@
 #include <torch/torch.h>
 
 #include "core/config.h"
+#include "model/router_knobs.h"
 
 namespace moescope {
 
@@ -44,13 +49,15 @@ class RouterImpl : public torch::nn::Module {
   void update_bias(const at::Tensor& counts_E);
 
   const MoEConfig& cfg() const { return cfg_; }
-  // Runtime changes of this layer's balancing knobs (the microscope's remediation).
-  MoEConfig& mutable_cfg() { return cfg_; }
+  const RouterKnobs& knobs() const { return knobs_; }
+  void set_knob(Knob k, double value) { knobs_.set(k, value); }
+  void set_knobs(const RouterKnobs& k) { knobs_ = k; }  // a checkpoint's saved knobs
   at::Tensor weight;  // [E, D] router weight (fp32 master)
   at::Tensor bias;    // [E] fp32 buffer "e_score_correction_bias"; not a parameter
 
  private:
   MoEConfig cfg_;
+  RouterKnobs knobs_;
 };
 TORCH_MODULE(Router);
 

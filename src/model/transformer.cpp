@@ -8,7 +8,7 @@ namespace moescope {
 
 BlockImpl::BlockImpl(const ModelConfig& cfg, int64_t layer) {
   input_layernorm = register_module("input_layernorm", RMSNorm(cfg.d_model, cfg.norm_eps));
-  if (cfg.attn.type == "mla") mla = register_module("self_attn", MLA(cfg));
+  if (cfg.attn.type == AttnType::kMla) mla = register_module("self_attn", MLA(cfg));
   else mha = register_module("self_attn", Attention(cfg));
   post_attention_layernorm = register_module("post_attention_layernorm", RMSNorm(cfg.d_model, cfg.norm_eps));
   if (cfg.is_moe_layer(layer)) moe = register_module("mlp", MoELayer(cfg, cfg.n_layers));

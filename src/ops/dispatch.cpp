@@ -8,12 +8,6 @@
 
 namespace moescope {
 
-DropPolicy parse_drop_policy(const std::string& s) {
-  if (s == "score") return DropPolicy::kScore;
-  if (s == "position") return DropPolicy::kPosition;
-  throw std::invalid_argument("drop policy '" + s + "': must be score or position");
-}
-
 int64_t expert_capacity(double capacity_factor, int64_t T, int64_t K, int64_t E) {
   if (capacity_factor <= 0) return -1;
   return static_cast<int64_t>(std::ceil(capacity_factor * static_cast<double>(T * K) / static_cast<double>(E)));

@@ -18,10 +18,9 @@
 
 #include <ATen/core/Tensor.h>
 
-namespace moescope {
+#include "core/config_enums.h"  // DropPolicy (moe.drop_policy)
 
-enum class DropPolicy { kScore, kPosition };
-DropPolicy parse_drop_policy(const std::string& s);
+namespace moescope {
 
 struct DispatchPlan {
   at::Tensor token_A;             // [A] int64: token index of each kept assignment, grouped by expert

@@ -7,9 +7,12 @@
 #include <stdexcept>
 #include <iostream>
 
+#include "run/log_fields.h"
+#include "run/run_layout.h"
 #include "scope/metrics.h"
 
 namespace moescope {
+namespace f = log_field;
 namespace {
 std::vector<int64_t> to_vec(const at::Tensor& t) {
   auto c = t.to(torch::kCPU).to(torch::kLong).contiguous();
@@ -38,8 +41,8 @@ Microscope::Microscope(ScopeContext ctx, const ScopeConfig& cfg, std::ostream& c
     }
   }
   acc_.resize(moe_.size());
-  alerts_ = std::make_unique<JsonlWriter>(ctx_.run_dir + "/alerts.jsonl", true);
-  if (cfg_.tensorboard) tb_ = std::make_unique<TfEventsWriter>(ctx_.run_dir + "/tb");
+  alerts_ = std::make_unique<JsonlWriter>(alerts_path(ctx_.run_dir), true);
+  if (cfg_.tensorboard) tb_ = std::make_unique<TfEventsWriter>(tensorboard_dir(ctx_.run_dir));
   reset_interval();
 }
 
@@ -64,39 +67,39 @@ void Microscope::on_eval(int64_t step, nlohmann::json& rec) {
   nlohmann::json layers = nlohmann::json::array();
   for (size_t i = 0; i < moe_.size(); ++i) {
     auto m = load_metrics(acc_[i].val_counts);
-    layers.push_back({{"layer", layer_index_[i]}, {"maxvio_global", m.maxvio}, {"entropy_norm", m.entropy_norm},
-                      {"n_eff", m.n_eff}, {"load", m.load}});
+    layers.push_back({{f::kLayer, layer_index_[i]}, {f::kMaxVioGlobal, m.maxvio}, {f::kEntropyNorm, m.entropy_norm},
+                      {f::kNEff, m.n_eff}, {"load", m.load}});
     if (tb_) tb_->add_scalar("moe/layer" + std::to_string(layer_index_[i]) + "/maxvio_global", float(m.maxvio), step);
   }
-  rec["moe"] = layers;
+  rec[f::kMoe] = layers;
   if (tb_ && rec["val_loss"].is_number()) tb_->add_scalar("val/loss", rec["val_loss"].get<float>(), step);
 }
 
 void Microscope::on_resume(int64_t step) {
-  const std::string alerts_path = ctx_.run_dir + "/alerts.jsonl";
+  const std::string alerts_file = alerts_path(ctx_.run_dir);
   alerts_.reset();
-  truncate_jsonl_after(alerts_path, "step", step);
-  alerts_ = std::make_unique<JsonlWriter>(alerts_path, true);
-  auto log = read_jsonl(ctx_.run_dir + "/metrics.jsonl");
+  truncate_jsonl_after(alerts_file, "step", step);
+  alerts_ = std::make_unique<JsonlWriter>(alerts_file, true);
+  auto log = read_jsonl(metrics_path(ctx_.run_dir));
   std::map<std::pair<int64_t, int64_t>, std::vector<nlohmann::json>> events;  // (step, layer) -> actions
   for (auto& r : log.records)
-    if (r.value("type", "") == "remediation" && r.value("step", int64_t{-1}) <= step)
-      events[{r.at("step").get<int64_t>(), r.at("layer").get<int64_t>()}].push_back(r);
+    if (r.value(f::kType, "") == f::kRemediation && r.value(f::kStep, int64_t{-1}) <= step)
+      events[{r.at(f::kStep).get<int64_t>(), r.at(f::kLayer).get<int64_t>()}].push_back(r);
   const std::vector<nlohmann::json> none;
   for (auto& r : log.records) {
-    if (r.value("type", "") != "train" || !r.contains("moe") || r.value("step", int64_t{-1}) > step) continue;
-    const int64_t s = r.at("step").get<int64_t>();
-    for (auto& l : r["moe"]) {
-      if (!l.contains("counts") || !l.contains("layer")) continue;
-      const int64_t L = l["layer"].get<int64_t>();
+    if (r.value(f::kType, "") != f::kTrain || !r.contains(f::kMoe) || r.value(f::kStep, int64_t{-1}) > step) continue;
+    const int64_t s = r.at(f::kStep).get<int64_t>();
+    for (auto& l : r[f::kMoe]) {
+      if (!l.contains(f::kCounts) || !l.contains(f::kLayer)) continue;
+      const int64_t L = l[f::kLayer].get<int64_t>();
       auto at = std::find(layer_index_.begin(), layer_index_.end(), L);
       if (at == layer_index_.end())
-        throw std::runtime_error(ctx_.run_dir + "/metrics.jsonl: step " + std::to_string(s) + " logs MoE layer " +
+        throw std::runtime_error(metrics_path(ctx_.run_dir) + ": step " + std::to_string(s) + " logs MoE layer " +
                                  std::to_string(L) + ", which this model does not have");
-      detector_.observe(s, L, load_metrics(l["counts"].get<std::vector<int64_t>>()), l.value("maxvio_batch", 0.0));
+      detector_.observe(s, L, load_metrics(l[f::kCounts].get<std::vector<int64_t>>()), l.value(f::kMaxVioBatch, 0.0));
       auto ev = events.find({s, L});
       remediator_.replay_interval(L, ev == events.end() ? none : ev->second, *moe_[at - layer_index_.begin()],
-                                  ctx_.optimizer);
+                                  /*restore_knobs=*/!ctx_.knobs_in_checkpoint);
     }
     ++interval_;
   }
@@ -120,7 +123,7 @@ void Microscope::observe_forward() {
     a.tokens += T;
     ++a.forwards;
     auto p = r.scores_TE.to(torch::kDouble);
-    if (moe_[i]->gate->cfg().score_func == "sigmoid") p = p / p.sum(-1, true);
+    if (moe_[i]->gate->cfg().score_func == ScoreFunc::kSigmoid) p = p / p.sum(-1, true);
     a.ent_sum += (-(p * p.clamp_min(1e-300).log()).sum(-1) / std::log(double(E))).sum().item<double>();
     a.top1_sum += std::get<0>(r.scores_TE.max(-1)).sum().item<double>();
     a.logit_sq += r.logits_TE.to(torch::kDouble).pow(2).sum().item<double>();
@@ -173,87 +176,106 @@ nlohmann::json Microscope::probe_saturation() {
       auto b = torch::zeros({cur.size(0), E}).scatter_(1, probe_prev_[i], 1.0);
       v = ((a * b).sum(1) / double(K)).mean().item<double>();
     }
-    out.push_back({{"layer", layer_index_[i]}, {"topk_overlap", v}});
+    out.push_back({{f::kLayer, layer_index_[i]}, {"topk_overlap", v}});
   }
   probe_prev_ = now;
   return out;
 }
 
+nlohmann::json Microscope::layer_record(size_t i, const LoadMetrics& m, double mv_batch) {
+  const auto& a = acc_[i];
+  const int64_t L = layer_index_[i];
+  auto bias = moe_[i]->gate->bias.to(torch::kCPU).to(torch::kDouble);
+  std::vector<double> bv(bias.data_ptr<double>(), bias.data_ptr<double>() + bias.numel());
+  const double per_forward = a.forwards ? 1.0 / double(a.forwards) : 0.0;
+  nlohmann::json j{{f::kLayer, L}, {f::kCounts, a.counts}, {"load", m.load}, {f::kEntropyNorm, m.entropy_norm},
+                   {f::kNEff, m.n_eff}, {"cv", m.cv}, {"min_max_ratio", m.min_max_ratio},
+                   {f::kMaxVioBatch, mv_batch}, {f::kDead, m.dead},
+                   {f::kRouterEntropy, a.tokens ? a.ent_sum / double(a.tokens) : 0.0},
+                   {"top1_score", a.tokens ? a.top1_sum / double(a.tokens) : 0.0},
+                   {"logit_rms", a.logit_n ? std::sqrt(a.logit_sq / double(a.logit_n)) : 0.0},
+                   {"logit_max", a.logit_max},
+                   {f::kDropRate, a.assign ? double(a.dropped) / double(a.assign) : 0.0},
+                   {"bias", bv}, {"bias_min", bias.min().item<double>()}, {"bias_max", bias.max().item<double>()},
+                   {"bias_std", bias.std(false).item<double>()},
+                   {"bias_intervention", a.assign ? double(a.bias_changed) / double(a.assign) : 0.0},
+                   {"balance_loss", a.switch_loss * per_forward}, {"seq_balance_loss", a.seq_loss * per_forward}, {"z_loss", a.z_loss * per_forward},
+                   {"router_grad_norm", a.router_grad}, {"expert_grad_norm", a.expert_grad},
+                   {f::kStatus, detector_.status(L)}};
+  if (a.coact.defined()) {
+    auto c = a.coact.to(torch::kLong).contiguous();
+    std::vector<std::vector<int64_t>> mat;
+    for (int64_t r = 0; r < c.size(0); ++r) mat.push_back(to_vec(c[r]));
+    j["coactivation"] = mat;
+  }
+  return j;
+}
+
+void Microscope::report_alerts(int64_t step, int64_t L, const std::vector<Alert>& alerts) {
+  for (auto& al : alerts) {
+    alerts_->write(al.to_json());
+    console_ << "scope: " << al.severity << " layer " << L << " " << al.rule << " at step " << step
+             << " (since step " << al.began_step << "): " << al.evidence.dump() << "; fix: " << al.fix << "\n";
+  }
+}
+
+void Microscope::remediate(int64_t step, size_t i, const LoadMetrics& m, double mv_batch, double router_entropy) {
+  const int64_t L = layer_index_[i];
+  const bool unhealthy = detector_.collapsed(L) || detector_.streak(L, "dead_experts") >= cfg_.window ||
+                         (!moe_[i]->gate->knobs().bias_balance && detector_.streak(L, "high_maxvio") >= cfg_.window);
+  for (auto& ev : remediator_.act(step, L, unhealthy, *moe_[i], m, mv_batch, router_entropy, ctx_.optimizer)) {
+    if (ctx_.log_event) ctx_.log_event(ev);
+    console_ << "scope: remediation layer " << L << ": " << ev.dump() << "\n";
+  }
+}
+
+void Microscope::layer_to_tensorboard(int64_t step, size_t i, const LoadMetrics& m, const nlohmann::json& j) {
+  const auto& a = acc_[i];
+  const std::string p = "moe/layer" + std::to_string(layer_index_[i]) + "/";
+  tb_->add_scalar(p + "entropy_norm", float(m.entropy_norm), step);
+  tb_->add_scalar(p + "n_eff", float(m.n_eff), step);
+  tb_->add_scalar(p + "maxvio_batch", float(j["maxvio_batch"].get<double>()), step);
+  tb_->add_scalar(p + "drop_rate", float(j["drop_rate"].get<double>()), step);
+  tb_->add_scalar(p + "router_entropy", float(j["router_entropy"].get<double>()), step);
+  tb_->add_scalar(p + "bias_std", float(j["bias_std"].get<double>()), step);
+  std::vector<double> limits, counts;
+  double sum = 0, sq = 0;
+  for (size_t e = 0; e < m.load.size(); ++e) {
+    limits.push_back(double(e) + 0.5);
+    counts.push_back(double(a.counts.empty() ? 0 : a.counts[e]));
+    sum += double(e) * counts.back();
+    sq += double(e) * double(e) * counts.back();
+  }
+  tb_->add_histogram(p + "load", limits, counts, 0, double(m.load.size() - 1), double(m.total), sum, sq, step);
+}
+
+void Microscope::train_to_tensorboard(int64_t step, const nlohmann::json& rec) {
+  if (rec["loss"].is_number()) tb_->add_scalar("train/loss", rec["loss"].get<float>(), step);
+  tb_->add_scalar("train/lr", rec["lr"].get<float>(), step);
+  if (rec["grad_norm"].is_number()) tb_->add_scalar("train/grad_norm", rec["grad_norm"].get<float>(), step);
+  tb_->add_scalar("train/tokens_per_s", rec["tokens_per_s"].get<float>(), step);
+  tb_->flush();
+}
+
+// Per MoE layer: metrics record, detector (alerts), remediation, TensorBoard; then the probe.
 void Microscope::on_log(int64_t step, nlohmann::json& rec) {
   nlohmann::json layers = nlohmann::json::array();
   for (size_t i = 0; i < moe_.size(); ++i) {
-    auto& a = acc_[i];
+    const auto& a = acc_[i];
     const int64_t L = layer_index_[i];
-    auto m = load_metrics(a.counts);
+    const auto m = load_metrics(a.counts);
     double mv_batch = 0;
     for (double v : a.maxvio_steps) mv_batch += v / double(std::max<size_t>(1, a.maxvio_steps.size()));
-    auto bias = moe_[i]->gate->bias.to(torch::kCPU).to(torch::kDouble);
-    std::vector<double> bv(bias.data_ptr<double>(), bias.data_ptr<double>() + bias.numel());
-    const double f = a.forwards ? 1.0 / double(a.forwards) : 0.0;
-    auto alerts = detector_.observe(step, L, m, mv_batch);
-    nlohmann::json j{{"layer", L}, {"counts", a.counts}, {"load", m.load}, {"entropy_norm", m.entropy_norm},
-                     {"n_eff", m.n_eff}, {"cv", m.cv}, {"min_max_ratio", m.min_max_ratio},
-                     {"maxvio_batch", mv_batch}, {"dead", m.dead},
-                     {"router_entropy", a.tokens ? a.ent_sum / double(a.tokens) : 0.0},
-                     {"top1_score", a.tokens ? a.top1_sum / double(a.tokens) : 0.0},
-                     {"logit_rms", a.logit_n ? std::sqrt(a.logit_sq / double(a.logit_n)) : 0.0},
-                     {"logit_max", a.logit_max},
-                     {"drop_rate", a.assign ? double(a.dropped) / double(a.assign) : 0.0},
-                     {"bias", bv}, {"bias_min", bias.min().item<double>()}, {"bias_max", bias.max().item<double>()},
-                     {"bias_std", bias.std(false).item<double>()},
-                     {"bias_intervention", a.assign ? double(a.bias_changed) / double(a.assign) : 0.0},
-                     {"balance_loss", a.switch_loss * f}, {"seq_balance_loss", a.seq_loss * f}, {"z_loss", a.z_loss * f},
-                     {"router_grad_norm", a.router_grad}, {"expert_grad_norm", a.expert_grad},
-                     {"status", detector_.status(L)}};
-    if (a.coact.defined()) {
-      auto c = a.coact.to(torch::kLong).contiguous();
-      std::vector<std::vector<int64_t>> mat;
-      for (int64_t r = 0; r < c.size(0); ++r) mat.push_back(to_vec(c[r]));
-      j["coactivation"] = mat;
-    }
-    for (auto& al : alerts) {
-      alerts_->write(al.to_json());
-      console_ << "scope: " << al.severity << " layer " << L << " " << al.rule << " at step " << step
-               << " (since step " << al.began_step << "): " << al.evidence.dump() << "; fix: " << al.fix << "\n";
-    }
-    if (cfg_.remediate) {
-      const bool unhealthy = detector_.collapsed(L) || detector_.streak(L, "dead_experts") >= cfg_.window ||
-                             (!moe_[i]->gate->cfg().bias_balance && detector_.streak(L, "high_maxvio") >= cfg_.window);
-      for (auto& ev : remediator_.act(step, L, unhealthy, *moe_[i], m, mv_batch, j["router_entropy"].get<double>(),
-                                      ctx_.optimizer)) {
-        if (ctx_.log_event) ctx_.log_event(ev);
-        console_ << "scope: remediation layer " << L << ": " << ev.dump() << "\n";
-      }
-    }
-    if (tb_) {
-      const std::string p = "moe/layer" + std::to_string(L) + "/";
-      tb_->add_scalar(p + "entropy_norm", float(m.entropy_norm), step);
-      tb_->add_scalar(p + "n_eff", float(m.n_eff), step);
-      tb_->add_scalar(p + "maxvio_batch", float(mv_batch), step);
-      tb_->add_scalar(p + "drop_rate", float(j["drop_rate"].get<double>()), step);
-      tb_->add_scalar(p + "router_entropy", float(j["router_entropy"].get<double>()), step);
-      tb_->add_scalar(p + "bias_std", float(j["bias_std"].get<double>()), step);
-      std::vector<double> limits, counts;
-      double sum = 0, sq = 0;
-      for (size_t e = 0; e < m.load.size(); ++e) {
-        limits.push_back(double(e) + 0.5);
-        counts.push_back(double(a.counts.empty() ? 0 : a.counts[e]));
-        sum += double(e) * counts.back();
-        sq += double(e) * double(e) * counts.back();
-      }
-      tb_->add_histogram(p + "load", limits, counts, 0, double(m.load.size() - 1), double(m.total), sum, sq, step);
-    }
+    const auto alerts = detector_.observe(step, L, m, mv_batch);
+    nlohmann::json j = layer_record(i, m, mv_batch);
+    report_alerts(step, L, alerts);
+    if (cfg_.remediate) remediate(step, i, m, mv_batch, j[f::kRouterEntropy].get<double>());
+    if (tb_) layer_to_tensorboard(step, i, m, j);
     layers.push_back(j);
   }
-  rec["moe"] = layers;
+  rec[f::kMoe] = layers;
   if (coact_now_) rec["saturation"] = probe_saturation();
-  if (tb_) {
-    if (rec["loss"].is_number()) tb_->add_scalar("train/loss", rec["loss"].get<float>(), step);
-    tb_->add_scalar("train/lr", rec["lr"].get<float>(), step);
-    if (rec["grad_norm"].is_number()) tb_->add_scalar("train/grad_norm", rec["grad_norm"].get<float>(), step);
-    tb_->add_scalar("train/tokens_per_s", rec["tokens_per_s"].get<float>(), step);
-    tb_->flush();
-  }
+  if (tb_) train_to_tensorboard(step, rec);
   ++interval_;
   reset_interval();
 }

@@ -18,6 +18,7 @@
 #include "io/jsonl.h"
 #include "io/tfevents.h"
 #include "scope/detector.h"
+#include "scope/metrics.h"
 #include "scope/remediation.h"
 #include "model/transformer.h"
 
@@ -30,7 +31,8 @@ struct ScopeContext {
   int64_t log_every = 10, max_steps = 0;
   at::Tensor probe_tokens;  // [B, S] fixed probe batch (router saturation), on the model's device
   std::function<void(const nlohmann::json&)> log_event;             // an event record into the run log
-  OptimizerKnobs optimizer;  // what the remediation ladder may change in the optimizer
+  OptimizerHooks optimizer;  // what the remediation ladder may do to the optimizer
+  bool knobs_in_checkpoint = false;  // a resumed run's checkpoint restored the router knobs
 };
 
 class Microscope {
@@ -44,8 +46,8 @@ class Microscope {
   void on_eval(int64_t step, nlohmann::json& rec);  // adds per-layer MaxVio_global
   // A resumed run (the trainer has already dropped run-log records past `step`): drops
   // alerts past `step`, then replays the run log's train and remediation records through the
-  // detector and the ladder, so streaks, fired alerts, rungs, cooldowns and the router knobs
-  // the ladder changed are as they were at the checkpoint. (Router saturation restarts: the
+  // detector and the ladder, so streaks, fired alerts, rungs and cooldowns are as they were at
+  // the checkpoint (the router knobs too, when the checkpoint predates saved knobs). (Router saturation restarts: the
   // probe routing of the previous sample is not in the log.)
   void on_resume(int64_t step);
   const CollapseDetector& detector() const { return detector_; }
@@ -65,6 +67,12 @@ class Microscope {
   };
   nlohmann::json probe_saturation();
   void reset_interval();
+  // The steps of on_log for MoE layer i (transformer layer L).
+  nlohmann::json layer_record(size_t i, const LoadMetrics& m, double maxvio_batch);
+  void report_alerts(int64_t step, int64_t layer, const std::vector<Alert>& alerts);
+  void remediate(int64_t step, size_t i, const LoadMetrics& m, double maxvio_batch, double router_entropy);
+  void layer_to_tensorboard(int64_t step, size_t i, const LoadMetrics& m, const nlohmann::json& j);
+  void train_to_tensorboard(int64_t step, const nlohmann::json& rec);
 
   ScopeContext ctx_;
   ScopeConfig cfg_;

@@ -25,9 +25,14 @@
 //                   unbalanced too (interval MaxVio above the ceiling), halved (down to
 //                   kMinBiasRate) when the interval is balanced but single steps are not:
 //                   sign updates at too large a rate oscillate.
-// Resume: the run log is the ladder's memory. replay_interval() re-applies the logged
-// actions (router knobs and lr multipliers back to their logged values) and restores rung and cooldown, so a
-// resumed run continues the ladder exactly where the killed one was.
+// The rungs are one table (kLadder in remediation.cpp: action, knob, factor, first value, bound).
+// Every knob is the router's (model/router_knobs.h), changed through RouterImpl::set_knob; the
+// router lr multiplier reaches the optimizer through the trainer, which applies the knob before
+// every optimizer step.
+// Resume: the checkpoint holds the knobs; the run log is the ladder's memory. replay_interval()
+// restores rung and cooldown (and, for a checkpoint written before the knobs were saved, the
+// knobs too, from the logged `to` values), so a resumed run continues the ladder exactly where
+// the killed one was.
 #pragma once
 #include <functional>
 #include <map>
@@ -45,12 +50,10 @@ namespace moescope {
 inline constexpr double kMinBiasRate = 1e-4;      // bias_rate_tune never goes below this
 inline constexpr double kMinRouterLrMult = 1.0;   // router_lr never goes below the model's lr
 
-// What the ladder may change in the optimizer. The cli wires these to the trainer's AdamW
-// (scope does not depend on train); any of them may be empty (then the action is skipped).
-struct OptimizerKnobs {
+// What the ladder may do to the optimizer. The cli wires it to the trainer's AdamW (scope does
+// not depend on train); it may be empty (then re-initialised experts keep their moments).
+struct OptimizerHooks {
   std::function<void(const std::string& prefix)> reset_moments;  // zero the moments of prefix*
-  std::function<double(const std::string& name)> lr_mult;        // a parameter's lr multiplier
-  std::function<void(const std::string& name, double mult)> set_lr_mult;
 };
 // The optimizer's name of transformer layer `layer`'s router weight.
 std::string router_param_name(int64_t layer);
@@ -63,17 +66,18 @@ class Remediator {
   // router_entropy: the interval's mean normalised entropy of each token's router distribution.
   std::vector<nlohmann::json> act(int64_t step, int64_t layer, bool unhealthy, MoELayerImpl& moe,
                                   const LoadMetrics& m, double maxvio_batch, double router_entropy,
-                                  const OptimizerKnobs& opt);
+                                  const OptimizerHooks& opt);
   // Replays one logged interval of `layer`: `events` are its remediation records (from the
-  // run log) at that interval's step, in order. Weights and optimizer moments need no replay
-  // (the checkpoint has them); router knobs and learning-rate multipliers do.
+  // run log) at that interval's step, in order. Weights, optimizer moments and (from this
+  // version on) the router knobs need no replay: the checkpoint has them. `restore_knobs` sets
+  // the knobs from the log too, for a checkpoint written without them.
   void replay_interval(int64_t layer, const std::vector<nlohmann::json>& events, MoELayerImpl& moe,
-                       const OptimizerKnobs& opt);
+                       bool restore_knobs);
   static constexpr int kRungs = 6;
 
  private:
   bool apply_rung(int rung, int64_t step, int64_t layer, MoELayerImpl& moe, const LoadMetrics& m,
-                  const OptimizerKnobs& opt, std::vector<nlohmann::json>* events);
+                  const OptimizerHooks& opt, std::vector<nlohmann::json>* events);
   struct State {
     int next_rung = 0;
     int64_t cooldown = 0;

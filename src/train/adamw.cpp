@@ -1,6 +1,8 @@
 // adamw.cpp: see adamw.h.
 #include "train/adamw.h"
 
+#include "model/param_names.h"
+
 #include <cmath>
 #include <map>
 #include <stdexcept>
@@ -135,7 +137,7 @@ std::vector<AdamWParam> adamw_params(torch::nn::Module& model, bool decay_embedd
     auto ends_with = [&](const std::string& s) { return n.size() >= s.size() && n.compare(n.size() - s.size(), s.size(), s) == 0; };
     if (p.value().dim() < 2 || ends_with(".bias")) a.decay = false;  // norms and biases
     if (n.find("embed_tokens") != std::string::npos && !decay_embeddings) a.decay = false;
-    if (ends_with(".mlp.gate.weight")) a.lr_mult = router_lr_mult;
+    if (is_router_weight(n)) a.lr_mult = router_lr_mult;
     out.push_back(a);
   }
   return out;

@@ -11,6 +11,7 @@
 #include "io/safetensors.h"
 #include "io/remove_tree.h"
 #include "train/tensor_io.h"
+#include "train/test_hooks.h"
 
 namespace moescope {
 namespace fs = std::filesystem;
@@ -56,8 +57,7 @@ void save_checkpoint(const std::string& dir, Transformer& model, const AdamW* op
 
   std::map<std::string, std::string> meta{{"moescope.format_version", "1"}, {"moescope.step", std::to_string(st.step)}};
   save_model_weights(*model, (tmp / "model.safetensors").string(), meta);
-  if (const char* crash = std::getenv("MOESCOPE_TEST_CRASH_IN_SAVE"); crash && std::string(crash) == "after_weights")
-    _exit(86);  // test hook: simulate a kill in the middle of a checkpoint write
+  test_hooks::maybe_crash_after_checkpoint_weights();
 
   std::vector<TensorRecord> recs;
   if (opt)
@@ -73,6 +73,9 @@ void save_checkpoint(const std::string& dir, Transformer& model, const AdamW* op
   auto sj = st.to_json();
   sj["optimizer_steps"] = opt ? opt->steps() : 0;
   sj["config"] = config;
+  nlohmann::json knobs = nlohmann::json::array();
+  for (auto* l : layers) knobs.push_back(l->gate->knobs().to_json());
+  sj["router_knobs"] = knobs;
   save_safetensors((tmp / "trainer_state.safetensors").string(), recs, {{"moescope.trainer_state", sj.dump()}});
 
   remove_tree(aside.string());
@@ -106,6 +109,15 @@ TrainerState load_checkpoint(const std::string& dir, Transformer& model, AdamW* 
   }
   TrainerState st = TrainerState::from_json(sj, state_path);
   load_model_weights(*model, weights);
+  if (sj.contains("router_knobs")) {
+    const auto& knobs = sj["router_knobs"];
+    auto layers = model->moe_layers();
+    if (!knobs.is_array() || knobs.size() != layers.size())
+      throw std::runtime_error(state_path + ": router_knobs holds " + std::to_string(knobs.size()) + " entries for " +
+                               std::to_string(layers.size()) + " MoE layers");
+    for (size_t i = 0; i < layers.size(); ++i) layers[i]->gate->set_knobs(RouterKnobs::from_json(knobs[i], state_path));
+    st.router_knobs_restored = true;
+  }
   if (opt) {
     std::vector<std::pair<std::string, at::Tensor>> named;
     for (auto& r : state.tensors)

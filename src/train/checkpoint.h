@@ -5,7 +5,9 @@
 //   trainer_state.safetensors  optimizer moments ("exp_avg/<param>", "exp_avg_sq/<param>"),
 //                              router bias buffers ("router_bias/<layer>"), the CPU RNG state
 //                              ("rng/cpu"), and in metadata "moescope.trainer_state" a JSON
-//                              object {version, step, micro_index, ...} (TrainerState).
+//                              object {version, step, micro_index, ..., router_knobs} (TrainerState;
+//                              router_knobs: one RouterKnobs object per MoE layer, in layer order,
+//                              absent in checkpoints written before they were saved).
 // Writing: both files go into a fresh sibling temp directory (each written + fsynced), then
 // the old directory is renamed aside, the temp directory renamed into place, and the old one
 // removed. A crash at any point leaves either the old or the new checkpoint complete; a load
@@ -34,6 +36,7 @@ struct TrainerState {
   double best_val_loss = std::numeric_limits<double>::infinity();
   int64_t best_step = -1;
   double elapsed_s = 0;      // training wall time before this process
+  bool router_knobs_restored = false;  // set by load_checkpoint: the checkpoint had router_knobs
   nlohmann::json to_json() const;
   static TrainerState from_json(const nlohmann::json& j, const std::string& where);
 };
@@ -44,7 +47,8 @@ void save_checkpoint(const std::string& dir, Transformer& model, const AdamW* op
 // Resolves `dir` (or its renamed-aside copy after a crash); "" when neither exists.
 std::string find_checkpoint(const std::string& dir);
 
-// Loads weights (and, with `opt`, the optimizer and RNG state). Returns the trainer state.
+// Loads weights, the routers' knobs when saved (and, with `opt`, the optimizer and RNG state).
+// Returns the trainer state.
 TrainerState load_checkpoint(const std::string& dir, Transformer& model, AdamW* opt);
 
 }  // namespace moescope

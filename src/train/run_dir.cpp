@@ -15,11 +15,6 @@
 namespace moescope {
 namespace fs = std::filesystem;
 
-std::string config_path(const std::string& r) { return (fs::path(r) / "config.json").string(); }
-std::string latest_dir(const std::string& r) { return (fs::path(r) / "checkpoints" / "latest").string(); }
-std::string best_dir(const std::string& r) { return (fs::path(r) / "checkpoints" / "best").string(); }
-std::string metrics_path(const std::string& r) { return (fs::path(r) / "metrics.jsonl").string(); }
-
 void write_run_config(const std::string& run_dir, Config& cfg) {
   nlohmann::json j = cfg.fields().to_json();
   j["moescope_config_version"] = 1;
@@ -48,16 +43,16 @@ torch::Device to_device(const std::string& resolved) {
   return resolved == "cuda" ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
 }
 
-at::ScalarType compute_dtype(const std::string& name) {
-  if (name == "bf16") return at::kBFloat16;
-  if (name == "fp32") return at::kFloat;
-  throw std::invalid_argument("compute dtype '" + name + "': must be bf16 or fp32 (resolve \"auto\" first)");
+at::ScalarType compute_dtype(DType d) {
+  if (d == DType::kBf16) return at::kBFloat16;
+  if (d == DType::kFp32) return at::kFloat;
+  throw std::invalid_argument("compute dtype 'auto': must be bf16 or fp32 (resolve \"auto\" first)");
 }
 
-at::ScalarType run_compute_dtype(const std::string& saved, const std::string& device) {
-  if (saved != "auto") return compute_dtype(saved);
+at::ScalarType run_compute_dtype(DType saved, const std::string& device) {
+  if (saved != DType::kAuto) return compute_dtype(saved);
   std::ostringstream quiet;  // runs written before the dtype was saved resolved
-  return compute_dtype(resolve_train_dtype(saved, device, quiet));
+  return compute_dtype(parse_enum_or_throw<DType>("train.dtype", resolve_train_dtype(enum_name(saved), device, quiet)));
 }
 
 LoadedRun load_run(const std::string& run_dir, const std::string& device) {

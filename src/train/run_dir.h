@@ -1,9 +1,5 @@
-// run_dir.h: the on-disk layout of a run, and loading a finished run for eval/generate.
-//   RUN_DIR/config.json            the fully resolved config (JSON, FieldTable layout)
-//   RUN_DIR/tokenizer.json (+ tokenizer.model for BPE)
-//   RUN_DIR/metrics.jsonl          one JSON record per log interval / evaluation
-//   RUN_DIR/checkpoints/latest/    newest checkpoint (checkpoint.h)
-//   RUN_DIR/checkpoints/best/      best validation loss so far
+// run_dir.h: a run's config.json, and loading a finished run for eval/generate (the layout
+// of a run directory is run/run_layout.h).
 #pragma once
 #include <memory>
 #include <string>
@@ -11,13 +7,10 @@
 #include "core/config.h"
 #include "io/tokenizer.h"
 #include "model/transformer.h"
+#include "run/run_layout.h"
 
 namespace moescope {
 
-std::string config_path(const std::string& run_dir);
-std::string latest_dir(const std::string& run_dir);
-std::string best_dir(const std::string& run_dir);
-std::string metrics_path(const std::string& run_dir);
 
 void write_run_config(const std::string& run_dir, Config& cfg);
 // Reads RUN_DIR/config.json (unknown keys are errors naming the key) and validates it.
@@ -34,9 +27,9 @@ struct LoadedRun {
 LoadedRun load_run(const std::string& run_dir, const std::string& device);
 
 torch::Device to_device(const std::string& resolved);
-// "bf16" or "fp32" -> the scalar type (anything else throws: resolve "auto" first).
-at::ScalarType compute_dtype(const std::string& name);
+// bf16 or fp32 -> the scalar type (kAuto throws: resolve "auto" first).
+at::ScalarType compute_dtype(DType d);
 // A saved run's train.dtype on `device` (resolved): as saved, or resolved now when "auto".
-at::ScalarType run_compute_dtype(const std::string& saved, const std::string& device);
+at::ScalarType run_compute_dtype(DType saved, const std::string& device);
 
 }  // namespace moescope

@@ -51,8 +51,6 @@ at::Tensor from_record(const TensorRecord& r) {
   return t;
 }
 
-std::string hf_name(const std::string& n) { return n.rfind("lm_head.", 0) == 0 ? n : "model." + n; }
-
 std::vector<TensorRecord> model_records(torch::nn::Module& m) {
   std::vector<TensorRecord> out;
   for (auto& p : m.named_parameters()) out.push_back(to_record(hf_name(p.key()), p.value()));

@@ -11,6 +11,7 @@
 #include <torch/torch.h>
 
 #include "io/safetensors.h"
+#include "model/param_names.h"  // hf_name
 
 namespace moescope {
 
@@ -18,7 +19,6 @@ TensorRecord to_record(const std::string& name, const at::Tensor& t);
 // Copies a record into a new CPU tensor (throws naming the tensor on unsupported dtypes).
 at::Tensor from_record(const TensorRecord& r);
 
-std::string hf_name(const std::string& module_name);
 
 // Every parameter and buffer of `m` (on any device) under HF names.
 std::vector<TensorRecord> model_records(torch::nn::Module& m);

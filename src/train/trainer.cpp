@@ -17,11 +17,14 @@
 #include "core/runtime.h"
 #include "core/threads.h"
 #include "model/flops.h"
+#include "model/param_names.h"
+#include "run/log_fields.h"
 #include "io/jsonl.h"
 #include "train/dtype_choice.h"
 #include "train/evaluate.h"
 #include "train/run_dir.h"
 #include "train/schedule.h"
+#include "train/test_hooks.h"
 
 namespace moescope {
 namespace fs = std::filesystem;
@@ -30,27 +33,26 @@ namespace {
 std::atomic<int> g_signal{0};
 void on_signal(int sig) { g_signal = sig; }
 
-// Steps at which the test hook MOESCOPE_TEST_NAN_STEPS ("3,4,5") poisons the loss.
-std::set<int64_t> nan_steps() {
-  std::set<int64_t> s;
-  if (const char* e = std::getenv("MOESCOPE_TEST_NAN_STEPS")) {
-    std::stringstream ss(e);
-    std::string tok;
-    while (std::getline(ss, tok, ',')) if (!tok.empty()) s.insert(std::stoll(tok));
-  }
-  return s;
+// What --resume may change: train.* (schedule, limits, logging), scope.* (the microscope
+// observes and acts through the router knobs, which the checkpoint holds, so it may be turned on
+// for an existing run, e.g. --set scope.remediate=true) and compress.* (not used by training).
+// model.*, attn.*, moe.* and data.* must equal the saved ones (model.vocab_size is derived).
+bool may_change_on_resume(const std::string& key) {
+  for (const char* section : {"train.", "scope.", "compress."})
+    if (key.rfind(section, 0) == 0) return true;
+  return key == "model.vocab_size";
 }
 
-// model.* and data.* of a resumed run must equal the saved ones (vocab_size is derived).
 void check_resume_compatible(Config& requested, Config& saved) {
   auto a = requested.fields();
   const nlohmann::json ja = a.to_json(), jb = saved.fields().to_json();
   for (const auto& k : a.keys()) {
-    if (k.rfind("train.", 0) == 0 || k == "model.vocab_size") continue;
+    if (may_change_on_resume(k)) continue;
     auto ptr = nlohmann::json::json_pointer("/" + std::string(k).replace(k.find('.'), 1, "/"));
     if (ja.at(ptr) != jb.at(ptr))
       throw std::invalid_argument("--resume: config key '" + k + "' is " + ja.at(ptr).dump() +
-                                  " but the run was started with " + jb.at(ptr).dump() + " (only train.* may change on resume)");
+                                  " but the run was started with " + jb.at(ptr).dump() +
+                                  " (only train.*, scope.* and compress.* may change on resume)");
   }
 }
 
@@ -61,9 +63,11 @@ double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock:
 Trainer::Trainer(Config cfg, std::string run_dir, bool resume, std::ostream& log)
     : cfg_(std::move(cfg)), run_dir_(std::move(run_dir)), log_(log), resumed_(resume) {
   fs::create_directories(run_dir_);
+  double saved_router_lr_mult = cfg_.train.router_lr_mult;
   if (resume) {
     Config saved = read_run_config(run_dir_);
     check_resume_compatible(cfg_, saved);
+    saved_router_lr_mult = saved.train.router_lr_mult;
     cfg_.model.vocab_size = saved.model.vocab_size;
     if (find_checkpoint(latest_dir(run_dir_)).empty())
       throw std::runtime_error(run_dir_ + ": --resume, but there is no checkpoints/latest to resume from");
@@ -73,10 +77,10 @@ Trainer::Trainer(Config cfg, std::string run_dir, bool resume, std::ostream& log
   data_ = std::make_unique<Dataset>(Dataset::prepare(cfg_.data, run_dir_, log_));
   cfg_.model.vocab_size = data_->vocab_size();
   cfg_.validate();
-  const std::string device = resolve_device(cfg_.train.device);
+  const std::string device = resolve_device(enum_name(cfg_.train.device));
   // train.dtype is resolved once and saved resolved: a resumed run keeps its dtype unless
   // --set train.dtype names another one explicitly.
-  if (resume && cfg_.train.dtype == "auto") cfg_.train.dtype = read_run_config(run_dir_).train.dtype;
+  if (resume && cfg_.train.dtype == DType::kAuto) cfg_.train.dtype = read_run_config(run_dir_).train.dtype;
   if (device == "cpu") {
     const double step_gflop = train_flops_per_token(cfg_.model, cfg_.train.seq_len) *
                               static_cast<double>(cfg_.train.batch_size * cfg_.train.seq_len) / 1e9;
@@ -85,7 +89,7 @@ Trainer::Trainer(Config cfg, std::string run_dir, bool resume, std::ostream& log
     set_compute_threads(th.threads);
     log_ << th.reason << "\n";
   }
-  cfg_.train.dtype = resolve_train_dtype(cfg_.train.dtype, device, log_);
+  cfg_.train.dtype = parse_enum_or_throw<DType>("train.dtype", resolve_train_dtype(enum_name(cfg_.train.dtype), device, log_));
   if (!resume) write_run_config(run_dir_, cfg_);
 
   seed_everything(static_cast<uint64_t>(cfg_.train.seed));
@@ -95,14 +99,29 @@ Trainer::Trainer(Config cfg, std::string run_dir, bool resume, std::ostream& log
   model_->compute_dtype = compute_dtype(cfg_.train.dtype);
   opt_ = std::make_unique<AdamW>(adamw_params(*model_, cfg_.train.decay_embeddings, cfg_.train.router_lr_mult),
                                  cfg_.train.beta1, cfg_.train.beta2, cfg_.train.adam_eps, cfg_.train.weight_decay);
+  for (auto* l : model_->moe_layers()) l->gate->set_knob(Knob::kLrMult, cfg_.train.router_lr_mult);
   if (resume) {
     st_ = load_checkpoint(latest_dir(run_dir_), model_, opt_.get());
-    truncate_jsonl_after(metrics_path(run_dir_), "step", st_.step);
+    // The checkpoint's knobs win, except a router lr multiplier set anew for this resume.
+    if (cfg_.train.router_lr_mult != saved_router_lr_mult)
+      for (auto* l : model_->moe_layers()) l->gate->set_knob(Knob::kLrMult, cfg_.train.router_lr_mult);
+    truncate_jsonl_after(metrics_path(run_dir_), log_field::kStep, st_.step);
     log_ << "resumed " << run_dir_ << " at step " << st_.step << "\n";
   }
   log_ << "model: " << model_->num_params() << " parameters (" << model_->num_active_params()
        << " active per token), " << cfg_.model.n_moe_layers() << " MoE layers, device " << device_ << ", compute "
        << cfg_.train.dtype << "\n";
+}
+
+void Trainer::apply_router_lr_mults() {
+  auto& layers = *model_->layers;
+  for (size_t l = 0; l < layers.size(); ++l) {
+    auto* blk = layers[l]->as<BlockImpl>();
+    if (!blk->is_moe()) continue;
+    const double m = blk->moe->gate->knobs().lr_mult;
+    const std::string name = router_weight_name(static_cast<int64_t>(l));
+    if (opt_->lr_mult(name) != m) opt_->set_lr_mult(name, m);
+  }
 }
 
 void Trainer::log_event(const nlohmann::json& record) {
@@ -116,45 +135,117 @@ void Trainer::save_latest() {
   save_checkpoint(latest_dir(run_dir_), model_, opt_.get(), st_, cj);
 }
 
-TrainSummary Trainer::run() {
+double Trainer::elapsed() const { return base_elapsed_ + (now_s() - t_start_); }
+
+Trainer::StepResult Trainer::train_step(double lr) {
   const auto& tc = cfg_.train;
   const int64_t B = tc.batch_size, S = tc.seq_len;
+  StepResult r;
+  opt_->zero_grad();
+  for (int64_t m = 0; m < tc.grad_accum; ++m) {
+    data_->train_batch(static_cast<uint64_t>(tc.seed), static_cast<uint64_t>(st_.micro_index), B, S, &in_, &tg_);
+    ++st_.micro_index;
+    auto inp = torch::from_blob(in_.data(), {B, S}, torch::kLong).to(device_);
+    auto tgt = torch::from_blob(tg_.data(), {B, S}, torch::kLong).to(device_);
+    auto out = model_->forward(inp);
+    if (hooks.after_forward) hooks.after_forward(st_.step);
+    auto ce = lm_loss(out.logits_BSV, tgt);
+    auto loss = ce + out.aux_loss.to(at::kFloat);
+    if (poison_.count(st_.step)) loss = loss * std::numeric_limits<float>::quiet_NaN();
+    (loss / static_cast<double>(tc.grad_accum)).backward();
+    const double l = loss.item<double>();
+    r.finite = r.finite && std::isfinite(l);
+    r.loss += ce.item<double>() / static_cast<double>(tc.grad_accum);
+  }
+  r.grad_norm = torch::nn::utils::clip_grad_norm_(model_->parameters(),
+                                                  tc.grad_clip > 0 ? tc.grad_clip : std::numeric_limits<double>::infinity());
+  r.finite = r.finite && std::isfinite(r.grad_norm);
+  if (r.finite) {
+    st_.consecutive_nonfinite = 0;
+    apply_router_lr_mults();
+    opt_->step(lr);
+    model_->update_router_biases();
+  }
+  return r;
+}
+
+bool Trainer::skip_nonfinite_step() {
+  const auto& tc = cfg_.train;
+  ++st_.skipped_steps;
+  ++st_.consecutive_nonfinite;
+  opt_->zero_grad();
+  for (auto* l : model_->moe_layers()) l->set_pending_counts(torch::zeros_like(l->pending_counts()));
+  log_ << "step " << st_.step << ": non-finite loss or gradient, step skipped (" << st_.consecutive_nonfinite
+       << " in a row, " << st_.skipped_steps << " in total)\n";
+  if (st_.consecutive_nonfinite < tc.max_nonfinite) return false;
+  log_ << "error: " << st_.consecutive_nonfinite << " consecutive non-finite steps (train.max_nonfinite = "
+       << tc.max_nonfinite << "); stopping. The last good checkpoint in " << latest_dir(run_dir_)
+       << " is untouched. Lower train.lr or raise train.grad_clip.\n";
+  return true;
+}
+
+void Trainer::log_interval(double lr, const StepResult& r, TrainSummary& sum) {
+  const auto& tc = cfg_.train;
+  auto& iv = interval_;
+  const double t = now_s(), tps = iv.tokens / std::max(1e-9, t - iv.t_start);
+  nlohmann::json rec{{log_field::kSchema, 1}, {log_field::kType, log_field::kTrain}, {log_field::kStep, st_.step},
+                     {"loss", iv.steps ? nlohmann::json(iv.loss / iv.steps) : nlohmann::json(nullptr)}, {"lr", lr},
+                     {"grad_norm", std::isfinite(r.grad_norm) ? nlohmann::json(r.grad_norm) : nlohmann::json(nullptr)},
+                     {"tokens_per_s", tps}, {"skipped_steps", st_.skipped_steps}, {"elapsed_s", elapsed()}};
+  if (hooks.on_log) hooks.on_log(st_.step, rec);
+  metrics_->write(rec);
+  std::ostringstream line;
+  line << "step " << st_.step << "/" << tc.max_steps << " loss " << std::fixed << std::setprecision(4)
+       << (iv.steps ? iv.loss / iv.steps : NAN) << " lr " << std::scientific << std::setprecision(2)
+       << lr << " tok/s " << std::fixed << std::setprecision(0) << tps;
+  if (tty_) std::cout << "\r" << line.str() << "   " << std::flush;
+  else std::cout << line.str() << std::endl;
+  sum.tokens_per_s = tps;
+  iv = Interval{};
+  iv.t_start = t;
+}
+
+void Trainer::evaluate_now(TrainSummary& sum) {
+  const auto& tc = cfg_.train;
+  if (hooks.before_eval) hooks.before_eval(st_.step);
+  auto r = evaluate(model_, *data_, tc.batch_size, tc.seq_len, tc.eval_max_batches, device_, hooks.eval_after_forward);
+  nlohmann::json rec{{log_field::kSchema, 1}, {log_field::kType, log_field::kEval}, {log_field::kStep, st_.step}, {"val_loss", r.loss},
+                     {"val_ppl", r.perplexity}, {"val_tokens", r.tokens}, {"elapsed_s", elapsed()}};
+  if (hooks.on_eval) hooks.on_eval(st_.step, rec);
+  metrics_->write(rec);
+  sum.val_loss = r.loss;
+  last_eval_step_ = st_.step;
+  if (r.loss < st_.best_val_loss) {
+    st_.best_val_loss = r.loss;
+    st_.best_step = st_.step;
+    st_.elapsed_s = elapsed();
+    save_checkpoint(best_dir(run_dir_), model_, opt_.get(), st_, cfg_.fields().to_json());
+  }
+  if (tty_) std::cout << "\n";
+  std::cout << "eval step " << st_.step << " val_loss " << std::fixed << std::setprecision(4) << r.loss
+            << " ppl " << std::setprecision(2) << r.perplexity << (st_.best_step == st_.step ? " (best)" : "") << std::endl;
+}
+
+// Until max_steps, a signal or the time limit: one optimizer step, then the log interval,
+// evaluation and latest checkpoint when due; at the end a final evaluation and checkpoint.
+TrainSummary Trainer::run() {
+  const auto& tc = cfg_.train;
   g_signal = 0;
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
-  const bool tty = isatty(STDOUT_FILENO);
-  const auto poison = nan_steps();
+  tty_ = isatty(STDOUT_FILENO);
+  poison_ = test_hooks::nan_loss_steps();
   if (resumed_ && hooks.on_resume) hooks.on_resume(st_.step);
 
   metrics_ = std::make_unique<JsonlWriter>(metrics_path(run_dir_), /*append=*/true);
-  JsonlWriter& metrics = *metrics_;
   TrainSummary sum;
-  const double t_start = now_s(), base_elapsed = st_.elapsed_s;
-  double t_interval = t_start, interval_loss = 0;
-  int64_t interval_tokens = 0, interval_steps = 0, last_eval_step = -1;
-  auto elapsed = [&] { return base_elapsed + (now_s() - t_start); };
-  auto do_eval = [&] {
-    if (hooks.before_eval) hooks.before_eval(st_.step);
-    auto r = evaluate(model_, *data_, B, S, tc.eval_max_batches, device_, hooks.eval_after_forward);
-    nlohmann::json rec{{"schema", 1}, {"type", "eval"}, {"step", st_.step}, {"val_loss", r.loss},
-                       {"val_ppl", r.perplexity}, {"val_tokens", r.tokens}, {"elapsed_s", elapsed()}};
-    if (hooks.on_eval) hooks.on_eval(st_.step, rec);
-    metrics.write(rec);
-    sum.val_loss = r.loss;
-    last_eval_step = st_.step;
-    if (r.loss < st_.best_val_loss) {
-      st_.best_val_loss = r.loss;
-      st_.best_step = st_.step;
-      st_.elapsed_s = elapsed();
-      save_checkpoint(best_dir(run_dir_), model_, opt_.get(), st_, cfg_.fields().to_json());
-    }
-    if (tty) std::cout << "\n";
-    std::cout << "eval step " << st_.step << " val_loss " << std::fixed << std::setprecision(4) << r.loss
-              << " ppl " << std::setprecision(2) << r.perplexity << (st_.best_step == st_.step ? " (best)" : "") << std::endl;
-  };
+  t_start_ = now_s();
+  base_elapsed_ = st_.elapsed_s;
+  interval_ = Interval{};
+  interval_.t_start = t_start_;
+  last_eval_step_ = -1;
 
   model_->train();
-  std::vector<int64_t> in, tg;
   while (st_.step < tc.max_steps) {
     if (g_signal) {
       sum.exit_code = 130;
@@ -165,85 +256,32 @@ TrainSummary Trainer::run() {
       break;
     }
     const double lr = lr_at(st_.step, tc);
-    opt_->zero_grad();
-    double step_loss = 0;
-    bool finite = true;
-    for (int64_t m = 0; m < tc.grad_accum; ++m) {
-      data_->train_batch(static_cast<uint64_t>(tc.seed), static_cast<uint64_t>(st_.micro_index), B, S, &in, &tg);
-      ++st_.micro_index;
-      auto inp = torch::from_blob(in.data(), {B, S}, torch::kLong).to(device_);
-      auto tgt = torch::from_blob(tg.data(), {B, S}, torch::kLong).to(device_);
-      auto out = model_->forward(inp);
-      if (hooks.after_forward) hooks.after_forward(st_.step);
-      auto ce = lm_loss(out.logits_BSV, tgt);
-      auto loss = ce + out.aux_loss.to(at::kFloat);
-      if (poison.count(st_.step)) loss = loss * std::numeric_limits<float>::quiet_NaN();
-      (loss / static_cast<double>(tc.grad_accum)).backward();
-      const double l = loss.item<double>();
-      finite = finite && std::isfinite(l);
-      step_loss += ce.item<double>() / static_cast<double>(tc.grad_accum);
-    }
-    const double gnorm = torch::nn::utils::clip_grad_norm_(model_->parameters(),
-                                                           tc.grad_clip > 0 ? tc.grad_clip : std::numeric_limits<double>::infinity());
-    finite = finite && std::isfinite(gnorm);
-    if (!finite) {
-      ++st_.skipped_steps;
-      ++st_.consecutive_nonfinite;
-      opt_->zero_grad();
-      for (auto* l : model_->moe_layers()) l->set_pending_counts(torch::zeros_like(l->pending_counts()));
-      log_ << "step " << st_.step << ": non-finite loss or gradient, step skipped (" << st_.consecutive_nonfinite
-           << " in a row, " << st_.skipped_steps << " in total)\n";
-      if (st_.consecutive_nonfinite >= tc.max_nonfinite) {
-        log_ << "error: " << st_.consecutive_nonfinite << " consecutive non-finite steps (train.max_nonfinite = "
-             << tc.max_nonfinite << "); stopping. The last good checkpoint in " << latest_dir(run_dir_)
-             << " is untouched. Lower train.lr or raise train.grad_clip.\n";
-        sum.exit_code = 3;
-        break;
-      }
-    } else {
-      st_.consecutive_nonfinite = 0;
-      opt_->step(lr);
-      model_->update_router_biases();
+    const StepResult r = train_step(lr);
+    if (!r.finite && skip_nonfinite_step()) {
+      sum.exit_code = 3;
+      break;
     }
     ++st_.step;
-    st_.tokens_seen += B * S * tc.grad_accum;
-    interval_tokens += B * S * tc.grad_accum;
-    interval_loss += finite ? step_loss : 0;
-    interval_steps += finite;
-    sum.final_loss = step_loss;
+    st_.tokens_seen += tc.batch_size * tc.seq_len * tc.grad_accum;
+    interval_.tokens += tc.batch_size * tc.seq_len * tc.grad_accum;
+    interval_.loss += r.finite ? r.loss : 0;
+    interval_.steps += r.finite;
+    sum.final_loss = r.loss;
     if (hooks.after_step) hooks.after_step(st_.step);
 
-    if (st_.step % tc.log_every == 0 || st_.step == tc.max_steps) {
-      const double t = now_s(), tps = interval_tokens / std::max(1e-9, t - t_interval);
-      nlohmann::json rec{{"schema", 1}, {"type", "train"}, {"step", st_.step},
-                         {"loss", interval_steps ? nlohmann::json(interval_loss / interval_steps) : nlohmann::json(nullptr)}, {"lr", lr},
-                         {"grad_norm", std::isfinite(gnorm) ? nlohmann::json(gnorm) : nlohmann::json(nullptr)},
-                         {"tokens_per_s", tps}, {"skipped_steps", st_.skipped_steps}, {"elapsed_s", elapsed()}};
-      if (hooks.on_log) hooks.on_log(st_.step, rec);
-      metrics.write(rec);
-      std::ostringstream line;
-      line << "step " << st_.step << "/" << tc.max_steps << " loss " << std::fixed << std::setprecision(4)
-           << (interval_steps ? interval_loss / interval_steps : NAN) << " lr " << std::scientific << std::setprecision(2)
-           << lr << " tok/s " << std::fixed << std::setprecision(0) << tps;
-      if (tty) std::cout << "\r" << line.str() << "   " << std::flush;
-      else std::cout << line.str() << std::endl;
-      sum.tokens_per_s = tps;
-      t_interval = t;
-      interval_tokens = interval_steps = 0;
-      interval_loss = 0;
-    }
-    if (st_.step % tc.eval_every == 0) do_eval();
+    if (st_.step % tc.log_every == 0 || st_.step == tc.max_steps) log_interval(lr, r, sum);
+    if (st_.step % tc.eval_every == 0) evaluate_now(sum);
     if (st_.step % tc.ckpt_every == 0 && st_.consecutive_nonfinite == 0) {
       st_.elapsed_s = elapsed();
       save_latest();
     }
   }
   if (sum.exit_code != 3) {
-    if (last_eval_step != st_.step && st_.step > 0) do_eval();
+    if (last_eval_step_ != st_.step && st_.step > 0) evaluate_now(sum);
     st_.elapsed_s = elapsed();
     save_latest();
   }
-  if (tty) std::cout << "\n";
+  if (tty_) std::cout << "\n";
   std::signal(SIGINT, SIG_DFL);
   std::signal(SIGTERM, SIG_DFL);
   sum.steps = st_.step;

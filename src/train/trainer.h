@@ -10,7 +10,9 @@
 #include <functional>
 #include <iosfwd>
 #include <memory>
+#include <set>
 #include <string>
+#include <vector>
 
 #include "core/config.h"
 #include "model/transformer.h"
@@ -58,7 +60,24 @@ class Trainer {
   void log_event(const nlohmann::json& record);
 
  private:
+  // The steps of run().
+  struct StepResult {
+    double loss = 0;       // mean cross-entropy over the micro-batches
+    double grad_norm = 0;  // before clipping
+    bool finite = true;
+  };
+  struct Interval {        // since the last log record
+    double t_start = 0, loss = 0;
+    int64_t tokens = 0, steps = 0;
+  };
+  StepResult train_step(double lr);  // grad_accum micro-batches, clipping, then the update if finite
+  bool skip_nonfinite_step();         // counts a skipped step; true when the run must stop
+  void log_interval(double lr, const StepResult& r, TrainSummary& sum);
+  void evaluate_now(TrainSummary& sum);  // validation, best checkpoint on improvement
+  double elapsed() const;             // training wall time, this process and before
   void save_latest();
+  // The optimizer's router lr multipliers follow the routers' knobs (their one owner).
+  void apply_router_lr_mults();
   Config cfg_;
   std::string run_dir_;
   std::ostream& log_;
@@ -69,6 +88,13 @@ class Trainer {
   torch::Device device_{torch::kCPU};
   bool resumed_ = false;
   std::unique_ptr<JsonlWriter> metrics_;
+  // State of one run() call.
+  std::set<int64_t> poison_;  // test_hooks::nan_loss_steps()
+  double t_start_ = 0, base_elapsed_ = 0;
+  Interval interval_;
+  int64_t last_eval_step_ = -1;
+  bool tty_ = false;
+  std::vector<int64_t> in_, tg_;
 };
 
 }  // namespace moescope

@@ -76,7 +76,7 @@ TEST(Compressor, BudgetArithmetic) {
   EXPECT_EQ(s.expert_before - s.expert_after, 2 * (s.groups[0].before - s.groups[0].after));
   EXPECT_EQ(s.model_before - s.model_after, s.expert_before - s.expert_after);
   EXPECT_NEAR(s.expert_rate(), 1.0 - double(s.expert_after) / s.expert_before, 1e-12);
-  cc.scope = "global";
+  cc.scope = BankScope::kGlobal;
   EXPECT_EQ(plan_sizes(*m, cc).groups[0].group, "global.gate");
   cc.rank = 17;
   expect_error<std::invalid_argument>([&] { plan_sizes(*m, cc); }, {"compress.rank = 17", "16"});

@@ -22,15 +22,15 @@ double recover(const std::string& solver, Activation f, const std::string& init,
   const int64_t E = 16, P = 10, D = 32, R = 4, M = 2;
   auto p = normalise ? moescope::testing::planted(E, P, D, R, M, f, 11, 0.02, 0.001, true)
                      : moescope::testing::planted(E, P, D, R, M, f, 11);
-  auto groups = build_groups({{1, "gate", p.W_EPD}}, "layer", normalise);
+  auto groups = build_groups({{1, "gate", p.W_EPD}}, BankScope::kLayer, normalise);
   CompressConfig cfg;
-  cfg.solver = solver;
-  cfg.activation = activation_name(f);
+  cfg.solver = parse_enum_or_throw<Solver>("solver", solver);
+  cfg.activation = f;
   cfg.normalise = normalise;
   cfg.max_iters = iters;
   cfg.plateau_iters = 0;
   cfg.target_rel_error = 1e-5;
-  cfg.init = init;
+  cfg.init = parse_enum_or_throw<InitMethod>("init", init);
   RestartOptions ro;
   ro.restarts = restarts;
   ro.iters = solver == "altmin" ? 60 : 300;
@@ -103,13 +103,13 @@ TEST(Init, KMeansSeparatesClusters) {
 TEST(Sparse, TemperatureSteersSupportTowardTarget) {
   const int64_t E = 16, P = 8, D = 12, R = 4, M = 6;
   auto p = moescope::testing::planted(E, P, D, R, M, Activation::kIdentity, 5);
-  auto groups = build_groups({{2, "up", p.W_EPD}}, "layer", true);
+  auto groups = build_groups({{2, "up", p.W_EPD}}, BankScope::kLayer, true);
   CompressConfig cfg;
   cfg.sparse = true;
   cfg.target_support = 2;
   cfg.max_iters = 60;
   cfg.plateau_iters = 5;
-  initialise(groups[0], "pca", R, M, Activation::kIdentity, cfg.ridge, 1);  // pca: uniform alpha, support M
+  initialise(groups[0], InitMethod::kPca, R, M, Activation::kIdentity, cfg.ridge, 1);  // pca: uniform alpha, support M
   std::vector<IterationReport> log;
   auto res = solve(groups, cfg, Activation::kIdentity, [&](const IterationReport& r) { log.push_back(r); });
   EXPECT_EQ(log.front().groups[0].support_median, double(M));
@@ -157,12 +157,12 @@ TEST(Stopping, Rules) {
 
 TEST(Stopping, NonFiniteStopsAtOnceAndKeepsTheBestState) {
   auto p = moescope::testing::planted(8, 6, 10, 3, 2, Activation::kIdentity, 2);
-  auto groups = build_groups({{1, "gate", p.W_EPD}}, "layer", true);
+  auto groups = build_groups({{1, "gate", p.W_EPD}}, BankScope::kLayer, true);
   CompressConfig cfg;
-  cfg.solver = "gradient";
+  cfg.solver = Solver::kGradient;
   cfg.lr = 1e200;  // the first step overflows to Inf/NaN
   cfg.max_iters = 50;
-  initialise(groups[0], "svd", 3, 2, Activation::kIdentity, cfg.ridge, 1);
+  initialise(groups[0], InitMethod::kSvd, 3, 2, Activation::kIdentity, cfg.ridge, 1);
   const double before = objective(groups, Activation::kIdentity);
   std::vector<IterationReport> log;
   auto res = solve(groups, cfg, Activation::kIdentity, [&](const IterationReport& r) { log.push_back(r); });

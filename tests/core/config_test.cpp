@@ -25,7 +25,7 @@ void expect_error(Fn fn, std::initializer_list<const char*> needles) {
 
 TEST(Config, TinyPresetLoadsAndValidates) {
   auto c = tiny_config();
-  EXPECT_EQ(c.model.attn.type, "mla");
+  EXPECT_EQ(c.model.attn.type, AttnType::kMla);
   EXPECT_EQ(c.model.moe.n_routed, 4);
   EXPECT_EQ(c.model.n_moe_layers(), 1);
 }
@@ -33,7 +33,7 @@ TEST(Config, TinyPresetLoadsAndValidates) {
 TEST(Config, SetOverridesTypedValues) {
   auto c = tiny_config({"moe.top_k=1", "moe.score_func=sigmoid", "moe.capacity_factor=1.25", "model.tie_embeddings=true"});
   EXPECT_EQ(c.model.moe.top_k, 1);
-  EXPECT_EQ(c.model.moe.score_func, "sigmoid");
+  EXPECT_EQ(c.model.moe.score_func, ScoreFunc::kSigmoid);
   EXPECT_DOUBLE_EQ(c.model.moe.capacity_factor, 1.25);
   EXPECT_TRUE(c.model.tie_embeddings);
 }
@@ -88,4 +88,33 @@ TEST(Config, EveryPresetLoadsAndValidates) {
     ++n;
   }
   EXPECT_GE(n, 6);
+}
+
+TEST(Config, EnumsParseOnceWithTheChoicesInTheError) {
+  auto c = tiny_config({"moe.drop_policy=position", "attn.type=mha", "attn.n_heads=4", "train.dtype=fp32"});
+  EXPECT_EQ(c.model.moe.drop_policy, DropPolicy::kPosition);
+  EXPECT_EQ(c.model.attn.type, AttnType::kMha);
+  EXPECT_EQ(c.train.dtype, DType::kFp32);
+  EXPECT_EQ(c.fields().to_json()["moe"]["drop_policy"], "position");  // config.json keeps the spelling
+  expect_error([] { tiny_config({"train.dtype=fp16"}); }, {"train.dtype", "'fp16'", "auto, bf16, fp32"});
+  expect_error([] { tiny_config({"compress.init=qr"}); }, {"compress.init", "svd, pca, random"});
+}
+
+TEST(Config, RangesComeFromTheFieldListWithTheirNotes) {
+  expect_error([] { tiny_config({"data.bpe_vocab_size=10"}); }, {"data.bpe_vocab_size = 10", "in [64, 1000000]"});
+  expect_error([] { tiny_config({"train.grad_clip=-1"}); }, {"train.grad_clip", ">= 0 (0 = off)"});
+  expect_error([] { tiny_config({"scope.max_share=0"}); }, {"scope.max_share", "in (0, 1]"});
+  expect_error([] { tiny_config({"compress.temperature_step=1"}); }, {"compress.temperature_step", "> 1"});
+}
+
+TEST(Config, HelpListsEveryKeyWithDefaultAllowedValuesAndHelp) {
+  const std::string help = config_help();
+  Config c;
+  for (const auto& k : c.fields().keys()) EXPECT_NE(help.find("  " + k + " = "), std::string::npos) << k;
+  EXPECT_NE(help.find("moe.top_k = 2  [> 0]  routed experts per token"), std::string::npos) << help;
+  EXPECT_NE(help.find("moe.score_func = softmax  [one of softmax, sigmoid]"), std::string::npos) << help;
+  EXPECT_NE(help.find("moe.capacity_factor = 0  [>= 0 (0 = dropless)]"), std::string::npos) << help;
+  // Every field has help text.
+  auto t = c.fields();
+  for (const auto& k : t.keys()) EXPECT_GT(std::string(t.info(k).help).size(), 3u) << k;
 }

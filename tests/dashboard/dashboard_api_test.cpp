@@ -7,7 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "dashboard/dashboard_api.h"
-#include "dashboard/health.h"
+#include "run/health.h"
 #include "io/io_test_util.h"
 #include "synthetic_log.h"
 

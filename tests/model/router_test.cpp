@@ -21,7 +21,7 @@ ModelConfig small_router_cfg(const std::string& score, int64_t E, int64_t K, int
   c.d_model = D;
   c.moe.n_routed = E;
   c.moe.top_k = K;
-  c.moe.score_func = score;
+  c.moe.score_func = parse_enum_or_throw<ScoreFunc>("score", score);
   c.moe.bias_balance = true;
   return c;
 }
@@ -179,7 +179,7 @@ TEST(Router, JitterOnlyInTrainingAndOfStatedForm) {
   auto x = dev(torch::randn({1, 50, 16}));
   for (const char* mode : {"input", "logits"}) {
     auto c = small_router_cfg("softmax", 8, 2, 16);
-    c.moe.jitter = mode;
+    c.moe.jitter = parse_enum_or_throw<Jitter>("jitter", mode);
     c.moe.jitter_eps = 0.02;
     Router r(c);
     r->to(test_device());

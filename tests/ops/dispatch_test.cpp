@@ -61,8 +61,9 @@ TEST(Dispatch, CapacityMatchesHostLoopReference) {
       const int64_t T = 64, K = 2, E = 8;
       at::Tensor w;
       auto ex = random_routing(T, K, E, &w);
-      auto plan = plan_dispatch(dev(ex), dev(w), E, cf, parse_drop_policy(policy));
-      auto ref = reference_keep_mask(ex, w, E, cf, policy);
+      const auto p = parse_enum_or_throw<DropPolicy>("drop policy", policy);
+      auto plan = plan_dispatch(dev(ex), dev(w), E, cf, p);
+      auto ref = reference_keep_mask(ex, w, E, cf, p);
       EXPECT_TRUE(cpu(plan.keep_TK).equal(ref)) << policy << " cf=" << cf;
       EXPECT_EQ(plan.n_dropped, (~ref).sum().item<int64_t>());
       const int64_t cap = expert_capacity(cf, T, K, E);

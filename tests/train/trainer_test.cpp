@@ -84,15 +84,15 @@ TEST(Trainer, AutoDtypeIsSavedResolved) {
   ScratchRun s("auto-dtype");
   std::ostringstream log;
   Trainer t(s.config({"train.max_steps=2", "train.dtype=auto"}), s.run("r"), false, log);
-  const std::string picked = t.config().train.dtype;
+  const std::string picked = enum_name(t.config().train.dtype);
   EXPECT_TRUE(picked == "bf16" || picked == "fp32") << picked;
   EXPECT_NE(log.str().find("train.dtype auto -> " + picked), std::string::npos) << log.str();
   t.run();
-  EXPECT_EQ(read_run_config(s.run("r")).train.dtype, picked);
+  EXPECT_EQ(enum_name(read_run_config(s.run("r")).train.dtype), picked);
   Trainer u(s.config({"train.max_steps=3", "train.dtype=auto"}), s.run("r"), true, log);
-  EXPECT_EQ(u.config().train.dtype, picked);
+  EXPECT_EQ(enum_name(u.config().train.dtype), picked);
   Trainer v(s.config({"train.max_steps=4", "train.dtype=fp32"}), s.run("r"), true, log);
-  EXPECT_EQ(v.config().train.dtype, "fp32");  // an explicit value still wins on resume
+  EXPECT_EQ(v.config().train.dtype, DType::kFp32);  // an explicit value still wins on resume
 }
 
 TEST(Trainer, TinyPresetLossFalls) {

@@ -7,7 +7,7 @@
 namespace moescope {
 
 at::Tensor reference_keep_mask(const at::Tensor& expert_TK, const at::Tensor& weight_TK, int64_t E,
-                               double capacity_factor, const std::string& policy) {
+                               double capacity_factor, DropPolicy policy) {
   auto ex = expert_TK.to(torch::kCPU).contiguous();
   auto w = weight_TK.detach().to(torch::kCPU).to(torch::kDouble).contiguous();
   const int64_t T = ex.size(0), K = ex.size(1);
@@ -22,11 +22,11 @@ at::Tensor reference_keep_mask(const at::Tensor& expert_TK, const at::Tensor& we
     for (int64_t j = 0; j < K; ++j)
       for (int64_t t = 0; t < T; ++t)
         if (ea[t][j] == e) mine.emplace_back(t, j);
-    if (policy == "score") {
+    if (policy == DropPolicy::kScore) {
       std::stable_sort(mine.begin(), mine.end(), [&](auto& a, auto& b) {
         return wa[a.first][a.second] > wa[b.first][b.second];
       });
-    }  // "position": already slot-major, then by token
+    }  // kPosition: already slot-major, then by token
     for (size_t i = static_cast<size_t>(cap); i < mine.size(); ++i) ka[mine[i].first][mine[i].second] = false;
   }
   return keep;

@@ -5,7 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "io/remove_tree.h"
-#include "scope/health_table.h"
+#include "run/health.h"
 
 using namespace moescope;
 

@@ -1,0 +1,23 @@
+// param_names.cpp: see param_names.h.
+#include "model/param_names.h"
+
+namespace moescope {
+
+std::string hf_name(const std::string& n) { return n.rfind("lm_head.", 0) == 0 ? n : "model." + n; }
+
+std::string router_weight_name(int64_t layer) { return "layers." + std::to_string(layer) + ".mlp.gate.weight"; }
+
+bool is_router_weight(const std::string& name) {
+  static const std::string kSuffix = ".mlp.gate.weight";
+  return name.size() >= kSuffix.size() && name.compare(name.size() - kSuffix.size(), kSuffix.size(), kSuffix) == 0;
+}
+
+std::string expert_prefix(int64_t layer, int64_t expert) {
+  return "layers." + std::to_string(layer) + ".mlp.experts." + std::to_string(expert) + ".";
+}
+
+std::string expert_weight_hf_name(int64_t layer, int64_t expert, const std::string& family) {
+  return hf_name(expert_prefix(layer, expert) + family + "_proj.weight");
+}
+
+}  // namespace moescope

@@ -1,0 +1,83 @@
+// health.cpp: see health.h.
+#include "run/health.h"
+
+#include <cstdio>
+#include <sstream>
+#include <stdexcept>
+
+#include "io/jsonl.h"
+#include "run/log_fields.h"
+
+namespace moescope {
+namespace f = log_field;
+
+nlohmann::json health_table(const nlohmann::json& rec, const std::map<int, double>& maxvio_global) {
+  nlohmann::json rows = nlohmann::json::array();
+  auto number = [](const nlohmann::json& l, const char* key) -> nlohmann::json {
+    auto it = l.find(key);
+    return it != l.end() && it->is_number() ? *it : nlohmann::json();
+  };
+  if (rec.contains(f::kMoe) && rec[f::kMoe].is_array()) {
+    for (const auto& l : rec[f::kMoe]) {
+      if (!l.is_object() || !l.contains(f::kLayer) || !l[f::kLayer].is_number_integer()) continue;
+      const int layer = l[f::kLayer].get<int>();
+      nlohmann::json row = {{f::kLayer, layer},
+                            {f::kEntropyNorm, number(l, f::kEntropyNorm)},
+                            {f::kNEff, number(l, f::kNEff)},
+                            {f::kMaxVioBatch, number(l, f::kMaxVioBatch)},
+                            {f::kDropRate, number(l, f::kDropRate)}};
+      auto g = maxvio_global.find(layer);
+      row[f::kMaxVioGlobal] = g == maxvio_global.end() ? nlohmann::json() : nlohmann::json(g->second);
+      nlohmann::json dead = nlohmann::json::array();
+      if (l.contains(f::kDead) && l[f::kDead].is_array())
+        for (const auto& d : l[f::kDead])
+          if (d.is_number_integer()) dead.push_back(d);
+      row[f::kDead] = dead;
+      row[f::kStatus] = l.contains(f::kStatus) && l[f::kStatus].is_string() ? l[f::kStatus].get<std::string>() : "unknown";
+      rows.push_back(row);
+    }
+  }
+  return {{f::kStep, rec.contains(f::kStep) ? rec[f::kStep] : nlohmann::json()}, {"layers", rows}};
+}
+
+HealthTable read_health_table(const std::string& path, int64_t step) {
+  auto r = read_jsonl(path);
+  HealthTable t;
+  t.warnings = r.warnings;
+  for (auto& rec : r.records) {
+    if (rec.value(f::kType, "") != f::kTrain || !rec.contains(f::kMoe) || !rec[f::kStep].is_number_integer()) continue;
+    const int64_t s = rec[f::kStep].get<int64_t>();
+    if (step >= 0 && s > step) continue;
+    if (s >= t.step) {
+      t.step = s;
+      t.layers.assign(rec[f::kMoe].begin(), rec[f::kMoe].end());
+    }
+  }
+  if (t.step < 0)
+    throw std::runtime_error(path + ": no routing metrics" + (step >= 0 ? " at or before step " + std::to_string(step) : std::string()) +
+                             " (was the run trained with scope.enabled=true and MoE layers?)");
+  return t;
+}
+
+std::string HealthTable::render() const {
+  auto num = [](const nlohmann::json& row, const char* key) { return row[key].is_number() ? row[key].get<double>() : 0.0; };
+  std::ostringstream o;
+  char line[256];
+  o << "step " << step << "\n";
+  std::snprintf(line, sizeof line, "%-6s %8s %7s %8s %9s %-14s %s\n", "layer", "entropy", "N_eff", "MaxVio", "drop", "dead", "status");
+  o << line;
+  const nlohmann::json rows = health_table({{f::kMoe, layers}}, {})["layers"];
+  for (const auto& row : rows) {
+    std::string dead;
+    for (auto& d : row[f::kDead]) dead += (dead.empty() ? "" : ",") + std::to_string(d.get<int64_t>());
+    if (dead.empty()) dead = "-";
+    std::snprintf(line, sizeof line, "%-6lld %8.3f %7.2f %8.3f %8.2f%% %-14s %s\n",
+                  static_cast<long long>(row[f::kLayer].get<int64_t>()), num(row, f::kEntropyNorm), num(row, f::kNEff),
+                  num(row, f::kMaxVioBatch), 100.0 * num(row, f::kDropRate), dead.c_str(),
+                  row[f::kStatus].get<std::string>().c_str());
+    o << line;
+  }
+  return o.str();
+}
+
+}  // namespace moescope

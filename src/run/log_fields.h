@@ -1,0 +1,35 @@
+// log_fields.h: the field names of the run-log records (RUN_DIR/metrics.jsonl, alerts.jsonl)
+// that more than one module writes or reads: the trainer and the microscope write them; the
+// health table, the resume replay, the dashboard and compress read them. Every record carries
+// {"schema": 1, "type": ..., "step": ...}; docs/metrics.md defines the metrics themselves.
+#pragma once
+
+namespace moescope::log_field {
+
+// Every record.
+inline constexpr const char* kSchema = "schema";
+inline constexpr const char* kType = "type";
+inline constexpr const char* kStep = "step";
+// Record types.
+inline constexpr const char* kTrain = "train";
+inline constexpr const char* kEval = "eval";
+inline constexpr const char* kRemediation = "remediation";
+// A train or eval record's per-MoE-layer entries, and their fields.
+inline constexpr const char* kMoe = "moe";
+inline constexpr const char* kLayer = "layer";
+inline constexpr const char* kCounts = "counts";
+inline constexpr const char* kEntropyNorm = "entropy_norm";
+inline constexpr const char* kNEff = "n_eff";
+inline constexpr const char* kMaxVioBatch = "maxvio_batch";
+inline constexpr const char* kMaxVioGlobal = "maxvio_global";  // eval records
+inline constexpr const char* kDropRate = "drop_rate";
+inline constexpr const char* kDead = "dead";
+inline constexpr const char* kStatus = "status";
+inline constexpr const char* kRouterEntropy = "router_entropy";
+// A remediation record.
+inline constexpr const char* kAction = "action";
+inline constexpr const char* kFrom = "from";
+inline constexpr const char* kTo = "to";
+inline constexpr const char* kReason = "reason";
+
+}  // namespace moescope::log_field

@@ -5,6 +5,7 @@
 
 #include "io/hf_json.h"
 #include "io/hf_regex.h"
+#include "io/tokenizer.h"
 #include "io/unicode_norm.h"
 
 namespace moescope {
@@ -23,7 +24,7 @@ struct ByteMap {
       const bool printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
       to_cp[b] = printable ? uint32_t(b) : 256 + n++;
       to_byte[to_cp[b]] = b;
-      append_utf8(utf8[b], to_cp[b]);
+      utf8_append(utf8[b], to_cp[b]);
     }
   }
 };

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "io/tokenizer.h"
 #include "io/unicode_tables.h"
 
 namespace moescope {
@@ -121,34 +122,16 @@ std::string utf8_sanitise(std::string_view text) {
   for (size_t i = 0; i < text.size();) {
     uint32_t cp;
     const size_t used = decode_step(p + i, text.size() - i, &cp);
-    append_utf8(out, cp);
+    utf8_append(out, cp);
     i += used;
   }
   return out;
 }
 
-void append_utf8(std::string& out, uint32_t cp) {
-  if (cp < 0x80) {
-    out += char(cp);
-  } else if (cp < 0x800) {
-    out += char(0xC0 | cp >> 6);
-    out += char(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += char(0xE0 | cp >> 12);
-    out += char(0x80 | (cp >> 6 & 0x3F));
-    out += char(0x80 | (cp & 0x3F));
-  } else {
-    out += char(0xF0 | cp >> 18);
-    out += char(0x80 | (cp >> 12 & 0x3F));
-    out += char(0x80 | (cp >> 6 & 0x3F));
-    out += char(0x80 | (cp & 0x3F));
-  }
-}
-
 std::string code_points_to_utf8(const uint32_t* cps, size_t n) {
   std::string out;
   out.reserve(n);
-  for (size_t i = 0; i < n; ++i) append_utf8(out, cps[i]);
+  for (size_t i = 0; i < n; ++i) utf8_append(out, cps[i]);
   return out;
 }
 

@@ -19,7 +19,6 @@ void utf8_to_code_points(std::string_view text, std::vector<uint32_t>* cps, std:
 std::string utf8_sanitise(std::string_view text);
 bool utf8_is_valid(std::string_view text);
 
-void append_utf8(std::string& out, uint32_t cp);
 std::string code_points_to_utf8(const uint32_t* cps, size_t n);
 
 // Unicode Normalization Form C of valid UTF-8 text.

@@ -12,20 +12,10 @@
 #include "../train/train_test_util.h"
 
 using namespace moescope;
+using moescope::testing::cli;
 using moescope::testing::ScratchRun;
 namespace fs = std::filesystem;
 
-namespace {
-std::pair<int, std::string> cli(const std::string& args) {
-  std::string out;
-  FILE* f = popen((std::string(MOESCOPE_BINARY) + " " + args + " 2>&1").c_str(), "r");
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
-  int st = pclose(f);
-  return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
-}
-}  // namespace
 
 TEST(Microscope, LogsRoutingMetricsTensorBoardAndHealthTable) {
   ScratchRun s("scope");

@@ -4,6 +4,9 @@
 #include <fstream>
 #include <random>
 #include <string>
+#include <utility>
+
+#include <sys/wait.h>
 
 #include "../test_util.h"
 #include "io/remove_tree.h"
@@ -37,5 +40,18 @@ struct ScratchRun {
     return tiny_config(sets);
   }
 };
+
+#ifdef MOESCOPE_BINARY
+// Runs the moescope binary with `args` (stderr folded into stdout): {exit status, output}.
+inline std::pair<int, std::string> cli(const std::string& args) {
+  std::string out;
+  FILE* f = popen((std::string(MOESCOPE_BINARY) + " " + args + " 2>&1").c_str(), "r");
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+  int st = pclose(f);
+  return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
+}
+#endif
 
 }  // namespace moescope::testing

@@ -29,17 +29,24 @@ nlohmann::json collect(bool probe) {
   const bool cuda = torch::cuda::is_available();
   j["cuda"] = {{"available", cuda}, {"devices", cuda ? cuda_devices_summary() : std::string()}};
   j["libtorch"] = TORCH_VERSION;
+  // One measurement serves both the printed throughput and the CPU's "auto" decision.
+  double f32 = 0, b16 = 0;
+  if (probe) {
+    f32 = matmul_gflops("fp32", 512, 0.3);
+    b16 = matmul_gflops("bf16", 512, 0.3);
+    j["matmul_gflops_512"] = {{"fp32", f32}, {"bf16", b16}, {"bf16_over_fp32", b16 / f32}};
+  }
   nlohmann::json auto_pick;
   for (const std::string dev : {"cpu", "cuda"}) {
     if (dev == "cuda" && !cuda) continue;
-    const auto d = decide_dtype("auto", precision_hardware(dev, probe));
+    PrecisionHardware hw = precision_hardware(dev);
+    if (dev == "cpu" && probe && hw.cpu_native_bf16) hw.cpu_bf16_speedup = b16 / f32;
+    auto d = decide_dtype("auto", hw);
+    if (dev == "cpu" && !probe && hw.cpu_native_bf16)
+      d.reason += "; bf16 speed not measured (--no-probe): a training run measures it and may pick fp32";
     auto_pick[dev] = {{"dtype", d.dtype}, {"reason", d.reason}};
   }
   j["auto_dtype"] = auto_pick;
-  if (probe) {
-    const double f32 = matmul_gflops("fp32", 512, 0.3), b16 = matmul_gflops("bf16", 512, 0.3);
-    j["matmul_gflops_512"] = {{"fp32", f32}, {"bf16", b16}, {"bf16_over_fp32", b16 / f32}};
-  }
   return j;
 }
 

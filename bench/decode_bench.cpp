@@ -17,7 +17,7 @@
 
 #include "bench_args.h"
 #include "core/config.h"
-#include "core/runtime.h"
+#include "ops/runtime.h"
 #include "train/generate.h"
 #include "train/run_dir.h"
 

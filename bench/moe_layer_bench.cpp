@@ -12,7 +12,7 @@
 #include <torch/torch.h>
 
 #include "core/config.h"
-#include "core/runtime.h"
+#include "ops/runtime.h"
 #include "model/moe.h"
 #include "model/moe_reference.h"
 

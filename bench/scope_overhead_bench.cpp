@@ -8,7 +8,7 @@
 #include <iostream>
 #include <sstream>
 
-#include "core/runtime.h"
+#include "ops/runtime.h"
 #include "io/remove_tree.h"
 #include "scope/microscope.h"
 #include "train/trainer.h"

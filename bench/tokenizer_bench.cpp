@@ -16,7 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "io/atomic_file.h"
-#include "io/hf_tokenizer.h"
+#include "data/hf_tokenizer.h"
 
 using namespace moescope;
 

@@ -26,7 +26,7 @@
 #include "bench_args.h"
 #include "core/config.h"
 #include "core/cpu_features.h"
-#include "core/runtime.h"
+#include "ops/runtime.h"
 #include "io/remove_tree.h"
 #include "model/flops.h"
 #include "ops/device_info.h"

@@ -1,7 +1,7 @@
 // test_main.cpp: GoogleTest entry point shared by the test binaries.
 #include <gtest/gtest.h>
 
-#include "core/runtime.h"
+#include "ops/runtime.h"
 
 int main(int argc, char** argv) {
   moescope::init_process(argc, argv);

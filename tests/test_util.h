@@ -1,4 +1,5 @@
-// test_util.h: shared helpers for the unit tests (tiny preset, finite-difference gradcheck).
+// test_util.h: shared helpers for the torch layers' unit tests (test device, finite-difference
+// gradcheck); the torch-free helpers (tiny preset, source paths) are in test_paths.h.
 #pragma once
 #include <cstdlib>
 #include <functional>
@@ -9,11 +10,9 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "core/config.h"
+#include "test_paths.h"
 
 namespace moescope::testing {
-
-inline std::string source_path(const std::string& rel) { return std::string(MOESCOPE_SOURCE_DIR) + "/" + rel; }
 
 // The device of the numerics tests (tests/ops, tests/model): MOESCOPE_TEST_DEVICE=cuda runs them
 // on the first GPU (scripts/gpu_check.sh); unset, empty or "cpu" keeps the CPU (CI). Asking for
@@ -35,11 +34,6 @@ inline at::Tensor cpu(const at::Tensor& t) { return t.to(torch::kCPU); }
 inline void record_device() { ::testing::Test::RecordProperty("device", test_device().str()); }
 inline void record_value(const std::string& key, double v) {
   ::testing::Test::RecordProperty(key, ::testing::PrintToString(v));
-}
-
-// The tiny preset every test starts from, with optional --set style overrides.
-inline Config tiny_config(const std::vector<std::string>& sets = {}) {
-  return load_config(source_path("configs/tiny.toml"), sets);
 }
 
 // Central finite differences of a scalar function against autograd, in double precision.

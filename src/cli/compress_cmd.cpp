@@ -8,7 +8,6 @@
 #include <iostream>
 #include <map>
 #include <memory>
-#include <set>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -16,10 +15,8 @@
 #include "cli/commands.h"
 #include "compress/compressed_run.h"
 #include "compress/compressor.h"
-#include "io/atomic_file.h"
 #include "io/jsonl.h"
 #include "train/run_dir.h"
-#include "train/tensor_io.h"
 
 namespace moescope {
 namespace fs = std::filesystem;
@@ -74,32 +71,11 @@ Command register_compress(CLI::App& app) {
       return 0;
     }
     if (o->out.empty()) throw std::invalid_argument("compress: --out OUT_DIR is required (unless --dry-run)");
-    if (fs::exists(config_path(o->out)))
-      throw std::runtime_error("compress: " + o->out + " already holds a run; choose another --out");
-    fs::create_directories(o->out);
+    compress::create_compressed_run_dir(o->out);
     JsonlWriter metrics(metrics_path(o->out), /*append=*/false);
     auto outcome = compress::compress_model(*run.model, cc, &metrics, std::cerr, o->restarts);
-
-    // Weights: every unfactorised tensor under its HF name, plus the banks.
-    const auto names = compress::factorised_names(outcome.groups);
-    const std::set<std::string> factorised(names.begin(), names.end());
-    std::vector<TensorRecord> records;
-    for (auto& r : model_records(*run.model))
-      if (!factorised.count(r.name)) records.push_back(std::move(r));
-    for (auto& r : compress::basis_records(outcome.groups)) records.push_back(std::move(r));
-    auto meta = compress::basis_metadata(outcome.groups);
-    meta["format"] = "pt";
-    save_safetensors((fs::path(o->out) / "model.safetensors").string(), records, meta);
-    write_run_config(o->out, cfg);
-    for (const char* tok : {"tokenizer.json", "tokenizer.model", "tokenizer_config.json"})
-      if (fs::exists(fs::path(o->run) / tok))
-        fs::copy_file(fs::path(o->run) / tok, fs::path(o->out) / tok, fs::copy_options::overwrite_existing);
-    nlohmann::json marker{{"moescope_compressed_version", compress::kCompressedVersion},
-                          {"source_run", o->run},
-                          {"source_checkpoint", run.checkpoint},
-                          {"source_step", run.step},
-                          {"summary", outcome.summary}};
-    write_file_atomic(compress::compressed_marker_path(o->out), marker.dump(2) + "\n");  // last: the run is complete
+    compress::write_compressed_run(o->out, *run.model, cfg, *run.tokenizer, outcome.groups, outcome.summary,
+                                   {o->run, run.checkpoint, run.step});
     nlohmann::json j = outcome.summary;
     j["out"] = o->out;
     std::cout << j.dump() << std::endl;

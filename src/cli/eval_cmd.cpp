@@ -7,7 +7,7 @@
 
 #include "cli/commands.h"
 #include "cli/run_loader.h"
-#include "core/runtime.h"
+#include "ops/runtime.h"
 #include "train/evaluate.h"
 #include "train/run_dir.h"
 

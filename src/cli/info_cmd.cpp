@@ -12,7 +12,7 @@
 #include "cli/commands.h"
 #include "core/cpu_features.h"
 #include "core/precision.h"
-#include "core/runtime.h"
+#include "ops/runtime.h"
 #include "ops/device_info.h"
 
 namespace moescope {
@@ -41,10 +41,10 @@ nlohmann::json collect(bool probe) {
     if (dev == "cuda" && !cuda) continue;
     PrecisionHardware hw = precision_hardware(dev);
     if (dev == "cpu" && probe && hw.cpu_native_bf16) hw.cpu_bf16_speedup = b16 / f32;
-    auto d = decide_dtype("auto", hw);
+    auto d = decide_dtype(DType::kAuto, hw);
     if (dev == "cpu" && !probe && hw.cpu_native_bf16)
       d.reason += "; bf16 speed not measured (--no-probe): a training run measures it and may pick fp32";
-    auto_pick[dev] = {{"dtype", d.dtype}, {"reason", d.reason}};
+    auto_pick[dev] = {{"dtype", enum_name(d.dtype)}, {"reason", d.reason}};
   }
   j["auto_dtype"] = auto_pick;
   return j;

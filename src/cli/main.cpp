@@ -6,7 +6,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
-#include "core/runtime.h"
+#include "ops/runtime.h"
 
 int main(int argc, char** argv) {
   using namespace moescope;

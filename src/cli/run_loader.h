@@ -8,10 +8,8 @@
 
 namespace moescope {
 
-// A compressed run: config + tokenizer from OUT_DIR, every unfactorised weight from
-// OUT_DIR/model.safetensors, and each factorised expert matrix composed once from its bank.
-LoadedRun load_compressed_run(const std::string& run_dir, const std::string& device);
-// load_compressed_run for a compressed run, else load_run.
+// load_run, with the weights of a compressed run (compress::load_compressed_weights: every
+// unfactorised weight, each factorised expert matrix composed once from its bank) when it is one.
 LoadedRun load_any_run(const std::string& run_dir, const std::string& device);
 
 }  // namespace moescope

@@ -13,7 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
-#include "core/runtime.h"
+#include "ops/runtime.h"
 #include "model/transformer.h"
 #include "train/run_dir.h"
 

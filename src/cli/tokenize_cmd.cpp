@@ -12,8 +12,8 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
-#include "io/hf_tokenizer.h"
-#include "io/tokenizer.h"
+#include "data/hf_tokenizer.h"
+#include "data/tokenizer.h"
 
 namespace moescope {
 

@@ -10,6 +10,9 @@
 
 #include "io/atomic_file.h"
 #include "model/param_names.h"
+#include "model/tensor_io.h"
+#include "run/run_config.h"
+#include "run/run_layout.h"
 
 namespace moescope::compress {
 namespace fs = std::filesystem;
@@ -36,24 +39,12 @@ std::string expert_weight_name(int64_t layer, int64_t expert, const std::string&
 }
 
 namespace {
-TensorRecord record(const std::string& name, const at::Tensor& t) {
-  TensorRecord r;
-  r.name = name;
-  auto c = t.contiguous();
-  TORCH_CHECK(c.scalar_type() == at::kFloat || c.scalar_type() == at::kLong, "basis tensor ", name, ": float32 or int64 expected");
-  r.dtype = c.scalar_type() == at::kFloat ? "F32" : "I64";
-  r.shape = c.sizes().vec();
-  r.bytes.assign(static_cast<const char*>(c.data_ptr()), static_cast<size_t>(c.numel() * c.element_size()));
-  return r;
-}
-
+// A bank tensor: its dtype and rank checked before it is copied out.
 at::Tensor tensor(const SafetensorsFile& f, const std::string& name, const std::string& dtype, int64_t dims) {
   const TensorRecord& r = f.at(name);
   if (r.dtype != dtype || static_cast<int64_t>(r.shape.size()) != dims)
     throw std::runtime_error(f.where + ": tensor '" + name + "' must be " + dtype + " with " + std::to_string(dims) + " dimensions");
-  auto t = torch::empty(r.shape, dtype == "F32" ? torch::kFloat : torch::kLong);
-  if (!r.bytes.empty()) std::memcpy(t.data_ptr(), r.bytes.data(), r.bytes.size());
-  return t;
+  return from_record(r);
 }
 
 std::string meta(const SafetensorsFile& f, const std::string& key) {
@@ -70,11 +61,11 @@ std::vector<TensorRecord> basis_records(const std::vector<BasisGroup>& groups) {
   for (auto& g : groups) {
     const std::string p = "mobe." + g.name + ".";
     auto ex = torch::stack({torch::tensor(g.expert_layer, torch::kLong), torch::tensor(g.expert_index, torch::kLong)}, 1);
-    out.push_back(record(p + "A", g.A_EPR));
-    out.push_back(record(p + "B", g.B_MRD));
-    out.push_back(record(p + "alpha_logits", g.logits_EM));
-    out.push_back(record(p + "mean", g.mean_E));
-    out.push_back(record(p + "experts", ex));
+    out.push_back(to_record(p + "A", g.A_EPR.to(torch::kFloat)));
+    out.push_back(to_record(p + "B", g.B_MRD.to(torch::kFloat)));
+    out.push_back(to_record(p + "alpha_logits", g.logits_EM.to(torch::kFloat)));
+    out.push_back(to_record(p + "mean", g.mean_E.to(torch::kFloat)));
+    out.push_back(to_record(p + "experts", ex));
   }
   return out;
 }
@@ -153,6 +144,55 @@ void compose_into(TransformerImpl& model, const std::vector<BasisGroup>& groups)
       w.copy_(W_EPD[e]);
     }
   }
+}
+
+std::string compressed_weights_path(const std::string& run_dir) { return (fs::path(run_dir) / "model.safetensors").string(); }
+
+void create_compressed_run_dir(const std::string& out_dir) {
+  if (fs::exists(config_path(out_dir)))
+    throw std::runtime_error("compress: " + out_dir + " already holds a run; choose another --out");
+  fs::create_directories(out_dir);
+}
+
+void write_compressed_run(const std::string& out_dir, TransformerImpl& model, Config& cfg, const Tokenizer& tokenizer,
+                          const std::vector<BasisGroup>& groups, const nlohmann::json& summary,
+                          const CompressedSource& source) {
+  // Weights: every unfactorised tensor under its HF name, plus the banks.
+  const auto names = factorised_names(groups);
+  const std::set<std::string> factorised(names.begin(), names.end());
+  std::vector<TensorRecord> records;
+  for (auto& r : model_records(model))
+    if (!factorised.count(r.name)) records.push_back(std::move(r));
+  for (auto& r : basis_records(groups)) records.push_back(std::move(r));
+  auto meta = basis_metadata(groups);
+  meta["format"] = "pt";
+  save_safetensors(compressed_weights_path(out_dir), records, meta);
+  write_run_config(out_dir, cfg);
+  tokenizer.save(out_dir);
+  const nlohmann::json marker{{"moescope_compressed_version", kCompressedVersion},
+                              {"source_run", source.run},
+                              {"source_checkpoint", source.checkpoint},
+                              {"source_step", source.step},
+                              {"summary", summary}};
+  write_file_atomic(compressed_marker_path(out_dir), marker.dump(2) + "\n");  // last: the run is complete
+}
+
+CompressedSource load_compressed_weights(const std::string& run_dir, TransformerImpl& model) {
+  check_compressed_marker(run_dir);
+  const SafetensorsFile f = load_safetensors(compressed_weights_path(run_dir));
+  const auto groups = read_basis_groups(f);
+  const auto names = factorised_names(groups);
+  load_model_weights(model, f, std::set<std::string>(names.begin(), names.end()), is_basis_tensor);
+  compose_into(model, groups);
+  const auto marker = nlohmann::json::parse(read_file(compressed_marker_path(run_dir)));
+  CompressedSource s;
+  s.run = marker.value("source_run", std::string());
+  s.checkpoint = marker.value("source_checkpoint", std::string());
+  const auto step = marker.find("source_step");
+  if (step != marker.end() && !step->is_number_integer())
+    throw std::runtime_error(compressed_marker_path(run_dir) + ": source_step must be an integer");
+  s.step = step == marker.end() ? 0 : step->get<int64_t>();
+  return s;
 }
 
 }  // namespace moescope::compress

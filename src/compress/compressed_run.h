@@ -20,7 +20,11 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "compress/basis_model.h"
+#include "core/config.h"
+#include "data/tokenizer.h"
 #include "io/safetensors.h"
 #include "model/transformer.h"
 
@@ -45,5 +49,23 @@ std::vector<std::string> factorised_names(const std::vector<BasisGroup>& groups)
 
 // Writes each factorised expert's composed matrix into the model (shape-checked).
 void compose_into(TransformerImpl& model, const std::vector<BasisGroup>& groups);
+
+// Where a compressed run came from (recorded in compressed.json).
+struct CompressedSource {
+  std::string run, checkpoint;
+  int64_t step = 0;
+};
+std::string compressed_weights_path(const std::string& run_dir);  // OUT_DIR/model.safetensors
+// Creates out_dir for a compressed run; refused when it already holds a run (a config.json).
+void create_compressed_run_dir(const std::string& out_dir);
+// Writes the compressed run into out_dir (made by create_compressed_run_dir; its metrics.jsonl is
+// written while compressing): weights of `model` minus the factorised matrices plus the banks,
+// config, tokenizer, and compressed.json last, so that a run without it is incomplete.
+void write_compressed_run(const std::string& out_dir, TransformerImpl& model, Config& cfg, const Tokenizer& tokenizer,
+                          const std::vector<BasisGroup>& groups, const nlohmann::json& summary,
+                          const CompressedSource& source);
+// Loads a compressed run's weights into `model` (built from its config.json): the unfactorised
+// tensors, then each factorised matrix composed from its bank. Returns what compressed.json says.
+CompressedSource load_compressed_weights(const std::string& run_dir, TransformerImpl& model);
 
 }  // namespace moescope::compress

@@ -11,6 +11,7 @@
 #include "compress/init.h"
 #include "compress/metrics.h"
 #include "compress/normalise.h"
+#include "run/log_fields.h"
 
 namespace moescope::compress {
 
@@ -127,7 +128,7 @@ CompressionSizes plan_sizes(TransformerImpl& model, const CompressConfig& cfg) {
 nlohmann::json CompressionSizes::to_json() const {
   nlohmann::json gs = nlohmann::json::array();
   for (auto& g : groups)
-    gs.push_back({{"group", g.group}, {"experts", g.E}, {"rows", g.P}, {"width", g.D}, {"rank", g.R}, {"bases", g.M},
+    gs.push_back({{log_field::kGroup, g.group}, {"experts", g.E}, {"rows", g.P}, {"width", g.D}, {"rank", g.R}, {"bases", g.M},
                   {"params_before", g.before}, {"params_after", g.after}});
   return {{"expert_params_before", expert_before}, {"expert_params_after", expert_after},
           {"expert_compression_rate", expert_rate()}, {"model_params_before", model_before},
@@ -185,10 +186,10 @@ CompressOutcome compress_model(TransformerImpl& model, const CompressConfig& cfg
   nlohmann::json errs = nlohmann::json::array();
   for (auto& g : final_r.groups) errs.push_back(to_json(g));
   out.summary = out.sizes.to_json();
-  out.summary.update({{"schema", 1}, {"type", "compress_summary"}, {"solver", enum_name(cfg.solver)}, {"scope", enum_name(cfg.scope)},
+  out.summary.update({{log_field::kSchema, 1}, {log_field::kType, log_field::kCompressSummary}, {"solver", enum_name(cfg.solver)}, {"scope", enum_name(cfg.scope)},
                       {"activation", enum_name(cfg.activation)}, {"init", enum_name(cfg.init)}, {"restarts", restarts.restarts}, {"iterations", out.solve.iters},
                       {"best_iter", out.solve.best_iter}, {"objective", out.solve.best_objective},
-                      {"stop_reason", out.solve.stop_reason}, {"wall_s", out.wall_s}, {"groups", errs}});
+                      {"stop_reason", out.solve.stop_reason}, {"wall_s", out.wall_s}, {log_field::kGroups, errs}});
   if (metrics) metrics->write(out.summary);
   return out;
 }

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "compress/refit.h"
+#include "run/log_fields.h"
 
 namespace moescope::compress {
 
@@ -65,7 +66,7 @@ IterationReport measure_all(const std::vector<GroupState>& gs, Activation f, con
 
 nlohmann::json to_json(const GroupMetrics& m) {
   auto num = [](double v) -> nlohmann::json { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); };
-  return {{"group", m.group},
+  return {{log_field::kGroup, m.group},
           {"layer", m.layer},
           {"family", m.family},
           {"rel_error", num(m.rel_error)},
@@ -82,9 +83,9 @@ nlohmann::json to_json(const GroupMetrics& m) {
 nlohmann::json iteration_record(const IterationReport& r, const std::string& solver) {
   nlohmann::json groups = nlohmann::json::array();
   for (auto& g : r.groups) groups.push_back(to_json(g));
-  return {{"schema", 1},           {"type", "compress"}, {"step", r.iter}, {"solver", solver},
+  return {{log_field::kSchema, 1}, {log_field::kType, log_field::kCompress}, {log_field::kStep, r.iter}, {"solver", solver},
           {"elapsed_s", r.elapsed_s}, {"seconds", r.seconds}, {"objective", std::isfinite(r.objective) ? nlohmann::json(r.objective) : nlohmann::json(nullptr)},
-          {"groups", groups}};
+          {log_field::kGroups, groups}};
 }
 
 }  // namespace moescope::compress

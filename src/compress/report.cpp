@@ -6,13 +6,14 @@
 #include <stdexcept>
 
 #include "io/jsonl.h"
+#include "run/log_fields.h"
 
 namespace moescope::compress {
 
 nlohmann::json read_compress_summary(const std::string& metrics_path) {
   auto log = read_jsonl(metrics_path);
   for (auto it = log.records.rbegin(); it != log.records.rend(); ++it)
-    if (it->value("type", "") == "compress_summary") return *it;
+    if (it->value(log_field::kType, "") == log_field::kCompressSummary) return *it;
   throw std::runtime_error(metrics_path + ": no compress_summary record (the compression did not finish)");
 }
 
@@ -30,11 +31,11 @@ std::string render_compress_summary(const nlohmann::json& s) {
                 "support", "entropy", "coher", "cond");
   o << line;
   const auto& banks = s.at("banks");
-  const auto& groups = s.at("groups");
+  const auto& groups = s.at(log_field::kGroups);
   for (size_t i = 0; i < groups.size(); ++i) {
     const auto& g = groups[i];
     const auto& b = i < banks.size() ? banks[i] : nlohmann::json::object();
-    std::snprintf(line, sizeof line, "%-14s %5lld %5lld %10.3e %10.3e %8.1f %8.3f %8.3f %10.3g\n", g.value("group", "?").c_str(),
+    std::snprintf(line, sizeof line, "%-14s %5lld %5lld %10.3e %10.3e %8.1f %8.3f %8.3f %10.3g\n", g.value(log_field::kGroup, "?").c_str(),
                   static_cast<long long>(b.value("rank", 0)), static_cast<long long>(b.value("bases", 0)), num(g["rel_error"]),
                   num(g["mse"]), num(g["support_median"]), num(g["alpha_entropy"]), num(g["coherence"]), num(g["cond"]));
     o << line;

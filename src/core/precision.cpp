@@ -31,20 +31,22 @@ std::string hardware_words(const PrecisionHardware& hw) {
 
 }  // namespace
 
-DtypeDecision decide_dtype(const std::string& requested, const PrecisionHardware& hw) {
+DtypeDecision decide_dtype(DType requested, const PrecisionHardware& hw) {
   DtypeDecision d;
-  if (requested == "auto") {
-    d.dtype = bf16_pays(hw) ? "bf16" : "fp32";
-    d.reason = "train.dtype auto -> " + d.dtype + ": " + hardware_words(hw);
-  } else if (requested == "bf16") {
-    d.dtype = "bf16";
-    d.emulated_bf16 = !native_bf16(hw);
-    d.reason = "train.dtype bf16 (as set): " + hardware_words(hw);
-  } else if (requested == "fp32") {
-    d.dtype = "fp32";
-    d.reason = "train.dtype fp32 (as set): " + hardware_words(hw);
-  } else {
-    throw std::invalid_argument("train.dtype '" + requested + "': must be auto, bf16 or fp32");
+  switch (requested) {
+    case DType::kAuto:
+      d.dtype = bf16_pays(hw) ? DType::kBf16 : DType::kFp32;
+      d.reason = std::string("train.dtype auto -> ") + enum_name(d.dtype) + ": " + hardware_words(hw);
+      break;
+    case DType::kBf16:
+      d.dtype = DType::kBf16;
+      d.emulated_bf16 = !native_bf16(hw);
+      d.reason = "train.dtype bf16 (as set): " + hardware_words(hw);
+      break;
+    case DType::kFp32:
+      d.dtype = DType::kFp32;
+      d.reason = "train.dtype fp32 (as set): " + hardware_words(hw);
+      break;
   }
   return d;
 }

@@ -10,6 +10,8 @@
 #pragma once
 #include <string>
 
+#include "core/config_enums.h"
+
 namespace moescope {
 
 struct PrecisionHardware {
@@ -23,12 +25,12 @@ struct PrecisionHardware {
 constexpr double kCpuBf16MinSpeedup = 1.2;
 
 struct DtypeDecision {
-  std::string dtype;              // "bf16" or "fp32": never "auto"
+  DType dtype = DType::kFp32;     // kBf16 or kFp32: never kAuto
   std::string reason;             // one line, logged at start
   bool emulated_bf16 = false;     // bf16 was asked for explicitly on hardware that emulates it
 };
 
-// requested: "auto", "bf16" or "fp32" (anything else throws std::invalid_argument).
-DtypeDecision decide_dtype(const std::string& requested, const PrecisionHardware& hw);
+// requested: the parsed train.dtype (the strings are parsed once, at config load).
+DtypeDecision decide_dtype(DType requested, const PrecisionHardware& hw);
 
 }  // namespace moescope

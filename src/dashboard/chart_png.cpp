@@ -10,8 +10,10 @@
 
 #include "dashboard/png_writer.h"
 #include "dashboard/run_index.h"
+#include "run/log_fields.h"
 
 namespace moescope::dashboard {
+namespace f = log_field;
 namespace {
 
 const Rgb kInk{40, 40, 40}, kGrid{225, 225, 225};
@@ -157,15 +159,15 @@ std::vector<std::string> write_run_pngs(const std::string& run_dir, const std::s
   const nlohmann::json rec = index.record_at(t.rows() - 1);
   std::vector<std::vector<double>> load;
   HeatmapImageSpec spec;
-  for (const auto& l : rec.value("moe", nlohmann::json::array())) {
-    if (!l.contains("load") || !l["load"].is_array()) continue;
+  for (const auto& l : rec.value(f::kMoe, nlohmann::json::array())) {
+    if (!l.contains(f::kLoad) || !l[f::kLoad].is_array()) continue;
     std::vector<double> row;
-    for (const auto& v : l["load"]) row.push_back(v.is_number() ? v.get<double>() : std::nan(""));
+    for (const auto& v : l[f::kLoad]) row.push_back(v.is_number() ? v.get<double>() : std::nan(""));
     load.push_back(row);
-    spec.row_labels.push_back("L" + std::to_string(l.value("layer", 0)));
+    spec.row_labels.push_back("L" + std::to_string(l.value(f::kLayer, 0)));
   }
   if (load.empty()) throw std::runtime_error("run '" + run_dir + "': the last train record has no load vectors");
-  spec.title = "expert load at step " + fmt(rec["step"].get<double>()) + " (% of top-k slots)";
+  spec.title = "expert load at step " + fmt(rec[f::kStep].get<double>()) + " (% of top-k slots)";
   spec.hi = 2.0 / double(index.experts());
   std::filesystem::create_directories(out_dir);
   const std::string heat = out_dir + "/heatmap.png", ent = out_dir + "/entropy.png";
@@ -173,8 +175,8 @@ std::vector<std::string> write_run_pngs(const std::string& run_dir, const std::s
 
   std::vector<const std::vector<float>*> cols;
   std::vector<LineSeries> lines;
-  for (const std::string& e : t.entities("entropy_norm")) {
-    cols.push_back(t.column("entropy_norm", e));
+  for (const std::string& e : t.entities(f::kEntropyNorm)) {
+    cols.push_back(t.column(f::kEntropyNorm, e));
     lines.push_back({"L" + e, {}, {}});
   }
   Downsampled d = downsample(t.steps(), cols, 0, t.rows(), 1000);

@@ -8,8 +8,10 @@
 #include <set>
 
 #include "run/health.h"
+#include "run/log_fields.h"
 
 namespace moescope::dashboard {
+namespace f = log_field;
 namespace {
 
 const std::string* get(const Params& p, const std::string& key) {
@@ -33,9 +35,9 @@ double number_param(const Params& p, const std::string& key, double fallback) {
 }
 
 const SeriesTable& table_named(const RunIndex& r, const std::string& name) {
-  if (name == "train") return r.train();
-  if (name == "eval") return r.eval();
-  if (name == "compress") return r.compress();
+  if (name == f::kTrain) return r.train();
+  if (name == f::kEval) return r.eval();
+  if (name == f::kCompress) return r.compress();
   throw ApiError(400, "parameter 'table' must be train, eval or compress, got '" + name + "'");
 }
 
@@ -143,9 +145,9 @@ nlohmann::json DashboardApi::series(const Params& p) const {
 
 nlohmann::json DashboardApi::heatmap(const Params& p) const {
   auto r = find_run(p);
-  const std::string* f = get(p, "field");
-  const std::string field = f ? *f : "load";
-  static const std::set<std::string> vector_fields = {"load", "counts", "bias", "dead", "expert_grad_norm", "coactivation"};
+  const std::string* fp = get(p, "field");
+  const std::string field = fp ? *fp : f::kLoad;
+  static const std::set<std::string> vector_fields = {f::kLoad, f::kCounts, f::kBias, f::kDead, f::kExpertGradNorm, f::kCoactivation};
   if (!vector_fields.count(field)) throw ApiError(400, "heatmap field must be one of load, counts, bias, dead, expert_grad_norm, coactivation");
   const double step = number_param(p, "step", std::numeric_limits<double>::infinity());
 
@@ -156,7 +158,7 @@ nlohmann::json DashboardApi::heatmap(const Params& p) const {
     if (!r->train().rows()) throw ApiError(404, "run has no train records");
     row = size_t(r->train().row_at_or_before(step));
     experts = r->experts();
-    if (field == "coactivation") {
+    if (field == f::kCoactivation) {
       const auto& rows = r->coactivation_rows();
       auto it = std::upper_bound(rows.begin(), rows.end(), row);
       if (it == rows.begin()) throw ApiError(404, "no co-activation logged at or before this step");
@@ -167,20 +169,20 @@ nlohmann::json DashboardApi::heatmap(const Params& p) const {
   nlohmann::json layers = nlohmann::json::array(), values = nlohmann::json::array();
   const nlohmann::json empty = nlohmann::json::array();
   const double want_layer = number_param(p, "layer", std::nan(""));
-  const nlohmann::json moe = rec.contains("moe") && rec["moe"].is_array() ? rec["moe"] : empty;
+  const nlohmann::json moe = rec.contains(f::kMoe) && rec[f::kMoe].is_array() ? rec[f::kMoe] : empty;
   for (const auto& l : moe) {
-    if (!l.is_object() || !l.contains("layer") || !l["layer"].is_number_integer()) continue;
-    const int layer = l["layer"].get<int>();
-    if (field == "coactivation") {
+    if (!l.is_object() || !l.contains(f::kLayer) || !l[f::kLayer].is_number_integer()) continue;
+    const int layer = l[f::kLayer].get<int>();
+    if (field == f::kCoactivation) {
       if (!std::isnan(want_layer) && double(layer) != want_layer) continue;
-      if (!l.contains("coactivation")) continue;
-      return {{"step", rec["step"]}, {"field", field}, {"layer", layer}, {"experts", experts}, {"values", l["coactivation"]}};
+      if (!l.contains(f::kCoactivation)) continue;
+      return {{"step", rec[f::kStep]}, {"field", field}, {"layer", layer}, {"experts", experts}, {"values", l[f::kCoactivation]}};
     }
     layers.push_back(layer);
     nlohmann::json row_values = nlohmann::json::array();
-    if (field == "dead") {
+    if (field == f::kDead) {
       std::vector<int> dead(size_t(experts), 0);
-      const nlohmann::json dead_ids = l.contains("dead") && l["dead"].is_array() ? l["dead"] : empty;
+      const nlohmann::json dead_ids = l.contains(f::kDead) && l[f::kDead].is_array() ? l[f::kDead] : empty;
       for (const auto& d : dead_ids)
         if (d.is_number_integer() && d.get<int>() >= 0 && d.get<int>() < experts) dead[size_t(d.get<int>())] = 1;
       row_values = dead;
@@ -189,8 +191,8 @@ nlohmann::json DashboardApi::heatmap(const Params& p) const {
     }
     values.push_back(row_values);
   }
-  if (field == "coactivation") throw ApiError(404, "no co-activation for that layer");
-  return {{"step", rec["step"]}, {"field", field}, {"layers", layers}, {"experts", experts}, {"values", values}};
+  if (field == f::kCoactivation) throw ApiError(404, "no co-activation for that layer");
+  return {{"step", rec[f::kStep]}, {"field", field}, {"layers", layers}, {"experts", experts}, {"values", values}};
 }
 
 nlohmann::json DashboardApi::events(const Params& p) const {

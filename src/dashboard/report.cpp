@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "dashboard/assets.h"
+#include "run/log_fields.h"
 #include "run/run_layout.h"
 
 namespace moescope::dashboard {
@@ -81,7 +82,7 @@ std::string build_report(const std::string& run_dir, const ReportConfig& cfg) {
   size_t coact = 0;
   {
     auto lock = index->read_lock();
-    for (const char* table : {"train", "eval", "compress"}) {
+    for (const char* table : {log_field::kTrain, log_field::kEval, log_field::kCompress}) {
       const SeriesTable& t = std::string(table) == "train" ? index->train() : std::string(table) == "eval" ? index->eval() : index->compress();
       for (const std::string& f : t.fields()) fields.emplace_back(table, f);
     }
@@ -90,9 +91,9 @@ std::string build_report(const std::string& run_dir, const ReportConfig& cfg) {
   }
   for (const auto& [table, field] : fields)
     add("/api/series", {{"run", id}, {"table", table}, {"field", field}, {"points", std::to_string(cfg.points)}});
-  for (const char* f : {"load", "bias", "dead"}) add("/api/heatmap", {{"run", id}, {"field", f}});
+  for (const char* field : {log_field::kLoad, log_field::kBias, log_field::kDead}) add("/api/heatmap", {{"run", id}, {"field", field}});
   if (coact)
-    for (int l : layers) add("/api/heatmap", {{"run", id}, {"field", "coactivation"}, {"layer", std::to_string(l)}});
+    for (int l : layers) add("/api/heatmap", {{"run", id}, {"field", log_field::kCoactivation}, {"layer", std::to_string(l)}});
 
   const nlohmann::json data = {{"run", id}, {"responses", responses}};
   std::string html = asset_text("index.html");

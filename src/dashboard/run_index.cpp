@@ -16,7 +16,7 @@ bool is_real_number(const nlohmann::json& v) { return v.is_number() && !v.is_boo
 void set_scalars(SeriesTable& table, const nlohmann::json& rec, const std::string& entity) {
   for (auto it = rec.begin(); it != rec.end(); ++it) {
     const std::string& k = it.key();
-    if (k == "schema" || k == "step" || k == "layer") continue;
+    if (k == f::kSchema || k == f::kStep || k == f::kLayer) continue;
     if (is_real_number(*it)) table.set(k, entity, it->get<double>());
   }
 }
@@ -80,7 +80,7 @@ void RunIndex::ingest(const TailLine& line, std::vector<std::string>& warnings) 
   const nlohmann::json& rec = line.record;
   const std::string type = rec.contains(f::kType) && rec[f::kType].is_string() ? rec[f::kType].get<std::string>() : "";
   auto where = [&] { return metrics_tail_.path() + " (byte " + std::to_string(line.offset) + ")"; };
-  if (type == "compress_summary") {
+  if (type == f::kCompressSummary) {
     compress_summary_ = rec;
     return;
   }
@@ -88,7 +88,7 @@ void RunIndex::ingest(const TailLine& line, std::vector<std::string>& warnings) 
     remediations_.push_back(rec);
     return;
   }
-  if (type != f::kTrain && type != f::kEval && type != "compress") {
+  if (type != f::kTrain && type != f::kEval && type != f::kCompress) {
     warnings.push_back(where() + ": skipped record of unknown type '" + type + "'");
     return;
   }
@@ -107,42 +107,42 @@ void RunIndex::ingest(const TailLine& line, std::vector<std::string>& warnings) 
   table.add_row(step);
   set_scalars(table, rec, "");
   if (type == f::kEval && rec.contains(f::kMoe)) ingest_layers(table, rec[f::kMoe]);
-  if (type == "compress" && rec.contains("groups") && rec["groups"].is_array())
-    for (const auto& g : rec["groups"])
-      if (g.is_object() && g.contains("group") && g["group"].is_string()) set_scalars(table, g, g["group"].get<std::string>());
+  if (type == f::kCompress && rec.contains(f::kGroups) && rec[f::kGroups].is_array())
+    for (const auto& g : rec[f::kGroups])
+      if (g.is_object() && g.contains(f::kGroup) && g[f::kGroup].is_string()) set_scalars(table, g, g[f::kGroup].get<std::string>());
 }
 
 void RunIndex::ingest_layers(SeriesTable& table, const nlohmann::json& moe) {
   if (!moe.is_array()) return;
   for (const auto& l : moe) {
-    if (!l.is_object() || !l.contains("layer") || !l["layer"].is_number_integer()) continue;
-    const int layer = l["layer"].get<int>();
+    if (!l.is_object() || !l.contains(f::kLayer) || !l[f::kLayer].is_number_integer()) continue;
+    const int layer = l[f::kLayer].get<int>();
     const std::string id = std::to_string(layer);
     set_scalars(table, l, id);
     if (layer_set_.insert(layer).second) {
       layers_.assign(layer_set_.begin(), layer_set_.end());
     }
-    if (l.contains("load") && l["load"].is_array()) experts_ = std::max(experts_, int(l["load"].size()));
-    if (l.contains("dead") && l["dead"].is_array()) table.set("dead_count", id, double(l["dead"].size()));
+    if (l.contains(f::kLoad) && l[f::kLoad].is_array()) experts_ = std::max(experts_, int(l[f::kLoad].size()));
+    if (l.contains(f::kDead) && l[f::kDead].is_array()) table.set("dead_count", id, double(l[f::kDead].size()));
   }
 }
 
 void RunIndex::ingest_train(const TailLine& line) {
   const nlohmann::json& rec = line.record;
-  train_.add_row(rec["step"].get<double>());
+  train_.add_row(rec[f::kStep].get<double>());
   train_lines_.push_back({line.offset, line.length});
   set_scalars(train_, rec, "");
-  if (!rec.contains("moe")) return;
-  ingest_layers(train_, rec["moe"]);
+  if (!rec.contains(f::kMoe)) return;
+  ingest_layers(train_, rec[f::kMoe]);
   bool coact = false;
-  for (const auto& l : rec["moe"]) coact = coact || (l.is_object() && l.contains("coactivation"));
+  for (const auto& l : rec[f::kMoe]) coact = coact || (l.is_object() && l.contains(f::kCoactivation));
   if (coact) coact_rows_.push_back(train_.rows() - 1);
-  if (rec.contains("saturation") && rec["saturation"].is_array())
-    for (const auto& s : rec["saturation"]) {
-      if (!s.is_object() || !s.contains("layer") || !s["layer"].is_number_integer()) continue;
-      const std::string id = std::to_string(s["layer"].get<int>());
+  if (rec.contains(f::kSaturation) && rec[f::kSaturation].is_array())
+    for (const auto& s : rec[f::kSaturation]) {
+      if (!s.is_object() || !s.contains(f::kLayer) || !s[f::kLayer].is_number_integer()) continue;
+      const std::string id = std::to_string(s[f::kLayer].get<int>());
       for (auto it = s.begin(); it != s.end(); ++it)
-        if (it.key() != "layer" && is_real_number(*it)) train_.set("saturation_" + it.key(), id, it->get<double>());
+        if (it.key() != f::kLayer && is_real_number(*it)) train_.set("saturation_" + it.key(), id, it->get<double>());
     }
 }
 

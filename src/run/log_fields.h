@@ -14,10 +14,19 @@ inline constexpr const char* kStep = "step";
 inline constexpr const char* kTrain = "train";
 inline constexpr const char* kEval = "eval";
 inline constexpr const char* kRemediation = "remediation";
+inline constexpr const char* kCompress = "compress";                  // one per compression iteration
+inline constexpr const char* kCompressSummary = "compress_summary";   // the last record of a compression
+// A compress record's per-bank entries ("group": the bank's name).
+inline constexpr const char* kGroups = "groups";
+inline constexpr const char* kGroup = "group";
 // A train or eval record's per-MoE-layer entries, and their fields.
 inline constexpr const char* kMoe = "moe";
 inline constexpr const char* kLayer = "layer";
 inline constexpr const char* kCounts = "counts";
+inline constexpr const char* kLoad = "load";                  // share of the top-k slots per expert
+inline constexpr const char* kBias = "bias";                  // the router's balancing bias per expert
+inline constexpr const char* kCoactivation = "coactivation";  // expert-pair counts (some records)
+inline constexpr const char* kExpertGradNorm = "expert_grad_norm";
 inline constexpr const char* kEntropyNorm = "entropy_norm";
 inline constexpr const char* kNEff = "n_eff";
 inline constexpr const char* kMaxVioBatch = "maxvio_batch";
@@ -26,6 +35,8 @@ inline constexpr const char* kDropRate = "drop_rate";
 inline constexpr const char* kDead = "dead";
 inline constexpr const char* kStatus = "status";
 inline constexpr const char* kRouterEntropy = "router_entropy";
+// A train record's per-layer residual-stream saturation entries.
+inline constexpr const char* kSaturation = "saturation";
 // A remediation record.
 inline constexpr const char* kAction = "action";
 inline constexpr const char* kFrom = "from";

@@ -68,7 +68,7 @@ void Microscope::on_eval(int64_t step, nlohmann::json& rec) {
   for (size_t i = 0; i < moe_.size(); ++i) {
     auto m = load_metrics(acc_[i].val_counts);
     layers.push_back({{f::kLayer, layer_index_[i]}, {f::kMaxVioGlobal, m.maxvio}, {f::kEntropyNorm, m.entropy_norm},
-                      {f::kNEff, m.n_eff}, {"load", m.load}});
+                      {f::kNEff, m.n_eff}, {f::kLoad, m.load}});
     if (tb_) tb_->add_scalar("moe/layer" + std::to_string(layer_index_[i]) + "/maxvio_global", float(m.maxvio), step);
   }
   rec[f::kMoe] = layers;
@@ -188,7 +188,7 @@ nlohmann::json Microscope::layer_record(size_t i, const LoadMetrics& m, double m
   auto bias = moe_[i]->gate->bias.to(torch::kCPU).to(torch::kDouble);
   std::vector<double> bv(bias.data_ptr<double>(), bias.data_ptr<double>() + bias.numel());
   const double per_forward = a.forwards ? 1.0 / double(a.forwards) : 0.0;
-  nlohmann::json j{{f::kLayer, L}, {f::kCounts, a.counts}, {"load", m.load}, {f::kEntropyNorm, m.entropy_norm},
+  nlohmann::json j{{f::kLayer, L}, {f::kCounts, a.counts}, {f::kLoad, m.load}, {f::kEntropyNorm, m.entropy_norm},
                    {f::kNEff, m.n_eff}, {"cv", m.cv}, {"min_max_ratio", m.min_max_ratio},
                    {f::kMaxVioBatch, mv_batch}, {f::kDead, m.dead},
                    {f::kRouterEntropy, a.tokens ? a.ent_sum / double(a.tokens) : 0.0},
@@ -196,17 +196,17 @@ nlohmann::json Microscope::layer_record(size_t i, const LoadMetrics& m, double m
                    {"logit_rms", a.logit_n ? std::sqrt(a.logit_sq / double(a.logit_n)) : 0.0},
                    {"logit_max", a.logit_max},
                    {f::kDropRate, a.assign ? double(a.dropped) / double(a.assign) : 0.0},
-                   {"bias", bv}, {"bias_min", bias.min().item<double>()}, {"bias_max", bias.max().item<double>()},
+                   {f::kBias, bv}, {"bias_min", bias.min().item<double>()}, {"bias_max", bias.max().item<double>()},
                    {"bias_std", bias.std(false).item<double>()},
                    {"bias_intervention", a.assign ? double(a.bias_changed) / double(a.assign) : 0.0},
                    {"balance_loss", a.switch_loss * per_forward}, {"seq_balance_loss", a.seq_loss * per_forward}, {"z_loss", a.z_loss * per_forward},
-                   {"router_grad_norm", a.router_grad}, {"expert_grad_norm", a.expert_grad},
+                   {"router_grad_norm", a.router_grad}, {f::kExpertGradNorm, a.expert_grad},
                    {f::kStatus, detector_.status(L)}};
   if (a.coact.defined()) {
     auto c = a.coact.to(torch::kLong).contiguous();
     std::vector<std::vector<int64_t>> mat;
     for (int64_t r = 0; r < c.size(0); ++r) mat.push_back(to_vec(c[r]));
-    j["coactivation"] = mat;
+    j[f::kCoactivation] = mat;
   }
   return j;
 }
@@ -274,7 +274,7 @@ void Microscope::on_log(int64_t step, nlohmann::json& rec) {
     layers.push_back(j);
   }
   rec[f::kMoe] = layers;
-  if (coact_now_) rec["saturation"] = probe_saturation();
+  if (coact_now_) rec[f::kSaturation] = probe_saturation();
   if (tb_) train_to_tensorboard(step, rec);
   ++interval_;
   reset_interval();

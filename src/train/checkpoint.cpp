@@ -10,7 +10,7 @@
 
 #include "io/safetensors.h"
 #include "io/remove_tree.h"
-#include "train/tensor_io.h"
+#include "model/tensor_io.h"
 #include "train/test_hooks.h"
 
 namespace moescope {

@@ -5,7 +5,7 @@
 #include <torch/torch.h>
 
 #include "model/transformer.h"
-#include "train/dataset.h"
+#include "data/dataset.h"
 
 namespace moescope {
 

@@ -1,20 +1,18 @@
-// run_dir.h: a run's config.json, and loading a finished run for eval/generate (the layout
-// of a run directory is run/run_layout.h).
+// run_dir.h: loading a run for use (eval, generate, scope, compress): config, tokenizer, weights
+// on the chosen device in the run's compute dtype. The layout of a run directory is
+// run/run_layout.h, its config.json run/run_config.h.
 #pragma once
+#include <functional>
 #include <memory>
 #include <string>
 
 #include "core/config.h"
-#include "io/tokenizer.h"
+#include "data/tokenizer.h"
 #include "model/transformer.h"
+#include "run/run_config.h"
 #include "run/run_layout.h"
 
 namespace moescope {
-
-
-void write_run_config(const std::string& run_dir, Config& cfg);
-// Reads RUN_DIR/config.json (unknown keys are errors naming the key) and validates it.
-Config read_run_config(const std::string& run_dir);
 
 struct LoadedRun {
   Config cfg;
@@ -23,8 +21,19 @@ struct LoadedRun {
   std::string checkpoint;  // directory the weights came from
   int64_t step = 0;
 };
-// Loads config, tokenizer and weights from checkpoints/best (falling back to latest).
-LoadedRun load_run(const std::string& run_dir, const std::string& device);
+// Where a run's weights come from, once its model is built (on the CPU, from config.json).
+struct LoadedWeights {
+  std::string source;  // the checkpoint directory or weights file
+  int64_t step = 0;    // the training step the weights are from
+};
+using WeightLoader = std::function<LoadedWeights(Transformer& model)>;
+// checkpoints/best, falling back to checkpoints/latest (train/checkpoint.h).
+LoadedWeights load_checkpoint_weights(const std::string& run_dir, Transformer& model);
+
+// Loads config, tokenizer (checked against model.vocab_size) and weights, then moves the model
+// to `device` ("cpu", "cuda", "auto") in the run's compute dtype, in eval mode. `weights`
+// defaults to load_checkpoint_weights; a compressed run passes its own (compress/compressed_run.h).
+LoadedRun load_run(const std::string& run_dir, const std::string& device, const WeightLoader& weights = nullptr);
 
 torch::Device to_device(const std::string& resolved);
 // bf16 or fp32 -> the scalar type (kAuto throws: resolve "auto" first).

@@ -14,7 +14,7 @@
 #include <sstream>
 #include <thread>
 
-#include "core/runtime.h"
+#include "ops/runtime.h"
 #include "core/threads.h"
 #include "model/flops.h"
 #include "model/param_names.h"
@@ -89,7 +89,7 @@ Trainer::Trainer(Config cfg, std::string run_dir, bool resume, std::ostream& log
     set_compute_threads(th.threads);
     log_ << th.reason << "\n";
   }
-  cfg_.train.dtype = parse_enum_or_throw<DType>("train.dtype", resolve_train_dtype(enum_name(cfg_.train.dtype), device, log_));
+  cfg_.train.dtype = resolve_train_dtype(cfg_.train.dtype, device, log_);
   if (!resume) write_run_config(run_dir_, cfg_);
 
   seed_everything(static_cast<uint64_t>(cfg_.train.seed));

@@ -19,7 +19,7 @@
 #include "train/adamw.h"
 #include "train/checkpoint.h"
 #include "io/jsonl.h"
-#include "train/dataset.h"
+#include "data/dataset.h"
 
 namespace moescope {
 

@@ -1,8 +1,6 @@
 // compress_cli_test.cpp: end to end through the binary: train the tiny preset, compress it with
 // both solvers, then eval, generate and scope on the compressed run; bad inputs exit non-zero
 // with a message naming the problem.
-#include <sys/wait.h>
-
 #include <filesystem>
 
 #include <gtest/gtest.h>
@@ -12,19 +10,11 @@
 #include "../train/train_test_util.h"
 
 using namespace moescope;
+using moescope::testing::cli;
 using moescope::testing::ScratchRun;
 namespace fs = std::filesystem;
 
 namespace {
-std::pair<int, std::string> cli(const std::string& args, bool with_stderr = true) {
-  std::string out;
-  FILE* f = popen((std::string(MOESCOPE_BINARY) + " " + args + (with_stderr ? " 2>&1" : " 2>/dev/null")).c_str(), "r");
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
-  int st = pclose(f);
-  return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
-}
 nlohmann::json last_json_line(const std::string& out) {
   auto pos = out.rfind('{');
   while (pos != std::string::npos && pos > 0 && out[pos - 1] != '\n') pos = out.rfind('{', pos - 1);

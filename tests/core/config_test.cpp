@@ -4,7 +4,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "../test_util.h"
+#include "../test_paths.h"
 #include "core/config.h"
 
 using namespace moescope;

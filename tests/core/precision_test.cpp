@@ -26,16 +26,16 @@ PrecisionHardware gpu(int major, int minor) {
 }  // namespace
 
 TEST(Precision, AutoPicksBf16OnlyWhereNative) {
-  EXPECT_EQ(decide_dtype("auto", cpu(false)).dtype, "fp32");
-  EXPECT_EQ(decide_dtype("auto", cpu(true)).dtype, "bf16");
-  EXPECT_EQ(decide_dtype("auto", gpu(7, 5)).dtype, "fp32");  // T4: no native bf16
-  EXPECT_EQ(decide_dtype("auto", gpu(8, 0)).dtype, "bf16");  // A100
-  EXPECT_EQ(decide_dtype("auto", gpu(9, 0)).dtype, "bf16");  // H100/H200
+  EXPECT_EQ(decide_dtype(DType::kAuto, cpu(false)).dtype, DType::kFp32);
+  EXPECT_EQ(decide_dtype(DType::kAuto, cpu(true)).dtype, DType::kBf16);
+  EXPECT_EQ(decide_dtype(DType::kAuto, gpu(7, 5)).dtype, DType::kFp32);  // T4: no native bf16
+  EXPECT_EQ(decide_dtype(DType::kAuto, gpu(8, 0)).dtype, DType::kBf16);  // A100
+  EXPECT_EQ(decide_dtype(DType::kAuto, gpu(9, 0)).dtype, DType::kBf16);  // H100/H200
   // A CUDA device decides on its own, whatever the host CPU has.
   PrecisionHardware old_gpu_new_cpu = gpu(7, 0);
   old_gpu_new_cpu.cpu_native_bf16 = true;
-  EXPECT_EQ(decide_dtype("auto", old_gpu_new_cpu).dtype, "fp32");
-  for (bool native : {false, true}) EXPECT_FALSE(decide_dtype("auto", cpu(native)).emulated_bf16);
+  EXPECT_EQ(decide_dtype(DType::kAuto, old_gpu_new_cpu).dtype, DType::kFp32);
+  for (bool native : {false, true}) EXPECT_FALSE(decide_dtype(DType::kAuto, cpu(native)).emulated_bf16);
 }
 
 // On a CPU, native bf16 is necessary but not enough: a measured bf16 matmul that is not clearly
@@ -43,43 +43,45 @@ TEST(Precision, AutoPicksBf16OnlyWhereNative) {
 TEST(Precision, AutoKeepsFp32WhenNativeBf16MeasuresSlower) {
   PrecisionHardware hw = cpu(true);
   hw.cpu_bf16_speedup = 0.6;
-  const auto slow = decide_dtype("auto", hw);
-  EXPECT_EQ(slow.dtype, "fp32");
+  const auto slow = decide_dtype(DType::kAuto, hw);
+  EXPECT_EQ(slow.dtype, DType::kFp32);
   EXPECT_NE(slow.reason.find("0.60x"), std::string::npos) << slow.reason;
   hw.cpu_bf16_speedup = 2.0;
-  EXPECT_EQ(decide_dtype("auto", hw).dtype, "bf16");
+  EXPECT_EQ(decide_dtype(DType::kAuto, hw).dtype, DType::kBf16);
   hw.cpu_bf16_speedup = 0.6;
-  EXPECT_EQ(decide_dtype("bf16", hw).dtype, "bf16");  // an explicit choice is kept
-  EXPECT_FALSE(decide_dtype("bf16", hw).emulated_bf16);
+  EXPECT_EQ(decide_dtype(DType::kBf16, hw).dtype, DType::kBf16);  // an explicit choice is kept
+  EXPECT_FALSE(decide_dtype(DType::kBf16, hw).emulated_bf16);
   PrecisionHardware g = gpu(9, 0);
   g.cpu_bf16_speedup = 0.5;  // the host CPU's figure does not decide for a GPU
-  EXPECT_EQ(decide_dtype("auto", g).dtype, "bf16");
+  EXPECT_EQ(decide_dtype(DType::kAuto, g).dtype, DType::kBf16);
 }
 
 TEST(Precision, ReasonNamesTheHardware) {
-  const auto d = decide_dtype("auto", cpu(false));
+  const auto d = decide_dtype(DType::kAuto, cpu(false));
   EXPECT_NE(d.reason.find("auto -> fp32"), std::string::npos) << d.reason;
   EXPECT_NE(d.reason.find("AVX2"), std::string::npos) << d.reason;
-  EXPECT_NE(decide_dtype("auto", gpu(9, 0)).reason.find("9.0"), std::string::npos);
+  EXPECT_NE(decide_dtype(DType::kAuto, gpu(9, 0)).reason.find("9.0"), std::string::npos);
 }
 
 TEST(Precision, ExplicitChoicesAreKeptAndEmulatedBf16IsFlagged) {
-  EXPECT_EQ(decide_dtype("fp32", cpu(true)).dtype, "fp32");
-  const auto slow = decide_dtype("bf16", cpu(false));
-  EXPECT_EQ(slow.dtype, "bf16");
+  EXPECT_EQ(decide_dtype(DType::kFp32, cpu(true)).dtype, DType::kFp32);
+  const auto slow = decide_dtype(DType::kBf16, cpu(false));
+  EXPECT_EQ(slow.dtype, DType::kBf16);
   EXPECT_TRUE(slow.emulated_bf16);
-  EXPECT_FALSE(decide_dtype("bf16", cpu(true)).emulated_bf16);
-  EXPECT_FALSE(decide_dtype("fp32", cpu(false)).emulated_bf16);
-  EXPECT_TRUE(decide_dtype("bf16", gpu(7, 5)).emulated_bf16);
-  EXPECT_FALSE(decide_dtype("bf16", gpu(8, 6)).emulated_bf16);
+  EXPECT_FALSE(decide_dtype(DType::kBf16, cpu(true)).emulated_bf16);
+  EXPECT_FALSE(decide_dtype(DType::kFp32, cpu(false)).emulated_bf16);
+  EXPECT_TRUE(decide_dtype(DType::kBf16, gpu(7, 5)).emulated_bf16);
+  EXPECT_FALSE(decide_dtype(DType::kBf16, gpu(8, 6)).emulated_bf16);
 }
 
-TEST(Precision, UnknownDtypeIsAnError) {
+// The spelling is checked once, where the config is parsed; the policy sees only the enum.
+TEST(Precision, UnknownDtypeIsAnErrorAtParse) {
   try {
-    decide_dtype("fp16", cpu(true));
+    parse_enum_or_throw<DType>("train.dtype", "fp16");
     FAIL() << "expected an error";
   } catch (const std::invalid_argument& e) {
-    EXPECT_NE(std::string(e.what()).find("'fp16'"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("fp16"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("train.dtype"), std::string::npos) << e.what();
   }
 }
 

@@ -6,7 +6,7 @@
 #include <torch/torch.h>
 
 #include "../test_util.h"
-#include "model/moe_reference.h"
+#include "ops/dispatch_reference.h"
 #include "ops/dispatch.h"
 
 using namespace moescope;

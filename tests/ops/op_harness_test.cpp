@@ -13,7 +13,7 @@
 #include <torch/torch.h>
 
 #include "../test_util.h"
-#include "model/moe_reference.h"
+#include "ops/dispatch_reference.h"
 #include "ops/attention_core.h"
 #include "ops/dispatch.h"
 #include "ops/grouped_swiglu.h"

@@ -42,10 +42,11 @@ struct ScratchRun {
 };
 
 #ifdef MOESCOPE_BINARY
-// Runs the moescope binary with `args` (stderr folded into stdout): {exit status, output}.
-inline std::pair<int, std::string> cli(const std::string& args) {
+// Runs the moescope binary with `args`: {exit status, output}. stderr is folded into stdout, or
+// dropped with with_stderr = false (for commands whose stdout is parsed as JSON).
+inline std::pair<int, std::string> cli(const std::string& args, bool with_stderr = true) {
   std::string out;
-  FILE* f = popen((std::string(MOESCOPE_BINARY) + " " + args + " 2>&1").c_str(), "r");
+  FILE* f = popen((std::string(MOESCOPE_BINARY) + " " + args + (with_stderr ? " 2>&1" : " 2>/dev/null")).c_str(), "r");
   char buf[4096];
   size_t n;
   while ((n = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);

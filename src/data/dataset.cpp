@@ -1,0 +1,289 @@
+// dataset.cpp: corpus -> tokenizer -> cached token ids -> split -> batches (see dataset.h).
+#include "data/dataset.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <filesystem>
+#include <stdexcept>
+#include <system_error>
+#include <thread>
+
+#include "data/token_file.h"
+#include "data/corpus.h"
+
+namespace moescope {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string seconds_since(std::chrono::steady_clock::time_point t0) {
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f", s);
+  return buf;
+}
+
+uint64_t splitmix64(uint64_t x) {
+  uint64_t z = x + 0x9e3779b97f4a7c15ull;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+// Cuts `text` into chunks of about kChunk bytes, each ending after a newline where one is
+// near (no BPE piece spans a newline, so this matches encoding the whole text) and otherwise
+// at a UTF-8 boundary. A newline followed by a printable ASCII character is preferred: the
+// split regexes of Hugging Face byte-level tokenizers never put one piece across it (runs of
+// whitespace and newlines are pieces of their own).
+std::vector<std::pair<size_t, size_t>> chunk_text(const std::string& text) {
+  constexpr size_t kChunk = size_t(1) << 18;
+  std::vector<std::pair<size_t, size_t>> chunks;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t end = pos + kChunk;
+    if (end >= text.size()) {
+      end = text.size();
+    } else {
+      const size_t limit = std::min(text.size(), end + kChunk);
+      size_t cut = std::string::npos;
+      for (size_t i = end; i + 1 < limit; ++i) {
+        const unsigned char next = static_cast<unsigned char>(text[i + 1]);
+        if (text[i] == '\n' && next > 0x20 && next < 0x7F) {
+          cut = i + 1;
+          break;
+        }
+      }
+      const void* nl = std::memchr(text.data() + end, '\n', std::min(kChunk, text.size() - end));
+      if (cut != std::string::npos) {
+        end = cut;
+      } else if (nl) {
+        end = static_cast<size_t>(static_cast<const char*>(nl) - text.data()) + 1;
+      } else {
+        while (end > pos && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
+        if (end == pos) end = pos + kChunk;
+      }
+    }
+    chunks.emplace_back(pos, end);
+    pos = end;
+  }
+  return chunks;
+}
+
+// Encodes the text chunk by chunk on several threads; the ids are concatenated in order.
+std::vector<int32_t> tokenise(const Tokenizer& tok, const std::string& text) {
+  const auto chunks = chunk_text(text);
+  std::vector<std::vector<int32_t>> parts(chunks.size());
+  const size_t n_threads =
+      std::max<size_t>(1, std::min<size_t>({std::thread::hardware_concurrency(), chunks.size(), 16}));
+  std::atomic<size_t> next{0};
+  std::vector<std::exception_ptr> errors(n_threads);
+  auto work = [&](size_t t) {
+    try {
+      for (size_t i; (i = next.fetch_add(1)) < chunks.size();)
+        parts[i] = tok.encode(std::string_view(text).substr(chunks[i].first, chunks[i].second - chunks[i].first));
+    } catch (...) {
+      errors[t] = std::current_exception();
+      next = chunks.size();
+    }
+  };
+  std::vector<std::thread> threads;
+  for (size_t t = 1; t < n_threads; ++t) threads.emplace_back(work, t);
+  work(0);
+  for (auto& th : threads) th.join();
+  for (auto& e : errors)
+    if (e) std::rethrow_exception(e);
+  size_t total = 0;
+  for (const auto& p : parts) total += p.size();
+  std::vector<int32_t> ids;
+  ids.reserve(total);
+  for (const auto& p : parts) ids.insert(ids.end(), p.begin(), p.end());
+  return ids;
+}
+
+// Opens a cache file and checks it against the expected corpus/tokenizer; throws on any
+// mismatch so the caller discards it.
+TokenFile open_cached(const std::string& path, uint64_t corpus_hash, uint64_t tok_hash, int64_t vocab) {
+  TokenFile f = TokenFile::open(path, /*verify_crc=*/true);
+  auto fail = [&](const std::string& what) { return std::runtime_error("token cache '" + path + "': " + what); };
+  if (f.corpus_hash() != corpus_hash) throw fail("corpus hash does not match the corpus");
+  if (f.tokenizer_hash() != tok_hash) throw fail("tokenizer hash does not match the tokenizer");
+  if (f.size() == 0) throw fail("holds no tokens");
+  for (size_t i = 0; i < f.size(); ++i)
+    if (f[i] >= vocab)
+      throw fail("token " + std::to_string(i) + " has id " + std::to_string(f[i]) + " >= vocab size " +
+                 std::to_string(vocab));
+  return f;
+}
+
+void check_config(const DataConfig& cfg) { cfg.validate(); }
+
+void check_batch_args(const char* fn, int64_t B, int64_t S, const std::vector<int64_t>* in,
+                      const std::vector<int64_t>* tg) {
+  if (B < 1 || S < 1)
+    throw std::invalid_argument(std::string("Dataset::") + fn + ": batch size B and sequence length S must be >= 1 (got B=" +
+                                std::to_string(B) + ", S=" + std::to_string(S) + ")");
+  if (!in || !tg) throw std::invalid_argument(std::string("Dataset::") + fn + ": null output vector");
+}
+
+}  // namespace
+
+uint64_t batch_hash(uint64_t seed, uint64_t index, uint64_t b) {
+  return splitmix64(splitmix64(splitmix64(seed) ^ index) ^ b);
+}
+
+std::string resolve_cache_dir(const DataConfig& cfg) {
+  if (!cfg.cache_dir.empty()) return cfg.cache_dir;
+  const char* xdg = std::getenv("XDG_CACHE_HOME");
+  if (xdg && *xdg == '/') return std::string(xdg) + "/moescope";
+  const char* home = std::getenv("HOME");
+  if (home && *home) return std::string(home) + "/.cache/moescope";
+  return (fs::temp_directory_path() / "moescope-cache").string();
+}
+
+Dataset::Dataset(Dataset&&) noexcept = default;
+Dataset& Dataset::operator=(Dataset&&) noexcept = default;
+Dataset::~Dataset() = default;
+
+Dataset Dataset::prepare(const DataConfig& cfg, const std::string& run_dir, std::ostream& log) {
+  check_config(cfg);
+  if (run_dir.empty()) throw std::invalid_argument("Dataset::prepare: empty run directory");
+  const std::string corpus_path = resolve_corpus_path(cfg.path);
+  const std::string corpus = load_corpus(corpus_path);
+  log << "data: corpus " << corpus_path << " (" << corpus.size() << " bytes)\n";
+
+  const std::string tok_json = (fs::path(run_dir) / "tokenizer.json").string();
+  std::unique_ptr<Tokenizer> tok;
+  if (fs::exists(tok_json)) {
+    tok = load_tokenizer(run_dir);
+    log << "data: tokenizer " << tok->kind() << " (vocab " << tok->vocab_size() << ") reused from " << tok_json << "\n";
+    if (tok->kind() != cfg.tokenizer.substr(0, cfg.tokenizer.find(':')))
+      log << "data: warning: data.tokenizer = " << cfg.tokenizer << " ignored: this run keeps its saved "
+          << tok->kind() << " tokenizer\n";
+  } else {
+    const auto t0 = std::chrono::steady_clock::now();
+    tok = build_tokenizer(cfg.tokenizer, corpus_path, cfg.bpe_vocab_size, run_dir);
+    tok->save(run_dir);
+    log << "data: built " << tok->kind() << " tokenizer (vocab " << tok->vocab_size() << ") in " << seconds_since(t0)
+        << " s, saved to " << tok_json << "\n";
+  }
+  return open(std::move(tok), corpus_path, corpus, cfg, log);
+}
+
+Dataset Dataset::open_for_eval(const std::string& run_dir, const DataConfig& cfg, const std::string& data_override,
+                               std::ostream& log) {
+  check_config(cfg);
+  const std::string tok_json = (fs::path(run_dir.empty() ? "." : run_dir) / "tokenizer.json").string();
+  if (!fs::exists(tok_json))
+    throw std::runtime_error("run directory '" + run_dir + "' has no tokenizer.json (" + tok_json +
+                             " not found): not a training run, or its training never started");
+  std::unique_ptr<Tokenizer> tok = load_tokenizer(run_dir);
+  log << "data: tokenizer " << tok->kind() << " (vocab " << tok->vocab_size() << ") from " << tok_json << "\n";
+  const std::string corpus_path = data_override.empty() ? resolve_corpus_path(cfg.path) : data_override;
+  const std::string corpus = load_corpus(corpus_path);
+  log << "data: corpus " << corpus_path << " (" << corpus.size() << " bytes)\n";
+  return open(std::move(tok), corpus_path, corpus, cfg, log);
+}
+
+Dataset Dataset::open(std::unique_ptr<Tokenizer> tok, const std::string& corpus_path, const std::string& corpus,
+                      const DataConfig& cfg, std::ostream& log) {
+  const uint64_t corpus_hash = hash_bytes(corpus);
+  std::string fp = tok->fingerprint();
+  const uint64_t tok_hash = hash_bytes(fp);
+  if (fp.empty() || !std::all_of(fp.begin(), fp.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)); }))
+    fp = hex64(tok_hash);
+  const std::string dir = resolve_cache_dir(cfg);
+  const std::string path = (fs::path(dir) / ("tokens-" + hex64(corpus_hash) + "-" + fp + ".tok")).string();
+
+  Dataset ds;
+  ds.tokenizer_ = std::move(tok);
+  ds.corpus_path_ = corpus_path;
+  std::error_code ec;
+  if (fs::exists(path, ec)) {
+    try {
+      ds.tokens_ = open_cached(path, corpus_hash, tok_hash, ds.tokenizer_->vocab_size());
+      ds.from_cache_ = true;
+      log << "data: tokens cached: " << ds.tokens_.size() << " tokens from " << path << "\n";
+    } catch (const std::exception& e) {
+      log << "data: warning: discarding the token cache (" << e.what() << "); rebuilding it\n";
+      fs::remove(path, ec);
+    }
+  }
+  if (!ds.from_cache_) {
+    fs::create_directories(dir, ec);
+    if (ec) throw std::runtime_error("token cache directory '" + dir + "': cannot create: " + ec.message());
+    const auto t0 = std::chrono::steady_clock::now();
+    const std::vector<int32_t> ids = tokenise(*ds.tokenizer_, corpus);
+    write_token_file(path, ids, corpus_hash, tok_hash);
+    ds.tokens_ = TokenFile::open(path, /*verify_crc=*/false);
+    log << "data: tokenised " << ids.size() << " tokens in " << seconds_since(t0) << " s, cached in " << path << "\n";
+  }
+
+  const int64_t n = static_cast<int64_t>(ds.tokens_.size());
+  ds.n_val_ = static_cast<int64_t>(static_cast<double>(n) * cfg.val_fraction);
+  ds.n_train_ = n - ds.n_val_;
+  if (ds.n_val_ < 1 || ds.n_train_ < 1)
+    throw std::runtime_error("corpus '" + corpus_path + "': " + std::to_string(n) +
+                             " tokens are too few for both a train and a validation split (data.val_fraction = " +
+                             std::to_string(cfg.val_fraction) + ")");
+  log << "data: " << n << " tokens: train " << ds.n_train_ << ", validation " << ds.n_val_ << "\n";
+  return ds;
+}
+
+int32_t Dataset::token(int64_t i) const {
+  if (i < 0) throw std::out_of_range("Dataset::token: negative index " + std::to_string(i));
+  return tokens_.at(static_cast<size_t>(i));
+}
+
+void Dataset::train_batch(uint64_t seed, uint64_t index, int64_t B, int64_t S, std::vector<int64_t>* inputs_BS,
+                          std::vector<int64_t>* targets_BS) const {
+  check_batch_args("train_batch", B, S, inputs_BS, targets_BS);
+  if (n_train_ < S + 1)
+    throw std::runtime_error("corpus '" + corpus_path_ + "': the train split has " + std::to_string(n_train_) +
+                             " tokens, fewer than seq_len + 1 = " + std::to_string(S + 1));
+  const uint64_t n_offsets = static_cast<uint64_t>(n_train_ - S);  // starts o with o + S + 1 <= n_train
+  inputs_BS->resize(static_cast<size_t>(B * S));
+  targets_BS->resize(static_cast<size_t>(B * S));
+  for (int64_t b = 0; b < B; ++b) {
+    const uint64_t h = batch_hash(seed, index, static_cast<uint64_t>(b));
+    const size_t off = static_cast<size_t>((static_cast<unsigned __int128>(h) * n_offsets) >> 64);
+    int64_t* in = inputs_BS->data() + b * S;
+    int64_t* tg = targets_BS->data() + b * S;
+    for (int64_t s = 0; s < S; ++s) {
+      in[s] = tokens_[off + s];
+      tg[s] = tokens_[off + s + 1];
+    }
+  }
+}
+
+int64_t Dataset::n_val_windows(int64_t S) const {
+  if (S < 1) throw std::invalid_argument("Dataset::n_val_windows: sequence length S must be >= 1 (got " + std::to_string(S) + ")");
+  return n_val_ >= S + 1 ? (n_val_ - 1) / S : 0;
+}
+
+int64_t Dataset::val_batch(int64_t first_window, int64_t B, int64_t S, std::vector<int64_t>* inputs_BS,
+                           std::vector<int64_t>* targets_BS) const {
+  check_batch_args("val_batch", B, S, inputs_BS, targets_BS);
+  if (first_window < 0)
+    throw std::invalid_argument("Dataset::val_batch: negative first window " + std::to_string(first_window));
+  const int64_t count = std::max<int64_t>(0, std::min(B, n_val_windows(S) - first_window));
+  inputs_BS->resize(static_cast<size_t>(count * S));
+  targets_BS->resize(static_cast<size_t>(count * S));
+  for (int64_t w = 0; w < count; ++w) {
+    const size_t off = static_cast<size_t>(n_train_ + (first_window + w) * S);
+    int64_t* in = inputs_BS->data() + w * S;
+    int64_t* tg = targets_BS->data() + w * S;
+    for (int64_t s = 0; s < S; ++s) {
+      in[s] = tokens_[off + s];
+      tg[s] = tokens_[off + s + 1];
+    }
+  }
+  return count;
+}
+
+}  // namespace moescope

@@ -1,0 +1,232 @@
+// tokenizer.cpp: byte and char tokenizers, UTF-8 helpers, the factory and tokenizer.json I/O.
+#include "data/tokenizer.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <stdexcept>
+
+#include <nlohmann/json.hpp>
+
+#include "io/atomic_file.h"
+#include "data/bpe_tokenizer.h"
+#include "data/hf_tokenizer.h"
+#include "data/token_file.h"
+
+namespace moescope {
+namespace {
+
+using nlohmann::json;
+
+[[noreturn]] void bad_id(const std::string& kind, int32_t id, int64_t vocab) {
+  throw std::invalid_argument(kind + " tokenizer: cannot decode id " + std::to_string(id) +
+                              " (vocab size " + std::to_string(vocab) + ")");
+}
+
+}  // namespace
+
+size_t utf8_decode_one(const char* p, size_t n, uint32_t* cp) {
+  const auto* s = reinterpret_cast<const unsigned char*>(p);
+  *cp = kInvalidCodePoint;
+  unsigned char c = s[0];
+  if (c < 0x80) {
+    *cp = c;
+    return 1;
+  }
+  size_t len;
+  uint32_t v, min;
+  if (c >= 0xC2 && c <= 0xDF) len = 2, v = c & 0x1F, min = 0x80;
+  else if (c >= 0xE0 && c <= 0xEF) len = 3, v = c & 0x0F, min = 0x800;
+  else if (c >= 0xF0 && c <= 0xF4) len = 4, v = c & 0x07, min = 0x10000;
+  else return 1;  // continuation byte, overlong lead (C0/C1) or F5..FF
+  if (n < len) return 1;
+  for (size_t i = 1; i < len; ++i) {
+    if ((s[i] & 0xC0) != 0x80) return 1;
+    v = v << 6 | (s[i] & 0x3F);
+  }
+  if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) return 1;
+  *cp = v;
+  return len;
+}
+
+void utf8_append(std::string& out, uint32_t cp) {
+  if (cp < 0x80) {
+    out += char(cp);
+  } else if (cp < 0x800) {
+    out += char(0xC0 | cp >> 6);
+    out += char(0x80 | (cp & 0x3F));
+  } else if (cp < 0x10000) {
+    out += char(0xE0 | cp >> 12);
+    out += char(0x80 | (cp >> 6 & 0x3F));
+    out += char(0x80 | (cp & 0x3F));
+  } else {
+    out += char(0xF0 | cp >> 18);
+    out += char(0x80 | (cp >> 12 & 0x3F));
+    out += char(0x80 | (cp >> 6 & 0x3F));
+    out += char(0x80 | (cp & 0x3F));
+  }
+}
+
+// ---- byte ----
+
+std::vector<int32_t> ByteTokenizer::encode(std::string_view text) const {
+  std::vector<int32_t> ids(text.size());
+  for (size_t i = 0; i < text.size(); ++i) ids[i] = static_cast<unsigned char>(text[i]);
+  return ids;
+}
+
+std::string ByteTokenizer::decode(const std::vector<int32_t>& ids) const {
+  std::string out(ids.size(), '\0');
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (ids[i] < 0 || ids[i] > 255) bad_id("byte", ids[i], 256);
+    out[i] = char(ids[i]);
+  }
+  return out;
+}
+
+void ByteTokenizer::save(const std::string& dir) const { write_tokenizer_json(dir, *this, json::object()); }
+
+std::string ByteTokenizer::fingerprint() const { return hex64(hash_bytes("byte:256")); }
+
+// ---- char ----
+
+CharTokenizer::CharTokenizer(std::vector<uint32_t> code_points) : code_points_(std::move(code_points)) {
+  std::sort(code_points_.begin(), code_points_.end());
+  code_points_.erase(std::unique(code_points_.begin(), code_points_.end()), code_points_.end());
+  std::fill(ascii_, ascii_ + 128, 0);
+  for (size_t i = 0; i < code_points_.size(); ++i) {
+    uint32_t cp = code_points_[i];
+    if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+      throw std::invalid_argument("char tokenizer: invalid code point " + std::to_string(cp));
+    if (cp < 128) ascii_[cp] = int32_t(i + 1);
+    else ids_[cp] = int32_t(i + 1);
+  }
+}
+
+CharTokenizer CharTokenizer::from_corpus(std::string_view corpus) {
+  std::vector<bool> seen(0x110000, false);
+  std::vector<uint32_t> cps;
+  for (size_t i = 0; i < corpus.size();) {
+    uint32_t cp;
+    i += utf8_decode_one(corpus.data() + i, corpus.size() - i, &cp);
+    if (cp != kInvalidCodePoint && !seen[cp]) {
+      seen[cp] = true;
+      cps.push_back(cp);
+    }
+  }
+  return CharTokenizer(std::move(cps));
+}
+
+std::vector<int32_t> CharTokenizer::encode(std::string_view text) const {
+  std::vector<int32_t> ids;
+  ids.reserve(text.size());
+  for (size_t i = 0; i < text.size();) {
+    unsigned char c = static_cast<unsigned char>(text[i]);
+    if (c < 0x80) {
+      ids.push_back(ascii_[c]);
+      ++i;
+      continue;
+    }
+    uint32_t cp;
+    i += utf8_decode_one(text.data() + i, text.size() - i, &cp);
+    auto it = cp == kInvalidCodePoint ? ids_.end() : ids_.find(cp);
+    ids.push_back(it == ids_.end() ? 0 : it->second);
+  }
+  return ids;
+}
+
+std::string CharTokenizer::decode(const std::vector<int32_t>& ids) const {
+  std::string out;
+  out.reserve(ids.size());
+  for (int32_t id : ids) {
+    if (id < 0 || id >= vocab_size()) bad_id("char", id, vocab_size());
+    utf8_append(out, id == 0 ? 0xFFFDu : code_points_[size_t(id) - 1]);
+  }
+  return out;
+}
+
+void CharTokenizer::save(const std::string& dir) const {
+  write_tokenizer_json(dir, *this, json{{"code_points", code_points_}});
+}
+
+std::string CharTokenizer::fingerprint() const {
+  std::string s = "char:";
+  for (uint32_t cp : code_points_)
+    for (int b = 0; b < 4; ++b) s += char(cp >> (8 * b) & 0xFF);
+  return hex64(hash_bytes(s));
+}
+
+// ---- factory and tokenizer.json ----
+
+void write_tokenizer_json(const std::string& dir, const Tokenizer& tok, const json& extra) {
+  json j = extra.is_object() ? extra : json::object();
+  j["version"] = kTokenizerJsonVersion;
+  j["kind"] = tok.kind();
+  j["vocab_size"] = tok.vocab_size();
+  j["fingerprint"] = tok.fingerprint();
+  write_file_atomic((std::filesystem::path(dir) / "tokenizer.json").string(), j.dump(2) + "\n");
+}
+
+std::unique_ptr<Tokenizer> build_tokenizer(const std::string& kind, const std::string& corpus_path,
+                                           int64_t bpe_vocab_size, const std::string& work_dir) {
+  if (kind == "byte") return std::make_unique<ByteTokenizer>();
+  if (kind == "char") return std::make_unique<CharTokenizer>(CharTokenizer::from_corpus(read_file(corpus_path)));
+  if (kind == "bpe") return BpeTokenizer::train(corpus_path, bpe_vocab_size, work_dir);
+  if (kind.rfind("hf:", 0) == 0) return HfTokenizer::load(kind.substr(3));
+  throw std::invalid_argument("unknown tokenizer kind '" + kind + "' (expected char, byte, bpe or hf:PATH)");
+}
+
+std::unique_ptr<Tokenizer> load_tokenizer(const std::string& dir) {
+  const std::string file = (std::filesystem::path(dir) / "tokenizer.json").string();
+  const std::string text = read_file(file);
+  json j;
+  try {
+    j = json::parse(text);
+  } catch (const json::parse_error& e) {
+    throw std::runtime_error(file + ": not valid JSON: " + e.what());
+  }
+  auto fail = [&](const std::string& what) -> std::runtime_error {
+    return std::runtime_error(file + ": " + what);
+  };
+  if (!j.is_object()) throw fail("not a JSON object");
+  if (!j.contains("kind") && j.contains("model")) {  // a Hugging Face tokenizer.json
+    const std::string cfg = (std::filesystem::path(dir) / "tokenizer_config.json").string();
+    return HfTokenizer::from_parsed(j, text, std::filesystem::exists(cfg) ? read_file(cfg) : std::string(), file);
+  }
+  if (!j.contains("version") || !j["version"].is_number_integer())
+    throw fail("missing integer \"version\"");
+  if (j["version"].get<int64_t>() != kTokenizerJsonVersion)
+    throw fail("unsupported tokenizer.json version " + j["version"].dump() + " (this build reads version " +
+               std::to_string(kTokenizerJsonVersion) + ")");
+  if (!j.contains("kind") || !j["kind"].is_string()) throw fail("missing string \"kind\"");
+  const std::string kind = j["kind"].get<std::string>();
+
+  std::unique_ptr<Tokenizer> tok;
+  try {
+    if (kind == "byte") {
+      tok = std::make_unique<ByteTokenizer>();
+    } else if (kind == "char") {
+      if (!j.contains("code_points") || !j["code_points"].is_array()) throw fail("missing array \"code_points\"");
+      tok = std::make_unique<CharTokenizer>(j["code_points"].get<std::vector<uint32_t>>());
+    } else if (kind == "bpe") {
+      std::string model = j.value("model_file", std::string("tokenizer.model"));
+      if (model.empty() || model.find('/') != std::string::npos) throw fail("invalid \"model_file\" '" + model + "'");
+      tok = BpeTokenizer::from_model_file((std::filesystem::path(dir) / model).string());
+    } else {
+      throw fail("unknown tokenizer kind '" + kind + "' (expected char, byte or bpe)");
+    }
+  } catch (const json::exception& e) {
+    throw fail(std::string("malformed field: ") + e.what());
+  } catch (const std::invalid_argument& e) {
+    throw fail(e.what());
+  }
+  if (j.contains("vocab_size") && j["vocab_size"] != tok->vocab_size())
+    throw fail("vocab_size " + j["vocab_size"].dump() + " does not match the loaded vocabulary (" +
+               std::to_string(tok->vocab_size()) + ")");
+  if (j.contains("fingerprint") && j["fingerprint"] != tok->fingerprint())
+    throw fail("fingerprint " + j["fingerprint"].dump() + " does not match the loaded vocabulary (" +
+               tok->fingerprint() + "); the tokenizer files are inconsistent");
+  return tok;
+}
+
+}  // namespace moescope

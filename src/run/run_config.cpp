@@ -1,0 +1,40 @@
+// run_config.cpp: see run_config.h.
+#include "run/run_config.h"
+
+#include <filesystem>
+#include <stdexcept>
+
+#include <nlohmann/json.hpp>
+
+#include "io/atomic_file.h"
+#include "run/run_layout.h"
+
+namespace moescope {
+namespace fs = std::filesystem;
+
+void write_run_config(const std::string& run_dir, Config& cfg) {
+  nlohmann::json j = cfg.fields().to_json();
+  j["moescope_config_version"] = kRunConfigVersion;
+  write_file_atomic(config_path(run_dir), j.dump(2) + "\n");
+}
+
+Config read_run_config(const std::string& run_dir) {
+  const std::string p = config_path(run_dir);
+  if (!fs::exists(p)) throw std::runtime_error(p + ": not found (is '" + run_dir + "' a moescope run directory?)");
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(read_file(p));
+  } catch (const nlohmann::json::exception& e) {
+    throw std::runtime_error(p + ": not valid JSON: " + e.what());
+  }
+  if (!j.is_object() || j.value("moescope_config_version", 0) != kRunConfigVersion)
+    throw std::runtime_error(p + ": unknown config version (expected moescope_config_version " +
+                             std::to_string(kRunConfigVersion) + ")");
+  j.erase("moescope_config_version");
+  Config c;
+  c.fields().from_json(j, p);
+  c.validate();
+  return c;
+}
+
+}  // namespace moescope

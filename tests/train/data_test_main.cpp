@@ -1,7 +1,0 @@
-// data_test_main.cpp: GoogleTest entry point for the torch-free data pipeline tests.
-#include <gtest/gtest.h>
-
-int main(int argc, char** argv) {
-  ::testing::InitGoogleTest(&argc, argv);
-  return RUN_ALL_TESTS();
-}

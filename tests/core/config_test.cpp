@@ -115,7 +115,7 @@ TEST(Config, HelpListsEveryKeyWithDefaultAllowedValuesAndHelp) {
   const std::string help = config_help();
   Config c;
   for (const auto& k : c.fields().keys()) EXPECT_NE(help.find("  " + k + " = "), std::string::npos) << k;
-  EXPECT_NE(help.find("moe.top_k = 2  [> 0]  routed experts per token"), std::string::npos) << help;
+  EXPECT_NE(help.find("moe.top_k = 2  [in [1, 4096]]  routed experts per token"), std::string::npos) << help;
   EXPECT_NE(help.find("moe.score_func = softmax  [one of softmax, sigmoid]"), std::string::npos) << help;
   EXPECT_NE(help.find("moe.capacity_factor = 0  [>= 0 (0 = dropless)]"), std::string::npos) << help;
   // Every field has help text.

@@ -13,16 +13,24 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include "core/host_memory.h"
+#include "model/resource_estimate.h"
 #include "ops/runtime.h"
 #include "model/transformer.h"
 #include "train/run_dir.h"
 
 namespace moescope {
 
-int run_selfcheck(const Config& cfg, uint64_t seed) {
+int run_selfcheck(const Config& cfg, uint64_t seed, uint64_t max_memory_bytes) {
   seed_everything(seed);
   const auto& mc = cfg.model;
-  const torch::Device dev = to_device(resolve_device(enum_name(cfg.train.device)));
+  const std::string device = resolve_device(enum_name(cfg.train.device));
+  const torch::Device dev = to_device(device);
+  // The configured model's training footprint, before anything is allocated.
+  const ResourceEstimate est = estimate_resources(mc, cfg.train);
+  std::cerr << "memory estimate: " << est.summary() << "\n";
+  if (max_memory_bytes > 0) check_fits_memory(est, static_cast<double>(max_memory_bytes), "--max-memory");
+  else if (device == "cpu") check_fits_memory(est, static_cast<double>(available_memory_bytes()), "MemAvailable, /proc/meminfo");
   Transformer model(mc);
   model->to(dev);
   const int64_t B = 2, S = std::min<int64_t>(16, mc.max_seq_len);
@@ -67,6 +75,16 @@ int run_selfcheck(const Config& cfg, uint64_t seed) {
   check("kv_cache_bytes_per_token", cache.bytes_per_token() == cache_bytes_per_token(mc, 4),
         {{"measured", cache.bytes_per_token()}, {"formula", cache_bytes_per_token(mc, 4)}});
 
+  nlohmann::json terms = nlohmann::json::object();
+  for (const auto& t : est.resident) terms[t.name] = t.bytes;
+  terms[est.activations.name] = est.activations.bytes;
+  terms[est.checkpoint.name] = est.checkpoint.bytes;
+  out["memory_estimate"] = {{"train_peak_bytes", est.train_peak_bytes()}, {"terms", terms},
+                            {"kv_cache_bytes", est.kv_cache.bytes}, {"params_total", est.params_total},
+                            {"params_active", est.params_active}};
+  check("estimate_matches_params", est.params_total == static_cast<double>(model->num_params()) &&
+                                       est.params_active == static_cast<double>(model->num_active_params()),
+        {{"estimated", est.params_total}, {"built", model->num_params()}});
   out["params_total"] = model->num_params();
   out["params_active"] = model->num_active_params();
   out["moe_layers"] = mc.n_moe_layers();
@@ -80,13 +98,19 @@ Command register_selfcheck(CLI::App& app) {
     std::string config = "configs/tiny.toml";
     std::vector<std::string> sets;
     uint64_t seed = 1234;
+    std::string max_memory;
   };
   auto o = std::make_shared<Opts>();
   auto* c = app.add_subcommand("selfcheck", "Build the configured model and check it end to end");
   c->add_option("--config", o->config, "TOML preset")->capture_default_str();
   c->add_option("--set", o->sets, "Override a config key: key=value (repeatable)");
   c->add_option("--seed", o->seed, "Random seed")->capture_default_str();
-  return [o]() { return run_selfcheck(load_config(o->config, o->sets), o->seed); };
+  c->add_option("--max-memory", o->max_memory,
+                "Refuse when the training memory estimate exceeds this (e.g. 8G); default: MemAvailable on the CPU");
+  return [o]() {
+    const uint64_t max_memory = o->max_memory.empty() ? 0 : parse_byte_size(o->max_memory, "--max-memory");
+    return run_selfcheck(load_config(o->config, o->sets), o->seed, max_memory);
+  };
 }
 
 }  // namespace moescope

@@ -1,4 +1,5 @@
-// train_cmd.cpp: `moescope train --config FILE.toml [--data TEXT] [--out RUN_DIR] [--set k=v ...] [--resume]`.
+// train_cmd.cpp: `moescope train --config FILE.toml [--data TEXT] [--out RUN_DIR] [--set k=v ...] [--resume]
+// [--max-memory SIZE]`.
 #include <iostream>
 #include <memory>
 
@@ -6,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "core/host_memory.h"
 #include "scope/microscope.h"
 #include "train/run_dir.h"
 #include "train/trainer.h"
@@ -14,7 +16,7 @@ namespace moescope {
 
 Command register_train(CLI::App& app) {
   struct Opts {
-    std::string config, data, out = "runs/default";
+    std::string config, data, out = "runs/default", max_memory;
     std::vector<std::string> sets;
     bool resume = false;
   };
@@ -24,6 +26,8 @@ Command register_train(CLI::App& app) {
   c->add_option("--data", o->data, "UTF-8 text corpus (default: data.path, else the Brown corpus prepared by setup)");
   c->add_option("--out", o->out, "Run directory")->capture_default_str();
   c->add_option("--set", o->sets, "Override a config key: key=value (repeatable)");
+  c->add_option("--max-memory", o->max_memory,
+                 "Refuse to start when the memory estimate exceeds this (e.g. 8G, 512M); default: MemAvailable on the CPU");
   c->add_flag("--resume", o->resume, "Continue the run in --out from checkpoints/latest (train.*, scope.* and compress.* may change)");
   c->footer(config_help());
   return [o, c]() -> int {
@@ -38,7 +42,8 @@ Command register_train(CLI::App& app) {
       cfg = load_config(o->config, o->sets);
     }
     if (!o->data.empty()) cfg.data.path = o->data;
-    Trainer trainer(cfg, o->out, o->resume, std::cerr);
+    const uint64_t max_memory = o->max_memory.empty() ? 0 : parse_byte_size(o->max_memory, "--max-memory");
+    Trainer trainer(cfg, o->out, o->resume, std::cerr, max_memory);
     std::unique_ptr<Microscope> scope;
     if (trainer.config().scope.enabled && trainer.config().model.n_moe_layers() > 0) {
       const auto& tc = trainer.config().train;

@@ -17,14 +17,14 @@ namespace moescope {
 
 #define MOESCOPE_ATTN_FIELDS(X)                                                                                        \
   X(AttnType, type, AttnType::kMla, range::any(), "mla (DeepSeek-V2/V3 latent attention) or mha (GQA if n_kv_heads < n_heads)") \
-  X(int64_t, n_heads, 4, range::above(0), "attention heads")                                                           \
-  X(int64_t, n_kv_heads, 0, range::at_least(0, "0 = n_heads"), "mha: key/value heads")                                 \
-  X(int64_t, head_dim, 0, range::at_least(0, "0 = d_model / n_heads"), "mha: width of one head")                       \
-  X(int64_t, q_lora_rank, 0, range::at_least(0, "0 = full rank"), "mla: rank of the query projection")                 \
-  X(int64_t, kv_lora_rank, 32, range::above(0), "mla: width of the cached, RMS-normalised KV latent")                  \
-  X(int64_t, qk_nope_head_dim, 32, range::above(0), "mla: per-head query/key part without RoPE")                       \
-  X(int64_t, qk_rope_head_dim, 16, range::above(0), "mla: decoupled RoPE key width, shared by all heads (even)")       \
-  X(int64_t, v_head_dim, 32, range::above(0), "mla: per-head value width")                                             \
+  X(int64_t, n_heads, 4, range::closed(1, 1024), "attention heads")                                                           \
+  X(int64_t, n_kv_heads, 0, range::closed(0, 1024, "0 = n_heads"), "mha: key/value heads")                                 \
+  X(int64_t, head_dim, 0, range::closed(0, 4096, "0 = d_model / n_heads"), "mha: width of one head")                       \
+  X(int64_t, q_lora_rank, 0, range::closed(0, 65536, "0 = full rank"), "mla: rank of the query projection")                 \
+  X(int64_t, kv_lora_rank, 32, range::closed(1, 65536), "mla: width of the cached, RMS-normalised KV latent")                  \
+  X(int64_t, qk_nope_head_dim, 32, range::closed(1, 4096), "mla: per-head query/key part without RoPE")                       \
+  X(int64_t, qk_rope_head_dim, 16, range::closed(1, 4096), "mla: decoupled RoPE key width, shared by all heads (even)")       \
+  X(int64_t, v_head_dim, 32, range::closed(1, 4096), "mla: per-head value width")                                             \
   X(double, rope_theta, 10000.0, range::above(0), "RoPE base")
 
 struct AttentionConfig {
@@ -32,16 +32,16 @@ struct AttentionConfig {
 };
 
 #define MOESCOPE_MOE_FIELDS(X)                                                                                         \
-  X(int64_t, n_routed, 8, range::above(0), "routed experts E")                                                         \
-  X(int64_t, n_shared, 1, range::at_least(0), "shared experts (every token)")                                          \
-  X(int64_t, expert_hidden, 512, range::above(0), "hidden size F of one routed expert")                                \
-  X(int64_t, shared_hidden, 0, range::at_least(0, "0 = n_shared * expert_hidden"), "hidden size of the fused shared expert") \
-  X(int64_t, top_k, 2, range::above(0), "routed experts per token")                                                    \
+  X(int64_t, n_routed, 8, range::closed(1, 4096), "routed experts E")                                                         \
+  X(int64_t, n_shared, 1, range::closed(0, 256), "shared experts (every token)")                                          \
+  X(int64_t, expert_hidden, 512, range::closed(1, 1048576), "hidden size F of one routed expert")                                \
+  X(int64_t, shared_hidden, 0, range::closed(0, 1048576, "0 = n_shared * expert_hidden"), "hidden size of the fused shared expert") \
+  X(int64_t, top_k, 2, range::closed(1, 4096), "routed experts per token")                                                    \
   X(int64_t, first_k_dense, 0, range::any(), "the first layers use a dense FFN (as DeepSeek-V3)")                      \
   X(ScoreFunc, score_func, ScoreFunc::kSoftmax, range::any(), "router scores, computed in fp32")                      \
   X(bool, norm_topk_prob, true, range::any(), "renormalise the selected weights to sum to 1")                          \
   X(double, routed_scaling_factor, 1.0, range::above(0), "scale of the routed experts' weights")                       \
-  X(int64_t, n_group, 1, range::above(0), "group-limited routing: experts in n_group groups")                          \
+  X(int64_t, n_group, 1, range::closed(1, 4096), "group-limited routing: experts in n_group groups")                          \
   X(int64_t, topk_group, 1, range::any(), "group-limited routing: tokens may use only topk_group groups")              \
   X(Jitter, jitter, Jitter::kNone, range::any(), "input: x *= U(1-eps,1+eps); logits: logits += N(0,eps^2); training only") \
   X(double, jitter_eps, 0.0, range::at_least(0), "jitter strength eps")                                                \
@@ -59,12 +59,12 @@ struct MoEConfig {
 };
 
 #define MOESCOPE_MODEL_FIELDS(X)                                                                                       \
-  X(int64_t, vocab_size, 256, range::above(0), "vocabulary (replaced by the tokenizer's when training)")                \
-  X(int64_t, d_model, 256, range::above(0), "model width D")                                                           \
-  X(int64_t, n_layers, 4, range::above(0), "transformer layers")                                                       \
-  X(int64_t, max_seq_len, 256, range::above(0), "longest sequence (RoPE tables, KV cache)")                            \
+  X(int64_t, vocab_size, 256, range::closed(1, 16777216), "vocabulary (replaced by the tokenizer's when training)")                \
+  X(int64_t, d_model, 256, range::closed(1, 65536), "model width D")                                                           \
+  X(int64_t, n_layers, 4, range::closed(1, 1024), "transformer layers")                                                       \
+  X(int64_t, max_seq_len, 256, range::closed(1, 1048576), "longest sequence (RoPE tables, KV cache)")                            \
   X(FfnKind, ffn, FfnKind::kMoe, range::any(), "feed-forward kind of the layers")                                      \
-  X(int64_t, dense_hidden, 1024, range::any(), "hidden size of dense SwiGLU layers")                                   \
+  X(int64_t, dense_hidden, 1024, range::closed(0, 1048576, "used by dense layers only"), "hidden size of dense SwiGLU layers")                                   \
   X(bool, tie_embeddings, false, range::any(), "share the input embedding and the output head")                        \
   X(double, norm_eps, 1e-6, range::above(0), "RMSNorm epsilon")                                                        \
   X(double, init_std, 0.02, range::above(0), "weight init standard deviation")
@@ -96,10 +96,10 @@ struct DataConfig {
   X(DeviceKind, device, DeviceKind::kAuto, range::any(), "auto = cuda when available")                                 \
   X(DType, dtype, DType::kAuto, range::any(), "compute dtype (masters, router, losses stay fp32); auto = bf16 where native (CUDA cc >= 8.0, avx512_bf16/amx_bf16), else fp32, resolved once at the start of a run and saved resolved in config.json") \
   X(int64_t, seed, 1234, range::any(), "seed of the init, data order and jitter")                                      \
-  X(int64_t, batch_size, 8, range::above(0), "sequences per micro-batch")                                              \
-  X(int64_t, seq_len, 256, range::above(0), "tokens per sequence")                                                     \
-  X(int64_t, grad_accum, 1, range::above(0), "micro-batches per optimizer step")                                       \
-  X(int64_t, max_steps, 1000, range::above(0), "optimizer steps")                                                      \
+  X(int64_t, batch_size, 8, range::closed(1, 1048576), "sequences per micro-batch")                                              \
+  X(int64_t, seq_len, 256, range::closed(1, 1048576), "tokens per sequence")                                                     \
+  X(int64_t, grad_accum, 1, range::closed(1, 1048576), "micro-batches per optimizer step")                                       \
+  X(int64_t, max_steps, 1000, range::closed(1, 1000000000000), "optimizer steps")                                                      \
   X(double, max_minutes, 0.0, range::at_least(0, "0 = no limit"), "stop (with a checkpoint) after this wall time")     \
   X(double, lr, 3e-4, range::above(0), "peak learning rate")                                                           \
   X(double, min_lr_ratio, 0.1, range::closed(0, 1), "cosine decays to lr * min_lr_ratio at max_steps")                 \

@@ -4,11 +4,14 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <limits>
 #include <sstream>
 #include <stdexcept>
 
 #include <nlohmann/json.hpp>
 #include <toml++/toml.h>
+
+#include <sys/stat.h>
 
 namespace moescope {
 namespace {
@@ -141,8 +144,8 @@ void FieldTable::set_from_string(const std::string& key, const std::string& raw)
           try { *p = std::stod(value, &pos); } catch (...) { bad("a number"); }
           if (pos != value.size() || !std::isfinite(*p)) bad("a finite number");
         } else if constexpr (std::is_same_v<T, bool>) {
-          if (value == "true" || value == "1") *p = true;
-          else if (value == "false" || value == "0") *p = false;
+          if (value == "true") *p = true;
+          else if (value == "false") *p = false;
           else bad("a boolean (true/false)");
         } else {
           std::string v = value;
@@ -162,23 +165,37 @@ void FieldTable::apply_assignment(const std::string& a) {
   set_from_string(trim(a.substr(0, eq)), a.substr(eq + 1));
 }
 
+namespace {
+// "an integer (5)", "a string (\"32\")": the type of a JSON value, for type errors.
+std::string json_type_text(const nlohmann::json& v) {
+  const char* t = v.is_boolean() ? "a boolean" : v.is_number_integer() ? "an integer" : v.is_number() ? "a float"
+                : v.is_string() ? "a string" : v.is_array() ? "an array" : v.is_null() ? "null" : "an object";
+  std::string shown = v.dump();
+  if (shown.size() > 40) shown = shown.substr(0, 37) + "...";
+  return std::string(t) + " (" + shown + ")";
+}
+}  // namespace
+
 void FieldTable::set_from_json(const std::string& key, const nlohmann::json& v) {
   auto it = refs_.find(key);
   if (it == refs_.end()) unknown_key(key, keys(), "");
   auto bad = [&](const char* type) {
-    throw std::invalid_argument("config key '" + key + "': expected " + type + ", got " + v.dump());
+    throw std::invalid_argument("config key '" + key + "': expected " + type + ", found " + json_type_text(v));
   };
   std::visit(
       [&](auto& p) {
         using T = std::remove_pointer_t<std::decay_t<decltype(p)>>;
         if constexpr (std::is_same_v<T, int64_t>) {
           if (!v.is_number_integer()) bad("an integer");
+          if (v.is_number_unsigned() && v.get<uint64_t>() > uint64_t(std::numeric_limits<int64_t>::max()))
+            bad("an integer that fits in 64 bits");
           *p = v.get<int64_t>();
         } else if constexpr (std::is_same_v<T, double>) {
           if (!v.is_number()) bad("a number");
+          if (!std::isfinite(v.get<double>())) bad("a finite number");
           *p = v.get<double>();
         } else if constexpr (std::is_same_v<T, bool>) {
-          if (!v.is_boolean()) bad("a boolean");
+          if (!v.is_boolean()) bad("a boolean (true or false)");
           *p = v.get<bool>();
         } else {
           if (!v.is_string()) bad("a string");
@@ -232,27 +249,43 @@ void FieldTable::load_toml_string(const std::string& text, const std::string& wh
   flatten_toml(tbl, "", flat);
   for (auto& [k, node] : flat) {
     if (!has(k)) unknown_key(k, keys(), where);
-    std::string value;
-    if (auto s = node->value<std::string>(); s && node->is_string()) value = *s;
-    else if (node->is_integer()) value = std::to_string(*node->value<int64_t>());
-    else if (node->is_floating_point()) {
-      std::ostringstream o;
-      o.precision(17);
-      o << *node->value<double>();
-      value = o.str();
-    } else if (node->is_boolean()) value = *node->value<bool>() ? "true" : "false";
-    else throw std::invalid_argument(where + ": config key '" + k + "' has an unsupported TOML type");
-    // Integers are accepted where a float is expected; the reverse is an error.
-    set_from_string(k, value);
+    // TOML values are typed: each goes in as its JSON twin, checked like config.json (an
+    // integer may stand for a float, nothing else converts: "32", 1 for true, 1e12 for an integer).
+    nlohmann::json v;
+    if (node->is_string()) v = *node->value<std::string>();
+    else if (node->is_integer()) v = *node->value<int64_t>();
+    else if (node->is_floating_point()) v = *node->value<double>();
+    else if (node->is_boolean()) v = *node->value<bool>();
+    else {
+      const char* t = node->is_array() ? "an array" : node->is_date() ? "a date" : node->is_time() ? "a time" : "a date-time";
+      throw std::invalid_argument(where + ": config key '" + k + "' is " + t + ", which no config key takes");
+    }
+    try {
+      set_from_json(k, v);
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument(where + ": " + e.what());
+    }
   }
 }
 
 void FieldTable::load_toml_file(const std::string& path) {
-  std::ifstream f(path);
+  // Regular files only: stat() does not block, where opening a FIFO would; a directory would
+  // read as empty and train with all defaults. Bounded: a config is small.
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) throw std::invalid_argument("cannot open config file '" + path + "': not found");
+  if (!S_ISREG(st.st_mode))
+    throw std::invalid_argument("config file '" + path + "' is " + (S_ISDIR(st.st_mode) ? "a directory" : S_ISFIFO(st.st_mode) ? "a FIFO (named pipe)" : "a device or socket") +
+                                ", not a regular file (give a .toml file)");
+  if (static_cast<uint64_t>(st.st_size) > kMaxConfigBytes)
+    throw std::invalid_argument("config file '" + path + "' is " + std::to_string(st.st_size) + " bytes, over the " +
+                                std::to_string(kMaxConfigBytes) + "-byte limit of a config file");
+  std::ifstream f(path, std::ios::binary);
   if (!f) throw std::invalid_argument("cannot open config file '" + path + "'");
-  std::stringstream ss;
-  ss << f.rdbuf();
-  load_toml_string(ss.str(), path);
+  std::string text(kMaxConfigBytes + 1, '\0');
+  f.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<size_t>(f.gcount()));
+  if (text.size() > kMaxConfigBytes) throw std::invalid_argument("config file '" + path + "' grew past the size limit while read");
+  load_toml_string(text, path);
 }
 
 }  // namespace moescope

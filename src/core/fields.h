@@ -18,6 +18,9 @@
 
 namespace moescope {
 
+// The largest TOML config file read (a preset is a few KiB).
+constexpr uint64_t kMaxConfigBytes = 1 << 20;
+
 class FieldTable {
  public:
   // An enum field: read and written through its spelling.
@@ -53,12 +56,15 @@ class FieldTable {
   void set_from_string(const std::string& key, const std::string& value);
   // "key=value" form used by --set.
   void apply_assignment(const std::string& assignment);
+  // Strictly typed, as load_toml_file; the message names the key, the type expected and found.
   void set_from_json(const std::string& key, const nlohmann::json& value);
 
   // Flat {"a.b": value} <-> nested {"a": {"b": value}} JSON.
   nlohmann::json to_json() const;
   void from_json(const nlohmann::json& nested, const std::string& where);
-  // Reads a TOML file; every leaf key must be known.
+  // Reads a TOML file (a regular file of at most kMaxConfigBytes); every leaf key must be known
+  // and its TOML type must be the field's (an integer may stand for a float; no other
+  // conversion): errors name the file, the key, the type found and the type expected.
   void load_toml_file(const std::string& path);
   void load_toml_string(const std::string& text, const std::string& where);
 

@@ -64,6 +64,8 @@ std::string load_corpus(const std::string& path, size_t min_bytes) {
   const fs::file_status st = fs::status(path, ec);
   if (!fs::exists(st)) throw fail("file not found" + corpus_missing_hint(path));
   if (fs::is_directory(st)) throw fail("is a directory, not a text file");
+  // A FIFO, device or socket could block the read or never end (/dev/zero).
+  if (!fs::is_regular_file(st)) throw fail("is not a regular file (a FIFO, device or socket); give a text file");
   std::string text = read_file(path);
   if (text.empty()) throw fail("file is empty");
   const size_t bad = find_invalid_utf8(text);

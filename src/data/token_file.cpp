@@ -83,13 +83,17 @@ void write_token_file(const std::string& path, const std::vector<int32_t>& token
 }
 
 TokenFile TokenFile::open(const std::string& path, bool verify_crc) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);  // a FIFO must not block
   if (fd < 0) fail(path, std::string("cannot open: ") + std::strerror(errno));
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
     int err = errno;
     ::close(fd);
     fail(path, std::string("cannot stat: ") + std::strerror(err));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    fail(path, "not a regular file" + std::string(kDeleteHint));
   }
   const size_t file_bytes = size_t(st.st_size);
   if (file_bytes < kTokenFileHeaderBytes) {

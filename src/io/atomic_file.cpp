@@ -8,6 +8,7 @@
 #include <system_error>
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace moescope {
@@ -23,6 +24,21 @@ void fsync_parent_dir(const std::string& path) {
   if (fd < 0) return;  // some filesystems refuse to open directories; the rename already happened
   ::fsync(fd);
   ::close(fd);
+}
+
+// "a directory", "a FIFO (named pipe)", ... for a mode that is not a regular file.
+std::string kind_of(mode_t m) {
+  if (S_ISDIR(m)) return "a directory";
+  if (S_ISFIFO(m)) return "a FIFO (named pipe)";
+  if (S_ISCHR(m)) return "a character device";
+  if (S_ISBLK(m)) return "a block device";
+  if (S_ISSOCK(m)) return "a socket";
+  return "not a regular file";
+}
+
+[[noreturn]] void not_regular(const std::string& path, const std::string& what, mode_t m) {
+  const std::string label = "'" + path + "'" + (what.empty() ? "" : " (" + what + ")");
+  throw std::runtime_error(label + " is " + kind_of(m) + ", not a regular file");
 }
 
 }  // namespace
@@ -95,18 +111,50 @@ void write_file_atomic(const std::string& path, std::string_view data) {
   f.commit();
 }
 
-std::string read_file(const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) throw std::runtime_error("cannot open '" + path + "' for reading: " + errno_text());
+std::string read_file(const std::string& path, size_t max_bytes) {
+  // O_NONBLOCK: opening a FIFO without a writer returns at once instead of blocking.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) throw std::runtime_error("cannot open '" + path + "' for reading: " + errno_text());
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    const std::string why = errno_text();
+    ::close(fd);
+    throw std::runtime_error("cannot stat '" + path + "': " + why);
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    not_regular(path, "", st.st_mode);
+  }
+  auto too_long = [&](uint64_t n) {
+    ::close(fd);
+    throw std::runtime_error("'" + path + "' is " + std::to_string(n) + " bytes or more, over the " +
+                             std::to_string(max_bytes) + "-byte limit for this kind of file");
+  };
+  if (static_cast<uint64_t>(st.st_size) > max_bytes) too_long(static_cast<uint64_t>(st.st_size));
   std::string out;
+  out.reserve(static_cast<size_t>(st.st_size));
   char buf[1 << 16];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
-  bool failed = std::ferror(f) != 0;
-  std::string why = failed ? errno_text() : "";
-  std::fclose(f);
-  if (failed) throw std::runtime_error("error reading '" + path + "': " + why);
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n == 0) break;
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      const std::string why = errno_text();
+      ::close(fd);
+      throw std::runtime_error("error reading '" + path + "': " + why);
+    }
+    if (out.size() + static_cast<size_t>(n) > max_bytes) too_long(out.size() + static_cast<size_t>(n));
+    out.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
   return out;
+}
+
+void require_regular_file(const std::string& path, const std::string& what) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0)
+    throw std::runtime_error("'" + path + "'" + (what.empty() ? "" : " (" + what + ")") + ": " + errno_text());
+  if (!S_ISREG(st.st_mode)) not_regular(path, what, st.st_mode);
 }
 
 }  // namespace moescope

@@ -37,7 +37,16 @@ class AtomicFile {
 // Writes `data` to `path` atomically (see above). Throws std::runtime_error naming the path.
 void write_file_atomic(const std::string& path, std::string_view data);
 
-// Reads the whole file. Throws std::runtime_error naming the path when it is missing/unreadable.
-std::string read_file(const std::string& path);
+// Reads the whole file. Throws std::runtime_error naming the path when it is missing,
+// unreadable, not a regular file (a directory, FIFO, device or socket is refused without
+// blocking: it is opened O_NONBLOCK and checked before any read), or longer than `max_bytes`
+// (the read stops there, so a file that grows while read cannot exhaust memory either).
+constexpr size_t kNoReadLimit = static_cast<size_t>(-1);
+std::string read_file(const std::string& path, size_t max_bytes = kNoReadLimit);
+
+// Throws std::runtime_error "'PATH' (what) is a FIFO (named pipe), not a regular file" (or a
+// directory, device, socket; or missing) unless `path` names a regular file (symlinks
+// followed). Never blocks. For paths that other code opens (mmap, plugins).
+void require_regular_file(const std::string& path, const std::string& what);
 
 }  // namespace moescope

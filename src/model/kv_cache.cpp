@@ -50,10 +50,4 @@ int64_t KVCache::bytes_per_token() const {
   return bytes / (batch_ * max_len_);
 }
 
-int64_t cache_bytes_per_token(const ModelConfig& cfg, int64_t dtype_bytes) {
-  if (cfg.attn.type == AttnType::kMla)
-    return (cfg.attn.kv_lora_rank + cfg.attn.qk_rope_head_dim) * cfg.n_layers * dtype_bytes;
-  return 2 * kv_heads(cfg) * head_dim(cfg) * cfg.n_layers * dtype_bytes;
-}
-
 }  // namespace moescope

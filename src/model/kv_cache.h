@@ -10,6 +10,7 @@
 #include <ATen/core/Tensor.h>
 
 #include "core/config.h"
+#include "model/resource_estimate.h"  // cache_bytes_per_token, the analytic size
 
 namespace moescope {
 
@@ -37,9 +38,5 @@ class KVCache {
   int64_t batch_, max_len_, len_ = 0;
 };
 
-// Analytic cache size per token for a config and element size:
-//   MLA: (kv_lora_rank + qk_rope_head_dim) * n_layers * bytes
-//   MHA: 2 * n_kv_heads * head_dim * n_layers * bytes
-int64_t cache_bytes_per_token(const ModelConfig& cfg, int64_t dtype_bytes);
 
 }  // namespace moescope

@@ -33,6 +33,12 @@ at::ScalarType scalar_type(const std::string& d, const std::string& name) {
 }
 }  // namespace
 
+std::string shape_text(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
 TensorRecord to_record(const std::string& name, const at::Tensor& t) {
   TensorRecord r;
   r.name = name;
@@ -74,7 +80,13 @@ void load_model_weights(torch::nn::Module& m, const SafetensorsFile& f, const st
     if (skip.count(name)) return;
     expected.insert(name);
     if (!f.has(name)) throw std::runtime_error(f.where + ": missing tensor '" + name + "'");
-    auto src = from_record(f.at(name));
+    const TensorRecord& rec = f.at(name);
+    // The dtype as stored must be the model's: bytes of another type with the same size (an
+    // F32 weight relabelled I32) would pass every checksum and load as garbage.
+    if (rec.dtype != dtype_name(dst.scalar_type()))
+      throw std::runtime_error(f.where + ": tensor '" + name + "' is stored as " + rec.dtype + ", the model expects " +
+                               dtype_name(dst.scalar_type()));
+    auto src = from_record(rec);
     if (src.sizes() != dst.sizes()) {
       std::ostringstream o;
       o << f.where << ": tensor '" << name << "' has shape " << src.sizes() << ", the model expects " << dst.sizes();

@@ -16,6 +16,8 @@
 namespace moescope {
 
 TensorRecord to_record(const std::string& name, const at::Tensor& t);
+// "[2, 3]".
+std::string shape_text(const std::vector<int64_t>& shape);
 // Copies a record into a new CPU tensor (throws naming the tensor on unsupported dtypes).
 at::Tensor from_record(const TensorRecord& r);
 
@@ -24,7 +26,7 @@ at::Tensor from_record(const TensorRecord& r);
 std::vector<TensorRecord> model_records(torch::nn::Module& m);
 void save_model_weights(torch::nn::Module& m, const std::string& path,
                         const std::map<std::string, std::string>& metadata);
-// Strict load: every parameter and buffer must be present with the same shape, and the file
+// Strict load: every parameter and buffer must be present with the same dtype and shape, and the file
 // may hold no other tensors. Values are copied in place (device/dtype of the module kept).
 // `skip`: HF names the file does not hold as such (left untouched, e.g. factorised experts);
 // `extra_ok`: names of further tensors the file may hold (e.g. compressed bases).

@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <mutex>
 #include <filesystem>
@@ -21,7 +22,7 @@ nlohmann::json TrainerState::to_json() const {
           {"tokens_seen", tokens_seen}, {"skipped_steps", skipped_steps},
           {"consecutive_nonfinite", consecutive_nonfinite},
           {"best_val_loss", std::isfinite(best_val_loss) ? nlohmann::json(best_val_loss) : nlohmann::json(nullptr)},
-          {"best_step", best_step}, {"elapsed_s", elapsed_s}};
+          {"best_step", best_step}, {"elapsed_s", elapsed_s}, {"eval_pending", eval_pending}};
 }
 
 TrainerState TrainerState::from_json(const nlohmann::json& j, const std::string& where) {
@@ -30,18 +31,47 @@ TrainerState TrainerState::from_json(const nlohmann::json& j, const std::string&
   if (j["version"] != kTrainerStateVersion)
     throw std::runtime_error(where + ": trainer state version " + j["version"].dump() + " is not supported (this build reads version " +
                              std::to_string(kTrainerStateVersion) + "); use the moescope release that wrote it");
+  // Every field must be present, of its type and in its range: a bad field is refused here,
+  // before anything (the model, metrics.jsonl) is touched.
+  auto bad = [&](const std::string& key, const std::string& why) -> std::runtime_error {
+    return std::runtime_error(where + ": trainer state field '" + key + "' " + why +
+                              " (a damaged or edited checkpoint; use checkpoints/best or an older copy)");
+  };
+  auto integer = [&](const char* key, int64_t lo, const std::string& range) {
+    if (!j.contains(key)) throw bad(key, "is missing");
+    const auto& v = j[key];
+    if (!v.is_number_integer()) throw bad(key, "must be an integer, found " + v.dump());
+    if (v.is_number_unsigned() && v.get<uint64_t>() > uint64_t(std::numeric_limits<int64_t>::max()))
+      throw bad(key, "= " + v.dump() + " is out of range");
+    const int64_t x = v.get<int64_t>();
+    if (x < lo) throw bad(key, "= " + std::to_string(x) + ": must be " + range);
+    return x;
+  };
+  auto number = [&](const char* key, bool nullable) {
+    if (!j.contains(key)) throw bad(key, "is missing");
+    const auto& v = j[key];
+    if (nullable && v.is_null()) return std::numeric_limits<double>::infinity();
+    if (!v.is_number() || !std::isfinite(v.get<double>()) || v.get<double>() < 0)
+      throw bad(key, "must be a finite number >= 0" + std::string(nullable ? " or null" : "") + ", found " + v.dump());
+    return v.get<double>();
+  };
   TrainerState s;
-  try {
-    s.step = j.at("step");
-    s.micro_index = j.at("micro_index");
-    s.tokens_seen = j.at("tokens_seen");
-    s.skipped_steps = j.at("skipped_steps");
-    s.consecutive_nonfinite = j.at("consecutive_nonfinite");
-    s.best_val_loss = j.at("best_val_loss").is_null() ? std::numeric_limits<double>::infinity() : j.at("best_val_loss").get<double>();
-    s.best_step = j.at("best_step");
-    s.elapsed_s = j.at("elapsed_s");
-  } catch (const nlohmann::json::exception& e) {
-    throw std::runtime_error(where + ": malformed trainer state: " + e.what());
+  s.step = integer("step", 0, ">= 0");
+  s.micro_index = integer("micro_index", s.step, ">= step = " + std::to_string(s.step) + " (each step uses a micro-batch)");
+  s.tokens_seen = integer("tokens_seen", 0, ">= 0");
+  s.skipped_steps = integer("skipped_steps", 0, ">= 0");
+  if (s.skipped_steps > s.step) throw bad("skipped_steps", "= " + std::to_string(s.skipped_steps) + ": must be <= step");
+  s.consecutive_nonfinite = integer("consecutive_nonfinite", 0, ">= 0");
+  if (s.consecutive_nonfinite > s.skipped_steps)
+    throw bad("consecutive_nonfinite", "= " + std::to_string(s.consecutive_nonfinite) + ": must be <= skipped_steps");
+  s.best_val_loss = number("best_val_loss", true);
+  s.best_step = integer("best_step", -1, ">= -1");
+  if (s.best_step > s.step) throw bad("best_step", "= " + std::to_string(s.best_step) + ": must be <= step");
+  s.elapsed_s = number("elapsed_s", false);
+  if (j.contains("optimizer_steps")) integer("optimizer_steps", 0, ">= 0");
+  if (j.contains("eval_pending")) {  // absent in checkpoints written before it existed
+    if (!j["eval_pending"].is_boolean()) throw bad("eval_pending", "must be a boolean, found " + j["eval_pending"].dump());
+    s.eval_pending = j["eval_pending"].get<bool>();
   }
   return s;
 }
@@ -54,10 +84,12 @@ void save_checkpoint(const std::string& dir, Transformer& model, const AdamW* op
   const fs::path aside = target.parent_path() / ("." + target.filename().string() + ".old");
   remove_tree(tmp.string());
   fs::create_directories(tmp);
+  test_hooks::crash_point("save_begin");
 
   std::map<std::string, std::string> meta{{"moescope.format_version", "1"}, {"moescope.step", std::to_string(st.step)}};
   save_model_weights(*model, (tmp / "model.safetensors").string(), meta);
   test_hooks::maybe_crash_after_checkpoint_weights();
+  test_hooks::crash_point("save_weights_written");
 
   std::vector<TensorRecord> recs;
   if (opt)
@@ -78,9 +110,17 @@ void save_checkpoint(const std::string& dir, Transformer& model, const AdamW* op
   sj["router_knobs"] = knobs;
   save_safetensors((tmp / "trainer_state.safetensors").string(), recs, {{"moescope.trainer_state", sj.dump()}});
 
-  remove_tree(aside.string());
-  if (fs::exists(target)) fs::rename(target, aside);
+  test_hooks::crash_point("save_state_written");
+
+  // Swap. When `target` is missing, `aside` may be the only complete copy (a crash between the
+  // two renames of an earlier save): it stays until the new one is in place.
+  if (fs::exists(target)) {
+    remove_tree(aside.string());
+    fs::rename(target, aside);
+    test_hooks::crash_point("save_moved_aside");
+  }
   fs::rename(tmp, target);
+  test_hooks::crash_point("save_renamed");
   remove_tree(aside.string());
 }
 
@@ -109,6 +149,18 @@ TrainerState load_checkpoint(const std::string& dir, Transformer& model, AdamW* 
   }
   TrainerState st = TrainerState::from_json(sj, state_path);
   load_model_weights(*model, weights);
+  // The router bias buffers are saved with the trainer state too: each must be there, F32 [E].
+  auto moe = model->moe_layers();
+  for (size_t i = 0; i < moe.size(); ++i) {
+    const std::string name = "router_bias/" + std::to_string(i);
+    if (!state.has(name))
+      throw std::runtime_error(state_path + ": missing tensor '" + name + "' (the router bias of MoE layer " +
+                               std::to_string(i) + "): incomplete or edited checkpoint");
+    const TensorRecord& r = state.at(name);
+    if (r.dtype != "F32" || r.shape != std::vector<int64_t>{moe[i]->gate->bias.size(0)})
+      throw std::runtime_error(state_path + ": tensor '" + name + "' is " + r.dtype + " " + shape_text(r.shape) +
+                               ", expected F32 [" + std::to_string(moe[i]->gate->bias.size(0)) + "]");
+  }
   if (sj.contains("router_knobs")) {
     const auto& knobs = sj["router_knobs"];
     auto layers = model->moe_layers();
@@ -121,8 +173,20 @@ TrainerState load_checkpoint(const std::string& dir, Transformer& model, AdamW* 
   if (opt) {
     std::vector<std::pair<std::string, at::Tensor>> named;
     for (auto& r : state.tensors)
-      if (r.name.rfind("exp_avg", 0) == 0) named.emplace_back(r.name, from_record(r));
-    opt->load_state(named, sj.value("optimizer_steps", int64_t{0}));
+      if (r.name.rfind("exp_avg", 0) == 0) {
+        if (r.dtype != "F32")
+          throw std::runtime_error(state_path + ": tensor '" + r.name + "' is stored as " + r.dtype +
+                                   ", the optimizer expects F32");
+        named.emplace_back(r.name, from_record(r));
+      }
+    try {
+      opt->load_state(named, sj.value("optimizer_steps", int64_t{0}));
+    } catch (const std::runtime_error& e) {
+      throw std::runtime_error(state_path + ": " + e.what());
+    }
+    if (!state.has("rng/cpu")) throw std::runtime_error(state_path + ": missing tensor 'rng/cpu' (the RNG state)");
+    if (state.at("rng/cpu").dtype != "U8" || state.at("rng/cpu").shape.size() != 1)
+      throw std::runtime_error(state_path + ": tensor 'rng/cpu' must be a U8 vector, found " + state.at("rng/cpu").dtype);
     at::Generator gen = at::detail::getDefaultCPUGenerator();
     std::lock_guard<std::mutex> lock(gen.mutex());
     gen.set_state(from_record(state.at("rng/cpu")));

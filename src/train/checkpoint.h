@@ -11,8 +11,12 @@
 // Writing: both files go into a fresh sibling temp directory (each written + fsynced), then
 // the old directory is renamed aside, the temp directory renamed into place, and the old one
 // removed. A crash at any point leaves either the old or the new checkpoint complete; a load
-// that finds only the renamed-aside copy uses it. Truncated or corrupted files are refused by
-// the safetensors CRCs with a message naming the file.
+// that finds only the renamed-aside copy uses it (and it is kept until a new one is in place).
+// Truncated or corrupted files are refused by the safetensors CRCs with a message naming the
+// file. Files that pass their CRCs but lie are refused too: every weight's dtype and shape must
+// be the model's, every trainer-state field present and in range (step >= 0, micro_index >=
+// step, best_step <= step, ...), each router bias buffer F32 [E], the optimizer moments F32
+// and finite, the RNG state present.
 #pragma once
 #include <limits>
 #include <string>
@@ -36,6 +40,7 @@ struct TrainerState {
   double best_val_loss = std::numeric_limits<double>::infinity();
   int64_t best_step = -1;
   double elapsed_s = 0;      // training wall time before this process
+  bool eval_pending = false; // the evaluation of `step` was interrupted by a signal: due first on resume
   bool router_knobs_restored = false;  // set by load_checkpoint: the checkpoint had router_knobs
   nlohmann::json to_json() const;
   static TrainerState from_json(const nlohmann::json& j, const std::string& where);

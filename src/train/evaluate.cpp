@@ -11,7 +11,8 @@ at::Tensor lm_loss(const at::Tensor& logits_BSV, const at::Tensor& targets_BS) {
 }
 
 EvalResult evaluate(Transformer& model, const Dataset& data, int64_t B, int64_t S, int64_t max_batches,
-                    const torch::Device& device, const std::function<void()>& after_forward) {
+                    const torch::Device& device, const std::function<void()>& after_forward,
+                    const std::function<bool()>& stop) {
   const bool was_training = model->is_training();
   model->eval();
   torch::NoGradGuard ng;
@@ -20,8 +21,13 @@ EvalResult evaluate(Transformer& model, const Dataset& data, int64_t B, int64_t 
   double sum = 0;
   int64_t tokens = 0, batches = 0;
   std::vector<int64_t> in, tg;
+  bool interrupted = false;
   for (int64_t w = 0; w < windows; w += B) {
     if (max_batches > 0 && batches >= max_batches) break;
+    if (stop && stop()) {
+      interrupted = true;
+      break;
+    }
     const int64_t n = data.val_batch(w, B, S, &in, &tg);
     auto inp = torch::from_blob(in.data(), {n, S}, torch::kLong).to(device);
     auto tgt = torch::from_blob(tg.data(), {n, S}, torch::kLong).to(device);
@@ -34,7 +40,8 @@ EvalResult evaluate(Transformer& model, const Dataset& data, int64_t B, int64_t 
   if (was_training) model->train();
   EvalResult r;
   r.tokens = tokens;
-  r.loss = sum / static_cast<double>(tokens);
+  r.interrupted = interrupted;
+  r.loss = tokens > 0 ? sum / static_cast<double>(tokens) : std::nan("");
   r.perplexity = std::exp(r.loss);
   return r;
 }

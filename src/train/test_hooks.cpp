@@ -1,9 +1,13 @@
 // test_hooks.cpp: see test_hooks.h.
 #include "train/test_hooks.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <csignal>
 #include <cstdlib>
+#include <cstring>
 #include <sstream>
 #include <string>
 
@@ -23,6 +27,21 @@ std::set<int64_t> nan_loss_steps() {
 void maybe_crash_after_checkpoint_weights() {
   const char* crash = std::getenv("MOESCOPE_TEST_CRASH_IN_SAVE");
   if (crash && std::string(crash) == "after_weights") _exit(86);
+}
+
+void crash_point(const char* name) {
+  static std::atomic<int64_t> passed{0};
+  const int64_t n = ++passed;
+  if (const char* trace = std::getenv("MOESCOPE_TEST_CRASH_TRACE")) {
+    const int fd = ::open(trace, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (fd >= 0) {
+      const std::string line = std::string(name) + "\n";
+      (void)!::write(fd, line.data(), line.size());
+      ::close(fd);
+    }
+  }
+  const char* at = std::getenv("MOESCOPE_TEST_KILL_AT");
+  if (at && std::strtoll(at, nullptr, 10) == n) ::kill(::getpid(), SIGKILL);
 }
 
 }  // namespace moescope::test_hooks

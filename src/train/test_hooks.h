@@ -4,6 +4,12 @@
 //   MOESCOPE_TEST_NAN_STEPS="3,4,5"            the training loss is poisoned (NaN) at these steps
 //   MOESCOPE_TEST_CRASH_IN_SAVE=after_weights  the process _exits(86) between the two files of a
 //                                              checkpoint write (a kill mid-save)
+//   MOESCOPE_TEST_KILL_AT=N                    the process sends itself SIGKILL at the N-th crash
+//                                              point it passes (1-based): a kill -9 at a chosen
+//                                              moment (each micro-batch, validation batch, log
+//                                              record, and every stage of a checkpoint write)
+//   MOESCOPE_TEST_CRASH_TRACE=PATH             every crash point appends its name and a newline
+//                                              to PATH (how a test counts and picks the points)
 #pragma once
 #include <cstdint>
 #include <set>
@@ -13,5 +19,7 @@ namespace moescope::test_hooks {
 std::set<int64_t> nan_loss_steps();
 // Ends the process (exit status 86) when MOESCOPE_TEST_CRASH_IN_SAVE=after_weights.
 void maybe_crash_after_checkpoint_weights();
+// A moment where a kill must lose at most the steps since the last checkpoint (see above).
+void crash_point(const char* name);
 
 }  // namespace moescope::test_hooks

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <iomanip>
 #include <iostream>
+#include <mutex>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -20,6 +21,9 @@
 #include "model/param_names.h"
 #include "run/log_fields.h"
 #include "io/jsonl.h"
+#include "io/remove_tree.h"
+#include "core/host_memory.h"
+#include "model/resource_estimate.h"
 #include "train/dtype_choice.h"
 #include "train/evaluate.h"
 #include "train/run_dir.h"
@@ -56,27 +60,66 @@ void check_resume_compatible(Config& requested, Config& saved) {
   }
 }
 
+// The validation split must hold one window, the train split one window plus a token.
+void check_splits(const Dataset& d, const Config& c) {
+  const int64_t S = c.train.seq_len;
+  const std::string fix = ": lower train.seq_len, raise data.val_fraction (now " + std::to_string(c.data.val_fraction) +
+                          ") or use a larger corpus";
+  if (d.n_val_windows(S) < 1)
+    throw std::runtime_error("the validation split holds " + std::to_string(d.val_size()) +
+                             " tokens, fewer than train.seq_len + 1 = " + std::to_string(S + 1) + fix);
+  if (d.train_size() < S + 1)
+    throw std::runtime_error("the train split holds " + std::to_string(d.train_size()) +
+                             " tokens, fewer than train.seq_len + 1 = " + std::to_string(S + 1) + fix);
+}
+
+// Temp directories and files left by a process killed while writing (checkpoints/.latest.tmp-PID,
+// config.json.tmp.PID, ...): nothing reads them, the next write would use other names.
+void remove_stale_temps(const std::string& run_dir, std::ostream& log) {
+  std::error_code ec;
+  for (const fs::path dir : {fs::path(run_dir), fs::path(latest_dir(run_dir)).parent_path()}) {
+    if (!fs::is_directory(dir, ec)) continue;
+    for (const auto& e : fs::directory_iterator(dir, ec)) {
+      const std::string name = e.path().filename().string();
+      const bool ckpt_tmp = name.front() == '.' && name.find(".tmp-") != std::string::npos;
+      const bool file_tmp = name.find(".tmp.") != std::string::npos && !e.is_directory(ec);
+      if (!ckpt_tmp && !file_tmp) continue;
+      log << "removing " << e.path().string() << " (left by an interrupted write)\n";
+      remove_tree(e.path().string());
+    }
+  }
+}
+
 double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
 }  // namespace
 
-Trainer::Trainer(Config cfg, std::string run_dir, bool resume, std::ostream& log)
+Trainer::Trainer(Config cfg, std::string run_dir, bool resume, std::ostream& log, uint64_t max_memory_bytes)
     : cfg_(std::move(cfg)), run_dir_(std::move(run_dir)), log_(log), resumed_(resume) {
+  if (fs::exists(run_dir_) && !fs::is_directory(run_dir_))
+    throw std::runtime_error("--out '" + run_dir_ + "' exists and is not a directory");
   fs::create_directories(run_dir_);
+  remove_stale_temps(run_dir_, log_);
   double saved_router_lr_mult = cfg_.train.router_lr_mult;
+  bool from_scratch = false;  // --resume of a run stopped before its first checkpoint
   if (resume) {
     Config saved = read_run_config(run_dir_);
     check_resume_compatible(cfg_, saved);
     saved_router_lr_mult = saved.train.router_lr_mult;
     cfg_.model.vocab_size = saved.model.vocab_size;
-    if (find_checkpoint(latest_dir(run_dir_)).empty())
-      throw std::runtime_error(run_dir_ + ": --resume, but there is no checkpoints/latest to resume from");
+    if (find_checkpoint(latest_dir(run_dir_)).empty()) {
+      from_scratch = true;
+      resumed_ = false;
+      log_ << run_dir_ << ": no checkpoint yet (the run stopped before its first one): starting it again from step 0\n";
+    }
   } else if (!find_checkpoint(latest_dir(run_dir_)).empty() || fs::exists(config_path(run_dir_))) {
-    throw std::runtime_error(run_dir_ + " already holds a run: pass --resume to continue it, or choose another --out");
+    throw std::runtime_error(run_dir_ + " already holds a run: pass --resume to continue it (also when it stopped "
+                             "before its first checkpoint), or choose another --out");
   }
   data_ = std::make_unique<Dataset>(Dataset::prepare(cfg_.data, run_dir_, log_));
   cfg_.model.vocab_size = data_->vocab_size();
   cfg_.validate();
+  check_splits(*data_, cfg_);
   const std::string device = resolve_device(enum_name(cfg_.train.device));
   // train.dtype is resolved once and saved resolved: a resumed run keeps its dtype unless
   // --set train.dtype names another one explicitly.
@@ -90,6 +133,11 @@ Trainer::Trainer(Config cfg, std::string run_dir, bool resume, std::ostream& log
     log_ << th.reason << "\n";
   }
   cfg_.train.dtype = resolve_train_dtype(cfg_.train.dtype, device, log_);
+  // Before anything is allocated (and before a new run is recorded): does it fit?
+  const ResourceEstimate est = estimate_resources(cfg_.model, cfg_.train);
+  log_ << "memory estimate: " << est.summary() << "\n";
+  if (max_memory_bytes > 0) check_fits_memory(est, static_cast<double>(max_memory_bytes), "--max-memory");
+  else if (device == "cpu") check_fits_memory(est, static_cast<double>(available_memory_bytes()), "MemAvailable, /proc/meminfo");
   if (!resume) write_run_config(run_dir_, cfg_);
 
   seed_everything(static_cast<uint64_t>(cfg_.train.seed));
@@ -100,13 +148,15 @@ Trainer::Trainer(Config cfg, std::string run_dir, bool resume, std::ostream& log
   opt_ = std::make_unique<AdamW>(adamw_params(*model_, cfg_.train.decay_embeddings, cfg_.train.router_lr_mult),
                                  cfg_.train.beta1, cfg_.train.beta2, cfg_.train.adam_eps, cfg_.train.weight_decay);
   for (auto* l : model_->moe_layers()) l->gate->set_knob(Knob::kLrMult, cfg_.train.router_lr_mult);
-  if (resume) {
+  if (resume && !from_scratch) {
     st_ = load_checkpoint(latest_dir(run_dir_), model_, opt_.get());
     // The checkpoint's knobs win, except a router lr multiplier set anew for this resume.
     if (cfg_.train.router_lr_mult != saved_router_lr_mult)
       for (auto* l : model_->moe_layers()) l->gate->set_knob(Knob::kLrMult, cfg_.train.router_lr_mult);
     truncate_jsonl_after(metrics_path(run_dir_), log_field::kStep, st_.step);
     log_ << "resumed " << run_dir_ << " at step " << st_.step << "\n";
+  } else if (from_scratch) {
+    truncate_jsonl_after(metrics_path(run_dir_), log_field::kStep, -1);  // the lost steps are redone
   }
   log_ << "model: " << model_->num_params() << " parameters (" << model_->num_active_params()
        << " active per token), " << cfg_.model.n_moe_layers() << " MoE layers, device " << device_ << ", compute "
@@ -133,6 +183,7 @@ Trainer::~Trainer() = default;
 void Trainer::save_latest() {
   nlohmann::json cj = cfg_.fields().to_json();
   save_checkpoint(latest_dir(run_dir_), model_, opt_.get(), st_, cj);
+  last_ckpt_step_ = st_.step;
 }
 
 double Trainer::elapsed() const { return base_elapsed_ + (now_s() - t_start_); }
@@ -142,7 +193,27 @@ Trainer::StepResult Trainer::train_step(double lr) {
   const int64_t B = tc.batch_size, S = tc.seq_len;
   StepResult r;
   opt_->zero_grad();
+  const int64_t micro_start = st_.micro_index;
+  at::Tensor rng_start;
+  if (tc.grad_accum > 1) {
+    at::Generator gen = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    rng_start = gen.get_state();
+  }
   for (int64_t m = 0; m < tc.grad_accum; ++m) {
+    if (m > 0 && g_signal) {
+      // A stop between micro-batches drops the partial step: the data position, the RNG and
+      // the routers' pending counts go back to the start of the step, which a resume redoes.
+      st_.micro_index = micro_start;
+      opt_->zero_grad();
+      for (auto* l : model_->moe_layers()) l->set_pending_counts(torch::zeros_like(l->pending_counts()));
+      at::Generator gen = at::detail::getDefaultCPUGenerator();
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      gen.set_state(rng_start);
+      r.interrupted = true;
+      return r;
+    }
+    test_hooks::crash_point("micro_batch");
     data_->train_batch(static_cast<uint64_t>(tc.seed), static_cast<uint64_t>(st_.micro_index), B, S, &in_, &tg_);
     ++st_.micro_index;
     auto inp = torch::from_blob(in_.data(), {B, S}, torch::kLong).to(device_);
@@ -194,6 +265,7 @@ void Trainer::log_interval(double lr, const StepResult& r, TrainSummary& sum) {
                      {"tokens_per_s", tps}, {"skipped_steps", st_.skipped_steps}, {"elapsed_s", elapsed()}};
   if (hooks.on_log) hooks.on_log(st_.step, rec);
   metrics_->write(rec);
+  test_hooks::crash_point("train_record_written");
   std::ostringstream line;
   line << "step " << st_.step << "/" << tc.max_steps << " loss " << std::fixed << std::setprecision(4)
        << (iv.steps ? iv.loss / iv.steps : NAN) << " lr " << std::scientific << std::setprecision(2)
@@ -205,14 +277,24 @@ void Trainer::log_interval(double lr, const StepResult& r, TrainSummary& sum) {
   iv.t_start = t;
 }
 
-void Trainer::evaluate_now(TrainSummary& sum) {
+bool Trainer::evaluate_now(TrainSummary& sum) {
   const auto& tc = cfg_.train;
   if (hooks.before_eval) hooks.before_eval(st_.step);
-  auto r = evaluate(model_, *data_, tc.batch_size, tc.seq_len, tc.eval_max_batches, device_, hooks.eval_after_forward);
+  auto r = evaluate(model_, *data_, tc.batch_size, tc.seq_len, tc.eval_max_batches, device_, hooks.eval_after_forward,
+                    [] {
+                      test_hooks::crash_point("eval_batch");
+                      return g_signal != 0;
+                    });
+  if (r.interrupted) {  // no record, no best checkpoint: a resume evaluates this step first
+    st_.eval_pending = true;
+    return false;
+  }
+  st_.eval_pending = false;
   nlohmann::json rec{{log_field::kSchema, 1}, {log_field::kType, log_field::kEval}, {log_field::kStep, st_.step}, {"val_loss", r.loss},
                      {"val_ppl", r.perplexity}, {"val_tokens", r.tokens}, {"elapsed_s", elapsed()}};
   if (hooks.on_eval) hooks.on_eval(st_.step, rec);
   metrics_->write(rec);
+  test_hooks::crash_point("eval_record_written");
   sum.val_loss = r.loss;
   last_eval_step_ = st_.step;
   if (r.loss < st_.best_val_loss) {
@@ -224,6 +306,7 @@ void Trainer::evaluate_now(TrainSummary& sum) {
   if (tty_) std::cout << "\n";
   std::cout << "eval step " << st_.step << " val_loss " << std::fixed << std::setprecision(4) << r.loss
             << " ppl " << std::setprecision(2) << r.perplexity << (st_.best_step == st_.step ? " (best)" : "") << std::endl;
+  return true;
 }
 
 // Until max_steps, a signal or the time limit: one optimizer step, then the log interval,
@@ -235,18 +318,31 @@ TrainSummary Trainer::run() {
   std::signal(SIGTERM, on_signal);
   tty_ = isatty(STDOUT_FILENO);
   poison_ = test_hooks::nan_loss_steps();
+  TrainSummary sum;
+  if (st_.step >= tc.max_steps && !st_.eval_pending) {  // a finished run, resumed: nothing to do, nothing written twice
+    log_ << run_dir_ << ": finished at step " << st_.step << " (train.max_steps = " << tc.max_steps
+         << "); nothing to do (raise train.max_steps to train on)\n";
+    std::signal(SIGINT, SIG_DFL);
+    std::signal(SIGTERM, SIG_DFL);
+    sum.steps = st_.step;
+    sum.best_val_loss = sum.val_loss = st_.best_val_loss;
+    sum.skipped_steps = st_.skipped_steps;
+    sum.wall_s = st_.elapsed_s;
+    return sum;
+  }
   if (resumed_ && hooks.on_resume) hooks.on_resume(st_.step);
 
   metrics_ = std::make_unique<JsonlWriter>(metrics_path(run_dir_), /*append=*/true);
-  TrainSummary sum;
   t_start_ = now_s();
   base_elapsed_ = st_.elapsed_s;
   interval_ = Interval{};
   interval_.t_start = t_start_;
   last_eval_step_ = -1;
+  last_ckpt_step_ = -1;
 
   model_->train();
-  while (st_.step < tc.max_steps) {
+  if (st_.eval_pending && !evaluate_now(sum)) sum.exit_code = 130;  // interrupted before it could write it
+  while (sum.exit_code == 0 && st_.step < tc.max_steps) {
     if (g_signal) {
       sum.exit_code = 130;
       break;
@@ -257,6 +353,10 @@ TrainSummary Trainer::run() {
     }
     const double lr = lr_at(st_.step, tc);
     const StepResult r = train_step(lr);
+    if (r.interrupted) {
+      sum.exit_code = 130;
+      break;
+    }
     if (!r.finite && skip_nonfinite_step()) {
       sum.exit_code = 3;
       break;
@@ -270,16 +370,22 @@ TrainSummary Trainer::run() {
     if (hooks.after_step) hooks.after_step(st_.step);
 
     if (st_.step % tc.log_every == 0 || st_.step == tc.max_steps) log_interval(lr, r, sum);
-    if (st_.step % tc.eval_every == 0) evaluate_now(sum);
+    if (st_.step % tc.eval_every == 0 && !evaluate_now(sum)) {
+      sum.exit_code = 130;
+      break;
+    }
     if (st_.step % tc.ckpt_every == 0 && st_.consecutive_nonfinite == 0) {
       st_.elapsed_s = elapsed();
       save_latest();
     }
   }
   if (sum.exit_code != 3) {
-    if (last_eval_step_ != st_.step && st_.step > 0) evaluate_now(sum);
-    st_.elapsed_s = elapsed();
-    save_latest();
+    // A signal skips the final evaluation (a stop must be quick; the resume evaluates on schedule).
+    if (sum.exit_code != 130 && last_eval_step_ != st_.step && st_.step > 0 && !evaluate_now(sum)) sum.exit_code = 130;
+    if (last_ckpt_step_ != st_.step) {  // not saved already at this step in the loop
+      st_.elapsed_s = elapsed();
+      save_latest();
+    }
   }
   if (tty_) std::cout << "\n";
   std::signal(SIGINT, SIG_DFL);

@@ -6,6 +6,15 @@
 // train.max_nonfinite in a row the run stops, leaving its last good checkpoint untouched.
 // Validation every eval_every steps (best checkpoint on improvement), latest checkpoint every
 // ckpt_every steps, at the time limit, on SIGINT/SIGTERM and at the end.
+// SIGINT/SIGTERM are honoured between micro-batches (a partial step is dropped and redone on
+// resume) and between validation batches (the evaluation is abandoned, no record written);
+// the worst-case stop latency is one micro-batch forward + backward (or one validation batch)
+// plus the latest checkpoint write. No final evaluation after a signal.
+// Before allocating, the memory estimate (model/resource_estimate.h) is printed and checked
+// against --max-memory, or on the CPU against MemAvailable.
+// A killed run: stale temp files are removed at start; --resume of a run stopped before its
+// first checkpoint starts it again from step 0 (its metrics records are dropped); --resume of a
+// finished run (step >= max_steps) writes nothing.
 #pragma once
 #include <functional>
 #include <iosfwd>
@@ -45,7 +54,8 @@ class Trainer {
  public:
   // With resume, RUN_DIR/config.json and checkpoints/latest are loaded; `cfg` then only
   // supplies train.* overrides (model.* and data.* must match the saved run).
-  Trainer(Config cfg, std::string run_dir, bool resume, std::ostream& log);
+  // max_memory_bytes: the --max-memory limit; 0 = MemAvailable (checked on the CPU only).
+  Trainer(Config cfg, std::string run_dir, bool resume, std::ostream& log, uint64_t max_memory_bytes = 0);
   ~Trainer();
   TrainSummary run();
   TrainHooks hooks;
@@ -65,6 +75,7 @@ class Trainer {
     double loss = 0;       // mean cross-entropy over the micro-batches
     double grad_norm = 0;  // before clipping
     bool finite = true;
+    bool interrupted = false;  // a signal between micro-batches: nothing applied
   };
   struct Interval {        // since the last log record
     double t_start = 0, loss = 0;
@@ -73,7 +84,7 @@ class Trainer {
   StepResult train_step(double lr);  // grad_accum micro-batches, clipping, then the update if finite
   bool skip_nonfinite_step();         // counts a skipped step; true when the run must stop
   void log_interval(double lr, const StepResult& r, TrainSummary& sum);
-  void evaluate_now(TrainSummary& sum);  // validation, best checkpoint on improvement
+  bool evaluate_now(TrainSummary& sum);  // validation, best checkpoint on improvement; false: interrupted
   double elapsed() const;             // training wall time, this process and before
   void save_latest();
   // The optimizer's router lr multipliers follow the routers' knobs (their one owner).
@@ -92,7 +103,7 @@ class Trainer {
   std::set<int64_t> poison_;  // test_hooks::nan_loss_steps()
   double t_start_ = 0, base_elapsed_ = 0;
   Interval interval_;
-  int64_t last_eval_step_ = -1;
+  int64_t last_eval_step_ = -1, last_ckpt_step_ = -1;
   bool tty_ = false;
   std::vector<int64_t> in_, tg_;
 };

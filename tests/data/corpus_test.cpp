@@ -1,6 +1,8 @@
 // corpus_test.cpp: default corpus path, UTF-8 validation, and load_corpus's refusals.
 #include "data/corpus.h"
 
+#include <sys/stat.h>
+
 #include "data_test_util.h"
 
 using namespace moescope;
@@ -62,6 +64,15 @@ TEST(Corpus, MissingFileNamesPathAndHint) {
 TEST(Corpus, DirectoryIsRefused) {
   TempDir dir;
   expect_error<std::runtime_error>([&] { load_corpus(dir.path()); }, {dir.path(), "is a directory"});
+}
+
+// --data naming a FIFO with no writer used to block forever, /dev/zero to read until bad_alloc.
+TEST(Corpus, FifoAndDevicesAreRefusedWithoutBlocking) {
+  TempDir dir;
+  const std::string fifo = dir.file("pipe.txt");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  expect_error<std::runtime_error>([&] { load_corpus(fifo); }, {fifo, "not a regular file"});
+  expect_error<std::runtime_error>([&] { load_corpus("/dev/zero"); }, {"/dev/zero", "not a regular file"});
 }
 
 TEST(Corpus, EmptyFileIsRefused) {

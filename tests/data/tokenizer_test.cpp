@@ -1,6 +1,8 @@
 // tokenizer_test.cpp: byte and char tokenizers, UTF-8 edge cases, tokenizer.json save/load.
 #include "data/tokenizer.h"
 
+#include <sys/stat.h>
+
 #include <nlohmann/json.hpp>
 
 #include "io/atomic_file.h"
@@ -116,4 +118,16 @@ TEST(Tokenizer, LoadRejectsBadFilesNamingThem) {
   expect_error<std::runtime_error>([&] { load_tokenizer(dir.file("t")); }, {json_path, "not valid JSON"});
   expect_error<std::runtime_error>([&] { load_tokenizer(dir.file("none")); }, {"none/tokenizer.json"});
   expect_error<std::invalid_argument>([&] { build_tokenizer("wordpiece", "", 0, ""); }, {"unknown tokenizer kind 'wordpiece'"});
+}
+
+// Tokenizer files must be regular files: a FIFO in their place is refused, not waited on.
+TEST(Tokenizer, FifoInPlaceOfATokenizerFileIsRefused) {
+  TempDir dir;
+  ASSERT_EQ(::mkfifo(dir.file("tokenizer.json").c_str(), 0600), 0);
+  expect_error<std::runtime_error>([&] { load_tokenizer(dir.path()); }, {"tokenizer.json", "FIFO", "not a regular file"});
+  expect_error<std::runtime_error>([&] { build_tokenizer("hf:" + dir.file("tokenizer.json"), "", 0, dir.path()); },
+                                   {"tokenizer.json", "not a regular file"});
+  ASSERT_EQ(::mkfifo(dir.file("corpus.txt").c_str(), 0600), 0);
+  expect_error<std::runtime_error>([&] { build_tokenizer("char", dir.file("corpus.txt"), 0, dir.path()); },
+                                   {"corpus.txt", "not a regular file"});
 }

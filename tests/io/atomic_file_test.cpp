@@ -3,6 +3,7 @@
 
 #include <fstream>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "io_test_util.h"
@@ -78,4 +79,26 @@ TEST(AtomicFile, UnwritableDirectoryNamesPath) {
   write_file_atomic(dir.file("plain"), "x");
   // A regular file where a parent directory should be.
   expect_error<std::runtime_error>([&] { write_file_atomic(dir.file("plain/child.txt"), "y"); }, {"plain"});
+}
+
+// Only regular files are read: a FIFO without a writer must not block, /dev/zero must not
+// read until memory runs out, a directory must not read as empty.
+TEST(AtomicFile, ReadRefusesWhatIsNotARegularFile) {
+  TempDir dir;
+  const std::string fifo = dir.file("pipe");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  expect_error<std::runtime_error>([&] { read_file(fifo); }, {fifo, "FIFO", "not a regular file"});
+  expect_error<std::runtime_error>([&] { require_regular_file(fifo, "data"); }, {fifo, "(data)", "FIFO"});
+  expect_error<std::runtime_error>([&] { read_file(dir.path()); }, {"a directory", "not a regular file"});
+  expect_error<std::runtime_error>([&] { read_file("/dev/zero"); }, {"/dev/zero", "a character device"});
+  expect_error<std::runtime_error>([&] { read_file(dir.file("missing")); }, {"missing", "cannot open"});
+  write_file_atomic(dir.file("ok"), "x");
+  EXPECT_NO_THROW(require_regular_file(dir.file("ok"), "data"));
+}
+
+TEST(AtomicFile, ReadIsBounded) {
+  TempDir dir;
+  write_file_atomic(dir.file("f"), std::string(1000, 'a'));
+  EXPECT_EQ(read_file(dir.file("f"), 1000).size(), 1000u);
+  expect_error<std::runtime_error>([&] { read_file(dir.file("f"), 999); }, {"1000 bytes", "999-byte limit"});
 }

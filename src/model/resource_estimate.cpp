@@ -1,0 +1,141 @@
+// resource_estimate.cpp: see resource_estimate.h.
+#include "model/resource_estimate.h"
+
+#include <algorithm>
+#include <stdexcept>
+
+#include "core/host_memory.h"
+
+namespace moescope {
+namespace {
+
+double kv_heads(const ModelConfig& c) { return static_cast<double>(c.attn.n_kv_heads ? c.attn.n_kv_heads : c.attn.n_heads); }
+double head_dim(const ModelConfig& c) {
+  return static_cast<double>(c.attn.head_dim ? c.attn.head_dim : c.d_model / c.attn.n_heads);
+}
+double shared_hidden(const MoEConfig& m) {
+  return m.n_shared > 0 ? static_cast<double>(m.shared_hidden > 0 ? m.shared_hidden : m.n_shared * m.expert_hidden) : 0;
+}
+
+// Parameters of one attention block (projections and MLA's norms).
+double attention_params(const ModelConfig& c) {
+  const auto& a = c.attn;
+  const double D = c.d_model, H = a.n_heads;
+  if (a.type == AttnType::kMla) {
+    const double n = a.qk_nope_head_dim, p = a.qk_rope_head_dim, v = a.v_head_dim, R = a.kv_lora_rank, Q = a.q_lora_rank;
+    const double q = Q > 0 ? D * Q + Q + Q * H * (n + p) : D * H * (n + p);
+    return q + D * (R + p) + R + R * H * (n + v) + H * v * D;
+  }
+  const double hd = head_dim(c), G = kv_heads(c);
+  return 2 * D * H * hd + 2 * D * G * hd;
+}
+
+// Activation elements per token of one attention block's projections (without the scores).
+double attention_activations(const ModelConfig& c) {
+  const auto& a = c.attn;
+  const double H = a.n_heads;
+  if (a.type == AttnType::kMla) {
+    const double n = a.qk_nope_head_dim, p = a.qk_rope_head_dim, v = a.v_head_dim, R = a.kv_lora_rank;
+    return 2 * H * (n + p) + 2 * a.q_lora_rank + (R + p) + R + H * (n + v) + H * (n + p) + H * v;
+  }
+  const double hd = head_dim(c), G = kv_heads(c);
+  return 3 * H * hd + 3 * G * hd;
+}
+
+}  // namespace
+
+int64_t cache_bytes_per_token(const ModelConfig& cfg, int64_t dtype_bytes) {
+  if (cfg.attn.type == AttnType::kMla)
+    return (cfg.attn.kv_lora_rank + cfg.attn.qk_rope_head_dim) * cfg.n_layers * dtype_bytes;
+  return static_cast<int64_t>(2 * kv_heads(cfg) * head_dim(cfg)) * cfg.n_layers * dtype_bytes;
+}
+
+double ResourceEstimate::train_peak_bytes() const {
+  double s = std::max(activations.bytes, checkpoint.bytes);
+  for (const auto& t : resident) s += t.bytes;
+  return s;
+}
+
+const ResourceTerm& ResourceEstimate::largest() const {
+  const ResourceTerm* best = activations.bytes >= checkpoint.bytes ? &activations : &checkpoint;
+  for (const auto& t : resident)
+    if (t.bytes > best->bytes) best = &t;
+  return *best;
+}
+
+std::string ResourceEstimate::summary() const {
+  std::string s;
+  for (const auto& t : resident) s += t.name + " " + format_bytes(t.bytes) + ", ";
+  s += activations.name + " " + format_bytes(activations.bytes) + " (or " + checkpoint.name + " " +
+       format_bytes(checkpoint.bytes) + ") = " + format_bytes(train_peak_bytes()) + " peak to train; " + kv_cache.name +
+       " " + format_bytes(kv_cache.bytes);
+  return s;
+}
+
+ResourceEstimate estimate_resources(const ModelConfig& c, const TrainConfig& t) {
+  const auto& m = c.moe;
+  const double D = c.d_model, V = c.vocab_size, L = c.n_layers;
+  const double n_moe = c.ffn == FfnKind::kMoe ? std::max<double>(0, L - std::max<int64_t>(0, m.first_k_dense)) : 0;
+  const double n_dense = L - n_moe;
+  const double E = m.n_routed, F = m.expert_hidden, K = m.top_k, Fs = shared_hidden(m);
+
+  // Parameter groups, each with the keys that size it.
+  struct Group {
+    double params;
+    const char* driver;
+  };
+  const std::vector<Group> groups = {
+      {V * D * (c.tie_embeddings ? 1 : 2), "model.vocab_size x model.d_model (embeddings and head)"},
+      {L * attention_params(c), "model.n_layers x model.d_model x attn.n_heads x the head widths (attention)"},
+      {n_moe * E * (3 * D * F + D), "model.n_layers x moe.n_routed x moe.expert_hidden x model.d_model (routed experts)"},
+      {n_moe * 3 * D * Fs, "moe.n_shared x moe.expert_hidden or moe.shared_hidden (shared experts)"},
+      {n_dense * 3 * D * c.dense_hidden, "model.dense_hidden (dense layers)"},
+      {(2 * L + 1) * D, "model.n_layers x model.d_model (norms)"}};
+  ResourceEstimate e;
+  const Group* big = &groups[0];
+  for (const auto& g : groups) {
+    e.params_total += g.params;
+    if (g.params > big->params) big = &g;
+  }
+  e.params_active = e.params_total - n_moe * (E - K) * 3 * D * F;
+  const double P = e.params_total;
+  const double cb = t.dtype == DType::kBf16 ? 2 : 4;
+  e.resident = {{"weights", 4 * P, big->driver}, {"gradients", 4 * P, big->driver}, {"AdamW", 8 * P, big->driver}};
+  if (cb == 2) e.resident.push_back({"bf16 copies", 2 * P, big->driver});
+  e.checkpoint = {"checkpoint write", 24 * P, big->driver};
+
+  // Activations per token, by part, each with its driver.
+  const double S = t.seq_len, tokens = static_cast<double>(t.batch_size) * S;
+  struct Part {
+    double bytes_per_token;
+    const char* driver;
+  };
+  const std::vector<Part> parts = {
+      {L * c.attn.n_heads * S * (2 * cb + 8),
+       "train.batch_size x train.seq_len^2 x attn.n_heads x model.n_layers (attention scores)"},
+      {L * (4 * D + attention_activations(c)) * cb, "train.batch_size x train.seq_len x model.n_layers x model.d_model"},
+      {n_moe * (16 * E + (K * (2 * D + 4 * F) + 4 * Fs) * cb) + n_dense * 4 * c.dense_hidden * cb,
+       "train.batch_size x train.seq_len x moe.top_k x moe.expert_hidden (expert activations)"},
+      {V * (cb + 8), "train.batch_size x train.seq_len x model.vocab_size (logits)"}};
+  const Part* top = &parts[0];
+  double per_token = 0;
+  for (const auto& p : parts) {
+    per_token += p.bytes_per_token;
+    if (p.bytes_per_token > top->bytes_per_token) top = &p;
+  }
+  e.activations = {"activations", tokens * per_token, top->driver};
+  e.kv_cache = {"KV cache", static_cast<double>(c.max_seq_len) * static_cast<double>(cache_bytes_per_token(c, 4)),
+                "model.max_seq_len x model.n_layers (generation)"};
+  return e;
+}
+
+void check_fits_memory(const ResourceEstimate& e, double limit_bytes, const std::string& limit_source) {
+  if (limit_bytes <= 0 || e.train_peak_bytes() <= limit_bytes) return;
+  const ResourceTerm& big = e.largest();
+  throw std::runtime_error("this model needs about " + format_bytes(e.train_peak_bytes()) + " to train, more than the " +
+                           format_bytes(limit_bytes) + " available (" + limit_source + "). The largest term is " + big.name +
+                           " (" + format_bytes(big.bytes) + "), driven by " + big.driver + ": lower those keys. Estimate: " +
+                           e.summary());
+}
+
+}  // namespace moescope

@@ -13,6 +13,7 @@
 #include "io/hf_json.h"
 #include "io/hf_normalizer.h"
 #include "io/hf_pretokenizer.h"
+#include "io/json_guard.h"
 #include "io/token_file.h"
 #include "io/unicode_norm.h"
 
@@ -99,9 +100,11 @@ std::unique_ptr<HfTokenizer> HfTokenizer::load(const std::string& path) {
 std::unique_ptr<HfTokenizer> HfTokenizer::from_text(const std::string& tokenizer_json, const std::string& config_text,
                                                     const std::string& name) {
   json j;
+  if (!json_depth_error(tokenizer_json).empty())
+    throw std::runtime_error(name + ": not valid JSON: " + json_depth_error(tokenizer_json));
   try {
     j = json::parse(tokenizer_json);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for 1e999
     throw std::runtime_error(name + ": not valid JSON (truncated or corrupt?): " + e.what());
   }
   return from_parsed(j, tokenizer_json, config_text, name);
@@ -118,8 +121,9 @@ std::unique_ptr<HfTokenizer> HfTokenizer::from_parsed(const json& j, const std::
     json cfg = json::object();
     if (!config_text.empty()) {
       try {
+        if (!json_depth_error(config_text).empty()) hf::bad("tokenizer_config.json", "not valid JSON: " + json_depth_error(config_text));
         cfg = json::parse(config_text);
-      } catch (const json::parse_error& e) {
+      } catch (const json::exception& e) {
         hf::bad("tokenizer_config.json", std::string("not valid JSON: ") + e.what());
       }
       if (!cfg.is_object()) hf::bad("tokenizer_config.json", "expected a JSON object");

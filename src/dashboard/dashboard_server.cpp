@@ -97,6 +97,9 @@ void DashboardServer::install_routes() {
   // One dispatcher for every request, before cpp-httplib's own routing: plain string
   // comparisons on the decoded path (no regex over hostile text), and every exception caught.
   http_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    // No byte ranges: cpp-httplib would cut any body to a Range header, error JSON included.
+    // (The Request is cpp-httplib's own non-const object, handed over as const.)
+    const_cast<httplib::Request&>(req).ranges.clear();
     try {
       route(req, res);
     } catch (...) {

@@ -2,6 +2,7 @@
 #include "dashboard/connection_pool.h"
 
 #include <algorithm>
+#include <system_error>
 
 namespace moescope::dashboard {
 
@@ -11,16 +12,29 @@ ConnectionPool::ConnectionPool(size_t min_threads, size_t max_threads, std::chro
 ConnectionPool::~ConnectionPool() { shutdown(); }
 
 void ConnectionPool::enqueue(std::function<void()> fn) {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::unique_lock<std::mutex> lock(mu_);
   reap_locked();
   jobs_.push_back(std::move(fn));
   // Every queued job needs its own idle worker; start one when there are fewer.
   if (jobs_.size() > idle_ && live_ < max_threads_) {
-    ++live_;
-    workers_.emplace_back([this] { work(); });
-  } else {
-    work_cv_.notify_one();
+    try {
+      workers_.emplace_back([this] { work(); });
+      ++live_;
+      return;
+    } catch (const std::system_error&) {  // out of threads: the job waits for a running worker
+      if (live_ == 0) {  // none at all: run it here rather than leave the connection unserved
+        std::function<void()> job = std::move(jobs_.back());
+        jobs_.pop_back();
+        lock.unlock();
+        try {
+          job();
+        } catch (...) {
+        }
+        return;
+      }
+    }
   }
+  work_cv_.notify_one();
 }
 
 void ConnectionPool::work() {

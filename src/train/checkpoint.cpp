@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <stdexcept>
 
+#include "io/json_guard.h"
 #include "io/safetensors.h"
 #include "io/remove_tree.h"
 #include "train/tensor_io.h"
@@ -103,6 +104,7 @@ TrainerState load_checkpoint(const std::string& dir, Transformer& model, AdamW* 
   if (it == state.metadata.end()) throw std::runtime_error(state_path + ": no moescope.trainer_state metadata");
   nlohmann::json sj;
   try {
+    if (!json_depth_error(it->second).empty()) throw std::runtime_error(json_depth_error(it->second));
     sj = nlohmann::json::parse(it->second);
   } catch (const std::exception& e) {
     throw std::runtime_error(state_path + ": trainer state is not valid JSON: " + e.what());
@@ -122,7 +124,10 @@ TrainerState load_checkpoint(const std::string& dir, Transformer& model, AdamW* 
     std::vector<std::pair<std::string, at::Tensor>> named;
     for (auto& r : state.tensors)
       if (r.name.rfind("exp_avg", 0) == 0) named.emplace_back(r.name, from_record(r));
-    opt->load_state(named, sj.value("optimizer_steps", int64_t{0}));
+    const auto steps = sj.find("optimizer_steps");
+    if (steps != sj.end() && !steps->is_number_integer())
+      throw std::runtime_error(state_path + ": trainer state field 'optimizer_steps' must be an integer, got " + steps->type_name());
+    opt->load_state(named, steps == sj.end() ? int64_t{0} : steps->get<int64_t>());
     at::Generator gen = at::detail::getDefaultCPUGenerator();
     std::lock_guard<std::mutex> lock(gen.mutex());
     gen.set_state(from_record(state.at("rng/cpu")));

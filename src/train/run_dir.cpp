@@ -9,6 +9,7 @@
 
 #include "core/runtime.h"
 #include "io/atomic_file.h"
+#include "io/json_guard.h"
 #include "train/checkpoint.h"
 #include "train/dtype_choice.h"
 
@@ -25,12 +26,15 @@ Config read_run_config(const std::string& run_dir) {
   const std::string p = config_path(run_dir);
   if (!fs::exists(p)) throw std::runtime_error(p + ": not found (is '" + run_dir + "' a moescope run directory?)");
   nlohmann::json j;
+  const std::string text = read_file(p);
+  if (!json_depth_error(text).empty()) throw std::runtime_error(p + ": not valid JSON: " + json_depth_error(text));
   try {
-    j = nlohmann::json::parse(read_file(p));
+    j = nlohmann::json::parse(text);
   } catch (const nlohmann::json::exception& e) {
     throw std::runtime_error(p + ": not valid JSON: " + e.what());
   }
-  if (!j.is_object() || j.value("moescope_config_version", 0) != 1)
+  const auto version = j.is_object() ? j.find("moescope_config_version") : j.end();
+  if (!j.is_object() || version == j.end() || *version != 1)  // a string, too, is an unknown version
     throw std::runtime_error(p + ": unknown config version (expected moescope_config_version 1)");
   j.erase("moescope_config_version");
   Config c;

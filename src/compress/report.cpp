@@ -7,13 +7,40 @@
 
 #include "io/jsonl.h"
 #include "run/log_fields.h"
+#include "run/log_record.h"
 
 namespace moescope::compress {
 
+namespace {
+
+// The fields render_compress_summary() reads must have its types; the error names the line,
+// the field and the type expected (run/log_record.h).
+void check_summary(const nlohmann::json& s, const std::string& where) {
+  for (const char* k : {"solver", "scope", "activation", "stop_reason"}) string_field(s, k, where);
+  for (const char* k : {"expert_params_before", "expert_params_after", "iterations"}) integer_field(s, k, where);
+  for (const char* k : {"expert_compression_rate", "model_compression_rate", "wall_s"}) number_field(s, k, where);
+  for (const char* list : {"banks", "groups"}) {
+    const nlohmann::json* a = array_field(s, list, where);
+    if (!a) throw std::runtime_error(where + ": missing field '" + list + "' (an array)");
+    for (const auto& e : *a) {
+      if (!e.is_object()) throw std::runtime_error(field_type_error(where, std::string(list) + "[]", "an object", e));
+      string_field(e, "group", where);
+      integer_field(e, "rank", where);
+      integer_field(e, "bases", where);
+    }
+  }
+}
+
+}  // namespace
+
 nlohmann::json read_compress_summary(const std::string& metrics_path) {
   auto log = read_jsonl(metrics_path);
-  for (auto it = log.records.rbegin(); it != log.records.rend(); ++it)
-    if (it->value(log_field::kType, "") == log_field::kCompressSummary) return *it;
+  for (size_t i = log.records.size(); i-- > 0;) {
+    const std::string where = log_where(metrics_path, log.line_numbers[i]);
+    if (string_field(log.records[i], log_field::kType, where).value_or("") != log_field::kCompressSummary) continue;
+    check_summary(log.records[i], where);
+    return log.records[i];
+  }
   throw std::runtime_error(metrics_path + ": no compress_summary record (the compression did not finish)");
 }
 

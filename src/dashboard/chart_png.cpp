@@ -159,15 +159,18 @@ std::vector<std::string> write_run_pngs(const std::string& run_dir, const std::s
   const nlohmann::json rec = index.record_at(t.rows() - 1);
   std::vector<std::vector<double>> load;
   HeatmapImageSpec spec;
-  for (const auto& l : rec.value(f::kMoe, nlohmann::json::array())) {
-    if (!l.contains(f::kLoad) || !l[f::kLoad].is_array()) continue;
+  const nlohmann::json none = nlohmann::json::array();
+  const nlohmann::json& moe = rec.contains(f::kMoe) && rec[f::kMoe].is_array() ? rec[f::kMoe] : none;
+  for (const auto& l : moe) {  // entries of the wrong shape are left out, as the dashboard does
+    if (!l.is_object() || !l.contains(f::kLoad) || !l[f::kLoad].is_array() || !l.contains(f::kLayer) || !l[f::kLayer].is_number_integer())
+      continue;
     std::vector<double> row;
     for (const auto& v : l[f::kLoad]) row.push_back(v.is_number() ? v.get<double>() : std::nan(""));
     load.push_back(row);
-    spec.row_labels.push_back("L" + std::to_string(l.value(f::kLayer, 0)));
+    spec.row_labels.push_back("L" + std::to_string(l[f::kLayer].get<int64_t>()));
   }
   if (load.empty()) throw std::runtime_error("run '" + run_dir + "': the last train record has no load vectors");
-  spec.title = "expert load at step " + fmt(rec[f::kStep].get<double>()) + " (% of top-k slots)";
+  spec.title = "expert load at step " + fmt(t.steps().back()) + " (% of top-k slots)";
   spec.hi = 2.0 / double(index.experts());
   std::filesystem::create_directories(out_dir);
   const std::string heat = out_dir + "/heatmap.png", ent = out_dir + "/entropy.png";

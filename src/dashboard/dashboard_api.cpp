@@ -3,10 +3,12 @@
 
 #include <algorithm>
 #include <cmath>
-#include <fstream>
+#include <cstdint>
 #include <limits>
 #include <set>
 
+#include "dashboard/confined_file.h"
+#include "io/json_guard.h"
 #include "run/health.h"
 #include "run/log_fields.h"
 
@@ -19,26 +21,36 @@ const std::string* get(const Params& p, const std::string& key) {
   return it == p.end() ? nullptr : &it->second;
 }
 
-double number_param(const Params& p, const std::string& key, double fallback) {
+// Request text quoted in an error message: invalid UTF-8 and control bytes escaped, cut short.
+std::string quoted(const std::string& s) { return "'" + printable_text(s, 80) + "'"; }
+
+// Steps and layers are non-negative integers below 2^53 (exact as doubles).
+constexpr int64_t kMaxIndex = int64_t(1) << 53;
+
+// An integer parameter in [lo, hi]: ASCII digits only (no sign, space, exponent or fraction),
+// else ApiError(400) naming the parameter, what it must be and what it got. `fallback` when
+// the parameter is absent.
+int64_t integer_param(const Params& p, const std::string& key, int64_t lo, int64_t hi, int64_t fallback) {
   const std::string* v = get(p, key);
   if (!v) return fallback;
-  size_t used = 0;
-  double d = 0;
-  try {
-    d = std::stod(*v, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used == 0 || used != v->size() || !std::isfinite(d))
-    throw ApiError(400, "parameter '" + key + "' must be a number, got '" + *v + "'");
-  return d;
+  const std::string must = "parameter '" + key + "' must be an integer from " + std::to_string(lo) + " to " + std::to_string(hi);
+  const bool digits = !v->empty() && std::all_of(v->begin(), v->end(), [](char c) { return c >= '0' && c <= '9'; });
+  if (!digits) throw ApiError(400, must + " (digits only), got " + quoted(*v));
+  const int64_t n = v->size() <= 18 ? std::stoll(*v) : INT64_MAX;  // 18 digits always fit
+  if (n < lo || n > hi) throw ApiError(400, must + ", got " + printable_text(*v, 40));
+  return n;
+}
+
+// A step bound or step as a double; `fallback` (+-infinity) when absent.
+double step_param(const Params& p, const std::string& key, double fallback) {
+  return get(p, key) ? double(integer_param(p, key, 0, kMaxIndex, 0)) : fallback;
 }
 
 const SeriesTable& table_named(const RunIndex& r, const std::string& name) {
   if (name == f::kTrain) return r.train();
   if (name == f::kEval) return r.eval();
   if (name == f::kCompress) return r.compress();
-  throw ApiError(400, "parameter 'table' must be train, eval or compress, got '" + name + "'");
+  throw ApiError(400, "parameter 'table' must be train, eval or compress, got " + quoted(name));
 }
 
 nlohmann::json table_layout(const SeriesTable& t) {
@@ -65,15 +77,25 @@ nlohmann::json DashboardApi::handle(const std::string& path, const Params& param
   if (path == "/api/heatmap") return heatmap(params);
   if (path == "/api/events") return events(params);
   if (path == "/api/health") return health(params);
-  throw ApiError(404, "no such endpoint: " + path);
+  throw ApiError(404, "no such endpoint: " + quoted(path));
 }
 
 std::shared_ptr<RunIndex> DashboardApi::find_run(const Params& p) const {
   const std::string* id = get(p, "run");
   if (!id) throw ApiError(400, "missing parameter 'run'");
   auto r = catalog_.find(*id);
-  if (!r) throw ApiError(404, "no run '" + *id + "' under the log directory");
+  if (!r) throw ApiError(404, "no run " + quoted(*id) + " under the log directory");
   return r;
+}
+
+// The train record at `row`, re-read from the log; ApiError(503) when that fails (the log is
+// being rewritten by a resumed run, or was removed).
+nlohmann::json DashboardApi::record(const RunIndex& r, size_t row) const {
+  try {
+    return r.record_at(row);
+  } catch (const std::exception&) {
+    throw ApiError(503, "could not re-read the record from the run's metrics.jsonl (was it rewritten or removed?); try again");
+  }
 }
 
 nlohmann::json DashboardApi::runs() const {
@@ -94,9 +116,14 @@ nlohmann::json DashboardApi::runs() const {
 
 nlohmann::json DashboardApi::run(const Params& p) const {
   auto r = find_run(p);
-  nlohmann::json config;
-  std::ifstream cf(r->dir() + "/config.json");
-  if (cf) config = nlohmann::json::parse(cf, nullptr, /*allow_exceptions=*/false);
+  nlohmann::json config;  // null when missing, unreadable, outside the log directory or invalid
+  std::string text;
+  try {
+    if (read_confined(catalog_.root(), r->dir() + "/config.json", kMaxConfigBytes, text) && json_depth_error(text).empty())
+      config = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  } catch (const std::exception&) {
+    config = nullptr;
+  }
   if (config.is_discarded()) config = nullptr;
   auto lock = r->read_lock();
   return {{"id", *get(p, "run")},
@@ -119,11 +146,9 @@ nlohmann::json DashboardApi::series(const Params& p) const {
   const std::string* table_name = get(p, "table");
   const std::string* field = get(p, "field");
   if (!field) throw ApiError(400, "missing parameter 'field'");
-  const double points = number_param(p, "points", double(cfg_.default_points));
-  if (points < 2 || points > double(cfg_.max_points))
-    throw ApiError(400, "parameter 'points' must be between 2 and " + std::to_string(cfg_.max_points));
-  const double from = number_param(p, "from", -std::numeric_limits<double>::infinity());
-  const double to = number_param(p, "to", std::numeric_limits<double>::infinity());
+  const int64_t points = integer_param(p, "points", 2, int64_t(cfg_.max_points), int64_t(cfg_.default_points));
+  const double from = step_param(p, "from", -std::numeric_limits<double>::infinity());
+  const double to = step_param(p, "to", std::numeric_limits<double>::infinity());
 
   auto lock = r->read_lock();
   const SeriesTable& t = table_named(*r, table_name ? *table_name : "train");
@@ -149,7 +174,8 @@ nlohmann::json DashboardApi::heatmap(const Params& p) const {
   const std::string field = fp ? *fp : f::kLoad;
   static const std::set<std::string> vector_fields = {f::kLoad, f::kCounts, f::kBias, f::kDead, f::kExpertGradNorm, f::kCoactivation};
   if (!vector_fields.count(field)) throw ApiError(400, "heatmap field must be one of load, counts, bias, dead, expert_grad_norm, coactivation");
-  const double step = number_param(p, "step", std::numeric_limits<double>::infinity());
+  const double step = step_param(p, "step", std::numeric_limits<double>::infinity());
+  const int64_t want_layer = integer_param(p, "layer", 0, kMaxIndex, -1);
 
   size_t row;
   int experts;
@@ -165,16 +191,15 @@ nlohmann::json DashboardApi::heatmap(const Params& p) const {
       row = *(it - 1);
     }
   }
-  nlohmann::json rec = r->record_at(row);  // outside the lock: a file read
+  nlohmann::json rec = record(*r, row);  // outside the lock: a file read
   nlohmann::json layers = nlohmann::json::array(), values = nlohmann::json::array();
   const nlohmann::json empty = nlohmann::json::array();
-  const double want_layer = number_param(p, "layer", std::nan(""));
   const nlohmann::json moe = rec.contains(f::kMoe) && rec[f::kMoe].is_array() ? rec[f::kMoe] : empty;
   for (const auto& l : moe) {
     if (!l.is_object() || !l.contains(f::kLayer) || !l[f::kLayer].is_number_integer()) continue;
     const int layer = l[f::kLayer].get<int>();
     if (field == f::kCoactivation) {
-      if (!std::isnan(want_layer) && double(layer) != want_layer) continue;
+      if (want_layer >= 0 && layer != want_layer) continue;
       if (!l.contains(f::kCoactivation)) continue;
       return {{"step", rec[f::kStep]}, {"field", field}, {"layer", layer}, {"experts", experts}, {"values", l[f::kCoactivation]}};
     }
@@ -203,7 +228,7 @@ nlohmann::json DashboardApi::events(const Params& p) const {
 
 nlohmann::json DashboardApi::health(const Params& p) const {
   auto r = find_run(p);
-  const double step = number_param(p, "step", std::numeric_limits<double>::infinity());
+  const double step = step_param(p, "step", std::numeric_limits<double>::infinity());
   size_t row;
   std::map<int, double> global;
   {
@@ -221,7 +246,7 @@ nlohmann::json DashboardApi::health(const Params& p) const {
       }
     }
   }
-  return health_table(r->record_at(row), global);
+  return health_table(record(*r, row), global);
 }
 
 }  // namespace moescope::dashboard

@@ -14,7 +14,10 @@
 //   /api/events?run=ID                         alerts and remediation records
 //   /api/health?run=ID[&step=S]                the health table at the last record <= S
 //
-// Bad parameters throw ApiError(400), unknown runs/paths ApiError(404).
+// Parameters are strict: steps, layers and points are ASCII digits only, in range. Bad
+// parameters throw ApiError(400) naming the parameter, unknown runs/paths ApiError(404), a
+// record that cannot be re-read ApiError(503). Request text quoted in a message has invalid
+// UTF-8 escaped. Files are read through the catalog's confinement (confined_file.h).
 #pragma once
 #include <map>
 #include <stdexcept>
@@ -53,7 +56,9 @@ class DashboardApi {
   nlohmann::json health(const Params& p) const;
 
  private:
+  static constexpr size_t kMaxConfigBytes = 4u << 20;  // a run's config.json is a few KB
   std::shared_ptr<RunIndex> find_run(const Params& p) const;
+  nlohmann::json record(const RunIndex& r, size_t row) const;
   const RunCatalog& catalog_;
   DashboardApiConfig cfg_;
 };

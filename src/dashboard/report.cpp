@@ -52,7 +52,8 @@ std::string build_report(const std::string& run_dir, const ReportConfig& cfg) {
   if (!std::filesystem::is_regular_file(metrics_path(run_dir)))
     throw std::runtime_error("'" + run_dir + "' is not a run directory (no metrics.jsonl)");
   RunCatalogConfig ccfg;
-  ccfg.max_depth = 0;  // the run itself, not runs nested in it
+  ccfg.max_depth = 0;     // the run itself, not runs nested in it
+  ccfg.confine = false;  // a run the user named: its logs may be symlinks
   RunCatalog catalog(run_dir, ccfg);
   bool more = true;
   while (more)

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <stdexcept>
 
+#include "dashboard/confined_file.h"
 #include "run/run_layout.h"
 
 namespace fs = std::filesystem;
@@ -11,11 +12,16 @@ namespace fs = std::filesystem;
 namespace moescope::dashboard {
 namespace {
 
-bool inside(const fs::path& root, const fs::path& p) {
-  auto r = root.begin(), q = p.begin();
-  for (; r != root.end(); ++r, ++q)
-    if (q == p.end() || *r != *q) return false;
-  return true;
+// Whether `dir` is a run directory whose real path lies in `root` and, with `confine`, whose
+// metrics file's real path does too.
+bool run_inside(const std::string& root, const fs::path& dir, bool confine) {
+  std::error_code ec;
+  if (!fs::is_regular_file(dir / kMetricsFile, ec)) return false;
+  const fs::path canon_dir = fs::canonical(dir, ec);
+  if (ec || !path_inside(root, canon_dir.string())) return false;
+  if (!confine) return true;
+  const fs::path canon = fs::canonical(dir / kMetricsFile, ec);
+  return !ec && path_inside(root, canon.string());
 }
 
 }  // namespace
@@ -25,6 +31,7 @@ RunCatalog::RunCatalog(const std::string& logdir, RunCatalogConfig cfg) : cfg_(c
   fs::path canon = fs::canonical(logdir, ec);
   if (ec || !fs::is_directory(canon)) throw std::runtime_error("log directory '" + logdir + "' is not a directory");
   logdir_ = canon.string();
+  cfg_.index.confine_to = cfg_.confine ? logdir_ : "";
   rescan();
 }
 
@@ -32,7 +39,7 @@ void RunCatalog::rescan() {
   const fs::path root(logdir_);
   std::vector<std::pair<std::string, std::string>> found;  // id, dir
   std::error_code ec;
-  if (fs::is_regular_file(root / kMetricsFile, ec)) found.emplace_back(root.filename().string(), logdir_);
+  if (run_inside(logdir_, root, cfg_.confine)) found.emplace_back(root.filename().string(), logdir_);
   fs::recursive_directory_iterator it, end;
   if (cfg_.max_depth > 0) it = fs::recursive_directory_iterator(root, fs::directory_options::skip_permission_denied, ec);
   for (; !ec && it != end; it.increment(ec)) {
@@ -44,9 +51,7 @@ void RunCatalog::rescan() {
       it.disable_recursion_pending();
       continue;
     }
-    if (!fs::is_regular_file(it->path() / kMetricsFile, e2)) continue;
-    fs::path canon = fs::canonical(it->path(), e2);
-    if (e2 || !inside(root, canon)) continue;
+    if (!run_inside(logdir_, it->path(), cfg_.confine)) continue;
     found.emplace_back(fs::relative(it->path(), root, e2).generic_string(), it->path().string());
   }
   std::lock_guard<std::mutex> lock(mu_);

@@ -4,8 +4,9 @@
 // metrics.jsonl (the log directory itself counts too). Its id is its path relative to the
 // log directory ("seed-iter1", "sweeps/a"), or the log directory's own name. Runs are only
 // ever looked up by id in this catalog, never by joining a request's text onto a path, and
-// directories that resolve outside the log directory (symlinks) are ignored, so nothing
-// outside the log directory can be served.
+// directories or metrics files that resolve outside the log directory (symlinks) are ignored.
+// With `confine` (the dashboard), every file a run reads is also checked when it is opened
+// (confined_file.h), so nothing outside the log directory can be served.
 #pragma once
 #include <map>
 #include <memory>
@@ -18,7 +19,8 @@
 namespace moescope::dashboard {
 
 struct RunCatalogConfig {
-  int max_depth = 3;  // 0: only the log directory itself
+  int max_depth = 3;    // 0: only the log directory itself
+  bool confine = true;  // read only files whose real path lies inside the log directory
   RunIndexConfig index;
 };
 
@@ -36,6 +38,8 @@ class RunCatalog {
   // nullptr for an unknown id.
   std::shared_ptr<RunIndex> find(const std::string& id) const;
   const std::string& logdir() const { return logdir_; }
+  // The directory every file read must lie in: logdir(), or "" when not confined.
+  const std::string& root() const { return cfg_.index.confine_to; }
 
  private:
   std::string logdir_;  // canonical

@@ -1,9 +1,11 @@
 // run_index.cpp: incremental indexing of a run's logs (see run_index.h).
 #include "dashboard/run_index.h"
 
+#include <cmath>
 #include <stdexcept>
 
 #include "run/log_fields.h"
+#include "run/log_record.h"
 #include "run/run_layout.h"
 
 namespace moescope::dashboard {
@@ -24,7 +26,8 @@ void set_scalars(SeriesTable& table, const nlohmann::json& rec, const std::strin
 }  // namespace
 
 RunIndex::RunIndex(std::string run_dir, RunIndexConfig cfg)
-    : dir_(std::move(run_dir)), cfg_(cfg), metrics_tail_(metrics_path(dir_)), alerts_tail_(alerts_path(dir_)) {}
+    : dir_(std::move(run_dir)), cfg_(cfg), metrics_tail_(metrics_path(dir_), cfg_.confine_to),
+      alerts_tail_(alerts_path(dir_), cfg_.confine_to) {}
 
 std::string RunIndex::kind() const {
   if (train_.rows() || eval_.rows() || !remediations_.empty()) return "train";
@@ -78,8 +81,12 @@ void RunIndex::update_all() {
 
 void RunIndex::ingest(const TailLine& line, std::vector<std::string>& warnings) {
   const nlohmann::json& rec = line.record;
-  const std::string type = rec.contains(f::kType) && rec[f::kType].is_string() ? rec[f::kType].get<std::string>() : "";
-  auto where = [&] { return metrics_tail_.path() + " (byte " + std::to_string(line.offset) + ")"; };
+  auto where = [&] { return log_where(metrics_tail_.path(), size_t(line.line)); };
+  if (rec.contains(f::kType) && !rec[f::kType].is_string()) {
+    warnings.push_back(field_type_error(where(), f::kType, "a string", rec[f::kType]) + "; record skipped");
+    return;
+  }
+  const std::string type = rec.value(f::kType, "");
   if (type == f::kCompressSummary) {
     compress_summary_ = rec;
     return;
@@ -92,8 +99,12 @@ void RunIndex::ingest(const TailLine& line, std::vector<std::string>& warnings) 
     warnings.push_back(where() + ": skipped record of unknown type '" + type + "'");
     return;
   }
-  if (!rec.contains(f::kStep) || !is_real_number(rec[f::kStep])) {
-    warnings.push_back(where() + ": skipped " + type + " record without a numeric step");
+  if (!rec.contains(f::kStep)) {
+    warnings.push_back(where() + ": skipped " + type + " record without a step");
+    return;
+  }
+  if (!is_real_number(rec[f::kStep]) || !std::isfinite(rec[f::kStep].get<double>())) {
+    warnings.push_back(field_type_error(where(), f::kStep, "a number", rec[f::kStep]) + "; " + type + " record skipped");
     return;
   }
   const double step = rec[f::kStep].get<double>();
@@ -148,7 +159,7 @@ void RunIndex::ingest_train(const TailLine& line) {
 
 nlohmann::json RunIndex::record_at(size_t row) const {
   if (row >= train_lines_.size()) throw std::out_of_range("train record " + std::to_string(row) + " does not exist");
-  return read_line_at(metrics_tail_.path(), train_lines_[row].offset, train_lines_[row].length);
+  return read_line_at(metrics_tail_.path(), train_lines_[row].offset, train_lines_[row].length, cfg_.confine_to);
 }
 
 }  // namespace moescope::dashboard

@@ -29,6 +29,7 @@ namespace moescope::dashboard {
 struct RunIndexConfig {
   size_t max_bytes_per_update = 32u << 20;  // parse at most this much per update() call
   size_t max_kept_warnings = 50;
+  std::string confine_to;  // a canonical directory the logs' real paths must lie in; "" = none
 };
 
 class RunIndex {

@@ -87,9 +87,15 @@ std::unique_ptr<HfBpe> HfBpe::from_json(const json& m, const std::string& where)
   const json& vocab = hf::need(m, "vocab", where);
   if (!vocab.is_object()) hf::bad(where + ".vocab", "expected an object of token -> id");
   bpe->tok2id_.reserve(vocab.size());
+  // Ids index a table: an id far past the vocabulary's size would allocate gigabytes.
+  const int64_t id_limit = int64_t(vocab.size()) + kMaxIdGap;
   for (auto it = vocab.begin(); it != vocab.end(); ++it) {
     if (!it.value().is_number_integer() || it.value().get<int64_t>() < 0 || it.value().get<int64_t>() > INT32_MAX)
       hf::bad(where + ".vocab", "token '" + it.key() + "' has id " + it.value().dump() + " (not an id >= 0)");
+    if (it.value().get<int64_t>() >= id_limit)
+      hf::bad(where + ".vocab", "token '" + it.key() + "' has id " + it.value().dump() + ", far past the " +
+                                    std::to_string(vocab.size()) + " tokens of the vocabulary (ids must be below " +
+                                    std::to_string(id_limit) + ")");
     bpe->set_token(it.key(), it.value().get<int32_t>());
   }
   if (bpe->tok2id_.empty()) hf::bad(where + ".vocab", "empty vocabulary");
@@ -156,6 +162,9 @@ void HfBpe::set_token(const std::string& tok, int32_t id) {
 
 void HfBpe::add_token(const std::string& content, int32_t id) {
   if (id < 0) throw std::invalid_argument("added token '" + content + "' has a negative id");
+  if (int64_t(id) >= int64_t(id2tok_.size()) + kMaxIdGap)
+    throw std::invalid_argument("added token '" + content + "' has id " + std::to_string(id) + ", far past the vocabulary (ids must be below " +
+                                std::to_string(int64_t(id2tok_.size()) + kMaxIdGap) + ")");
   set_token(content, id);
   std::lock_guard<std::mutex> lock(cache_mu_);
   cache_.clear();

@@ -17,6 +17,8 @@ namespace moescope {
 
 class HfBpe {
  public:
+  // An id may lie at most this far past the vocabulary's size (added tokens follow it).
+  static constexpr int64_t kMaxIdGap = 1 << 16;
   // Builds the model from tokenizer.json's "model" object. Throws std::invalid_argument naming
   // the problem: a model type other than BPE, malformed vocab, or a merges entry naming a
   // token (or producing a merged token) that is not in the vocabulary.

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "io/atomic_file.h"
+#include "io/json_guard.h"
 #include "data/hf_bpe.h"
 #include "data/hf_decoder.h"
 #include "data/hf_json.h"
@@ -99,9 +100,11 @@ std::unique_ptr<HfTokenizer> HfTokenizer::load(const std::string& path) {
 std::unique_ptr<HfTokenizer> HfTokenizer::from_text(const std::string& tokenizer_json, const std::string& config_text,
                                                     const std::string& name) {
   json j;
+  if (!json_depth_error(tokenizer_json).empty())
+    throw std::runtime_error(name + ": not valid JSON: " + json_depth_error(tokenizer_json));
   try {
     j = json::parse(tokenizer_json);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for 1e999
     throw std::runtime_error(name + ": not valid JSON (truncated or corrupt?): " + e.what());
   }
   return from_parsed(j, tokenizer_json, config_text, name);
@@ -118,8 +121,9 @@ std::unique_ptr<HfTokenizer> HfTokenizer::from_parsed(const json& j, const std::
     json cfg = json::object();
     if (!config_text.empty()) {
       try {
+        if (!json_depth_error(config_text).empty()) hf::bad("tokenizer_config.json", "not valid JSON: " + json_depth_error(config_text));
         cfg = json::parse(config_text);
-      } catch (const json::parse_error& e) {
+      } catch (const json::exception& e) {
         hf::bad("tokenizer_config.json", std::string("not valid JSON: ") + e.what());
       }
       if (!cfg.is_object()) hf::bad("tokenizer_config.json", "expected a JSON object");

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "io/atomic_file.h"
+#include "io/json_guard.h"
 #include "data/bpe_tokenizer.h"
 #include "data/hf_tokenizer.h"
 #include "data/token_file.h"
@@ -180,9 +181,10 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& dir) {
   const std::string file = (std::filesystem::path(dir) / "tokenizer.json").string();
   const std::string text = read_file(file);
   json j;
+  if (!json_depth_error(text).empty()) throw std::runtime_error(file + ": not valid JSON: " + json_depth_error(text));
   try {
     j = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for 1e999
     throw std::runtime_error(file + ": not valid JSON: " + e.what());
   }
   auto fail = [&](const std::string& what) -> std::runtime_error {

@@ -8,6 +8,7 @@
 #include <system_error>
 
 #include "io/atomic_file.h"
+#include "io/json_guard.h"
 
 namespace moescope {
 namespace {
@@ -49,11 +50,21 @@ JsonlLine parse_jsonl_line(std::string_view body, bool terminated) {
     out.blank = true;
     return out;
   }
+  if (body.size() > kMaxJsonlLineBytes) {
+    out.error = "line of " + std::to_string(body.size()) + " bytes is longer than the limit of " +
+                std::to_string(kMaxJsonlLineBytes >> 20) + " MiB";
+    return out;
+  }
+  const std::string deep = json_depth_error(body);
+  if (!deep.empty()) {
+    out.error = "JSON " + deep;
+    return out;
+  }
   try {
     out.record = nlohmann::json::parse(body.begin(), body.end());
     if (!out.record.is_object()) out.error = "not a JSON object";
-  } catch (const nlohmann::json::parse_error& e) {
-    out.error = std::string(terminated ? "malformed JSON (" : "truncated last line without newline (") + e.what() + ")";
+  } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for 1e999
+    out.error = std::string(terminated ? "malformed JSON (" : "truncated last line without newline (") + printable_text(e.what(), 400) + ")";
   }
   return out;
 }
@@ -96,7 +107,10 @@ JsonlReadResult read_jsonl(const std::string& path) {
   const std::string data = read_file(path);
   JsonlReadResult out;
   for (Line& line : parse_lines(path, data, out.warnings))
-    if (line.ok) out.records.push_back(std::move(line.value));
+    if (line.ok) {
+      out.records.push_back(std::move(line.value));
+      out.line_numbers.push_back(line.number);
+    }
   return out;
 }
 

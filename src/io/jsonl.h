@@ -35,9 +35,15 @@ class JsonlWriter {
   std::FILE* file_ = nullptr;
 };
 
+// A line longer than this is skipped unparsed (the largest real records, co-activation
+// matrices of every layer of a 256-expert model, are a few tens of MB).
+inline constexpr size_t kMaxJsonlLineBytes = size_t(64) << 20;
+
 // One line of a JSON Lines file, parsed: the one line parser of the reader below and of the
 // dashboard's tail. `blank` lines carry nothing; otherwise `record` is a JSON object, or `error`
-// says why the line is skipped (`terminated`: whether the line ended with its newline).
+// says why the line is skipped (`terminated`: whether the line ended with its newline): not
+// JSON, not an object, longer than kMaxJsonlLineBytes or nested deeper than kMaxJsonDepth
+// (json_guard.h). The error is printable (invalid UTF-8 escaped).
 struct JsonlLine {
   bool blank = false;
   nlohmann::json record;
@@ -47,6 +53,7 @@ JsonlLine parse_jsonl_line(std::string_view text, bool terminated = true);
 
 struct JsonlReadResult {
   std::vector<nlohmann::json> records;  // JSON objects, in file order
+  std::vector<size_t> line_numbers;     // the 1-based line of each record, for messages
   std::vector<std::string> warnings;    // "<path>:<line>: skipped ..." per bad line
 };
 

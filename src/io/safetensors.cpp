@@ -10,6 +10,7 @@
 
 #include "io/atomic_file.h"
 #include "io/crc32c.h"
+#include "io/json_guard.h"
 
 namespace moescope {
 namespace {
@@ -211,9 +212,11 @@ SafetensorsFile decode_safetensors(const std::string& bytes, const std::string& 
   const uint64_t data_start = 8 + n, data_size = bytes.size() - data_start;
 
   json header;
+  const std::string deep = json_depth_error(std::string_view(bytes.data() + 8, size_t(n)));
+  if (!deep.empty()) fail(where, "header JSON is " + deep);
   try {
     header = json::parse(bytes.begin() + 8, bytes.begin() + long(data_start));
-  } catch (const json::parse_error& ex) {
+  } catch (const json::exception& ex) {  // parse_error, or out_of_range for 1e999
     fail(where, std::string("header is not valid JSON: ") + ex.what());
   }
   if (!header.is_object()) fail(where, "header is not a JSON object");

@@ -7,6 +7,7 @@
 
 #include "io/jsonl.h"
 #include "run/log_fields.h"
+#include "run/log_record.h"
 
 namespace moescope {
 namespace f = log_field;
@@ -44,13 +45,21 @@ HealthTable read_health_table(const std::string& path, int64_t step) {
   auto r = read_jsonl(path);
   HealthTable t;
   t.warnings = r.warnings;
-  for (auto& rec : r.records) {
-    if (rec.value(f::kType, "") != f::kTrain || !rec.contains(f::kMoe) || !rec[f::kStep].is_number_integer()) continue;
-    const int64_t s = rec[f::kStep].get<int64_t>();
-    if (step >= 0 && s > step) continue;
-    if (s >= t.step) {
-      t.step = s;
-      t.layers.assign(rec[f::kMoe].begin(), rec[f::kMoe].end());
+  for (size_t i = 0; i < r.records.size(); ++i) {
+    const nlohmann::json& rec = r.records[i];
+    const std::string where = log_where(path, r.line_numbers[i]);
+    try {  // a record of the wrong shape is skipped with a warning naming line, field and type
+      if (string_field(rec, f::kType, where).value_or("") != f::kTrain) continue;
+      const nlohmann::json* moe = array_field(rec, f::kMoe, where);
+      if (!moe) continue;
+      const int64_t s = require_integer(rec, f::kStep, where);
+      if (step >= 0 && s > step) continue;
+      if (s >= t.step) {
+        t.step = s;
+        t.layers.assign(moe->begin(), moe->end());
+      }
+    } catch (const std::runtime_error& e) {
+      t.warnings.push_back(std::string(e.what()) + "; record skipped");
     }
   }
   if (t.step < 0)

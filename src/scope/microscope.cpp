@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "run/log_fields.h"
+#include "run/log_record.h"
 #include "run/run_layout.h"
 #include "scope/metrics.h"
 
@@ -80,26 +81,49 @@ void Microscope::on_resume(int64_t step) {
   alerts_.reset();
   truncate_jsonl_after(alerts_file, "step", step);
   alerts_ = std::make_unique<JsonlWriter>(alerts_file, true);
-  auto log = read_jsonl(metrics_path(ctx_.run_dir));
+  const std::string path = metrics_path(ctx_.run_dir);
+  auto log = read_jsonl(path);
+  // The replay must see the log as written: a record of the wrong shape is an error naming its
+  // line, field and expected type (log_record.h), not nlohmann's bare type_error.
   std::map<std::pair<int64_t, int64_t>, std::vector<nlohmann::json>> events;  // (step, layer) -> actions
-  for (auto& r : log.records)
-    if (r.value(f::kType, "") == f::kRemediation && r.value(f::kStep, int64_t{-1}) <= step)
-      events[{r.at(f::kStep).get<int64_t>(), r.at(f::kLayer).get<int64_t>()}].push_back(r);
+  for (size_t i = 0; i < log.records.size(); ++i) {
+    const nlohmann::json& r = log.records[i];
+    const std::string where = log_where(path, log.line_numbers[i]);
+    if (string_field(r, f::kType, where).value_or("") != f::kRemediation) continue;
+    const int64_t s = require_integer(r, f::kStep, where);
+    if (s > step) continue;
+    string_field(r, f::kAction, where);
+    number_field(r, f::kTo, where);
+    events[{s, require_integer(r, f::kLayer, where)}].push_back(r);
+  }
   const std::vector<nlohmann::json> none;
-  for (auto& r : log.records) {
-    if (r.value(f::kType, "") != f::kTrain || !r.contains(f::kMoe) || r.value(f::kStep, int64_t{-1}) > step) continue;
-    const int64_t s = r.at(f::kStep).get<int64_t>();
-    for (auto& l : r[f::kMoe]) {
-      if (!l.contains(f::kCounts) || !l.contains(f::kLayer)) continue;
-      const int64_t L = l[f::kLayer].get<int64_t>();
+  for (size_t i = 0; i < log.records.size(); ++i) {
+    const nlohmann::json& r = log.records[i];
+    const std::string where = log_where(path, log.line_numbers[i]);
+    if (string_field(r, f::kType, where).value_or("") != f::kTrain) continue;
+    const nlohmann::json* moe_entries = array_field(r, f::kMoe, where);
+    if (!moe_entries) continue;
+    const int64_t s = require_integer(r, f::kStep, where);
+    if (s > step) continue;
+    for (auto& l : *moe_entries) {
+      if (!l.is_object() || !l.contains(f::kCounts) || !l.contains(f::kLayer)) continue;
+      const int64_t L = require_integer(l, f::kLayer, where);
+      const nlohmann::json& counts = *array_field(l, f::kCounts, where);
+      for (const auto& c : counts)
+        if (!c.is_number_integer()) throw std::runtime_error(field_type_error(where, "moe[].counts[]", "an integer", c));
       auto at = std::find(layer_index_.begin(), layer_index_.end(), L);
       if (at == layer_index_.end())
         throw std::runtime_error(metrics_path(ctx_.run_dir) + ": step " + std::to_string(s) + " logs MoE layer " +
                                  std::to_string(L) + ", which this model does not have");
-      detector_.observe(s, L, load_metrics(l[f::kCounts].get<std::vector<int64_t>>()), l.value(f::kMaxVioBatch, 0.0));
+      detector_.observe(s, L, load_metrics(counts.get<std::vector<int64_t>>()), number_field(l, f::kMaxVioBatch, where).value_or(0.0));
       auto ev = events.find({s, L});
-      remediator_.replay_interval(L, ev == events.end() ? none : ev->second, *moe_[at - layer_index_.begin()],
-                                  /*restore_knobs=*/!ctx_.knobs_in_checkpoint);
+      try {
+        remediator_.replay_interval(L, ev == events.end() ? none : ev->second, *moe_[at - layer_index_.begin()],
+                                    /*restore_knobs=*/!ctx_.knobs_in_checkpoint);
+      } catch (const nlohmann::json::exception& e) {  // e.g. a remediation record without "to"
+        throw std::runtime_error(path + ": remediation record for step " + std::to_string(s) + ", layer " + std::to_string(L) +
+                                 " is malformed: " + e.what());
+      }
     }
     ++interval_;
   }

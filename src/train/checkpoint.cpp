@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <stdexcept>
 
+#include "io/json_guard.h"
 #include "io/safetensors.h"
 #include "io/remove_tree.h"
 #include "model/tensor_io.h"
@@ -143,6 +144,7 @@ TrainerState load_checkpoint(const std::string& dir, Transformer& model, AdamW* 
   if (it == state.metadata.end()) throw std::runtime_error(state_path + ": no moescope.trainer_state metadata");
   nlohmann::json sj;
   try {
+    if (!json_depth_error(it->second).empty()) throw std::runtime_error(json_depth_error(it->second));
     sj = nlohmann::json::parse(it->second);
   } catch (const std::exception& e) {
     throw std::runtime_error(state_path + ": trainer state is not valid JSON: " + e.what());
@@ -179,8 +181,11 @@ TrainerState load_checkpoint(const std::string& dir, Transformer& model, AdamW* 
                                    ", the optimizer expects F32");
         named.emplace_back(r.name, from_record(r));
       }
+    const auto steps = sj.find("optimizer_steps");
+    if (steps != sj.end() && !steps->is_number_integer())
+      throw std::runtime_error(state_path + ": trainer state field 'optimizer_steps' must be an integer, got " + steps->type_name());
     try {
-      opt->load_state(named, sj.value("optimizer_steps", int64_t{0}));
+      opt->load_state(named, steps == sj.end() ? int64_t{0} : steps->get<int64_t>());
     } catch (const std::runtime_error& e) {
       throw std::runtime_error(state_path + ": " + e.what());
     }

@@ -1,9 +1,12 @@
 // compressed_run_test.cpp: the compressed-run format (round trip, version check), composing the
-// banks into a model, the parameter budget, and the bad inputs (ratios, dense models, NaN weights).
+// banks into a model, the parameter budget, the bad inputs (ratios, dense models, NaN weights),
+// and the summary record `scope` reads (mis-typed fields named with file:line).
 #include <gtest/gtest.h>
 
 #include "compress/compressed_run.h"
 #include "compress/compressor.h"
+#include "compress/report.h"
+#include "io/atomic_file.h"
 #include "../io/io_test_util.h"
 #include "../test_util.h"
 
@@ -133,4 +136,19 @@ TEST(Compressor, CompressModelLogsEveryIterationAndReducesError) {
                                       m->layers[1]->as<BlockImpl>()->moe->experts[3]->as<SwiGLUMlpImpl>()->gate_proj->weight.detach()});
   const double rel = ((W - Wtrue).norm() / Wtrue.norm()).item<double>();
   EXPECT_NEAR(rel, out.summary["groups"][0]["rel_error"].get<double>(), 1e-4);
+}
+
+// Issue 13: `scope` of a compressed run printed nlohmann's bare type_error for a mis-typed
+// summary field; the error names the file, line, field and type.
+TEST(CompressSummary, MisTypedFieldsAreNamed) {
+  moescope::testing::TempDir dir;
+  const std::string path = dir.file("metrics.jsonl");
+  write_file_atomic(path, "{\"type\":\"compress\",\"step\":1}\n"
+                          "{\"type\":\"compress_summary\",\"solver\":7,\"banks\":[],\"groups\":[]}\n");
+  expect_error<std::runtime_error>([&] { read_compress_summary(path); },
+                                   {path + ":2: field 'solver' must be a string, got number 7"});
+  write_file_atomic(path, "{\"type\":\"compress_summary\",\"banks\":\"none\",\"groups\":[]}\n");
+  expect_error<std::runtime_error>([&] { read_compress_summary(path); }, {path + ":1: field 'banks' must be an array, got string"});
+  write_file_atomic(path, "{\"type\":\"compress_summary\",\"banks\":[{\"group\":\"g\",\"rank\":2,\"bases\":1}],\"groups\":[{\"group\":\"g\"}]}\n");
+  EXPECT_NE(render_compress_summary(read_compress_summary(path)).find("g "), std::string::npos);
 }

@@ -77,7 +77,7 @@ TEST_F(DashboardApiTest, SeriesAreDownsampled) {
 }
 
 TEST_F(DashboardApiTest, HeatmapsAtAStep) {
-  const auto h = api->handle("/api/heatmap", {{"run", "a"}, {"field", "load"}, {"step", "1234.5"}});
+  const auto h = api->handle("/api/heatmap", {{"run", "a"}, {"field", "load"}, {"step", "1234"}});  // steps are digits only (issue 13)
   EXPECT_EQ(h["step"], 1234);
   ASSERT_EQ(h["values"].size(), 4u);
   EXPECT_EQ(h["values"][0].size(), 16u);
@@ -142,6 +142,51 @@ TEST(DashboardApi, OddlyShapedRecordsDoNotBreakIt) {
   Params q{{"run", "r"}, {"field", "dead"}};
   EXPECT_EQ(api.heatmap(q)["values"][0].size(), 0u);  // no expert count known: no columns
   EXPECT_NO_THROW(api.run({{"run", "r"}}));
+}
+
+TEST_F(DashboardApiTest, ParametersAreStrictDigitsInRange) {
+  auto message = [&](const std::string& path, const Params& p) -> std::string {
+    try {
+      api->handle(path, p);
+    } catch (const ApiError& e) {
+      return std::to_string(e.status) + " " + e.what();
+    }
+    return "200";
+  };
+  // Issue 13: "points=%205" (a leading space) was accepted.
+  EXPECT_EQ(message("/api/series", {{"run", "a"}, {"field", "loss"}, {"points", " 5"}}),
+            "400 parameter 'points' must be an integer from 2 to 5000 (digits only), got ' 5'");
+  for (const char* bad : {"5 ", "+5", "-3", "5e1", "0x10", "5.0", "", "99999999999999999999"})
+    EXPECT_EQ(status_of("/api/series", {{"run", "a"}, {"field", "loss"}, {"points", bad}}), 400) << bad;
+  EXPECT_EQ(message("/api/series", {{"run", "a"}, {"field", "loss"}, {"points", "1"}}),
+            "400 parameter 'points' must be an integer from 2 to 5000, got 1");
+  EXPECT_EQ(status_of("/api/series", {{"run", "a"}, {"field", "loss"}, {"points", "50"}}), 200);
+  for (const char* bad : {"1.5", "-1", "inf", "1e3", " 7"}) {
+    EXPECT_EQ(status_of("/api/health", {{"run", "a"}, {"step", bad}}), 400) << bad;
+    EXPECT_EQ(status_of("/api/series", {{"run", "a"}, {"field", "loss"}, {"from", bad}}), 400) << bad;
+    EXPECT_EQ(status_of("/api/heatmap", {{"run", "a"}, {"field", "coactivation"}, {"layer", bad}}), 400) << bad;
+  }
+  EXPECT_EQ(status_of("/api/health", {{"run", "a"}, {"step", "2000"}}), 200);
+  // Request text in a message has invalid UTF-8 escaped.
+  EXPECT_EQ(message("/api/run", {{"run", "\xFF\xC0\xAF"}}), "404 no run '\\xFF\\xC0\\xAF' under the log directory");
+}
+
+TEST(DashboardApi, RunConfigIsNotReadThroughASymlinkOutOfTheLogDirectory) {
+  moescope::testing::TempDir outside, logdir;
+  moescope::testing::SyntheticLogSpec spec;
+  spec.records = 2;
+  moescope::testing::write_synthetic_run(logdir.path() + "/r", spec);
+  std::ofstream(outside.file("config.json")) << "{\"secret\": 1}";
+  std::filesystem::create_symlink(outside.file("config.json"), logdir.path() + "/r/config.json");
+  RunCatalog catalog(logdir.path());
+  catalog.update_all();
+  DashboardApi api(catalog);
+  EXPECT_TRUE(api.run({{"run", "r"}})["config"].is_null());
+  std::filesystem::remove(logdir.path() + "/r/config.json");
+  std::ofstream(logdir.path() + "/r/config.json") << "{\"model\": " << std::string(100000, '[') << "}";
+  EXPECT_TRUE(api.run({{"run", "r"}})["config"].is_null());  // too deep to parse safely
+  std::ofstream(logdir.path() + "/r/config.json") << "{\"model\": {\"d_model\": 64}}";
+  EXPECT_EQ(api.run({{"run", "r"}})["config"]["model"]["d_model"], 64);
 }
 
 TEST(RunCatalog, IgnoresDirectoriesOutsideTheLogDirectory) {

@@ -1,11 +1,14 @@
 // run_index_test.cpp: incremental indexing: only appended bytes are parsed, a half-written
 // last line waits, malformed lines are skipped with warnings, rewritten logs restart, and
 // train/eval/remediation/compress records land in the right columns.
+#include <filesystem>
 #include <fstream>
 
 #include <gtest/gtest.h>
 
+#include "dashboard/run_catalog.h"
 #include "dashboard/run_index.h"
+#include "io/jsonl.h"
 #include "io/io_test_util.h"
 #include "synthetic_log.h"
 
@@ -156,6 +159,88 @@ TEST(RunIndex, CompressRunsAreChartedPerGroup) {
   EXPECT_NEAR((*idx.compress().column("rel_error", "layer1.gate"))[2], 0.5 / 3, 1e-5);
   EXPECT_EQ(idx.compress().entities("cond"), std::vector<std::string>{"layer1.up"});
   EXPECT_EQ(idx.compress_summary()["seconds"], 1.5);
+}
+
+}  // namespace moescope::dashboard
+
+namespace moescope::dashboard {
+
+TEST(RunIndex, MisTypedFieldsAreNamedWithFileAndLine) {
+  moescope::testing::TempDir tmp;
+  append(tmp.file("metrics.jsonl"),
+         "{\"schema\":1,\"type\":\"train\",\"step\":10,\"loss\":2}\n"
+         "{\"schema\":1,\"type\":\"train\",\"step\":\"forty\",\"loss\":2}\n"
+         "{\"schema\":1,\"type\":[1],\"step\":50}\n");
+  RunIndex idx(tmp.path());
+  RunIndex::UpdateResult u = idx.update();
+  ASSERT_EQ(u.warnings.size(), 2u);
+  const std::string m = tmp.file("metrics.jsonl");
+  EXPECT_EQ(u.warnings[0], m + ":2: field 'step' must be a number, got string \"forty\"; train record skipped");
+  EXPECT_EQ(u.warnings[1], m + ":3: field 'type' must be a string, got array [...]; record skipped");
+}
+
+TEST(JsonlTail, OverLongAndDeepLinesAreSkippedWithBoundedMemory) {
+  moescope::testing::TempDir tmp;
+  const std::string p = tmp.file("m.jsonl");
+  append(p, "{\"a\":1}\n");
+  // A line past the limit, without its newline yet (a writer still going, or gone mad).
+  append(p, "{\"a\":\"" + std::string(kMaxJsonlLineBytes + 100, 'x'));
+  JsonlTail tail(p);
+  std::vector<std::string> warnings;
+  std::vector<int> got;
+  auto drain = [&] {
+    for (int polls = 0; polls < 1000; ++polls) {
+      TailPoll r = tail.poll(1 << 20);
+      for (auto& l : r.lines) got.push_back(l.record["a"]);
+      warnings.insert(warnings.end(), r.warnings.begin(), r.warnings.end());
+      if (!r.more) break;
+    }
+  };
+  drain();
+  EXPECT_EQ(got, (std::vector<int>{1}));
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_NE(warnings[0].find("m.jsonl:2: skipped record: line longer than the limit of 64 MiB"), std::string::npos) << warnings[0];
+  // The rest of the long line is discarded as it comes; the next line is read.
+  append(p, "yyyy\"}\n{\"a\":2}\n{\"a\":" + std::string(100000, '[') + "}\n{\"a\":3}\n");
+  drain();
+  EXPECT_EQ(got, (std::vector<int>{1, 2, 3}));
+  ASSERT_EQ(warnings.size(), 2u);
+  EXPECT_NE(warnings[1].find("m.jsonl:4: skipped record: JSON nested deeper than 128 levels"), std::string::npos) << warnings[1];
+}
+
+TEST(RunCatalog, NeverReadsFilesThatResolveOutsideTheLogDirectory) {
+  // Issue 13: a run directory whose files are symlinks out of the log directory was served.
+  moescope::testing::TempDir logdir, outside;
+  moescope::testing::SyntheticLogSpec spec;
+  spec.records = 5;
+  spec.alert_every = 1;
+  moescope::testing::write_synthetic_run(outside.path(), spec);
+  moescope::testing::write_synthetic_run(logdir.path() + "/ok", spec);
+  std::filesystem::create_directories(logdir.path() + "/linked");
+  std::filesystem::create_symlink(outside.file("metrics.jsonl"), logdir.path() + "/linked/metrics.jsonl");
+  std::filesystem::remove(logdir.path() + "/ok/alerts.jsonl");
+  std::filesystem::create_symlink(outside.file("alerts.jsonl"), logdir.path() + "/ok/alerts.jsonl");
+  RunCatalog catalog(logdir.path());
+  EXPECT_EQ(catalog.ids(), (std::vector<std::string>{"ok"}));  // "linked" is not a run here
+  const std::vector<std::string> warnings = catalog.update_all();
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_NE(warnings[0].find("alerts.jsonl' resolves outside the log directory; not read"), std::string::npos) << warnings[0];
+  EXPECT_TRUE(catalog.update_all().empty());  // said once, not at every poll
+  auto r = catalog.find("ok");
+  {
+    auto lock = r->read_lock();
+    EXPECT_EQ(r->train().rows(), 5u);
+    EXPECT_TRUE(r->alerts().empty());
+  }
+  // A log swapped for a link after it was indexed: the heatmap's re-read refuses it too.
+  std::filesystem::rename(logdir.path() + "/ok/metrics.jsonl", logdir.path() + "/ok/old.jsonl");
+  std::filesystem::create_symlink(outside.file("metrics.jsonl"), logdir.path() + "/ok/metrics.jsonl");
+  EXPECT_THROW(r->record_at(0), std::runtime_error);
+  // Without confinement (`moescope report` on a run the user names) links are followed.
+  RunCatalogConfig open;
+  open.confine = false;
+  RunCatalog unconfined(logdir.path() + "/linked", open);
+  EXPECT_EQ(unconfined.ids().size(), 1u);
 }
 
 }  // namespace moescope::dashboard

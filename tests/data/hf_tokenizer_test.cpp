@@ -217,3 +217,17 @@ TEST(HfTokenizerErrors, MalformedFields) {
   expect_load_error(j, {"added_tokens[0].id"});
   expect_error<std::invalid_argument>([] { build_tokenizer("wordpiece", "", 0, ""); }, {"hf:PATH"});
 }
+
+TEST(HfTokenizer, IdsFarPastTheVocabularyAreRefusedNotAllocated) {
+  // Found by the fuzz target (tests/fuzz): an id of 2^31-1 sized a table of 2^31 strings
+  // (std::bad_alloc); a number past double range escaped as nlohmann's out_of_range.
+  json j = spm_tokenizer();
+  j["model"]["vocab"]["c"] = 2147483647;
+  expect_load_error(j, {"far past the 10 tokens of the vocabulary"});
+  j = spm_tokenizer();
+  j["added_tokens"][0]["id"] = 70000;
+  expect_load_error(j, {"far past the vocabulary"});
+  TempDir dir;
+  write_file_atomic(dir.file("tokenizer.json"), "{\"model\": {\"vocab\": {\"a\": 1e999}}}");
+  expect_error<std::runtime_error>([&] { HfTokenizer::load(dir.file("tokenizer.json")); }, {"not valid JSON", "1e999"});
+}

@@ -98,3 +98,29 @@ TEST(Jsonl, UnreadableFileIsAnError) {
   write_file_atomic(dir.file("f"), "x");
   expect_error<std::runtime_error>([&] { JsonlWriter(dir.file("f/log.jsonl"), true); }, {"f/log.jsonl"});
 }
+
+TEST(Jsonl, DeepNestingAndNumberOverflowAreSkippedWithWarnings) {
+  // Issue 13: a line nested 100,000 levels deep parsed, then overflowed the stack when used;
+  // 1e999 escaped the reader as nlohmann's out_of_range.
+  TempDir dir;
+  const std::string path = dir.file("l.jsonl");
+  const std::string deep = "{\"step\":1,\"moe\":" + std::string(100000, '[') + std::string(100000, ']') + "}";
+  write_file_atomic(path, "{\"step\":0}\n" + deep + "\n{\"step\":2,\"x\":1e999}\n{\"step\":3}\n");
+  auto r = read_jsonl(path);
+  ASSERT_EQ(r.records.size(), 2u);
+  EXPECT_EQ(r.records[1]["step"], 3);
+  EXPECT_EQ(r.line_numbers, (std::vector<size_t>{1, 4}));
+  ASSERT_EQ(r.warnings.size(), 2u);
+  EXPECT_NE(r.warnings[0].find(path + ":2: skipped record: JSON nested deeper than 128 levels"), std::string::npos) << r.warnings[0];
+  EXPECT_NE(r.warnings[1].find(path + ":3: skipped record: malformed JSON"), std::string::npos) << r.warnings[1];
+  EXPECT_NE(r.warnings[1].find("1e999"), std::string::npos) << r.warnings[1];
+}
+
+TEST(Jsonl, LineLimitAndPrintableErrors) {
+  JsonlLine l = parse_jsonl_line(std::string(kMaxJsonlLineBytes + 1, ' ') + "{}");
+  EXPECT_FALSE(l.blank);
+  EXPECT_NE(l.error.find("longer than the limit of 64 MiB"), std::string::npos) << l.error;
+  l = parse_jsonl_line("{\"a\":\"\xFF\"}");
+  EXPECT_NE(l.error.find("malformed JSON"), std::string::npos) << l.error;
+  EXPECT_EQ(l.error.find('\xFF'), std::string::npos) << "raw invalid byte in the warning";
+}

@@ -207,3 +207,17 @@ TEST(Safetensors, SaveLoadAndMissingTensor) {
   EXPECT_EQ(dir.list(), std::vector<std::string>{"ckpt"});
   expect_error<std::runtime_error>([&] { load_safetensors(dir.file("missing.safetensors")); }, {"missing.safetensors"});
 }
+
+TEST(Safetensors, HeaderNumberOverflowAndDeepNestingAreCleanErrors) {
+  // Found by the fuzz target (tests/fuzz): 1e999 escaped as nlohmann's out_of_range.406.
+  auto raw = [](const std::string& h) {
+    uint64_t n = h.size();
+    std::string out(8, '\0');
+    std::memcpy(out.data(), &n, 8);
+    return out + h;
+  };
+  expect_error<std::runtime_error>([&] { decode_safetensors(raw(R"({"a":{"dtype":"U8","shape":[1e999],"data_offsets":[0,1]}})") + "x", "o.st"); },
+                                   {"o.st", "header is not valid JSON", "1e999"});
+  expect_error<std::runtime_error>([&] { decode_safetensors(raw("{\"a\":" + std::string(100000, '[') + "}"), "d.st"); },
+                                   {"d.st", "nested deeper than 128 levels"});
+}

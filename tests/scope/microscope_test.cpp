@@ -98,6 +98,30 @@ TEST(Microscope, ResumedLogHasNoDuplicateSteps) {
     if (r["type"] == "train") EXPECT_NE(r["loss"], 9.9);  // the stale records were dropped
 }
 
+// Issue 13: a mis-typed field in the log ("step": "forty") stopped a resume with a bare
+// json.exception.type_error.302; the error now names the file, line, field and type.
+TEST(Microscope, ResumeNamesAMisTypedLogRecord) {
+  ScratchRun s("scope-bad-record");
+  const std::string run = s.run("r");
+  ASSERT_EQ(cli("train --config " + moescope::testing::source_path("configs/tiny.toml") + " --data " + s.corpus() + " --out " + run +
+                " --set data.cache_dir=" + s.cache() + " --set train.log_every=1 --set train.ckpt_every=3 --set train.eval_every=100" +
+                " --set train.max_steps=3")
+                .first,
+            0);
+  size_t lines = 0;
+  {
+    std::ifstream f(run + "/metrics.jsonl");
+    for (std::string l; std::getline(f, l);) ++lines;
+  }
+  { JsonlWriter(run + "/metrics.jsonl", true).write({{"schema", 1}, {"type", "train"}, {"step", "forty"}, {"moe", nlohmann::json::array()}}); }
+  auto [code, out] = cli("train --out " + run + " --resume --set train.max_steps=4");
+  EXPECT_NE(code, 0) << out;
+  EXPECT_NE(out.find(run + "/metrics.jsonl:" + std::to_string(lines + 1) + ": field 'step' must be an integer, got string \"forty\""),
+            std::string::npos)
+      << out;
+  EXPECT_EQ(out.find("json.exception"), std::string::npos) << out;
+}
+
 // The remediation ladder survives a resume: 12 steps straight vs 6 + resume + 6 give the same
 // remediation actions, alerts and routing (bias vectors, losses). Without the replay of the
 // run log, the resumed run restarts the ladder at rung 1 with the preset's router knobs.

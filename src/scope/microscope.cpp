@@ -26,7 +26,8 @@ nlohmann::json spread_json(const CountSpread& s) {
   return {{"p50", s.p50}, {"p90", s.p90}, {"p99", s.p99}, {"min", s.min}, {"max", s.max}, {"cv", s.cv}};
 }
 void spread_to_tensorboard(TfEventsWriter& tb, const std::string& prefix, const CountSpread& s, int64_t step) {
-  for (auto& [k, v] : spread_json(s).items()) tb.add_scalar(prefix + k, v.get<float>(), step);
+  const nlohmann::json j = spread_json(s);
+  for (auto it = j.begin(); it != j.end(); ++it) tb.add_scalar(prefix + it.key(), it->get<float>(), step);
 }
 double grad_norm(const std::vector<at::Tensor>& ps) {
   double s = 0;

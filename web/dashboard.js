@@ -70,6 +70,11 @@
       chart('chart-maxvio', 'MaxVio (batch)', [['train', 'maxvio_batch', true]]),
       chart('chart-maxvio-global', 'MaxVio (global, validation)', [['eval', 'maxvio_global', true]]),
       chart('chart-drop', 'drop rate', [['train', 'drop_rate', true]]),
+      chart('chart-tpe', 'tokens per expert, all layers: min / p50 / p90 / p99 / max',
+        ['min', 'p50', 'p90', 'p99', 'max'].map((q) => ['train', 'tokens_per_expert_' + q, false, q])),
+      chart('chart-tpe-cv', 'tokens per expert: CV', [['train', 'tokens_per_expert_cv', true]]),
+      chart('chart-maxvio-all', 'MaxVio (batch) across layers: max / mean',
+        [['train', 'maxvio_batch_max', false, 'max'], ['train', 'maxvio_batch_mean', false, 'mean']]),
       chart('chart-saturation', 'router saturation: top-k overlap', [['train', 'saturation_topk_overlap', true]], { points: true }),
     ]);
   }
@@ -159,9 +164,11 @@
     const t = $('health-table');
     if (!h) { t.innerHTML = ''; return; }
     const f = (v, d) => (v == null ? '-' : Number(v).toFixed(d));
-    t.innerHTML = '<tr><th>layer</th><th>entropy</th><th>N_eff</th><th>MaxVio batch</th><th>MaxVio global</th><th>dead</th><th>drop rate</th><th>status</th></tr>' +
+    const tpe = (t) => (t ? `${f(t.p50, 0)} / ${f(t.p99, 0)} (${f(t.min, 0)}-${f(t.max, 0)})` : '-');
+    t.innerHTML = '<tr><th>layer</th><th>entropy</th><th>N_eff</th><th>MaxVio batch</th><th>MaxVio global</th><th>dead</th><th>starved</th><th>tokens/expert p50 / p99 (min-max)</th><th>drop rate</th><th>status</th></tr>' +
       h.layers.map((r) => `<tr><td>${r.layer}</td><td>${f(r.entropy_norm, 3)}</td><td>${f(r.n_eff, 2)}</td><td>${f(r.maxvio_batch, 3)}</td>` +
-        `<td>${f(r.maxvio_global, 3)}</td><td>${r.dead.length ? r.dead.join(',') : '-'}</td><td>${f(r.drop_rate, 4)}</td>` +
+        `<td>${f(r.maxvio_global, 3)}</td><td>${r.dead.length ? r.dead.join(',') : '-'}</td>` +
+        `<td>${r.starved && r.starved.length ? r.starved.join(',') : '-'}</td><td>${tpe(r.tokens_per_expert)}</td><td>${f(r.drop_rate, 4)}</td>` +
         `<td class="status-${esc(r.status)}">${esc(r.status)}</td></tr>`).join('');
   }
 

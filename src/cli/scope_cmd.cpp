@@ -51,7 +51,7 @@ Command register_scope(CLI::App& app) {
     if (compress::is_compressed_run(o->run)) return scope_compressed(o->run, o->step, o->json);
     auto t = read_health_table(metrics_path(o->run), o->step);
     for (auto& w : t.warnings) std::cerr << "warning: " << w << "\n";
-    if (o->json) std::cout << nlohmann::json{{"step", t.step}, {"layers", t.layers}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << std::endl;
+    if (o->json) std::cout << nlohmann::json{{"step", t.step}, {"layers", t.layers}, {"summary", t.summary}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << std::endl;
     else std::cout << t.render();
     return 0;
   };

@@ -48,6 +48,7 @@ struct AttentionConfig {
   X(bool, bias_balance, true, range::any(), "auxiliary-loss-free balancing (DeepSeek-V3): selection-only bias per expert") \
   X(double, bias_update_rate, 0.001, range::at_least(0), "u in b_i += u * sign(mean_load - load_i), per optimizer step") \
   X(bool, bias_zero_center, false, range::any(), "subtract the mean of each bias update")                              \
+  X(bool, bias_in_weights, false, range::any(), "add the expert bias to the scores that weight the experts' outputs too, not only to the selection (as the seed's PyTorch model)") \
   X(double, aux_loss_alpha, 0.0, range::at_least(0), "Switch/GShard balance loss: alpha * E * sum_i f_i P_i (0 = off)") \
   X(double, seq_aux_loss_alpha, 0.0, range::at_least(0), "DeepSeek-V3 sequence-wise balance loss (0 = off)")          \
   X(double, z_loss_beta, 0.0, range::at_least(0), "router z-loss: beta * mean(logsumexp(logits)^2) (0 = off)")         \
@@ -128,9 +129,14 @@ struct TrainConfig {
   X(int64_t, coact_every, 10, range::above(0), "co-activation + saturation every N log intervals")                     \
   X(bool, tensorboard, true, range::any(), "write RUN_DIR/tb/events.out.tfevents.*")                                   \
   X(int64_t, window, 3, range::above(0), "collapse detector: W consecutive log intervals")                             \
-  X(double, entropy_floor, 0.5, range::closed(0, 1), "normalised load entropy below this")                             \
-  X(double, max_share, 0.5, range::left_open(0, 1), "one expert holding more than this share of a layer's slots")      \
-  X(double, neff_fraction, 0.25, range::closed(0, 1), "N_eff below this fraction of E")                                \
+  X(int64_t, exit_window, 3, range::above(0), "collapse detector: a collapsed layer is healthy again after this many intervals without a critical rule") \
+  X(double, entropy_floor, 0.75, range::closed(0, 1), "normalised load entropy below this (critical)")                  \
+  X(double, max_share, 0.5, range::left_open(0, 1), "one expert chosen by more than this share of a layer's tokens (critical)") \
+  X(double, neff_fraction, 0.25, range::closed(0, 1), "N_eff below this fraction of E (critical)")                     \
+  X(double, starved_share, 0.01, range::closed(0, 1), "an expert with less than this share of a layer's slots is starved") \
+  X(int64_t, starved_experts, 2, range::above(0), "starved experts: warning from 1, critical from this many")           \
+  X(double, drop_warning, 0.05, range::closed(0, 1), "capacity drop rate (of assignments) above this: warning")          \
+  X(double, drop_critical, 0.2, range::closed(0, 1), "capacity drop rate (of assignments) above this: critical")         \
   X(double, maxvio_ceiling, 1.0, range::above(0), "MaxVio_batch above this")                                           \
   X(int64_t, trend_window, 10, range::at_least(2), "intervals in the entropy-trend (early warning) fit")                \
   X(double, trend_slope, -0.01, range::any(), "warn when the entropy falls faster than this per interval")             \

@@ -20,6 +20,10 @@ void set_scalars(SeriesTable& table, const nlohmann::json& rec, const std::strin
     const std::string& k = it.key();
     if (k == f::kSchema || k == f::kStep || k == f::kLayer) continue;
     if (is_real_number(*it)) table.set(k, entity, it->get<double>());
+    // One level of named numbers ("tokens_per_expert": {"p50": ...}) becomes tokens_per_expert_p50.
+    if (k == f::kTokensPerExpert && it->is_object())
+      for (auto in = it->begin(); in != it->end(); ++in)
+        if (is_real_number(*in)) table.set(k + "_" + in.key(), entity, in->get<double>());
   }
 }
 
@@ -143,6 +147,7 @@ void RunIndex::ingest_train(const TailLine& line) {
   train_.add_row(rec[f::kStep].get<double>());
   train_lines_.push_back({line.offset, line.length});
   set_scalars(train_, rec, "");
+  if (rec.contains(f::kMoeSummary) && rec[f::kMoeSummary].is_object()) set_scalars(train_, rec[f::kMoeSummary], "");
   if (!rec.contains(f::kMoe)) return;
   ingest_layers(train_, rec[f::kMoe]);
   bool coact = false;

@@ -6,6 +6,8 @@
 //   scores_TE = softmax(logits_TE) | sigmoid(logits_TE)
 //   selection = topk(scores_TE + bias_E)          (bias: aux-loss-free balancing; selection only)
 //   weight_TK = scores_TE[expert_TK]  (renormalised to sum 1 if norm_topk_prob) * routed_scaling_factor
+//   moe.bias_in_weights (opt-in, the seed's variant): weight_TK = (scores_TE + bias_E)[expert_TK],
+//   then renormalised and scaled the same way
 // Group-limited routing (n_group > 1): a group's score is its max expert score (softmax) or
 // the sum of its top-2 (sigmoid, as DeepSeek-V3); only the topk_group best groups are eligible.
 // Jitter (training only): "input" multiplies the router input by U(1-eps, 1+eps) (Switch
@@ -29,7 +31,7 @@ namespace moescope {
 
 struct Routing {
   at::Tensor expert_TK;   // [T, K] int64 chosen experts (with bias, if enabled)
-  at::Tensor weight_TK;   // [T, K] gate weights (differentiable; from unbiased scores)
+  at::Tensor weight_TK;   // [T, K] gate weights (differentiable; from unbiased scores unless bias_in_weights)
   at::Tensor scores_TE;   // [T, E] full router probabilities (differentiable)
   at::Tensor logits_TE;   // [T, E] router logits (differentiable)
   at::Tensor counts_E;    // [E] int64 top-k slot counts (pre-capacity)

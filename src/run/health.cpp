@@ -34,6 +34,17 @@ nlohmann::json health_table(const nlohmann::json& rec, const std::map<int, doubl
         for (const auto& d : l[f::kDead])
           if (d.is_number_integer()) dead.push_back(d);
       row[f::kDead] = dead;
+      // Newer runs only (null / [] when the log predates them).
+      nlohmann::json starved = nlohmann::json::array();
+      if (l.contains(f::kStarved) && l[f::kStarved].is_array())
+        for (const auto& d : l[f::kStarved])
+          if (d.is_number_integer()) starved.push_back(d);
+      row[f::kStarved] = starved;
+      row[f::kMaxTokenShare] = number(l, f::kMaxTokenShare);
+      nlohmann::json tpe;
+      if (l.contains(f::kTokensPerExpert) && l[f::kTokensPerExpert].is_object())
+        for (const char* q : {"p50", "p90", "p99", "min", "max", "cv"}) tpe[q] = number(l[f::kTokensPerExpert], q);
+      row[f::kTokensPerExpert] = tpe;
       row[f::kStatus] = l.contains(f::kStatus) && l[f::kStatus].is_string() ? l[f::kStatus].get<std::string>() : "unknown";
       rows.push_back(row);
     }
@@ -57,6 +68,7 @@ HealthTable read_health_table(const std::string& path, int64_t step) {
       if (s >= t.step) {
         t.step = s;
         t.layers.assign(moe->begin(), moe->end());
+        t.summary = rec.contains(f::kMoeSummary) ? rec[f::kMoeSummary] : nlohmann::json();
       }
     } catch (const std::runtime_error& e) {
       t.warnings.push_back(std::string(e.what()) + "; record skipped");
@@ -69,21 +81,38 @@ HealthTable read_health_table(const std::string& path, int64_t step) {
 }
 
 std::string HealthTable::render() const {
-  auto num = [](const nlohmann::json& row, const char* key) { return row[key].is_number() ? row[key].get<double>() : 0.0; };
+  auto num = [](const nlohmann::json& row, const char* key) {
+    auto it = row.find(key);
+    return it != row.end() && it->is_number() ? it->get<double>() : 0.0;
+  };
   std::ostringstream o;
   char line[256];
   o << "step " << step << "\n";
-  std::snprintf(line, sizeof line, "%-6s %8s %7s %8s %9s %-14s %s\n", "layer", "entropy", "N_eff", "MaxVio", "drop", "dead", "status");
+  std::snprintf(line, sizeof line, "%-6s %8s %7s %8s %9s %7s %-14s %-22s %s\n", "layer", "entropy", "N_eff", "MaxVio", "drop",
+                "starved", "dead", "tokens/expert p50/p99", "status");
   o << line;
   const nlohmann::json rows = health_table({{f::kMoe, layers}}, {})["layers"];
   for (const auto& row : rows) {
     std::string dead;
     for (auto& d : row[f::kDead]) dead += (dead.empty() ? "" : ",") + std::to_string(d.get<int64_t>());
     if (dead.empty()) dead = "-";
-    std::snprintf(line, sizeof line, "%-6lld %8.3f %7.2f %8.3f %8.2f%% %-14s %s\n",
+    std::string tpe = "-";
+    if (row[f::kTokensPerExpert].is_object()) {
+      char b[64];
+      std::snprintf(b, sizeof b, "%.0f/%.0f", num(row[f::kTokensPerExpert], "p50"), num(row[f::kTokensPerExpert], "p99"));
+      tpe = b;
+    }
+    std::snprintf(line, sizeof line, "%-6lld %8.3f %7.2f %8.3f %8.2f%% %7zu %-14s %-22s %s\n",
                   static_cast<long long>(row[f::kLayer].get<int64_t>()), num(row, f::kEntropyNorm), num(row, f::kNEff),
-                  num(row, f::kMaxVioBatch), 100.0 * num(row, f::kDropRate), dead.c_str(),
-                  row[f::kStatus].get<std::string>().c_str());
+                  num(row, f::kMaxVioBatch), 100.0 * num(row, f::kDropRate), row[f::kStarved].size(), dead.c_str(),
+                  tpe.c_str(), row[f::kStatus].get<std::string>().c_str());
+    o << line;
+  }
+  if (summary.is_object() && summary.contains("tokens_per_expert") && summary["tokens_per_expert"].is_object()) {
+    const auto& t = summary["tokens_per_expert"];
+    std::snprintf(line, sizeof line, "all layers: tokens/expert p50 %.0f p90 %.0f p99 %.0f min %.0f max %.0f CV %.3f; MaxVio max %.3f\n",
+                  num(t, "p50"), num(t, "p90"), num(t, "p99"), num(t, "min"), num(t, "max"), num(t, "cv"),
+                  num(summary, "maxvio_batch_max"));
     o << line;
   }
   return o.str();

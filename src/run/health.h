@@ -21,6 +21,7 @@ nlohmann::json health_table(const nlohmann::json& train_record, const std::map<i
 struct HealthTable {
   int64_t step = -1;                   // the train record shown
   std::vector<nlohmann::json> layers;  // its "moe" entries, as logged
+  nlohmann::json summary;              // its across-layer "moe_summary" (null for older runs)
   std::vector<std::string> warnings;   // skipped log lines
   std::string render() const;          // aligned text table of health_table()'s rows
 };

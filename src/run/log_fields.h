@@ -35,6 +35,12 @@ inline constexpr const char* kDropRate = "drop_rate";
 inline constexpr const char* kDead = "dead";
 inline constexpr const char* kStatus = "status";
 inline constexpr const char* kRouterEntropy = "router_entropy";
+inline constexpr const char* kStarved = "starved";
+inline constexpr const char* kMaxTokenShare = "max_token_share";
+inline constexpr const char* kTokensPerExpert = "tokens_per_expert";  // {p50, p90, p99, min, max, cv}
+// A train record's across-layer summary: tokens_per_expert over every layer's counts pooled,
+// maxvio_batch_max, maxvio_batch_mean (optional when reading: older runs lack it).
+inline constexpr const char* kMoeSummary = "moe_summary";
 // A train record's per-layer residual-stream saturation entries.
 inline constexpr const char* kSaturation = "saturation";
 // A remediation record.

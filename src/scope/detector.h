@@ -1,16 +1,20 @@
 // detector.h: the collapse detector: rules over each MoE layer's per-interval load metrics
 // (docs/metrics.md, "Collapse detector"). Torch-free; fed one log interval at a time.
-//   low_entropy      load entropy_norm < entropy_floor                  critical
-//   dominant_expert  max_i load_i > max_share                            critical
-//   low_neff         N_eff < neff_fraction * E                           critical
-//   dead_experts     the same experts received no slot                   warning
-//   high_maxvio      MaxVio_batch > maxvio_ceiling                       warning
-// each for `window` consecutive intervals; plus
+//   low_entropy      load entropy_norm < entropy_floor                          critical
+//   dominant_expert  max_i c_i / tokens > max_share (share of *tokens*)         critical
+//   low_neff         N_eff < neff_fraction * E                                  critical
+//   starved_experts  experts with load_i < starved_share: >= 1 warning, >= starved_experts critical
+//   high_drop_rate   capacity drops / assignments > drop_warning warning, > drop_critical critical
+//   high_maxvio      MaxVio_batch > maxvio_ceiling                              warning
+// An alert fires when a rule has held at a severity for `window` consecutive intervals (once per
+// streak); plus
 //   entropy_trend    least-squares slope of the last trend_window entropies < trend_slope
-//                    (early warning; only while no critical rule holds).
-// A layer has *collapsed* while any critical rule has held for `window` intervals; the
-// collapse began at the first interval of that streak. An alert fires when a streak reaches
-// `window` (once per streak), and a "recovered" info alert when a collapsed layer is healthy.
+//                    (early warning; only while not collapsed).
+// Collapse, with hysteresis: a layer *enters* collapse when some critical rule (not
+// necessarily the same one) has held in each of `window` consecutive intervals; it began at
+// the first of them. It *leaves* only after `exit_window` consecutive intervals in which no
+// critical rule holds (then a "recovered" info alert). A collapse entered while no single
+// critical rule has its own streak of `window` fires a "collapse" alert.
 #pragma once
 #include <cstdint>
 #include <map>
@@ -35,29 +39,40 @@ struct Alert {
   nlohmann::json to_json() const;
 };
 
+// What the detector reads of one layer's log interval besides the load metrics.
+struct IntervalSignals {
+  double maxvio_batch = 0;  // mean per-step MaxVio
+  double drop_rate = 0;     // dropped assignments / (K * tokens)
+};
+
 class CollapseDetector {
  public:
   explicit CollapseDetector(const ScopeConfig& cfg) : cfg_(cfg) {}
-  // One log interval of one layer; returns the alerts that fire now.
-  std::vector<Alert> observe(int64_t step, int64_t layer, const LoadMetrics& m, double maxvio_batch);
-  // "ok", "warning" (a rule holds but not yet for `window`, or a warning rule fired) or "collapsed".
+  // One log interval of one layer (m from load_metrics(counts, K)); returns the alerts that fire now.
+  std::vector<Alert> observe(int64_t step, int64_t layer, const LoadMetrics& m, const IntervalSignals& sig);
+  // "collapsed" (see above), "warning" (a critical rule holds but collapse is not entered, or a
+  // warning rule has held for `window` intervals, or the entropy trend warns) or "ok".
   std::string status(int64_t layer) const;
   bool collapsed(int64_t layer) const { return status(layer) == "collapsed"; }
-  // First step of the current collapse streak (-1 when not collapsed).
+  // First step of the current collapse (-1 when not collapsed).
   int64_t collapse_began(int64_t layer) const;
-  // Consecutive intervals (up to now) in which `rule` has held for this layer (0 if not).
+  // Consecutive intervals (up to now) in which `rule` has held at any severity (0 if not).
   int64_t streak(int64_t layer, const std::string& rule) const;
 
  private:
   struct Streak {
-    int64_t len = 0, began = 0;
-    bool fired = false;
+    int64_t len = 0, began = 0;      // at any severity
+    int64_t crit_len = 0, crit_began = 0;
+    bool fired = false, crit_fired = false;
     std::vector<int64_t> experts;
   };
   struct LayerState {
     std::map<std::string, Streak> streaks;
     std::vector<double> entropy_hist;
-    bool was_collapsed = false;
+    int64_t crit_run = 0, crit_run_began = 0;  // intervals in a row with some critical rule
+    int64_t calm_run = 0;                      // intervals in a row with none
+    bool collapsed = false;
+    int64_t collapse_began = -1;
     bool trend_warned = false;
   };
   ScopeConfig cfg_;

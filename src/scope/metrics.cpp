@@ -15,11 +15,42 @@ double maxvio(const std::vector<int64_t>& c) {
   return (static_cast<double>(*std::max_element(c.begin(), c.end())) - mean) / mean;
 }
 
-LoadMetrics load_metrics(const std::vector<int64_t>& c) {
+CountSpread count_spread(std::vector<int64_t> c) {
+  CountSpread s;
+  if (c.empty()) return s;
+  std::sort(c.begin(), c.end());
+  const double n = static_cast<double>(c.size());
+  auto pct = [&](double q) {
+    const double r = q * (n - 1);
+    const size_t lo = static_cast<size_t>(std::floor(r)), hi = std::min(lo + 1, c.size() - 1);
+    return static_cast<double>(c[lo]) + (r - static_cast<double>(lo)) * static_cast<double>(c[hi] - c[lo]);
+  };
+  s.p50 = pct(0.5);
+  s.p90 = pct(0.9);
+  s.p99 = pct(0.99);
+  s.min = static_cast<double>(c.front());
+  s.max = static_cast<double>(c.back());
+  const double mean = std::accumulate(c.begin(), c.end(), 0.0) / n;
+  double var = 0;
+  for (int64_t v : c) var += (static_cast<double>(v) - mean) * (static_cast<double>(v) - mean);
+  s.cv = mean > 0 ? std::sqrt(var / n) / mean : 0.0;
+  return s;
+}
+
+std::vector<int64_t> starved_experts(const LoadMetrics& m, double share) {
+  std::vector<int64_t> out;
+  if (m.total <= 0) return out;
+  for (size_t i = 0; i < m.load.size(); ++i)
+    if (m.load[i] < share) out.push_back(static_cast<int64_t>(i));
+  return out;
+}
+
+LoadMetrics load_metrics(const std::vector<int64_t>& c, int64_t top_k) {
   LoadMetrics m;
   const int64_t E = static_cast<int64_t>(c.size());
   m.load.assign(E, 0.0);
   m.total = std::accumulate(c.begin(), c.end(), int64_t{0});
+  m.spread = count_spread(c);
   for (int64_t i = 0; i < E; ++i)
     if (c[i] == 0) m.dead.push_back(i);
   if (E == 0 || m.total == 0) return m;
@@ -37,6 +68,7 @@ LoadMetrics load_metrics(const std::vector<int64_t>& c) {
   auto [mn, mx] = std::minmax_element(m.load.begin(), m.load.end());
   m.min_max_ratio = *mn / *mx;
   m.max_share = *mx;
+  m.max_token_share = *mx * static_cast<double>(std::max<int64_t>(1, top_k));
   m.argmax = mx - m.load.begin();
   m.maxvio = maxvio(c);
   return m;

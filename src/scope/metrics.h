@@ -1,11 +1,19 @@
 // metrics.h: the routing-health formulas, defined once (docs/metrics.md is their prose).
 // Inputs are per-expert slot counts c_i (i < E) of one MoE layer over some scope (a step, a
-// log interval, the validation set); load_i = c_i / sum_j c_j. Torch-free.
+// log interval, the validation set); load_i = c_i / sum_j c_j; K = top-k, so a layer's tokens
+// are sum_j c_j / K. Torch-free.
 #pragma once
 #include <cstdint>
 #include <vector>
 
 namespace moescope {
+
+// Spread of the tokens per expert (the counts c_i): percentiles by linear interpolation between
+// the sorted values (rank q * (n - 1)), min, max, CV = population std / mean (0 with no slots).
+struct CountSpread {
+  double p50 = 0, p90 = 0, p99 = 0, min = 0, max = 0, cv = 0;
+};
+CountSpread count_spread(std::vector<int64_t> counts);
 
 struct LoadMetrics {
   std::vector<double> load;  // per-expert share of routed slots (sums to 1; all 0 if no slots)
@@ -14,13 +22,18 @@ struct LoadMetrics {
   double cv = 0;             // std(load) / mean(load), population std
   double min_max_ratio = 0;  // min_i load_i / max_i load_i
   double maxvio = 0;         // (max_i c_i - mean c) / mean c
-  double max_share = 0;      // max_i load_i
+  double max_share = 0;      // max_i load_i, a share of slots (at most 1/K of the tokens' choices)
+  double max_token_share = 0;  // max_i c_i / tokens = K * max_share: share of tokens choosing the busiest expert
   int64_t argmax = -1;       // the busiest expert
   std::vector<int64_t> dead; // experts with c_i = 0
   int64_t total = 0;         // sum of counts
+  CountSpread spread;        // tokens per expert
 };
 
-LoadMetrics load_metrics(const std::vector<int64_t>& counts);
+LoadMetrics load_metrics(const std::vector<int64_t>& counts, int64_t top_k = 1);
+
+// Starved experts: load_i < share (dead ones included); none when there are no slots.
+std::vector<int64_t> starved_experts(const LoadMetrics& m, double share);
 
 // MaxVio of one set of counts (0 when there are no slots).
 double maxvio(const std::vector<int64_t>& counts);

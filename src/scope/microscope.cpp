@@ -23,6 +23,13 @@ void add_into(std::vector<int64_t>& a, const std::vector<int64_t>& b) {
   if (a.empty()) a.assign(b.size(), 0);
   for (size_t i = 0; i < b.size(); ++i) a[i] += b[i];
 }
+nlohmann::json spread_json(const CountSpread& s) {
+  return {{"p50", s.p50}, {"p90", s.p90}, {"p99", s.p99}, {"min", s.min}, {"max", s.max}, {"cv", s.cv}};
+}
+void spread_to_tensorboard(TfEventsWriter& tb, const std::string& prefix, const CountSpread& s, int64_t step) {
+  const nlohmann::json j = spread_json(s);
+  for (auto it = j.begin(); it != j.end(); ++it) tb.add_scalar(prefix + it.key(), it->get<float>(), step);
+}
 double grad_norm(const std::vector<at::Tensor>& ps) {
   double s = 0;
   for (auto& p : ps)
@@ -66,13 +73,17 @@ void Microscope::eval_after_forward() {
 
 void Microscope::on_eval(int64_t step, nlohmann::json& rec) {
   nlohmann::json layers = nlohmann::json::array();
+  double mv_max = 0, mv_mean = 0;
   for (size_t i = 0; i < moe_.size(); ++i) {
-    auto m = load_metrics(acc_[i].val_counts);
+    auto m = load_metrics(acc_[i].val_counts, moe_[i]->cfg().top_k);
+    mv_max = std::max(mv_max, m.maxvio);
+    mv_mean += m.maxvio / double(moe_.size());
     layers.push_back({{f::kLayer, layer_index_[i]}, {f::kMaxVioGlobal, m.maxvio}, {f::kEntropyNorm, m.entropy_norm},
-                      {f::kNEff, m.n_eff}, {f::kLoad, m.load}});
+                      {f::kNEff, m.n_eff}, {f::kLoad, m.load}, {f::kTokensPerExpert, spread_json(m.spread)}});
     if (tb_) tb_->add_scalar("moe/layer" + std::to_string(layer_index_[i]) + "/maxvio_global", float(m.maxvio), step);
   }
   rec[f::kMoe] = layers;
+  if (!moe_.empty()) rec[f::kMoeSummary] = {{"maxvio_global_max", mv_max}, {"maxvio_global_mean", mv_mean}};
   if (tb_ && rec["val_loss"].is_number()) tb_->add_scalar("val/loss", rec["val_loss"].get<float>(), step);
 }
 
@@ -115,10 +126,12 @@ void Microscope::on_resume(int64_t step) {
       if (at == layer_index_.end())
         throw std::runtime_error(metrics_path(ctx_.run_dir) + ": step " + std::to_string(s) + " logs MoE layer " +
                                  std::to_string(L) + ", which this model does not have");
-      detector_.observe(s, L, load_metrics(counts.get<std::vector<int64_t>>()), number_field(l, f::kMaxVioBatch, where).value_or(0.0));
+      const size_t idx = static_cast<size_t>(at - layer_index_.begin());
+      detector_.observe(s, L, load_metrics(counts.get<std::vector<int64_t>>(), moe_[idx]->cfg().top_k),
+                        {number_field(l, f::kMaxVioBatch, where).value_or(0.0), number_field(l, f::kDropRate, where).value_or(0.0)});
       auto ev = events.find({s, L});
       try {
-        remediator_.replay_interval(L, ev == events.end() ? none : ev->second, *moe_[at - layer_index_.begin()],
+        remediator_.replay_interval(L, ev == events.end() ? none : ev->second, *moe_[idx],
                                     /*restore_knobs=*/!ctx_.knobs_in_checkpoint);
       } catch (const nlohmann::json::exception& e) {  // e.g. a remediation record without "to"
         throw std::runtime_error(path + ": remediation record for step " + std::to_string(s) + ", layer " + std::to_string(L) +
@@ -165,9 +178,24 @@ void Microscope::observe_forward() {
 }
 
 void Microscope::after_step(int64_t step) {
-  for (auto& a : acc_) {
+  for (size_t i = 0; i < moe_.size(); ++i) {
+    auto& a = acc_[i];
     a.maxvio_steps.push_back(maxvio(a.step_counts));
     std::fill(a.step_counts.begin(), a.step_counts.end(), 0);
+    // The bias after this step's update: the interval's mean and range, not a snapshot.
+    auto b = moe_[i]->gate->bias.to(torch::kCPU).to(torch::kDouble).contiguous();
+    const double* p = b.data_ptr<double>();
+    if (a.bias_steps == 0) {
+      a.bias_sum.assign(p, p + b.numel());
+      a.bias_lo = a.bias_hi = a.bias_sum;
+    } else {
+      for (int64_t e = 0; e < b.numel(); ++e) {
+        a.bias_sum[e] += p[e];
+        a.bias_lo[e] = std::min(a.bias_lo[e], p[e]);
+        a.bias_hi[e] = std::max(a.bias_hi[e], p[e]);
+      }
+    }
+    ++a.bias_steps;
   }
   if (step % ctx_.log_every != 0 && step != ctx_.max_steps) return;
   // Gradient norms (after global clipping) of each router and each routed expert.
@@ -209,18 +237,30 @@ nlohmann::json Microscope::probe_saturation() {
 nlohmann::json Microscope::layer_record(size_t i, const LoadMetrics& m, double mv_batch) {
   const auto& a = acc_[i];
   const int64_t L = layer_index_[i];
-  auto bias = moe_[i]->gate->bias.to(torch::kCPU).to(torch::kDouble);
-  std::vector<double> bv(bias.data_ptr<double>(), bias.data_ptr<double>() + bias.numel());
+  // The bias: mean over the interval's steps (the live buffer when no step ended in it).
+  std::vector<double> bv = a.bias_sum, lo = a.bias_lo, hi = a.bias_hi;
+  if (a.bias_steps == 0) {
+    auto b = moe_[i]->gate->bias.to(torch::kCPU).to(torch::kDouble).contiguous();
+    bv.assign(b.data_ptr<double>(), b.data_ptr<double>() + b.numel());
+    lo = hi = bv;
+  } else {
+    for (double& v : bv) v /= double(a.bias_steps);
+  }
+  auto bias = torch::tensor(bv, torch::kDouble);
+  const auto& sp = m.spread;
   const double per_forward = a.forwards ? 1.0 / double(a.forwards) : 0.0;
   nlohmann::json j{{f::kLayer, L}, {f::kCounts, a.counts}, {f::kLoad, m.load}, {f::kEntropyNorm, m.entropy_norm},
                    {f::kNEff, m.n_eff}, {"cv", m.cv}, {"min_max_ratio", m.min_max_ratio},
                    {f::kMaxVioBatch, mv_batch}, {f::kDead, m.dead},
+                   {f::kStarved, starved_experts(m, cfg_.starved_share)}, {f::kMaxTokenShare, m.max_token_share},
+                   {f::kTokensPerExpert, spread_json(sp)},
                    {f::kRouterEntropy, a.tokens ? a.ent_sum / double(a.tokens) : 0.0},
                    {"top1_score", a.tokens ? a.top1_sum / double(a.tokens) : 0.0},
                    {"logit_rms", a.logit_n ? std::sqrt(a.logit_sq / double(a.logit_n)) : 0.0},
                    {"logit_max", a.logit_max},
                    {f::kDropRate, a.assign ? double(a.dropped) / double(a.assign) : 0.0},
-                   {f::kBias, bv}, {"bias_min", bias.min().item<double>()}, {"bias_max", bias.max().item<double>()},
+                   {f::kBias, bv}, {"bias_lo", lo}, {"bias_hi", hi},
+                   {"bias_min", bias.min().item<double>()}, {"bias_max", bias.max().item<double>()},
                    {"bias_std", bias.std(false).item<double>()},
                    {"bias_intervention", a.assign ? double(a.bias_changed) / double(a.assign) : 0.0},
                    {"balance_loss", a.switch_loss * per_forward}, {"seq_balance_loss", a.seq_loss * per_forward}, {"z_loss", a.z_loss * per_forward},
@@ -245,7 +285,8 @@ void Microscope::report_alerts(int64_t step, int64_t L, const std::vector<Alert>
 
 void Microscope::remediate(int64_t step, size_t i, const LoadMetrics& m, double mv_batch, double router_entropy) {
   const int64_t L = layer_index_[i];
-  const bool unhealthy = detector_.collapsed(L) || detector_.streak(L, "dead_experts") >= cfg_.window ||
+  const bool unhealthy = detector_.collapsed(L) || detector_.streak(L, "starved_experts") >= cfg_.window ||
+                         detector_.streak(L, "high_drop_rate") >= cfg_.window ||
                          (!moe_[i]->gate->knobs().bias_balance && detector_.streak(L, "high_maxvio") >= cfg_.window);
   for (auto& ev : remediator_.act(step, L, unhealthy, *moe_[i], m, mv_batch, router_entropy, ctx_.optimizer)) {
     if (ctx_.log_event) ctx_.log_event(ev);
@@ -262,6 +303,7 @@ void Microscope::layer_to_tensorboard(int64_t step, size_t i, const LoadMetrics&
   tb_->add_scalar(p + "drop_rate", float(j["drop_rate"].get<double>()), step);
   tb_->add_scalar(p + "router_entropy", float(j["router_entropy"].get<double>()), step);
   tb_->add_scalar(p + "bias_std", float(j["bias_std"].get<double>()), step);
+  spread_to_tensorboard(*tb_, p + "tokens_per_expert/", m.spread, step);
   std::vector<double> limits, counts;
   double sum = 0, sq = 0;
   for (size_t e = 0; e < m.load.size(); ++e) {
@@ -284,13 +326,19 @@ void Microscope::train_to_tensorboard(int64_t step, const nlohmann::json& rec) {
 // Per MoE layer: metrics record, detector (alerts), remediation, TensorBoard; then the probe.
 void Microscope::on_log(int64_t step, nlohmann::json& rec) {
   nlohmann::json layers = nlohmann::json::array();
+  std::vector<int64_t> all_counts;  // every layer's tokens per expert, pooled
+  double mv_max = 0, mv_mean = 0;
   for (size_t i = 0; i < moe_.size(); ++i) {
     const auto& a = acc_[i];
     const int64_t L = layer_index_[i];
-    const auto m = load_metrics(a.counts);
+    const auto m = load_metrics(a.counts, moe_[i]->cfg().top_k);
     double mv_batch = 0;
     for (double v : a.maxvio_steps) mv_batch += v / double(std::max<size_t>(1, a.maxvio_steps.size()));
-    const auto alerts = detector_.observe(step, L, m, mv_batch);
+    all_counts.insert(all_counts.end(), a.counts.begin(), a.counts.end());
+    mv_max = std::max(mv_max, mv_batch);
+    mv_mean += mv_batch / double(moe_.size());
+    const double drop = a.assign ? double(a.dropped) / double(a.assign) : 0.0;
+    const auto alerts = detector_.observe(step, L, m, {mv_batch, drop});
     nlohmann::json j = layer_record(i, m, mv_batch);
     report_alerts(step, L, alerts);
     if (cfg_.remediate) remediate(step, i, m, mv_batch, j[f::kRouterEntropy].get<double>());
@@ -298,6 +346,16 @@ void Microscope::on_log(int64_t step, nlohmann::json& rec) {
     layers.push_back(j);
   }
   rec[f::kMoe] = layers;
+  if (!moe_.empty()) {
+    const auto spread = count_spread(all_counts);
+    rec[f::kMoeSummary] = {{f::kTokensPerExpert, spread_json(spread)}, {"maxvio_batch_max", mv_max},
+                           {"maxvio_batch_mean", mv_mean}};
+    if (tb_) {
+      spread_to_tensorboard(*tb_, "moe/all/tokens_per_expert/", spread, step);
+      tb_->add_scalar("moe/all/maxvio_batch_max", float(mv_max), step);
+      tb_->add_scalar("moe/all/maxvio_batch_mean", float(mv_mean), step);
+    }
+  }
   if (coact_now_) rec[f::kSaturation] = probe_saturation();
   if (tb_) train_to_tensorboard(step, rec);
   ++interval_;

@@ -64,6 +64,8 @@ class Microscope {
     double router_grad = 0;
     std::vector<double> expert_grad;
     std::vector<int64_t> val_counts;
+    std::vector<double> bias_sum, bias_lo, bias_hi;  // the bias after each step of the interval
+    int64_t bias_steps = 0;
   };
   nlohmann::json probe_saturation();
   void reset_interval();

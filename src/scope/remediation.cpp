@@ -69,10 +69,12 @@ bool Remediator::apply_rung(int rung, int64_t step, int64_t layer, MoELayerImpl&
                             const OptimizerHooks& opt, std::vector<nlohmann::json>* events) {
   const Rung& r = kLadder[rung];
   if (r.kind == RungKind::kReinit) {
-    if (m.dead.empty() || m.argmax < 0) return false;
+    // Starved experts (dead ones included); the action keeps its name so older run logs replay.
+    const auto starved = starved_experts(m, cfg_.starved_share);
+    if (starved.empty() || m.argmax < 0) return false;
     torch::NoGradGuard ng;
     auto* src = moe.experts[m.argmax]->as<SwiGLUMlpImpl>();
-    for (int64_t e : m.dead) {
+    for (int64_t e : starved) {
       auto* dst = moe.experts[e]->as<SwiGLUMlpImpl>();
       for (auto [d, s] : {std::pair{dst->gate_proj->weight, src->gate_proj->weight},
                           std::pair{dst->up_proj->weight, src->up_proj->weight},
@@ -82,7 +84,7 @@ bool Remediator::apply_rung(int rung, int64_t step, int64_t layer, MoELayerImpl&
       if (opt.reset_moments) opt.reset_moments(expert_prefix(layer, e));
     }
     auto ev = event(step, layer, r.action);
-    ev.update({{"experts", m.dead}, {"from_expert", m.argmax}});
+    ev.update({{"experts", starved}, {"from_expert", m.argmax}});
     events->push_back(ev);
     return true;
   }

@@ -1,7 +1,7 @@
 // remediation.h: the opt-in escalation ladder (scope.remediate=true), per MoE layer.
-// While a layer is unhealthy (collapsed; the same experts dead for `window` intervals; or
-// MaxVio above the ceiling for `window` intervals while the layer has no bias balancing at
-// all), every `cooldown` log intervals it takes the next rung, bounded by the scope.max_*
+// While a layer is unhealthy (collapsed; starved experts or capacity drops above
+// drop_warning for `window` intervals; or MaxVio above the ceiling for `window` intervals while
+// the layer has no bias balancing at all), every `cooldown` log intervals it takes the next rung, bounded by the scope.max_*
 // settings:
 //   1 bias_rate:  enable the aux-loss-free bias (0.001) or multiply its rate by 4
 //   2 jitter:     enable input jitter (eps 0.01) or double it
@@ -9,8 +9,9 @@
 //   4 z_loss:     enable the router z-loss (beta 1e-3) or multiply it by 4
 //   5 router_lr:  divide a raised router learning-rate multiplier by 4, never below 1 (the
 //                 model's own lr); skipped when the router already trains at the model's lr
-//   6 reinit:     re-initialise dead experts from a perturbed copy (noise std 1% of the weight
-//                 std) of the busiest expert, with zeroed optimizer moments and bias
+//   6 reinit:     re-initialise starved experts (load < starved_share, dead included) from a
+//                 perturbed copy (noise std 1% of the weight std) of the busiest expert, with
+//                 zeroed optimizer moments and bias
 // then starts again from rung 1 (rungs already at their bound are skipped). It stops as soon
 // as the layer is healthy. Every action is returned as an event record for the run log.
 // A layer that is not unhealthy but whose MaxVio_batch is above the ceiling while its bias is

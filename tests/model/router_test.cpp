@@ -82,6 +82,38 @@ TEST(Router, BiasChangesSelectionButNotWeights) {
   EXPECT_NE(r->named_buffers().find("e_score_correction_bias"), nullptr);
 }
 
+TEST(Router, BiasInWeightsMovesTheOutputWeightsToo) {
+  // moe.bias_in_weights (the seed's variant): weight = (score + bias) of the chosen experts,
+  // then renormalised; the scores themselves (and so the router's gradient path) are unchanged.
+  torch::manual_seed(14);
+  auto c = small_router_cfg("sigmoid", 4, 2, 8);
+  c.moe.bias_in_weights = true;
+  Router r(c);
+  r->to(test_device());
+  auto x = dev(torch::randn({1, 20, 8}, torch::kDouble));
+  {
+    torch::NoGradGuard ng;
+    r->bias.copy_(torch::tensor({0.f, 0.f, 0.f, 0.5f}));
+  }
+  auto out = r->forward(x);
+  auto b = cpu(r->bias).to(torch::kDouble).index({cpu(out.expert_TK)});
+  auto s = cpu(out.scores_TE.gather(1, out.expert_TK)) + b;
+  EXPECT_TRUE(torch::allclose(cpu(out.weight_TK), s / s.sum(1, true), 1e-6, 1e-6));
+  EXPECT_FALSE(torch::allclose(cpu(out.weight_TK), cpu(out.scores_TE.gather(1, out.expert_TK)) /
+                                                       cpu(out.scores_TE.gather(1, out.expert_TK)).sum(1, true)));
+  // Without bias balancing there is no bias to add: the weights are the plain scores.
+  c.moe.bias_balance = false;
+  Router off(c);
+  off->to(test_device());
+  {
+    torch::NoGradGuard ng;
+    off->bias.copy_(torch::tensor({0.f, 0.f, 0.f, 0.5f}));
+  }
+  auto o = off->forward(x);
+  auto so = o.scores_TE.gather(1, o.expert_TK);
+  EXPECT_TRUE(torch::allclose(o.weight_TK, so / so.sum(1, true), 1e-12, 1e-12));
+}
+
 TEST(Router, BiasUpdateDirectionAndZeroCentring) {
   auto c = small_router_cfg("softmax", 4, 1, 8);
   c.moe.bias_update_rate = 0.05;

@@ -31,3 +31,24 @@ TEST(HealthTable, LatestOrRequestedStepAndTruncatedLastLine) {
   EXPECT_THROW(read_health_table(path, 5), std::runtime_error);
   remove_tree(dir.string());
 }
+
+TEST(HealthTable, NewerFieldsShownAndOptional) {
+  // A newer layer record (starved experts, tokens per expert) next to an older one without them.
+  nlohmann::json rec = nlohmann::json::parse(R"({"step":40,"moe":[
+    {"layer":1,"entropy_norm":0.6,"n_eff":3.5,"maxvio_batch":2.0,"drop_rate":0,"dead":[],"starved":[2,5],
+     "max_token_share":0.4,"tokens_per_expert":{"p50":120,"p90":300,"p99":410,"min":1,"max":420,"cv":0.9},"status":"collapsed"},
+    {"layer":2,"entropy_norm":0.99,"n_eff":7.9,"maxvio_batch":0.2,"drop_rate":0,"dead":[],"status":"ok"}]})");
+  auto rows = health_table(rec, {})["layers"];
+  EXPECT_EQ(rows[0]["starved"], nlohmann::json::array({2, 5}));
+  EXPECT_EQ(rows[0]["tokens_per_expert"]["p99"], 410);
+  EXPECT_TRUE(rows[1]["starved"].empty());
+  EXPECT_TRUE(rows[1]["tokens_per_expert"].is_null());
+  HealthTable t;
+  t.step = 40;
+  t.layers.assign(rec["moe"].begin(), rec["moe"].end());
+  t.summary = {{"tokens_per_expert", {{"p50", 200}, {"p90", 300}, {"p99", 410}, {"min", 1}, {"max", 420}, {"cv", 0.5}}},
+               {"maxvio_batch_max", 2.0}};
+  auto text = t.render();
+  EXPECT_NE(text.find("120/410"), std::string::npos) << text;
+  EXPECT_NE(text.find("all layers: tokens/expert p50 200"), std::string::npos) << text;
+}

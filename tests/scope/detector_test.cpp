@@ -13,6 +13,8 @@ ScopeConfig cfg(int64_t window = 3) {
 }
 const std::vector<int64_t> kHealthy = {26, 24, 25, 25, 27, 23, 25, 25};
 const std::vector<int64_t> kCollapsed = {180, 5, 5, 4, 3, 1, 1, 1};  // one expert holds 90%
+IntervalSignals sig(double maxvio_batch, double drop_rate = 0) { return {maxvio_batch, drop_rate}; }
+bool has(const std::vector<std::string>& v, const std::string& x) { return std::find(v.begin(), v.end(), x) != v.end(); }
 std::vector<std::string> rules(const std::vector<Alert>& a) {
   std::vector<std::string> r;
   for (auto& x : a) r.push_back(x.rule);
@@ -22,17 +24,17 @@ std::vector<std::string> rules(const std::vector<Alert>& a) {
 
 TEST(Detector, HealthyStreamNeverFires) {
   CollapseDetector d(cfg());
-  for (int i = 0; i < 30; ++i) EXPECT_TRUE(d.observe(10 * i, 1, load_metrics(kHealthy), 0.1).empty());
+  for (int i = 0; i < 30; ++i) EXPECT_TRUE(d.observe(10 * i, 1, load_metrics(kHealthy), sig(0.1)).empty());
   EXPECT_EQ(d.status(1), "ok");
 }
 
 TEST(Detector, CollapseFiresAfterWindowWithItsStartStep) {
   CollapseDetector d(cfg(3));
-  for (int i = 0; i < 5; ++i) d.observe(10 * i, 2, load_metrics(kHealthy), 0.1);
-  EXPECT_TRUE(d.observe(50, 2, load_metrics(kCollapsed), 2.0).empty());  // 1st interval
+  for (int i = 0; i < 5; ++i) d.observe(10 * i, 2, load_metrics(kHealthy), sig(0.1));
+  EXPECT_TRUE(d.observe(50, 2, load_metrics(kCollapsed), sig(2.0)).empty());  // 1st interval
   EXPECT_EQ(d.status(2), "warning");
-  EXPECT_TRUE(d.observe(60, 2, load_metrics(kCollapsed), 2.0).empty());  // 2nd
-  auto fired = d.observe(70, 2, load_metrics(kCollapsed), 2.0);          // 3rd: W reached
+  EXPECT_TRUE(d.observe(60, 2, load_metrics(kCollapsed), sig(2.0)).empty());  // 2nd
+  auto fired = d.observe(70, 2, load_metrics(kCollapsed), sig(2.0));          // 3rd: W reached
   auto r = rules(fired);
   EXPECT_NE(std::find(r.begin(), r.end(), "dominant_expert"), r.end());
   EXPECT_NE(std::find(r.begin(), r.end(), "low_entropy"), r.end());
@@ -48,36 +50,129 @@ TEST(Detector, CollapseFiresAfterWindowWithItsStartStep) {
   }
   EXPECT_TRUE(d.collapsed(2));
   EXPECT_EQ(d.collapse_began(2), 50);
-  EXPECT_TRUE(d.observe(80, 2, load_metrics(kCollapsed), 2.0).empty());  // once per streak
+  EXPECT_TRUE(d.observe(80, 2, load_metrics(kCollapsed), sig(2.0)).empty());  // once per streak
   EXPECT_EQ(d.status(1), "ok");                                           // other layers untouched
 }
 
-TEST(Detector, RespectsTheWindowAndResetsOnRecovery) {
-  CollapseDetector d(cfg(4));
+TEST(Detector, RespectsTheWindowAndLeavesCollapseOnlyAfterTheExitWindow) {
+  ScopeConfig c = cfg(4);
+  c.exit_window = 3;
+  CollapseDetector d(c);
   // Collapsed for 3 intervals, healthy for one, collapsed for 3: never 4 in a row.
   for (int rep = 0; rep < 2; ++rep) {
-    for (int i = 0; i < 3; ++i) EXPECT_TRUE(rules(d.observe(i, 0, load_metrics(kCollapsed), 0.5)).empty() ||
-                                            d.status(0) != "collapsed");
-    d.observe(100, 0, load_metrics(kHealthy), 0.1);
+    for (int i = 0; i < 3; ++i) d.observe(i, 0, load_metrics(kCollapsed), sig(0.5));
+    EXPECT_EQ(d.status(0), "warning");  // a critical rule holds, not yet for W
+    d.observe(100, 0, load_metrics(kHealthy), sig(0.1));
   }
   EXPECT_FALSE(d.collapsed(0));
-  for (int i = 0; i < 4; ++i) d.observe(200 + i, 0, load_metrics(kCollapsed), 0.5);
+  for (int i = 0; i < 4; ++i) d.observe(200 + i, 0, load_metrics(kCollapsed), sig(0.5));
   EXPECT_TRUE(d.collapsed(0));
-  auto rec = rules(d.observe(300, 0, load_metrics(kHealthy), 0.1));
-  EXPECT_NE(std::find(rec.begin(), rec.end(), "recovered"), rec.end());
+  EXPECT_EQ(d.collapse_began(0), 200);
+  // Hysteresis: a layer hovering around the thresholds stays collapsed; healthy intervals
+  // between critical ones do not count towards the exit.
+  for (int i = 0; i < 6; ++i) {
+    EXPECT_FALSE(has(rules(d.observe(300 + 2 * i, 0, load_metrics(kHealthy), sig(0.1))), "recovered"));
+    d.observe(301 + 2 * i, 0, load_metrics(kCollapsed), sig(0.5));
+    EXPECT_TRUE(d.collapsed(0)) << i;
+    EXPECT_EQ(d.collapse_began(0), 200);
+  }
+  EXPECT_TRUE(rules(d.observe(400, 0, load_metrics(kHealthy), sig(0.1))).empty());
+  EXPECT_TRUE(d.collapsed(0));
+  EXPECT_TRUE(rules(d.observe(410, 0, load_metrics(kHealthy), sig(0.1))).empty());
+  EXPECT_TRUE(d.collapsed(0));
+  auto rec = d.observe(420, 0, load_metrics(kHealthy), sig(0.1));  // the 3rd calm interval
+  ASSERT_EQ(rules(rec), (std::vector<std::string>{"recovered"}));
+  EXPECT_EQ(rec[0].severity, "info");
   EXPECT_EQ(d.status(0), "ok");
+  EXPECT_EQ(d.collapse_began(0), -1);
 }
 
-TEST(Detector, DeadExpertsMustStayTheSame) {
+TEST(Detector, DominantExpertComparesTheShareOfTokensNotOfSlots) {
+  // Top-2, 100 tokens: expert 0 is chosen by 60 of them (30% of the slots); entropy stays 0.95.
+  const std::vector<int64_t> c = {60, 20, 20, 20, 20, 20, 20, 20};
+  auto m = load_metrics(c, 2);
+  EXPECT_NEAR(m.max_share, 0.3, 1e-12);
+  EXPECT_NEAR(m.max_token_share, 0.6, 1e-12);
   CollapseDetector d(cfg(3));
-  d.observe(0, 0, load_metrics({30, 30, 40, 0}), 0.2);
-  d.observe(1, 0, load_metrics({30, 30, 0, 40}), 0.2);  // a different expert dead: streak restarts
-  EXPECT_TRUE(d.observe(2, 0, load_metrics({30, 30, 0, 40}), 0.2).empty());
-  auto fired = d.observe(3, 0, load_metrics({30, 30, 0, 40}), 0.2);
-  ASSERT_EQ(rules(fired), (std::vector<std::string>{"dead_experts"}));
-  EXPECT_EQ(fired[0].experts, (std::vector<int64_t>{2}));
+  std::vector<Alert> fired;
+  for (int i = 0; i < 3; ++i) fired = d.observe(i, 1, m, sig(0.2));
+  ASSERT_EQ(rules(fired), (std::vector<std::string>{"dominant_expert"}));
+  EXPECT_EQ(fired[0].severity, "critical");
+  EXPECT_EQ(fired[0].experts, (std::vector<int64_t>{0}));
+  EXPECT_TRUE(d.collapsed(1));
+  // Read as top-1 (slots = tokens) the same counts are a 30% share: no rule holds.
+  CollapseDetector top1(cfg(3));
+  for (int i = 0; i < 5; ++i) EXPECT_TRUE(top1.observe(i, 1, load_metrics(c, 1), sig(0.2)).empty());
+  EXPECT_EQ(top1.status(1), "ok");
+}
+
+TEST(Detector, StarvedExpertsNeedNotBeDeadNorTheSame) {
+  CollapseDetector d(cfg(3));
+  // One expert under 1% of the slots (0.2%, not 0), a different one each interval: warning.
+  EXPECT_TRUE(d.observe(0, 0, load_metrics({2, 300, 300, 398}), sig(0.2)).empty());
+  EXPECT_TRUE(d.observe(1, 0, load_metrics({300, 2, 300, 398}), sig(0.2)).empty());
+  auto fired = d.observe(2, 0, load_metrics({300, 300, 3, 397}), sig(0.2));
+  ASSERT_EQ(rules(fired), (std::vector<std::string>{"starved_experts"}));
   EXPECT_EQ(fired[0].severity, "warning");
+  EXPECT_EQ(fired[0].experts, (std::vector<int64_t>{2}));
+  EXPECT_EQ(fired[0].began_step, 0);
+  EXPECT_EQ(d.status(0), "warning");
   EXPECT_FALSE(d.collapsed(0));
+  EXPECT_GE(d.streak(0, "starved_experts"), 3);
+  // Two starved experts (>= scope.starved_experts) for W intervals: critical, collapsed.
+  std::vector<Alert> crit;
+  for (int i = 3; i < 6; ++i) crit = d.observe(i, 0, load_metrics({5, 4, 495, 496}), sig(0.2));
+  auto r = rules(crit);
+  ASSERT_TRUE(has(r, "starved_experts")) << ::testing::PrintToString(r);
+  for (auto& a : crit)
+    if (a.rule == "starved_experts") {
+      EXPECT_EQ(a.severity, "critical");
+      EXPECT_EQ(a.experts, (std::vector<int64_t>{0, 1}));
+      EXPECT_EQ(a.began_step, 3);
+    }
+  EXPECT_TRUE(d.collapsed(0));
+  EXPECT_EQ(d.collapse_began(0), 3);
+}
+
+TEST(Detector, DropRateWarnsAboveFivePercentAndIsCriticalAboveTwenty) {
+  CollapseDetector d(cfg(3));
+  // Balanced load, 4% drops: nothing; 10%: warning after W; 30%: critical after W.
+  for (int i = 0; i < 5; ++i) EXPECT_TRUE(d.observe(i, 0, load_metrics(kHealthy), sig(0.1, 0.04)).empty());
+  std::vector<std::string> all;
+  for (int i = 5; i < 8; ++i)
+    for (auto& a : d.observe(i, 0, load_metrics(kHealthy), sig(0.1, 0.10))) all.push_back(a.rule + ":" + a.severity);
+  EXPECT_EQ(all, (std::vector<std::string>{"high_drop_rate:warning"}));
+  EXPECT_EQ(d.status(0), "warning");
+  all.clear();
+  for (int i = 8; i < 11; ++i)
+    for (auto& a : d.observe(i, 0, load_metrics(kHealthy), sig(0.1, 0.30))) all.push_back(a.rule + ":" + a.severity);
+  EXPECT_EQ(all, (std::vector<std::string>{"high_drop_rate:critical"}));
+  EXPECT_TRUE(d.collapsed(0));
+  EXPECT_EQ(d.collapse_began(0), 8);
+}
+
+TEST(Detector, CollapseFromAlternatingCriticalRulesFiresOneCollapseAlert) {
+  CollapseDetector d(cfg(3));
+  // Interval 1: drops only; 2: two starved experts only; 3: drops only. No single rule has
+  // W intervals in a row at critical, yet some critical rule held in each.
+  d.observe(0, 0, load_metrics(kHealthy), sig(0.1, 0.3));
+  d.observe(1, 0, load_metrics({5, 4, 495, 496}), sig(0.1, 0.0));
+  auto fired = d.observe(2, 0, load_metrics(kHealthy), sig(0.1, 0.3));
+  ASSERT_EQ(rules(fired), (std::vector<std::string>{"collapse"}));
+  EXPECT_EQ(fired[0].severity, "critical");
+  EXPECT_EQ(fired[0].began_step, 0);
+  EXPECT_EQ(fired[0].evidence["rules"], nlohmann::json::array({"high_drop_rate"}));
+  EXPECT_TRUE(d.collapsed(0));
+}
+
+TEST(Detector, AOneIntervalBlipLeavesTheStatusOk) {
+  CollapseDetector d(cfg(3));
+  for (int i = 0; i < 5; ++i) d.observe(i, 0, load_metrics(kHealthy), sig(0.1));
+  d.observe(5, 0, load_metrics(kHealthy), sig(1.5));  // one unbalanced step-level interval
+  EXPECT_EQ(d.status(0), "ok");
+  d.observe(6, 0, load_metrics(kHealthy), sig(1.5));
+  EXPECT_TRUE(rules(d.observe(7, 0, load_metrics(kHealthy), sig(1.5))) == std::vector<std::string>{"high_maxvio"});
+  EXPECT_EQ(d.status(0), "warning");  // a warning rule held for W intervals
 }
 
 TEST(Detector, FallingEntropyTrendWarnsEarly) {
@@ -87,7 +182,7 @@ TEST(Detector, FallingEntropyTrendWarnsEarly) {
   std::vector<std::vector<int64_t>> stream = {{25, 25, 25, 25}, {30, 24, 23, 23}, {36, 22, 21, 21}, {42, 20, 19, 19}, {48, 18, 17, 17}};
   std::vector<Alert> all;
   for (size_t i = 0; i < stream.size(); ++i)
-    for (auto& a : d.observe(int64_t(i), 0, load_metrics(stream[i]), 0.3)) all.push_back(a);
+    for (auto& a : d.observe(int64_t(i), 0, load_metrics(stream[i]), sig(0.3))) all.push_back(a);
   ASSERT_EQ(rules(all), (std::vector<std::string>{"entropy_trend"}));
   EXPECT_LT(all[0].evidence["slope_per_interval"].get<double>(), -0.01);
   EXPECT_FALSE(d.collapsed(0));

@@ -52,3 +52,30 @@ TEST(ScopeMetrics, EntropyOfARowAndTrend) {
   EXPECT_NEAR(trend_slope({1.0, 0.9, 0.8, 0.7}), -0.1, 1e-12);
   EXPECT_NEAR(trend_slope({0.5}), 0.0, 1e-12);
 }
+
+TEST(ScopeMetrics, TokensPerExpertSpreadByHand) {
+  // Sorted counts 0 10 20 30 40: rank q * 4, linear between neighbours.
+  auto s = count_spread({40, 0, 30, 10, 20});
+  EXPECT_DOUBLE_EQ(s.p50, 20.0);
+  EXPECT_DOUBLE_EQ(s.p90, 36.0);  // rank 3.6
+  EXPECT_DOUBLE_EQ(s.p99, 39.6);  // rank 3.96
+  EXPECT_DOUBLE_EQ(s.min, 0.0);
+  EXPECT_DOUBLE_EQ(s.max, 40.0);
+  EXPECT_NEAR(s.cv, std::sqrt(200.0) / 20.0, 1e-12);  // population std sqrt(200), mean 20
+  auto m = load_metrics({40, 0, 30, 10, 20});
+  EXPECT_DOUBLE_EQ(m.spread.p90, 36.0);
+  EXPECT_NEAR(m.spread.cv, m.cv, 1e-12);  // the CV of the counts is the CV of the loads
+  auto e = count_spread({});
+  EXPECT_EQ(e.max, 0.0);
+  EXPECT_EQ(count_spread({0, 0}).cv, 0.0);
+}
+
+TEST(ScopeMetrics, StarvedExpertsAndTokenShare) {
+  // Top-2, 500 tokens (1000 slots): expert 3 has exactly 1% of the slots, expert 4 0.5%.
+  auto m = load_metrics({480, 445, 60, 10, 5}, 2);
+  EXPECT_EQ(starved_experts(m, 0.01), (std::vector<int64_t>{4}));  // below, not at, the share
+  EXPECT_EQ(starved_experts(m, 0.0101), (std::vector<int64_t>{3, 4}));
+  EXPECT_NEAR(m.max_share, 0.48, 1e-12);
+  EXPECT_NEAR(m.max_token_share, 0.96, 1e-12);  // 480 of the 500 tokens chose expert 0
+  EXPECT_TRUE(starved_experts(load_metrics({0, 0, 0}), 0.01).empty());  // no slots: nothing starved
+}

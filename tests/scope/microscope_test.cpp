@@ -1,6 +1,7 @@
 // microscope_test.cpp: a real (tiny) training run through the CLI, checked from its logs.
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -46,8 +47,22 @@ TEST(Microscope, LogsRoutingMetricsTensorBoardAndHealthTable) {
     EXPECT_EQ(total, 2 * 4 * 32 * 2);
     for (const char* k : {"load", "entropy_norm", "n_eff", "cv", "min_max_ratio", "maxvio_batch", "dead", "router_entropy",
                           "top1_score", "logit_rms", "logit_max", "drop_rate", "bias", "bias_std", "bias_intervention",
-                          "balance_loss", "z_loss", "router_grad_norm", "expert_grad_norm", "status"})
+                          "balance_loss", "z_loss", "router_grad_norm", "expert_grad_norm", "status", "starved",
+                          "max_token_share", "tokens_per_expert", "bias_lo", "bias_hi"})
       EXPECT_TRUE(l.contains(k)) << k;
+    // The bias is the interval's mean, inside its per-expert range.
+    for (size_t e = 0; e < l["bias"].size(); ++e) {
+      EXPECT_LE(l["bias_lo"][e].get<double>(), l["bias"][e].get<double>() + 1e-12);
+      EXPECT_GE(l["bias_hi"][e].get<double>(), l["bias"][e].get<double>() - 1e-12);
+    }
+    // Tokens per expert: the spread of this interval's counts; across layers = the one layer.
+    const auto& tpe = l["tokens_per_expert"];
+    auto counts = l["counts"].get<std::vector<int64_t>>();
+    EXPECT_EQ(tpe["max"].get<double>(), double(*std::max_element(counts.begin(), counts.end())));
+    EXPECT_EQ(tpe["min"].get<double>(), double(*std::min_element(counts.begin(), counts.end())));
+    ASSERT_TRUE(r.contains("moe_summary"));
+    EXPECT_EQ(r["moe_summary"]["tokens_per_expert"], tpe);
+    EXPECT_EQ(r["moe_summary"]["maxvio_batch_max"], l["maxvio_batch"]);
     EXPECT_EQ(l["expert_grad_norm"].size(), 4u);
     EXPECT_GT(l["router_grad_norm"].get<double>(), 0.0);
     with_coact += l.contains("coactivation");

@@ -180,13 +180,7 @@ std::unique_ptr<Tokenizer> build_tokenizer(const std::string& kind, const std::s
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& dir) {
   const std::string file = (std::filesystem::path(dir) / "tokenizer.json").string();
   const std::string text = read_file(file);
-  json j;
-  if (!json_depth_error(text).empty()) throw std::runtime_error(file + ": not valid JSON: " + json_depth_error(text));
-  try {
-    j = json::parse(text);
-  } catch (const json::exception& e) {  // parse_error, or out_of_range for 1e999
-    throw std::runtime_error(file + ": not valid JSON: " + e.what());
-  }
+  json j = parse_json_guarded(text, file);  // parse_error, or out_of_range for 1e999
   auto fail = [&](const std::string& what) -> std::runtime_error {
     return std::runtime_error(file + ": " + what);
   };

@@ -41,7 +41,7 @@ nlohmann::json parse_json_guarded(std::string_view text, const std::string& wher
   try {
     return nlohmann::json::parse(text.begin(), text.end());
   } catch (const nlohmann::json::exception& e) {
-    throw std::runtime_error(where + ": invalid JSON: " + printable_text(e.what(), 400));
+    throw std::runtime_error(where + ": not valid JSON: " + printable_text(e.what(), 400));
   }
 }
 

@@ -24,7 +24,7 @@ size_t json_nesting_depth(std::string_view text, size_t stop_after = kMaxJsonDep
 // levels").
 std::string json_depth_error(std::string_view text, size_t max_depth = kMaxJsonDepth);
 
-// Parses `text` after the depth check. Throws std::runtime_error "<where>: invalid JSON: ..."
+// Parses `text` after the depth check. Throws std::runtime_error "<where>: not valid JSON: ..."
 // or "<where>: JSON nested deeper than ... levels"; the parser's message has invalid UTF-8
 // bytes replaced (printable_text), so the error is safe to print or to put in JSON.
 nlohmann::json parse_json_guarded(std::string_view text, const std::string& where, size_t max_depth = kMaxJsonDepth);

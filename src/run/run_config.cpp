@@ -22,14 +22,7 @@ void write_run_config(const std::string& run_dir, Config& cfg) {
 Config read_run_config(const std::string& run_dir) {
   const std::string p = config_path(run_dir);
   if (!fs::exists(p)) throw std::runtime_error(p + ": not found (is '" + run_dir + "' a moescope run directory?)");
-  nlohmann::json j;
-  const std::string text = read_file(p);
-  if (!json_depth_error(text).empty()) throw std::runtime_error(p + ": not valid JSON: " + json_depth_error(text));
-  try {
-    j = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::exception& e) {
-    throw std::runtime_error(p + ": not valid JSON: " + e.what());
-  }
+  nlohmann::json j = parse_json_guarded(read_file(p), p);
   const auto version = j.is_object() ? j.find("moescope_config_version") : j.end();
   if (!j.is_object() || version == j.end() || *version != kRunConfigVersion)  // a string, too, is an unknown version
     throw std::runtime_error(p + ": unknown config version (expected moescope_config_version " +

@@ -142,13 +142,7 @@ TrainerState load_checkpoint(const std::string& dir, Transformer& model, AdamW* 
   auto state = load_safetensors(state_path);
   auto it = state.metadata.find("moescope.trainer_state");
   if (it == state.metadata.end()) throw std::runtime_error(state_path + ": no moescope.trainer_state metadata");
-  nlohmann::json sj;
-  try {
-    if (!json_depth_error(it->second).empty()) throw std::runtime_error(json_depth_error(it->second));
-    sj = nlohmann::json::parse(it->second);
-  } catch (const std::exception& e) {
-    throw std::runtime_error(state_path + ": trainer state is not valid JSON: " + e.what());
-  }
+  const nlohmann::json sj = parse_json_guarded(it->second, state_path + ": trainer state");
   TrainerState st = TrainerState::from_json(sj, state_path);
   load_model_weights(*model, weights);
   // The router bias buffers are saved with the trainer state too: each must be there, F32 [E].

@@ -27,7 +27,7 @@ TEST(JsonGuard, GuardedParseRefusesDeepTextAndQuotesTheParserError) {
     ADD_FAILURE() << "no error";
   } catch (const std::runtime_error& e) {
     const std::string what = e.what();
-    EXPECT_NE(what.find("g.json: invalid JSON"), std::string::npos) << what;
+    EXPECT_NE(what.find("g.json: not valid JSON"), std::string::npos) << what;
     EXPECT_EQ(what.find('\xFF'), std::string::npos) << "raw invalid byte in the message";
     EXPECT_NE(what.find("\\xFF"), std::string::npos) << what;
   }

@@ -110,8 +110,11 @@ test('two runs compare on the same axes', async () => {
 test('a compression run charts its per-group fields over iterations', async () => {
   await page.selectOption('#run-select', 'compress-demo');
   await page.waitForSelector('#chart-compress-rel_error .uplot');
-  await page.waitForFunction(() => [...document.querySelectorAll('#chart-compress-rel_error .u-legend .u-label')]
-    .every((e) => !e.textContent.includes('·')), null, { timeout: 10000 }).catch(() => {});
+  // Wait for the legend to hold its series (an empty legend would pass `every` vacuously).
+  await page.waitForFunction(() => {
+    const labels = [...document.querySelectorAll('#chart-compress-rel_error .u-legend .u-label')];
+    return labels.length > 1 && labels.every((e) => !e.textContent.includes('·'));
+  }, null, { timeout: 10000 }).catch(() => {});
   const labels = await page.$$eval('#chart-compress-rel_error .u-legend .u-label', (els) => els.map((e) => e.textContent));
   assert.deepEqual(labels.filter((l) => l !== 'step'), ['layer1.gate', 'layer1.up', 'layer2.gate', 'layer2.up']);
   await page.screenshot({ path: join(artifacts, 'dashboard-compress.png') });

@@ -11,7 +11,7 @@ import math
 import os
 import sys
 
-ENTROPY, TOKEN_SHARE, STARVED_SHARE, STARVED_N, HELD = 0.75, 0.5, 0.01, 2, 3
+ENTROPY, TOKEN_SHARE, STARVED_SHARE, STARVED_N, STARVED_FRACTION, HELD = 0.75, 0.5, 0.01, 2, 0.25, 3
 SEP = 0.02  # validation-loss separation (nats)
 
 
@@ -39,9 +39,13 @@ def condition(counts, k):
     why = []
     if ent < ENTROPY:
         why.append("entropy")
-    if max(counts) / (total / k) > TOKEN_SHARE:
+    E = len(counts)
+    # one expert chosen by more than the K-aware share of the tokens (50% at top-1, 1 at K = E)
+    bar = TOKEN_SHARE + (1 - TOKEN_SHARE) * (min(k, E) - 1) / (E - 1) if E > 1 else 1.0
+    if max(counts) / (total / k) > bar:
         why.append("token_share")
-    if sum(1 for p in loads if p < STARVED_SHARE) >= STARVED_N:
+    # a quarter of the experts (and at least 2) starved
+    if sum(1 for p in loads if p < STARVED_SHARE) >= max(STARVED_N, math.ceil(STARVED_FRACTION * E - 1e-9)):
         why.append("starved")
     return bool(why), why
 

@@ -68,7 +68,8 @@ struct MoEConfig {
   X(int64_t, dense_hidden, 1024, range::closed(0, 1048576, "used by dense layers only"), "hidden size of dense SwiGLU layers")                                   \
   X(bool, tie_embeddings, false, range::any(), "share the input embedding and the output head")                        \
   X(double, norm_eps, 1e-6, range::above(0), "RMSNorm epsilon")                                                        \
-  X(double, init_std, 0.02, range::above(0), "weight init standard deviation")
+  X(double, init_std, 0.02, range::above(0), "weight init standard deviation")                                       \
+  X(WeightInit, weight_init, WeightInit::kScaledNormal, range::any(), "scaled_normal: N(0, init_std^2), residual outputs / sqrt(2 n_layers); torch_default: PyTorch's module defaults as a plain PyTorch model gets them (Linear and router U(+-1/sqrt(fan_in)), Embedding N(0, 1); init_std unused)")
 
 struct ModelConfig {
   MOESCOPE_FIELDS(MOESCOPE_MODEL_FIELDS)
@@ -131,10 +132,11 @@ struct TrainConfig {
   X(int64_t, window, 3, range::above(0), "collapse detector: W consecutive log intervals")                             \
   X(int64_t, exit_window, 3, range::above(0), "collapse detector: a collapsed layer is healthy again after this many intervals without a critical rule") \
   X(double, entropy_floor, 0.75, range::closed(0, 1), "normalised load entropy below this (critical)")                  \
-  X(double, max_share, 0.5, range::left_open(0, 1), "one expert chosen by more than this share of a layer's tokens (critical)") \
+  X(double, max_share, 0.5, range::left_open(0, 1), "one expert chosen by more than this share of a layer's tokens (critical) at top-1; with top-K of E the bar is max_share + (1 - max_share) * (K - 1) / (E - 1)") \
   X(double, neff_fraction, 0.25, range::closed(0, 1), "N_eff below this fraction of E (critical)")                     \
   X(double, starved_share, 0.01, range::closed(0, 1), "an expert with less than this share of a layer's slots is starved") \
-  X(int64_t, starved_experts, 2, range::above(0), "starved experts: warning from 1, critical from this many")           \
+  X(int64_t, starved_experts, 2, range::above(0), "starved experts: warning from 1, critical from max(this many, starved_fraction * E)") \
+  X(double, starved_fraction, 0.25, range::closed(0, 1), "starved experts: critical from this fraction of a layer's experts (and at least scope.starved_experts)") \
   X(double, drop_warning, 0.05, range::closed(0, 1), "capacity drop rate (of assignments) above this: warning")          \
   X(double, drop_critical, 0.2, range::closed(0, 1), "capacity drop rate (of assignments) above this: critical")         \
   X(double, maxvio_ceiling, 1.0, range::above(0), "MaxVio_batch above this")                                           \

@@ -16,6 +16,7 @@ enum class BankScope { kLayer, kGlobal };     // compress.scope
 enum class Activation { kIdentity, kSilu, kTanh };  // compress.activation (the basis nonlinearity f)
 enum class Solver { kGradient, kAltmin };     // compress.solver
 enum class InitMethod { kSvd, kPca, kRandom };  // compress.init
+enum class WeightInit { kScaledNormal, kTorchDefault };  // model.weight_init
 
 template <> struct EnumNames<AttnType> { static constexpr const char* kNames[] = {"mla", "mha"}; };
 template <> struct EnumNames<FfnKind> { static constexpr const char* kNames[] = {"moe", "dense"}; };
@@ -28,5 +29,6 @@ template <> struct EnumNames<BankScope> { static constexpr const char* kNames[] 
 template <> struct EnumNames<Activation> { static constexpr const char* kNames[] = {"identity", "silu", "tanh"}; };
 template <> struct EnumNames<Solver> { static constexpr const char* kNames[] = {"gradient", "altmin"}; };
 template <> struct EnumNames<InitMethod> { static constexpr const char* kNames[] = {"svd", "pca", "random"}; };
+template <> struct EnumNames<WeightInit> { static constexpr const char* kNames[] = {"scaled_normal", "torch_default"}; };
 
 }  // namespace moescope

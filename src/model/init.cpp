@@ -2,6 +2,7 @@
 #include "model/init.h"
 
 #include <cmath>
+#include <string>
 
 namespace moescope {
 
@@ -14,6 +15,21 @@ torch::nn::Linear make_linear(int64_t in, int64_t out, double std) {
 
 double residual_out_std(double init_std, int64_t n_layers) {
   return init_std / std::sqrt(2.0 * static_cast<double>(n_layers));
+}
+
+void apply_torch_default_init(torch::nn::Module& m) {
+  torch::NoGradGuard ng;
+  for (auto& item : m.named_parameters(/*recurse=*/true)) {
+    auto& w = item.value();
+    const std::string& name = item.key();
+    const bool embedding = name.size() >= 19 && name.compare(name.size() - 19, 19, "embed_tokens.weight") == 0;
+    if (embedding) {
+      w.normal_(0.0, 1.0);
+    } else if (w.dim() == 2) {
+      const double bound = 1.0 / std::sqrt(static_cast<double>(w.size(1)));
+      w.uniform_(-bound, bound);
+    }
+  }
 }
 
 }  // namespace moescope

@@ -37,6 +37,7 @@ TransformerImpl::TransformerImpl(const ModelConfig& cfg) : cfg_(cfg) {
   for (int64_t l = 0; l < cfg.n_layers; ++l) layers->push_back(Block(cfg, l));
   norm = register_module("norm", RMSNorm(cfg.d_model, cfg.norm_eps));
   if (!cfg.tie_embeddings) lm_head = register_module("lm_head", make_linear(cfg.d_model, cfg.vocab_size, cfg.init_std));
+  if (cfg.weight_init == WeightInit::kTorchDefault) apply_torch_default_init(*this);
 }
 
 ModelOutput TransformerImpl::forward(const at::Tensor& tokens_BS, int64_t start, KVCache* cache) {

@@ -34,12 +34,14 @@ std::vector<Alert> CollapseDetector::observe(int64_t step, int64_t layer, const 
   const bool any = m.total > 0;
   const auto starved = starved_experts(m, cfg_.starved_share);
   const int64_t n_starved = static_cast<int64_t>(starved.size());
+  const double dominant_at = dominant_token_share(cfg_.max_share, m.top_k, static_cast<int64_t>(m.load.size()));
+  const int64_t starved_crit = starved_critical_count(cfg_.starved_experts, cfg_.starved_fraction, static_cast<int64_t>(m.load.size()));
   auto level = [](bool crit, bool warn) { return crit ? kCritical : warn ? kWarning : kNone; };
   std::map<std::string, std::pair<Level, std::vector<int64_t>>> holds = {
       {"low_entropy", {level(any && m.entropy_norm < cfg_.entropy_floor, false), {}}},
-      {"dominant_expert", {level(any && m.max_token_share > cfg_.max_share, false), {m.argmax}}},
+      {"dominant_expert", {level(any && m.max_token_share > dominant_at, false), {m.argmax}}},
       {"low_neff", {level(any && m.n_eff < cfg_.neff_fraction * E, false), {}}},
-      {"starved_experts", {level(n_starved >= cfg_.starved_experts, n_starved > 0), starved}},
+      {"starved_experts", {level(n_starved >= starved_crit, n_starved > 0), starved}},
       {"high_drop_rate", {level(sig.drop_rate > cfg_.drop_critical, sig.drop_rate > cfg_.drop_warning), {}}},
       {"high_maxvio", {level(false, sig.maxvio_batch > cfg_.maxvio_ceiling), {m.argmax}}},
   };

@@ -1,9 +1,11 @@
 // detector.h: the collapse detector: rules over each MoE layer's per-interval load metrics
 // (docs/metrics.md, "Collapse detector"). Torch-free; fed one log interval at a time.
 //   low_entropy      load entropy_norm < entropy_floor                          critical
-//   dominant_expert  max_i c_i / tokens > max_share (share of *tokens*)         critical
+//   dominant_expert  max_i c_i / tokens > dominant_token_share(max_share, K, E)  critical
+//                    (share of *tokens*; max_share at top-1, K-aware above: metrics.h)
 //   low_neff         N_eff < neff_fraction * E                                  critical
-//   starved_experts  experts with load_i < starved_share: >= 1 warning, >= starved_experts critical
+//   starved_experts  experts with load_i < starved_share: >= 1 warning; critical from
+//                    max(starved_experts, ceil(starved_fraction * E)) (2 of 8, 4 of 16, 8 of 32)
 //   high_drop_rate   capacity drops / assignments > drop_warning warning, > drop_critical critical
 //   high_maxvio      MaxVio_batch > maxvio_ceiling                              warning
 // An alert fires when a rule has held at a severity for `window` consecutive intervals (once per

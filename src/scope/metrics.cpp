@@ -51,6 +51,7 @@ LoadMetrics load_metrics(const std::vector<int64_t>& c, int64_t top_k) {
   m.load.assign(E, 0.0);
   m.total = std::accumulate(c.begin(), c.end(), int64_t{0});
   m.spread = count_spread(c);
+  m.top_k = std::max<int64_t>(1, top_k);
   for (int64_t i = 0; i < E; ++i)
     if (c[i] == 0) m.dead.push_back(i);
   if (E == 0 || m.total == 0) return m;
@@ -72,6 +73,17 @@ LoadMetrics load_metrics(const std::vector<int64_t>& c, int64_t top_k) {
   m.argmax = mx - m.load.begin();
   m.maxvio = maxvio(c);
   return m;
+}
+
+double dominant_token_share(double base, int64_t top_k, int64_t n_experts) {
+  if (n_experts <= 1) return 1.0;
+  const double k = static_cast<double>(std::clamp<int64_t>(top_k, 1, n_experts));
+  return base + (1.0 - base) * (k - 1.0) / static_cast<double>(n_experts - 1);
+}
+
+int64_t starved_critical_count(int64_t min_count, double fraction, int64_t n_experts) {
+  const auto by_fraction = static_cast<int64_t>(std::ceil(fraction * static_cast<double>(n_experts) - 1e-9));
+  return std::max(min_count, by_fraction);
 }
 
 double normalised_entropy(const double* p, int64_t E) {

@@ -25,6 +25,7 @@ struct LoadMetrics {
   double max_share = 0;      // max_i load_i, a share of slots (at most 1/K of the tokens' choices)
   double max_token_share = 0;  // max_i c_i / tokens = K * max_share: share of tokens choosing the busiest expert
   int64_t argmax = -1;       // the busiest expert
+  int64_t top_k = 1;         // K: slots per token
   std::vector<int64_t> dead; // experts with c_i = 0
   int64_t total = 0;         // sum of counts
   CountSpread spread;        // tokens per expert
@@ -34,6 +35,19 @@ LoadMetrics load_metrics(const std::vector<int64_t>& counts, int64_t top_k = 1);
 
 // Starved experts: load_i < share (dead ones included); none when there are no slots.
 std::vector<int64_t> starved_experts(const LoadMetrics& m, double share);
+
+// The token share above which one expert dominates a layer, K-aware: base at K = 1, rising
+// linearly in (K - 1) / (E - 1) to 1 at K = E, where every token chooses every expert:
+//   base + (1 - base) * (K - 1) / (E - 1).
+// With K >= 2 the uniform share K / E can reach base itself (top-4 of 8: 0.5), so a fixed base
+// would call a balanced layer dominated; for E >= 3 and K < E the bar is above K / E (at top-1 of
+// 2 it equals the uniform 0.5). Examples at base 0.5: top-1 0.5; top-2 of 8 0.571;
+// top-2 of 16 0.533; top-4 of 8 0.714; top-4 of 16 0.6.
+double dominant_token_share(double base, int64_t top_k, int64_t n_experts);
+
+// Starved experts that make a layer critical: at least `fraction` of its E experts, and at
+// least min_count: max(min_count, ceil(fraction * E)). At 0.25 and 2: 2 of 8, 4 of 16, 8 of 32.
+int64_t starved_critical_count(int64_t min_count, double fraction, int64_t n_experts);
 
 // MaxVio of one set of counts (0 when there are no slots).
 double maxvio(const std::vector<int64_t>& counts);

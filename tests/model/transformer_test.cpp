@@ -1,5 +1,7 @@
 // transformer_test.cpp: model structure, names, parameter counts, and that it learns.
 // Forwards and the short training run use the test device (tests/test_util.h).
+#include <cmath>
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -24,6 +26,37 @@ TEST(Transformer, FirstKDenseAndHuggingFaceNames) {
     EXPECT_NE(params.find(name), nullptr) << name;
   EXPECT_NE(m->named_buffers().find("layers.1.mlp.gate.e_score_correction_bias"), nullptr);
   for (auto& p : params) EXPECT_EQ(p.key().find("e_score_correction_bias"), std::string::npos);
+}
+
+TEST(Transformer, TorchDefaultWeightInit) {
+  // model.weight_init = torch_default: Linear-like 2-D weights ~ U(+-1/sqrt(fan_in)) (std
+  // 1/sqrt(3 fan_in)), the embedding ~ N(0, 1), norms ones, the router bias buffer zeros.
+  torch::manual_seed(7);
+  auto cfg = tiny_config({"model.weight_init=torch_default", "model.n_layers=2", "moe.first_k_dense=1"}).model;
+  Transformer m(cfg);
+  int64_t checked = 0;
+  for (auto& p : m->named_parameters()) {
+    const auto& w = p.value();
+    if (p.key() == "embed_tokens.weight") {
+      EXPECT_NEAR(w.std().item<double>(), 1.0, 0.05);
+      EXPECT_NEAR(w.mean().item<double>(), 0.0, 0.05);
+    } else if (w.dim() == 2) {
+      const double bound = 1.0 / std::sqrt(static_cast<double>(w.size(1)));
+      EXPECT_LE(w.abs().max().item<double>(), bound) << p.key();
+      if (w.numel() >= 1000) EXPECT_NEAR(w.std().item<double>() / (bound / std::sqrt(3.0)), 1.0, 0.1) << p.key();
+      ++checked;
+    } else {
+      EXPECT_TRUE(torch::equal(w, torch::ones_like(w))) << p.key();
+    }
+  }
+  EXPECT_GT(checked, 10);
+  EXPECT_NE(m->named_parameters().find("layers.1.mlp.gate.weight"), nullptr);
+  const auto& bias = *m->named_buffers().find("layers.1.mlp.gate.e_score_correction_bias");
+  EXPECT_EQ(bias.abs().sum().item<double>(), 0.0);
+  // The default scheme is unchanged: N(0, init_std^2).
+  auto def = tiny_config({"model.n_layers=2"}).model;
+  Transformer n(def);
+  EXPECT_NEAR(n->named_parameters().find("embed_tokens.weight")->std().item<double>(), def.init_std, 0.2 * def.init_std);
 }
 
 TEST(Transformer, TiedEmbeddingsAndActiveParams) {

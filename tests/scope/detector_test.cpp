@@ -187,3 +187,53 @@ TEST(Detector, FallingEntropyTrendWarnsEarly) {
   EXPECT_LT(all[0].evidence["slope_per_interval"].get<double>(), -0.01);
   EXPECT_FALSE(d.collapsed(0));
 }
+
+TEST(Detector, DominantExpertBarRisesWithTopKSoABalancedTopFourOfEightIsOk) {
+  // Top-4 of 8, 100 tokens, perfectly balanced: every expert is chosen by 50% of the tokens,
+  // which a fixed 0.5 bar would call dominant. The K-aware bar is 0.5 + 0.5 * 3/7 = 0.714.
+  const std::vector<int64_t> balanced(8, 50);
+  CollapseDetector d(cfg(3));
+  for (int i = 0; i < 6; ++i) EXPECT_TRUE(d.observe(i, 0, load_metrics(balanced, 4), sig(0.1)).empty());
+  EXPECT_EQ(d.status(0), "ok");
+  // Expert 0 chosen by 80% of the tokens (above 0.714); the other slots spread evenly.
+  const std::vector<int64_t> hot = {80, 46, 46, 46, 46, 46, 45, 45};
+  ASSERT_NEAR(load_metrics(hot, 4).max_token_share, 0.8, 1e-12);
+  std::vector<Alert> fired;
+  for (int i = 6; i < 9; ++i) fired = d.observe(i, 0, load_metrics(hot, 4), sig(0.5));
+  ASSERT_EQ(rules(fired), (std::vector<std::string>{"dominant_expert"}));
+  EXPECT_EQ(fired[0].experts, (std::vector<int64_t>{0}));
+  // 70% of the tokens on one expert stays below the top-4-of-8 bar.
+  CollapseDetector d2(cfg(3));
+  const std::vector<int64_t> warm = {70, 48, 47, 47, 47, 47, 47, 47};
+  for (int i = 0; i < 6; ++i) {
+    auto r = rules(d2.observe(i, 0, load_metrics(warm, 4), sig(0.5)));
+    EXPECT_TRUE(r.empty()) << ::testing::PrintToString(r);
+  }
+}
+
+TEST(Detector, StarvedCriticalNeedsAQuarterOfTheExperts) {
+  // 16 experts: 3 starved (under 1% of the slots) stay a warning; 4 (a quarter) are critical.
+  std::vector<int64_t> three(16, 100), four(16, 100);
+  for (int e : {0, 1, 2}) three[e] = 5;
+  for (int e : {0, 1, 2, 3}) four[e] = 5;
+  CollapseDetector d(cfg(3));
+  std::vector<Alert> fired;
+  for (int i = 0; i < 3; ++i) fired = d.observe(i, 0, load_metrics(three, 2), sig(0.3));
+  ASSERT_EQ(rules(fired), (std::vector<std::string>{"starved_experts"}));
+  EXPECT_EQ(fired[0].severity, "warning");
+  EXPECT_FALSE(d.collapsed(0));
+  for (int i = 3; i < 6; ++i) fired = d.observe(i, 0, load_metrics(four, 2), sig(0.3));
+  ASSERT_EQ(rules(fired), (std::vector<std::string>{"starved_experts"}));
+  EXPECT_EQ(fired[0].severity, "critical");
+  EXPECT_EQ(fired[0].experts, (std::vector<int64_t>{0, 1, 2, 3}));
+  EXPECT_TRUE(d.collapsed(0));
+  // scope.starved_experts stays a floor: with a fraction of 0 it alone decides.
+  ScopeConfig c = cfg(3);
+  c.starved_fraction = 0.0;
+  CollapseDetector floor_only(c);
+  std::vector<int64_t> two(16, 100);
+  two[0] = two[1] = 5;
+  for (int i = 0; i < 3; ++i) fired = floor_only.observe(i, 0, load_metrics(two, 2), sig(0.3));
+  ASSERT_EQ(rules(fired), (std::vector<std::string>{"starved_experts"}));
+  EXPECT_EQ(fired[0].severity, "critical");
+}

@@ -79,3 +79,26 @@ TEST(ScopeMetrics, StarvedExpertsAndTokenShare) {
   EXPECT_NEAR(m.max_token_share, 0.96, 1e-12);  // 480 of the 500 tokens chose expert 0
   EXPECT_TRUE(starved_experts(load_metrics({0, 0, 0}), 0.01).empty());  // no slots: nothing starved
 }
+
+TEST(ScopeMetrics, DominantBarAndStarvedCriticalCount) {
+  // base + (1 - base) (K - 1) / (E - 1): top-1 keeps the base; K = E can never be dominated.
+  EXPECT_DOUBLE_EQ(dominant_token_share(0.5, 1, 8), 0.5);
+  EXPECT_NEAR(dominant_token_share(0.5, 2, 8), 0.5 + 0.5 / 7.0, 1e-15);
+  EXPECT_NEAR(dominant_token_share(0.5, 4, 8), 0.5 + 1.5 / 7.0, 1e-15);
+  EXPECT_NEAR(dominant_token_share(0.5, 4, 16), 0.6, 1e-15);
+  EXPECT_DOUBLE_EQ(dominant_token_share(0.5, 8, 8), 1.0);
+  EXPECT_DOUBLE_EQ(dominant_token_share(0.5, 1, 1), 1.0);
+  // The uniform share K/E is always below the bar for K < E when E >= 3 (at top-1 of 2 the bar
+  // is the uniform share itself, 0.5).
+  EXPECT_DOUBLE_EQ(dominant_token_share(0.5, 1, 2), 0.5);
+  for (int64_t E : {3, 4, 8, 16, 32, 64, 256})
+    for (int64_t K = 1; K < E; ++K)
+      EXPECT_LT(static_cast<double>(K) / E, dominant_token_share(0.5, K, E)) << K << " of " << E;
+  // max(min_count, ceil(fraction * E)).
+  EXPECT_EQ(starved_critical_count(2, 0.25, 4), 2);
+  EXPECT_EQ(starved_critical_count(2, 0.25, 8), 2);
+  EXPECT_EQ(starved_critical_count(2, 0.25, 16), 4);
+  EXPECT_EQ(starved_critical_count(2, 0.25, 32), 8);
+  EXPECT_EQ(starved_critical_count(2, 0.25, 10), 3);  // 2.5 rounds up
+  EXPECT_EQ(starved_critical_count(2, 0.0, 64), 2);
+}

@@ -80,7 +80,10 @@ void read_rope(Reader& r, AttentionConfig& a, int64_t max_pos, HfModelConfig* ou
   if (r.has("rope_parameters")) {  // transformers 5.x: theta and scaling in one object
     const json& p = r.j["rope_parameters"];
     if (!p.is_object()) r.fail("rope_parameters", "must be an object");
-    if (p.contains("rope_theta")) a.rope_theta = p["rope_theta"].get<double>();
+    if (p.contains("rope_theta")) {
+      if (!p["rope_theta"].is_number()) r.fail("rope_parameters", "rope_theta must be a number");
+      a.rope_theta = p["rope_theta"].get<double>();
+    }
     const std::string t = p.value("rope_type", p.value("type", std::string("default")));
     if (t != "default") rs = p;
   }
@@ -94,7 +97,11 @@ void read_rope(Reader& r, AttentionConfig& a, int64_t max_pos, HfModelConfig* ou
                                               "beta_fast", "beta_slow", "mscale", "mscale_all_dim", "rope_theta"};
   for (auto& it : rs.items())
     if (!known.count(it.key())) r.fail(key, "yarn field '" + it.key() + "' is not supported");
-  auto get = [&](const char* k, double def) { return rs.contains(k) && !rs[k].is_null() ? rs[k].get<double>() : def; };
+  auto get = [&](const char* k, double def) {
+    if (!rs.contains(k) || rs[k].is_null()) return def;
+    if (!rs[k].is_number()) r.fail(key, std::string("yarn field '") + k + "' must be a number");
+    return rs[k].get<double>();
+  };
   a.rope_scaling = RopeScaling::kYarn;
   a.yarn_original_max_position = static_cast<int64_t>(get("original_max_position_embeddings", static_cast<double>(max_pos)));
   a.yarn_factor = get("factor", static_cast<double>(max_pos) / static_cast<double>(a.yarn_original_max_position));

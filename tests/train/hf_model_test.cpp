@@ -7,6 +7,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 
 #include <gtest/gtest.h>
@@ -72,6 +73,7 @@ TEST_P(HfArch, LogitsAndGreedyMatchTheReference) {
       worst = std::max(worst, std::fabs(logits[t][v].item<double>() - want[t][v]));
       scale = std::max(scale, std::fabs(want[t][v]));
     }
+  std::cout << GetParam() << ": max |logit - expected| = " << worst << " (largest |expected| " << scale << ")\n";
   EXPECT_LE(worst, 1e-4) << GetParam() << ": max |logit - expected| (largest |expected| " << scale << ")";
   EXPECT_GT(scale, 1.0) << "logits this small would make the tolerance meaningless";
 
@@ -189,6 +191,10 @@ TEST(HfModelDir, UnsupportedModelTypeAndSettings) {
   d.set_config(c);
   err = load_error(d.dir);
   EXPECT_NE(err.find("rope type 'llama3' is not supported"), std::string::npos) << err;
+  c["rope_scaling"] = {{"rope_type", "yarn"}, {"factor", "four"}};
+  d.set_config(c);
+  err = load_error(d.dir);
+  EXPECT_NE(err.find("yarn field 'factor' must be a number"), std::string::npos) << err;
 }
 
 TEST(HfModelDir, TruncatedFile) {

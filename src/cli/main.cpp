@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   add(register_scope);
   add(register_compress);
   add(register_tokenize);
+  add(register_export);
   add(register_dashboard);
   add(register_report);
   add(register_selfcheck);

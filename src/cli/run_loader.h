@@ -8,7 +8,8 @@
 
 namespace moescope {
 
-// load_run, with the weights of a compressed run (compress::load_compressed_weights: every
+// A Hugging Face model directory (config.json with a model_type) loads through load_model_dir
+// (train/hf_checkpoint.h). Otherwise load_run, with the weights of a compressed run (compress::load_compressed_weights: every
 // unfactorised weight, each factorised expert matrix composed once from its bank) when it is one.
 LoadedRun load_any_run(const std::string& run_dir, const std::string& device);
 

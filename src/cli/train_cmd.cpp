@@ -1,5 +1,6 @@
 // train_cmd.cpp: `moescope train --config FILE.toml [--data TEXT] [--out RUN_DIR] [--set k=v ...] [--resume]
 // [--max-memory SIZE]`.
+#include <algorithm>
 #include <iostream>
 #include <memory>
 
@@ -8,6 +9,7 @@
 
 #include "cli/commands.h"
 #include "core/host_memory.h"
+#include "run/hf_config.h"
 #include "scope/microscope.h"
 #include "train/run_dir.h"
 #include "train/trainer.h"
@@ -16,7 +18,7 @@ namespace moescope {
 
 Command register_train(CLI::App& app) {
   struct Opts {
-    std::string config, data, out = "runs/default", max_memory;
+    std::string config, data, out = "runs/default", max_memory, init;
     std::vector<std::string> sets;
     bool resume = false;
   };
@@ -28,11 +30,25 @@ Command register_train(CLI::App& app) {
   c->add_option("--set", o->sets, "Override a config key: key=value (repeatable)");
   c->add_option("--max-memory", o->max_memory,
                  "Refuse to start when the memory estimate exceeds this (e.g. 8G, 512M); default: MemAvailable on the CPU");
+  c->add_option("--init", o->init,
+                 "Start from a Hugging Face model directory (its config.json replaces [model], [attn], [moe]; its "
+                 "tokenizer.json is the tokenizer; its weights are the starting point)");
   c->add_flag("--resume", o->resume, "Continue the run in --out from checkpoints/latest (train.*, scope.* and compress.* may change)");
   c->footer(config_help());
   return [o, c]() -> int {
     Config cfg;
-    if (o->config.empty()) {
+    if (!o->init.empty()) {
+      // The model from config.json; everything else from --config (or the defaults), then --set.
+      if (!o->config.empty()) cfg = load_config(o->config);
+      const HfModelConfig hf = read_hf_config(o->init);
+      for (const auto& n : hf.notes) std::cerr << "model: " << n << "\n";
+      cfg.model = hf.model;
+      cfg.data.tokenizer = "hf:" + o->init;
+      cfg.train.seq_len = std::min(cfg.train.seq_len, cfg.model.max_seq_len);
+      auto t = cfg.fields();
+      for (auto& s : o->sets) t.apply_assignment(s);
+      cfg.validate();
+    } else if (o->config.empty()) {
       if (!o->resume) throw std::invalid_argument("train: --config is required (e.g. --config configs/tiny.toml)");
       cfg = read_run_config(o->out);
       auto t = cfg.fields();
@@ -43,7 +59,7 @@ Command register_train(CLI::App& app) {
     }
     if (!o->data.empty()) cfg.data.path = o->data;
     const uint64_t max_memory = o->max_memory.empty() ? 0 : parse_byte_size(o->max_memory, "--max-memory");
-    Trainer trainer(cfg, o->out, o->resume, std::cerr, max_memory);
+    Trainer trainer(cfg, o->out, o->resume, std::cerr, max_memory, o->init);
     std::unique_ptr<Microscope> scope;
     if (trainer.config().scope.enabled && trainer.config().model.n_moe_layers() > 0) {
       const auto& tc = trainer.config().train;

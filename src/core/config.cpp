@@ -4,6 +4,7 @@
 
 #include <sstream>
 #include <stdexcept>
+#include <vector>
 
 namespace moescope {
 namespace {
@@ -19,7 +20,32 @@ void require_positive(const std::string& field, int64_t v) {
   if (v <= 0) bad(field, v, "must be > 0");
 }
 
+// moe.dense_layers: "" or comma-separated layer indices; nullopt when malformed.
+bool parse_layer_list(const std::string& text, std::vector<int64_t>* out) {
+  out->clear();
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    const auto b = item.find_first_not_of(' '), e = item.find_last_not_of(' ');
+    if (b == std::string::npos) return false;
+    item = item.substr(b, e - b + 1);
+    if (item.empty() || item.size() > 9 || item.find_first_not_of("0123456789") != std::string::npos) return false;
+    out->push_back(std::stoll(item));
+  }
+  return true;
+}
+
 }  // namespace
+
+bool ModelConfig::is_moe_layer(int64_t layer) const {
+  if (ffn != FfnKind::kMoe || layer < moe.first_k_dense || (layer + 1) % moe.sparse_step != 0) return false;
+  if (moe.dense_layers.empty()) return true;
+  std::vector<int64_t> dense;
+  if (!parse_layer_list(moe.dense_layers, &dense)) return true;  // validate() refuses it
+  for (int64_t l : dense)
+    if (l == layer) return false;
+  return true;
+}
 
 int64_t ModelConfig::n_moe_layers() const {
   int64_t n = 0;
@@ -43,7 +69,12 @@ void ModelConfig::validate() const {
     bad("attn.qk_rope_head_dim", a.qk_rope_head_dim, "must be even (RoPE rotates pairs)");
   }
 
-  if (ffn == FfnKind::kDense || moe.first_k_dense > 0) require_positive("model.dense_hidden", dense_hidden);
+  std::vector<int64_t> dense_list;
+  if (!parse_layer_list(moe.dense_layers, &dense_list))
+    bad("moe.dense_layers", "'" + moe.dense_layers + "'", "must be a comma list of layer indices");
+  if (a.qk_norm != QkNorm::kNone && a.type != AttnType::kMha) bad("attn.qk_norm", "set", "needs attn.type = mha");
+  if (a.qkv_bias && a.type != AttnType::kMha) bad("attn.qkv_bias", "true", "needs attn.type = mha");
+  if (n_moe_layers() < n_layers) require_positive("model.dense_hidden", dense_hidden);
   if (ffn == FfnKind::kMoe) {
     const auto& m = moe;
     check_ranges("moe", m);
@@ -59,6 +90,7 @@ void ModelConfig::validate() const {
       bad("moe.top_k", m.top_k, "exceeds the experts reachable in moe.topk_group groups (" +
                                     std::to_string(m.topk_group * (m.n_routed / m.n_group)) + ")");
     if (m.jitter == Jitter::kInput && m.jitter_eps >= 1) bad("moe.jitter_eps", m.jitter_eps, "must be in [0, 1)");
+    if (m.shared_expert_gate && m.n_shared == 0) bad("moe.shared_expert_gate", "true", "needs moe.n_shared > 0");
   }
 }
 

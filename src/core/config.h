@@ -25,7 +25,18 @@ namespace moescope {
   X(int64_t, qk_nope_head_dim, 32, range::closed(1, 4096), "mla: per-head query/key part without RoPE")                       \
   X(int64_t, qk_rope_head_dim, 16, range::closed(1, 4096), "mla: decoupled RoPE key width, shared by all heads (even)")       \
   X(int64_t, v_head_dim, 32, range::closed(1, 4096), "mla: per-head value width")                                             \
-  X(double, rope_theta, 10000.0, range::above(0), "RoPE base")
+  X(double, rope_theta, 10000.0, range::above(0), "RoPE base")                                                        \
+  X(QkNorm, qk_norm, QkNorm::kNone, range::any(), "mha: RMSNorm of queries and keys: none, head (each head, Qwen3-MoE) or full (the whole projection, OLMoE)") \
+  X(bool, qkv_bias, false, range::any(), "mha: biases on q_proj, k_proj, v_proj (Qwen2-MoE)")                         \
+  X(double, clip_qkv, 0.0, range::at_least(0, "0 = off"), "mha: clamp queries, keys and values to [-c, c] (OLMoE)")   \
+  X(RopeScaling, rope_scaling, RopeScaling::kNone, range::any(), "none or yarn (DeepSeek-V2/V3)")                      \
+  X(double, yarn_factor, 1.0, range::at_least(1), "yarn: context extension factor")                                   \
+  X(int64_t, yarn_original_max_position, 4096, range::closed(1, 1048576), "yarn: the pretraining context")            \
+  X(double, yarn_beta_fast, 32.0, range::above(0), "yarn: rotations where extrapolation ends")                       \
+  X(double, yarn_beta_slow, 1.0, range::above(0), "yarn: rotations where interpolation starts")                      \
+  X(double, yarn_mscale, 0.0, range::at_least(0, "0 = unset"), "yarn: mscale (cos/sin scale mscale(f, mscale) / mscale(f, mscale_all_dim))") \
+  X(double, yarn_mscale_all_dim, 0.0, range::at_least(0, "0 = unset"), "yarn: mscale_all_dim")                        \
+  X(bool, yarn_softmax_mscale, false, range::any(), "mla: multiply the softmax scale by mscale(f, mscale_all_dim)^2 (DeepSeek-V3)")
 
 struct AttentionConfig {
   MOESCOPE_FIELDS(MOESCOPE_ATTN_FIELDS)
@@ -53,7 +64,10 @@ struct AttentionConfig {
   X(double, seq_aux_loss_alpha, 0.0, range::at_least(0), "DeepSeek-V3 sequence-wise balance loss (0 = off)")          \
   X(double, z_loss_beta, 0.0, range::at_least(0), "router z-loss: beta * mean(logsumexp(logits)^2) (0 = off)")         \
   X(double, capacity_factor, 0.0, range::at_least(0, "0 = dropless"), "capacity = ceil(factor * T * k / E) slots per expert") \
-  X(DropPolicy, drop_policy, DropPolicy::kScore, range::any(), "score: lowest gate weight dropped first; position: later tokens first")
+  X(DropPolicy, drop_policy, DropPolicy::kScore, range::any(), "score: lowest gate weight dropped first; position: later tokens first") \
+  X(bool, shared_expert_gate, false, range::any(), "scale the shared expert by sigmoid(x . w) (Qwen2-MoE shared_expert_gate)") \
+  X(int64_t, sparse_step, 1, range::closed(1, 1024), "only layers with (layer + 1) % sparse_step == 0 are MoE (Qwen decoder_sparse_step)") \
+  X(std::string, dense_layers, "", range::any(), "comma list of layer indices with a dense FFN (Qwen mlp_only_layers)")
 
 struct MoEConfig {
   MOESCOPE_FIELDS(MOESCOPE_MOE_FIELDS)
@@ -76,7 +90,9 @@ struct ModelConfig {
   AttentionConfig attn;  // section "attn"
   MoEConfig moe;         // section "moe"
 
-  bool is_moe_layer(int64_t layer) const { return ffn == FfnKind::kMoe && layer >= moe.first_k_dense; }
+  // MoE unless ffn = dense, layer < moe.first_k_dense, (layer + 1) % moe.sparse_step != 0 or the
+  // layer is listed in moe.dense_layers.
+  bool is_moe_layer(int64_t layer) const;
   int64_t n_moe_layers() const;
   // Throws std::invalid_argument naming the field and the bad value.
   void validate() const;

@@ -17,6 +17,8 @@ enum class Activation { kIdentity, kSilu, kTanh };  // compress.activation (the 
 enum class Solver { kGradient, kAltmin };     // compress.solver
 enum class InitMethod { kSvd, kPca, kRandom };  // compress.init
 enum class WeightInit { kScaledNormal, kTorchDefault };  // model.weight_init
+enum class QkNorm { kNone, kHead, kFull };    // attn.qk_norm
+enum class RopeScaling { kNone, kYarn };      // attn.rope_scaling
 
 template <> struct EnumNames<AttnType> { static constexpr const char* kNames[] = {"mla", "mha"}; };
 template <> struct EnumNames<FfnKind> { static constexpr const char* kNames[] = {"moe", "dense"}; };
@@ -28,6 +30,8 @@ template <> struct EnumNames<DType> { static constexpr const char* kNames[] = {"
 template <> struct EnumNames<BankScope> { static constexpr const char* kNames[] = {"layer", "global"}; };
 template <> struct EnumNames<Activation> { static constexpr const char* kNames[] = {"identity", "silu", "tanh"}; };
 template <> struct EnumNames<Solver> { static constexpr const char* kNames[] = {"gradient", "altmin"}; };
+template <> struct EnumNames<QkNorm> { static constexpr const char* kNames[] = {"none", "head", "full"}; };
+template <> struct EnumNames<RopeScaling> { static constexpr const char* kNames[] = {"none", "yarn"}; };
 template <> struct EnumNames<InitMethod> { static constexpr const char* kNames[] = {"svd", "pca", "random"}; };
 template <> struct EnumNames<WeightInit> { static constexpr const char* kNames[] = {"scaled_normal", "torch_default"}; };
 

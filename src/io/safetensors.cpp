@@ -201,28 +201,29 @@ std::string encode_safetensors(const std::vector<TensorRecord>& tensors,
   return out;
 }
 
-SafetensorsFile decode_safetensors(const std::string& bytes, const std::string& where) {
-  if (bytes.size() < 8)
-    fail(where, "truncated: file has " + std::to_string(bytes.size()) +
-                    " bytes, fewer than the 8-byte header length");
-  uint64_t n = read_le64(bytes);
-  if (n > bytes.size() - 8)
+SafetensorsHeader parse_safetensors_header(std::string_view file_prefix, uint64_t file_size, const std::string& where) {
+  if (file_size < 8 || file_prefix.size() < 8)
+    fail(where, "truncated: file has " + std::to_string(file_size) + " bytes, fewer than the 8-byte header length");
+  uint64_t n = read_le64(std::string(file_prefix.substr(0, 8)));
+  if (n > file_size - 8)
     fail(where, "truncated: header length " + std::to_string(n) + " runs past the end of the file (" +
-                    std::to_string(bytes.size()) + " bytes)");
-  const uint64_t data_start = 8 + n, data_size = bytes.size() - data_start;
+                    std::to_string(file_size) + " bytes)");
+  if (file_prefix.size() < 8 + n) fail(where, "header not fully read");
+  SafetensorsHeader out;
+  out.data_start = 8 + n;
+  const uint64_t data_size = file_size - out.data_start;
+  const std::string_view text = file_prefix.substr(8, size_t(n));
 
   json header;
-  const std::string deep = json_depth_error(std::string_view(bytes.data() + 8, size_t(n)));
+  const std::string deep = json_depth_error(text);
   if (!deep.empty()) fail(where, "header JSON is " + deep);
   try {
-    header = json::parse(bytes.begin() + 8, bytes.begin() + long(data_start));
+    header = json::parse(text.begin(), text.end());
   } catch (const json::exception& ex) {  // parse_error, or out_of_range for 1e999
     fail(where, std::string("header is not valid JSON: ") + ex.what());
   }
   if (!header.is_object()) fail(where, "header is not a JSON object");
 
-  SafetensorsFile out;
-  out.where = where;
   std::vector<Entry> entries;
   for (const auto& item : header.items()) {
     if (item.key() == "__metadata__") {
@@ -265,25 +266,42 @@ SafetensorsFile decode_safetensors(const std::string& bytes, const std::string& 
   // The writer always stores both; one without the other means a damaged key name.
   if (out.metadata.count(kDataCrcKey) != out.metadata.count(kHeaderCrcKey))
     fail(where, std::string("corrupted: metadata has only one of ") + kDataCrcKey + " and " + kHeaderCrcKey);
-  for (const char* key : {kDataCrcKey, kHeaderCrcKey}) {
-    auto it = out.metadata.find(key);
-    if (it == out.metadata.end()) continue;
+  auto it = out.metadata.find(kHeaderCrcKey);
+  if (it != out.metadata.end()) {
     uint32_t stored = 0;
     if (!parse_hex32(it->second, &stored))
-      fail(where, std::string("corrupted: metadata ") + key + " is not 8 hex digits: '" + it->second + "'");
-    uint32_t actual = key == kDataCrcKey
-                          ? crc32c(bytes.data() + data_start, data_size)
-                          : header_crc(entries, out.metadata);
+      fail(where, std::string("corrupted: metadata ") + kHeaderCrcKey + " is not 8 hex digits: '" + it->second + "'");
+    const uint32_t actual = header_crc(entries, out.metadata);
     if (stored != actual)
-      fail(where, std::string("corrupted: checksum mismatch in the ") +
-                      (key == kDataCrcKey ? "data section" : "header") + " (stored " + it->second +
-                      ", computed " + hex32(actual) + ")");
+      fail(where, "corrupted: checksum mismatch in the header (stored " + it->second + ", computed " + hex32(actual) + ")");
+  }
+  auto dc = out.metadata.find(kDataCrcKey);
+  if (dc != out.metadata.end()) {
+    uint32_t stored = 0;
+    if (!parse_hex32(dc->second, &stored))
+      fail(where, std::string("corrupted: metadata ") + kDataCrcKey + " is not 8 hex digits: '" + dc->second + "'");
+    out.data_crc = stored;
+    out.has_data_crc = true;
   }
   out.metadata.erase(kDataCrcKey);
   out.metadata.erase(kHeaderCrcKey);
+  for (const Entry& e : entries) out.tensors.push_back({e.name, e.dtype, e.shape, e.begin, e.end});
+  return out;
+}
 
-  for (const Entry& e : entries)
-    out.tensors.push_back({e.name, e.dtype, e.shape, bytes.substr(data_start + e.begin, e.end - e.begin)});
+SafetensorsFile decode_safetensors(const std::string& bytes, const std::string& where) {
+  SafetensorsHeader h = parse_safetensors_header(bytes, bytes.size(), where);
+  if (h.has_data_crc) {
+    const uint32_t actual = crc32c(bytes.data() + h.data_start, bytes.size() - h.data_start);
+    if (h.data_crc != actual)
+      fail(where, "corrupted: checksum mismatch in the data section (stored " + hex32(h.data_crc) + ", computed " +
+                      hex32(actual) + ")");
+  }
+  SafetensorsFile out;
+  out.where = where;
+  out.metadata = std::move(h.metadata);
+  for (const auto& e : h.tensors)
+    out.tensors.push_back({e.name, e.dtype, e.shape, bytes.substr(h.data_start + e.begin, e.end - e.begin)});
   return out;
 }
 

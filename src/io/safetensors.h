@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace moescope {
@@ -58,6 +59,23 @@ std::string encode_safetensors(const std::vector<TensorRecord>& tensors,
 // past the end), invalid JSON, unknown dtype, size mismatch, overlapping offsets, gaps or
 // trailing bytes, "corrupted: checksum mismatch".
 SafetensorsFile decode_safetensors(const std::string& bytes, const std::string& where);
+
+// A validated header: what decode_safetensors checks, without reading the data section (the
+// moescope data checksum, when present, is returned for the caller to verify or skip).
+struct SafetensorsEntry {
+  std::string name, dtype;
+  std::vector<int64_t> shape;
+  uint64_t begin = 0, end = 0;  // relative to data_start
+};
+struct SafetensorsHeader {
+  uint64_t data_start = 0;
+  std::map<std::string, std::string> metadata;  // without the moescope.* integrity keys
+  std::vector<SafetensorsEntry> tensors;        // in name order
+  bool has_data_crc = false;
+  uint32_t data_crc = 0;
+};
+// `file_prefix`: at least the first 8 + N bytes of the file; `file_size`: the whole file's size.
+SafetensorsHeader parse_safetensors_header(std::string_view file_prefix, uint64_t file_size, const std::string& where);
 
 // Atomic write (write_file_atomic) / read + decode.
 void save_safetensors(const std::string& path, const std::vector<TensorRecord>& tensors,

@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "model/attention.h"
 #include "model/init.h"
 #include "ops/attention_core.h"
 #include "ops/rope.h"
@@ -15,8 +16,12 @@ MLAImpl::MLAImpl(const ModelConfig& cfg)
       n_(cfg.attn.qk_nope_head_dim),
       p_(cfg.attn.qk_rope_head_dim),
       v_(cfg.attn.v_head_dim),
-      theta_(cfg.attn.rope_theta),
+      rope_(rope_spec(cfg.attn)),
       scale_(1.0 / std::sqrt(static_cast<double>(cfg.attn.qk_nope_head_dim + cfg.attn.qk_rope_head_dim))) {
+  if (cfg.attn.rope_scaling == RopeScaling::kYarn && cfg.attn.yarn_softmax_mscale && cfg.attn.yarn_mscale_all_dim > 0) {
+    const double m = yarn_get_mscale(cfg.attn.yarn_factor, cfg.attn.yarn_mscale_all_dim);
+    scale_ *= m * m;
+  }
   const int64_t D = cfg.d_model, Q = cfg.attn.q_lora_rank;
   const double std = cfg.init_std;
   if (Q > 0) {
@@ -42,7 +47,7 @@ at::Tensor MLAImpl::forward(const at::Tensor& x_BSD, int64_t start, LayerKVCache
   q_BSHq = q_BSHq.view({B, S, H_, n_ + p_});
   auto q_nope_BSHn = q_BSHq.narrow(-1, 0, n_);
   at::Tensor cos, sin;
-  rope_tables(start, S, p_, theta_, x_BSD.scalar_type() == at::kDouble, &cos, &sin, &x_BSD);
+  rope_tables(start, S, p_, rope_, x_BSD.scalar_type() == at::kDouble, &cos, &sin, &x_BSD);
   auto q_pe_BSHp = apply_rope(q_BSHq.narrow(-1, n_, p_), cos, sin);
 
   auto kv_a = linear_cast(x_BSD, kv_a_proj_with_mqa->weight);                     // [B,S,R+p]

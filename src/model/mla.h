@@ -7,6 +7,8 @@
 //                   one RoPE key shared by all heads
 //   [k_nope | v]  = kv_b_proj(c_kv) : [B,L,H,n+v]
 //   score = (q_nope . k_nope + q_pe . k_pe) / sqrt(n + p), causal softmax, y = o_proj(attn v)
+//   (YaRN: RoPE per attention.h rope_spec; attn.yarn_softmax_mscale multiplies the score scale
+//   by yarn_get_mscale(factor, mscale_all_dim)^2 as DeepSeek-V3 does)
 // The cache holds only c_kv [B,L,R] and k_pe [B,L,p]. With a cache the forward uses the
 // "absorbed" form: q_nope is mapped into latent space through kv_b's key half (W_uk), scores
 // are taken against c_kv directly, and values are read from the latent through W_uv, so
@@ -19,6 +21,7 @@
 #include "core/config.h"
 #include "model/kv_cache.h"
 #include "model/norm.h"
+#include "ops/rope.h"
 
 namespace moescope {
 
@@ -33,7 +36,8 @@ class MLAImpl : public torch::nn::Module {
 
  private:
   int64_t H_, R_, n_, p_, v_;
-  double theta_, scale_;
+  RopeSpec rope_;
+  double scale_;
 };
 TORCH_MODULE(MLA);
 

@@ -36,6 +36,7 @@ MoELayerImpl::MoELayerImpl(const ModelConfig& cfg, int64_t n_layers_for_init)
   if (mc.n_shared > 0) {
     int64_t h = mc.shared_hidden > 0 ? mc.shared_hidden : mc.n_shared * mc.expert_hidden;
     shared_experts = register_module("shared_experts", SwiGLUMlp(cfg.d_model, h, cfg.init_std, out_std));
+    if (mc.shared_expert_gate) shared_expert_gate = register_module("shared_expert_gate", make_linear(cfg.d_model, 1, cfg.init_std));
   }
   pending_counts_E_ = torch::zeros({mc.n_routed}, torch::kLong);
   aux_loss_ = torch::zeros({});
@@ -98,7 +99,11 @@ at::Tensor MoELayerImpl::forward(const at::Tensor& x_BSD) {
   } else {
     y_TD = routed_forward(x_TD, r, &plan);
   }
-  if (!shared_experts.is_empty()) y_TD = y_TD + shared_experts->forward(x_TD);
+  if (!shared_experts.is_empty()) {
+    auto s_TD = shared_experts->forward(x_TD);
+    if (!shared_expert_gate.is_empty()) s_TD = s_TD * torch::sigmoid(linear_cast(x_TD, shared_expert_gate->weight));
+    y_TD = y_TD + s_TD;
+  }
   aux_loss_ = r.aux_loss;
 
   if (c10::InferenceMode::is_enabled()) {

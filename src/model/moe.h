@@ -2,7 +2,7 @@
 //
 // Legend: B batch, S sequence, T = B*S tokens, D width, E routed experts, K top-k,
 //         F routed expert hidden, A kept assignments grouped by expert.
-//   y_TD = shared(x_TD) + sum_{j<K, kept} weight_TK[t,j] * expert_{expert_TK[t,j]}(x_t)
+//   y_TD = shared(x_TD) [* sigmoid(x_TD w_gate^T), Qwen2-MoE] + sum_{j<K, kept} weight_TK[t,j] * expert_{expert_TK[t,j]}(x_t)
 // Dispatch: tokens are sorted by expert (ops/dispatch.h) and every expert runs its matmuls
 // once over its contiguous block (ops/grouped_swiglu.h, one autograd node for all experts);
 // outputs, already scaled by the gate weights, are scattered back with index_add.
@@ -67,6 +67,8 @@ class MoELayerImpl : public torch::nn::Module {
   Router gate{nullptr};
   torch::nn::ModuleList experts{nullptr};
   SwiGLUMlp shared_experts{nullptr};  // null when n_shared == 0
+  // moe.shared_expert_gate (Qwen2-MoE): shared(x) is scaled by sigmoid(x . w), w [1, D].
+  torch::nn::Linear shared_expert_gate{nullptr};
 
   // Routed-expert contribution for a given routing, by sorted dispatch (the fast path).
   // x_TD [T, D], routing weights [T, K]. Returns [T, D] and the plan used.

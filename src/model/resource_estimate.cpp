@@ -27,7 +27,9 @@ double attention_params(const ModelConfig& c) {
     return q + D * (R + p) + R + R * H * (n + v) + H * v * D;
   }
   const double hd = head_dim(c), G = kv_heads(c);
-  return 2 * D * H * hd + 2 * D * G * hd;
+  const double bias = a.qkv_bias ? (H + 2 * G) * hd : 0;
+  const double norms = a.qk_norm == QkNorm::kFull ? (H + G) * hd : a.qk_norm == QkNorm::kHead ? 2 * hd : 0;
+  return 2 * D * H * hd + 2 * D * G * hd + bias + norms;
 }
 
 // Activation elements per token of one attention block's projections (without the scores).
@@ -75,7 +77,7 @@ std::string ResourceEstimate::summary() const {
 ResourceEstimate estimate_resources(const ModelConfig& c, const TrainConfig& t) {
   const auto& m = c.moe;
   const double D = c.d_model, V = c.vocab_size, L = c.n_layers;
-  const double n_moe = c.ffn == FfnKind::kMoe ? std::max<double>(0, L - std::max<int64_t>(0, m.first_k_dense)) : 0;
+  const double n_moe = static_cast<double>(c.n_moe_layers());
   const double n_dense = L - n_moe;
   const double E = m.n_routed, F = m.expert_hidden, K = m.top_k, Fs = shared_hidden(m);
 
@@ -88,7 +90,7 @@ ResourceEstimate estimate_resources(const ModelConfig& c, const TrainConfig& t) 
       {V * D * (c.tie_embeddings ? 1 : 2), "model.vocab_size x model.d_model (embeddings and head)"},
       {L * attention_params(c), "model.n_layers x model.d_model x attn.n_heads x the head widths (attention)"},
       {n_moe * E * (3 * D * F + D), "model.n_layers x moe.n_routed x moe.expert_hidden x model.d_model (routed experts)"},
-      {n_moe * 3 * D * Fs, "moe.n_shared x moe.expert_hidden or moe.shared_hidden (shared experts)"},
+      {n_moe * (3 * D * Fs + (m.shared_expert_gate ? D : 0)), "moe.n_shared x moe.expert_hidden or moe.shared_hidden (shared experts)"},
       {n_dense * 3 * D * c.dense_hidden, "model.dense_hidden (dense layers)"},
       {(2 * L + 1) * D, "model.n_layers x model.d_model (norms)"}};
   ResourceEstimate e;

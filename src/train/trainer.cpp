@@ -26,6 +26,7 @@
 #include "model/resource_estimate.h"
 #include "train/dtype_choice.h"
 #include "train/evaluate.h"
+#include "train/hf_checkpoint.h"
 #include "train/run_dir.h"
 #include "train/schedule.h"
 #include "train/test_hooks.h"
@@ -94,8 +95,10 @@ double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock:
 
 }  // namespace
 
-Trainer::Trainer(Config cfg, std::string run_dir, bool resume, std::ostream& log, uint64_t max_memory_bytes)
+Trainer::Trainer(Config cfg, std::string run_dir, bool resume, std::ostream& log, uint64_t max_memory_bytes,
+                 std::string init_dir)
     : cfg_(std::move(cfg)), run_dir_(std::move(run_dir)), log_(log), resumed_(resume) {
+  if (resume && !init_dir.empty()) throw std::invalid_argument("train: --init starts a new run; it cannot be combined with --resume");
   if (fs::exists(run_dir_) && !fs::is_directory(run_dir_))
     throw std::runtime_error("--out '" + run_dir_ + "' exists and is not a directory");
   fs::create_directories(run_dir_);
@@ -117,7 +120,15 @@ Trainer::Trainer(Config cfg, std::string run_dir, bool resume, std::ostream& log
                              "before its first checkpoint), or choose another --out");
   }
   data_ = std::make_unique<Dataset>(Dataset::prepare(cfg_.data, run_dir_, log_));
-  cfg_.model.vocab_size = data_->vocab_size();
+  // An imported model keeps config.json's vocab_size (often padded past the tokenizer's), also
+  // when its run is resumed.
+  if (!init_dir.empty() || (resume && cfg_.model.vocab_size > data_->vocab_size())) {
+    if (data_->vocab_size() > cfg_.model.vocab_size)
+      throw std::runtime_error("tokenizer vocabulary (" + std::to_string(data_->vocab_size()) + ") exceeds the model's vocab_size (" +
+                               std::to_string(cfg_.model.vocab_size) + ")");
+  } else {
+    cfg_.model.vocab_size = data_->vocab_size();
+  }
   cfg_.validate();
   check_splits(*data_, cfg_);
   const std::string device = resolve_device(enum_name(cfg_.train.device));
@@ -143,6 +154,11 @@ Trainer::Trainer(Config cfg, std::string run_dir, bool resume, std::ostream& log
   seed_everything(static_cast<uint64_t>(cfg_.train.seed));
   device_ = to_device(device);
   model_ = Transformer(cfg_.model);
+  if (!init_dir.empty()) {
+    const HfModelConfig hf = read_hf_config(init_dir);
+    const int64_t n = load_hf_weights(init_dir, hf, model_);
+    log_ << "init: " << n << " tensors from " << init_dir << " (model_type " << hf.model_type << ")\n";
+  }
   model_->to(device_);
   model_->compute_dtype = compute_dtype(cfg_.train.dtype);
   opt_ = std::make_unique<AdamW>(adamw_params(*model_, cfg_.train.decay_embeddings, cfg_.train.router_lr_mult),

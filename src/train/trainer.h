@@ -55,7 +55,10 @@ class Trainer {
   // With resume, RUN_DIR/config.json and checkpoints/latest are loaded; `cfg` then only
   // supplies train.* overrides (model.* and data.* must match the saved run).
   // max_memory_bytes: the --max-memory limit; 0 = MemAvailable (checked on the CPU only).
-  Trainer(Config cfg, std::string run_dir, bool resume, std::ostream& log, uint64_t max_memory_bytes = 0);
+  // init_dir: a Hugging Face model directory whose weights start a new run (cfg.model must be
+  // its translated config, train/hf_checkpoint.h); the model keeps config.json's vocab_size.
+  Trainer(Config cfg, std::string run_dir, bool resume, std::ostream& log, uint64_t max_memory_bytes = 0,
+          std::string init_dir = "");
   ~Trainer();
   TrainSummary run();
   TrainHooks hooks;

@@ -1,0 +1,301 @@
+// hf_checkpoint.cpp: see hf_checkpoint.h.
+#include "train/hf_checkpoint.h"
+
+#include <unistd.h>
+
+#include <array>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <ostream>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+
+#include <nlohmann/json.hpp>
+
+#include "data/hf_tokenizer.h"
+#include "data/tokenizer.h"
+#include "io/atomic_file.h"
+#include "io/json_guard.h"
+#include "io/mapped_safetensors.h"
+#include "model/tensor_io.h"
+#include "ops/runtime.h"
+
+namespace moescope {
+namespace fs = std::filesystem;
+namespace {
+
+bool ends_with(const std::string& s, const std::string& t) {
+  return s.size() >= t.size() && s.compare(s.size() - t.size(), t.size(), t) == 0;
+}
+bool replace_once(std::string* s, const std::string& from, const std::string& to) {
+  const auto p = s->find(from);
+  if (p == std::string::npos) return false;
+  s->replace(p, from.size(), to);
+  return true;
+}
+
+// E4M3 (fn: no infinities, S.1111.111 is NaN), exponent bias 7.
+float fp8_e4m3_to_float(uint8_t b) {
+  const int s = b >> 7, e = (b >> 3) & 15, m = b & 7;
+  float v;
+  if (e == 15 && m == 7) v = std::nanf("");
+  else if (e == 0) v = std::ldexp(static_cast<float>(m) / 8.0f, -6);
+  else v = std::ldexp(1.0f + static_cast<float>(m) / 8.0f, e - 7);
+  return s ? -v : v;
+}
+
+// The shards of a model directory, each mapped once.
+struct Shards {
+  std::vector<std::unique_ptr<MappedSafetensors>> files;
+  std::map<std::string, const MappedSafetensors*> owner;  // tensor -> file
+
+  explicit Shards(const std::string& dir) {
+    const fs::path d(dir);
+    const fs::path index = d / "model.safetensors.index.json";
+    if (fs::exists(index)) {
+      const auto j = parse_json_guarded(read_file(index.string()), index.string());
+      if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
+        throw std::runtime_error(index.string() + ": missing object \"weight_map\"");
+      std::map<std::string, const MappedSafetensors*> by_file;
+      std::map<std::string, std::string> want;  // tensor -> file
+      for (const auto& it : j["weight_map"].items()) {
+        if (!it.value().is_string()) throw std::runtime_error(index.string() + ": weight_map['" + it.key() + "'] is not a file name");
+        const std::string f = it.value().get<std::string>();
+        if (f.empty() || f.find('/') != std::string::npos || f == "..")
+          throw std::runtime_error(index.string() + ": weight_map['" + it.key() + "'] = '" + f + "' is not a file name in the directory");
+        want[it.key()] = f;
+        if (!by_file.count(f)) {
+          const fs::path p = d / f;
+          if (!fs::exists(p))
+            throw std::runtime_error(index.string() + ": shard '" + f + "' (holding '" + it.key() + "') is missing");
+          files.push_back(std::make_unique<MappedSafetensors>(p.string()));
+          by_file[f] = files.back().get();
+        }
+      }
+      for (const auto& [name, f] : want) {
+        if (!by_file[f]->has(name))
+          throw std::runtime_error(index.string() + ": tensor '" + name + "' is listed in shard '" + f + "' but that file does not hold it");
+        owner[name] = by_file[f];
+      }
+      for (const auto& f : files)
+        for (const auto& e : f->entries())
+          if (!owner.count(e.name))
+            throw std::runtime_error(f->path() + ": tensor '" + e.name + "' is not listed in model.safetensors.index.json");
+    } else {
+      const fs::path p = d / "model.safetensors";
+      if (!fs::exists(p)) throw std::runtime_error(dir + ": no model.safetensors or model.safetensors.index.json");
+      files.push_back(std::make_unique<MappedSafetensors>(p.string()));
+      for (const auto& e : files.back()->entries()) owner[e.name] = files.back().get();
+    }
+  }
+  bool has(const std::string& n) const { return owner.count(n) > 0; }
+  MappedSafetensors::View at(const std::string& n) const { return owner.at(n)->at(n); }
+  std::string where(const std::string& n) const { return owner.at(n)->path(); }
+};
+
+// A float tensor from a mapped entry (F32, BF16, F16), as fp32.
+at::Tensor read_float(const Shards& sh, const std::string& name, const std::vector<int64_t>& want) {
+  const auto v = sh.at(name);
+  const std::string& dt = v.entry->dtype;
+  at::ScalarType st;
+  if (dt == "F32") st = at::kFloat;
+  else if (dt == "BF16") st = at::kBFloat16;
+  else if (dt == "F16") st = at::kHalf;
+  else
+    throw std::runtime_error(sh.where(name) + ": tensor '" + name + "' has dtype " + dt +
+                             "; supported: F32, BF16, F16 (and F8_E4M3 with weight_scale_inv blocks)");
+  if (v.entry->shape != want)
+    throw std::runtime_error(sh.where(name) + ": tensor '" + name + "' has shape " + shape_text(v.entry->shape) +
+                             ", config.json implies " + shape_text(want));
+  auto t = torch::empty(want, torch::TensorOptions().dtype(st));
+  std::memcpy(t.data_ptr(), v.data, v.size());
+  return t.to(at::kFloat);
+}
+
+at::Tensor read_fp8(const Shards& sh, const std::string& name, const std::vector<int64_t>& want, int64_t block) {
+  const auto v = sh.at(name);
+  if (v.entry->shape != want || want.size() != 2)
+    throw std::runtime_error(sh.where(name) + ": tensor '" + name + "' has shape " + shape_text(v.entry->shape) +
+                             ", config.json implies " + shape_text(want));
+  std::string sname = name;
+  replace_once(&sname, ".weight", ".weight_scale_inv");
+  if (!sh.has(sname)) throw std::runtime_error(sh.where(name) + ": FP8 tensor '" + name + "' has no '" + sname + "'");
+  const int64_t R = want[0], C = want[1], bR = (R + block - 1) / block, bC = (C + block - 1) / block;
+  auto scale = read_float(sh, sname, {bR, bC});
+  static const std::array<float, 256> table = [] {
+    std::array<float, 256> t{};
+    for (int i = 0; i < 256; ++i) t[i] = fp8_e4m3_to_float(static_cast<uint8_t>(i));
+    return t;
+  }();
+  auto out = torch::empty({R, C}, torch::kFloat);
+  float* o = out.data_ptr<float>();
+  const float* s = scale.data_ptr<float>();
+  for (int64_t i = 0; i < R; ++i)
+    for (int64_t j = 0; j < C; ++j) o[i * C + j] = table[v.data[i * C + j]] * s[(i / block) * bC + j / block];
+  return out;
+}
+
+// Rows [off, off + p) of a [rows, cols] weight: interleaved pairs -> halves (forward) or back.
+void permute_rope_rows(at::Tensor& w, int64_t off, int64_t p, bool to_halves) {
+  auto idx = torch::empty({p}, torch::kLong);
+  auto* ix = idx.data_ptr<int64_t>();
+  for (int64_t j = 0; j < p / 2; ++j) {
+    if (to_halves) ix[j] = 2 * j, ix[p / 2 + j] = 2 * j + 1;
+    else ix[2 * j] = j, ix[2 * j + 1] = p / 2 + j;
+  }
+  auto rows = w.narrow(0, off, p);
+  rows.copy_(rows.index_select(0, idx));
+}
+
+// The RoPE row blocks of an MLA weight (module name) as (offset, width) pairs.
+std::vector<std::pair<int64_t, int64_t>> rope_rows(const ModelConfig& c, const std::string& module_name) {
+  const auto& a = c.attn;
+  std::vector<std::pair<int64_t, int64_t>> out;
+  if (ends_with(module_name, "self_attn.q_b_proj.weight") || ends_with(module_name, "self_attn.q_proj.weight")) {
+    for (int64_t h = 0; h < a.n_heads; ++h)
+      out.push_back({h * (a.qk_nope_head_dim + a.qk_rope_head_dim) + a.qk_nope_head_dim, a.qk_rope_head_dim});
+  } else if (ends_with(module_name, "self_attn.kv_a_proj_with_mqa.weight")) {
+    out.push_back({a.kv_lora_rank, a.qk_rope_head_dim});
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string hf_tensor_name(const std::string& model_type, const std::string& module_name) {
+  std::string n = hf_name(module_name);
+  if (ends_with(n, ".mlp.gate.e_score_correction_bias") && model_type != "deepseek_v3") return "";
+  if (model_type == "mixtral") {
+    if (replace_once(&n, ".mlp.gate.", ".block_sparse_moe.gate.")) return n;
+    if (n.find(".mlp.experts.") != std::string::npos) {
+      replace_once(&n, ".mlp.experts.", ".block_sparse_moe.experts.");
+      if (!replace_once(&n, ".gate_proj.", ".w1.") && !replace_once(&n, ".up_proj.", ".w3.")) replace_once(&n, ".down_proj.", ".w2.");
+    }
+  } else if (model_type == "qwen2_moe") {
+    replace_once(&n, ".mlp.shared_experts.", ".mlp.shared_expert.");
+  }
+  return n;
+}
+
+int64_t load_hf_weights(const std::string& dir, const HfModelConfig& hf, Transformer& model) {
+  Shards sh(dir);
+  std::set<std::string> used;
+  torch::NoGradGuard ng;
+  auto load_one = [&](const std::string& key, at::Tensor& dst) {
+    const std::string name = hf_tensor_name(hf.model_type, key);
+    if (name.empty()) return;
+    if (!sh.has(name)) throw std::runtime_error(dir + ": tensor '" + name + "' is missing (config.json implies it)");
+    used.insert(name);
+    const std::vector<int64_t> want = dst.sizes().vec();
+    at::Tensor src;
+    if (sh.at(name).entry->dtype == "F8_E4M3") {
+      if (!hf.fp8_blocks)
+        throw std::runtime_error(sh.where(name) + ": tensor '" + name + "' is F8_E4M3 but config.json has no fp8 quantization_config");
+      src = read_fp8(sh, name, want, hf.fp8_block);
+      std::string sname = name;
+      replace_once(&sname, ".weight", ".weight_scale_inv");
+      used.insert(sname);
+    } else {
+      src = read_float(sh, name, want);
+    }
+    if (!torch::isfinite(src).all().item<bool>())
+      throw std::runtime_error(sh.where(name) + ": tensor '" + name + "' holds NaN or Inf values");
+    if (hf.rope_interleave)
+      for (auto [off, p] : rope_rows(hf.model, key)) permute_rope_rows(src, off, p, true);
+    dst.copy_(src);
+  };
+  for (auto& p : model->named_parameters()) load_one(p.key(), p.value());
+  for (auto& b : model->named_buffers()) load_one(b.key(), b.value());
+  // Tensors the model has no place for: the MTP layers (skipped), a tied model's copy of the
+  // head, RoPE frequency buffers some writers save; anything else is an error.
+  const std::regex layer_re(R"(^model\.layers\.(\d+)\.)");
+  for (const auto& [name, file] : sh.owner) {
+    if (used.count(name)) continue;
+    std::smatch m;
+    if (hf.mtp_layers > 0 && std::regex_search(name, m, layer_re) && std::stoll(m[1]) >= hf.model.n_layers) continue;
+    if (hf.model.tie_embeddings && name == "lm_head.weight") continue;
+    if (ends_with(name, ".rotary_emb.inv_freq")) continue;
+    throw std::runtime_error(file->path() + ": unexpected tensor '" + name + "' (config.json implies no such tensor)");
+  }
+  return static_cast<int64_t>(used.size());
+}
+
+LoadedRun load_model_dir(const std::string& dir, const std::string& device, std::ostream& log) {
+  HfModelConfig hf = read_hf_config(dir);
+  for (const auto& n : hf.notes) log << "model: " << n << "\n";
+  LoadedRun r;
+  r.cfg.model = hf.model;
+  r.cfg.train.dtype = DType::kFp32;
+  r.cfg.train.seq_len = std::min<int64_t>(r.cfg.train.seq_len, hf.model.max_seq_len);
+  r.cfg.data.tokenizer = "hf:" + dir;
+  if (fs::exists(fs::path(dir) / "tokenizer.json")) {
+    r.tokenizer = load_tokenizer(dir);
+  } else if (fs::exists(fs::path(dir) / "moescope_tokenizer.json")) {  // exported with a non-HF tokenizer
+    const std::string tmp = (fs::temp_directory_path() / ("moescope-tok-" + std::to_string(::getpid()))).string();
+    fs::create_directories(tmp);
+    fs::copy_file(fs::path(dir) / "moescope_tokenizer.json", fs::path(tmp) / "tokenizer.json", fs::copy_options::overwrite_existing);
+    r.tokenizer = load_tokenizer(tmp);
+    fs::remove_all(tmp);
+    r.cfg.data.tokenizer = r.tokenizer->kind();
+  } else {
+    throw std::runtime_error(dir + ": no tokenizer.json");
+  }
+  if (r.tokenizer->vocab_size() > hf.model.vocab_size)
+    throw std::runtime_error(dir + ": tokenizer vocabulary (" + std::to_string(r.tokenizer->vocab_size()) +
+                             ") is larger than config.json vocab_size (" + std::to_string(hf.model.vocab_size) + ")");
+  r.model = Transformer(hf.model);
+  load_hf_weights(dir, hf, r.model);
+  r.checkpoint = dir;
+  r.step = 0;
+  const std::string resolved = resolve_device(device);
+  r.model->to(to_device(resolved));
+  r.model->compute_dtype = at::kFloat;
+  r.model->eval();
+  return r;
+}
+
+}  // namespace moescope
+
+namespace moescope {
+
+void export_hf_model(Transformer& model, const Config& cfg, const std::string& tokenizer_dir, const std::string& out_dir) {
+  std::unique_ptr<Tokenizer> tok = load_tokenizer(tokenizer_dir);
+  int64_t bos = -1, eos = -1;
+  if (auto* hf = dynamic_cast<HfTokenizer*>(tok.get())) {
+    // bos/eos as tokenizer_config.json names them (bos_id() is set only where BOS is added).
+    const fs::path tc = fs::path(tokenizer_dir) / "tokenizer_config.json";
+    nlohmann::json j = fs::exists(tc) ? parse_json_guarded(read_file(tc.string()), tc.string()) : nlohmann::json::object();
+    auto id_of = [&](const char* key, std::optional<int32_t> fallback) -> int64_t {
+      if (j.is_object() && j.contains(key) && j[key].is_string())
+        if (auto id = hf->token_to_id(j[key].get<std::string>())) return *id;
+      return fallback ? *fallback : -1;
+    };
+    bos = id_of("bos_token", hf->bos_id());
+    eos = id_of("eos_token", hf->eos_id());
+  }
+  const nlohmann::json config = export_hf_config(cfg.model, bos, eos);  // refuses before anything is written
+  if (fs::exists(out_dir) && !fs::is_empty(out_dir)) throw std::runtime_error(out_dir + ": exists and is not empty");
+  fs::create_directories(out_dir);
+  std::vector<TensorRecord> recs;
+  torch::NoGradGuard ng;
+  auto add = [&](const std::string& key, const at::Tensor& t) {
+    auto w = t.detach().to(torch::kCPU).to(torch::kFloat).contiguous().clone();
+    if (key.find("e_score_correction_bias") != std::string::npos && !cfg.model.moe.bias_balance) w.zero_();
+    for (auto [off, p] : rope_rows(cfg.model, key)) permute_rope_rows(w, off, p, false);
+    recs.push_back(to_record(hf_tensor_name("deepseek_v3", key), w));
+  };
+  for (auto& p : model->named_parameters()) add(p.key(), p.value());
+  for (auto& b : model->named_buffers()) add(b.key(), b.value());
+  save_safetensors((fs::path(out_dir) / "model.safetensors").string(), recs, {{"format", "pt"}});
+  write_file_atomic((fs::path(out_dir) / "config.json").string(), config.dump(2) + "\n");
+  if (tok->kind() == "hf") tok->save(out_dir);
+  else  // not a Hugging Face tokenizer: kept for moescope under a name transformers does not look for
+    fs::copy_file(fs::path(tokenizer_dir) / "tokenizer.json", fs::path(out_dir) / "moescope_tokenizer.json");
+}
+
+}  // namespace moescope

@@ -1,0 +1,65 @@
+// hf_cli_test.cpp: Hugging Face model directories through the moescope binary: `eval --model`,
+// `generate --model`, `train --init` (microscope on from the first step; a model too large for
+// memory with its AdamW states is refused with an estimate) and `export` refusals.
+#include <filesystem>
+#include <fstream>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "io/atomic_file.h"
+#include "train_test_util.h"
+
+using moescope::testing::cli;
+using moescope::testing::source_path;
+
+namespace {
+
+const std::string kOlmoe = source_path("tests/fixtures/hf/olmoe");
+
+TEST(HfCli, EvalAndGenerateAcceptAModelDirectory) {
+  moescope::testing::ScratchRun s("hf-cli-eval");
+  auto [rc, out] = cli("eval --model " + kOlmoe + " --data " + s.corpus() + " --device cpu --max-batches 2", false);
+  ASSERT_EQ(rc, 0) << out;
+  const auto j = nlohmann::json::parse(out);
+  EXPECT_GT(j["val_loss"].get<double>(), 0.0);
+  std::tie(rc, out) = cli("generate --model " + kOlmoe + " --prompt 'The theory' --tokens 4 --temperature 0 --json --device cpu", false);
+  ASSERT_EQ(rc, 0) << out;
+  EXPECT_EQ(nlohmann::json::parse(out)["new_tokens"], 4);
+}
+
+TEST(HfCli, TrainInitStartsFromTheModelWithTheMicroscopeOn) {
+  moescope::testing::ScratchRun s("hf-cli-init");
+  const std::string run = s.run("init");
+  auto [rc, out] = cli("train --init " + kOlmoe + " --out " + run + " --data " + s.corpus() +
+                       " --set train.device=cpu --set train.dtype=fp32 --set train.max_steps=2 --set train.batch_size=2"
+                       " --set train.seq_len=16 --set train.log_every=1 --set train.eval_every=2 --set train.ckpt_every=2"
+                       " --set train.eval_max_batches=1 --set data.cache_dir=" + s.cache());
+  ASSERT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("init: "), std::string::npos) << out;
+  const auto cfg = nlohmann::json::parse(moescope::read_file(run + "/config.json"));
+  EXPECT_EQ(cfg["model"]["vocab_size"], 272);  // config.json's, not the tokenizer's 263
+  EXPECT_EQ(cfg["attn"]["qk_norm"], "full");
+  std::ifstream metrics(run + "/metrics.jsonl");
+  std::string first;
+  ASSERT_TRUE(std::getline(metrics, first));
+  EXPECT_NE(first.find("\"entropy_norm\""), std::string::npos) << "routing metrics from the first logged step: " << first;
+}
+
+TEST(HfCli, TrainInitRefusesAModelTooLargeForMemory) {
+  moescope::testing::ScratchRun s("hf-cli-init-big");
+  auto [rc, out] = cli("train --init " + source_path("tests/fixtures/hf/deepseek_v3") + " --out " + s.run("big") +
+                       " --data " + s.corpus() + " --max-memory 1M --set train.device=cpu --set data.cache_dir=" + s.cache());
+  EXPECT_NE(rc, 0);
+  EXPECT_NE(out.find("to train, more than the"), std::string::npos) << out;
+  EXPECT_NE(out.find("Estimate:"), std::string::npos) << out;
+}
+
+TEST(HfExport, CliRefusesASoftmaxRun) {
+  moescope::testing::ScratchRun s("hf-export-cli");
+  const auto [rc, out] = cli("export --run " + source_path("tests/fixtures/runs/tiny-remediated") + " --out " + s.run("x"));
+  EXPECT_NE(rc, 0);
+  EXPECT_NE(out.find("moe.score_func = softmax"), std::string::npos) << out;
+}
+
+}  // namespace

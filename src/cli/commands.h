@@ -21,5 +21,6 @@ Command register_report(CLI::App& app);
 Command register_compress(CLI::App& app);
 Command register_info(CLI::App& app);
 Command register_tokenize(CLI::App& app);
+Command register_launch(CLI::App& app);
 
 }  // namespace moescope

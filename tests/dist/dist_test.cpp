@@ -161,6 +161,33 @@ TEST(Group, CollectivesAcrossThreeRanks) {
   EXPECT_EQ(codes, (std::vector<int>{0, 0, 0}));
 }
 
+TEST(Group, FileStoreRendezvousOnTheInterfaceOfGlooSocketIfname) {
+  const std::string store = ::testing::TempDir() + "moescope-filestore-" + std::to_string(getpid());
+  std::remove(store.c_str());
+  const auto codes = run_ranks(2, [store](int r) {
+    DistEnv e = env_for(r, 2, /*port=*/1);
+    e.store_file = store;
+    e.socket_ifname = "lo";
+    auto g = Group::connect(e);
+    at::Tensor t = torch::full({3}, double(r + 1), torch::kDouble);
+    g->all_reduce_sum(t);
+    RANK_CHECK(torch::equal(t, torch::full({3}, 3.0, torch::kDouble)));
+  });
+  EXPECT_EQ(codes, (std::vector<int>{0, 0}));
+  std::remove(store.c_str());
+  // An interface that does not exist is an error naming it.
+  DistEnv e = env_for(0, 1, /*port=*/1);
+  e.store_file = store;
+  e.socket_ifname = "nosuchif0";
+  try {
+    Group::connect(e);
+    ADD_FAILURE() << "no error";
+  } catch (const std::runtime_error& err) {
+    EXPECT_NE(std::string(err.what()).find("GLOO_SOCKET_IFNAME=nosuchif0"), std::string::npos) << err.what();
+  }
+  std::remove(store.c_str());
+}
+
 TEST(Group, UnreachableStoreFailsWithinTheTimeout) {
   // Rank 1 of 2 whose rank 0 never serves the store.
   const int port = free_port("127.0.0.1");

@@ -84,4 +84,12 @@ GlobalBatchScope::GlobalBatchScope(Group* g) : prev_(g_batch_group) { g_batch_gr
 GlobalBatchScope::~GlobalBatchScope() { g_batch_group = prev_; }
 Group* GlobalBatchScope::group() { return g_batch_group; }
 
+namespace {
+Group* g_ep_group = nullptr;
+}  // namespace
+
+ExpertParallelScope::ExpertParallelScope(Group* g) : prev_(g_ep_group) { g_ep_group = g; }
+ExpertParallelScope::~ExpertParallelScope() { g_ep_group = prev_; }
+Group* ExpertParallelScope::group() { return g_ep_group; }
+
 }  // namespace moescope::dist

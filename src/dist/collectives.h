@@ -40,4 +40,18 @@ class GlobalBatchScope {
   Group* prev_;
 };
 
+// While one is alive (the trainer's step under train.expert_parallel), a training forward of a
+// MoE layer sends its tokens to the ranks that own their experts (model/expert_parallel.h).
+class ExpertParallelScope {
+ public:
+  explicit ExpertParallelScope(Group* g);
+  ~ExpertParallelScope();
+  ExpertParallelScope(const ExpertParallelScope&) = delete;
+  ExpertParallelScope& operator=(const ExpertParallelScope&) = delete;
+  static Group* group();
+
+ private:
+  Group* prev_;
+};
+
 }  // namespace moescope::dist

@@ -31,14 +31,22 @@ ExpertShard expert_shard(int64_t n_routed, int rank, int world) {
 }
 
 at::Tensor ep_moe_forward(MoELayerImpl& layer, const at::Tensor& x_BSD, dist::Group& g) {
+  const auto sizes = x_BSD.sizes().vec();
+  auto x_TD = x_BSD.reshape({-1, sizes.back()});
+  Routing r = layer.gate->forward(x_BSD);
+  DispatchPlan plan;
+  at::Tensor y_TD = ep_routed_forward(layer, x_TD, r, g, &plan);
+  if (!layer.shared_experts.is_empty()) y_TD = y_TD + layer.shared_experts->forward(x_TD);
+  return y_TD.view(sizes);
+}
+
+at::Tensor ep_routed_forward(MoELayerImpl& layer, const at::Tensor& x_TD, const Routing& r, dist::Group& g,
+                             DispatchPlan* plan) {
   const MoEConfig& mc = layer.cfg();
   const int64_t E = mc.n_routed, K = mc.top_k, W = g.size();
   const ExpertShard shard = expert_shard(E, g.rank(), g.size());
   const int64_t C = shard.count;
-  const auto sizes = x_BSD.sizes().vec();
-  auto x_TD = x_BSD.reshape({-1, sizes.back()});
   const int64_t T = x_TD.size(0);
-  Routing r = layer.gate->forward(x_BSD);
 
   // 2. The global capacity decision.
   at::Tensor keep_TK;
@@ -48,6 +56,9 @@ at::Tensor ep_moe_forward(MoELayerImpl& layer, const at::Tensor& x_BSD, dist::Gr
     at::Tensor e_all = gather_rows(g, r.expert_TK);
     DispatchPlan global = plan_dispatch(e_all, w_all, E, mc.capacity_factor, mc.drop_policy);
     keep_TK = global.keep_TK.narrow(0, static_cast<int64_t>(g.rank()) * T, T).to(x_TD.device());
+    plan->capacity = global.capacity;
+    plan->keep_TK = keep_TK;
+    plan->n_dropped = keep_TK.numel() - keep_TK.sum().item<int64_t>();
   }
   // 3. Kept assignments by expert (stable: token order within an expert), counts, then rows.
   at::Tensor slot_A, expert_A;
@@ -60,7 +71,12 @@ at::Tensor ep_moe_forward(MoELayerImpl& layer, const at::Tensor& x_BSD, dist::Gr
     slot_A = slots.index_select(0, std::get<1>(sorted));
   }
   at::Tensor token_A = torch::div(slot_A, K, "floor");
-  at::Tensor counts_WC = torch::bincount(expert_A, {}, E).to(torch::kCPU).view({W, C});
+  at::Tensor counts_E = torch::bincount(expert_A, {}, E).to(torch::kCPU);
+  plan->offsets.assign(1, 0);
+  for (int64_t e = 0; e < E; ++e) plan->offsets.push_back(plan->offsets.back() + counts_E[e].item<int64_t>());
+  plan->token_A = token_A;
+  plan->slot_A = slot_A;
+  at::Tensor counts_WC = counts_E.view({W, C});
   at::Tensor recv_WC = dist::exchange_counts(g, counts_WC);
   std::vector<int64_t> in_splits(W), out_splits(W);
   for (int64_t j = 0; j < W; ++j) {
@@ -106,9 +122,7 @@ at::Tensor ep_moe_forward(MoELayerImpl& layer, const at::Tensor& x_BSD, dist::Gr
   if (perm_A.numel() > 0) inv_A.index_put_({perm_A}, torch::arange(perm_A.numel(), perm_A.options()));
   at::Tensor y_back = dist::all_to_all_rows(g, y_local.index_select(0, inv_A), out_splits, in_splits);
   at::Tensor w_A = cast_to(r.weight_TK.reshape({-1}).index_select(0, slot_A), x_TD.scalar_type());
-  at::Tensor y_TD = torch::zeros_like(x_TD).index_add(0, token_A, y_back * w_A.unsqueeze(1));
-  if (!layer.shared_experts.is_empty()) y_TD = y_TD + layer.shared_experts->forward(x_TD);
-  return y_TD.view(sizes);
+  return torch::zeros_like(x_TD).index_add(0, token_A, y_back * w_A.unsqueeze(1));
 }
 
 }  // namespace moescope

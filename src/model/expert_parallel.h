@@ -14,11 +14,14 @@
 //      token, plus the shared experts.
 // Backward runs both exchanges in reverse (they are autograd functions). The layer object holds
 // every expert's weights (memory is not sharded yet), but rank r computes, and gets gradients
-// for, only its own experts. Returns y_BSD like MoELayerImpl::forward (no routing record, no
-// pending counts, no aux loss: the training integration is not built).
+// for, only its own experts. ep_moe_forward returns y_BSD like MoELayerImpl::forward (without
+// its routing record); in training, MoELayerImpl::forward itself takes this path inside a
+// dist::ExpertParallelScope (the trainer's step with train.expert_parallel > 1).
 #pragma once
 #include "dist/process_group.h"
 #include "model/moe.h"
+#include "model/router.h"
+#include "ops/dispatch.h"
 
 namespace moescope {
 
@@ -29,5 +32,10 @@ struct ExpertShard {
 ExpertShard expert_shard(int64_t n_routed, int rank, int world);
 
 at::Tensor ep_moe_forward(MoELayerImpl& layer, const at::Tensor& x_BSD, dist::Group& g);
+// Steps 2-4 for a routing already made (MoELayerImpl::forward under dist::ExpertParallelScope):
+// the routed contribution y_TD [T, D]; *plan describes this rank's tokens (keep_TK, kept counts
+// per expert in offsets, n_dropped) with the global capacity.
+at::Tensor ep_routed_forward(MoELayerImpl& layer, const at::Tensor& x_TD, const Routing& r, dist::Group& g,
+                             DispatchPlan* plan);
 
 }  // namespace moescope

@@ -49,6 +49,10 @@ Trainer::Trainer(Config cfg, std::string run_dir, bool resume, std::ostream& log
   if (fs::exists(run_dir_) && !fs::is_directory(run_dir_))
     throw std::runtime_error("--out '" + run_dir_ + "' exists and is not a directory");
   dp_.check_batch(cfg_.train.batch_size);
+  if (cfg_.train.expert_parallel > 1 && (cfg_.train.expert_parallel != dp_.world() || cfg_.model.moe.n_routed % dp_.world() != 0))
+    throw std::invalid_argument("train.expert_parallel = " + std::to_string(cfg_.train.expert_parallel) + " needs WORLD_SIZE = " +
+                                std::to_string(cfg_.train.expert_parallel) + " (now " + std::to_string(dp_.world()) +
+                                ") and moe.n_routed (" + std::to_string(cfg_.model.moe.n_routed) + ") divisible by it");
   fs::create_directories(run_dir_);
   if (dp_.root()) remove_stale_temps(run_dir_, log_);
   double saved_router_lr_mult = cfg_.train.router_lr_mult;
@@ -153,6 +157,7 @@ Trainer::StepResult Trainer::train_step(double lr) {
   const int64_t B = tc.batch_size / dp_.world(), S = tc.seq_len;  // this rank's rows of the global micro-batch
   StepResult r;
   dist::GlobalBatchScope global_batch(dp_.group());
+  dist::ExpertParallelScope expert_parallel(tc.expert_parallel > 1 ? dp_.group() : nullptr);
   opt_->zero_grad();
   const int64_t micro_start = st_.micro_index;
   at::Tensor rng_start;

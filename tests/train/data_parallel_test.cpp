@@ -150,6 +150,41 @@ TEST(DataParallel, ResumeAtAnotherWorldSizeContinuesTheSameCurve) {
   expect_close_weights(latest_weights(up), latest_weights(ref));
 }
 
+// The largest capacity drop rate any train record reports (rank 0's tokens under EP).
+double max_drop_rate(const std::string& run) {
+  double m = 0;
+  for (const auto& r : read_jsonl(metrics_path(run)).records)
+    if (r.value("type", "") == "train" && r.contains("moe"))
+      for (const auto& l : r.at("moe")) m = std::max(m, l.at("drop_rate").get<double>());
+  return m;
+}
+
+TEST(DataParallel, ExpertParallelWithDropsTrainsAsOneProcessAndResumesAtEp1) {
+  // Capacity factor 1: experts drop assignments. Under EP the capacity decision is the global
+  // batch's, so 2 ranks with EP 2 equal one process; a run saved at EP 2 resumes at EP 1.
+  ScratchRun s("ep-equal");
+  const std::string ref = s.run("one"), ep = s.run("ep2"), down = s.run("ep2-then-1");
+  const std::string cap = " --set moe.capacity_factor=1.0", ep2 = " --set train.expert_parallel=2";
+  auto [c0, o0] = sh(one(train_args(s, ref, 20) + cap));
+  ASSERT_EQ(c0, 0) << o0;
+  auto [c1, o1] = sh(two(train_args(s, ep, 20) + cap + ep2));
+  ASSERT_EQ(c1, 0) << o1;
+  EXPECT_GT(max_drop_rate(ref), 0.0);
+  EXPECT_GT(max_drop_rate(ep), 0.0);
+  expect_close_losses(losses(ep), losses(ref), 1, 20);
+  expect_close_weights(latest_weights(ep), latest_weights(ref));
+  auto [c2, o2] = sh(two(train_args(s, down, 10) + cap + ep2));
+  ASSERT_EQ(c2, 0) << o2;
+  auto [c3, o3] = sh(one("train --out " + down + " --resume --set train.max_steps=20 --set train.expert_parallel=1"));
+  ASSERT_EQ(c3, 0) << o3;
+  expect_close_losses(losses(down), losses(ref), 1, 20);
+  expect_close_weights(latest_weights(down), latest_weights(ref));
+  // EP must span the world group.
+  auto [c4, o4] = sh(one(train_args(s, s.run("bad"), 2) + ep2));
+  EXPECT_EQ(c4, 2) << o4;
+  EXPECT_NE(o4.find("train.expert_parallel = 2 needs WORLD_SIZE = 2 (now 1)"), std::string::npos) << o4;
+}
+
 TEST(DataParallelFaults, ARankKilledMidStepEndsTheJobAndTheCheckpointResumes) {
   ScratchRun s("dp-kill");
   const std::string run = s.run("run");

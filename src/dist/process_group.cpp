@@ -30,9 +30,16 @@ struct Group::Impl {
   DistEnv env;
   c10::intrusive_ptr<c10d::Store> store;
   c10::intrusive_ptr<c10d::ProcessGroupGloo> pg;
+  Group::CommSeconds spent;
 
   template <class F>
   void run(const char* what, F&& f) {
+    const auto t0 = std::chrono::steady_clock::now();
+    struct Add {
+      double& acc;
+      std::chrono::steady_clock::time_point t0;
+      ~Add() { acc += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); }
+    } add{std::string(what) == "all_to_all" ? spent.all_to_all : spent.other, t0};
     try {
       f()->wait();
     } catch (const std::exception& e) {
@@ -140,6 +147,12 @@ std::vector<int64_t> Group::all_gather(int64_t v) {
 
 void Group::barrier() {
   impl_->run("barrier", [&] { return impl_->pg->barrier(); });
+}
+
+Group::CommSeconds Group::take_comm_seconds() {
+  const CommSeconds s = impl_->spent;
+  impl_->spent = CommSeconds{};
+  return s;
 }
 
 Group* world() { return g_world.get(); }

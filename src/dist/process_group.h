@@ -39,6 +39,13 @@ class Group {
   std::vector<int64_t> all_gather(int64_t v);  // one value per rank, in rank order
   void barrier();
 
+  // Wall seconds this rank spent in collectives (waiting for peers included) since the last
+  // call: all-to-all separately from the rest. Reset by the call.
+  struct CommSeconds {
+    double all_to_all = 0, other = 0;
+  };
+  CommSeconds take_comm_seconds();
+
  private:
   struct Impl;
   explicit Group(std::unique_ptr<Impl> impl);

@@ -1,7 +1,6 @@
 // data_parallel.cpp: see data_parallel.h.
 #include "train/data_parallel.h"
 
-#include <chrono>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -17,23 +16,7 @@ uint64_t fnv1a(const std::string& s) {
   return h;
 }
 
-double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
-
-// Adds the lifetime of one of these to a counter.
-struct Timed {
-  double& acc;
-  double t0 = now_s();
-  explicit Timed(double& a) : acc(a) {}
-  ~Timed() { acc += now_s() - t0; }
-};
-
 }  // namespace
-
-double DataParallel::take_comm_seconds() const {
-  const double s = comm_s_;
-  comm_s_ = 0;
-  return s;
-}
 
 void DataParallel::check_same_config(const std::string& config_json) const {
   if (!g_) return;
@@ -74,7 +57,6 @@ void DataParallel::broadcast_state(Transformer& model, AdamW* opt) const {
 
 void DataParallel::average_gradients(Transformer& model) const {
   if (!g_) return;
-  Timed timed(comm_s_);
   std::vector<at::Tensor> grads;
   for (auto& p : model->parameters()) {
     if (!p.requires_grad()) continue;
@@ -86,7 +68,6 @@ void DataParallel::average_gradients(Transformer& model) const {
 
 void DataParallel::sum_router_counts(Transformer& model) const {
   if (!g_) return;
-  Timed timed(comm_s_);
   for (auto* l : model->moe_layers()) {
     at::Tensor c = l->pending_counts().to(torch::kCPU).contiguous().clone();
     g_->all_reduce_sum(c);
@@ -96,7 +77,6 @@ void DataParallel::sum_router_counts(Transformer& model) const {
 
 bool DataParallel::any(bool flag) const {
   if (!g_) return flag;
-  Timed timed(comm_s_);
   at::Tensor t = torch::tensor({flag ? 1L : 0L}, torch::kLong);
   g_->all_reduce_max(t);
   return t.item<int64_t>() != 0;
@@ -104,7 +84,6 @@ bool DataParallel::any(bool flag) const {
 
 double DataParallel::mean(double v) const {
   if (!g_) return v;
-  Timed timed(comm_s_);
   at::Tensor t = torch::tensor({v}, torch::kDouble);
   g_->all_reduce_sum(t);
   return t.item<double>() / static_cast<double>(world());

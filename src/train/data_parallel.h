@@ -44,12 +44,9 @@ class DataParallel {
   bool any(bool flag) const;      // true on every rank when it is true on some rank
   double mean(double v) const;    // the mean over ranks
   void barrier() const;
-  // Seconds spent in this class's collectives since the last call (the log's dist_comm_s).
-  double take_comm_seconds() const;
 
  private:
   dist::Group* g_;
-  mutable double comm_s_ = 0;
 };
 
 }  // namespace moescope

@@ -236,7 +236,11 @@ void Trainer::log_interval(double lr, const StepResult& r, TrainSummary& sum) {
                      {"loss", iv.steps ? nlohmann::json(iv.loss / iv.steps) : nlohmann::json(nullptr)}, {"lr", lr},
                      {"grad_norm", std::isfinite(r.grad_norm) ? nlohmann::json(r.grad_norm) : nlohmann::json(nullptr)},
                      {"tokens_per_s", tps}, {"skipped_steps", st_.skipped_steps}, {"elapsed_s", elapsed()}};
-  if (dp_.active()) rec["dist_comm_s"] = dp_.take_comm_seconds();  // this rank's time in collectives this interval
+  if (dp_.active()) {  // this rank's time in collectives this interval (all-to-all: expert parallelism)
+    const auto c = dp_.group()->take_comm_seconds();
+    rec["dist_comm_s"] = c.other;
+    rec["dist_all_to_all_s"] = c.all_to_all;
+  }
   if (!dp_.root()) {  // rank 0 alone logs (and runs the hooks)
     iv = Interval{};
     iv.t_start = t;

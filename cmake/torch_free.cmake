@@ -1,12 +1,12 @@
 # torch_free.cmake: the layers under ops (core, io, data, run, dashboard) are torch-free in fact,
 # and the build says so. moescope_torch_free(target), called where the target is defined, fails
 # the configure step when a source or header of the target's folder includes a torch header
-# (torch/, ATen/, c10/, caffe2/) or a header of a torch layer (ops, model, train, scope, compress,
+# (torch/, ATen/, c10/, caffe2/) or a header of a torch layer (ops, dist, model, train, scope, compress,
 # cli). moescope_check_torch_free_links(), called once at the end of the top-level file, fails it
 # when any of those targets links torch, directly or through another library of the project.
 
 set(MOESCOPE_TORCH_HEADER_REGEX "^[ \t]*#[ \t]*include[ \t]*[<\"](torch|ATen|c10|caffe2)/")
-set(MOESCOPE_TORCH_LAYER_REGEX "^[ \t]*#[ \t]*include[ \t]*\"(ops|model|train|scope|compress|cli)/")
+set(MOESCOPE_TORCH_LAYER_REGEX "^[ \t]*#[ \t]*include[ \t]*\"(ops|dist|model|train|scope|compress|cli)/")
 
 function(moescope_torch_free target)
   get_target_property(srcs ${target} SOURCES)

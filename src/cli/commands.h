@@ -22,5 +22,6 @@ Command register_compress(CLI::App& app);
 Command register_info(CLI::App& app);
 Command register_tokenize(CLI::App& app);
 Command register_export(CLI::App& app);
+Command register_launch(CLI::App& app);
 
 }  // namespace moescope

@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
   add(register_report);
   add(register_selfcheck);
   add(register_info);
+  add(register_launch);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,5 +1,6 @@
 // train_cmd.cpp: `moescope train --config FILE.toml [--data TEXT] [--out RUN_DIR] [--set k=v ...] [--resume]
-// [--max-memory SIZE]`.
+// [--max-memory SIZE]`. Under `moescope launch` (or torchrun) each process is one data-parallel
+// rank: rank 0 writes the run directory, runs the microscope and prints; the others are silent.
 #include <algorithm>
 #include <iostream>
 #include <memory>
@@ -10,6 +11,7 @@
 #include "cli/commands.h"
 #include "core/host_memory.h"
 #include "run/hf_config.h"
+#include "dist/process_group.h"
 #include "scope/microscope.h"
 #include "train/run_dir.h"
 #include "train/trainer.h"
@@ -59,9 +61,14 @@ Command register_train(CLI::App& app) {
     }
     if (!o->data.empty()) cfg.data.path = o->data;
     const uint64_t max_memory = o->max_memory.empty() ? 0 : parse_byte_size(o->max_memory, "--max-memory");
-    Trainer trainer(cfg, o->out, o->resume, std::cerr, max_memory, o->init);
+    // A rank of a multi-process job (moescope launch, torchrun): join the world group first.
+    const dist::DistEnv env = dist::read_dist_env();
+    if (env.distributed() && !dist::world()) dist::set_world(dist::Group::connect(env));
+    const bool root = env.rank == 0;
+    std::ostream null_log(nullptr);  // ranks > 0 are silent; their errors still reach stderr
+    Trainer trainer(cfg, o->out, o->resume, root ? std::cerr : null_log, max_memory, o->init);
     std::unique_ptr<Microscope> scope;
-    if (trainer.config().scope.enabled && trainer.config().model.n_moe_layers() > 0) {
+    if (root && trainer.config().scope.enabled && trainer.config().model.n_moe_layers() > 0) {
       const auto& tc = trainer.config().train;
       ScopeContext ctx;
       ctx.model = trainer.model();
@@ -91,7 +98,7 @@ Command register_train(CLI::App& app) {
     nlohmann::json j{{"run_dir", o->out}, {"steps", s.steps}, {"final_train_loss", s.final_loss},
                      {"val_loss", s.val_loss}, {"best_val_loss", s.best_val_loss}, {"tokens_per_s", s.tokens_per_s},
                      {"skipped_steps", s.skipped_steps}, {"wall_s", s.wall_s}, {"exit_code", s.exit_code}};
-    std::cout << j.dump() << std::endl;
+    if (root) std::cout << j.dump() << std::endl;
     return s.exit_code;
   };
 }

@@ -242,7 +242,14 @@ int32_t Dataset::token(int64_t i) const {
 
 void Dataset::train_batch(uint64_t seed, uint64_t index, int64_t B, int64_t S, std::vector<int64_t>* inputs_BS,
                           std::vector<int64_t>* targets_BS) const {
+  train_batch_rows(seed, index, 0, B, S, inputs_BS, targets_BS);
+}
+
+void Dataset::train_batch_rows(uint64_t seed, uint64_t index, int64_t first_row, int64_t B, int64_t S,
+                               std::vector<int64_t>* inputs_BS, std::vector<int64_t>* targets_BS) const {
   check_batch_args("train_batch", B, S, inputs_BS, targets_BS);
+  if (first_row < 0)
+    throw std::invalid_argument("Dataset::train_batch_rows: negative first row " + std::to_string(first_row));
   if (n_train_ < S + 1)
     throw std::runtime_error("corpus '" + corpus_path_ + "': the train split has " + std::to_string(n_train_) +
                              " tokens, fewer than seq_len + 1 = " + std::to_string(S + 1));
@@ -250,7 +257,7 @@ void Dataset::train_batch(uint64_t seed, uint64_t index, int64_t B, int64_t S, s
   inputs_BS->resize(static_cast<size_t>(B * S));
   targets_BS->resize(static_cast<size_t>(B * S));
   for (int64_t b = 0; b < B; ++b) {
-    const uint64_t h = batch_hash(seed, index, static_cast<uint64_t>(b));
+    const uint64_t h = batch_hash(seed, index, static_cast<uint64_t>(first_row + b));
     const size_t off = static_cast<size_t>((static_cast<unsigned __int128>(h) * n_offsets) >> 64);
     int64_t* in = inputs_BS->data() + b * S;
     int64_t* tg = targets_BS->data() + b * S;

@@ -76,6 +76,10 @@ class Dataset {
   // fewer than S+1 tokens.
   void train_batch(uint64_t seed, uint64_t index, int64_t B, int64_t S, std::vector<int64_t>* inputs_BS,
                    std::vector<int64_t>* targets_BS) const;
+  // Rows first_row .. first_row+B-1 of that batch (a data-parallel rank's shard of a global
+  // batch): the rows of train_batch(seed, index, first_row + B, ...) from first_row on.
+  void train_batch_rows(uint64_t seed, uint64_t index, int64_t first_row, int64_t B, int64_t S,
+                        std::vector<int64_t>* inputs_BS, std::vector<int64_t>* targets_BS) const;
 
   int64_t n_val_windows(int64_t S) const;
   // Fills windows first_window .. first_window+count-1, count = min(B, n_val_windows(S) -

@@ -1,6 +1,8 @@
 // moe.cpp: see moe.h.
 #include "model/moe.h"
 
+#include "dist/collectives.h"
+#include "model/expert_parallel.h"
 #include "model/init.h"
 #include "ops/attention_core.h"
 #include "ops/grouped_swiglu.h"
@@ -96,6 +98,8 @@ at::Tensor MoELayerImpl::forward(const at::Tensor& x_BSD) {
     y_TD = direct_forward(x_TD, r);
     plan.n_dropped = 0;
     plan.capacity = expert_capacity(mc.capacity_factor, T, mc.top_k, mc.n_routed);
+  } else if (dist::Group* g = dist::ExpertParallelScope::group(); g && is_training()) {
+    y_TD = ep_routed_forward(*this, x_TD, r, *g, &plan);  // experts on their owners' ranks
   } else {
     y_TD = routed_forward(x_TD, r, &plan);
   }

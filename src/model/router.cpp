@@ -3,6 +3,7 @@
 
 #include <limits>
 
+#include "dist/collectives.h"
 #include "ops/attention_core.h"
 
 namespace moescope {
@@ -68,7 +69,18 @@ Routing RouterImpl::forward(const at::Tensor& x_BSD) {
   if (cfg_.aux_loss_alpha > 0 || k.seq_aux_loss_alpha > 0) {
     auto p_TE = sigmoid ? r.scores_TE / (r.scores_TE.sum(-1, true) + 1e-20) : r.scores_TE;
     if (cfg_.aux_loss_alpha > 0) {
-      auto f_E = r.counts_E.to(rdt) / static_cast<double>(K * T);
+      // f_i is a statistic of the whole batch: in a data-parallel step, of the global batch
+      // (every rank's shard holds T tokens), so the gradient averaged over ranks is the
+      // single-process one.
+      auto counts_E = r.counts_E.to(rdt);
+      double T_all = static_cast<double>(T);
+      if (dist::Group* g = dist::GlobalBatchScope::group()) {
+        counts_E = counts_E.to(torch::kCPU).contiguous();
+        g->all_reduce_sum(counts_E);
+        counts_E = counts_E.to(r.counts_E.device());
+        T_all *= g->size();
+      }
+      auto f_E = counts_E / (static_cast<double>(K) * T_all);
       auto l = cfg_.aux_loss_alpha * E * (f_E * p_TE.mean(0)).sum();
       r.switch_loss = l.item<double>();
       r.aux_loss = r.aux_loss + l;

@@ -41,7 +41,15 @@ void crash_point(const char* name) {
     }
   }
   const char* at = std::getenv("MOESCOPE_TEST_KILL_AT");
+  const char* only = std::getenv("MOESCOPE_TEST_KILL_RANK");
+  const char* rank = std::getenv("RANK");
+  if (only && std::string(only) != (rank ? rank : "0")) return;
   if (at && std::strtoll(at, nullptr, 10) == n) ::kill(::getpid(), SIGKILL);
+}
+
+std::string rank_state_dir() {
+  const char* d = std::getenv("MOESCOPE_TEST_RANK_STATE");
+  return d ? d : "";
 }
 
 }  // namespace moescope::test_hooks

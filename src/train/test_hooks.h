@@ -8,11 +8,16 @@
 //                                              point it passes (1-based): a kill -9 at a chosen
 //                                              moment (each micro-batch, validation batch, log
 //                                              record, and every stage of a checkpoint write)
+//   MOESCOPE_TEST_KILL_RANK=R                  with MOESCOPE_TEST_KILL_AT: only the rank whose RANK is R
+//                                              kills itself (a rank of a multi-process job dying)
+//   MOESCOPE_TEST_RANK_STATE=DIR               at the end of run() every rank writes its weights and
+//                                              buffers to DIR/rank<R>.safetensors (ranks compared)
 //   MOESCOPE_TEST_CRASH_TRACE=PATH             every crash point appends its name and a newline
 //                                              to PATH (how a test counts and picks the points)
 #pragma once
 #include <cstdint>
 #include <set>
+#include <string>
 
 namespace moescope::test_hooks {
 
@@ -21,5 +26,7 @@ std::set<int64_t> nan_loss_steps();
 void maybe_crash_after_checkpoint_weights();
 // A moment where a kill must lose at most the steps since the last checkpoint (see above).
 void crash_point(const char* name);
+// MOESCOPE_TEST_RANK_STATE, or "" when unset.
+std::string rank_state_dir();
 
 }  // namespace moescope::test_hooks

@@ -15,6 +15,7 @@
 #include <sstream>
 #include <thread>
 
+#include "dist/collectives.h"
 #include "ops/runtime.h"
 #include "core/threads.h"
 #include "model/flops.h"
@@ -24,10 +25,12 @@
 #include "io/remove_tree.h"
 #include "core/host_memory.h"
 #include "model/resource_estimate.h"
+#include "model/tensor_io.h"
 #include "train/dtype_choice.h"
 #include "train/evaluate.h"
 #include "train/hf_checkpoint.h"
 #include "train/run_dir.h"
+#include "train/run_setup.h"
 #include "train/schedule.h"
 #include "train/test_hooks.h"
 
@@ -38,71 +41,23 @@ namespace {
 std::atomic<int> g_signal{0};
 void on_signal(int sig) { g_signal = sig; }
 
-// What --resume may change: train.* (schedule, limits, logging), scope.* (the microscope
-// observes and acts through the router knobs, which the checkpoint holds, so it may be turned on
-// for an existing run, e.g. --set scope.remediate=true) and compress.* (not used by training).
-// model.*, attn.*, moe.* and data.* must equal the saved ones (model.vocab_size is derived).
-bool may_change_on_resume(const std::string& key) {
-  for (const char* section : {"train.", "scope.", "compress."})
-    if (key.rfind(section, 0) == 0) return true;
-  return key == "model.vocab_size";
-}
-
-void check_resume_compatible(Config& requested, Config& saved) {
-  auto a = requested.fields();
-  const nlohmann::json ja = a.to_json(), jb = saved.fields().to_json();
-  for (const auto& k : a.keys()) {
-    if (may_change_on_resume(k)) continue;
-    auto ptr = nlohmann::json::json_pointer("/" + std::string(k).replace(k.find('.'), 1, "/"));
-    if (ja.at(ptr) != jb.at(ptr))
-      throw std::invalid_argument("--resume: config key '" + k + "' is " + ja.at(ptr).dump() +
-                                  " but the run was started with " + jb.at(ptr).dump() +
-                                  " (only train.*, scope.* and compress.* may change on resume)");
-  }
-}
-
-// The validation split must hold one window, the train split one window plus a token.
-void check_splits(const Dataset& d, const Config& c) {
-  const int64_t S = c.train.seq_len;
-  const std::string fix = ": lower train.seq_len, raise data.val_fraction (now " + std::to_string(c.data.val_fraction) +
-                          ") or use a larger corpus";
-  if (d.n_val_windows(S) < 1)
-    throw std::runtime_error("the validation split holds " + std::to_string(d.val_size()) +
-                             " tokens, fewer than train.seq_len + 1 = " + std::to_string(S + 1) + fix);
-  if (d.train_size() < S + 1)
-    throw std::runtime_error("the train split holds " + std::to_string(d.train_size()) +
-                             " tokens, fewer than train.seq_len + 1 = " + std::to_string(S + 1) + fix);
-}
-
-// Temp directories and files left by a process killed while writing (checkpoints/.latest.tmp-PID,
-// config.json.tmp.PID, ...): nothing reads them, the next write would use other names.
-void remove_stale_temps(const std::string& run_dir, std::ostream& log) {
-  std::error_code ec;
-  for (const fs::path dir : {fs::path(run_dir), fs::path(latest_dir(run_dir)).parent_path()}) {
-    if (!fs::is_directory(dir, ec)) continue;
-    for (const auto& e : fs::directory_iterator(dir, ec)) {
-      const std::string name = e.path().filename().string();
-      const bool ckpt_tmp = name.front() == '.' && name.find(".tmp-") != std::string::npos;
-      const bool file_tmp = name.find(".tmp.") != std::string::npos && !e.is_directory(ec);
-      if (!ckpt_tmp && !file_tmp) continue;
-      log << "removing " << e.path().string() << " (left by an interrupted write)\n";
-      remove_tree(e.path().string());
-    }
-  }
-}
-
 double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
 }  // namespace
 
 Trainer::Trainer(Config cfg, std::string run_dir, bool resume, std::ostream& log, uint64_t max_memory_bytes,
                  std::string init_dir)
-    : cfg_(std::move(cfg)), run_dir_(std::move(run_dir)), log_(log), resumed_(resume) {
+    : cfg_(std::move(cfg)), run_dir_(std::move(run_dir)), log_(log), resumed_(resume), dp_(dist::world()) {
   if (resume && !init_dir.empty()) throw std::invalid_argument("train: --init starts a new run; it cannot be combined with --resume");
   if (fs::exists(run_dir_) && !fs::is_directory(run_dir_))
     throw std::runtime_error("--out '" + run_dir_ + "' exists and is not a directory");
+  dp_.check_batch(cfg_.train.batch_size);
+  if (cfg_.train.expert_parallel > 1 && (cfg_.train.expert_parallel != dp_.world() || cfg_.model.moe.n_routed % dp_.world() != 0))
+    throw std::invalid_argument("train.expert_parallel = " + std::to_string(cfg_.train.expert_parallel) + " needs WORLD_SIZE = " +
+                                std::to_string(cfg_.train.expert_parallel) + " (now " + std::to_string(dp_.world()) +
+                                ") and moe.n_routed (" + std::to_string(cfg_.model.moe.n_routed) + ") divisible by it");
   fs::create_directories(run_dir_);
-  remove_stale_temps(run_dir_, log_);
+  if (dp_.root()) remove_stale_temps(run_dir_, log_);
   double saved_router_lr_mult = cfg_.train.router_lr_mult;
   bool from_scratch = false;  // --resume of a run stopped before its first checkpoint
   if (resume) {
@@ -119,7 +74,12 @@ Trainer::Trainer(Config cfg, std::string run_dir, bool resume, std::ostream& log
     throw std::runtime_error(run_dir_ + " already holds a run: pass --resume to continue it (also when it stopped "
                              "before its first checkpoint), or choose another --out");
   }
+  // Every rank has read the run directory; from here on rank 0 alone writes it. The tokenizer
+  // and the token cache are built by rank 0 first, then read by the others.
+  dp_.check_same_config(cfg_.fields().to_json().dump());
+  if (!dp_.root()) dp_.barrier();
   data_ = std::make_unique<Dataset>(Dataset::prepare(cfg_.data, run_dir_, log_));
+  if (dp_.root()) dp_.barrier();
   // An imported model keeps config.json's vocab_size (often padded past the tokenizer's), also
   // when its run is resumed.
   if (!init_dir.empty() || (resume && cfg_.model.vocab_size > data_->vocab_size())) {
@@ -132,6 +92,9 @@ Trainer::Trainer(Config cfg, std::string run_dir, bool resume, std::ostream& log
   cfg_.validate();
   check_splits(*data_, cfg_);
   const std::string device = resolve_device(enum_name(cfg_.train.device));
+  if (dp_.active() && device != "cpu")
+    throw std::runtime_error("a multi-process run trains on the CPU over Gloo; device '" + device +
+                             "' would need NCCL, not wired yet (set train.device=cpu)");
   // train.dtype is resolved once and saved resolved: a resumed run keeps its dtype unless
   // --set train.dtype names another one explicitly.
   if (resume && cfg_.train.dtype == DType::kAuto) cfg_.train.dtype = read_run_config(run_dir_).train.dtype;
@@ -149,7 +112,7 @@ Trainer::Trainer(Config cfg, std::string run_dir, bool resume, std::ostream& log
   log_ << "memory estimate: " << est.summary() << "\n";
   if (max_memory_bytes > 0) check_fits_memory(est, static_cast<double>(max_memory_bytes), "--max-memory");
   else if (device == "cpu") check_fits_memory(est, static_cast<double>(available_memory_bytes()), "MemAvailable, /proc/meminfo");
-  if (!resume) write_run_config(run_dir_, cfg_);
+  if (!resume && dp_.root()) write_run_config(run_dir_, cfg_);
 
   seed_everything(static_cast<uint64_t>(cfg_.train.seed));
   device_ = to_device(device);
@@ -169,14 +132,14 @@ Trainer::Trainer(Config cfg, std::string run_dir, bool resume, std::ostream& log
     // The checkpoint's knobs win, except a router lr multiplier set anew for this resume.
     if (cfg_.train.router_lr_mult != saved_router_lr_mult)
       for (auto* l : model_->moe_layers()) l->gate->set_knob(Knob::kLrMult, cfg_.train.router_lr_mult);
-    truncate_jsonl_after(metrics_path(run_dir_), log_field::kStep, st_.step);
+    if (dp_.root()) truncate_jsonl_after(metrics_path(run_dir_), log_field::kStep, st_.step);
     log_ << "resumed " << run_dir_ << " at step " << st_.step << "\n";
   } else if (from_scratch) {
-    truncate_jsonl_after(metrics_path(run_dir_), log_field::kStep, -1);  // the lost steps are redone
+    if (dp_.root()) truncate_jsonl_after(metrics_path(run_dir_), log_field::kStep, -1);  // the lost steps are redone
   }
   log_ << "model: " << model_->num_params() << " parameters (" << model_->num_active_params()
        << " active per token), " << cfg_.model.n_moe_layers() << " MoE layers, device " << device_ << ", compute "
-       << cfg_.train.dtype << "\n";
+       << cfg_.train.dtype << (dp_.active() ? ", data parallel over " + std::to_string(dp_.world()) + " ranks" : "") << "\n";
 }
 
 void Trainer::apply_router_lr_mults() {
@@ -192,13 +155,14 @@ void Trainer::apply_router_lr_mults() {
 
 void Trainer::log_event(const nlohmann::json& record) {
   if (metrics_) metrics_->write(record);
+  state_changed_ = true;
 }
 
 Trainer::~Trainer() = default;
 
 void Trainer::save_latest() {
   nlohmann::json cj = cfg_.fields().to_json();
-  save_checkpoint(latest_dir(run_dir_), model_, opt_.get(), st_, cj);
+  if (dp_.root()) save_checkpoint(latest_dir(run_dir_), model_, opt_.get(), st_, cj);
   last_ckpt_step_ = st_.step;
 }
 
@@ -206,8 +170,10 @@ double Trainer::elapsed() const { return base_elapsed_ + (now_s() - t_start_); }
 
 Trainer::StepResult Trainer::train_step(double lr) {
   const auto& tc = cfg_.train;
-  const int64_t B = tc.batch_size, S = tc.seq_len;
+  const int64_t B = tc.batch_size / dp_.world(), S = tc.seq_len;  // this rank's rows of the global micro-batch
   StepResult r;
+  dist::GlobalBatchScope global_batch(dp_.group());
+  dist::ExpertParallelScope expert_parallel(tc.expert_parallel > 1 ? dp_.group() : nullptr);
   opt_->zero_grad();
   const int64_t micro_start = st_.micro_index;
   at::Tensor rng_start;
@@ -217,7 +183,7 @@ Trainer::StepResult Trainer::train_step(double lr) {
     rng_start = gen.get_state();
   }
   for (int64_t m = 0; m < tc.grad_accum; ++m) {
-    if (m > 0 && g_signal) {
+    if (m > 0 && dp_.any(g_signal != 0)) {
       // A stop between micro-batches drops the partial step: the data position, the RNG and
       // the routers' pending counts go back to the start of the step, which a resume redoes.
       st_.micro_index = micro_start;
@@ -230,7 +196,8 @@ Trainer::StepResult Trainer::train_step(double lr) {
       return r;
     }
     test_hooks::crash_point("micro_batch");
-    data_->train_batch(static_cast<uint64_t>(tc.seed), static_cast<uint64_t>(st_.micro_index), B, S, &in_, &tg_);
+    data_->train_batch_rows(static_cast<uint64_t>(tc.seed), static_cast<uint64_t>(st_.micro_index), dp_.rank() * B, B, S,
+                            &in_, &tg_);
     ++st_.micro_index;
     auto inp = torch::from_blob(in_.data(), {B, S}, torch::kLong).to(device_);
     auto tgt = torch::from_blob(tg_.data(), {B, S}, torch::kLong).to(device_);
@@ -244,6 +211,11 @@ Trainer::StepResult Trainer::train_step(double lr) {
     r.finite = r.finite && std::isfinite(l);
     r.loss += ce.item<double>() / static_cast<double>(tc.grad_accum);
   }
+  if (dp_.active()) {
+    r.finite = !dp_.any(!r.finite);
+    r.loss = dp_.mean(r.loss);
+    dp_.average_gradients(model_);  // from here on every rank holds the same gradients
+  }
   r.grad_norm = torch::nn::utils::clip_grad_norm_(model_->parameters(),
                                                   tc.grad_clip > 0 ? tc.grad_clip : std::numeric_limits<double>::infinity());
   r.finite = r.finite && std::isfinite(r.grad_norm);
@@ -251,6 +223,7 @@ Trainer::StepResult Trainer::train_step(double lr) {
     st_.consecutive_nonfinite = 0;
     apply_router_lr_mults();
     opt_->step(lr);
+    dp_.sum_router_counts(model_);
     model_->update_router_biases();
   }
   return r;
@@ -279,6 +252,16 @@ void Trainer::log_interval(double lr, const StepResult& r, TrainSummary& sum) {
                      {"loss", iv.steps ? nlohmann::json(iv.loss / iv.steps) : nlohmann::json(nullptr)}, {"lr", lr},
                      {"grad_norm", std::isfinite(r.grad_norm) ? nlohmann::json(r.grad_norm) : nlohmann::json(nullptr)},
                      {"tokens_per_s", tps}, {"skipped_steps", st_.skipped_steps}, {"elapsed_s", elapsed()}};
+  if (dp_.active()) {  // this rank's time in collectives this interval (all-to-all: expert parallelism)
+    const auto c = dp_.group()->take_comm_seconds();
+    rec["dist_comm_s"] = c.other;
+    rec["dist_all_to_all_s"] = c.all_to_all;
+  }
+  if (!dp_.root()) {  // rank 0 alone logs (and runs the hooks)
+    iv = Interval{};
+    iv.t_start = t;
+    return;
+  }
   if (hooks.on_log) hooks.on_log(st_.step, rec);
   metrics_->write(rec);
   test_hooks::crash_point("train_record_written");
@@ -297,9 +280,9 @@ bool Trainer::evaluate_now(TrainSummary& sum) {
   const auto& tc = cfg_.train;
   if (hooks.before_eval) hooks.before_eval(st_.step);
   auto r = evaluate(model_, *data_, tc.batch_size, tc.seq_len, tc.eval_max_batches, device_, hooks.eval_after_forward,
-                    [] {
+                    [this] {
                       test_hooks::crash_point("eval_batch");
-                      return g_signal != 0;
+                      return dp_.any(g_signal != 0);
                     });
   if (r.interrupted) {  // no record, no best checkpoint: a resume evaluates this step first
     st_.eval_pending = true;
@@ -309,7 +292,7 @@ bool Trainer::evaluate_now(TrainSummary& sum) {
   nlohmann::json rec{{log_field::kSchema, 1}, {log_field::kType, log_field::kEval}, {log_field::kStep, st_.step}, {"val_loss", r.loss},
                      {"val_ppl", r.perplexity}, {"val_tokens", r.tokens}, {"elapsed_s", elapsed()}};
   if (hooks.on_eval) hooks.on_eval(st_.step, rec);
-  metrics_->write(rec);
+  if (metrics_) metrics_->write(rec);
   test_hooks::crash_point("eval_record_written");
   sum.val_loss = r.loss;
   last_eval_step_ = st_.step;
@@ -317,8 +300,9 @@ bool Trainer::evaluate_now(TrainSummary& sum) {
     st_.best_val_loss = r.loss;
     st_.best_step = st_.step;
     st_.elapsed_s = elapsed();
-    save_checkpoint(best_dir(run_dir_), model_, opt_.get(), st_, cfg_.fields().to_json());
+    if (dp_.root()) save_checkpoint(best_dir(run_dir_), model_, opt_.get(), st_, cfg_.fields().to_json());
   }
+  if (!dp_.root()) return true;
   if (tty_) std::cout << "\n";
   std::cout << "eval step " << st_.step << " val_loss " << std::fixed << std::setprecision(4) << r.loss
             << " ppl " << std::setprecision(2) << r.perplexity << (st_.best_step == st_.step ? " (best)" : "") << std::endl;
@@ -348,7 +332,9 @@ TrainSummary Trainer::run() {
   }
   if (resumed_ && hooks.on_resume) hooks.on_resume(st_.step);
 
-  metrics_ = std::make_unique<JsonlWriter>(metrics_path(run_dir_), /*append=*/true);
+  if (dp_.root()) metrics_ = std::make_unique<JsonlWriter>(metrics_path(run_dir_), /*append=*/true);
+  dp_.broadcast_state(model_, opt_.get());  // rank 0's initial or resumed state (and its hooks' changes) everywhere
+  state_changed_ = false;
   t_start_ = now_s();
   base_elapsed_ = st_.elapsed_s;
   interval_ = Interval{};
@@ -359,11 +345,11 @@ TrainSummary Trainer::run() {
   model_->train();
   if (st_.eval_pending && !evaluate_now(sum)) sum.exit_code = 130;  // interrupted before it could write it
   while (sum.exit_code == 0 && st_.step < tc.max_steps) {
-    if (g_signal) {
+    if (dp_.any(g_signal != 0)) {
       sum.exit_code = 130;
       break;
     }
-    if (tc.max_minutes > 0 && elapsed() >= tc.max_minutes * 60.0) {
+    if (dp_.any(tc.max_minutes > 0 && elapsed() >= tc.max_minutes * 60.0)) {
       log_ << "time limit of " << tc.max_minutes << " min reached at step " << st_.step << "\n";
       break;
     }
@@ -385,7 +371,12 @@ TrainSummary Trainer::run() {
     sum.final_loss = r.loss;
     if (hooks.after_step) hooks.after_step(st_.step);
 
-    if (st_.step % tc.log_every == 0 || st_.step == tc.max_steps) log_interval(lr, r, sum);
+    if (st_.step % tc.log_every == 0 || st_.step == tc.max_steps) {
+      log_interval(lr, r, sum);
+      // Rank 0's hooks may have acted (remediation): that decision, made once, reaches every rank.
+      if (dp_.active() && dp_.any(state_changed_)) dp_.broadcast_state(model_, opt_.get());
+      state_changed_ = false;
+    }
     if (st_.step % tc.eval_every == 0 && !evaluate_now(sum)) {
       sum.exit_code = 130;
       break;
@@ -404,6 +395,8 @@ TrainSummary Trainer::run() {
     }
   }
   if (tty_) std::cout << "\n";
+  if (const std::string d = test_hooks::rank_state_dir(); !d.empty())
+    save_model_weights(*model_, d + "/rank" + std::to_string(dp_.rank()) + ".safetensors", {});
   std::signal(SIGINT, SIG_DFL);
   std::signal(SIGTERM, SIG_DFL);
   sum.steps = st_.step;

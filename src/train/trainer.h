@@ -10,6 +10,9 @@
 // resume) and between validation batches (the evaluation is abandoned, no record written);
 // the worst-case stop latency is one micro-batch forward + backward (or one validation batch)
 // plus the latest checkpoint write. No final evaluation after a signal.
+// Data parallel (a run started by `moescope launch` or torchrun, dist::world() set): see
+// train/data_parallel.h; rank 0 alone writes the run directory (config, logs, checkpoints) and
+// runs the hooks; every rank evaluates the whole validation set (same weights, same result).
 // Before allocating, the memory estimate (model/resource_estimate.h) is printed and checked
 // against --max-memory, or on the CPU against MemAvailable.
 // A killed run: stale temp files are removed at start; --resume of a run stopped before its
@@ -27,6 +30,7 @@
 #include "model/transformer.h"
 #include "train/adamw.h"
 #include "train/checkpoint.h"
+#include "train/data_parallel.h"
 #include "io/jsonl.h"
 #include "data/dataset.h"
 
@@ -69,7 +73,8 @@ class Trainer {
   const Dataset& data() const { return *data_; }
   const TrainerState& state() const { return st_; }
   const std::string& run_dir() const { return run_dir_; }
-  // Appends an event record (e.g. a remediation action) to RUN_DIR/metrics.jsonl.
+  // Appends an event record (e.g. a remediation action) to RUN_DIR/metrics.jsonl; in a
+  // data-parallel run rank 0's state is then broadcast at the end of the log interval.
   void log_event(const nlohmann::json& record);
 
  private:
@@ -102,6 +107,8 @@ class Trainer {
   torch::Device device_{torch::kCPU};
   bool resumed_ = false;
   std::unique_ptr<JsonlWriter> metrics_;
+  DataParallel dp_;
+  bool state_changed_ = false;  // rank 0 logged an event (remediation) since the last sync
   // State of one run() call.
   std::set<int64_t> poison_;  // test_hooks::nan_loss_steps()
   double t_start_ = 0, base_elapsed_ = 0;

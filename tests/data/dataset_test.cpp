@@ -118,6 +118,27 @@ TEST(Dataset, TrainBatchesAreDeterministicWindows) {
   EXPECT_EQ(tg2, tg1);
 }
 
+TEST(Dataset, RowShardsOfABatchConcatenateToTheWholeBatch) {
+  // Data parallelism: W ranks reading rows [r*B/W, (r+1)*B/W) see exactly the one-process batch.
+  Fixture f;
+  Dataset ds = f.prepare();
+  const int64_t B = 8, S = 16;
+  std::vector<int64_t> in, tg;
+  ds.train_batch(11, 5, B, S, &in, &tg);
+  for (int64_t W : {1, 2, 4, 8}) {
+    std::vector<int64_t> cat_in, cat_tg, si, st;
+    for (int64_t r = 0; r < W; ++r) {
+      ds.train_batch_rows(11, 5, r * (B / W), B / W, S, &si, &st);
+      ASSERT_EQ(si.size(), size_t(B / W * S));
+      cat_in.insert(cat_in.end(), si.begin(), si.end());
+      cat_tg.insert(cat_tg.end(), st.begin(), st.end());
+    }
+    EXPECT_EQ(cat_in, in) << "W = " << W;
+    EXPECT_EQ(cat_tg, tg) << "W = " << W;
+  }
+  EXPECT_THROW(ds.train_batch_rows(11, 5, -1, 2, S, &in, &tg), std::invalid_argument);
+}
+
 TEST(Dataset, TrainBatchesSpreadOverTheSplitAndNeverReachValidation) {
   Fixture f(4000);
   Dataset ds = f.prepare();

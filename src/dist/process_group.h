@@ -1,0 +1,59 @@
+// process_group.h: the world process group of a multi-process run, over LibTorch's c10d
+// (ProcessGroupGloo on the CPU; a CUDA build would choose NCCL from the device, not yet wired).
+// connect() does the rendezvous: rank 0 serves a TCPStore at MASTER_ADDR:MASTER_PORT (or all
+// ranks share a FileStore), then the Gloo group is built with DistEnv::timeout_s as its
+// collective timeout, on GLOO_SOCKET_IFNAME when set, else on the interface of MASTER_ADDR's
+// host name. Every collective blocks until done; a failure (a peer that died, a timeout)
+// throws std::runtime_error naming this rank, the operation and the timeout. c10d stays out of
+// this header.
+// The process-wide world (set_world / world()) is null in a single-process run: callers test it
+// and do nothing else, so a run of one process pays nothing.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dist/dist_env.h"
+#include "ops/tensor_fwd.h"
+
+namespace moescope::dist {
+
+class Group {
+ public:
+  // Throws std::runtime_error (naming the store address or file and the timeout) when the
+  // rendezvous fails.
+  static std::unique_ptr<Group> connect(const DistEnv& env);
+  ~Group();
+  int rank() const;
+  int size() const;
+  double timeout_s() const;
+
+  void all_reduce_sum(at::Tensor& t);   // in place, contiguous CPU tensor
+  void all_reduce_max(at::Tensor& t);
+  void all_reduce_min(at::Tensor& t);
+  void broadcast(at::Tensor& t, int root);
+  // Variable-split all-to-all along dim 0: rank r sends in.narrow(0, sum(in_splits[:j]), in_splits[j])
+  // to rank j and receives out_splits[j] rows from rank j into out (sized sum(out_splits)).
+  void all_to_all(at::Tensor& out, at::Tensor& in, const std::vector<int64_t>& out_splits,
+                  const std::vector<int64_t>& in_splits);
+  std::vector<int64_t> all_gather(int64_t v);  // one value per rank, in rank order
+  void barrier();
+
+  // Wall seconds this rank spent in collectives (waiting for peers included) since the last
+  // call: all-to-all separately from the rest. Reset by the call.
+  struct CommSeconds {
+    double all_to_all = 0, other = 0;
+  };
+  CommSeconds take_comm_seconds();
+
+ private:
+  struct Impl;
+  explicit Group(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// The process-wide world group (null: single process).
+Group* world();
+void set_world(std::unique_ptr<Group> g);
+
+}  // namespace moescope::dist

@@ -1,0 +1,61 @@
+// run_setup.cpp: see run_setup.h.
+#include "train/run_setup.h"
+
+#include <filesystem>
+#include <stdexcept>
+
+#include <nlohmann/json.hpp>
+
+#include "io/remove_tree.h"
+#include "run/run_layout.h"
+
+namespace moescope {
+namespace fs = std::filesystem;
+
+bool may_change_on_resume(const std::string& key) {
+  for (const char* section : {"train.", "scope.", "compress."})
+    if (key.rfind(section, 0) == 0) return true;
+  return key == "model.vocab_size";
+}
+
+void check_resume_compatible(Config& requested, Config& saved) {
+  auto a = requested.fields();
+  const nlohmann::json ja = a.to_json(), jb = saved.fields().to_json();
+  for (const auto& k : a.keys()) {
+    if (may_change_on_resume(k)) continue;
+    auto ptr = nlohmann::json::json_pointer("/" + std::string(k).replace(k.find('.'), 1, "/"));
+    if (ja.at(ptr) != jb.at(ptr))
+      throw std::invalid_argument("--resume: config key '" + k + "' is " + ja.at(ptr).dump() +
+                                  " but the run was started with " + jb.at(ptr).dump() +
+                                  " (only train.*, scope.* and compress.* may change on resume)");
+  }
+}
+
+void check_splits(const Dataset& d, const Config& c) {
+  const int64_t S = c.train.seq_len;
+  const std::string fix = ": lower train.seq_len, raise data.val_fraction (now " + std::to_string(c.data.val_fraction) +
+                          ") or use a larger corpus";
+  if (d.n_val_windows(S) < 1)
+    throw std::runtime_error("the validation split holds " + std::to_string(d.val_size()) +
+                             " tokens, fewer than train.seq_len + 1 = " + std::to_string(S + 1) + fix);
+  if (d.train_size() < S + 1)
+    throw std::runtime_error("the train split holds " + std::to_string(d.train_size()) +
+                             " tokens, fewer than train.seq_len + 1 = " + std::to_string(S + 1) + fix);
+}
+
+void remove_stale_temps(const std::string& run_dir, std::ostream& log) {
+  std::error_code ec;
+  for (const fs::path dir : {fs::path(run_dir), fs::path(latest_dir(run_dir)).parent_path()}) {
+    if (!fs::is_directory(dir, ec)) continue;
+    for (const auto& e : fs::directory_iterator(dir, ec)) {
+      const std::string name = e.path().filename().string();
+      const bool ckpt_tmp = name.front() == '.' && name.find(".tmp-") != std::string::npos;
+      const bool file_tmp = name.find(".tmp.") != std::string::npos && !e.is_directory(ec);
+      if (!ckpt_tmp && !file_tmp) continue;
+      log << "removing " << e.path().string() << " (left by an interrupted write)\n";
+      remove_tree(e.path().string());
+    }
+  }
+}
+
+}  // namespace moescope

@@ -1,0 +1,25 @@
+// run_setup.h: the checks and clean-up the trainer does before a run starts: what --resume may
+// change, whether the data splits hold a window, and the temp files a killed write left.
+#pragma once
+#include <ostream>
+#include <string>
+
+#include "core/config.h"
+#include "data/dataset.h"
+
+namespace moescope {
+
+// What --resume may change: train.* (schedule, limits, logging), scope.* (the microscope
+// observes and acts through the router knobs, which the checkpoint holds, so it may be turned on
+// for an existing run, e.g. --set scope.remediate=true) and compress.* (not used by training).
+// model.*, attn.*, moe.* and data.* must equal the saved ones (model.vocab_size is derived).
+bool may_change_on_resume(const std::string& key);
+// Throws std::invalid_argument naming the first key that differs and may not change.
+void check_resume_compatible(Config& requested, Config& saved);
+// The validation split must hold one window, the train split one window plus a token.
+void check_splits(const Dataset& d, const Config& c);
+// Temp directories and files left by a process killed while writing (checkpoints/.latest.tmp-PID,
+// config.json.tmp.PID, ...): nothing reads them, the next write would use other names.
+void remove_stale_temps(const std::string& run_dir, std::ostream& log);
+
+}  // namespace moescope

@@ -1,0 +1,269 @@
+// dist_test.cpp: the torchrun environment, the world group's collectives over real Gloo
+// processes on loopback (forked ranks), its failures in bounded time, and the local launcher.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <functional>
+#include <fstream>
+#include <sstream>
+
+#include <torch/torch.h>
+
+#include "dist/collectives.h"
+#include "dist/dist_env.h"
+#include "dist/launcher.h"
+#include "dist/process_group.h"
+
+namespace moescope::dist {
+namespace {
+
+double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+
+// Forks `world` ranks that each run body(rank) (an exception or a failed check -> exit 1) and
+// waits for them, killing all after limit_s. Returns each rank's exit code (-1: killed).
+std::vector<int> run_ranks(int world, const std::function<void(int)>& body, double timeout_s = 5, double limit_s = 60) {
+  const int port = free_port("127.0.0.1");
+  std::vector<pid_t> pids;
+  for (int r = 0; r < world; ++r) {
+    const pid_t p = fork();
+    if (p == 0) {
+      int code = 0;
+      try {
+        body(r);
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "rank %d: %s\n", r, e.what());
+        code = 1;
+      }
+      std::fflush(stderr);
+      _exit(code);
+    }
+    pids.push_back(p);
+  }
+  (void)port;
+  std::vector<int> codes(static_cast<size_t>(world), -1);
+  const double end = now_s() + limit_s;
+  int live = world;
+  while (live > 0 && now_s() < end) {
+    for (int r = 0; r < world; ++r) {
+      int st;
+      if (pids[r] > 0 && waitpid(pids[r], &st, WNOHANG) == pids[r]) {
+        codes[r] = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+        pids[r] = -1;
+        --live;
+      }
+    }
+    usleep(20000);
+  }
+  for (pid_t p : pids)
+    if (p > 0) {
+      kill(p, SIGKILL);
+      waitpid(p, nullptr, 0);
+    }
+  (void)timeout_s;
+  return codes;
+}
+
+DistEnv env_for(int rank, int world, int port, double timeout_s = 10) {
+  DistEnv e;
+  e.rank = rank;
+  e.world_size = world;
+  e.master_addr = "127.0.0.1";
+  e.master_port = port;
+  e.timeout_s = timeout_s;
+  return e;
+}
+
+#define RANK_CHECK(cond)                                                                      \
+  do {                                                                                        \
+    if (!(cond)) throw std::runtime_error(std::string("check failed: ") + #cond);             \
+  } while (0)
+
+TEST(DistEnv, DefaultsToOneProcess) {
+  const DistEnv d = parse_dist_env({});
+  EXPECT_EQ(d.world_size, 1);
+  EXPECT_EQ(d.rank, 0);
+  EXPECT_FALSE(d.distributed());
+}
+
+TEST(DistEnv, ReadsTheTorchrunVariables) {
+  const DistEnv d = parse_dist_env({{"RANK", "3"}, {"WORLD_SIZE", "4"}, {"LOCAL_RANK", "1"}, {"MASTER_ADDR", "10.0.0.2"},
+                                    {"MASTER_PORT", "29511"}, {"MOESCOPE_DIST_TIMEOUT_S", "2.5"}, {"GLOO_SOCKET_IFNAME", "lo"}});
+  EXPECT_EQ(d.rank, 3);
+  EXPECT_EQ(d.world_size, 4);
+  EXPECT_EQ(d.local_rank, 1);
+  EXPECT_EQ(d.master_addr, "10.0.0.2");
+  EXPECT_EQ(d.master_port, 29511);
+  EXPECT_DOUBLE_EQ(d.timeout_s, 2.5);
+  EXPECT_EQ(d.socket_ifname, "lo");
+  EXPECT_TRUE(d.distributed());
+}
+
+TEST(DistEnv, BadValuesNameTheVariable) {
+  auto msg = [](std::map<std::string, std::string> env) {
+    try {
+      parse_dist_env(env);
+    } catch (const std::invalid_argument& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(msg({{"WORLD_SIZE", "2"}, {"RANK", "2"}}).find("RANK='2'"), std::string::npos);
+  EXPECT_NE(msg({{"WORLD_SIZE", "2"}}).find("RANK is not"), std::string::npos);
+  EXPECT_NE(msg({{"WORLD_SIZE", "two"}}).find("WORLD_SIZE='two'"), std::string::npos);
+  EXPECT_NE(msg({{"MASTER_PORT", "70000"}}).find("MASTER_PORT"), std::string::npos);
+  EXPECT_NE(msg({{"MOESCOPE_DIST_TIMEOUT_S", "0"}}).find("MOESCOPE_DIST_TIMEOUT_S"), std::string::npos);
+  EXPECT_NE(msg({{"MASTER_ADDR", ""}}).find("MASTER_ADDR"), std::string::npos);
+}
+
+TEST(Group, CollectivesAcrossThreeRanks) {
+  const int port = free_port("127.0.0.1");
+  const auto codes = run_ranks(3, [port](int r) {
+    auto g = Group::connect(env_for(r, 3, port));
+    RANK_CHECK(g->rank() == r && g->size() == 3);
+    // Bucketed mean: several dtypes and a bucket smaller than one tensor.
+    std::vector<at::Tensor> ts{torch::full({5}, double(r)), torch::full({2, 3}, float(10 * r)), torch::full({4}, float(r))};
+    all_reduce_mean(*g, ts, /*bucket_bytes=*/16);
+    RANK_CHECK(torch::allclose(ts[0], torch::full({5}, 1.0)));
+    RANK_CHECK(torch::allclose(ts[1], torch::full({2, 3}, 10.f)));
+    RANK_CHECK(torch::allclose(ts[2], torch::full({4}, 1.f)));
+    std::vector<at::Tensor> bs{torch::full({3}, float(r + 7)), torch::full({2}, int64_t(r + 1))};
+    broadcast_all(*g, bs, 1);
+    RANK_CHECK(torch::equal(bs[0], torch::full({3}, 8.f)) && torch::equal(bs[1], torch::full({2}, int64_t(2))));
+    std::string s = r == 0 ? std::string("knobs of rank 0") : std::string("other");
+    broadcast_string(*g, s, 0);
+    RANK_CHECK(s == "knobs of rank 0");
+    const auto all = g->all_gather(100 + r);
+    RANK_CHECK((all == std::vector<int64_t>{100, 101, 102}));
+    at::Tensor m = torch::tensor({int64_t(r)});
+    g->all_reduce_max(m);
+    RANK_CHECK(m.item<int64_t>() == 2);
+    // Variable splits: rank r sends (r + j) % 3 rows (valued 100 r + j) to rank j; rank 2 sends
+    // nothing to rank 1 ((2 + 1) % 3 = 0).
+    std::vector<int64_t> in_splits, out_splits;
+    std::vector<at::Tensor> parts;
+    for (int j = 0; j < 3; ++j) {
+      in_splits.push_back((r + j) % 3);
+      out_splits.push_back((j + r) % 3);
+      parts.push_back(torch::full({(r + j) % 3, 2}, double(100 * r + j)));
+    }
+    at::Tensor in = torch::cat(parts), out = torch::empty({out_splits[0] + out_splits[1] + out_splits[2], 2}, in.options());
+    g->all_to_all(out, in, out_splits, in_splits);
+    int64_t off = 0;
+    for (int j = 0; j < 3; ++j) {
+      RANK_CHECK(torch::equal(out.narrow(0, off, out_splits[j]), torch::full({out_splits[j], 2}, double(100 * j + r))));
+      off += out_splits[j];
+    }
+    g->barrier();
+  });
+  EXPECT_EQ(codes, (std::vector<int>{0, 0, 0}));
+}
+
+TEST(Group, FileStoreRendezvousOnTheInterfaceOfGlooSocketIfname) {
+  const std::string store = ::testing::TempDir() + "moescope-filestore-" + std::to_string(getpid());
+  std::remove(store.c_str());
+  const auto codes = run_ranks(2, [store](int r) {
+    DistEnv e = env_for(r, 2, /*port=*/1);
+    e.store_file = store;
+    e.socket_ifname = "lo";
+    auto g = Group::connect(e);
+    at::Tensor t = torch::full({3}, double(r + 1), torch::kDouble);
+    g->all_reduce_sum(t);
+    RANK_CHECK(torch::equal(t, torch::full({3}, 3.0, torch::kDouble)));
+  });
+  EXPECT_EQ(codes, (std::vector<int>{0, 0}));
+  std::remove(store.c_str());
+  // An interface that does not exist is an error naming it.
+  DistEnv e = env_for(0, 1, /*port=*/1);
+  e.store_file = store;
+  e.socket_ifname = "nosuchif0";
+  try {
+    Group::connect(e);
+    ADD_FAILURE() << "no error";
+  } catch (const std::runtime_error& err) {
+    EXPECT_NE(std::string(err.what()).find("GLOO_SOCKET_IFNAME=nosuchif0"), std::string::npos) << err.what();
+  }
+  std::remove(store.c_str());
+}
+
+TEST(Group, UnreachableStoreFailsWithinTheTimeout) {
+  // Rank 1 of 2 whose rank 0 never serves the store.
+  const int port = free_port("127.0.0.1");
+  const double t0 = now_s();
+  std::string what;
+  try {
+    Group::connect(env_for(1, 2, port, /*timeout_s=*/2));
+  } catch (const std::runtime_error& e) {
+    what = e.what();
+  }
+  EXPECT_LT(now_s() - t0, 15);
+  EXPECT_NE(what.find("rank 1 of 2: rendezvous through the TCPStore at MASTER_ADDR:MASTER_PORT = 127.0.0.1:" + std::to_string(port)),
+            std::string::npos) << what;
+}
+
+TEST(Group, APeerThatDiesMakesTheCollectiveFail) {
+  const int port = free_port("127.0.0.1");
+  const double t0 = now_s();
+  const auto codes = run_ranks(2, [port](int r) {
+    auto g = Group::connect(env_for(r, 2, port, /*timeout_s=*/3));
+    if (r == 1) _exit(0);  // gone without a word
+    at::Tensor t = torch::ones({4});
+    try {
+      g->all_reduce_sum(t);
+    } catch (const std::runtime_error& e) {
+      if (std::string(e.what()).find("rank 0 of 2: collective 'all_reduce' failed") != std::string::npos) _exit(42);
+      throw;
+    }
+  });
+  EXPECT_EQ(codes, (std::vector<int>{42, 0}));
+  EXPECT_LT(now_s() - t0, 30);
+}
+
+TEST(Launcher, GivesEachRankItsEnvironmentAndExitsZero) {
+  LaunchOptions o;
+  o.nproc = 3;
+  o.exe = "/bin/sh";
+  const std::string marker = ::testing::TempDir() + "launch-env-" + std::to_string(getpid());
+  o.args = {"-c", "echo $RANK $WORLD_SIZE $LOCAL_RANK $MASTER_ADDR $MOESCOPE_DIST_TIMEOUT_S > " + marker + ".$RANK"};
+  o.timeout_s = 7;
+  std::ostringstream log;
+  EXPECT_EQ(launch(o, log), 0) << log.str();
+  for (int r = 0; r < 3; ++r) {
+    std::ifstream f(marker + "." + std::to_string(r));
+    std::string rank, world, local, addr, timeout;
+    f >> rank >> world >> local >> addr >> timeout;
+    EXPECT_EQ(rank, std::to_string(r));
+    EXPECT_EQ(world, "3");
+    EXPECT_EQ(local, std::to_string(r));
+    EXPECT_EQ(addr, "127.0.0.1");
+    EXPECT_EQ(std::stod(timeout), 7.0);
+    std::remove((marker + "." + std::to_string(r)).c_str());
+  }
+}
+
+TEST(Launcher, AFailingRankStopsTheOthersAndSetsTheExitCode) {
+  LaunchOptions o;
+  o.nproc = 2;
+  o.exe = "/bin/sh";
+  o.grace_s = 2;
+  // Rank 0 ignores SIGTERM and would sleep a minute; rank 1 fails at once.
+  o.args = {"-c", "if [ $RANK = 1 ]; then exit 3; fi; trap '' TERM; exec sleep 60"};
+  std::ostringstream log;
+  const double t0 = now_s();
+  EXPECT_EQ(launch(o, log), 3);
+  EXPECT_LT(now_s() - t0, 20);
+  EXPECT_NE(log.str().find("rank 1"), std::string::npos) << log.str();
+  EXPECT_NE(log.str().find("SIGKILL"), std::string::npos) << log.str();
+}
+
+TEST(Launcher, RefusesAnEmptyCommand) {
+  LaunchOptions o;
+  o.nproc = 2;
+  std::ostringstream log;
+  EXPECT_THROW(launch(o, log), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace moescope::dist

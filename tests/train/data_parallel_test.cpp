@@ -1,0 +1,240 @@
+// data_parallel_test.cpp: data-parallel training over Gloo on loopback, through the moescope
+// binary (`moescope launch --nproc 2 -- train ...`): 2 ranks x batch 4 train exactly as
+// 1 rank x batch 8 (losses and weights, fp32, grad accumulation, bias balancing, switch, seq
+// and z losses on, jitter off), every rank ends with bit-identical weights and router biases, a
+// run resumes at another world size (2 -> 1, 1 -> 2) on the same loss curve; and the faults: a
+// rank killed mid-step, a rank that cannot reach the store, configs that differ between ranks,
+// each ending every process in bounded time with a clear error and the last checkpoint intact.
+#include <sys/wait.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "dist/launcher.h"
+#include "io/jsonl.h"
+#include "io/safetensors.h"
+#include "model/tensor_io.h"
+#include "run/run_layout.h"
+#include "train_test_util.h"
+
+using namespace moescope;
+using moescope::testing::ScratchRun;
+namespace fs = std::filesystem;
+
+namespace {
+
+double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+
+// {exit status, output}; `timeout` bounds a run that would hang (exit 124).
+std::pair<int, std::string> sh(const std::string& cmd) {
+  std::string out;
+  FILE* f = popen(("timeout -k 5 150 sh -c '" + cmd + "' 2>&1").c_str(), "r");
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+  const int st = pclose(f);
+  return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
+}
+
+const std::string kEnv = "MOESCOPE_NO_REEXEC=1 OMP_WAIT_POLICY=PASSIVE OMP_NUM_THREADS=1 ";
+
+// Global micro-batch 8, 2 micro-batches per step, a constant lr after warm-up (so a 10-step run
+// resumed to 20 follows the 20-step run), every balance term on, jitter off.
+std::string train_args(const ScratchRun& s, const std::string& run, int steps) {
+  return "train --config " + moescope::testing::source_path("configs/tiny.toml") + " --data " + s.corpus() + " --out " + run +
+         " --set data.cache_dir=" + s.cache() + " --set train.batch_size=8 --set train.grad_accum=2 --set train.max_steps=" +
+         std::to_string(steps) +
+         " --set train.log_every=1 --set train.eval_every=10 --set train.ckpt_every=10 --set train.eval_max_batches=2"
+         " --set train.min_lr_ratio=1 --set moe.bias_update_rate=0.01 --set moe.aux_loss_alpha=0.01"
+         " --set moe.seq_aux_loss_alpha=0.001 --set moe.z_loss_beta=0.001 --set scope.tensorboard=false";
+}
+
+std::string one(const std::string& args) { return kEnv + MOESCOPE_BINARY + " " + args; }
+std::string two(const std::string& args, const std::string& env = "") {
+  return kEnv + env + " " + MOESCOPE_BINARY + " launch --nproc 2 --timeout 20 -- " + args;
+}
+
+std::map<int64_t, double> losses(const std::string& run) {
+  std::map<int64_t, double> m;
+  for (const auto& r : read_jsonl(metrics_path(run)).records)
+    if (r.value("type", "") == "train") {
+      EXPECT_EQ(m.count(r.at("step").get<int64_t>()), 0u) << "step logged twice in " << run;
+      m[r.at("step").get<int64_t>()] = r.at("loss").get<double>();
+    }
+  return m;
+}
+
+std::map<std::string, at::Tensor> weights(const std::string& path) {
+  std::map<std::string, at::Tensor> m;
+  for (const auto& t : load_safetensors(path).tensors) m[t.name] = from_record(t);
+  return m;
+}
+
+void expect_close_losses(const std::map<int64_t, double>& got, const std::map<int64_t, double>& want, int64_t from,
+                         int64_t to) {
+  for (int64_t s = from; s <= to; ++s) {
+    ASSERT_TRUE(got.count(s) && want.count(s)) << "step " << s;
+    EXPECT_LE(std::abs(got.at(s) - want.at(s)), 1e-5 * std::abs(want.at(s))) << "step " << s;
+  }
+}
+
+// Relative error of each tensor, ||got - want|| / ||want|| (Frobenius), at most 1e-5.
+void expect_close_weights(const std::string& got_path, const std::string& want_path) {
+  const auto got = weights(got_path), want = weights(want_path);
+  ASSERT_EQ(got.size(), want.size());
+  for (const auto& [name, w] : want) {
+    ASSERT_TRUE(got.count(name)) << name;
+    const double norm = w.to(torch::kDouble).norm().item<double>();
+    const double err = (got.at(name).to(torch::kDouble) - w.to(torch::kDouble)).norm().item<double>();
+    EXPECT_LE(err, 1e-5 * std::max(norm, 1e-12)) << name << ": ||want|| = " << norm;
+  }
+}
+
+std::string latest_weights(const std::string& run) { return run + "/checkpoints/latest/model.safetensors"; }
+
+TEST(DataParallel, TwoRanksOfHalfTheBatchTrainAsOneRankWithIdenticalRanks) {
+  ScratchRun s("dp-equal");
+  const std::string a = s.run("one"), b = s.run("two"), state = s.run("rank-state");
+  fs::create_directories(state);
+  auto [ca, oa] = sh(one(train_args(s, a, 20)));
+  ASSERT_EQ(ca, 0) << oa;
+  auto [cb, ob] = sh(two(train_args(s, b, 20), "MOESCOPE_TEST_RANK_STATE=" + state));
+  ASSERT_EQ(cb, 0) << ob;
+  EXPECT_NE(ob.find("data parallel over 2 ranks"), std::string::npos) << ob;
+  const auto la = losses(a), lb = losses(b);
+  EXPECT_EQ(lb.size(), 20u);  // rank 0 alone writes the log
+  expect_close_losses(lb, la, 1, 20);
+  expect_close_weights(latest_weights(b), latest_weights(a));
+  // Every rank ends with the same weights and router biases, bit for bit.
+  const auto r0 = load_safetensors(state + "/rank0.safetensors"), r1 = load_safetensors(state + "/rank1.safetensors");
+  ASSERT_EQ(r0.tensors.size(), r1.tensors.size());
+  int biases = 0;
+  for (size_t i = 0; i < r0.tensors.size(); ++i) {
+    EXPECT_EQ(r0.tensors[i].name, r1.tensors[i].name);
+    EXPECT_EQ(r0.tensors[i].bytes, r1.tensors[i].bytes) << r0.tensors[i].name;
+    biases += r0.tensors[i].name.find("e_score_correction_bias") != std::string::npos;
+  }
+  EXPECT_EQ(biases, 1);  // tiny: one MoE layer
+  // The bias moved (the balancing acted), identically in both runs.
+  const auto wa = weights(latest_weights(a));
+  for (const auto& [name, t] : wa)
+    if (name.find("e_score_correction_bias") != std::string::npos) EXPECT_GT(t.abs().max().item<double>(), 0.0);
+}
+
+TEST(DataParallel, ResumeAtAnotherWorldSizeContinuesTheSameCurve) {
+  ScratchRun s("dp-resume");
+  const std::string ref = s.run("ref"), down = s.run("two-then-one"), up = s.run("one-then-two");
+  auto [c0, o0] = sh(one(train_args(s, ref, 20)));
+  ASSERT_EQ(c0, 0) << o0;
+  // 2 -> 1
+  auto [c1, o1] = sh(two(train_args(s, down, 10)));
+  ASSERT_EQ(c1, 0) << o1;
+  auto [c2, o2] = sh(one("train --out " + down + " --resume --set train.max_steps=20"));
+  ASSERT_EQ(c2, 0) << o2;
+  // 1 -> 2
+  auto [c3, o3] = sh(one(train_args(s, up, 10)));
+  ASSERT_EQ(c3, 0) << o3;
+  auto [c4, o4] = sh(two("train --out " + up + " --resume --set train.max_steps=20"));
+  ASSERT_EQ(c4, 0) << o4;
+  const auto want = losses(ref);
+  expect_close_losses(losses(down), want, 1, 20);
+  expect_close_losses(losses(up), want, 1, 20);
+  expect_close_weights(latest_weights(down), latest_weights(ref));
+  expect_close_weights(latest_weights(up), latest_weights(ref));
+}
+
+// The largest capacity drop rate any train record reports (rank 0's tokens under EP).
+double max_drop_rate(const std::string& run) {
+  double m = 0;
+  for (const auto& r : read_jsonl(metrics_path(run)).records)
+    if (r.value("type", "") == "train" && r.contains("moe"))
+      for (const auto& l : r.at("moe")) m = std::max(m, l.at("drop_rate").get<double>());
+  return m;
+}
+
+TEST(DataParallel, ExpertParallelWithDropsTrainsAsOneProcessAndResumesAtEp1) {
+  // Capacity factor 1: experts drop assignments. Under EP the capacity decision is the global
+  // batch's, so 2 ranks with EP 2 equal one process; a run saved at EP 2 resumes at EP 1.
+  ScratchRun s("ep-equal");
+  const std::string ref = s.run("one"), ep = s.run("ep2"), down = s.run("ep2-then-1");
+  const std::string cap = " --set moe.capacity_factor=1.0", ep2 = " --set train.expert_parallel=2";
+  auto [c0, o0] = sh(one(train_args(s, ref, 20) + cap));
+  ASSERT_EQ(c0, 0) << o0;
+  auto [c1, o1] = sh(two(train_args(s, ep, 20) + cap + ep2));
+  ASSERT_EQ(c1, 0) << o1;
+  EXPECT_GT(max_drop_rate(ref), 0.0);
+  EXPECT_GT(max_drop_rate(ep), 0.0);
+  expect_close_losses(losses(ep), losses(ref), 1, 20);
+  expect_close_weights(latest_weights(ep), latest_weights(ref));
+  auto [c2, o2] = sh(two(train_args(s, down, 10) + cap + ep2));
+  ASSERT_EQ(c2, 0) << o2;
+  auto [c3, o3] = sh(one("train --out " + down + " --resume --set train.max_steps=20 --set train.expert_parallel=1"));
+  ASSERT_EQ(c3, 0) << o3;
+  expect_close_losses(losses(down), losses(ref), 1, 20);
+  expect_close_weights(latest_weights(down), latest_weights(ref));
+  // EP must span the world group.
+  auto [c4, o4] = sh(one(train_args(s, s.run("bad"), 2) + ep2));
+  EXPECT_EQ(c4, 2) << o4;
+  EXPECT_NE(o4.find("train.expert_parallel = 2 needs WORLD_SIZE = 2 (now 1)"), std::string::npos) << o4;
+}
+
+TEST(DataParallelFaults, ARankKilledMidStepEndsTheJobAndTheCheckpointResumes) {
+  ScratchRun s("dp-kill");
+  const std::string run = s.run("run");
+  // Rank 1 sends itself SIGKILL at its 25th crash point (a micro-batch of step 11; the latest
+  // checkpoint is step 10's).
+  const double t0 = now_s();
+  auto [c, o] = sh(two(train_args(s, run, 20), "MOESCOPE_TEST_KILL_AT=25 MOESCOPE_TEST_KILL_RANK=1"));
+  EXPECT_LT(now_s() - t0, 60);
+  EXPECT_NE(c, 0) << o;
+  EXPECT_NE(o.find("launch: rank 1"), std::string::npos) << o;
+  EXPECT_NE(o.find("signal 9"), std::string::npos) << o;
+  // No rank is left behind, and the last checkpoint (step 10) resumes to the end.
+  auto [cr, orr] = sh(two("train --out " + run + " --resume"));
+  ASSERT_EQ(cr, 0) << orr;
+  EXPECT_NE(orr.find("resumed " + run + " at step 10"), std::string::npos) << orr;
+  EXPECT_EQ(losses(run).size(), 20u);
+}
+
+TEST(DataParallelFaults, ARankThatCannotReachTheStoreFailsWithinTheTimeout) {
+  ScratchRun s("dp-store");
+  const int port = dist::free_port("127.0.0.1");
+  const double t0 = now_s();
+  auto [c, o] = sh(kEnv + "RANK=1 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(port) +
+                   " MOESCOPE_DIST_TIMEOUT_S=2 " + MOESCOPE_BINARY + " " + train_args(s, s.run("run"), 4));
+  EXPECT_LT(now_s() - t0, 30);
+  EXPECT_EQ(c, 2) << o;
+  EXPECT_NE(o.find("rank 1 of 2: rendezvous through the TCPStore at MASTER_ADDR:MASTER_PORT = 127.0.0.1:" +
+                   std::to_string(port) + " failed within 2 s"),
+            std::string::npos)
+      << o;
+}
+
+TEST(DataParallelFaults, ConfigsThatDifferBetweenRanksAreRefusedByEveryRank) {
+  ScratchRun s("dp-config");
+  const std::string run = s.run("run");
+  const int port = dist::free_port("127.0.0.1");
+  const std::string env = kEnv + "WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(port) + " MOESCOPE_DIST_TIMEOUT_S=20 ";
+  const std::string out0 = s.run("out0"), out1 = s.run("out1");
+  const double t0 = now_s();
+  auto [c, o] = sh("(" + env + "RANK=0 " + MOESCOPE_BINARY + " " + train_args(s, run, 4) + " > " + out0 + " 2>&1; echo $? >> " + out0 +
+                   ") & (" + env + "RANK=1 " + MOESCOPE_BINARY + " " + train_args(s, run, 4) + " --set train.lr=0.001 > " + out1 +
+                   " 2>&1; echo $? >> " + out1 + "); wait");
+  EXPECT_LT(now_s() - t0, 60);
+  for (const auto& f : {out0, out1}) {
+    std::ifstream in(f);
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_NE(text.find("the config of rank(s) 1 differs from rank 0's"), std::string::npos) << text;
+    EXPECT_NE(text.find("\n2\n"), std::string::npos) << text;  // exit status 2, an error
+  }
+  EXPECT_FALSE(fs::exists(run + "/config.json"));  // nothing written
+}
+
+}  // namespace

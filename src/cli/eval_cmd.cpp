@@ -15,7 +15,7 @@ namespace moescope {
 
 Command register_eval(CLI::App& app) {
   struct Opts {
-    std::string run, data, device = "auto";
+    std::string run, data, device = "auto", weights = "auto";
     int64_t max_batches = 0;
   };
   auto o = std::make_shared<Opts>();
@@ -28,9 +28,10 @@ Command register_eval(CLI::App& app) {
   });
   c->add_option("--data", o->data, "Evaluate on this text's validation split instead of the run's corpus");
   c->add_option("--device", o->device, "cpu, cuda or auto")->capture_default_str();
+  add_weights_option(c, &o->weights);
   c->add_option("--max-batches", o->max_batches, "Cap on validation batches (0 = all)")->capture_default_str();
   return [o]() -> int {
-    auto run = load_any_run(o->run, o->device);
+    auto run = load_any_run(o->run, o->device, parse_hf_weights(o->weights));
     auto data = Dataset::open_for_eval(o->run, run.cfg.data, o->data, std::cerr);
     const auto& tc = run.cfg.train;
     auto dev = to_device(resolve_device(o->device));

@@ -15,7 +15,7 @@ namespace moescope {
 
 Command register_generate(CLI::App& app) {
   struct Opts {
-    std::string run, prompt, device = "auto";
+    std::string run, prompt, device = "auto", weights = "auto";
     SampleOptions s;
     bool no_cache = false, json = false;
   };
@@ -37,8 +37,9 @@ Command register_generate(CLI::App& app) {
   c->add_flag("--no-cache", o->no_cache, "Recompute the whole context every token (no KV cache)");
   c->add_flag("--json", o->json, "Print a JSON object (text, tokens/s) instead of plain text");
   c->add_option("--device", o->device, "cpu, cuda or auto")->capture_default_str();
+  add_weights_option(c, &o->weights);
   return [o]() -> int {
-    auto run = load_any_run(o->run, o->device);
+    auto run = load_any_run(o->run, o->device, parse_hf_weights(o->weights));
     auto dev = to_device(resolve_device(o->device));
     o->s.use_cache = !o->no_cache;
     auto prompt = run.tokenizer->encode(o->prompt);

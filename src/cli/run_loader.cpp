@@ -8,13 +8,21 @@
 
 namespace moescope {
 
-LoadedRun load_any_run(const std::string& run_dir, const std::string& device) {
-  if (is_hf_model_dir(run_dir)) return load_model_dir(run_dir, device, std::cerr);
+LoadedRun load_any_run(const std::string& run_dir, const std::string& device, HfWeights weights) {
+  if (is_hf_model_dir(run_dir)) return load_model_dir(run_dir, device, std::cerr, weights);
   if (!compress::is_compressed_run(run_dir)) return load_run(run_dir, device);
   return load_run(run_dir, device, [&](Transformer& model) {
     const auto source = compress::load_compressed_weights(run_dir, *model);
     return LoadedWeights{compress::compressed_weights_path(run_dir), source.step};
   });
+}
+
+CLI::Option* add_weights_option(CLI::App* c, std::string* text) {
+  return c->add_option("--weights", *text,
+                       "Model directories: copy (fp32 copy), mapped (the safetensors pages in place, bf16/fp32, CPU only; "
+                       "for models near or above RAM) or auto (mapped when the fp32 copy would exceed half the available memory)")
+      ->check(CLI::IsMember({"auto", "copy", "mapped"}))
+      ->capture_default_str();
 }
 
 }  // namespace moescope

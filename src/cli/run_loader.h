@@ -4,6 +4,9 @@
 #pragma once
 #include <string>
 
+#include <CLI/CLI.hpp>
+
+#include "train/hf_checkpoint.h"
 #include "train/run_dir.h"
 
 namespace moescope {
@@ -11,6 +14,11 @@ namespace moescope {
 // A Hugging Face model directory (config.json with a model_type) loads through load_model_dir
 // (train/hf_checkpoint.h). Otherwise load_run, with the weights of a compressed run (compress::load_compressed_weights: every
 // unfactorised weight, each factorised expert matrix composed once from its bank) when it is one.
-LoadedRun load_any_run(const std::string& run_dir, const std::string& device);
+// `weights` applies to model directories only (train/hf_checkpoint.h HfWeights).
+LoadedRun load_any_run(const std::string& run_dir, const std::string& device, HfWeights weights = HfWeights::kCopy);
+
+// The --weights option of the commands that load a model for inference (eval, generate); the
+// text is parsed by parse_hf_weights when the command runs.
+CLI::Option* add_weights_option(CLI::App* c, std::string* text);
 
 }  // namespace moescope

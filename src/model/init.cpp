@@ -6,9 +6,25 @@
 
 namespace moescope {
 
+namespace {
+thread_local bool skip_init = false;
+}  // namespace
+
+SkipInitScope::SkipInitScope() : prev_(skip_init) { skip_init = true; }
+SkipInitScope::~SkipInitScope() { skip_init = prev_; }
+bool SkipInitScope::active() { return skip_init; }
+
 torch::nn::Linear make_linear(int64_t in, int64_t out, double std) {
-  auto l = torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(false));
   torch::NoGradGuard ng;
+  if (skip_init) {
+    // Linear's constructor draws its weight (touching every page); build a 1x1 one and give it
+    // an uninitialised [out, in] tensor instead.
+    auto l = torch::nn::Linear(torch::nn::LinearOptions(1, 1).bias(false));
+    l->options.in_features(in).out_features(out);
+    l->weight.set_data(torch::empty({out, in}));
+    return l;
+  }
+  auto l = torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(false));
   l->weight.normal_(0.0, std);
   return l;
 }

@@ -21,8 +21,11 @@
 #include "data/tokenizer.h"
 #include "io/atomic_file.h"
 #include "io/json_guard.h"
+#include "core/host_memory.h"
 #include "io/mapped_safetensors.h"
+#include "model/init.h"
 #include "model/tensor_io.h"
+#include "train/dtype_choice.h"
 #include "ops/runtime.h"
 
 namespace moescope {
@@ -98,8 +101,9 @@ struct Shards {
   std::string where(const std::string& n) const { return owner.at(n)->path(); }
 };
 
-// A float tensor from a mapped entry (F32, BF16, F16), as fp32.
-at::Tensor read_float(const Shards& sh, const std::string& name, const std::vector<int64_t>& want) {
+// The torch dtype of a float entry (F32, BF16, F16); throws naming the tensor otherwise, or
+// when its shape is not `want`.
+at::ScalarType float_entry_dtype(const Shards& sh, const std::string& name, const std::vector<int64_t>& want) {
   const auto v = sh.at(name);
   const std::string& dt = v.entry->dtype;
   at::ScalarType st;
@@ -112,9 +116,21 @@ at::Tensor read_float(const Shards& sh, const std::string& name, const std::vect
   if (v.entry->shape != want)
     throw std::runtime_error(sh.where(name) + ": tensor '" + name + "' has shape " + shape_text(v.entry->shape) +
                              ", config.json implies " + shape_text(want));
+  return st;
+}
+
+// A float tensor from a mapped entry (F32, BF16, F16), copied out, in its file dtype.
+at::Tensor read_float_as_stored(const Shards& sh, const std::string& name, const std::vector<int64_t>& want) {
+  const auto st = float_entry_dtype(sh, name, want);
+  const auto v = sh.at(name);
   auto t = torch::empty(want, torch::TensorOptions().dtype(st));
   std::memcpy(t.data_ptr(), v.data, v.size());
-  return t.to(at::kFloat);
+  return t;
+}
+
+// The same, as fp32.
+at::Tensor read_float(const Shards& sh, const std::string& name, const std::vector<int64_t>& want) {
+  return read_float_as_stored(sh, name, want).to(at::kFloat);
 }
 
 at::Tensor read_fp8(const Shards& sh, const std::string& name, const std::vector<int64_t>& want, int64_t block) {
@@ -182,16 +198,35 @@ std::string hf_tensor_name(const std::string& model_type, const std::string& mod
   return n;
 }
 
-int64_t load_hf_weights(const std::string& dir, const HfModelConfig& hf, Transformer& model) {
-  Shards sh(dir);
+int64_t load_hf_weights(const std::string& dir, const HfModelConfig& hf, Transformer& model, bool in_place) {
+  auto shards = std::make_shared<Shards>(dir);
+  const Shards& sh = *shards;
   std::set<std::string> used;
   torch::NoGradGuard ng;
-  auto load_one = [&](const std::string& key, at::Tensor& dst) {
+  auto load_one = [&](const std::string& key, at::Tensor& dst, bool parameter) {
     const std::string name = hf_tensor_name(hf.model_type, key);
     if (name.empty()) return;
     if (!sh.has(name)) throw std::runtime_error(dir + ": tensor '" + name + "' is missing (config.json implies it)");
     used.insert(name);
     const std::vector<int64_t> want = dst.sizes().vec();
+    const bool permuted = hf.rope_interleave && !rope_rows(hf.model, key).empty();
+    if (in_place && parameter && sh.at(name).entry->dtype != "F8_E4M3") {
+      // Parameters stay in the file: F32 and BF16 entries become tensors over the mapped pages
+      // (read-only; the mapping lives as long as any of them). F16 entries are copied out as
+      // F32 (exact; CPU matmuls have no F16 kernels in LibTorch 1.13), RoPE-permuted ones in
+      // their own dtype.
+      const auto st = float_entry_dtype(sh, name, want);
+      if (st == at::kHalf || permuted) {
+        auto src = read_float_as_stored(sh, name, want).to(st == at::kHalf ? at::kFloat : st);
+        if (permuted)
+          for (auto [off, p] : rope_rows(hf.model, key)) permute_rope_rows(src, off, p, true);
+        dst.set_data(src);
+      } else {
+        auto* data = const_cast<unsigned char*>(sh.at(name).data);
+        dst.set_data(torch::from_blob(data, want, [shards](void*) {}, torch::TensorOptions().dtype(st)));
+      }
+      return;
+    }
     at::Tensor src;
     if (sh.at(name).entry->dtype == "F8_E4M3") {
       if (!hf.fp8_blocks)
@@ -209,8 +244,8 @@ int64_t load_hf_weights(const std::string& dir, const HfModelConfig& hf, Transfo
       for (auto [off, p] : rope_rows(hf.model, key)) permute_rope_rows(src, off, p, true);
     dst.copy_(src);
   };
-  for (auto& p : model->named_parameters()) load_one(p.key(), p.value());
-  for (auto& b : model->named_buffers()) load_one(b.key(), b.value());
+  for (auto& p : model->named_parameters()) load_one(p.key(), p.value(), true);
+  for (auto& b : model->named_buffers()) load_one(b.key(), b.value(), false);
   // Tensors the model has no place for: the MTP layers (skipped), a tied model's copy of the
   // head, RoPE frequency buffers some writers save; anything else is an error.
   const std::regex layer_re(R"(^model\.layers\.(\d+)\.)");
@@ -225,7 +260,20 @@ int64_t load_hf_weights(const std::string& dir, const HfModelConfig& hf, Transfo
   return static_cast<int64_t>(used.size());
 }
 
-LoadedRun load_model_dir(const std::string& dir, const std::string& device, std::ostream& log) {
+HfWeights parse_hf_weights(const std::string& text) {
+  if (text == "auto") return HfWeights::kAuto;
+  if (text == "copy") return HfWeights::kCopy;
+  if (text == "mapped") return HfWeights::kMapped;
+  throw std::invalid_argument("--weights: '" + text + "' is not one of auto, copy, mapped");
+}
+
+HfWeights choose_hf_weights(HfWeights requested, const std::string& device, double fp32_bytes, double available_bytes) {
+  if (requested != HfWeights::kAuto) return requested;
+  if (device != "cpu") return HfWeights::kCopy;
+  return available_bytes > 0 && fp32_bytes > kHfMappedShareOfMemory * available_bytes ? HfWeights::kMapped : HfWeights::kCopy;
+}
+
+LoadedRun load_model_dir(const std::string& dir, const std::string& device, std::ostream& log, HfWeights weights) {
   HfModelConfig hf = read_hf_config(dir);
   for (const auto& n : hf.notes) log << "model: " << n << "\n";
   LoadedRun r;
@@ -248,13 +296,31 @@ LoadedRun load_model_dir(const std::string& dir, const std::string& device, std:
   if (r.tokenizer->vocab_size() > hf.model.vocab_size)
     throw std::runtime_error(dir + ": tokenizer vocabulary (" + std::to_string(r.tokenizer->vocab_size()) +
                              ") is larger than config.json vocab_size (" + std::to_string(hf.model.vocab_size) + ")");
-  r.model = Transformer(hf.model);
-  load_hf_weights(dir, hf, r.model);
+  {
+    SkipInitScope no_draw;  // every weight is loaded next (model/init.h)
+    r.model = Transformer(hf.model);
+  }
+  const std::string resolved = resolve_device(device);
+  const double fp32_bytes = 4.0 * static_cast<double>(r.model->num_params());
+  const double avail = static_cast<double>(available_memory_bytes());
+  const HfWeights how = choose_hf_weights(weights, resolved, fp32_bytes, avail);
+  if (how == HfWeights::kMapped && resolved != "cpu")
+    throw std::invalid_argument("--weights mapped: the weights stay in the mapped file, so the device must be cpu (got " + resolved + ")");
+  load_hf_weights(dir, hf, r.model, how == HfWeights::kMapped);
   r.checkpoint = dir;
   r.step = 0;
-  const std::string resolved = resolve_device(device);
-  r.model->to(to_device(resolved));
-  r.model->compute_dtype = at::kFloat;
+  if (how == HfWeights::kMapped) {
+    // Activations in bf16 where this CPU runs it natively and faster (train/dtype_choice.h),
+    // else fp32 (each weight is then cast per matmul, one at a time).
+    const DType dt = resolve_train_dtype(DType::kAuto, resolved, log);
+    r.cfg.train.dtype = dt;
+    r.model->compute_dtype = dt == DType::kBf16 ? at::kBFloat16 : at::kFloat;
+    log << "model: weights memory-mapped in place (" << format_bytes(fp32_bytes) << " as fp32; " << format_bytes(avail)
+        << " available), activations in " << (dt == DType::kBf16 ? "bf16" : "fp32") << "\n";
+  } else {
+    r.model->to(to_device(resolved));
+    r.model->compute_dtype = at::kFloat;
+  }
   r.model->eval();
   return r;
 }

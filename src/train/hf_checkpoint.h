@@ -28,13 +28,32 @@ namespace moescope {
 // architecture has no such tensor (left at its initial value, e.g. a zero router bias).
 std::string hf_tensor_name(const std::string& model_type, const std::string& module_name);
 
-// Copies the directory's weights into `model` (built from hf.model). Returns the number of
-// tensors read.
-int64_t load_hf_weights(const std::string& dir, const HfModelConfig& hf, Transformer& model);
+// Copies the directory's weights into `model` (built from hf.model), as fp32. Returns the number
+// of tensors read. in_place: the parameters become the file's own F32/BF16 bytes instead
+// (read-only tensors over the memory map, which stays open while any of them lives; F16 and
+// FP8 tensors are converted to fp32 copies, RoPE-permuted ones copied); for inference only, without the
+// NaN/Inf scan of every weight, which would read the whole file. Buffers are always copied.
+int64_t load_hf_weights(const std::string& dir, const HfModelConfig& hf, Transformer& model, bool in_place = false);
 
-// config.json + tokenizer + weights, ready for eval/generate in fp32 (LoadedRun::cfg gets
-// train.dtype fp32 and data.tokenizer hf:DIR). Notes (skipped layers, caps) go to `log`.
-LoadedRun load_model_dir(const std::string& dir, const std::string& device, std::ostream& log);
+// How load_model_dir holds the weights (eval/generate --weights):
+//   copy    fp32 parameters, copied out of the file (exact; needs 4 bytes per parameter);
+//   mapped  the file's pages themselves (load_hf_weights in_place): a model larger than RAM
+//           loads in seconds, and only the pages a forward reads become resident (page cache
+//           the OS can drop again); CPU only;
+//   auto    mapped on the CPU when the fp32 copy would exceed kHfMappedShareOfMemory of the
+//           available memory, else copy.
+enum class HfWeights { kAuto, kCopy, kMapped };
+constexpr double kHfMappedShareOfMemory = 0.5;
+// "auto", "copy", "mapped"; throws std::invalid_argument naming --weights otherwise.
+HfWeights parse_hf_weights(const std::string& text);
+// The auto rule above (device: resolved, "cpu" or "cuda"; available 0 = unknown -> copy).
+HfWeights choose_hf_weights(HfWeights requested, const std::string& device, double fp32_bytes, double available_bytes);
+
+// config.json + tokenizer + weights, ready for eval/generate (LoadedRun::cfg gets data.tokenizer
+// hf:DIR and train.dtype fp32, or with mapped weights the activation dtype chosen for the CPU).
+// Notes (skipped layers, caps, the weights mode) go to `log`.
+LoadedRun load_model_dir(const std::string& dir, const std::string& device, std::ostream& log,
+                         HfWeights weights = HfWeights::kCopy);
 
 // Writes `model` as a model_type deepseek_v3 directory: config.json, model.safetensors (F32)
 // and, when `tokenizer_dir` holds a Hugging Face tokenizer.json, the tokenizer files.

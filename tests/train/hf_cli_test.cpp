@@ -63,3 +63,24 @@ TEST(HfExport, CliRefusesASoftmaxRun) {
 }
 
 }  // namespace
+
+namespace {
+
+// --weights mapped evaluates the same model as the fp32 copy. The activations may be bf16 on a
+// CPU where bf16 matmuls run natively and faster (train/dtype_choice.h), hence 2% of the loss.
+TEST(HfCli, EvalWithMappedWeights) {
+  moescope::testing::ScratchRun s("hf-cli-mapped");
+  const std::string base = "eval --model " + kOlmoe + " --data " + s.corpus() + " --device cpu --max-batches 2";
+  auto [rc, out] = cli(base + " --weights copy", false);
+  ASSERT_EQ(rc, 0) << out;
+  const double copy = nlohmann::json::parse(out)["val_loss"].get<double>();
+  std::tie(rc, out) = cli(base + " --weights mapped", false);
+  ASSERT_EQ(rc, 0) << out;
+  const double mapped = nlohmann::json::parse(out)["val_loss"].get<double>();
+  EXPECT_NEAR(mapped, copy, 0.02 * copy);
+  std::tie(rc, out) = cli(base + " --weights mmap", true);
+  EXPECT_NE(rc, 0);
+  EXPECT_NE(out.find("--weights"), std::string::npos) << out;
+}
+
+}  // namespace

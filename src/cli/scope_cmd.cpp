@@ -133,6 +133,7 @@ Command register_scope(CLI::App& app) {
   c->add_option("--batch", o->pass.batch, "--model: windows per forward chunk")->capture_default_str()->check(CLI::Range(int64_t(1), int64_t(1) << 20));
   c->add_option("--seq-len", o->pass.seq_len, "--model: tokens per window (default capped at the model's max_seq_len)")->capture_default_str()->check(CLI::Range(int64_t(1), int64_t(1) << 20));
   c->add_option("--log-every", o->pass.log_every, "--model: chunks per interval record")->capture_default_str()->check(CLI::Range(int64_t(1), int64_t(1) << 40));
+  c->add_option("--coact-every", o->pass.coact_every, "--model: co-activation matrices in every N-th interval record (E x E per layer)")->capture_default_str()->check(CLI::Range(int64_t(1), int64_t(1) << 40));
   c->add_option("--top-tokens", o->pass.top_tokens, "--model: tokens kept per expert in the profile")->capture_default_str()->check(CLI::Range(int64_t(0), int64_t(100000)));
   c->add_option("--device", o->device, "--model: cpu, cuda or auto")->capture_default_str();
   c->add_option("--cache-dir", o->cache_dir, "--model: tokenised-corpus cache (default: data.cache_dir, else ~/.cache/moescope)");

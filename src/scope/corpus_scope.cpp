@@ -27,6 +27,7 @@ void check_options(const CorpusScopeOptions& o, const Transformer& model, const 
   positive(o.batch, "--batch");
   positive(o.seq_len, "--seq-len");
   positive(o.log_every, "--log-every");
+  positive(o.coact_every, "--coact-every");
   if (o.top_tokens < 0) throw std::invalid_argument("--top-tokens must be at least 0");
   if (o.seq_len > model->cfg().max_seq_len)
     throw std::invalid_argument("--seq-len " + std::to_string(o.seq_len) + " is longer than the model's max_seq_len " +
@@ -75,7 +76,7 @@ CorpusScopeResult run_corpus_scope(Transformer model, const std::vector<CorpusTo
 
   scope.remediate = false;
   scope.tensorboard = false;
-  scope.coact_every = 1;
+  scope.coact_every = opt.coact_every;
   ScopeContext ctx;
   ctx.model = model;
   ctx.run_dir = run_dir;

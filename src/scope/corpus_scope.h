@@ -27,6 +27,7 @@ struct CorpusScopeOptions {
   int64_t seq_len = 256;    // tokens per window (at most the model's max_seq_len)
   int64_t log_every = 10;   // chunks per interval record (a corpus's last interval may be shorter)
   int64_t top_tokens = 10;  // tokens kept per expert in the profile
+  int64_t coact_every = 10; // co-activation (E x E per layer) in every N-th interval record, the first included
 };
 
 // One tokenised corpus: `size` tokens, token(i) for 0 <= i < size.
@@ -46,7 +47,8 @@ struct CorpusScopeResult {
 // corpora (each non-empty), then runs. Writes run_dir/metrics.jsonl, alerts.jsonl and
 // routing_profile.json (run_dir created; an existing metrics.jsonl is an error: a run is
 // never appended to). `decode` gives a token's text for the profile. The microscope's settings
-// are `scope` (remediation and TensorBoard are forced off; co-activation every interval).
+// are `scope` (remediation and TensorBoard are forced off; co-activation every opt.coact_every
+// intervals).
 // Throws std::invalid_argument for bad options or input naming it, std::runtime_error for I/O.
 CorpusScopeResult run_corpus_scope(Transformer model, const std::vector<CorpusTokens>& corpora,
                                    const CorpusScopeOptions& opt, ScopeConfig scope, const std::string& run_dir,

@@ -61,6 +61,7 @@ TEST(CorpusScope, PlantedRouterShowsClassXAtTheTopOfExpert3) {
   opt.seq_len = 32;
   opt.log_every = 3;
   opt.top_tokens = 5;
+  opt.coact_every = 2;
   std::ostringstream out;
   Progress progress(out, false, 1300);
   auto r = run_corpus_scope(model, {corpus("a", a), corpus("b", b)}, opt, ScopeConfig{}, run, "planted",
@@ -121,8 +122,9 @@ TEST(CorpusScope, PlantedRouterShowsClassXAtTheTopOfExpert3) {
     ++trains;
     const auto& l = rec["moe"][0];
     for (const char* k : {"entropy_norm", "n_eff", "maxvio_batch", "dead", "router_entropy", "top1_score", "bias_intervention",
-                          "coactivation", "tokens_per_expert", "status"})
+                          "tokens_per_expert", "status"})
       EXPECT_TRUE(l.contains(k)) << k;
+    EXPECT_EQ(l.contains("coactivation"), trains % 2 == 1) << "interval " << trains;  // intervals 0, 2, 4
     EXPECT_FALSE(l.contains("router_grad_norm"));
     EXPECT_FALSE(rec.contains("saturation"));
     for (int e = 0; e < 4; ++e) sum[e] += l["counts"][e].get<int64_t>();

@@ -146,6 +146,7 @@
     const peak = [load, loadB].filter((r) => r && r.values).flatMap((r) => r.values.flat()).filter((v) => v != null).reduce((a, b) => Math.max(a, b), 2 / E);
     const loadOpts = { scale: 'sequential', min: 0, max: peak, unit: { mul: 100, suffix: '%' }, legendTitle: '% of slots' };
     drawMatrix('heatmap-load', load, loadOpts);
+    MoeProfile.attach($('heatmap-load'), (load && load.layers) || [], S.profileA);
     $('caption-load').textContent = `${S.a}: load (share of top-k slots)`;
     $('fig-load-b').hidden = !S.b;
     if (S.b) { drawMatrix('heatmap-load-b', loadB, loadOpts); $('caption-load-b').textContent = `${S.b}: load at step ${loadB && loadB.step != null ? loadB.step : '-'}`; }
@@ -286,6 +287,9 @@
     $('warnings-section').hidden = !w.length;
     $('warning-list').innerHTML = w.map((x) => `<li>${esc(x)}</li>`).join('') + (S.metaA.warning_count > w.length ? `<li>... ${S.metaA.warning_count} in all</li>` : '');
     const train = S.metaA.kind === 'train';
+    MoeProfile.forget(S.a);  // a new run or a live change: read the profile again (null for training runs)
+    S.profileA = train ? await MoeProfile.load(S.a) : null;
+    MoeProfile.renderCorpora(S.profileA);
     await Promise.all([renderCharts(), renderEvents(), train && renderStep(), train && renderCoact()]);
     document.body.dataset.loaded = S.a + '@' + S.metaA.version;
   }

@@ -39,6 +39,8 @@ const MoeHeatmap = (() => {
     canvas.width = W * dpr; canvas.height = Math.max(H, 150) * dpr;
     canvas.style.width = W + 'px'; canvas.style.height = Math.max(H, 150) + 'px';
     canvas.dataset.rows = rows; canvas.dataset.cols = cols;
+    // cell geometry in CSS pixels, for pointer lookups (profile.js: an expert's top tokens)
+    canvas.dataset.left = left; canvas.dataset.top = top; canvas.dataset.cell = cell; canvas.dataset.cellH = cellH;
     const ctx = canvas.getContext('2d');
     ctx.scale(dpr, dpr);
     let lo = Infinity, hi = -Infinity;
@@ -85,5 +87,13 @@ const MoeHeatmap = (() => {
     return canvas;
   }
 
-  return { draw, sequential };
+  // The (row, col) cell under a pointer event on a canvas drawn by draw(), or null.
+  function cellAt(canvas, ev) {
+    const r = canvas.getBoundingClientRect(), d = canvas.dataset;
+    const i = Math.floor((ev.clientY - r.top - Number(d.top)) / Number(d.cellH));
+    const j = Math.floor((ev.clientX - r.left - Number(d.left)) / Number(d.cell));
+    return i >= 0 && j >= 0 && i < Number(d.rows) && j < Number(d.cols) ? { i, j } : null;
+  }
+
+  return { draw, sequential, cellAt };
 })();

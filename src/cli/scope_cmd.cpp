@@ -1,4 +1,9 @@
-// scope_cmd.cpp: `moescope scope --run RUN_DIR [--step N]`: the per-layer routing health table.
+// scope_cmd.cpp: `moescope scope --run RUN_DIR [--step N]`: the per-layer routing health table
+// (and a `scope --model` run's routing profile); `moescope scope --model DIR --data FILE [--data
+// FILE2 ...] --out RUN`: the microscope at inference over corpora (scope/corpus_scope.h).
+#include <unistd.h>
+
+#include <cstdio>
 #include <filesystem>
 #include <iostream>
 #include <memory>
@@ -8,9 +13,13 @@
 #include "cli/commands.h"
 #include "compress/compressed_run.h"
 #include "compress/report.h"
+#include "cli/run_loader.h"
+#include "data/dataset.h"
 #include "io/atomic_file.h"
 #include "run/health.h"
+#include "run/routing_profile_view.h"
 #include "run/run_layout.h"
+#include "scope/corpus_scope.h"
 
 namespace moescope {
 namespace {
@@ -34,26 +43,109 @@ int scope_compressed(const std::string& run, int64_t step, bool json) {
   if (have_src) std::cout << "\nsource run " << src << " routing health:\n" << t.render();
   return 0;
 }
+
+struct ScopeOpts {
+  std::string run, model, out, device = "auto", cache_dir;
+  std::vector<std::string> data;
+  int64_t step = -1;
+  int tokens = 3;
+  bool json = false;
+  CorpusScopeOptions pass;
+};
+
+// `scope --run`: the health table of the latest (or chosen) interval, then the routing profile
+// when the run has one (a `scope --model` run).
+int scope_run(const ScopeOpts& o) {
+  auto t = read_health_table(metrics_path(o.run), o.step);
+  for (auto& w : t.warnings) std::cerr << "warning: " << w << "\n";
+  const auto profile = read_routing_profile(o.run);
+  if (o.json) {
+    nlohmann::json j{{"step", t.step}, {"layers", t.layers}, {"summary", t.summary}};
+    if (profile) j["profile"] = *profile;
+    std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << std::endl;
+  } else {
+    std::cout << t.render();
+    if (profile) std::cout << "\n" << render_routing_profile(*profile, o.tokens);
+  }
+  return 0;
+}
+
+// `scope --model`: forward-only passes over the corpora, into a new run directory.
+int scope_model(ScopeOpts o) {
+  if (o.data.empty()) throw std::invalid_argument("scope --model needs --data FILE (one or more)");
+  if (o.out.empty()) throw std::invalid_argument("scope --model needs --out RUN (a new directory)");
+  if (std::filesystem::exists(metrics_path(o.out)))
+    throw std::invalid_argument("--out " + o.out + " already holds a run (" + metrics_path(o.out) + "); choose a new directory");
+  auto run = load_any_run(o.model, o.device);
+  DataConfig dc = run.cfg.data;
+  if (!o.cache_dir.empty()) dc.cache_dir = o.cache_dir;
+  std::vector<Dataset> sets;
+  std::vector<CorpusTokens> corpora;
+  for (const auto& path : o.data) {
+    sets.push_back(Dataset::open_for_eval(o.model, dc, path, std::cerr));
+    const Dataset* d = &sets.back();
+    corpora.push_back({path, d->train_size() + d->val_size(), nullptr});
+  }
+  for (size_t i = 0; i < corpora.size(); ++i) {
+    const Dataset* d = &sets[i];
+    corpora[i].token = [d](int64_t k) { return static_cast<int64_t>(d->token(k)); };
+  }
+  if (o.pass.seq_len > run.cfg.model.max_seq_len) {
+    if (o.pass.seq_len != CorpusScopeOptions{}.seq_len)
+      throw std::invalid_argument("--seq-len " + std::to_string(o.pass.seq_len) + " is longer than the model's max_seq_len " +
+                                  std::to_string(run.cfg.model.max_seq_len));
+    o.pass.seq_len = run.cfg.model.max_seq_len;  // the default, capped to the model
+  }
+  int64_t total = 0;
+  for (const auto& c : corpora) total += c.size;
+  std::cerr << "scope: " << total << " tokens in chunks of " << o.pass.batch << " x " << o.pass.seq_len << ", a record every "
+            << o.pass.log_every << " chunks, into " << o.out << "\n";
+  Progress progress(std::cerr, isatty(fileno(stderr)) != 0, total);
+  const Tokenizer& tok = *run.tokenizer;
+  auto r = run_corpus_scope(run.model, corpora, o.pass, run.cfg.scope, o.out, o.model,
+                            [&tok](int64_t id) { return tok.decode({static_cast<int32_t>(id)}); }, progress);
+  const double tps = r.seconds > 0 ? double(r.tokens) / r.seconds : 0.0;
+  if (o.json) {
+    std::cout << nlohmann::json{{"run", o.out}, {"model", o.model}, {"tokens", r.tokens}, {"chunks", r.chunks},
+                                {"seconds", r.seconds}, {"tokens_per_s", tps}, {"loss", r.loss}}
+                     .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+              << std::endl;
+    return 0;
+  }
+  std::cerr << "scope: " << r.tokens << " tokens in " << r.seconds << " s (" << static_cast<int64_t>(tps) << " tokens/s); wrote "
+            << o.out << "\n";
+  o.run = o.out;
+  return scope_run(o);
+}
 }  // namespace
 
 Command register_scope(CLI::App& app) {
-  struct Opts {
-    std::string run;
-    int64_t step = -1;
-    bool json = false;
-  };
-  auto o = std::make_shared<Opts>();
-  auto* c = app.add_subcommand("scope", "Per-layer routing health (entropy, N_eff, MaxVio, dead experts, drops, status)");
-  c->add_option("--run", o->run, "Run directory")->required();
+  auto o = std::make_shared<ScopeOpts>();
+  auto* c = app.add_subcommand("scope", "Per-layer routing health of a run (--run), or of a model over corpora at inference (--model --data --out)");
+  auto* run_opt = c->add_option("--run", o->run, "Run directory (a training, compressed or `scope --model` run)");
+  auto* model_opt = c->add_option("--model", o->model, "Model to scope at inference: a Hugging Face model directory or a run");
+  run_opt->excludes(model_opt);
   c->add_option("--step", o->step, "Show the last log interval at or before this step (default: latest)");
-  c->add_flag("--json", o->json, "Print the layer records as JSON");
+  c->add_flag("--json", o->json, "Print the layer records (and the routing profile) as JSON");
+  c->add_option("--tokens", o->tokens, "Most frequent tokens shown per expert (routing profile)")->capture_default_str()->check(CLI::Range(0, 1000));
+  c->add_option("--data", o->data, "--model: corpus text file; give it twice or more to compare corpora")->allow_extra_args(false);
+  c->add_option("--out", o->out, "--model: new run directory for the records and the routing profile");
+  c->add_option("--batch", o->pass.batch, "--model: windows per forward chunk")->capture_default_str()->check(CLI::Range(int64_t(1), int64_t(1) << 20));
+  c->add_option("--seq-len", o->pass.seq_len, "--model: tokens per window (default capped at the model's max_seq_len)")->capture_default_str()->check(CLI::Range(int64_t(1), int64_t(1) << 20));
+  c->add_option("--log-every", o->pass.log_every, "--model: chunks per interval record")->capture_default_str()->check(CLI::Range(int64_t(1), int64_t(1) << 40));
+  c->add_option("--coact-every", o->pass.coact_every, "--model: co-activation matrices in every N-th interval record (E x E per layer)")->capture_default_str()->check(CLI::Range(int64_t(1), int64_t(1) << 40));
+  c->add_option("--top-tokens", o->pass.top_tokens, "--model: tokens kept per expert in the profile")->capture_default_str()->check(CLI::Range(int64_t(0), int64_t(100000)));
+  c->add_option("--device", o->device, "--model: cpu, cuda or auto")->capture_default_str();
+  c->add_option("--cache-dir", o->cache_dir, "--model: tokenised-corpus cache (default: data.cache_dir, else ~/.cache/moescope)");
+  c->callback([c]() {
+    if (c->count("--run") + c->count("--model") == 0) throw CLI::RequiredError("--run or --model");
+    if (c->count("--run") && (c->count("--data") || c->count("--out")))
+      throw CLI::ValidationError("--data/--out", "go with --model, not --run");
+  });
   return [o]() -> int {
+    if (!o->model.empty()) return scope_model(*o);
     if (compress::is_compressed_run(o->run)) return scope_compressed(o->run, o->step, o->json);
-    auto t = read_health_table(metrics_path(o->run), o->step);
-    for (auto& w : t.warnings) std::cerr << "warning: " << w << "\n";
-    if (o->json) std::cout << nlohmann::json{{"step", t.step}, {"layers", t.layers}, {"summary", t.summary}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << std::endl;
-    else std::cout << t.render();
-    return 0;
+    return scope_run(*o);
   };
 }
 

@@ -11,6 +11,8 @@
 #include "io/json_guard.h"
 #include "run/health.h"
 #include "run/log_fields.h"
+#include "run/routing_profile_fields.h"
+#include "run/routing_profile_view.h"
 
 namespace moescope::dashboard {
 namespace f = log_field;
@@ -77,6 +79,7 @@ nlohmann::json DashboardApi::handle(const std::string& path, const Params& param
   if (path == "/api/heatmap") return heatmap(params);
   if (path == "/api/events") return events(params);
   if (path == "/api/health") return health(params);
+  if (path == "/api/profile") return profile(params);
   throw ApiError(404, "no such endpoint: " + quoted(path));
 }
 
@@ -247,6 +250,33 @@ nlohmann::json DashboardApi::health(const Params& p) const {
     }
   }
   return health_table(record(*r, row), global);
+}
+
+nlohmann::json DashboardApi::profile(const Params& p) const {
+  namespace pf = profile_field;
+  auto r = find_run(p);
+  std::string text;
+  bool found = false;
+  try {
+    found = read_confined(catalog_.root(), r->dir() + "/" + pf::kFile, kMaxProfileBytes, text);
+  } catch (const std::exception&) {
+    throw ApiError(503, std::string("could not read the run's ") + pf::kFile);
+  }
+  if (!found) throw ApiError(404, std::string("run has no routing profile (") + pf::kFile + ", written by `moescope scope --model`)");
+  nlohmann::json j;
+  try {
+    j = parse_json_guarded(text, pf::kFile);
+    check_routing_profile(j, pf::kFile);
+  } catch (const std::exception& e) {  // our own messages: the file name and the field
+    throw ApiError(422, printable_text(e.what(), 300));
+  }
+  // What the page uses: no per-corpus raw counts, co-activation or spreads.
+  nlohmann::json layers = nlohmann::json::array();
+  for (const auto& l : j[pf::kLayers])
+    layers.push_back({{pf::kLayer, l[pf::kLayer]}, {pf::kExperts, l[pf::kExperts]}, {pf::kCounts, l[pf::kCounts]},
+                      {pf::kCorpusShare, l[pf::kCorpusShare]}, {pf::kSpecialisation, l[pf::kSpecialisation]},
+                      {pf::kPreferredCorpus, l[pf::kPreferredCorpus]}, {pf::kDead, l[pf::kDead]}, {pf::kTopTokens, l[pf::kTopTokens]}});
+  return {{pf::kCorpora, j[pf::kCorpora]}, {pf::kLayers, layers}, {pf::kAgreement, j[pf::kAgreement]}};
 }
 
 }  // namespace moescope::dashboard

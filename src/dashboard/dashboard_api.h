@@ -13,6 +13,10 @@
 //                                              or expert x expert co-activation of layer L
 //   /api/events?run=ID                         alerts and remediation records
 //   /api/health?run=ID[&step=S]                the health table at the last record <= S
+//   /api/profile?run=ID                        a `scope --model` run's routing profile
+//                                              (run/routing_profile_fields.h): corpora, per
+//                                              layer the corpus shares, specialisation and each
+//                                              expert's top tokens; agreement. 404 when none
 //
 // Parameters are strict: steps, layers and points are ASCII digits only, in range. Bad
 // parameters throw ApiError(400) naming the parameter, unknown runs/paths ApiError(404), a
@@ -54,9 +58,11 @@ class DashboardApi {
   nlohmann::json heatmap(const Params& p) const;
   nlohmann::json events(const Params& p) const;
   nlohmann::json health(const Params& p) const;
+  nlohmann::json profile(const Params& p) const;
 
  private:
   static constexpr size_t kMaxConfigBytes = 4u << 20;  // a run's config.json is a few KB
+  static constexpr size_t kMaxProfileBytes = 256u << 20;  // routing_profile.json: E x layers x top tokens
   std::shared_ptr<RunIndex> find_run(const Params& p) const;
   nlohmann::json record(const RunIndex& r, size_t row) const;
   const RunCatalog& catalog_;

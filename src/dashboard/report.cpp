@@ -77,6 +77,7 @@ std::string build_report(const std::string& run_dir, const ReportConfig& cfg) {
   add("/api/run", run);
   add("/api/events", run);
   add("/api/health", run);
+  add("/api/profile", run);  // a `scope --model` run only
   auto index = catalog.find(id);
   std::vector<std::pair<std::string, std::string>> fields;
   std::vector<int> layers;

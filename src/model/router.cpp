@@ -49,7 +49,9 @@ Routing RouterImpl::forward(const at::Tensor& x_BSD) {
       return std::get<1>(s_TE.topk(K, -1));
     };
     r.expert_TK = pick(sel_TE);
-    if (k.bias_balance && is_training()) {  // a training metric (microscope); skipped in inference
+    // A microscope metric (training and `scope --model`); skipped while decoding (InferenceMode:
+    // nothing reads the routing record then).
+    if (k.bias_balance && !c10::InferenceMode::is_enabled()) {
       auto plain_TK = pick(r.scores_TE.detach());
       auto m1 = torch::zeros({T, E}, torch::TensorOptions().dtype(torch::kBool).device(x_BSD.device()))
                     .scatter_(1, r.expert_TK, true);

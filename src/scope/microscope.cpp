@@ -197,7 +197,7 @@ void Microscope::after_step(int64_t step) {
     }
     ++a.bias_steps;
   }
-  if (step % ctx_.log_every != 0 && step != ctx_.max_steps) return;
+  if (ctx_.forward_only || (step % ctx_.log_every != 0 && step != ctx_.max_steps)) return;
   // Gradient norms (after global clipping) of each router and each routed expert.
   for (size_t i = 0; i < moe_.size(); ++i) {
     acc_[i].router_grad = grad_norm({moe_[i]->gate->weight});
@@ -266,6 +266,10 @@ nlohmann::json Microscope::layer_record(size_t i, const LoadMetrics& m, double m
                    {"balance_loss", a.switch_loss * per_forward}, {"seq_balance_loss", a.seq_loss * per_forward}, {"z_loss", a.z_loss * per_forward},
                    {"router_grad_norm", a.router_grad}, {f::kExpertGradNorm, a.expert_grad},
                    {f::kStatus, detector_.status(L)}};
+  if (ctx_.forward_only) {  // no gradients at inference
+    j.erase("router_grad_norm");
+    j.erase(f::kExpertGradNorm);
+  }
   if (a.coact.defined()) {
     auto c = a.coact.to(torch::kLong).contiguous();
     std::vector<std::vector<int64_t>> mat;
@@ -341,7 +345,7 @@ void Microscope::on_log(int64_t step, nlohmann::json& rec) {
     const auto alerts = detector_.observe(step, L, m, {mv_batch, drop});
     nlohmann::json j = layer_record(i, m, mv_batch);
     report_alerts(step, L, alerts);
-    if (cfg_.remediate) remediate(step, i, m, mv_batch, j[f::kRouterEntropy].get<double>());
+    if (cfg_.remediate && !ctx_.forward_only) remediate(step, i, m, mv_batch, j[f::kRouterEntropy].get<double>());
     if (tb_) layer_to_tensorboard(step, i, m, j);
     layers.push_back(j);
   }
@@ -356,7 +360,7 @@ void Microscope::on_log(int64_t step, nlohmann::json& rec) {
       tb_->add_scalar("moe/all/maxvio_batch_mean", float(mv_mean), step);
     }
   }
-  if (coact_now_) rec[f::kSaturation] = probe_saturation();
+  if (coact_now_ && !ctx_.forward_only) rec[f::kSaturation] = probe_saturation();
   if (tb_) train_to_tensorboard(step, rec);
   ++interval_;
   reset_interval();

@@ -33,6 +33,9 @@ struct ScopeContext {
   std::function<void(const nlohmann::json&)> log_event;             // an event record into the run log
   OptimizerHooks optimizer;  // what the remediation ladder may do to the optimizer
   bool knobs_in_checkpoint = false;  // a resumed run's checkpoint restored the router knobs
+  // Inference (`scope --model`, scope/corpus_scope.h): no optimizer, no gradients, no probe
+  // batch. Records leave out the gradient norms and the probe's saturation; a "step" is a chunk.
+  bool forward_only = false;
 };
 
 class Microscope {

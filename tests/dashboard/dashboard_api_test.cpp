@@ -120,6 +120,42 @@ TEST_F(DashboardApiTest, BadRequestsAre4xx) {
   EXPECT_EQ(status_of("/api/nope", {}), 404);
 }
 
+TEST_F(DashboardApiTest, RoutingProfileOf_ScopeModelRuns) {
+  // A training run has none: 404. A valid file is served (trimmed to what the page uses); a
+  // file of another version or with a wrongly typed field is a 422 naming the field.
+  EXPECT_EQ(status_of("/api/profile", {{"run", "a"}}), 404);
+  const nlohmann::json profile = {
+      {"routing_profile_version", 1}, {"model", "m"},
+      {"corpora", {{{"name", "x.txt"}, {"tokens", 5}}, {{"name", "y.txt"}, {"tokens", 3}}}},
+      {"tokens_per_expert", {{"p50", 1}}},
+      {"layers", {{{"layer", 1}, {"experts", 2}, {"top_k", 1}, {"counts", {6, 2}}, {"corpus_counts", {{4, 1}, {2, 1}}},
+                   {"corpus_share", {{0.8, 0.2}, {0.6667, 0.3333}}}, {"dead", nlohmann::json::array()},
+                   {"specialisation", {0.01, nullptr}}, {"preferred_corpus", {0, 1}},
+                   {"top_tokens", {{{{"id", 3}, {"text", "a"}, {"count", 4}, {"share", 0.66}}}, nlohmann::json::array()}}}}},
+      {"agreement", nlohmann::json::array()}};
+  {
+    std::ofstream f(tmp.path() + "/a/routing_profile.json");
+    f << profile.dump();
+  }
+  const auto j = api->handle("/api/profile", {{"run", "a"}});
+  EXPECT_EQ(j["corpora"].size(), 2u);
+  EXPECT_EQ(j["layers"][0]["top_tokens"][0][0]["text"], "a");
+  EXPECT_FALSE(j["layers"][0].contains("corpus_counts"));
+  auto bad = profile;
+  bad["layers"][0]["top_tokens"] = "x";
+  {
+    std::ofstream f(tmp.path() + "/a/routing_profile.json");
+    f << bad.dump();
+  }
+  try {
+    api->handle("/api/profile", {{"run", "a"}});
+    ADD_FAILURE() << "no error";
+  } catch (const ApiError& e) {
+    EXPECT_EQ(e.status, 422);
+    EXPECT_NE(std::string(e.what()).find("routing_profile.json: layers[].top_tokens is not an array"), std::string::npos) << e.what();
+  }
+}
+
 TEST(DashboardApi, OddlyShapedRecordsDoNotBreakIt) {
   moescope::testing::TempDir tmp;
   std::filesystem::create_directories(tmp.path() + "/r");

@@ -82,6 +82,40 @@ TEST(Router, BiasChangesSelectionButNotWeights) {
   EXPECT_NE(r->named_buffers().find("e_score_correction_bias"), nullptr);
 }
 
+TEST(Router, BiasInterventionIsCountedInEvalModeButNotWhileDecoding) {
+  // `scope --model` reads bias_changed from an eval-mode forward under NoGradGuard; decoding
+  // (InferenceMode) skips it. Naive reference: the tokens' biased top-2 sets against the unbiased.
+  torch::manual_seed(15);
+  auto c = small_router_cfg("sigmoid", 4, 2, 8);
+  Router r(c);
+  r->to(test_device());
+  r->eval();
+  auto x = dev(torch::randn({1, 20, 8}, torch::kDouble));
+  {
+    torch::NoGradGuard ng;
+    r->bias.copy_(torch::tensor({0.f, 0.f, 0.f, 10.f}));
+  }
+  Routing out;
+  {
+    torch::NoGradGuard ng;
+    out = r->forward(x);
+  }
+  auto scores = out.scores_TE.to(torch::kCPU);
+  auto chosen = out.expert_TK.to(torch::kCPU);
+  int64_t expect = 0;
+  for (int64_t t = 0; t < 20; ++t) {
+    auto plain = std::get<1>(scores[t].topk(2));
+    for (int64_t k = 0; k < 2; ++k) {
+      const int64_t e = chosen[t][k].item<int64_t>();
+      expect += (plain[0].item<int64_t>() != e && plain[1].item<int64_t>() != e) ? 1 : 0;
+    }
+  }
+  EXPECT_GT(expect, 0);
+  EXPECT_EQ(out.bias_changed, expect);
+  c10::InferenceMode im;
+  EXPECT_EQ(r->forward(x).bias_changed, 0);
+}
+
 TEST(Router, BiasInWeightsMovesTheOutputWeightsToo) {
   // moe.bias_in_weights (the seed's variant): weight = (score + bias) of the chosen experts,
   // then renormalised; the scores themselves (and so the router's gradient path) are unchanged.

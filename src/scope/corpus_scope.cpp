@@ -1,0 +1,183 @@
+// corpus_scope.cpp: see corpus_scope.h. Metric definitions: docs/metrics.md.
+#include "scope/corpus_scope.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <sstream>
+#include <stdexcept>
+
+#include "io/atomic_file.h"
+#include "io/jsonl.h"
+#include "run/log_fields.h"
+#include "run/routing_profile_fields.h"
+#include "run/run_layout.h"
+#include "scope/microscope.h"
+#include "scope/routing_profile.h"
+
+namespace moescope {
+namespace f = log_field;
+namespace fs = std::filesystem;
+namespace {
+
+void check_options(const CorpusScopeOptions& o, const Transformer& model, const std::vector<CorpusTokens>& corpora) {
+  auto positive = [](int64_t v, const char* name) {
+    if (v < 1) throw std::invalid_argument(std::string(name) + " must be at least 1 (got " + std::to_string(v) + ")");
+  };
+  positive(o.batch, "--batch");
+  positive(o.seq_len, "--seq-len");
+  positive(o.log_every, "--log-every");
+  positive(o.coact_every, "--coact-every");
+  if (o.top_tokens < 0) throw std::invalid_argument("--top-tokens must be at least 0");
+  if (o.seq_len > model->cfg().max_seq_len)
+    throw std::invalid_argument("--seq-len " + std::to_string(o.seq_len) + " is longer than the model's max_seq_len " +
+                                std::to_string(model->cfg().max_seq_len));
+  if (corpora.empty()) throw std::invalid_argument("no corpus (--data FILE)");
+  for (const auto& c : corpora)
+    if (c.size < 1) throw std::invalid_argument("corpus " + c.name + " has no tokens");
+}
+
+// The chunks of one corpus: (first token, rows, row length).
+struct Chunk {
+  int64_t begin, rows, len;
+};
+std::vector<Chunk> chunks_of(int64_t n, int64_t B, int64_t S) {
+  std::vector<Chunk> out;
+  const int64_t full = n / S;
+  for (int64_t r = 0; r < full; r += B) out.push_back({r * S, std::min(B, full - r), S});
+  if (n % S) out.push_back({full * S, 1, n % S});
+  return out;
+}
+
+at::Tensor to_cpu_long(const at::Tensor& t) { return t.to(torch::kCPU).to(torch::kLong).contiguous(); }
+
+}  // namespace
+
+CorpusScopeResult run_corpus_scope(Transformer model, const std::vector<CorpusTokens>& corpora,
+                                   const CorpusScopeOptions& opt, ScopeConfig scope, const std::string& run_dir,
+                                   const std::string& model_name, const std::function<std::string(int64_t)>& decode,
+                                   Progress& progress) {
+  check_options(opt, model, corpora);
+  auto moe = model->moe_layers();
+  if (moe.empty()) throw std::invalid_argument("model " + model_name + " has no MoE layers: nothing to scope");
+  if (fs::exists(metrics_path(run_dir)))
+    throw std::invalid_argument("--out " + run_dir + " already holds a run (" + metrics_path(run_dir) +
+                                "); choose a new directory");
+  fs::create_directories(run_dir);
+
+  std::vector<ProfileLayer> players;
+  for (size_t l = 0; l < model->layers->size(); ++l) {
+    auto* blk = (*model->layers)[l]->as<BlockImpl>();
+    if (blk->is_moe()) players.push_back({int64_t(l), blk->moe->cfg().n_routed, blk->moe->cfg().top_k});
+  }
+  std::vector<std::string> names;
+  for (const auto& c : corpora) names.push_back(c.name);
+  RoutingProfile profile(players, names);
+
+  scope.remediate = false;
+  scope.tensorboard = false;
+  scope.coact_every = opt.coact_every;
+  ScopeContext ctx;
+  ctx.model = model;
+  ctx.run_dir = run_dir;
+  ctx.log_every = opt.log_every;
+  ctx.forward_only = true;
+  std::ostringstream alerts;  // the detector's console lines, passed on through the progress
+  Microscope micro(ctx, scope, alerts);
+  JsonlWriter log(metrics_path(run_dir), /*append=*/false);
+
+  const bool was_training = model->is_training();
+  model->eval();
+  torch::NoGradGuard no_grad;
+  const auto device = model->parameters().front().device();
+  const int64_t V = model->cfg().vocab_size;
+
+  CorpusScopeResult res;
+  int64_t step = 0;
+  const auto flush_alerts = [&] {
+    std::istringstream in(alerts.str());
+    for (std::string line; std::getline(in, line);) progress.line(line);
+    alerts.str("");
+  };
+  for (size_t c = 0; c < corpora.size(); ++c) {
+    const auto& corpus = corpora[c];
+    const auto chunks = chunks_of(corpus.size, opt.batch, opt.seq_len);
+    micro.before_eval();
+    double loss_sum = 0, iv_loss = 0;
+    int64_t loss_n = 0, iv_loss_n = 0, iv_tokens = 0, iv_chunks = 0;
+    double iv_start = progress.elapsed_s();
+    for (size_t k = 0; k < chunks.size(); ++k) {
+      const Chunk& ch = chunks[k];
+      const int64_t T = ch.rows * ch.len;
+      std::vector<int64_t> tok(T), tgt(T);
+      for (int64_t i = 0; i < T; ++i) {
+        tok[i] = corpus.token(ch.begin + i);
+        if (tok[i] < 0 || tok[i] >= V)
+          throw std::invalid_argument("corpus " + corpus.name + ": token id " + std::to_string(tok[i]) + " at " +
+                                      std::to_string(ch.begin + i) + " is outside the model's vocabulary of " +
+                                      std::to_string(V));
+        tgt[i] = ch.begin + i + 1 < corpus.size ? corpus.token(ch.begin + i + 1) : -100;
+      }
+      auto tokens_BS = torch::tensor(tok, torch::kLong).view({ch.rows, ch.len}).to(device);
+      auto out = model->forward(tokens_BS);
+      auto logits = out.logits_BSV.reshape({T, -1}).to(torch::kFloat);
+      auto target = torch::tensor(tgt, torch::kLong).to(device);
+      const double ls = torch::nn::functional::cross_entropy(
+                            logits, target, torch::nn::functional::CrossEntropyFuncOptions().ignore_index(-100).reduction(torch::kSum))
+                            .item<double>();
+      const int64_t n_tgt = (target != -100).sum().item<int64_t>();
+      loss_sum += ls;
+      loss_n += n_tgt;
+      iv_loss += ls;
+      iv_loss_n += n_tgt;
+
+      micro.observe_forward();
+      micro.eval_after_forward();
+      std::vector<at::Tensor> ex;
+      std::vector<const int64_t*> ptrs;
+      for (auto* m : moe) {
+        ex.push_back(to_cpu_long(m->last().expert_TK));
+        ptrs.push_back(ex.back().data_ptr<int64_t>());
+      }
+      profile.observe(c, tok.data(), T, ptrs);
+      ++step;
+      micro.after_step(step);
+      res.tokens += T;
+      iv_tokens += T;
+      ++iv_chunks;
+      progress.update(res.tokens);
+
+      if (iv_chunks == opt.log_every || k + 1 == chunks.size()) {
+        const double now = progress.elapsed_s();
+        nlohmann::json rec{{f::kSchema, 1}, {f::kType, f::kTrain}, {f::kStep, step},
+                           {"loss", iv_loss_n ? nlohmann::json(iv_loss / double(iv_loss_n)) : nlohmann::json()},
+                           {"tokens_per_s", double(iv_tokens) / std::max(1e-9, now - iv_start)},
+                           {"tokens", res.tokens}, {"corpus", corpus.name}, {"elapsed_s", now}};
+        micro.on_log(step, rec);
+        log.write(rec);
+        flush_alerts();
+        progress.interval("scope: step " + std::to_string(step) + ", " + corpus.name + ": ");
+        iv_loss = 0;
+        iv_loss_n = iv_tokens = iv_chunks = 0;
+        iv_start = now;
+      }
+    }
+    const double mean = loss_n ? loss_sum / double(loss_n) : 0.0;
+    nlohmann::json rec{{f::kSchema, 1}, {f::kType, f::kEval}, {f::kStep, step},
+                       {"val_loss", loss_n ? nlohmann::json(mean) : nlohmann::json()},
+                       {"val_ppl", loss_n ? nlohmann::json(std::exp(mean)) : nlohmann::json()},
+                       {"val_tokens", loss_n}, {"corpus", corpus.name}, {"elapsed_s", progress.elapsed_s()}};
+    micro.on_eval(step, rec);
+    log.write(rec);
+    res.loss.push_back(mean);
+  }
+  progress.finish();
+  res.chunks = step;
+  res.seconds = progress.elapsed_s();
+  write_file_atomic((fs::path(run_dir) / profile_field::kFile).string(),
+                    profile.to_json(model_name, opt.top_tokens, decode).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+  if (was_training) model->train();
+  return res;
+}
+
+}  // namespace moescope

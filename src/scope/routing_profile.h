@@ -1,0 +1,52 @@
+// routing_profile.h: the whole-corpus routing analysis of `scope --model` (torch-free): every
+// MoE layer's top-k decisions over one or more corpora, accumulated token by token, then
+// written as RUN_DIR/routing_profile.json (run/routing_profile_fields.h): per-corpus counts and
+// each expert's specialisation across corpora, dead experts, tokens-per-expert spread per layer
+// and pooled, each expert's most frequent tokens (decoded), and the routing agreement (mutual
+// information) of consecutive MoE layers. Formulas: scope/metrics.h, scope/routing_analysis.h.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace moescope {
+
+struct ProfileLayer {
+  int64_t layer = 0;     // transformer layer index
+  int64_t experts = 0;   // E routed experts
+  int64_t top_k = 1;     // K
+};
+
+class RoutingProfile {
+ public:
+  RoutingProfile(std::vector<ProfileLayer> layers, std::vector<std::string> corpora);
+
+  // One forward over T tokens of corpus `corpus`: tokens_T their ids; expert_TK[i] the chosen
+  // experts of MoE layer i, row-major [T, K_i] (the real top-k decisions). Throws
+  // std::invalid_argument for an expert id out of range or a wrong number of layers.
+  void observe(size_t corpus, const int64_t* tokens_T, int64_t T, const std::vector<const int64_t*>& expert_TK);
+
+  // The routing_profile.json object. `top_tokens`: most frequent tokens kept per expert (ties:
+  // smaller id first); decode(id) is the token's text.
+  nlohmann::json to_json(const std::string& model, int64_t top_tokens,
+                         const std::function<std::string(int64_t)>& decode) const;
+
+  // Read-only views (tests).
+  const std::vector<int64_t>& corpus_counts(size_t layer, size_t corpus) const { return counts_[layer][corpus]; }
+  int64_t token_count(size_t layer, int64_t expert, int64_t token) const;
+  int64_t tokens(size_t corpus) const { return tokens_[corpus]; }
+
+ private:
+  std::vector<ProfileLayer> layers_;
+  std::vector<std::string> corpora_;
+  std::vector<int64_t> tokens_;                                      // per corpus
+  std::vector<std::vector<std::vector<int64_t>>> counts_;            // [layer][corpus][E]
+  std::vector<std::vector<std::unordered_map<int64_t, int64_t>>> token_counts_;  // [layer][E]: token -> slots
+  std::vector<std::vector<int64_t>> pairs_;                          // [layer i, i+1]: [E_i * E_i+1]
+};
+
+}  // namespace moescope

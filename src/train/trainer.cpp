@@ -257,12 +257,13 @@ void Trainer::log_interval(double lr, const StepResult& r, TrainSummary& sum) {
     rec["dist_comm_s"] = c.other;
     rec["dist_all_to_all_s"] = c.all_to_all;
   }
-  if (!dp_.root()) {  // rank 0 alone logs (and runs the hooks)
+  // Every rank runs the hook (the microscope sums its metrics over ranks); rank 0 alone logs.
+  if (hooks.on_log) hooks.on_log(st_.step, rec);
+  if (!dp_.root()) {
     iv = Interval{};
     iv.t_start = t;
     return;
   }
-  if (hooks.on_log) hooks.on_log(st_.step, rec);
   metrics_->write(rec);
   test_hooks::crash_point("train_record_written");
   std::ostringstream line;

@@ -11,8 +11,9 @@
 // the worst-case stop latency is one micro-batch forward + backward (or one validation batch)
 // plus the latest checkpoint write. No final evaluation after a signal.
 // Data parallel (a run started by `moescope launch` or torchrun, dist::world() set): see
-// train/data_parallel.h; rank 0 alone writes the run directory (config, logs, checkpoints) and
-// runs the hooks; every rank evaluates the whole validation set (same weights, same result).
+// train/data_parallel.h; rank 0 alone writes the run directory (config, logs, checkpoints);
+// every rank runs the hooks (the microscope reduces its counts over ranks and writes on rank 0
+// only; on_log's record is rank 0's alone); every rank evaluates the whole validation set.
 // Before allocating, the memory estimate (model/resource_estimate.h) is printed and checked
 // against --max-memory, or on the CPU against MemAvailable.
 // A killed run: stale temp files are removed at start; --resume of a run stopped before its

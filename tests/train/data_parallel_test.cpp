@@ -262,6 +262,37 @@ TEST(DataParallel, ExpertParallelWithDropsTrainsAsOneProcessAndResumesAtEp1) {
   EXPECT_NE(o4.find("train.expert_parallel = 2 needs WORLD_SIZE = 2 (now 1)"), std::string::npos) << o4;
 }
 
+// The remediation ladder decides once, on rank 0, from the global metrics, and every rank
+// applies it: 2 ranks take the same actions at the same steps as one process, and end with
+// bit-identical weights and router biases (a rung that rank 1 missed, bias_rate, would leave
+// its bias behind). entropy_floor 1 keeps low_entropy firing, so the ladder acts every
+// `cooldown` intervals (microscope_test's RemediationLadderContinuesAcrossResume).
+TEST(DataParallel, RemediationIsDecidedOnceAndAppliedOnEveryRank) {
+  ScratchRun s("dp-remediate");
+  const std::string a = s.run("one"), b = s.run("two"), state = s.run("rank-state");
+  fs::create_directories(state);
+  const std::string knobs =
+      " --set moe.bias_balance=false --set scope.remediate=true --set scope.entropy_floor=1 --set scope.window=1"
+      " --set scope.cooldown=2 --set train.router_lr_mult=16";
+  auto [ca, oa] = sh(one(train_args(s, a, 6) + knobs));
+  ASSERT_EQ(ca, 0) << oa;
+  auto [cb, ob] = sh(two(train_args(s, b, 6) + knobs, "MOESCOPE_TEST_RANK_STATE=" + state));
+  ASSERT_EQ(cb, 0) << ob;
+  auto actions = [](const std::string& run) {
+    std::vector<std::string> v;
+    for (const auto& r : read_jsonl(metrics_path(run)).records)
+      if (r.value("type", "") == "remediation")
+        v.push_back(std::to_string(r.at("step").get<int64_t>()) + ":" + r.at("action").get<std::string>() + ":" + r.at("to").dump());
+    return v;
+  };
+  const auto va = actions(a);
+  ASSERT_GE(va.size(), 3u) << ::testing::PrintToString(va);  // steps 1, 3, 5
+  EXPECT_EQ(actions(b), va);
+  const auto r0 = load_safetensors(state + "/rank0.safetensors"), r1 = load_safetensors(state + "/rank1.safetensors");
+  ASSERT_EQ(r0.tensors.size(), r1.tensors.size());
+  for (size_t i = 0; i < r0.tensors.size(); ++i) EXPECT_EQ(r0.tensors[i].bytes, r1.tensors[i].bytes) << r0.tensors[i].name;
+}
+
 TEST(DataParallelFaults, ARankKilledMidStepEndsTheJobAndTheCheckpointResumes) {
   ScratchRun s("dp-kill");
   const std::string run = s.run("run");

@@ -109,6 +109,7 @@ class Trainer {
   bool resumed_ = false;
   std::unique_ptr<JsonlWriter> metrics_;
   DataParallel dp_;
+  std::unique_ptr<dist::Group> ep_sub_;  // the EP sub-group when train.expert_parallel < WORLD_SIZE
   bool state_changed_ = false;  // rank 0 logged an event (remediation) since the last sync
   // State of one run() call.
   std::set<int64_t> poison_;  // test_hooks::nan_loss_steps()

@@ -68,7 +68,8 @@ Command register_train(CLI::App& app) {
     std::ostream null_log(nullptr);  // ranks > 0 are silent; their errors still reach stderr
     Trainer trainer(cfg, o->out, o->resume, root ? std::cerr : null_log, max_memory, o->init);
     std::unique_ptr<Microscope> scope;
-    if (root && trainer.config().scope.enabled && trainer.config().model.n_moe_layers() > 0) {
+    // Every rank runs a microscope: their counts are summed over ranks; rank 0 alone writes.
+    if (trainer.config().scope.enabled && trainer.config().model.n_moe_layers() > 0) {
       const auto& tc = trainer.config().train;
       ScopeContext ctx;
       ctx.model = trainer.model();
@@ -83,6 +84,7 @@ Command register_train(CLI::App& app) {
       ctx.log_event = [&trainer](const nlohmann::json& j) { trainer.log_event(j); };
       ctx.optimizer.reset_moments = [&trainer](const std::string& prefix) { trainer.optimizer().reset_state(prefix); };
       ctx.knobs_in_checkpoint = trainer.state().router_knobs_restored;
+      ctx.group = dist::world();
       scope = std::make_unique<Microscope>(ctx, trainer.config().scope, std::cerr);
       auto* sc = scope.get();
       auto& h = trainer.hooks;

@@ -2,6 +2,7 @@
 #include "dist/process_group.h"
 
 #include <torch/csrc/distributed/c10d/FileStore.hpp>
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #include <torch/torch.h>
@@ -30,7 +31,10 @@ struct Group::Impl {
   DistEnv env;
   c10::intrusive_ptr<c10d::Store> store;
   c10::intrusive_ptr<c10d::ProcessGroupGloo> pg;
+  c10::intrusive_ptr<c10d::ProcessGroupGloo::Options> opts;
   Group::CommSeconds spent;
+  std::string label;  // a sub-group's " (split N, color C)"
+  int splits = 0;     // sub-groups made from this group so far
 
   template <class F>
   void run(const char* what, F&& f) {
@@ -44,7 +48,7 @@ struct Group::Impl {
       f()->wait();
     } catch (const std::exception& e) {
       std::ostringstream m;
-      m << "rank " << env.rank << " of " << env.world_size << ": collective '" << what
+      m << "rank " << env.rank << " of " << env.world_size << label << ": collective '" << what
         << "' failed (a peer rank exited, or did not answer within the timeout of " << env.timeout_s
         << " s, MOESCOPE_DIST_TIMEOUT_S): " << first_line(e.what());
       throw std::runtime_error(m.str());
@@ -83,6 +87,7 @@ std::unique_ptr<Group> Group::connect(const DistEnv& env) {
       opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(env.master_addr));
     else
       opts->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
+    impl->opts = opts;
     impl->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(impl->store, env.rank, env.world_size, opts);
   } catch (const std::exception& e) {
     std::ostringstream m;
@@ -143,6 +148,31 @@ std::vector<int64_t> Group::all_gather(int64_t v) {
   std::vector<int64_t> r;
   for (auto& t : out[0]) r.push_back(t.item<int64_t>());
   return r;
+}
+
+std::unique_ptr<Group> Group::split(int color) {
+  const auto colors = all_gather(color);
+  const int n = impl_->splits++;
+  auto impl = std::make_unique<Impl>();
+  impl->env = impl_->env;
+  impl->env.rank = 0;
+  impl->env.world_size = 0;
+  for (int r = 0; r < size(); ++r)
+    if (colors[static_cast<size_t>(r)] == color) {
+      if (r == rank()) impl->env.rank = impl->env.world_size;
+      ++impl->env.world_size;
+    }
+  impl->label = impl_->label + " (split " + std::to_string(n) + ", color " + std::to_string(color) + ")";
+  impl->store = c10::make_intrusive<c10d::PrefixStore>("moescope/split" + std::to_string(n) + "/" + std::to_string(color), impl_->store);
+  impl->opts = impl_->opts;
+  try {
+    impl->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(impl->store, impl->env.rank, impl->env.world_size, impl->opts);
+  } catch (const std::exception& e) {
+    throw std::runtime_error("rank " + std::to_string(rank()) + " of " + std::to_string(size()) + impl_->label +
+                             ": building the sub-group" + impl->label + " failed within " + std::to_string(impl_->env.timeout_s) +
+                             " s: " + first_line(e.what()));
+  }
+  return std::unique_ptr<Group>(new Group(std::move(impl)));
 }
 
 void Group::barrier() {

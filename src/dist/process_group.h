@@ -38,6 +38,11 @@ class Group {
                   const std::vector<int64_t>& in_splits);
   std::vector<int64_t> all_gather(int64_t v);  // one value per rank, in rank order
   void barrier();
+  // A sub-group: every rank of this group calls split (a collective) with its own color; the
+  // ranks of one color form a group of their own, ranked in this group's rank order, with its
+  // own Gloo group over this group's store (under a prefix naming the split and the color) and
+  // the same timeout. Its errors name the sub-group ("rank 1 of 2 (split 0, color 1)").
+  std::unique_ptr<Group> split(int color);
 
   // Wall seconds this rank spent in collectives (waiting for peers included) since the last
   // call: all-to-all separately from the rest. Reset by the call.

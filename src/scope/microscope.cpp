@@ -1,6 +1,8 @@
 // microscope.cpp: see microscope.h. Definitions of every metric: docs/metrics.md.
 #include "scope/microscope.h"
 
+#include "dist/process_group.h"
+
 #include <algorithm>
 #include <cmath>
 #include <map>
@@ -49,6 +51,11 @@ Microscope::Microscope(ScopeContext ctx, const ScopeConfig& cfg, std::ostream& c
     }
   }
   acc_.resize(moe_.size());
+  writer_ = ctx_.group == nullptr || ctx_.group->rank() == 0;
+  if (!writer_) {  // a rank > 0 accumulates and joins the reductions; rank 0 writes
+    reset_interval();
+    return;
+  }
   alerts_ = std::make_unique<JsonlWriter>(alerts_path(ctx_.run_dir), true);
   if (cfg_.tensorboard) tb_ = std::make_unique<TfEventsWriter>(tensorboard_dir(ctx_.run_dir));
   reset_interval();
@@ -63,15 +70,19 @@ void Microscope::reset_interval() {
   coact_now_ = interval_ % cfg_.coact_every == 0;
 }
 
+// Validation counts are global on every rank (each evaluates the whole set): rank 0's suffice.
 void Microscope::before_eval() {
+  if (!writer_) return;
   for (auto& a : acc_) a.val_counts.clear();
 }
 
 void Microscope::eval_after_forward() {
+  if (!writer_) return;
   for (size_t i = 0; i < moe_.size(); ++i) add_into(acc_[i].val_counts, to_vec(moe_[i]->last().counts_E));
 }
 
 void Microscope::on_eval(int64_t step, nlohmann::json& rec) {
+  if (!writer_) return;
   nlohmann::json layers = nlohmann::json::array();
   double mv_max = 0, mv_mean = 0;
   for (size_t i = 0; i < moe_.size(); ++i) {
@@ -88,6 +99,11 @@ void Microscope::on_eval(int64_t step, nlohmann::json& rec) {
 }
 
 void Microscope::on_resume(int64_t step) {
+  if (!writer_) {  // rank 0 replays the log; its resulting state reaches this rank by broadcast
+    share_interval_counter();
+    reset_interval();
+    return;
+  }
   const std::string alerts_file = alerts_path(ctx_.run_dir);
   alerts_.reset();
   truncate_jsonl_after(alerts_file, "step", step);
@@ -140,6 +156,7 @@ void Microscope::on_resume(int64_t step) {
     }
     ++interval_;
   }
+  share_interval_counter();
   reset_interval();
 }
 
@@ -180,7 +197,7 @@ void Microscope::observe_forward() {
 void Microscope::after_step(int64_t step) {
   for (size_t i = 0; i < moe_.size(); ++i) {
     auto& a = acc_[i];
-    a.maxvio_steps.push_back(maxvio(a.step_counts));
+    a.step_hist.push_back(a.step_counts);
     std::fill(a.step_counts.begin(), a.step_counts.end(), 0);
     // The bias after this step's update: the interval's mean and range, not a snapshot.
     auto b = moe_[i]->gate->bias.to(torch::kCPU).to(torch::kDouble).contiguous();
@@ -197,8 +214,8 @@ void Microscope::after_step(int64_t step) {
     }
     ++a.bias_steps;
   }
-  if (ctx_.forward_only || (step % ctx_.log_every != 0 && step != ctx_.max_steps)) return;
-  // Gradient norms (after global clipping) of each router and each routed expert.
+  if (ctx_.forward_only || !writer_ || (step % ctx_.log_every != 0 && step != ctx_.max_steps)) return;
+  // Gradient norms (after global clipping; identical on every rank) of each router and each routed expert.
   for (size_t i = 0; i < moe_.size(); ++i) {
     acc_[i].router_grad = grad_norm({moe_[i]->gate->weight});
     acc_[i].expert_grad.clear();
@@ -329,6 +346,12 @@ void Microscope::train_to_tensorboard(int64_t step, const nlohmann::json& rec) {
 
 // Per MoE layer: metrics record, detector (alerts), remediation, TensorBoard; then the probe.
 void Microscope::on_log(int64_t step, nlohmann::json& rec) {
+  reduce_interval();  // multi-process: the global batch's accumulators on every rank
+  if (!writer_) {
+    ++interval_;
+    reset_interval();
+    return;
+  }
   nlohmann::json layers = nlohmann::json::array();
   std::vector<int64_t> all_counts;  // every layer's tokens per expert, pooled
   double mv_max = 0, mv_mean = 0;
@@ -336,8 +359,8 @@ void Microscope::on_log(int64_t step, nlohmann::json& rec) {
     const auto& a = acc_[i];
     const int64_t L = layer_index_[i];
     const auto m = load_metrics(a.counts, moe_[i]->cfg().top_k);
-    double mv_batch = 0;
-    for (double v : a.maxvio_steps) mv_batch += v / double(std::max<size_t>(1, a.maxvio_steps.size()));
+    double mv_batch = 0;  // MaxVio of each step's counts, averaged over the interval's steps
+    for (const auto& c : a.step_hist) mv_batch += maxvio(c) / double(a.step_hist.size());
     all_counts.insert(all_counts.end(), a.counts.begin(), a.counts.end());
     mv_max = std::max(mv_max, mv_batch);
     mv_mean += mv_batch / double(moe_.size());

@@ -7,6 +7,12 @@
 // feeds the collapse detector (alerts -> RUN_DIR/alerts.jsonl and the console), runs the
 // remediation ladder when enabled, and mirrors scalars and load histograms to TensorBoard
 // (RUN_DIR/tb/). At each evaluation it adds MaxVio_global over the validation set.
+// Multi-process run (ScopeContext::group set): every rank runs a Microscope and accumulates its
+// own tokens' routing; at each log interval the accumulators are summed over ranks (logit_max:
+// max), so every metric is the global batch's, as in one process; rank 0 alone then runs the
+// detector and the remediation ladder (the trainer broadcasts rank 0's state when it acted) and
+// writes alerts, TensorBoard and the record. Validation counts need no reduction (every rank
+// evaluates the whole validation set), nor does the probe (one fixed batch, run by rank 0).
 #pragma once
 #include <functional>
 #include <memory>
@@ -23,6 +29,9 @@
 #include "model/transformer.h"
 
 namespace moescope {
+namespace dist {
+class Group;
+}
 
 // What the microscope needs from the training run.
 struct ScopeContext {
@@ -36,6 +45,7 @@ struct ScopeContext {
   // Inference (`scope --model`, scope/corpus_scope.h): no optimizer, no gradients, no probe
   // batch. Records leave out the gradient norms and the probe's saturation; a "step" is a chunk.
   bool forward_only = false;
+  dist::Group* group = nullptr;  // multi-process: the world group (every rank's Microscope joins)
 };
 
 class Microscope {
@@ -62,7 +72,7 @@ class Microscope {
     double ent_sum = 0, top1_sum = 0, logit_sq = 0, logit_max = -1e30;
     int64_t logit_n = 0;
     double switch_loss = 0, seq_loss = 0, z_loss = 0;
-    std::vector<double> maxvio_steps;
+    std::vector<std::vector<int64_t>> step_hist;  // each step's counts (MaxVio_batch, after the reduction)
     at::Tensor coact;  // [E, E] pair counts, when this interval samples co-activation
     double router_grad = 0;
     std::vector<double> expert_grad;
@@ -71,6 +81,10 @@ class Microscope {
     int64_t bias_steps = 0;
   };
   nlohmann::json probe_saturation();
+  // Multi-process: the interval's accumulators summed over ranks (microscope_ranks.cpp); and
+  // after a resume, rank 0's interval counter on every rank (it decides co-activation sampling).
+  void reduce_interval();
+  void share_interval_counter();
   void reset_interval();
   // The steps of on_log for MoE layer i (transformer layer L).
   nlohmann::json layer_record(size_t i, const LoadMetrics& m, double maxvio_batch);
@@ -82,6 +96,7 @@ class Microscope {
   ScopeContext ctx_;
   ScopeConfig cfg_;
   std::ostream& console_;
+  bool writer_ = true;  // rank 0 (or a single process): detector, remediation, files
   std::vector<MoELayerImpl*> moe_;
   std::vector<int64_t> layer_index_;  // transformer layer of each MoE layer
   std::vector<LayerAcc> acc_;

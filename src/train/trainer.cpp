@@ -52,10 +52,11 @@ Trainer::Trainer(Config cfg, std::string run_dir, bool resume, std::ostream& log
   if (fs::exists(run_dir_) && !fs::is_directory(run_dir_))
     throw std::runtime_error("--out '" + run_dir_ + "' exists and is not a directory");
   dp_.check_batch(cfg_.train.batch_size);
-  if (cfg_.train.expert_parallel > 1 && (cfg_.train.expert_parallel != dp_.world() || cfg_.model.moe.n_routed % dp_.world() != 0))
-    throw std::invalid_argument("train.expert_parallel = " + std::to_string(cfg_.train.expert_parallel) + " needs WORLD_SIZE = " +
-                                std::to_string(cfg_.train.expert_parallel) + " (now " + std::to_string(dp_.world()) +
-                                ") and moe.n_routed (" + std::to_string(cfg_.model.moe.n_routed) + ") divisible by it");
+  const int64_t ep = cfg_.train.expert_parallel;
+  if (ep > 1 && (dp_.world() % ep != 0 || cfg_.model.moe.n_routed % ep != 0))
+    throw std::invalid_argument("train.expert_parallel = " + std::to_string(ep) + " needs a WORLD_SIZE divisible by it (now " +
+                                std::to_string(dp_.world()) + ") and moe.n_routed (" + std::to_string(cfg_.model.moe.n_routed) +
+                                ") divisible by it");
   fs::create_directories(run_dir_);
   if (dp_.root()) remove_stale_temps(run_dir_, log_);
   double saved_router_lr_mult = cfg_.train.router_lr_mult;
@@ -77,6 +78,8 @@ Trainer::Trainer(Config cfg, std::string run_dir, bool resume, std::ostream& log
   // Every rank has read the run directory; from here on rank 0 alone writes it. The tokenizer
   // and the token cache are built by rank 0 first, then read by the others.
   dp_.check_same_config(cfg_.fields().to_json().dump());
+  // EP x DP: ranks [k P, (k + 1) P) form expert-parallel group k (P = train.expert_parallel).
+  if (ep > 1 && ep < dp_.world()) ep_sub_ = dp_.group()->split(static_cast<int>(dp_.rank() / ep));
   if (!dp_.root()) dp_.barrier();
   data_ = std::make_unique<Dataset>(Dataset::prepare(cfg_.data, run_dir_, log_));
   if (dp_.root()) dp_.barrier();
@@ -173,7 +176,7 @@ Trainer::StepResult Trainer::train_step(double lr) {
   const int64_t B = tc.batch_size / dp_.world(), S = tc.seq_len;  // this rank's rows of the global micro-batch
   StepResult r;
   dist::GlobalBatchScope global_batch(dp_.group());
-  dist::ExpertParallelScope expert_parallel(tc.expert_parallel > 1 ? dp_.group() : nullptr);
+  dist::ExpertParallelScope expert_parallel(ep_sub_ ? ep_sub_.get() : tc.expert_parallel > 1 ? dp_.group() : nullptr);
   opt_->zero_grad();
   const int64_t micro_start = st_.micro_index;
   at::Tensor rng_start;
@@ -253,16 +256,22 @@ void Trainer::log_interval(double lr, const StepResult& r, TrainSummary& sum) {
                      {"grad_norm", std::isfinite(r.grad_norm) ? nlohmann::json(r.grad_norm) : nlohmann::json(nullptr)},
                      {"tokens_per_s", tps}, {"skipped_steps", st_.skipped_steps}, {"elapsed_s", elapsed()}};
   if (dp_.active()) {  // this rank's time in collectives this interval (all-to-all: expert parallelism)
-    const auto c = dp_.group()->take_comm_seconds();
+    auto c = dp_.group()->take_comm_seconds();
+    if (ep_sub_) {  // EP x DP: the expert-parallel sub-group's collectives too
+      const auto e = ep_sub_->take_comm_seconds();
+      c.other += e.other;
+      c.all_to_all += e.all_to_all;
+    }
     rec["dist_comm_s"] = c.other;
     rec["dist_all_to_all_s"] = c.all_to_all;
   }
-  if (!dp_.root()) {  // rank 0 alone logs (and runs the hooks)
+  // Every rank runs the hook (the microscope sums its metrics over ranks); rank 0 alone logs.
+  if (hooks.on_log) hooks.on_log(st_.step, rec);
+  if (!dp_.root()) {
     iv = Interval{};
     iv.t_start = t;
     return;
   }
-  if (hooks.on_log) hooks.on_log(st_.step, rec);
   metrics_->write(rec);
   test_hooks::crash_point("train_record_written");
   std::ostringstream line;

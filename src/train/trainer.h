@@ -11,8 +11,9 @@
 // the worst-case stop latency is one micro-batch forward + backward (or one validation batch)
 // plus the latest checkpoint write. No final evaluation after a signal.
 // Data parallel (a run started by `moescope launch` or torchrun, dist::world() set): see
-// train/data_parallel.h; rank 0 alone writes the run directory (config, logs, checkpoints) and
-// runs the hooks; every rank evaluates the whole validation set (same weights, same result).
+// train/data_parallel.h; rank 0 alone writes the run directory (config, logs, checkpoints);
+// every rank runs the hooks (the microscope reduces its counts over ranks and writes on rank 0
+// only; on_log's record is rank 0's alone); every rank evaluates the whole validation set.
 // Before allocating, the memory estimate (model/resource_estimate.h) is printed and checked
 // against --max-memory, or on the CPU against MemAvailable.
 // A killed run: stale temp files are removed at start; --resume of a run stopped before its
@@ -108,6 +109,7 @@ class Trainer {
   bool resumed_ = false;
   std::unique_ptr<JsonlWriter> metrics_;
   DataParallel dp_;
+  std::unique_ptr<dist::Group> ep_sub_;  // the EP sub-group when train.expert_parallel < WORLD_SIZE
   bool state_changed_ = false;  // rank 0 logged an event (remediation) since the last sync
   // State of one run() call.
   std::set<int64_t> poison_;  // test_hooks::nan_loss_steps()

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <functional>
 #include <fstream>
 #include <sstream>
@@ -161,6 +162,35 @@ TEST(Group, CollectivesAcrossThreeRanks) {
   EXPECT_EQ(codes, (std::vector<int>{0, 0, 0}));
 }
 
+// Sub-groups (EP x DP): 4 ranks split by rank parity, then by halves; each sub-group's
+// collectives involve only its ranks, in the world's rank order; the world still works after.
+TEST(Group, SplitMakesSubGroupsOfOneColor) {
+  const int port = free_port("127.0.0.1");
+  const auto codes = run_ranks(4, [port](int r) {
+    auto g = Group::connect(env_for(r, 4, port));
+    auto odd = g->split(r % 2);  // {0, 2} and {1, 3}
+    RANK_CHECK(odd->size() == 2 && odd->rank() == r / 2);
+    at::Tensor t = torch::tensor({int64_t(1) << r});
+    odd->all_reduce_sum(t);
+    RANK_CHECK(t.item<int64_t>() == (r % 2 == 0 ? 1 + 4 : 2 + 8));
+    RANK_CHECK((odd->all_gather(10 * r) == (r % 2 == 0 ? std::vector<int64_t>{0, 20} : std::vector<int64_t>{10, 30})));
+    auto half = g->split(r / 2);  // {0, 1} and {2, 3}: a second split, its own store prefix
+    RANK_CHECK(half->size() == 2 && half->rank() == r % 2);
+    // Rank r sends r + 1 rows valued r to each member; receives (j + 1) rows valued j from member j.
+    const std::vector<int64_t> base{int64_t(r / 2) * 2, int64_t(r / 2) * 2 + 1};  // the members' world ranks
+    at::Tensor in = torch::full({2 * (r + 1), 1}, double(r), torch::kDouble);
+    std::vector<int64_t> in_splits{r + 1, r + 1}, out_splits{base[0] + 1, base[1] + 1};
+    at::Tensor out = torch::empty({out_splits[0] + out_splits[1], 1}, torch::kDouble);
+    half->all_to_all(out, in, out_splits, in_splits);
+    RANK_CHECK(torch::equal(out.narrow(0, 0, out_splits[0]), torch::full({out_splits[0], 1}, double(base[0]), torch::kDouble)));
+    RANK_CHECK(torch::equal(out.narrow(0, out_splits[0], out_splits[1]), torch::full({out_splits[1], 1}, double(base[1]), torch::kDouble)));
+    at::Tensor w = torch::tensor({int64_t(r)});
+    g->all_reduce_sum(w);
+    RANK_CHECK(w.item<int64_t>() == 6);
+  });
+  EXPECT_EQ(codes, (std::vector<int>{0, 0, 0, 0}));
+}
+
 TEST(Group, FileStoreRendezvousOnTheInterfaceOfGlooSocketIfname) {
   const std::string store = ::testing::TempDir() + "moescope-filestore-" + std::to_string(getpid());
   std::remove(store.c_str());
@@ -248,14 +278,20 @@ TEST(Launcher, AFailingRankStopsTheOthersAndSetsTheExitCode) {
   o.nproc = 2;
   o.exe = "/bin/sh";
   o.grace_s = 2;
-  // Rank 0 ignores SIGTERM and would sleep a minute; rank 1 fails at once.
-  o.args = {"-c", "if [ $RANK = 1 ]; then exit 3; fi; trap '' TERM; exec sleep 60"};
+  // Rank 0 ignores SIGTERM and would sleep a minute; rank 1 fails as soon as rank 0 has set its
+  // trap (marker file; without the wait, a loaded machine let rank 1 exit first, and rank 0 died of
+  // the SIGTERM before ignoring it).
+  const std::string marker = "/tmp/moescope-launch-trap-" + std::to_string(::getpid());
+  std::remove(marker.c_str());
+  o.args = {"-c", "if [ $RANK = 1 ]; then while [ ! -e " + marker + " ]; do sleep 0.05; done; exit 3; fi; trap '' TERM; touch " +
+                      marker + "; exec sleep 60"};
   std::ostringstream log;
   const double t0 = now_s();
   EXPECT_EQ(launch(o, log), 3);
   EXPECT_LT(now_s() - t0, 20);
   EXPECT_NE(log.str().find("rank 1"), std::string::npos) << log.str();
   EXPECT_NE(log.str().find("SIGKILL"), std::string::npos) << log.str();
+  std::remove(marker.c_str());
 }
 
 TEST(Launcher, RefusesAnEmptyCommand) {

@@ -1,8 +1,8 @@
-// expert_parallel_test.cpp: a 2-rank expert-parallel MoE layer (Gloo on loopback, forked ranks)
-// equals the single-process layer on the concatenated batch, forward and backward over every
-// parameter and the input, in fp64: dropless; with capacity drops (score and position
-// policies); with an expert that no token chooses (an empty expert on a rank); with both of
-// rank 1's experts unchosen (a rank that receives no tokens).
+// expert_parallel_test.cpp: a 2-rank and a 4-rank expert-parallel MoE layer (Gloo on loopback,
+// forked ranks) equal the single-process layer on the concatenated batch, forward and backward
+// over every parameter and the input, in fp64: dropless; with capacity drops (score and
+// position policies); with an expert that no token chooses (an empty expert on a rank); with
+// all of the last rank's experts unchosen (a rank that receives no tokens).
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -29,6 +29,8 @@ struct Case {
   double capacity;
   std::string policy;
   std::vector<int64_t> unchosen;  // experts whose selection bias is very negative
+  int world = 2;
+  int64_t n_routed = 4;
 };
 
 // Max |a - b| relative to max |b| (1 when b is all zeros).
@@ -40,14 +42,14 @@ double rel(const at::Tensor& a, const at::Tensor& b) {
 // One rank: build the same layer as every other rank, run the reference on the whole batch and
 // the EP layer on this rank's half, compare. Throws on a mismatch.
 void rank_body(int rank, int port, const Case& c, int64_t* dropped_out) {
-  const int W = 2;
+  const int W = c.world;
   dist::DistEnv env;
   env.rank = rank;
   env.world_size = W;
   env.master_port = port;
   env.timeout_s = 20;
   auto g = dist::Group::connect(env);
-  const auto cfg = moescope::testing::tiny_config({"moe.n_routed=4", "moe.top_k=2", "moe.n_shared=1", "moe.expert_hidden=6",
+  const auto cfg = moescope::testing::tiny_config({"moe.n_routed=" + std::to_string(c.n_routed), "moe.top_k=2", "moe.n_shared=1", "moe.expert_hidden=6",
                                                    "moe.capacity_factor=" + std::to_string(c.capacity),
                                                    "moe.drop_policy=" + c.policy, "moe.bias_update_rate=0.01"})
                        .model;
@@ -79,7 +81,7 @@ void rank_body(int rank, int port, const Case& c, int64_t* dropped_out) {
   RANK_CHECK(rel(y, yr.narrow(0, rank * B, B)) < 1e-10, "forward");
   (y * probe.narrow(0, rank * B, B)).sum().backward();
   RANK_CHECK(rel(x.grad(), xr.grad().narrow(0, rank * B, B)) < 1e-10, "input gradient");
-  const ExpertShard shard = expert_shard(4, rank, W);
+  const ExpertShard shard = expert_shard(c.n_routed, rank, W);
   for (auto& p : layer->named_parameters()) {
     const std::string& name = p.key();
     at::Tensor gr = p.value().grad().defined() ? p.value().grad().clone() : torch::zeros_like(p.value());
@@ -102,7 +104,7 @@ std::vector<int> run_case(const Case& c, int64_t* dropped) {
   int fds[2];
   EXPECT_EQ(pipe(fds), 0);
   std::vector<pid_t> pids;
-  for (int r = 0; r < 2; ++r) {
+  for (int r = 0; r < c.world; ++r) {
     const pid_t p = fork();
     if (p == 0) {
       int code = 0;
@@ -142,6 +144,19 @@ TEST(ExpertParallel, TwoRankLayerEqualsOneProcessForwardAndBackward) {
   EXPECT_GT(dropped, 0);
   EXPECT_EQ(run_case({0.0, "score", {3}}, &dropped), ok) << "expert 3 (rank 1) empty";
   EXPECT_EQ(run_case({0.0, "score", {2, 3}}, &dropped), ok) << "rank 1 receives no tokens";
+}
+
+TEST(ExpertParallel, FourRankLayerEqualsOneProcessForwardAndBackward) {
+  // 8 experts, 2 per rank.
+  const std::vector<int> ok{0, 0, 0, 0};
+  int64_t dropped = -1;
+  EXPECT_EQ(run_case({0.0, "score", {}, 4, 8}, &dropped), ok) << "dropless";
+  EXPECT_EQ(dropped, 0);
+  EXPECT_EQ(run_case({0.75, "score", {}, 4, 8}, &dropped), ok) << "drops, score policy";
+  EXPECT_GT(dropped, 0);
+  EXPECT_EQ(run_case({0.75, "position", {1}, 4, 8}, &dropped), ok) << "drops, position policy, expert 1 empty";
+  EXPECT_GT(dropped, 0);
+  EXPECT_EQ(run_case({0.0, "score", {6, 7}, 4, 8}, &dropped), ok) << "rank 3 receives no tokens";
 }
 
 TEST(ExpertParallel, ExpertsMustDivideOverTheRanks) {

@@ -5,6 +5,8 @@
 // run resumes at another world size (2 -> 1, 1 -> 2) on the same loss curve; and the faults: a
 // rank killed mid-step, a rank that cannot reach the store, configs that differ between ranks,
 // each ending every process in bounded time with a clear error and the last checkpoint intact.
+// The microscope's routing metrics of a multi-process run (metrics.jsonl, alerts.jsonl) are
+// those of the global batch: equal to the one-process run's. The same at 4 ranks (DP and EP 4).
 #include <sys/wait.h>
 
 #include <chrono>
@@ -21,6 +23,7 @@
 #include "io/jsonl.h"
 #include "io/safetensors.h"
 #include "model/tensor_io.h"
+#include "run/log_fields.h"
 #include "run/run_layout.h"
 #include "train_test_util.h"
 
@@ -60,6 +63,7 @@ std::string one(const std::string& args) { return kEnv + MOESCOPE_BINARY + " " +
 std::string two(const std::string& args, const std::string& env = "") {
   return kEnv + env + " " + MOESCOPE_BINARY + " launch --nproc 2 --timeout 20 -- " + args;
 }
+std::string four(const std::string& args) { return kEnv + MOESCOPE_BINARY + " launch --nproc 4 --timeout 30 -- " + args; }
 
 std::map<int64_t, double> losses(const std::string& run) {
   std::map<int64_t, double> m;
@@ -97,6 +101,61 @@ void expect_close_weights(const std::string& got_path, const std::string& want_p
   }
 }
 
+// The microscope's per-layer routing metrics of each train and eval record, keyed by (step,
+// record type): the slot counts, dead and starved experts, status and co-activation counts
+// exactly, the derived and per-token metrics within 1e-6 (relative; the runs' weights agree to
+// 1e-5, the routing decisions exactly). And the same alerts.
+void expect_same_routing_metrics(const std::string& got_run, const std::string& want_run) {
+  namespace f = log_field;
+  auto by_step = [](const std::string& run) {
+    std::map<std::pair<int64_t, std::string>, nlohmann::json> m;
+    for (const auto& r : read_jsonl(metrics_path(run)).records)
+      if (r.contains(f::kMoe)) m[{r.at(f::kStep).get<int64_t>(), r.at(f::kType).get<std::string>()}] = r;
+    return m;
+  };
+  const auto got = by_step(got_run), want = by_step(want_run);
+  ASSERT_EQ(got.size(), want.size());
+  int compared = 0;
+  for (const auto& [key, w] : want) {
+    ASSERT_TRUE(got.count(key)) << "step " << key.first << " " << key.second;
+    const auto& gl = got.at(key).at(f::kMoe);
+    const auto& wl = w.at(f::kMoe);
+    ASSERT_EQ(gl.size(), wl.size());
+    for (size_t i = 0; i < wl.size(); ++i) {
+      const std::string where = "step " + std::to_string(key.first) + " " + key.second + " layer " + std::to_string(i);
+      for (const char* exact : {f::kCounts, f::kDead, f::kStarved, f::kStatus, f::kCoactivation})
+        if (wl[i].contains(exact)) EXPECT_EQ(gl[i].at(exact), wl[i].at(exact)) << where << " " << exact;
+      auto close = [&](const nlohmann::json& g, const nlohmann::json& v, const std::string& name) {
+        if (v.is_array()) {
+          ASSERT_EQ(g.size(), v.size()) << where << " " << name;
+          for (size_t k = 0; k < v.size(); ++k) EXPECT_NEAR(g[k].get<double>(), v[k].get<double>(), 1e-6 * (1 + std::abs(v[k].get<double>()))) << where << " " << name;
+        } else {
+          EXPECT_NEAR(g.get<double>(), v.get<double>(), 1e-6 * (1 + std::abs(v.get<double>()))) << where << " " << name;
+        }
+      };
+      for (const char* name : {f::kLoad, f::kEntropyNorm, f::kNEff, f::kMaxVioBatch, f::kMaxVioGlobal, f::kDropRate,
+                               f::kMaxTokenShare, f::kRouterEntropy, "top1_score", "logit_rms", "logit_max",
+                               "bias_intervention", "balance_loss", "seq_balance_loss", "z_loss", f::kBias})
+        if (wl[i].contains(name)) {
+          ASSERT_TRUE(gl[i].contains(name)) << where << " " << name;
+          close(gl[i].at(name), wl[i].at(name), name);
+          ++compared;
+        }
+    }
+  }
+  EXPECT_GT(compared, 20 * 10);  // the train records of 20 steps and the eval records
+  auto alerts = [](const std::string& run) {
+    std::vector<std::string> v;
+    if (fs::exists(alerts_path(run)))
+      for (auto a : read_jsonl(alerts_path(run)).records) {
+        a.erase("evidence");  // its numbers are the metrics compared above
+        v.push_back(a.dump());
+      }
+    return v;
+  };
+  EXPECT_EQ(alerts(got_run), alerts(want_run));
+}
+
 std::string latest_weights(const std::string& run) { return run + "/checkpoints/latest/model.safetensors"; }
 
 TEST(DataParallel, TwoRanksOfHalfTheBatchTrainAsOneRankWithIdenticalRanks) {
@@ -126,6 +185,31 @@ TEST(DataParallel, TwoRanksOfHalfTheBatchTrainAsOneRankWithIdenticalRanks) {
   const auto wa = weights(latest_weights(a));
   for (const auto& [name, t] : wa)
     if (name.find("e_score_correction_bias") != std::string::npos) EXPECT_GT(t.abs().max().item<double>(), 0.0);
+  // The microscope sums every rank's counts: rank 0 logs the global batch's routing metrics.
+  expect_same_routing_metrics(b, a);
+  // 4 ranks x batch 2 train as 1 x 8 too, with the same metrics.
+  const std::string d = s.run("four");
+  auto [cd, od] = sh(four(train_args(s, d, 20)));
+  ASSERT_EQ(cd, 0) << od;
+  EXPECT_NE(od.find("data parallel over 4 ranks"), std::string::npos) << od;
+  expect_close_losses(losses(d), la, 1, 20);
+  expect_close_weights(latest_weights(d), latest_weights(a));
+  expect_same_routing_metrics(d, a);
+  // EP 2 x DP 2 (dropless): experts split within {0, 1} and {2, 3}, data parallel across them.
+  const std::string e = s.run("ep2dp2");
+  auto [ce, oe] = sh(four(train_args(s, e, 20) + " --set train.expert_parallel=2"));
+  ASSERT_EQ(ce, 0) << oe;
+  expect_close_losses(losses(e), la, 1, 20);
+  expect_close_weights(latest_weights(e), latest_weights(a));
+  expect_same_routing_metrics(e, a);
+  // The tokens did travel (rank 0's time in the all-to-all), and not in plain DP.
+  auto all_to_all_s = [](const std::string& run) {
+    double t = 0;
+    for (const auto& r : read_jsonl(metrics_path(run)).records) t += r.value("dist_all_to_all_s", 0.0);
+    return t;
+  };
+  EXPECT_GT(all_to_all_s(e), 0.0);
+  EXPECT_EQ(all_to_all_s(d), 0.0);
 }
 
 TEST(DataParallel, ResumeAtAnotherWorldSizeContinuesTheSameCurve) {
@@ -150,7 +234,7 @@ TEST(DataParallel, ResumeAtAnotherWorldSizeContinuesTheSameCurve) {
   expect_close_weights(latest_weights(up), latest_weights(ref));
 }
 
-// The largest capacity drop rate any train record reports (rank 0's tokens under EP).
+// The largest capacity drop rate any train record reports.
 double max_drop_rate(const std::string& run) {
   double m = 0;
   for (const auto& r : read_jsonl(metrics_path(run)).records)
@@ -173,16 +257,55 @@ TEST(DataParallel, ExpertParallelWithDropsTrainsAsOneProcessAndResumesAtEp1) {
   EXPECT_GT(max_drop_rate(ep), 0.0);
   expect_close_losses(losses(ep), losses(ref), 1, 20);
   expect_close_weights(latest_weights(ep), latest_weights(ref));
+  expect_same_routing_metrics(ep, ref);  // drop rates included: the global capacity decision
+  // EP 4: one expert per rank.
+  const std::string ep4 = s.run("ep4");
+  auto [c5, o5] = sh(four(train_args(s, ep4, 20) + cap + " --set train.expert_parallel=4"));
+  ASSERT_EQ(c5, 0) << o5;
+  expect_close_losses(losses(ep4), losses(ref), 1, 20);
+  expect_close_weights(latest_weights(ep4), latest_weights(ref));
+  expect_same_routing_metrics(ep4, ref);
   auto [c2, o2] = sh(two(train_args(s, down, 10) + cap + ep2));
   ASSERT_EQ(c2, 0) << o2;
   auto [c3, o3] = sh(one("train --out " + down + " --resume --set train.max_steps=20 --set train.expert_parallel=1"));
   ASSERT_EQ(c3, 0) << o3;
   expect_close_losses(losses(down), losses(ref), 1, 20);
   expect_close_weights(latest_weights(down), latest_weights(ref));
-  // EP must span the world group.
+  // EP must divide the world size.
   auto [c4, o4] = sh(one(train_args(s, s.run("bad"), 2) + ep2));
   EXPECT_EQ(c4, 2) << o4;
-  EXPECT_NE(o4.find("train.expert_parallel = 2 needs WORLD_SIZE = 2 (now 1)"), std::string::npos) << o4;
+  EXPECT_NE(o4.find("train.expert_parallel = 2 needs a WORLD_SIZE divisible by it (now 1)"), std::string::npos) << o4;
+}
+
+// The remediation ladder decides once, on rank 0, from the global metrics, and every rank
+// applies it: 2 ranks take the same actions at the same steps as one process, and end with
+// bit-identical weights and router biases (a rung that rank 1 missed, bias_rate, would leave
+// its bias behind). entropy_floor 1 keeps low_entropy firing, so the ladder acts every
+// `cooldown` intervals (microscope_test's RemediationLadderContinuesAcrossResume).
+TEST(DataParallel, RemediationIsDecidedOnceAndAppliedOnEveryRank) {
+  ScratchRun s("dp-remediate");
+  const std::string a = s.run("one"), b = s.run("two"), state = s.run("rank-state");
+  fs::create_directories(state);
+  const std::string knobs =
+      " --set moe.bias_balance=false --set scope.remediate=true --set scope.entropy_floor=1 --set scope.window=1"
+      " --set scope.cooldown=2 --set train.router_lr_mult=16";
+  auto [ca, oa] = sh(one(train_args(s, a, 6) + knobs));
+  ASSERT_EQ(ca, 0) << oa;
+  auto [cb, ob] = sh(two(train_args(s, b, 6) + knobs, "MOESCOPE_TEST_RANK_STATE=" + state));
+  ASSERT_EQ(cb, 0) << ob;
+  auto actions = [](const std::string& run) {
+    std::vector<std::string> v;
+    for (const auto& r : read_jsonl(metrics_path(run)).records)
+      if (r.value("type", "") == "remediation")
+        v.push_back(std::to_string(r.at("step").get<int64_t>()) + ":" + r.at("action").get<std::string>() + ":" + r.at("to").dump());
+    return v;
+  };
+  const auto va = actions(a);
+  ASSERT_GE(va.size(), 3u) << ::testing::PrintToString(va);  // steps 1, 3, 5
+  EXPECT_EQ(actions(b), va);
+  const auto r0 = load_safetensors(state + "/rank0.safetensors"), r1 = load_safetensors(state + "/rank1.safetensors");
+  ASSERT_EQ(r0.tensors.size(), r1.tensors.size());
+  for (size_t i = 0; i < r0.tensors.size(); ++i) EXPECT_EQ(r0.tensors[i].bytes, r1.tensors[i].bytes) << r0.tensors[i].name;
 }
 
 TEST(DataParallelFaults, ARankKilledMidStepEndsTheJobAndTheCheckpointResumes) {

@@ -45,7 +45,7 @@ int scope_compressed(const std::string& run, int64_t step, bool json) {
 }
 
 struct ScopeOpts {
-  std::string run, model, out, device = "auto", cache_dir;
+  std::string run, model, out, device = "auto", cache_dir, weights = "auto";
   std::vector<std::string> data;
   int64_t step = -1;
   int tokens = 3;
@@ -76,7 +76,7 @@ int scope_model(ScopeOpts o) {
   if (o.out.empty()) throw std::invalid_argument("scope --model needs --out RUN (a new directory)");
   if (std::filesystem::exists(metrics_path(o.out)))
     throw std::invalid_argument("--out " + o.out + " already holds a run (" + metrics_path(o.out) + "); choose a new directory");
-  auto run = load_any_run(o.model, o.device);
+  auto run = load_any_run(o.model, o.device, parse_hf_weights(o.weights));
   DataConfig dc = run.cfg.data;
   if (!o.cache_dir.empty()) dc.cache_dir = o.cache_dir;
   std::vector<Dataset> sets;
@@ -136,6 +136,7 @@ Command register_scope(CLI::App& app) {
   c->add_option("--coact-every", o->pass.coact_every, "--model: co-activation matrices in every N-th interval record (E x E per layer)")->capture_default_str()->check(CLI::Range(int64_t(1), int64_t(1) << 40));
   c->add_option("--top-tokens", o->pass.top_tokens, "--model: tokens kept per expert in the profile")->capture_default_str()->check(CLI::Range(int64_t(0), int64_t(100000)));
   c->add_option("--device", o->device, "--model: cpu, cuda or auto")->capture_default_str();
+  add_weights_option(c, &o->weights);
   c->add_option("--cache-dir", o->cache_dir, "--model: tokenised-corpus cache (default: data.cache_dir, else ~/.cache/moescope)");
   c->callback([c]() {
     if (c->count("--run") + c->count("--model") == 0) throw CLI::RequiredError("--run or --model");

@@ -81,6 +81,18 @@ TEST(ScopeModelCli, TwoCorporaGiveSharesAndSpecialisation) {
   }
 }
 
+// --weights mapped (train/hf_checkpoint.h HfWeights): the weights stay in the mapped file; the run
+// is written as with the fp32 copy.
+TEST(ScopeModelCli, MappedWeights) {
+  moescope::testing::ScratchRun s("scope-model-mapped");
+  const std::string run = s.run("mapped");
+  auto [rc, out] = cli("scope --model " + fixture("olmoe") + " --data " + s.corpus() + " --out " + run +
+                       " --device cpu --batch 4 --seq-len 32 --weights mapped --cache-dir " + s.cache());
+  ASSERT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("memory-mapped in place"), std::string::npos) << out;
+  EXPECT_TRUE(std::filesystem::exists(run + "/routing_profile.json"));
+}
+
 TEST(ScopeModelCli, BadInputGetsAClearError) {
   moescope::testing::ScratchRun s("scope-model-bad");
   const std::string olmoe = fixture("olmoe");

@@ -1,7 +1,9 @@
 // run_loader.cpp: see run_loader.h.
 #include "cli/run_loader.h"
 
+#include <filesystem>
 #include <iostream>
+#include <stdexcept>
 
 #include "compress/compressed_run.h"
 #include "train/hf_checkpoint.h"
@@ -9,6 +11,8 @@
 namespace moescope {
 
 LoadedRun load_any_run(const std::string& run_dir, const std::string& device, HfWeights weights) {
+  if (!std::filesystem::is_directory(run_dir))
+    throw std::runtime_error(run_dir + ": no such directory (expected a run directory or a Hugging Face model directory)");
   if (is_hf_model_dir(run_dir)) return load_model_dir(run_dir, device, std::cerr, weights);
   if (!compress::is_compressed_run(run_dir)) return load_run(run_dir, device);
   return load_run(run_dir, device, [&](Transformer& model) {

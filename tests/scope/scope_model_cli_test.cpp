@@ -111,6 +111,7 @@ TEST(ScopeModelCli, BadInputGetsAClearError) {
   expect_error("scope --model " + olmoe + " --data " + s.corpus() + " --device cpu", "needs --out");
   // Model directory errors: missing, and a broken config.json.
   expect_error("scope --model " + s.run("no-model") + " --data " + s.corpus() + " --out " + s.run("d"), "no-model");
+  expect_error("scope --model " + s.run("no-model") + " --data " + s.corpus() + " --out " + s.run("d"), "no such directory");
   const std::string broken = s.run("broken");
   fs::copy(olmoe, broken);
   moescope::write_file_atomic(broken + "/config.json", "{\"model_type\": \"olmoe\", \"hidden_size\": ");

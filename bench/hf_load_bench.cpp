@@ -33,6 +33,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include "core/host_memory.h"
 #include "ops/runtime.h"
 #include "train/hf_checkpoint.h"
 
@@ -49,14 +50,8 @@ double now_s() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-// kB fields of /proc/self/status, in GiB.
-double status_gib(const std::string& field) {
-  std::ifstream f("/proc/self/status");
-  std::string line;
-  while (std::getline(f, line))
-    if (line.rfind(field + ":", 0) == 0) return std::stod(line.substr(field.size() + 1)) / (1024.0 * 1024.0);
-  return -1;
-}
+// A memory field of /proc/self/status, in GiB.
+double status_gib(const std::string& field) { return moescope::process_status_bytes(field) / 1073741824.0; }
 std::string memory_line() {
   char b[160];
   std::snprintf(b, sizeof b, "VmHWM %.2f GiB, RssAnon %.2f GiB, RssFile %.2f GiB", status_gib("VmHWM"),

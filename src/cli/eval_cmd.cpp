@@ -20,12 +20,7 @@ Command register_eval(CLI::App& app) {
   };
   auto o = std::make_shared<Opts>();
   auto* c = app.add_subcommand("eval", "Validation loss of a run's best checkpoint, as JSON");
-  auto* run_opt = c->add_option("--run", o->run, "Run directory (or a Hugging Face model directory)");
-  auto* model_opt = c->add_option("--model", o->run, "Hugging Face model directory (config.json, safetensors, tokenizer.json)");
-  run_opt->excludes(model_opt);
-  c->callback([c]() {
-    if (c->count("--run") + c->count("--model") == 0) throw CLI::RequiredError("--run or --model");
-  });
+  add_run_or_model_options(c, &o->run);
   c->add_option("--data", o->data, "Evaluate on this text's validation split instead of the run's corpus");
   c->add_option("--device", o->device, "cpu, cuda or auto")->capture_default_str();
   add_weights_option(c, &o->weights);

@@ -21,12 +21,7 @@ Command register_generate(CLI::App& app) {
   };
   auto o = std::make_shared<Opts>();
   auto* c = app.add_subcommand("generate", "Sample text from a run's best checkpoint");
-  auto* run_opt = c->add_option("--run", o->run, "Run directory (or a Hugging Face model directory)");
-  auto* model_opt = c->add_option("--model", o->run, "Hugging Face model directory (config.json, safetensors, tokenizer.json)");
-  run_opt->excludes(model_opt);
-  c->callback([c]() {
-    if (c->count("--run") + c->count("--model") == 0) throw CLI::RequiredError("--run or --model");
-  });
+  add_run_or_model_options(c, &o->run);
   c->add_option("--prompt", o->prompt, "Prompt text")->required();
   c->add_option("--tokens", o->s.max_new_tokens, "New tokens to generate")->capture_default_str()->check(CLI::Range(1, 1000000));
   c->add_option("--temperature", o->s.temperature, "Sampling temperature (0 = greedy)")->capture_default_str()->check(CLI::Range(0.0, 100.0));

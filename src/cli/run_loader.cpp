@@ -21,6 +21,15 @@ LoadedRun load_any_run(const std::string& run_dir, const std::string& device, Hf
   });
 }
 
+void add_run_or_model_options(CLI::App* c, std::string* dir) {
+  auto* run_opt = c->add_option("--run", *dir, "Run directory (or a Hugging Face model directory)");
+  auto* model_opt = c->add_option("--model", *dir, "Hugging Face model directory (config.json, safetensors, tokenizer.json)");
+  run_opt->excludes(model_opt);
+  c->callback([c]() {
+    if (c->count("--run") + c->count("--model") == 0) throw CLI::RequiredError("--run or --model");
+  });
+}
+
 CLI::Option* add_weights_option(CLI::App* c, std::string* text) {
   return c->add_option("--weights", *text,
                        "Model directories: copy (fp32 copy), mapped (the safetensors pages in place, bf16/fp32, CPU only; "

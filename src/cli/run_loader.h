@@ -17,6 +17,8 @@ namespace moescope {
 // `weights` applies to model directories only (train/hf_checkpoint.h HfWeights).
 LoadedRun load_any_run(const std::string& run_dir, const std::string& device, HfWeights weights = HfWeights::kCopy);
 
+// --run RUN or --model DIR (exactly one), both into *dir: the loading commands (eval, generate).
+void add_run_or_model_options(CLI::App* c, std::string* dir);
 // The --weights option of the commands that load a model for inference (eval, generate); the
 // text is parsed by parse_hf_weights when the command runs.
 CLI::Option* add_weights_option(CLI::App* c, std::string* text);

@@ -24,25 +24,35 @@ uint64_t to_u64(const std::string& s) {
   return std::stoull(s);
 }
 
+// The first `max_lines` lines of a /proc text file (bounded).
+std::string proc_text(const char* path, int max_lines) {
+  std::ifstream f(path);
+  std::string text, line;
+  for (int i = 0; i < max_lines && std::getline(f, line); ++i) text += line + "\n";
+  return text;
+}
+
 }  // namespace
 
-uint64_t parse_meminfo_available(const std::string& meminfo) {
-  std::istringstream in(meminfo);
-  std::string key;
-  uint64_t kb = 0;
-  std::string unit;
-  while (in >> key >> kb) {
-    std::getline(in, unit);
-    if (key == "MemAvailable:") return kb * 1024;
+uint64_t parse_proc_kb(const std::string& text, const std::string& key) {
+  std::istringstream in(text);
+  const std::string k = key + ":";
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.compare(0, k.size(), k) != 0) continue;
+    std::istringstream value(line.substr(k.size()));
+    uint64_t kb = 0;
+    return value >> kb ? kb * 1024 : 0;
   }
   return 0;
 }
 
+uint64_t parse_meminfo_available(const std::string& meminfo) { return parse_proc_kb(meminfo, "MemAvailable"); }
+
+uint64_t process_status_bytes(const std::string& key) { return parse_proc_kb(proc_text("/proc/self/status", 128), key); }
+
 uint64_t available_memory_bytes() {
-  std::ifstream f("/proc/meminfo");
-  std::string text, line;
-  for (int i = 0; i < 64 && std::getline(f, line); ++i) text += line + "\n";
-  uint64_t avail = parse_meminfo_available(text);
+  uint64_t avail = parse_meminfo_available(proc_text("/proc/meminfo", 64));
   // cgroup v2: "max" means no limit.
   const uint64_t max = to_u64(first_line("/sys/fs/cgroup/memory.max"));
   const uint64_t cur = to_u64(first_line("/sys/fs/cgroup/memory.current"));

@@ -12,6 +12,11 @@ namespace moescope {
 uint64_t available_memory_bytes();
 // MemAvailable (kB in the text) of a /proc/meminfo image, in bytes; 0 when absent.
 uint64_t parse_meminfo_available(const std::string& meminfo);
+// A "Key:  N kB" line of a /proc text (/proc/meminfo, /proc/self/status), in bytes; 0 when absent.
+uint64_t parse_proc_kb(const std::string& text, const std::string& key);
+// A memory field of this process's /proc/self/status ("VmHWM" peak RSS, "RssAnon", "RssFile"),
+// in bytes; 0 when unknown.
+uint64_t process_status_bytes(const std::string& key);
 // "123", "512M", "8G", "1.5T", "64KiB" (K, M, G, T: powers of 1024; an optional "B"/"iB").
 // Throws std::invalid_argument naming `what` for anything else or a size <= 0.
 uint64_t parse_byte_size(const std::string& text, const std::string& what);

@@ -29,6 +29,19 @@ torch::nn::Linear make_linear(int64_t in, int64_t out, double std) {
   return l;
 }
 
+torch::nn::Embedding make_embedding(int64_t n, int64_t dim, double std) {
+  torch::NoGradGuard ng;
+  if (skip_init) {  // as make_linear: a 1-row embedding given an uninitialised [n, dim] tensor
+    auto e = torch::nn::Embedding(1, dim);
+    e->options.num_embeddings(n);
+    e->weight.set_data(torch::empty({n, dim}));
+    return e;
+  }
+  auto e = torch::nn::Embedding(n, dim);
+  e->weight.normal_(0.0, std);
+  return e;
+}
+
 double residual_out_std(double init_std, int64_t n_layers) {
   return init_std / std::sqrt(2.0 * static_cast<double>(n_layers));
 }

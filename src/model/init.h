@@ -5,7 +5,7 @@
 namespace moescope {
 
 // Inside a SkipInitScope (this thread), models are built for weights that are about to be loaded
-// (a Hugging Face model directory, memory-mapped in place): make_linear and the token embedding
+// (a Hugging Face model directory, memory-mapped in place): make_linear and make_embedding
 // allocate their weights without drawing them. Untouched memory costs no RSS, so building a
 // model larger than RAM costs almost nothing until load_hf_weights replaces each weight.
 class SkipInitScope {
@@ -21,6 +21,8 @@ class SkipInitScope {
 
 // Bias-free Linear(in -> out) with weights ~ N(0, std^2) (uninitialised under SkipInitScope).
 torch::nn::Linear make_linear(int64_t in, int64_t out, double std);
+// Embedding(n, dim) with weights ~ N(0, std^2) (uninitialised under SkipInitScope).
+torch::nn::Embedding make_embedding(int64_t n, int64_t dim, double std);
 // Std for residual-output projections (o_proj, down_proj): init_std / sqrt(2 * n_layers).
 double residual_out_std(double init_std, int64_t n_layers);
 

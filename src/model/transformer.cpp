@@ -28,23 +28,12 @@ at::Tensor BlockImpl::forward(const at::Tensor& h_BSD, int64_t start, LayerKVCac
 
 TransformerImpl::TransformerImpl(const ModelConfig& cfg) : cfg_(cfg) {
   cfg_.validate();
-  const bool skip_init = SkipInitScope::active();
-  {
-    torch::NoGradGuard ng;
-    if (skip_init) {  // weights about to be loaded: no draw (model/init.h)
-      embed_tokens = register_module("embed_tokens", torch::nn::Embedding(1, cfg.d_model));
-      embed_tokens->options.num_embeddings(cfg.vocab_size);
-      embed_tokens->weight.set_data(torch::empty({cfg.vocab_size, cfg.d_model}));
-    } else {
-      embed_tokens = register_module("embed_tokens", torch::nn::Embedding(cfg.vocab_size, cfg.d_model));
-      embed_tokens->weight.normal_(0.0, cfg.init_std);
-    }
-  }
+  embed_tokens = register_module("embed_tokens", make_embedding(cfg.vocab_size, cfg.d_model, cfg.init_std));
   layers = register_module("layers", torch::nn::ModuleList());
   for (int64_t l = 0; l < cfg.n_layers; ++l) layers->push_back(Block(cfg, l));
   norm = register_module("norm", RMSNorm(cfg.d_model, cfg.norm_eps));
   if (!cfg.tie_embeddings) lm_head = register_module("lm_head", make_linear(cfg.d_model, cfg.vocab_size, cfg.init_std));
-  if (cfg.weight_init == WeightInit::kTorchDefault && !skip_init) apply_torch_default_init(*this);
+  if (cfg.weight_init == WeightInit::kTorchDefault && !SkipInitScope::active()) apply_torch_default_init(*this);
 }
 
 ModelOutput TransformerImpl::forward(const at::Tensor& tokens_BS, int64_t start, KVCache* cache) {

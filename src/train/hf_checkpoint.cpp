@@ -314,7 +314,7 @@ LoadedRun load_model_dir(const std::string& dir, const std::string& device, std:
     // else fp32 (each weight is then cast per matmul, one at a time).
     const DType dt = resolve_train_dtype(DType::kAuto, resolved, log);
     r.cfg.train.dtype = dt;
-    r.model->compute_dtype = dt == DType::kBf16 ? at::kBFloat16 : at::kFloat;
+    r.model->compute_dtype = compute_dtype(dt);
     log << "model: weights memory-mapped in place (" << format_bytes(fp32_bytes) << " as fp32; " << format_bytes(avail)
         << " available), activations in " << (dt == DType::kBf16 ? "bf16" : "fp32") << "\n";
   } else {

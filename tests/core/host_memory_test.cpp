@@ -12,6 +12,15 @@ TEST(HostMemory, ParsesMemAvailable) {
   EXPECT_GT(available_memory_bytes(), 0u);  // Linux: /proc/meminfo is there
 }
 
+TEST(HostMemory, ParsesProcessStatus) {
+  const std::string status = "Name:\tmoescope\nVmHWM:\t  6103840 kB\nRssAnon:\t  165328 kB\nThreads:\t2\n";
+  EXPECT_EQ(parse_proc_kb(status, "VmHWM"), 6103840ull * 1024);
+  EXPECT_EQ(parse_proc_kb(status, "RssAnon"), 165328ull * 1024);
+  EXPECT_EQ(parse_proc_kb(status, "RssFile"), 0u);
+  EXPECT_EQ(parse_proc_kb(status, "Rss"), 0u);  // a key, not a prefix of one
+  EXPECT_GT(process_status_bytes("VmHWM"), 0u);  // Linux: /proc/self/status is there
+}
+
 TEST(HostMemory, ParsesByteSizes) {
   EXPECT_EQ(parse_byte_size("1024", "--max-memory"), 1024u);
   EXPECT_EQ(parse_byte_size("512M", "--max-memory"), 512ull << 20);

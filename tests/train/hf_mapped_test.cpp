@@ -18,6 +18,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "core/host_memory.h"
 #include "hf_fixture_writer.h"
 #include "io/atomic_file.h"
 #include "model/init.h"
@@ -63,14 +64,6 @@ bool in_file_mapping(const void* p, const std::string& file, const std::vector<M
   return false;
 }
 
-int64_t rss_anon_bytes() {
-  std::ifstream f("/proc/self/status");
-  std::string line;
-  while (std::getline(f, line))
-    if (line.rfind("RssAnon:", 0) == 0) return std::stoll(line.substr(8)) * 1024;
-  return -1;
-}
-
 class HfMappedArch : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(HfMappedArch, SameLogitsAsTheCopy) {
@@ -106,7 +99,7 @@ TEST(HfMapped, ExpertWeightsAreTheFilesOwnPages) {
 }
 
 TEST(SkipInit, BuildingAGiBLinearTouchesNoMemory) {
-  const int64_t before = rss_anon_bytes();
+  const auto before = static_cast<int64_t>(process_status_bytes("RssAnon"));
   ASSERT_GT(before, 0);
   torch::nn::Linear l{nullptr};
   {
@@ -118,7 +111,7 @@ TEST(SkipInit, BuildingAGiBLinearTouchesNoMemory) {
   EXPECT_EQ(l->weight.sizes().vec(), (std::vector<int64_t>{32768, 8192}));
   EXPECT_EQ(l->options.in_features(), 8192);
   EXPECT_EQ(l->options.out_features(), 32768);
-  EXPECT_LT(rss_anon_bytes() - before, int64_t{64} << 20);
+  EXPECT_LT(static_cast<int64_t>(process_status_bytes("RssAnon")) - before, int64_t{64} << 20);
   // Outside the scope the weight is drawn (N(0, std^2)).
   auto drawn = make_linear(64, 128, 0.02);
   EXPECT_NEAR(drawn->weight.std().item<double>(), 0.02, 0.002);

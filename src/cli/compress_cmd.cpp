@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <memory>
 
 #include <CLI/CLI.hpp>
@@ -23,7 +24,7 @@ namespace fs = std::filesystem;
 
 Command register_compress(CLI::App& app) {
   struct Opts {
-    std::string run, out;
+    std::string run, out, weight_by;
     std::vector<std::string> sets;
     std::map<std::string, std::string> keys;  // compress.* key -> its flag's value ("" = not given)
     bool dry_run = false;
@@ -48,6 +49,9 @@ Command register_compress(CLI::App& app) {
   c->add_option("--restart-iters", o->restarts.iters, "Solver iterations per trial initialisation")->capture_default_str()->check(CLI::PositiveNumber);
   c->add_option("--set", o->sets, "Any compress.* key: compress.key=value (repeatable)");
   c->add_flag("--dry-run", o->dry_run, "Print the parameter budget and exit");
+  c->add_option("--weight-by", o->weight_by,
+                "A `scope --model` run (its routing_profile.json): weight each expert's reconstruction error by its "
+                "routing share on that corpus, floored at compress.weight_floor (docs/compression.md)");
   return [o]() -> int {
     if (compress::is_compressed_run(o->run))
       throw std::invalid_argument("compress: '" + o->run + "' is already a compressed run; compress its source run instead");
@@ -63,7 +67,10 @@ Command register_compress(CLI::App& app) {
       if (!value.empty()) t.set_from_string(key, value);
     auto& cc = cfg.compress;
     cc.validate();
+    std::optional<compress::RoutingCounts> weight_by;  // read before solving: a bad run fails fast
+    if (!o->weight_by.empty()) weight_by = compress::read_routing_counts(o->weight_by);
     auto sizes = compress::plan_sizes(*run.model, cc);
+    if (weight_by) compress::check_routing_counts(*run.model, *weight_by);
     std::cerr << "compress: " << o->run << " (" << run.checkpoint << "), solver " << cc.solver << ", scope " << cc.scope
               << ", f = " << cc.activation << "\n" << sizes.render();
     if (o->dry_run) {
@@ -73,7 +80,8 @@ Command register_compress(CLI::App& app) {
     if (o->out.empty()) throw std::invalid_argument("compress: --out OUT_DIR is required (unless --dry-run)");
     compress::create_compressed_run_dir(o->out);
     JsonlWriter metrics(metrics_path(o->out), /*append=*/false);
-    auto outcome = compress::compress_model(*run.model, cc, &metrics, std::cerr, o->restarts);
+    auto outcome = compress::compress_model(*run.model, cc, &metrics, std::cerr, o->restarts,
+                                            weight_by ? &*weight_by : nullptr);
     compress::write_compressed_run(o->out, *run.model, cfg, *run.tokenizer, outcome.groups, outcome.summary,
                                    {o->run, run.checkpoint, run.step});
     nlohmann::json j = outcome.summary;

@@ -125,6 +125,21 @@ CompressionSizes plan_sizes(TransformerImpl& model, const CompressConfig& cfg) {
   return s;
 }
 
+void check_routing_counts(TransformerImpl& model, const RoutingCounts& counts) {
+  std::vector<int64_t> idx;
+  auto layers = moe_layers_with_index(model, idx);
+  for (size_t k = 0; k < layers.size(); ++k) {
+    auto it = counts.layers.find(idx[k]);
+    const auto E = static_cast<int64_t>(layers[k]->experts->size());
+    if (it == counts.layers.end() || static_cast<int64_t>(it->second.size()) != E)
+      throw std::invalid_argument("compress --weight-by: " + counts.run + " has " +
+                                  (it == counts.layers.end() ? std::string("no routing counts")
+                                                             : std::to_string(it->second.size()) + " experts' counts") +
+                                  " for layer " + std::to_string(idx[k]) + " where the model has " + std::to_string(E) +
+                                  " routed experts: it was made on another model");
+  }
+}
+
 nlohmann::json CompressionSizes::to_json() const {
   nlohmann::json gs = nlohmann::json::array();
   for (auto& g : groups)
@@ -148,13 +163,14 @@ std::string CompressionSizes::render() const {
 }
 
 CompressOutcome compress_model(TransformerImpl& model, const CompressConfig& cfg, JsonlWriter* metrics,
-                               std::ostream& log, const RestartOptions& restarts) {
+                               std::ostream& log, const RestartOptions& restarts, const RoutingCounts* weight_by) {
   cfg.validate();
   const auto t0 = std::chrono::steady_clock::now();
   CompressOutcome out;
   out.sizes = plan_sizes(model, cfg);
   const Activation f = cfg.activation;
   auto states = build_groups(collect(model, parse_families(cfg.families)), cfg.scope, cfg.normalise);
+  if (weight_by) apply_routing_weights(states, *weight_by, cfg.weight_floor);
   for (size_t k = 0; k < states.size(); ++k) {
     const auto& gs = out.sizes.groups[k];
     initialise_multistart(states[k], cfg, gs.R, gs.M, f, static_cast<uint64_t>(cfg.seed) + 7919 * k, restarts);
@@ -190,6 +206,7 @@ CompressOutcome compress_model(TransformerImpl& model, const CompressConfig& cfg
                       {"activation", enum_name(cfg.activation)}, {"init", enum_name(cfg.init)}, {"restarts", restarts.restarts}, {"iterations", out.solve.iters},
                       {"best_iter", out.solve.best_iter}, {"objective", out.solve.best_objective},
                       {"stop_reason", out.solve.stop_reason}, {"wall_s", out.wall_s}, {log_field::kGroups, errs}});
+  if (weight_by) out.summary.update({{"weighted_by", weight_by->run}, {"weight_floor", cfg.weight_floor}});
   if (metrics) metrics->write(out.summary);
   return out;
 }

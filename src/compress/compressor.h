@@ -16,6 +16,7 @@
 
 #include "compress/basis_model.h"
 #include "compress/init.h"
+#include "compress/routing_weights.h"
 #include "compress/solver.h"
 #include "core/config.h"
 #include "io/jsonl.h"
@@ -47,6 +48,8 @@ struct CompressionSizes {
 // holds NaN/Inf (naming the layer, expert and matrix).
 void check_compressible(TransformerImpl& model);
 CompressionSizes plan_sizes(TransformerImpl& model, const CompressConfig& cfg);
+// Throws unless `counts` has every MoE layer of the model with its number of routed experts.
+void check_routing_counts(TransformerImpl& model, const RoutingCounts& counts);
 
 struct CompressOutcome {
   std::vector<BasisGroup> groups;
@@ -59,7 +62,10 @@ struct CompressOutcome {
 // Runs the whole compression; `metrics` (optional) receives one "compress" record per
 // iteration and the closing "compress_summary"; progress lines go to `log`.
 // `restarts` > 1 initialises each bank several times and keeps the best start (init.h).
+// `weight_by` (optional): weight each expert's error by its routing share (routing_weights.h,
+// floored at cfg.weight_floor); the summary then names the routing run.
 CompressOutcome compress_model(TransformerImpl& model, const CompressConfig& cfg, JsonlWriter* metrics,
-                               std::ostream& log, const RestartOptions& restarts = {});
+                               std::ostream& log, const RestartOptions& restarts = {},
+                               const RoutingCounts* weight_by = nullptr);
 
 }  // namespace moescope::compress

@@ -45,6 +45,12 @@ GroupMetrics measure(const GroupState& g, Activation f, double prune_eps, double
   const double sq = res.pow(2).sum().item<double>();
   m.rel_error = std::sqrt(sq / std::max(g.w_norm2, 1e-300));
   m.mse = sq / static_cast<double>(res.numel());
+  if (g.weight_E.defined()) {
+    // ||W_i||^2 in original units from the z-scored targets: W_i = std_i Z_i + mean_i.
+    auto W2_E = (g.Z_EPD * g.std_E.view({-1, 1, 1}) + g.mean_E.view({-1, 1, 1})).pow(2).sum({1, 2});
+    const double num = (res.pow(2).sum({1, 2}) * g.weight_E).sum().item<double>();
+    m.weighted_rel_error = std::sqrt(num / std::max((W2_E * g.weight_E).sum().item<double>(), 1e-300));
+  }
   auto sup = support_E(alpha, prune_eps).to(torch::kDouble);
   std::vector<double> s(sup.data_ptr<double>(), sup.data_ptr<double>() + sup.numel());
   m.support_median = quantile(s, 0.5);
@@ -66,7 +72,7 @@ IterationReport measure_all(const std::vector<GroupState>& gs, Activation f, con
 
 nlohmann::json to_json(const GroupMetrics& m) {
   auto num = [](double v) -> nlohmann::json { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); };
-  return {{log_field::kGroup, m.group},
+  nlohmann::json j = {{log_field::kGroup, m.group},
           {"layer", m.layer},
           {"family", m.family},
           {"rel_error", num(m.rel_error)},
@@ -78,6 +84,8 @@ nlohmann::json to_json(const GroupMetrics& m) {
           {"coherence", num(m.coherence)},
           {"cond", num(m.cond)},
           {"nonfinite", m.nonfinite}};
+  if (m.weighted_rel_error >= 0) j["weighted_rel_error"] = num(m.weighted_rel_error);
+  return j;
 }
 
 nlohmann::json iteration_record(const IterationReport& r, const std::string& solver) {

@@ -14,8 +14,9 @@ at::Tensor refit_A(const at::Tensor& Z_EPD, const at::Tensor& C_ERD, double ridg
 double max_refit_condition(const at::Tensor& C_ERD, double ridge);
 // Euclidean projection of every row onto the probability simplex (Duchi et al. 2008).
 at::Tensor project_simplex(const at::Tensor& v_EM);
-// Analytic gradients of the summed squared error sum_i ||Z_i - A_i f(alpha_i B)||^2 that the
-// alternating solver's coding and (silu/tanh) bank steps use (solver_altmin.cpp).
+// Analytic gradients that the alternating solver's coding and (silu/tanh) bank steps use
+// (solver_altmin.cpp): of sum_i ||Z_i - A_i f(alpha_i B)||^2 w.r.t. alpha (per expert, so
+// unweighted), and of the weighted sum_i w_i ||...||^2 w.r.t. the shared bank B (w: solver.h).
 at::Tensor error_grad_alpha(const GroupState& g, Activation f, const at::Tensor& alpha_EM);  // [E, M]
 at::Tensor error_grad_bank(const GroupState& g, Activation f, const at::Tensor& alpha_EM, const at::Tensor& B_MRD);  // [M, R, D]
 // Logits whose softmax is alpha (zeros map to a logit of -80, i.e. ~1e-35).

@@ -6,9 +6,11 @@
 //      (median support above target: T /= temperature_step, below: T *= temperature_step);
 //   2. A refit: closed-form ridge least squares per expert, batched Cholesky (refit.h);
 //   3. bank: f = identity: the ridge MOD update, one Cholesky solve of the (M R)^2 system
-//        sum_i kron(alpha_i alpha_i^T, A_i^T A_i) vec(B) = sum_i alpha_i (x) A_i^T Z_i;
+//        sum_i w_i kron(alpha_i alpha_i^T, A_i^T A_i) vec(B) = sum_i w_i alpha_i (x) A_i^T Z_i;
 //      f = silu/tanh: compress.code_steps backtracking gradient steps on B. Either way the new bank is kept only
-//      if it lowers the group's residual.
+//      if it lowers the group's weighted residual sum_i w_i ||Z_i - A_i f(alpha_i B)||^2.
+// w_i: the experts' objective weights (solver.h; 1 unless weighted by routing). Steps 1 and 2 are
+// per expert, so the weights only change how the shared bank's capacity is spent.
 // Legend: E experts, P rows, D width, R rank, M bases (basis_model.h).
 #include <chrono>
 #include <cmath>
@@ -47,10 +49,15 @@ at::Tensor error_grad_alpha(const GroupState& g, Activation f, const at::Tensor&
 }
 
 at::Tensor error_grad_bank(const GroupState& g, Activation f, const at::Tensor& alpha_EM, const at::Tensor& B_MRD) {
-  return torch::einsum("em,erd->mrd", {alpha_EM, grad_pre(g, f, pre_mix(alpha_EM, B_MRD))});
+  return torch::einsum("em,erd->mrd", {alpha_EM * objective_weights(g).unsqueeze(1), grad_pre(g, f, pre_mix(alpha_EM, B_MRD))});
 }
 
 namespace {
+
+// sum_i w_i ||Z_i - A_i f(alpha_i B)||^2: what a bank update must lower.
+double weighted_error(const GroupState& g, Activation f, const at::Tensor& alpha_EM, const at::Tensor& B_MRD) {
+  return (expert_errors(g, f, alpha_EM, B_MRD) * objective_weights(g)).sum().item<double>();
+}
 
 at::Tensor code_alpha(const GroupState& g, Activation f, at::Tensor alpha, at::Tensor& step_E, int64_t steps) {
   auto err = expert_errors(g, f, alpha, g.B_MRD);
@@ -70,8 +77,9 @@ at::Tensor bank_mod(const GroupState& g, const at::Tensor& alpha_EM, double ridg
   const int64_t M = g.B_MRD.size(0), R = g.B_MRD.size(1), D = g.B_MRD.size(2);
   auto AtA = g.A_EPR.transpose(1, 2).bmm(g.A_EPR);                        // [E, R, R]
   auto AtZ = g.A_EPR.transpose(1, 2).bmm(g.Z_EPD);                        // [E, R, D]
-  auto K = torch::einsum("ej,ek,eab->jakb", {alpha_EM, alpha_EM, AtA}).reshape({M * R, M * R});
-  auto rhs = torch::einsum("ej,ead->jad", {alpha_EM, AtZ}).reshape({M * R, D});
+  auto walpha_EM = alpha_EM * objective_weights(g).unsqueeze(1);
+  auto K = torch::einsum("ej,ek,eab->jakb", {walpha_EM, alpha_EM, AtA}).reshape({M * R, M * R});
+  auto rhs = torch::einsum("ej,ead->jad", {walpha_EM, AtZ}).reshape({M * R, D});
   auto lam = ridge * K.diagonal().mean().item<double>() + 1e-12;
   K = K + lam * torch::eye(M * R, K.options());
   auto [L, info] = torch::linalg_cholesky_ex(K);
@@ -81,11 +89,11 @@ at::Tensor bank_mod(const GroupState& g, const at::Tensor& alpha_EM, double ridg
 
 at::Tensor bank_gradient(const GroupState& g, Activation f, const at::Tensor& alpha_EM, double& step, int64_t steps) {
   auto B = g.B_MRD;
-  double err = expert_errors(g, f, alpha_EM, B).sum().item<double>();
+  double err = weighted_error(g, f, alpha_EM, B);
   for (int64_t s = 0; s < steps; ++s) {
     auto grad = error_grad_bank(g, f, alpha_EM, B);
     auto cand = B - step * grad;
-    double cerr = expert_errors(g, f, alpha_EM, cand).sum().item<double>();
+    double cerr = weighted_error(g, f, alpha_EM, cand);
     if (cerr <= err) {
       B = cand, err = cerr, step *= 1.5;
     } else {
@@ -108,7 +116,7 @@ SolveResult solve_altmin(std::vector<GroupState>& gs, const CompressConfig& cfg,
     auto a2 = gs[k].A_EPR.pow(2).sum({1, 2});
     const double b2 = gs[k].B_MRD.pow(2).sum().item<double>() / double(gs[k].B_MRD.size(0));
     code_step[k] = 1.0 / (2.0 * a2 * b2 + 1e-12);
-    bank_step[k] = 1.0 / (2.0 * a2.sum().item<double>() + 1e-12);
+    bank_step[k] = 1.0 / (2.0 * (a2 * objective_weights(gs[k])).sum().item<double>() + 1e-12);
   }
 
   bool stop = track.finish(gs, 0, clock::now());
@@ -135,11 +143,11 @@ SolveResult solve_altmin(std::vector<GroupState>& gs, const CompressConfig& cfg,
       // 2. A refit
       g.A_EPR = refit_A(g.Z_EPD, combine(f, alpha, g.B_MRD), cfg.ridge);
       // 3. bank update, kept only if it lowers the residual
-      const double before = expert_errors(g, f, alpha, g.B_MRD).sum().item<double>();
+      const double before = weighted_error(g, f, alpha, g.B_MRD);
       at::Tensor B_new = f == Activation::kIdentity ? bank_mod(g, alpha, cfg.bank_ridge)
                                                     : bank_gradient(g, f, alpha, bank_step[k], cfg.code_steps);
       if (B_new.defined() && torch::isfinite(B_new).all().item<bool>() &&
-          expert_errors(g, f, alpha, B_new).sum().item<double>() < before)
+          weighted_error(g, f, alpha, B_new) < before)
         g.B_MRD = B_new;
     }
     stop = track.finish(gs, it, t0);

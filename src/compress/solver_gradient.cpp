@@ -1,5 +1,6 @@
 // solver_gradient.cpp: the gradient solver. Adam (full batch) on every group's A, B and alpha
-// logits, minimising J = sum_groups ||Z - A f(softmax(logits) B)||^2 / ||Z||^2 by autograd,
+// logits, minimising J = sum_groups sum_i w_i ||Z_i - A_i f(softmax(logits_i) B)||^2 / sum_i w_i ||Z_i||^2
+// (solver.h; w = 1 unless weighted by routing) by autograd,
 // learning rate cosine-decayed from compress.lr (the MoBE paper used 0.07) to
 // lr * lr_min_ratio; the best state seen is kept. Iteration 0 reports the initial state.
 #include <chrono>
@@ -33,7 +34,9 @@ SolveResult solve_gradient(std::vector<GroupState>& gs, const CompressConfig& cf
     at::Tensor loss = torch::zeros({}, torch::kDouble);
     for (auto& g : gs) {
       auto Zhat = compose(f, g.A_EPR, mixture(g.logits_EM), g.B_MRD);
-      loss = loss + (g.Z_EPD - Zhat).pow(2).sum() / std::max(g.z_norm2, 1e-300);
+      auto err_E = (g.Z_EPD - Zhat).pow(2).sum({1, 2});
+      if (g.weight_E.defined()) err_E = err_E * g.weight_E;
+      loss = loss + err_E.sum() / std::max(weighted_z_norm2(g), 1e-300);
     }
     loss.backward();
     opt.step();

@@ -47,10 +47,22 @@ void Snapshot::restore(std::vector<GroupState>& gs) const {
   }
 }
 
+at::Tensor objective_weights(const GroupState& g) {
+  if (g.weight_E.defined()) return g.weight_E;
+  return torch::ones({g.Z_EPD.size(0)}, g.Z_EPD.options().dtype(torch::kDouble));
+}
+
+double weighted_z_norm2(const GroupState& g) {
+  if (!g.weight_E.defined()) return g.z_norm2;
+  return (g.Z_EPD.pow(2).sum({1, 2}).to(torch::kDouble) * g.weight_E).sum().item<double>();
+}
+
 double group_objective(const GroupState& g, Activation f) {
   torch::NoGradGuard ng;
   auto Zhat = compose(f, g.A_EPR, mixture(g.logits_EM), g.B_MRD);
-  return (g.Z_EPD - Zhat).pow(2).sum().item<double>() / std::max(g.z_norm2, 1e-300);
+  auto err_E = (g.Z_EPD - Zhat).pow(2).sum({1, 2});
+  const double num = g.weight_E.defined() ? (err_E * g.weight_E).sum().item<double>() : err_E.sum().item<double>();
+  return num / std::max(weighted_z_norm2(g), 1e-300);
 }
 
 double objective(const std::vector<GroupState>& gs, Activation f) {

@@ -196,6 +196,7 @@ struct ScopeConfig {
   X(double, prune_eps, 1e-3, range::right_open(0, 1), "alpha pruning threshold (also of the support metrics)")         \
   X(int64_t, target_support, 0, range::at_least(0, "0 = no target"), "wanted bases per expert")                        \
   X(double, temperature_step, 1.25, range::above(1), "multiplicative T change per iteration when steering")            \
+  X(double, weight_floor, 0.1, range::closed(0, 1), "with --weight-by: an expert's objective weight is max(E * its routing share, weight_floor); 1 = the uniform share") \
   X(double, target_rel_error, 0.0, range::at_least(0, "0 = off"), "stop when every group's relative error is at most this") \
   X(int64_t, plateau_iters, 30, range::at_least(0, "0 = off"), "stop after this many iterations without improvement")  \
   X(double, plateau_tol, 1e-5, range::at_least(0), "relative improvement that counts for plateau_iters")              \

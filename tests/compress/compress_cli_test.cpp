@@ -84,3 +84,32 @@ TEST(CompressCli, TrainCompressEvalGenerateScope) {
   EXPECT_NE(b3, 0);
   EXPECT_NE(bo3.find("already holds a run"), std::string::npos) << bo3;
 }
+
+TEST(CompressCli, WeightByRoutingRun) {
+  ScratchRun s("compress-w");
+  const std::string run = s.run("src");
+  auto [code, out] = cli("train --config " + moescope::testing::source_path("configs/tiny.toml") + " --data " + s.corpus() +
+                         " --out " + run + " --set data.cache_dir=" + s.cache() + " --set train.max_steps=10");
+  ASSERT_EQ(code, 0) << out;
+  // The calibration run: the model's routing over a corpus.
+  const std::string routing = s.run("routing");
+  auto [sc, so] = cli("scope --model " + run + " --data " + s.corpus() + " --out " + routing + " --cache-dir " + s.cache());
+  ASSERT_EQ(sc, 0) << so;
+  const std::string dst = s.run("c-weighted");
+  auto [cc, co] = cli("compress --run " + run + " --out " + dst + " --weight-by " + routing +
+                      " --weight-floor 0.2 --rank-ratio 0.5 --basis-ratio 0.5 --max-iters 5");
+  ASSERT_EQ(cc, 0) << co;
+  auto summary = last_json_line(co);
+  EXPECT_EQ(summary["weighted_by"], routing);
+  EXPECT_DOUBLE_EQ(summary["weight_floor"].get<double>(), 0.2);
+  for (auto& g : summary["groups"]) EXPECT_TRUE(g.contains("weighted_rel_error")) << g;
+  auto [ec, eo] = cli("eval --run " + dst, false);
+  ASSERT_EQ(ec, 0) << eo;
+  EXPECT_TRUE(std::isfinite(last_json_line(eo)["val_loss"].get<double>()));
+  // A run without a routing profile (the training run itself) is refused before anything is written.
+  const std::string bad = s.run("c-bad");
+  auto [bc, bo] = cli("compress --run " + run + " --out " + bad + " --weight-by " + run);
+  EXPECT_NE(bc, 0);
+  EXPECT_NE(bo.find("routing_profile.json"), std::string::npos) << bo;
+  EXPECT_FALSE(fs::exists(bad));
+}

@@ -1,0 +1,62 @@
+// mapped_pages.cpp: see mapped_pages.h.
+#include "core/mapped_pages.h"
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#include <unistd.h>
+#endif
+
+namespace moescope {
+
+std::vector<FileMapping> parse_file_mappings(const std::string& text) {
+  // "begin-end perms offset dev inode [path]"; an inode of 0 is anonymous memory.
+  std::vector<FileMapping> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    std::istringstream ls(line);
+    std::string range, perms, offset, dev, inode;
+    if (!(ls >> range >> perms >> offset >> dev >> inode) || inode == "0") continue;
+    const auto dash = range.find('-');
+    if (dash == std::string::npos) continue;
+    try {
+      FileMapping m{static_cast<uintptr_t>(std::stoull(range.substr(0, dash), nullptr, 16)),
+                    static_cast<uintptr_t>(std::stoull(range.substr(dash + 1), nullptr, 16))};
+      if (m.end > m.begin) out.push_back(m);
+    } catch (const std::exception&) {  // not a maps line
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const FileMapping& a, const FileMapping& b) { return a.begin < b.begin; });
+  return out;
+}
+
+uint64_t release_file_pages(const std::vector<std::pair<const void*, size_t>>& ranges) {
+#if defined(__linux__)
+  std::ifstream f("/proc/self/maps");
+  std::stringstream ss;
+  ss << f.rdbuf();
+  const auto maps = parse_file_mappings(ss.str());
+  const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  uint64_t released = 0;
+  for (const auto& [ptr, n] : ranges) {
+    const auto p = reinterpret_cast<uintptr_t>(ptr);
+    if (n == 0) continue;
+    auto it = std::upper_bound(maps.begin(), maps.end(), p, [](uintptr_t v, const FileMapping& m) { return v < m.begin; });
+    if (it == maps.begin()) continue;
+    --it;
+    if (p < it->begin || p + n > it->end) continue;
+    const uintptr_t lo = std::max(it->begin, p / page * page);
+    const uintptr_t hi = std::min(it->end, (p + n + page - 1) / page * page);
+    if (madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED) == 0) released += hi - lo;
+  }
+  return released;
+#else
+  (void)ranges;
+  return 0;
+#endif
+}
+
+}  // namespace moescope

@@ -1,0 +1,27 @@
+// mapped_pages.h: giving back the resident pages of read-only file mappings (torch-free), for
+// streamed passes over memory-mapped weights (scope --model --max-memory): after a layer is
+// done, its tensors' pages leave this process's RSS (madvise MADV_DONTNEED) and are read again
+// from the page cache, or the file, when touched. Only ranges inside a file-backed mapping of
+// /proc/self/maps are released: MADV_DONTNEED on anonymous memory would zero it.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace moescope {
+
+// [begin, end) of one file-backed mapping (a /proc/self/maps line with an inode).
+struct FileMapping {
+  uintptr_t begin = 0, end = 0;
+};
+// The file-backed mappings of a /proc/<pid>/maps image, sorted by address.
+std::vector<FileMapping> parse_file_mappings(const std::string& maps_text);
+
+// Releases the pages of each range (pointer, bytes) that lies wholly inside one file-backed
+// mapping of this process (the range is widened to whole pages, within that mapping); other
+// ranges are left alone. Returns the bytes released (page-rounded). Linux only; 0 elsewhere.
+uint64_t release_file_pages(const std::vector<std::pair<const void*, size_t>>& ranges);
+
+}  // namespace moescope

@@ -33,23 +33,39 @@ std::vector<FileMapping> parse_file_mappings(const std::string& text) {
   return out;
 }
 
-uint64_t release_file_pages(const std::vector<std::pair<const void*, size_t>>& ranges) {
-#if defined(__linux__)
+std::vector<FileMapping> current_file_mappings() {
   std::ifstream f("/proc/self/maps");
+  if (!f) return {};
   std::stringstream ss;
   ss << f.rdbuf();
-  const auto maps = parse_file_mappings(ss.str());
+  return parse_file_mappings(ss.str());
+}
+
+namespace {
+// The mapping holding [p, p + n), or nullptr.
+const FileMapping* mapping_of(const std::vector<FileMapping>& maps, uintptr_t p, size_t n) {
+  auto it = std::upper_bound(maps.begin(), maps.end(), p, [](uintptr_t v, const FileMapping& m) { return v < m.begin; });
+  if (it == maps.begin()) return nullptr;
+  --it;
+  return p >= it->begin && p + n <= it->end ? &*it : nullptr;
+}
+}  // namespace
+
+bool inside_file_mapping(const std::vector<FileMapping>& maps, const void* p, size_t n) {
+  return n > 0 && mapping_of(maps, reinterpret_cast<uintptr_t>(p), n) != nullptr;
+}
+
+uint64_t release_file_pages(const std::vector<std::pair<const void*, size_t>>& ranges) {
+#if defined(__linux__)
+  const auto maps = current_file_mappings();
   const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
   uint64_t released = 0;
   for (const auto& [ptr, n] : ranges) {
     const auto p = reinterpret_cast<uintptr_t>(ptr);
-    if (n == 0) continue;
-    auto it = std::upper_bound(maps.begin(), maps.end(), p, [](uintptr_t v, const FileMapping& m) { return v < m.begin; });
-    if (it == maps.begin()) continue;
-    --it;
-    if (p < it->begin || p + n > it->end) continue;
-    const uintptr_t lo = std::max(it->begin, p / page * page);
-    const uintptr_t hi = std::min(it->end, (p + n + page - 1) / page * page);
+    const FileMapping* m = n ? mapping_of(maps, p, n) : nullptr;
+    if (!m) continue;
+    const uintptr_t lo = std::max(m->begin, p / page * page);
+    const uintptr_t hi = std::min(m->end, (p + n + page - 1) / page * page);
     if (madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED) == 0) released += hi - lo;
   }
   return released;

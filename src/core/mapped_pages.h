@@ -19,6 +19,11 @@ struct FileMapping {
 // The file-backed mappings of a /proc/<pid>/maps image, sorted by address.
 std::vector<FileMapping> parse_file_mappings(const std::string& maps_text);
 
+// This process's file-backed mappings now (empty where /proc/self/maps is absent).
+std::vector<FileMapping> current_file_mappings();
+// Whether [p, p + n) lies wholly inside one of `maps` (sorted, as parse_file_mappings gives).
+bool inside_file_mapping(const std::vector<FileMapping>& maps, const void* p, size_t n);
+
 // Releases the pages of each range (pointer, bytes) that lies wholly inside one file-backed
 // mapping of this process (the range is widened to whole pages, within that mapping); other
 // ranges are left alone. Returns the bytes released (page-rounded). Linux only; 0 elsewhere.

@@ -33,6 +33,20 @@ namespace dist {
 class Group;
 }
 
+// One MoE layer's routing in one forward, reduced to what the microscope accumulates: sums and
+// counts, and the expert ids (co-activation, routing profile). observe_routing builds it from the
+// layer's RoutingRecord; a streamed pass (scope/streamed_pass.h) keeps these per chunk and layer
+// instead of the records, and replays them in the order an unstreamed pass would see them.
+struct RoutingObservation {
+  bool valid = false;
+  std::vector<int64_t> counts, kept;  // [E] routed slots (pre-capacity), computed slots
+  at::Tensor expert_TK;               // [T, K] chosen experts (integer, CPU)
+  int64_t tokens = 0, dropped = 0, bias_changed = 0, logit_n = 0;
+  double ent_sum = 0, top1_sum = 0, logit_sq = 0, logit_max = -1e30;
+  double switch_loss = 0, seq_loss = 0, z_loss = 0;
+};
+RoutingObservation observe_routing(const RoutingRecord& r, ScoreFunc score_func);
+
 // What the microscope needs from the training run.
 struct ScopeContext {
   Transformer model{nullptr};
@@ -52,10 +66,13 @@ class Microscope {
  public:
   Microscope(ScopeContext ctx, const ScopeConfig& cfg, std::ostream& console);
   void observe_forward();                          // after every training micro-batch forward
+  // The same from observations (one per MoE layer, in order) instead of the layers' last().
+  void observe(const std::vector<RoutingObservation>& layers);
   void after_step(int64_t step);                   // after the optimizer step and bias update
   void on_log(int64_t step, nlohmann::json& rec);  // adds "moe" (and "saturation") to a train record
   void before_eval();
   void eval_after_forward();
+  void eval_observe(const std::vector<RoutingObservation>& layers);
   void on_eval(int64_t step, nlohmann::json& rec);  // adds per-layer MaxVio_global
   // A resumed run (the trainer has already dropped run-log records past `step`): drops
   // alerts past `step`, then replays the run log's train and remediation records through the

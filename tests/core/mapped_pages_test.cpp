@@ -60,3 +60,13 @@ TEST(MappedPages, ReleasesFilePagesAndLeavesAnonymousMemory) {
   EXPECT_GT(sum, 0u);
   munmap(const_cast<unsigned char*>(p), n);
 }
+
+TEST(MappedPages, TellsFileMappedRangesFromOthers) {
+  const auto maps = parse_file_mappings("1000-3000 r--p 00000000 08:01 7 /m\n5000-6000 r--p 0 08:01 8 /n\n");
+  EXPECT_TRUE(inside_file_mapping(maps, reinterpret_cast<const void*>(0x1000), 0x2000));
+  EXPECT_FALSE(inside_file_mapping(maps, reinterpret_cast<const void*>(0x2000), 0x2000));  // runs past the end
+  EXPECT_FALSE(inside_file_mapping(maps, reinterpret_cast<const void*>(0x4000), 16));
+  EXPECT_FALSE(inside_file_mapping(maps, reinterpret_cast<const void*>(0x1000), 0));
+  std::vector<int> heap(1 << 20);
+  EXPECT_FALSE(inside_file_mapping(current_file_mappings(), heap.data(), heap.size() * sizeof(int)));
+}

@@ -5,6 +5,9 @@
 #include <fstream>
 #include <sstream>
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #if defined(__linux__)
 #include <sys/mman.h>
 #include <unistd.h>
@@ -72,6 +75,14 @@ uint64_t release_file_pages(const std::vector<std::pair<const void*, size_t>>& r
 #else
   (void)ranges;
   return 0;
+#endif
+}
+
+bool trim_free_heap() {
+#if defined(__GLIBC__)
+  return malloc_trim(0) != 0;
+#else
+  return false;
 #endif
 }
 

@@ -29,4 +29,9 @@ bool inside_file_mapping(const std::vector<FileMapping>& maps, const void* p, si
 // ranges are left alone. Returns the bytes released (page-rounded). Linux only; 0 elsewhere.
 uint64_t release_file_pages(const std::vector<std::pair<const void*, size_t>>& ranges);
 
+// Gives the allocator's free memory back to the OS (glibc malloc_trim(0): every arena, free
+// pages inside the heaps too), so that a streamed pass's temporaries of one layer do not stay
+// resident as free heap through the next. Returns whether anything was released; false elsewhere.
+bool trim_free_heap();
+
 }  // namespace moescope

@@ -7,6 +7,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "core/host_memory.h"
 #include "io/atomic_file.h"
 #include "io/jsonl.h"
 #include "run/log_fields.h"
@@ -162,7 +163,18 @@ CorpusScopeResult run_corpus_scope(Transformer model, const std::vector<CorpusTo
     const std::string spill = plan.spill || opt.force_spill ? (fs::path(run_dir) / "hidden_states.tmp").string() : "";
     if (!spill.empty()) progress.line("scope: hidden states spilled to " + spill);
     StreamedPassStats st;
-    auto all = streamed_pass(model, inputs, spill, [&](int64_t u) { progress.update(total_tokens * u / units); }, &st);
+    // Progress in token-equivalents of the whole pass; a plain line after each stage (the
+    // embedding, each layer, the head) with the peak RSS so far.
+    const int64_t n = static_cast<int64_t>(inputs.size()), stages = units / n;
+    auto on_unit = [&](int64_t u) {
+      progress.update(total_tokens * u / units);
+      if (u % n) return;
+      const int64_t stage = u / n;
+      const std::string what = stage == 1 ? "embedding" : stage == stages ? "head" : "layer " + std::to_string(stage - 2);
+      progress.interval("scope: streamed " + what + " (" + std::to_string(stage) + "/" + std::to_string(stages) + "), peak RSS " +
+                        format_bytes(static_cast<double>(process_status_bytes("VmHWM"))) + ": ");
+    };
+    auto all = streamed_pass(model, inputs, spill, on_unit, &st);
     res.spilled_bytes = st.spilled_bytes;
     res.released_bytes = st.released_bytes;
     size_t at = 0;

@@ -158,6 +158,7 @@ std::vector<ChunkOutcome> streamed_pass(Transformer& model, const std::vector<Ch
       tick();
     }
     st.released_bytes += release_file_pages(ranges_of(tensors_of(*blk)));
+    trim_free_heap();
   }
   for (size_t k = 0; k < n; ++k) {
     head_loss(M, hs.get(k), chunks[k].target_T, out[k]);

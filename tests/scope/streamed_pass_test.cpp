@@ -139,6 +139,7 @@ TEST(StreamedPass, CliStreamsMappedWeightsUnderABudget) {
   ASSERT_EQ(rc, 0) << out;
   EXPECT_NE(out.find("streaming layer by layer"), std::string::npos) << out;
   EXPECT_NE(out.find("streamed layer by layer"), std::string::npos) << out;
+  EXPECT_NE(out.find("scope: streamed layer 1 (3/4), peak RSS"), std::string::npos) << out;  // a line per stage
   const auto ref = records(s.run("whole")), got = records(s.run("streamed"));
   ASSERT_EQ(got.size(), ref.size());
   for (size_t i = 0; i < ref.size(); ++i) EXPECT_EQ(got[i], ref[i]) << "record " << i;

@@ -48,7 +48,7 @@ int scope_compressed(const std::string& run, int64_t step, bool json) {
 }
 
 struct ScopeOpts {
-  std::string run, model, out, device = "auto", cache_dir, weights = "auto", max_memory;
+  std::string run, model, out, device = "auto", cache_dir, weights = "auto", max_memory, dtype = "auto";
   std::vector<std::string> data;
   int64_t step = -1;
   int tokens = 3;
@@ -88,6 +88,10 @@ int scope_model(ScopeOpts o) {
     if (fp32 > kHfMappedShareOfMemory * static_cast<double>(o.pass.max_memory)) weights = HfWeights::kMapped;
   }
   auto run = load_any_run(o.model, o.device, weights);
+  if (o.dtype != "auto") {  // the loader's choice otherwise (with mapped weights: by a matmul timing on this CPU)
+    run.model->compute_dtype = compute_dtype(o.dtype == "bf16" ? DType::kBf16 : DType::kFp32);
+    std::cerr << "scope: activations in " << o.dtype << " (--dtype)\n";
+  }
   // Cheap checks before the corpora are tokenised.
   if (o.pass.seq_len > run.cfg.model.max_seq_len) {
     if (o.pass.seq_len != CorpusScopeOptions{}.seq_len)
@@ -161,6 +165,11 @@ Command register_scope(CLI::App& app) {
                 "--model: memory budget (e.g. 4G); a model that does not fit is streamed layer by layer (weights mapped, "
                 "hidden states in memory or spilled to the run directory); too small a budget is refused");
   add_weights_option(c, &o->weights);
+  c->add_option("--dtype", o->dtype,
+                "--model: activation dtype: auto (the loader's choice; with mapped weights it follows a bf16-vs-fp32 matmul "
+                "timing, so it can differ between runs), bf16 or fp32")
+      ->check(CLI::IsMember({"auto", "bf16", "fp32"}))
+      ->capture_default_str();
   c->add_option("--cache-dir", o->cache_dir, "--model: tokenised-corpus cache (default: data.cache_dir, else ~/.cache/moescope)");
   c->callback([c]() {
     if (c->count("--run") + c->count("--model") == 0) throw CLI::RequiredError("--run or --model");

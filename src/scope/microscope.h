@@ -26,26 +26,13 @@
 #include "scope/detector.h"
 #include "scope/metrics.h"
 #include "scope/remediation.h"
+#include "scope/routing_observation.h"
 #include "model/transformer.h"
 
 namespace moescope {
 namespace dist {
 class Group;
 }
-
-// One MoE layer's routing in one forward, reduced to what the microscope accumulates: sums and
-// counts, and the expert ids (co-activation, routing profile). observe_routing builds it from the
-// layer's RoutingRecord; a streamed pass (scope/streamed_pass.h) keeps these per chunk and layer
-// instead of the records, and replays them in the order an unstreamed pass would see them.
-struct RoutingObservation {
-  bool valid = false;
-  std::vector<int64_t> counts, kept;  // [E] routed slots (pre-capacity), computed slots
-  at::Tensor expert_TK;               // [T, K] chosen experts (integer, CPU)
-  int64_t tokens = 0, dropped = 0, bias_changed = 0, logit_n = 0;
-  double ent_sum = 0, top1_sum = 0, logit_sq = 0, logit_max = -1e30;
-  double switch_loss = 0, seq_loss = 0, z_loss = 0;
-};
-RoutingObservation observe_routing(const RoutingRecord& r, ScoreFunc score_func);
 
 // What the microscope needs from the training run.
 struct ScopeContext {

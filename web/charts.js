@@ -34,10 +34,17 @@ const MoeCharts = (() => {
     };
   }
 
+  // Axis labels that fit the 52 px axis: 12.5k, 3M, 0.25, 2.5e-4 (never "1.0e+4", whose
+  // leading digit the axis clipped).
   function fmtTick(v) {
     const a = Math.abs(v);
     if (a === 0) return '0';
-    if (a >= 1e4 || a < 1e-3) return v.toExponential(1);
+    for (const [d, suffix] of [[1e12, 'T'], [1e9, 'G'], [1e6, 'M'], [1e3, 'k']])
+      if (a >= d) return +(v / d).toPrecision(3) + suffix;
+    if (a < 1e-3) {
+      const [m, e] = v.toExponential(1).split('e');
+      return +m + 'e' + +e;
+    }
     return +v.toPrecision(3) + '';
   }
 
@@ -84,5 +91,5 @@ const MoeCharts = (() => {
     for (const p of live) if (p._marker) placeMarker(p);
   }
 
-  return { line, color, setMarker };
+  return { line, color, setMarker, fmtTick };
 })();

@@ -24,7 +24,9 @@
     return {
       x: resp.x,
       series: resp.series.map((s, i) => ({
-        label: (perLayer ? 'L' + s.entity : label || resp.field) + (S.b ? ' · ' + run : ''),
+        // A per-layer chart may also hold the record-level value (entity ''): all layers pooled.
+        label: (!perLayer ? label || resp.field : s.entity != null && s.entity !== '' ? 'L' + s.entity : label || 'all layers') +
+          (S.b ? ' · ' + run : ''),
         values: s.values,
         color: perLayer ? MoeCharts.color(i, n) : dashed ? '#888' : label === 'val' ? '#d62728' : '#1f77b4',
         dash: dashed ? [6, 4] : undefined,
@@ -72,25 +74,56 @@
       chart('chart-drop', 'drop rate', [['train', 'drop_rate', true]]),
       chart('chart-tpe', 'tokens per expert, all layers: min / p50 / p90 / p99 / max',
         ['min', 'p50', 'p90', 'p99', 'max'].map((q) => ['train', 'tokens_per_expert_' + q, false, q])),
-      chart('chart-tpe-cv', 'tokens per expert: CV', [['train', 'tokens_per_expert_cv', true]]),
+      chart('chart-tpe-cv', 'tokens per expert: CV (per layer, and all layers pooled)', [['train', 'tokens_per_expert_cv', true, 'all layers']]),
       chart('chart-maxvio-all', 'MaxVio (batch) across layers: max / mean',
         [['train', 'maxvio_batch_max', false, 'max'], ['train', 'maxvio_batch_mean', false, 'mean']]),
       chart('chart-saturation', 'router saturation: top-k overlap', [['train', 'saturation_topk_overlap', true]], { points: true }),
     ]);
   }
 
+  // Fields of the iteration records whose charts say nothing: constant by construction
+  // (`seconds`, one iteration's duration), or only while they stay 0 (`nonfinite`).
+  const COMPRESS_CONSTANT = new Set(['seconds']);
+  const COMPRESS_ZERO_ONLY = new Set(['nonfinite']);
+
+  const fmtNum = (v, digits = 3) => (typeof v === 'number' && isFinite(v) ? +v.toPrecision(digits) + '' : '–');
+  const fmtCount = (v) => (typeof v === 'number' ? v.toLocaleString('en-US') : '–');
+
+  // The compress_summary record as a table: one row per bank (layer group): rel. error, median
+  // support, parameters before -> after; a totals row; the run's settings above it.
+  function compressTable(sum) {
+    const box = $('compress-summary');
+    if (!sum) { box.innerHTML = '<p class="na">no compress_summary record yet (the compression has not finished)</p>'; return; }
+    const banks = new Map((sum.banks || []).map((b) => [b.group, b]));
+    const rows = (sum.groups || []).map((g) => {
+      const b = banks.get(g.group) || {};
+      const ratio = typeof b.params_before === 'number' && b.params_before > 0 ? fmtNum(100 * (1 - b.params_after / b.params_before), 3) + '%' : '–';
+      return `<tr data-group="${esc(g.group)}"><td>${esc(g.group)}</td><td>${g.layer ?? '–'}</td><td>${esc(g.family ?? '–')}</td>` +
+        `<td class="num">${fmtNum(g.rel_error)}</td><td class="num">${fmtNum(g.support_median)}</td>` +
+        `<td class="num">${fmtCount(b.params_before)}</td><td class="num">${fmtCount(b.params_after)}</td><td class="num">${ratio}</td></tr>`;
+    });
+    const total = typeof sum.expert_params_before === 'number'
+      ? `<tr class="total"><td colspan="5">routed experts, all banks</td><td class="num">${fmtCount(sum.expert_params_before)}</td>` +
+        `<td class="num">${fmtCount(sum.expert_params_after)}</td><td class="num">${fmtNum(100 * (sum.expert_compression_rate ?? 0))}%</td></tr>` : '';
+    const settings = ['solver', 'scope', 'activation', 'iterations', 'stop_reason'].filter((k) => sum[k] != null)
+      .map((k) => `${k} <b>${esc(sum[k])}</b>`).join(', ');
+    const secs = sum.wall_s ?? sum.seconds;
+    box.innerHTML = `<p class="compress-settings">${settings}${secs != null ? `, ${fmtNum(secs)} s` : ''}` +
+      `${sum.model_compression_rate != null ? `; model parameters ${fmtNum(100 * sum.model_compression_rate)}% fewer` : ''}</p>` +
+      '<table id="compress-table"><thead><tr><th>bank</th><th>layer</th><th>family</th><th>rel. error</th><th>support (median)</th>' +
+      `<th>params before</th><th>params after</th><th>saved</th></tr></thead><tbody>${rows.join('')}${total}</tbody></table>`;
+  }
+
   async function renderCompress() {
     const m = S.metaA, box = $('compress-charts');
-    $('compress-summary').textContent = m.compress_summary ? JSON.stringify(m.compress_summary, null, 1) : '';
+    compressTable(m.compress_summary);
     box.innerHTML = '';
-    // per-group fields first (rel_error, mse, ...), then run-level ones (seconds, ...)
+    // per-group fields first (rel_error, mse, ...), then run-level ones (elapsed_s, ...)
     const fields = m.tables.compress.fields;
     const perGroup = (f) => fields[f].some((e) => e !== '');
-    const order = Object.keys(fields).sort((x, y) => perGroup(y) - perGroup(x) || x.localeCompare(y));
+    const order = Object.keys(fields).filter((f) => !COMPRESS_CONSTANT.has(f))
+      .sort((x, y) => perGroup(y) - perGroup(x) || x.localeCompare(y));
     for (const field of order) {
-      const div = document.createElement('div');
-      div.className = 'chart'; div.id = 'chart-compress-' + field;
-      box.appendChild(div);
       const groups = [];
       for (const [run, dashed] of runsShown()) {
         const resp = await series(run, 'compress', field);
@@ -98,6 +131,11 @@
         groups.push({ x: resp.x, series: resp.series.map((s, i) => ({ label: (s.entity || field) + (S.b ? ' · ' + run : ''),
           values: s.values, color: MoeCharts.color(i, resp.series.length), dash: dashed ? [6, 4] : undefined })) });
       }
+      if (COMPRESS_ZERO_ONLY.has(field) && groups.every((g) => g.series.every((s) => s.values.every((v) => v == null || v === 0))))
+        continue;
+      const div = document.createElement('div');
+      div.className = 'chart'; div.id = 'chart-compress-' + field;
+      box.appendChild(div);
       MoeCharts.line(div, field + (perGroup(field) ? ' per group' : ''), groups, { xLabel: 'iteration' });
     }
   }

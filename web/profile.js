@@ -19,13 +19,14 @@ const MoeProfile = (() => {
   const layerOf = (p, layer) => (p ? p.layers.find((l) => l.layer === layer) : null);
   const tokenText = (t) => esc(JSON.stringify(t.text));
 
-  // HTML of one expert: its top tokens with their share of its slots, and its corpus shares.
+  // HTML of one expert: its top tokens with their share of its slots (a range when the bounded
+  // counter could only bracket the count: count_error > 0), and its corpus shares.
   function expertHtml(p, layer, e) {
     const l = layerOf(p, layer);
     if (!l || e >= l.experts) return `<div class="na">L${layer}: no profile for expert ${e}</div>`;
     const toks = l.top_tokens[e] || [];
     let h = `<div class="expert-title">L${layer} expert ${e}: ${l.counts[e]} slots</div>`;
-    h += toks.length ? '<ol class="tokens">' + toks.map((t) => `<li><code>${tokenText(t)}</code> ${(100 * t.share).toFixed(1)}% (${t.count})</li>`).join('') + '</ol>'
+    h += toks.length ? '<ol class="tokens">' + toks.map((t) => `<li><code>${tokenText(t)}</code> ${(100 * t.share).toFixed(1)}% (${t.count_error ? `${t.count - t.count_error}–` : ''}${t.count})</li>`).join('') + '</ol>'
                      : '<div class="na">no token of the corpus chose this expert</div>';
     if (p.corpora.length >= 2) {
       h += '<div class="shares">' + p.corpora.map((c, k) => `${esc(c.name)}: ${(100 * l.corpus_share[k][e]).toFixed(2)}%`).join('; ');

@@ -12,11 +12,14 @@
 
 #include "cli/commands.h"
 #include "compress/compressed_run.h"
+#include "core/host_memory.h"
+#include "model/resource_estimate.h"
 #include "compress/report.h"
 #include "cli/run_loader.h"
 #include "data/dataset.h"
 #include "io/atomic_file.h"
 #include "run/health.h"
+#include "run/hf_config.h"
 #include "run/routing_profile_view.h"
 #include "run/run_layout.h"
 #include "scope/corpus_scope.h"
@@ -45,7 +48,7 @@ int scope_compressed(const std::string& run, int64_t step, bool json) {
 }
 
 struct ScopeOpts {
-  std::string run, model, out, device = "auto", cache_dir, weights = "auto";
+  std::string run, model, out, device = "auto", cache_dir, weights = "auto", max_memory, dtype = "auto";
   std::vector<std::string> data;
   int64_t step = -1;
   int tokens = 3;
@@ -76,7 +79,28 @@ int scope_model(ScopeOpts o) {
   if (o.out.empty()) throw std::invalid_argument("scope --model needs --out RUN (a new directory)");
   if (std::filesystem::exists(metrics_path(o.out)))
     throw std::invalid_argument("--out " + o.out + " already holds a run (" + metrics_path(o.out) + "); choose a new directory");
-  auto run = load_any_run(o.model, o.device, parse_hf_weights(o.weights));
+  if (!o.max_memory.empty()) o.pass.max_memory = parse_byte_size(o.max_memory, "--max-memory");
+  HfWeights weights = parse_hf_weights(o.weights);
+  if (o.pass.max_memory > 0 && weights == HfWeights::kAuto && is_hf_model_dir(o.model)) {
+    // A budget: keep the weights in the mapped file when their fp32 copy would take more than
+    // the auto rule's share of it, so that streaming can release them layer by layer.
+    const double fp32 = 4.0 * estimate_resources(read_hf_config(o.model).model, TrainConfig{}).params_total;
+    if (fp32 > kHfMappedShareOfMemory * static_cast<double>(o.pass.max_memory)) weights = HfWeights::kMapped;
+  }
+  auto run = load_any_run(o.model, o.device, weights);
+  if (o.dtype != "auto") {  // the loader's choice otherwise (with mapped weights: by a matmul timing on this CPU)
+    run.model->compute_dtype = compute_dtype(o.dtype == "bf16" ? DType::kBf16 : DType::kFp32);
+    std::cerr << "scope: activations in " << o.dtype << " (--dtype)\n";
+  }
+  // Cheap checks before the corpora are tokenised.
+  if (o.pass.seq_len > run.cfg.model.max_seq_len) {
+    if (o.pass.seq_len != CorpusScopeOptions{}.seq_len)
+      throw std::invalid_argument("--seq-len " + std::to_string(o.pass.seq_len) + " is longer than the model's max_seq_len " +
+                                  std::to_string(run.cfg.model.max_seq_len));
+    o.pass.seq_len = run.cfg.model.max_seq_len;  // the default, capped to the model
+  }
+  for (const auto& path : o.data)
+    if (!std::filesystem::is_regular_file(path)) throw std::invalid_argument("--data " + path + ": no such file");
   DataConfig dc = run.cfg.data;
   if (!o.cache_dir.empty()) dc.cache_dir = o.cache_dir;
   std::vector<Dataset> sets;
@@ -90,12 +114,6 @@ int scope_model(ScopeOpts o) {
     const Dataset* d = &sets[i];
     corpora[i].token = [d](int64_t k) { return static_cast<int64_t>(d->token(k)); };
   }
-  if (o.pass.seq_len > run.cfg.model.max_seq_len) {
-    if (o.pass.seq_len != CorpusScopeOptions{}.seq_len)
-      throw std::invalid_argument("--seq-len " + std::to_string(o.pass.seq_len) + " is longer than the model's max_seq_len " +
-                                  std::to_string(run.cfg.model.max_seq_len));
-    o.pass.seq_len = run.cfg.model.max_seq_len;  // the default, capped to the model
-  }
   int64_t total = 0;
   for (const auto& c : corpora) total += c.size;
   std::cerr << "scope: " << total << " tokens in chunks of " << o.pass.batch << " x " << o.pass.seq_len << ", a record every "
@@ -105,15 +123,22 @@ int scope_model(ScopeOpts o) {
   auto r = run_corpus_scope(run.model, corpora, o.pass, run.cfg.scope, o.out, o.model,
                             [&tok](int64_t id) { return tok.decode({static_cast<int32_t>(id)}); }, progress);
   const double tps = r.seconds > 0 ? double(r.tokens) / r.seconds : 0.0;
+  const uint64_t hwm = process_status_bytes("VmHWM"), anon = process_status_bytes("RssAnon"),
+                 file = process_status_bytes("RssFile");
   if (o.json) {
     std::cout << nlohmann::json{{"run", o.out}, {"model", o.model}, {"tokens", r.tokens}, {"chunks", r.chunks},
-                                {"seconds", r.seconds}, {"tokens_per_s", tps}, {"loss", r.loss}}
+                                {"seconds", r.seconds}, {"tokens_per_s", tps}, {"loss", r.loss}, {"streamed", r.streamed},
+                                {"spilled_bytes", r.spilled_bytes}, {"peak_rss_bytes", hwm}, {"rss_anon_bytes", anon},
+                                {"rss_file_bytes", file}, {"max_memory_bytes", o.pass.max_memory}}
                      .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
               << std::endl;
     return 0;
   }
-  std::cerr << "scope: " << r.tokens << " tokens in " << r.seconds << " s (" << static_cast<int64_t>(tps) << " tokens/s); wrote "
-            << o.out << "\n";
+  std::cerr << "scope: " << r.tokens << " tokens in " << r.seconds << " s (" << static_cast<int64_t>(tps) << " tokens/s"
+            << (r.streamed ? ", streamed layer by layer" : "") << "); wrote " << o.out << "\n";
+  std::cerr << "scope: peak RSS (VmHWM) " << format_bytes(double(hwm)) << "; at the end RssAnon " << format_bytes(double(anon))
+            << ", RssFile " << format_bytes(double(file))
+            << (o.pass.max_memory ? "; --max-memory " + format_bytes(double(o.pass.max_memory)) : std::string()) << "\n";
   o.run = o.out;
   return scope_run(o);
 }
@@ -136,12 +161,20 @@ Command register_scope(CLI::App& app) {
   c->add_option("--coact-every", o->pass.coact_every, "--model: co-activation matrices in every N-th interval record (E x E per layer)")->capture_default_str()->check(CLI::Range(int64_t(1), int64_t(1) << 40));
   c->add_option("--top-tokens", o->pass.top_tokens, "--model: tokens kept per expert in the profile")->capture_default_str()->check(CLI::Range(int64_t(0), int64_t(100000)));
   c->add_option("--device", o->device, "--model: cpu, cuda or auto")->capture_default_str();
+  c->add_option("--max-memory", o->max_memory,
+                "--model: memory budget (e.g. 4G); a model that does not fit is streamed layer by layer (weights mapped, "
+                "hidden states in memory or spilled to the run directory); too small a budget is refused");
   add_weights_option(c, &o->weights);
+  c->add_option("--dtype", o->dtype,
+                "--model: activation dtype: auto (the loader's choice; with mapped weights it follows a bf16-vs-fp32 matmul "
+                "timing, so it can differ between runs), bf16 or fp32")
+      ->check(CLI::IsMember({"auto", "bf16", "fp32"}))
+      ->capture_default_str();
   c->add_option("--cache-dir", o->cache_dir, "--model: tokenised-corpus cache (default: data.cache_dir, else ~/.cache/moescope)");
   c->callback([c]() {
     if (c->count("--run") + c->count("--model") == 0) throw CLI::RequiredError("--run or --model");
-    if (c->count("--run") && (c->count("--data") || c->count("--out")))
-      throw CLI::ValidationError("--data/--out", "go with --model, not --run");
+    if (c->count("--run") && (c->count("--data") || c->count("--out") || c->count("--max-memory")))
+      throw CLI::ValidationError("--data/--out/--max-memory", "go with --model, not --run");
   });
   return [o]() -> int {
     if (!o->model.empty()) return scope_model(*o);

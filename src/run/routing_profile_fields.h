@@ -9,7 +9,9 @@
 //                "corpus_share": [[...] per corpus], "dead", "entropy_norm", "n_eff",
 //                "maxvio_global", "tokens_per_expert", "specialisation": [per expert or null],
 //                "preferred_corpus": [per expert, -1 when unused],
-//                "top_tokens": [[{"id", "text", "count", "share"}...] per expert]}...],
+//                "top_tokens": [[{"id", "text", "count", "count_error", "share"}...] per expert]}...],
+//                (Space-Saving counts, scope/heavy_hitters.h: the true count is in
+//                [count - count_error, count]; count_error 0 = exact)
 //    "agreement": [{"from", "to", "mi", "nmi", "h_from", "h_to"}...]}   (consecutive MoE layers)
 #pragma once
 
@@ -41,6 +43,7 @@ inline constexpr const char* kTopTokens = "top_tokens";
 inline constexpr const char* kId = "id";
 inline constexpr const char* kText = "text";
 inline constexpr const char* kCount = "count";
+inline constexpr const char* kCountError = "count_error";
 inline constexpr const char* kShare = "share";
 inline constexpr const char* kAgreement = "agreement";
 inline constexpr const char* kFrom = "from";

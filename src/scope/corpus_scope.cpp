@@ -7,13 +7,17 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "core/host_memory.h"
 #include "io/atomic_file.h"
 #include "io/jsonl.h"
 #include "run/log_fields.h"
 #include "run/routing_profile_fields.h"
 #include "run/run_layout.h"
 #include "scope/microscope.h"
+#include "model/resource_estimate.h"
 #include "scope/routing_profile.h"
+#include "scope/scope_memory.h"
+#include "scope/streamed_pass.h"
 
 namespace moescope {
 namespace f = log_field;
@@ -49,7 +53,49 @@ std::vector<Chunk> chunks_of(int64_t n, int64_t B, int64_t S) {
   return out;
 }
 
-at::Tensor to_cpu_long(const at::Tensor& t) { return t.to(torch::kCPU).to(torch::kLong).contiguous(); }
+// One chunk's tokens and next-token targets (-100 past the corpus's end); ids checked against V.
+ChunkInput chunk_input(const CorpusTokens& corpus, const Chunk& ch, int64_t V) {
+  const int64_t T = ch.rows * ch.len;
+  std::vector<int64_t> tok(T), tgt(T);
+  for (int64_t i = 0; i < T; ++i) {
+    tok[i] = corpus.token(ch.begin + i);
+    if (tok[i] < 0 || tok[i] >= V)
+      throw std::invalid_argument("corpus " + corpus.name + ": token id " + std::to_string(tok[i]) + " at " +
+                                  std::to_string(ch.begin + i) + " is outside the model's vocabulary of " + std::to_string(V));
+    tgt[i] = ch.begin + i + 1 < corpus.size ? corpus.token(ch.begin + i + 1) : -100;
+  }
+  return {torch::tensor(tok, torch::kLong).view({ch.rows, ch.len}), torch::tensor(tgt, torch::kLong)};
+}
+
+// The memory plan for a budget: the model's bytes as loaded, one chunk's working set (one layer's
+// activations, model/resource_estimate.h's inference terms, plus the dtype casts of the largest
+// block's weights; or the logits and the head's cast), the hidden states, the kept routing.
+ScopeMemoryPlan memory_plan(Transformer& model, const CorpusScopeOptions& o, int64_t total_tokens) {
+  const auto& cfg = model->cfg();
+  const ModelBytes mb = measure_model_bytes(model);
+  const double c = static_cast<double>(c10::elementSize(model->compute_dtype));
+  TrainConfig t;
+  t.batch_size = o.batch;
+  t.seq_len = o.seq_len;
+  t.dtype = c == 2 ? DType::kBf16 : DType::kFp32;
+  const double T = static_cast<double>(o.batch * o.seq_len), V = static_cast<double>(cfg.vocab_size);
+  const double head_act = T * V * (c + 8);
+  const double layers_act = std::max(0.0, estimate_resources(cfg, t).activations.bytes - head_act);
+  const double layer_ws = layers_act / static_cast<double>(cfg.n_layers) + static_cast<double>(mb.layer_casts);
+  const double head_ws = head_act + static_cast<double>(mb.head_casts);
+  int64_t kept_per_token = 0;
+  for (auto* m : model->moe_layers()) kept_per_token += m->cfg().top_k * 4;
+  ScopeMemoryInput in;
+  in.budget = o.max_memory;
+  in.weights_total = mb.total;
+  in.weights_pinned = mb.pinned;
+  in.largest_part = mb.largest_part;
+  in.working_set = static_cast<uint64_t>(std::max(layer_ws, head_ws));
+  in.chunk_hidden = static_cast<uint64_t>(T * static_cast<double>(cfg.d_model) * c);
+  in.hidden_total = static_cast<uint64_t>(total_tokens) * static_cast<uint64_t>(cfg.d_model) * static_cast<uint64_t>(c);
+  in.routing_total = static_cast<uint64_t>(total_tokens * kept_per_token);
+  return plan_scope_memory(in);
+}
 
 }  // namespace
 
@@ -63,6 +109,20 @@ CorpusScopeResult run_corpus_scope(Transformer model, const std::vector<CorpusTo
   if (fs::exists(metrics_path(run_dir)))
     throw std::invalid_argument("--out " + run_dir + " already holds a run (" + metrics_path(run_dir) +
                                 "); choose a new directory");
+  std::vector<std::vector<Chunk>> chunks;
+  int64_t total_tokens = 0;
+  for (const auto& c : corpora) {
+    chunks.push_back(chunks_of(c.size, opt.batch, opt.seq_len));
+    total_tokens += c.size;
+  }
+  CorpusScopeResult res;
+  ScopeMemoryPlan plan;
+  if (opt.max_memory > 0) {
+    plan = memory_plan(model, opt, total_tokens);  // throws before anything is written
+    res.memory_plan = plan.summary;
+    progress.line("scope: " + plan.summary);
+  }
+  res.streamed = plan.streamed || opt.force_stream;
   fs::create_directories(run_dir);
 
   std::vector<ProfileLayer> players;
@@ -72,7 +132,8 @@ CorpusScopeResult run_corpus_scope(Transformer model, const std::vector<CorpusTo
   }
   std::vector<std::string> names;
   for (const auto& c : corpora) names.push_back(c.name);
-  RoutingProfile profile(players, names);
+  RoutingProfile profile(players, names,
+                         std::max(RoutingProfile::kMinTokenCounters, RoutingProfile::kTokenCountersPerTop * opt.top_tokens));
 
   scope.remediate = false;
   scope.tensorboard = false;
@@ -89,10 +150,38 @@ CorpusScopeResult run_corpus_scope(Transformer model, const std::vector<CorpusTo
   const bool was_training = model->is_training();
   model->eval();
   torch::NoGradGuard no_grad;
-  const auto device = model->parameters().front().device();
   const int64_t V = model->cfg().vocab_size;
 
-  CorpusScopeResult res;
+  // Streamed: every chunk of every corpus through the model layer by layer first; the records
+  // below then replay the outcomes in the unstreamed order.
+  std::vector<std::vector<ChunkOutcome>> streamed(corpora.size());
+  if (res.streamed) {
+    std::vector<ChunkInput> inputs;
+    for (size_t c = 0; c < corpora.size(); ++c)
+      for (const auto& ch : chunks[c]) inputs.push_back(chunk_input(corpora[c], ch, V));
+    const int64_t units = static_cast<int64_t>(inputs.size()) * (static_cast<int64_t>(model->layers->size()) + 2);
+    const std::string spill = plan.spill || opt.force_spill ? (fs::path(run_dir) / "hidden_states.tmp").string() : "";
+    if (!spill.empty()) progress.line("scope: hidden states spilled to " + spill);
+    StreamedPassStats st;
+    // Progress in token-equivalents of the whole pass; a plain line after each stage (the
+    // embedding, each layer, the head) with the peak RSS so far.
+    const int64_t n = static_cast<int64_t>(inputs.size()), stages = units / n;
+    auto on_unit = [&](int64_t u) {
+      progress.update(total_tokens * u / units);
+      if (u % n) return;
+      const int64_t stage = u / n;
+      const std::string what = stage == 1 ? "embedding" : stage == stages ? "head" : "layer " + std::to_string(stage - 2);
+      progress.interval("scope: streamed " + what + " (" + std::to_string(stage) + "/" + std::to_string(stages) + "), peak RSS " +
+                        format_bytes(static_cast<double>(process_status_bytes("VmHWM"))) + ": ");
+    };
+    auto all = streamed_pass(model, inputs, spill, on_unit, &st);
+    res.spilled_bytes = st.spilled_bytes;
+    res.released_bytes = st.released_bytes;
+    size_t at = 0;
+    for (size_t c = 0; c < corpora.size(); ++c)
+      for (size_t k = 0; k < chunks[c].size(); ++k) streamed[c].push_back(std::move(all[at++]));
+  }
+
   int64_t step = 0;
   const auto flush_alerts = [&] {
     std::istringstream in(alerts.str());
@@ -101,42 +190,29 @@ CorpusScopeResult run_corpus_scope(Transformer model, const std::vector<CorpusTo
   };
   for (size_t c = 0; c < corpora.size(); ++c) {
     const auto& corpus = corpora[c];
-    const auto chunks = chunks_of(corpus.size, opt.batch, opt.seq_len);
     micro.before_eval();
     double loss_sum = 0, iv_loss = 0;
     int64_t loss_n = 0, iv_loss_n = 0, iv_tokens = 0, iv_chunks = 0;
     double iv_start = progress.elapsed_s();
-    for (size_t k = 0; k < chunks.size(); ++k) {
-      const Chunk& ch = chunks[k];
+    for (size_t k = 0; k < chunks[c].size(); ++k) {
+      const Chunk& ch = chunks[c][k];
       const int64_t T = ch.rows * ch.len;
-      std::vector<int64_t> tok(T), tgt(T);
-      for (int64_t i = 0; i < T; ++i) {
-        tok[i] = corpus.token(ch.begin + i);
-        if (tok[i] < 0 || tok[i] >= V)
-          throw std::invalid_argument("corpus " + corpus.name + ": token id " + std::to_string(tok[i]) + " at " +
-                                      std::to_string(ch.begin + i) + " is outside the model's vocabulary of " +
-                                      std::to_string(V));
-        tgt[i] = ch.begin + i + 1 < corpus.size ? corpus.token(ch.begin + i + 1) : -100;
-      }
-      auto tokens_BS = torch::tensor(tok, torch::kLong).view({ch.rows, ch.len}).to(device);
-      auto out = model->forward(tokens_BS);
-      auto logits = out.logits_BSV.reshape({T, -1}).to(torch::kFloat);
-      auto target = torch::tensor(tgt, torch::kLong).to(device);
-      const double ls = torch::nn::functional::cross_entropy(
-                            logits, target, torch::nn::functional::CrossEntropyFuncOptions().ignore_index(-100).reduction(torch::kSum))
-                            .item<double>();
-      const int64_t n_tgt = (target != -100).sum().item<int64_t>();
-      loss_sum += ls;
-      loss_n += n_tgt;
-      iv_loss += ls;
-      iv_loss_n += n_tgt;
+      ChunkOutcome local;
+      if (!res.streamed) local = forward_chunk(model, chunk_input(corpus, ch, V));
+      const ChunkOutcome& out = res.streamed ? streamed[c][k] : local;
+      loss_sum += out.loss_sum;
+      loss_n += out.targets;
+      iv_loss += out.loss_sum;
+      iv_loss_n += out.targets;
 
-      micro.observe_forward();
-      micro.eval_after_forward();
+      micro.observe(out.routing);
+      micro.eval_observe(out.routing);
+      std::vector<int64_t> tok(T);
+      for (int64_t i = 0; i < T; ++i) tok[i] = corpus.token(ch.begin + i);
       std::vector<at::Tensor> ex;
       std::vector<const int64_t*> ptrs;
-      for (auto* m : moe) {
-        ex.push_back(to_cpu_long(m->last().expert_TK));
+      for (const auto& r : out.routing) {
+        ex.push_back(r.expert_TK.to(torch::kLong).contiguous());
         ptrs.push_back(ex.back().data_ptr<int64_t>());
       }
       profile.observe(c, tok.data(), T, ptrs);
@@ -145,9 +221,10 @@ CorpusScopeResult run_corpus_scope(Transformer model, const std::vector<CorpusTo
       res.tokens += T;
       iv_tokens += T;
       ++iv_chunks;
-      progress.update(res.tokens);
+      if (res.streamed) streamed[c][k] = ChunkOutcome{};
+      else progress.update(res.tokens);
 
-      if (iv_chunks == opt.log_every || k + 1 == chunks.size()) {
+      if (iv_chunks == opt.log_every || k + 1 == chunks[c].size()) {
         const double now = progress.elapsed_s();
         nlohmann::json rec{{f::kSchema, 1}, {f::kType, f::kTrain}, {f::kStep, step},
                            {"loss", iv_loss_n ? nlohmann::json(iv_loss / double(iv_loss_n)) : nlohmann::json()},
@@ -156,7 +233,7 @@ CorpusScopeResult run_corpus_scope(Transformer model, const std::vector<CorpusTo
         micro.on_log(step, rec);
         log.write(rec);
         flush_alerts();
-        progress.interval("scope: step " + std::to_string(step) + ", " + corpus.name + ": ");
+        if (!res.streamed) progress.interval("scope: step " + std::to_string(step) + ", " + corpus.name + ": ");
         iv_loss = 0;
         iv_loss_n = iv_tokens = iv_chunks = 0;
         iv_start = now;

@@ -9,6 +9,9 @@
 // corpus into an `eval` record over the whole corpus (maxvio_global ...; val_loss = the
 // corpus's next-token cross-entropy); the same decisions feed the RoutingProfile
 // (RUN_DIR/routing_profile.json). Readers: `moescope scope --run`, dashboard, report.
+// With a memory budget (max_memory) a model that does not fit is streamed layer by layer
+// (scope/scope_memory.h, scope/streamed_pass.h); the records are then written after the last
+// layer, from the same decisions, and equal those of the unstreamed pass.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -28,6 +31,9 @@ struct CorpusScopeOptions {
   int64_t log_every = 10;   // chunks per interval record (a corpus's last interval may be shorter)
   int64_t top_tokens = 10;  // tokens kept per expert in the profile
   int64_t coact_every = 10; // co-activation (E x E per layer) in every N-th interval record, the first included
+  uint64_t max_memory = 0;  // bytes; 0: no budget (one chunk through all layers at a time)
+  bool force_stream = false;  // stream layer by layer even when the model fits (tests)
+  bool force_spill = false;   // streamed: hidden states in a file even when they fit (tests)
 };
 
 // One tokenised corpus: `size` tokens, token(i) for 0 <= i < size.
@@ -41,6 +47,9 @@ struct CorpusScopeResult {
   int64_t tokens = 0, chunks = 0;
   double seconds = 0;
   std::vector<double> loss;  // per corpus, mean next-token cross-entropy (nats)
+  bool streamed = false;
+  uint64_t spilled_bytes = 0, released_bytes = 0;  // streamed: hidden-state file, mapped pages given back
+  std::string memory_plan;   // scope_memory.h's summary line ("" without a budget)
 };
 
 // Checks the options against the model (seq_len <= max_seq_len, every size >= 1) and the

@@ -81,6 +81,12 @@ void Microscope::eval_after_forward() {
   for (size_t i = 0; i < moe_.size(); ++i) add_into(acc_[i].val_counts, to_vec(moe_[i]->last().counts_E));
 }
 
+void Microscope::eval_observe(const std::vector<RoutingObservation>& layers) {
+  if (!writer_) return;
+  for (size_t i = 0; i < moe_.size() && i < layers.size(); ++i)
+    if (layers[i].valid) add_into(acc_[i].val_counts, layers[i].counts);
+}
+
 void Microscope::on_eval(int64_t step, nlohmann::json& rec) {
   if (!writer_) return;
   nlohmann::json layers = nlohmann::json::array();
@@ -161,33 +167,39 @@ void Microscope::on_resume(int64_t step) {
 }
 
 void Microscope::observe_forward() {
+  std::vector<RoutingObservation> obs;
+  for (auto* m : moe_) obs.push_back(observe_routing(m->last(), m->gate->cfg().score_func));
+  observe(obs);
+}
+
+void Microscope::observe(const std::vector<RoutingObservation>& layers) {
   torch::NoGradGuard ng;
+  if (layers.size() != moe_.size())
+    throw std::invalid_argument("microscope: " + std::to_string(layers.size()) + " layers' routing for " +
+                                std::to_string(moe_.size()) + " MoE layers");
   for (size_t i = 0; i < moe_.size(); ++i) {
-    const auto& r = moe_[i]->last();
+    const RoutingObservation& r = layers[i];
     if (!r.valid) continue;
     auto& a = acc_[i];
-    auto counts = to_vec(r.counts_E);
-    add_into(a.counts, counts);
-    add_into(a.step_counts, counts);
-    add_into(a.kept, to_vec(r.kept_E));
-    const int64_t T = r.n_tokens, K = r.expert_TK.size(1), E = r.scores_TE.size(1);
+    add_into(a.counts, r.counts);
+    add_into(a.step_counts, r.counts);
+    add_into(a.kept, r.kept);
+    const int64_t T = r.tokens, K = r.expert_TK.size(1), E = static_cast<int64_t>(r.counts.size());
     a.assign += T * K;
-    a.dropped += r.n_dropped;
+    a.dropped += r.dropped;
     a.bias_changed += r.bias_changed;
     a.tokens += T;
     ++a.forwards;
-    auto p = r.scores_TE.to(torch::kDouble);
-    if (moe_[i]->gate->cfg().score_func == ScoreFunc::kSigmoid) p = p / p.sum(-1, true);
-    a.ent_sum += (-(p * p.clamp_min(1e-300).log()).sum(-1) / std::log(double(E))).sum().item<double>();
-    a.top1_sum += std::get<0>(r.scores_TE.max(-1)).sum().item<double>();
-    a.logit_sq += r.logits_TE.to(torch::kDouble).pow(2).sum().item<double>();
-    a.logit_n += r.logits_TE.numel();
-    a.logit_max = std::max(a.logit_max, r.logits_TE.max().item<double>());
+    a.ent_sum += r.ent_sum;
+    a.top1_sum += r.top1_sum;
+    a.logit_sq += r.logit_sq;
+    a.logit_n += r.logit_n;
+    a.logit_max = std::max(a.logit_max, r.logit_max);
     a.switch_loss += r.switch_loss;
     a.seq_loss += r.seq_loss;
     a.z_loss += r.z_loss;
     if (coact_now_) {
-      auto oh = torch::zeros({T, E}, torch::kDouble).scatter_(1, r.expert_TK.to(torch::kCPU), 1.0);
+      auto oh = torch::zeros({T, E}, torch::kDouble).scatter_(1, r.expert_TK.to(torch::kLong), 1.0);
       auto c = oh.t().mm(oh);
       a.coact = a.coact.defined() ? a.coact + c : c;
     }

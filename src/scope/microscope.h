@@ -26,6 +26,7 @@
 #include "scope/detector.h"
 #include "scope/metrics.h"
 #include "scope/remediation.h"
+#include "scope/routing_observation.h"
 #include "model/transformer.h"
 
 namespace moescope {
@@ -52,10 +53,13 @@ class Microscope {
  public:
   Microscope(ScopeContext ctx, const ScopeConfig& cfg, std::ostream& console);
   void observe_forward();                          // after every training micro-batch forward
+  // The same from observations (one per MoE layer, in order) instead of the layers' last().
+  void observe(const std::vector<RoutingObservation>& layers);
   void after_step(int64_t step);                   // after the optimizer step and bias update
   void on_log(int64_t step, nlohmann::json& rec);  // adds "moe" (and "saturation") to a train record
   void before_eval();
   void eval_after_forward();
+  void eval_observe(const std::vector<RoutingObservation>& layers);
   void on_eval(int64_t step, nlohmann::json& rec);  // adds per-layer MaxVio_global
   // A resumed run (the trainer has already dropped run-log records past `step`): drops
   // alerts past `step`, then replays the run log's train and remediation records through the

@@ -16,8 +16,9 @@ nlohmann::json spread_json(const CountSpread& s) {
 }
 }  // namespace
 
-RoutingProfile::RoutingProfile(std::vector<ProfileLayer> layers, std::vector<std::string> corpora)
+RoutingProfile::RoutingProfile(std::vector<ProfileLayer> layers, std::vector<std::string> corpora, int64_t token_counters)
     : layers_(std::move(layers)), corpora_(std::move(corpora)) {
+  if (token_counters < 1) throw std::invalid_argument("routing profile: token_counters must be at least 1");
   if (corpora_.empty()) throw std::invalid_argument("routing profile: no corpus");
   tokens_.assign(corpora_.size(), 0);
   for (const auto& l : layers_) {
@@ -25,7 +26,7 @@ RoutingProfile::RoutingProfile(std::vector<ProfileLayer> layers, std::vector<std
       throw std::invalid_argument("routing profile: layer " + std::to_string(l.layer) + " has E = " +
                                   std::to_string(l.experts) + ", K = " + std::to_string(l.top_k));
     counts_.emplace_back(corpora_.size(), std::vector<int64_t>(l.experts, 0));
-    token_counts_.emplace_back(l.experts);
+    token_counts_.emplace_back(static_cast<size_t>(l.experts), SpaceSaving(token_counters));
   }
   for (size_t i = 0; i + 1 < layers_.size(); ++i) pairs_.emplace_back(layers_[i].experts * layers_[i + 1].experts, 0);
 }
@@ -45,7 +46,7 @@ void RoutingProfile::observe(size_t corpus, const int64_t* tok, int64_t T, const
           throw std::invalid_argument("routing profile: expert id " + std::to_string(e) + " out of range at layer " +
                                       std::to_string(layers_[i].layer));
         ++counts[e];
-        ++token_counts_[i][e][tok[t]];
+        token_counts_[i][e].add(tok[t]);
       }
     if (i + 1 < layers_.size()) {
       const int64_t K2 = layers_[i + 1].top_k, E2 = layers_[i + 1].experts;
@@ -63,9 +64,7 @@ void RoutingProfile::observe(size_t corpus, const int64_t* tok, int64_t T, const
 }
 
 int64_t RoutingProfile::token_count(size_t layer, int64_t expert, int64_t token) const {
-  const auto& m = token_counts_.at(layer).at(expert);
-  auto it = m.find(token);
-  return it == m.end() ? 0 : it->second;
+  return token_counts_.at(layer).at(expert).count(token);
 }
 
 nlohmann::json RoutingProfile::to_json(const std::string& model, int64_t top_tokens,
@@ -90,16 +89,11 @@ nlohmann::json RoutingProfile::to_json(const std::string& model, int64_t top_tok
     for (double v : sp.specialisation) spec.push_back(v < 0 ? nlohmann::json() : nlohmann::json(v));
     nlohmann::json top = nlohmann::json::array();
     for (int64_t e = 0; e < L.experts; ++e) {
-      std::vector<std::pair<int64_t, int64_t>> v(token_counts_[i][e].begin(), token_counts_[i][e].end());
-      const size_t n = std::min<size_t>(v.size(), static_cast<size_t>(std::max<int64_t>(0, top_tokens)));
-      std::partial_sort(v.begin(), v.begin() + n, v.end(), [](const auto& a, const auto& b) {
-        return a.second != b.second ? a.second > b.second : a.first < b.first;
-      });
+      const auto v = token_counts_[i][e].top(std::max<int64_t>(0, top_tokens));
       nlohmann::json list = nlohmann::json::array();
-      for (size_t r = 0; r < n; ++r)
-        list.push_back({{pf::kId, v[r].first}, {pf::kText, decode ? decode(v[r].first) : std::string()},
-                        {pf::kCount, v[r].second},
-                        {pf::kShare, total[e] ? double(v[r].second) / double(total[e]) : 0.0}});
+      for (const auto& t : v)
+        list.push_back({{pf::kId, t.item}, {pf::kText, decode ? decode(t.item) : std::string()}, {pf::kCount, t.count},
+                        {pf::kCountError, t.error}, {pf::kShare, total[e] ? double(t.count) / double(total[e]) : 0.0}});
       top.push_back(list);
     }
     layers.push_back({{pf::kLayer, L.layer}, {pf::kExperts, L.experts}, {pf::kTopK, L.top_k}, {pf::kCounts, total},

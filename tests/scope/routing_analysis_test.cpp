@@ -135,7 +135,7 @@ TEST(Specialisation, SharesPerCorpusAndTheEntropyMeasure) {
 TEST(RoutingProfile, CountsTopTokensAndAgreementAgainstBruteForce) {
   std::mt19937 rng(11);
   const int E1 = 4, K1 = 2, E2 = 6, K2 = 1, V = 20;
-  RoutingProfile p({{1, E1, K1}, {2, E2, K2}}, {"a.txt", "b.txt"});
+  RoutingProfile p({{1, E1, K1}, {2, E2, K2}}, {"a.txt", "b.txt"}, /*token_counters: exact for V tokens=*/V);
   std::vector<std::vector<int>> a, b;
   std::vector<int> tokens, corpus_of;
   for (int chunk = 0; chunk < 6; ++chunk) {
@@ -202,7 +202,7 @@ TEST(RoutingProfile, CountsTopTokensAndAgreementAgainstBruteForce) {
 }
 
 TEST(RoutingProfileView, RefusesAnotherVersionAndWrongTypesNamingTheField) {
-  RoutingProfile p({{1, 2, 1}}, {"x"});
+  RoutingProfile p({{1, 2, 1}}, {"x"}, 4);
   std::vector<int64_t> tok{0, 1}, e{0, 1};
   p.observe(0, tok.data(), 2, {e.data()});
   auto j = p.to_json("m", 2, nullptr);

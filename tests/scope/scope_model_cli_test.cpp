@@ -119,6 +119,12 @@ TEST(ScopeModelCli, BadInputGetsAClearError) {
   // A too-long window, an existing run, --data with --run.
   expect_error("scope --model " + olmoe + " --data " + s.corpus() + " --out " + s.run("f") + " --device cpu --seq-len 100000",
                "max_seq_len");
+  {  // The window is checked before the corpus is tokenised (cheap errors first).
+    auto [rc, out] = cli("scope --model " + olmoe + " --data " + s.corpus() + " --out " + s.run("f2") +
+                         " --device cpu --seq-len 100000 --cache-dir " + s.run("fresh-cache"));
+    EXPECT_NE(rc, 0) << out;
+    EXPECT_EQ(out.find("tokenised"), std::string::npos) << out;
+  }
   expect_error("scope --run " + s.run("f") + " --data " + s.corpus(), "--model");
   auto [rc, out] = cli("scope --model " + olmoe + " --data " + s.corpus() + " --out " + s.run("g") + " --device cpu --seq-len 16 --cache-dir " + s.cache());
   ASSERT_EQ(rc, 0) << out;

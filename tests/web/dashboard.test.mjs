@@ -120,6 +120,27 @@ test('a compression run charts its per-group fields over iterations', async () =
   await page.screenshot({ path: join(artifacts, 'dashboard-compress.png') });
 });
 
+test('a compression run shows a per-bank table and no charts of constant fields', async () => {
+  await page.selectOption('#run-select', 'compress-demo');
+  await page.waitForSelector('#compress-table tbody tr');
+  const rows = await page.$$eval('#compress-table tbody tr', (trs) => trs.map((tr) => [...tr.cells].map((c) => c.textContent)));
+  // The summary record's banks (params) joined with its groups (final errors), then the totals.
+  assert.deepEqual(rows[0], ['layer1.gate', '1', 'gate', '0.105', '8', '4,096', '928', '77.3%']);
+  assert.equal(rows.length, 5);
+  assert.deepEqual(rows.map((r) => r[0]), ['layer1.gate', 'layer1.up', 'layer2.gate', 'layer2.up', 'routed experts, all banks']);
+  assert.deepEqual(rows[4].slice(1), ['16,384', '3,712', '77.3%']);
+  assert.match(await page.textContent('#compress-summary .compress-settings'), /solver altmin, scope layer, activation silu/);
+  assert.equal(await page.$('#compress-summary pre'), null);  // no raw JSON
+  // `seconds` is constant by construction and `nonfinite` stays 0 here: neither is charted.
+  // (Charts are added one by one; elapsed_s, the run-level field, comes last.)
+  await page.waitForSelector('#chart-compress-elapsed_s .uplot', { timeout: 10000 });
+  const charts = await page.$$eval('#compress-charts .chart', (els) => els.map((e) => e.id));
+  assert.ok(charts.includes('chart-compress-rel_error'), charts.join());
+  assert.ok(charts.includes('chart-compress-support_median'), charts.join());
+  assert.ok(!charts.includes('chart-compress-seconds'), charts.join());
+  assert.ok(!charts.includes('chart-compress-nonfinite'), charts.join());
+});
+
 test('bad requests get a JSON 4xx and nothing outside the log directory is served', async () => {
   for (const [path, status] of [['api/series?run=collapse-on&field=loss&points=x', 400], ['api/run?run=../../etc', 404],
     ['api/heatmap?run=collapse-on&field=passwd', 400], ['../../etc/passwd', 404], ['assets/..%2F..%2Fetc%2Fpasswd', 404],

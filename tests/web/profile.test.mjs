@@ -61,6 +61,10 @@ test('hovering and clicking a load heatmap cell shows that expert\'s top tokens'
   const tip = await page.textContent('#expert-tip');
   assert.match(tip, new RegExp(`L${l.layer} expert ${e}:`));
   assert.ok(tip.includes(JSON.stringify(l.top_tokens[e][0].text)), `${tip} lacks the top token ${l.top_tokens[e][0].text}`);
+  // its count, or the bounded counter's range when it is not exact (count_error > 0)
+  const t0 = l.top_tokens[e][0];
+  const shown = t0.count_error ? `${t0.count - t0.count_error}–${t0.count}` : `${t0.count}`;
+  assert.ok(tip.includes(`(${shown})`), `${tip} lacks the count (${shown})`);
   await canvas.click({ position: pos });
   const pinned = await page.textContent('#expert-tokens');
   assert.match(pinned, new RegExp(`L${l.layer} expert ${e}:`));

@@ -42,7 +42,7 @@ test('the report file opens offline and shows its charts', async () => {
   }
 });
 
-test('a compression run report charts its per-group fields', async () => {
+test('a compression run report charts its per-group fields and tables its banks', async () => {
   const fx = fixtureLogdir();
   const browser = await launchBrowser();
   try {
@@ -55,6 +55,8 @@ test('a compression run report charts its per-group fields', async () => {
     assert.ok(await page.isHidden('#heatmap-section'));
     const labels = await page.$$eval('#chart-compress-rel_error .u-legend .u-label', (els) => els.map((e) => e.textContent));
     assert.deepEqual(labels.filter((l) => l !== 'step'), ['layer1.gate', 'layer1.up', 'layer2.gate', 'layer2.up']);
+    // The per-bank summary table, offline too (4 banks + totals).
+    assert.equal((await page.$$('#compress-table tbody tr')).length, 5);
   } finally {
     await browser.close();
     fx.cleanup();

@@ -135,7 +135,8 @@ struct DataConfig {
   X(int64_t, ckpt_every, 200, range::above(0), "latest checkpoint every N steps (and at the end)")                      \
   X(int64_t, max_nonfinite, 5, range::above(0), "consecutive non-finite steps before the run stops") \
   X(int64_t, threads, 0, range::closed(0, 1024, "0 = automatic"), "intra-op threads; 0 = OMP_NUM_THREADS if set, else the measured rule (core/threads.h)") \
-  X(int64_t, expert_parallel, 1, range::closed(1, 65536, "1 = off"), "expert-parallel degree P of a multi-process run: the routed experts' compute split over groups of P ranks (ranks [k P, (k+1) P)), data parallel across the groups; must divide WORLD_SIZE and moe.n_routed (docs/distributed.md)")
+  X(int64_t, expert_parallel, 1, range::closed(1, 65536, "1 = off"), "expert-parallel degree P of a multi-process run: the routed experts' compute split over groups of P ranks (ranks [k P, (k+1) P)), data parallel across the groups; must divide WORLD_SIZE and moe.n_routed (docs/distributed.md)") \
+  X(bool, overlap_grad_sync, true, range::any(), "multi-process: start the gradient all-reduce in buckets during the last micro-batch's backward (false: all of it after backward; docs/distributed.md)")
 
 struct TrainConfig {
   MOESCOPE_FIELDS(MOESCOPE_TRAIN_FIELDS)

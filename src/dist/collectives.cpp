@@ -44,8 +44,12 @@ void unflatten_into(const at::Tensor& flat_N, const std::vector<at::Tensor>& b) 
 }  // namespace
 
 void all_reduce_mean(Group& g, const std::vector<at::Tensor>& tensors, int64_t bucket_bytes) {
+  all_reduce_sum_scaled(g, tensors, 1.0 / static_cast<double>(g.size()), bucket_bytes);
+}
+
+void all_reduce_sum_scaled(Group& g, const std::vector<at::Tensor>& tensors, double scale, int64_t bucket_bytes) {
   torch::NoGradGuard ng;
-  const double inv = 1.0 / static_cast<double>(g.size());
+  const double inv = scale;
   for_buckets(tensors, bucket_bytes, [&](const std::vector<at::Tensor>& b) {
     at::Tensor flat_N = flatten(b);
     g.all_reduce_sum(flat_N);

@@ -175,6 +175,43 @@ std::unique_ptr<Group> Group::split(int color) {
   return std::unique_ptr<Group>(new Group(std::move(impl)));
 }
 
+struct Group::Pending::Impl {
+  Group::Impl* g;
+  std::vector<at::Tensor> v;
+  c10::intrusive_ptr<c10d::Work> work;
+  bool done = false;
+};
+
+Group::Pending::Pending(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Group::Pending::~Pending() {
+  // An abandoned handle (an exception elsewhere) still waits, so the buffer outlives the work;
+  // its error, if any, has been or will be reported by another collective.
+  if (!impl_->done) try {
+      impl_->work->wait();
+    } catch (...) {
+    }
+}
+
+void Group::Pending::wait() {
+  if (impl_->done) return;
+  impl_->done = true;
+  impl_->g->run("all_reduce", [&] { return impl_->work; });
+}
+
+std::unique_ptr<Group::Pending> Group::all_reduce_sum_async(at::Tensor& t) {
+  auto p = std::make_unique<Pending::Impl>();
+  p->g = impl_.get();
+  p->v = {t};
+  try {
+    p->work = impl_->pg->allreduce(p->v);
+  } catch (const std::exception& e) {
+    p->done = true;
+    impl_->run("all_reduce", [&]() -> c10::intrusive_ptr<c10d::Work> { throw; });
+  }
+  return std::unique_ptr<Pending>(new Pending(std::move(p)));
+}
+
 void Group::barrier() {
   impl_->run("barrier", [&] { return impl_->pg->barrier(); });
 }

@@ -37,6 +37,22 @@ class Group {
   void all_to_all(at::Tensor& out, at::Tensor& in, const std::vector<int64_t>& out_splits,
                   const std::vector<int64_t>& in_splits);
   std::vector<int64_t> all_gather(int64_t v);  // one value per rank, in rank order
+  // A sum all-reduce started now, in place on `t` (contiguous CPU, kept alive by the handle),
+  // finished by the handle's wait(), which throws like the blocking calls; only the time spent
+  // in wait() counts as collective time (take_comm_seconds). Every rank must start its
+  // collectives of this group in the same order.
+  class Pending {
+   public:
+    ~Pending();
+    void wait();
+
+   private:
+    friend class Group;
+    struct Impl;
+    explicit Pending(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
+  };
+  std::unique_ptr<Pending> all_reduce_sum_async(at::Tensor& t);
   void barrier();
   // A sub-group: every rank of this group calls split (a collective) with its own color; the
   // ranks of one color form a group of their own, ranked in this group's rank order, with its

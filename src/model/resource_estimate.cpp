@@ -66,7 +66,9 @@ const ResourceTerm& ResourceEstimate::largest() const {
 }
 
 std::string ResourceEstimate::summary() const {
-  std::string s;
+  std::string s = world > 1 ? "per rank of " + std::to_string(world) +
+                                  (expert_parallel > 1 ? " (expert parallel " + std::to_string(expert_parallel) + ")" : "") + ": "
+                            : "";
   for (const auto& t : resident) s += t.name + " " + format_bytes(t.bytes) + ", ";
   s += activations.name + " " + format_bytes(activations.bytes) + " (or " + checkpoint.name + " " +
        format_bytes(checkpoint.bytes) + ") = " + format_bytes(train_peak_bytes()) + " peak to train; " + kv_cache.name +
@@ -74,7 +76,10 @@ std::string ResourceEstimate::summary() const {
   return s;
 }
 
-ResourceEstimate estimate_resources(const ModelConfig& c, const TrainConfig& t) {
+ResourceEstimate estimate_resources(const ModelConfig& c, const TrainConfig& t, int world, int expert_parallel) {
+  if (world < 1 || expert_parallel < 1 || world % expert_parallel != 0)
+    throw std::invalid_argument("resource estimate: expert parallelism " + std::to_string(expert_parallel) +
+                                " does not divide the world size " + std::to_string(world));
   const auto& m = c.moe;
   const double D = c.d_model, V = c.vocab_size, L = c.n_layers;
   const double n_moe = static_cast<double>(c.n_moe_layers());
@@ -100,14 +105,18 @@ ResourceEstimate estimate_resources(const ModelConfig& c, const TrainConfig& t) 
     if (g.params > big->params) big = &g;
   }
   e.params_active = e.params_total - n_moe * (E - K) * 3 * D * F;
-  const double P = e.params_total;
+  e.world = world;
+  e.expert_parallel = expert_parallel;
+  const double not_held = n_moe * E * 3 * D * F * (1.0 - 1.0 / expert_parallel);  // other ranks' experts
+  e.params_rank = e.params_total - not_held;
+  const double P = e.params_rank;
   const double cb = t.dtype == DType::kBf16 ? 2 : 4;
   e.resident = {{"weights", 4 * P, big->driver}, {"gradients", 4 * P, big->driver}, {"AdamW", 8 * P, big->driver}};
   if (cb == 2) e.resident.push_back({"bf16 copies", 2 * P, big->driver});
-  e.checkpoint = {"checkpoint write", 24 * P, big->driver};
+  e.checkpoint = {"checkpoint write", 24 * e.params_total + 12 * not_held, big->driver};
 
   // Activations per token, by part, each with its driver.
-  const double S = t.seq_len, tokens = static_cast<double>(t.batch_size) * S;
+  const double S = t.seq_len, tokens = static_cast<double>(t.batch_size) / world * S;  // this rank's rows
   struct Part {
     double bytes_per_token;
     const char* driver;

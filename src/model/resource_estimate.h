@@ -16,6 +16,11 @@
 //   checkpoint   24 P transient, while a checkpoint is written (optimizer state records, their
 //                encoded data and the file image); it does not coincide with the activations.
 // Peak for training = weights + gradients + AdamW + copies + max(activations, checkpoint).
+// Per rank of a multi-process run (W ranks, expert parallelism P, docs/distributed.md): the
+// activations are of the rank's B/W rows; weights, gradients, AdamW and copies count P_rank =
+// P - (1 - 1/P) x (the routed experts' weights), the rank's own experts and everything
+// replicated; the checkpoint term adds 12 bytes for each expert parameter rank 0 gathers
+// (weights and moments) to the 24 P of the write.
 // This is an estimate (allocator slack, temporaries and the BLAS workspace come on top); the
 // activation term is within a factor of 2 of the measured growth on the presets.
 // KV cache for generation: batch 1 at model.max_seq_len, fp32 (kv_cache.h has the layout).
@@ -36,6 +41,8 @@ struct ResourceTerm {
 
 struct ResourceEstimate {
   double params_total = 0, params_active = 0;  // doubles: huge configs must not overflow
+  double params_rank = 0;                      // held by one rank (= params_total without EP)
+  int world = 1, expert_parallel = 1;
   std::vector<ResourceTerm> resident;          // weights, gradients, AdamW, compute copies
   ResourceTerm activations, checkpoint;        // the larger of these two adds to the resident ones
   ResourceTerm kv_cache;                       // generation, batch 1, model.max_seq_len, fp32
@@ -51,7 +58,9 @@ struct ResourceEstimate {
 //   MHA: 2 * n_kv_heads * head_dim * n_layers * bytes
 int64_t cache_bytes_per_token(const ModelConfig& cfg, int64_t dtype_bytes);
 
-ResourceEstimate estimate_resources(const ModelConfig& model, const TrainConfig& train);
+// For one rank of `world` ranks with train.expert_parallel = expert_parallel (1: none).
+ResourceEstimate estimate_resources(const ModelConfig& model, const TrainConfig& train, int world = 1,
+                                    int expert_parallel = 1);
 
 // Throws std::runtime_error when the training peak exceeds `limit_bytes`: the message gives the
 // estimate, the limit and where it comes from (`limit_source`, e.g. "MemAvailable" or

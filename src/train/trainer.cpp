@@ -11,6 +11,7 @@
 #include <iomanip>
 #include <iostream>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -21,6 +22,7 @@
 #include "model/flops.h"
 #include "model/param_names.h"
 #include "run/log_fields.h"
+#include "io/atomic_file.h"
 #include "io/jsonl.h"
 #include "io/remove_tree.h"
 #include "core/host_memory.h"
@@ -42,6 +44,23 @@ std::atomic<int> g_signal{0};
 void on_signal(int sig) { g_signal = sig; }
 
 double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+
+// Expert parallelism: every expert's `kinds` on this rank (root < 0) or on EP rank `root`
+// alone for the life of the object (train/expert_shards.h); nothing without EP (null).
+class FullExperts {
+ public:
+  FullExperts(ExpertShards* s, unsigned kinds, int root = -1) : s_(s) {
+    if (s_) s_->gather(kinds, root);
+  }
+  ~FullExperts() {
+    if (s_) s_->release();
+  }
+  FullExperts(const FullExperts&) = delete;
+  FullExperts& operator=(const FullExperts&) = delete;
+
+ private:
+  ExpertShards* s_;
+};
 
 }  // namespace
 
@@ -79,7 +98,11 @@ Trainer::Trainer(Config cfg, std::string run_dir, bool resume, std::ostream& log
   // and the token cache are built by rank 0 first, then read by the others.
   dp_.check_same_config(cfg_.fields().to_json().dump());
   // EP x DP: ranks [k P, (k + 1) P) form expert-parallel group k (P = train.expert_parallel).
-  if (ep > 1 && ep < dp_.world()) ep_sub_ = dp_.group()->split(static_cast<int>(dp_.rank() / ep));
+  // The ranks at the same position of every EP group own the same experts: their replicas group.
+  if (ep > 1 && ep < dp_.world()) {
+    ep_sub_ = dp_.group()->split(static_cast<int>(dp_.rank() / ep));
+    ep_replicas_ = dp_.group()->split(static_cast<int>(dp_.rank() % ep));
+  }
   if (!dp_.root()) dp_.barrier();
   data_ = std::make_unique<Dataset>(Dataset::prepare(cfg_.data, run_dir_, log_));
   if (dp_.root()) dp_.barrier();
@@ -111,7 +134,7 @@ Trainer::Trainer(Config cfg, std::string run_dir, bool resume, std::ostream& log
   }
   cfg_.train.dtype = resolve_train_dtype(cfg_.train.dtype, device, log_);
   // Before anything is allocated (and before a new run is recorded): does it fit?
-  const ResourceEstimate est = estimate_resources(cfg_.model, cfg_.train);
+  const ResourceEstimate est = estimate_resources(cfg_.model, cfg_.train, dp_.world(), static_cast<int>(std::max<int64_t>(1, ep)));
   log_ << "memory estimate: " << est.summary() << "\n";
   if (max_memory_bytes > 0) check_fits_memory(est, static_cast<double>(max_memory_bytes), "--max-memory");
   else if (device == "cpu") check_fits_memory(est, static_cast<double>(available_memory_bytes()), "MemAvailable, /proc/meminfo");
@@ -127,11 +150,31 @@ Trainer::Trainer(Config cfg, std::string run_dir, bool resume, std::ostream& log
   }
   model_->to(device_);
   model_->compute_dtype = compute_dtype(cfg_.train.dtype);
+  const int64_t n_params = model_->num_params(), n_active = model_->num_active_params();
+  // EP: from here on this rank holds only its own routed experts (and their optimizer state).
+  if (ep > 1) shards_ = std::make_unique<ExpertShards>(model_, ep_sub_ ? *ep_sub_ : *dp_.group(), ep_replicas_.get(), dp_.world());
   opt_ = std::make_unique<AdamW>(adamw_params(*model_, cfg_.train.decay_embeddings, cfg_.train.router_lr_mult),
                                  cfg_.train.beta1, cfg_.train.beta2, cfg_.train.adam_eps, cfg_.train.weight_decay);
+  if (shards_) shards_->attach(*opt_);
+  if (dp_.active() && cfg_.train.overlap_grad_sync) {
+    grad_group_ = dp_.group()->split(0);
+    const double inv_w = 1.0 / static_cast<double>(dp_.world());
+    std::vector<at::Tensor> ps;
+    if (shards_) {
+      ps = shards_->replicated_params();
+      if (shards_->replicas()) expert_grad_sync_ = std::make_unique<dist::GradBuckets>(*shards_->replicas(), shards_->owned_params(), inv_w);
+    } else {
+      for (auto& p : model_->parameters())
+        if (p.requires_grad()) ps.push_back(p);
+    }
+    grad_sync_ = std::make_unique<dist::GradBuckets>(*grad_group_, ps, inv_w);
+  }
   for (auto* l : model_->moe_layers()) l->gate->set_knob(Knob::kLrMult, cfg_.train.router_lr_mult);
   if (resume && !from_scratch) {
+    // A checkpoint holds every expert: read whole, then this rank keeps its own (any EP size).
+    if (shards_) shards_->allocate(ExpertShards::kWeights | ExpertShards::kMoments);
     st_ = load_checkpoint(latest_dir(run_dir_), model_, opt_.get());
+    if (shards_) shards_->release();
     // The checkpoint's knobs win, except a router lr multiplier set anew for this resume.
     if (cfg_.train.router_lr_mult != saved_router_lr_mult)
       for (auto* l : model_->moe_layers()) l->gate->set_knob(Knob::kLrMult, cfg_.train.router_lr_mult);
@@ -140,9 +183,12 @@ Trainer::Trainer(Config cfg, std::string run_dir, bool resume, std::ostream& log
   } else if (from_scratch) {
     if (dp_.root()) truncate_jsonl_after(metrics_path(run_dir_), log_field::kStep, -1);  // the lost steps are redone
   }
-  log_ << "model: " << model_->num_params() << " parameters (" << model_->num_active_params()
+  log_ << "model: " << n_params << " parameters (" << n_active
        << " active per token), " << cfg_.model.n_moe_layers() << " MoE layers, device " << device_ << ", compute "
        << cfg_.train.dtype << (dp_.active() ? ", data parallel over " + std::to_string(dp_.world()) + " ranks" : "") << "\n";
+  if (shards_)
+    log_ << "expert parallel " << ep << ": rank 0 holds routed experts [" << shards_->first() << ", "
+         << shards_->first() + shards_->count() << ") of each MoE layer, " << model_->num_params() << " parameters\n";
 }
 
 void Trainer::apply_router_lr_mults() {
@@ -165,7 +211,10 @@ Trainer::~Trainer() = default;
 
 void Trainer::save_latest() {
   nlohmann::json cj = cfg_.fields().to_json();
-  if (dp_.root()) save_checkpoint(latest_dir(run_dir_), model_, opt_.get(), st_, cj);
+  {
+    FullExperts full(rank0_ep_group() ? shards_.get() : nullptr, ExpertShards::kWeights | ExpertShards::kMoments, 0);
+    if (dp_.root()) save_checkpoint(latest_dir(run_dir_), model_, opt_.get(), st_, cj);
+  }
   last_ckpt_step_ = st_.step;
 }
 
@@ -209,18 +258,31 @@ Trainer::StepResult Trainer::train_step(double lr) {
     auto ce = lm_loss(out.logits_BSV, tgt);
     auto loss = ce + out.aux_loss.to(at::kFloat);
     if (poison_.count(st_.step)) loss = loss * std::numeric_limits<float>::quiet_NaN();
+    if (m == tc.grad_accum - 1) {  // the last backward: the gradient all-reduce starts during it
+      if (grad_sync_) grad_sync_->arm();
+      if (expert_grad_sync_) expert_grad_sync_->arm();
+    }
     (loss / static_cast<double>(tc.grad_accum)).backward();
     const double l = loss.item<double>();
     r.finite = r.finite && std::isfinite(l);
     r.loss += ce.item<double>() / static_cast<double>(tc.grad_accum);
   }
   if (dp_.active()) {
+    // From here on every rank holds the same gradients (EP: of the parameters it holds).
+    if (grad_sync_) {
+      grad_sync_->finish();
+      if (expert_grad_sync_) expert_grad_sync_->finish();
+      else if (shards_) shards_->scale_owned_grads();
+    } else if (shards_) {
+      shards_->average_gradients(*dp_.group());
+    } else {
+      dp_.average_gradients(model_);
+    }
     r.finite = !dp_.any(!r.finite);
     r.loss = dp_.mean(r.loss);
-    dp_.average_gradients(model_);  // from here on every rank holds the same gradients
   }
-  r.grad_norm = torch::nn::utils::clip_grad_norm_(model_->parameters(),
-                                                  tc.grad_clip > 0 ? tc.grad_clip : std::numeric_limits<double>::infinity());
+  const double max_norm = tc.grad_clip > 0 ? tc.grad_clip : std::numeric_limits<double>::infinity();
+  r.grad_norm = shards_ ? shards_->clip_grad_norm(max_norm) : torch::nn::utils::clip_grad_norm_(model_->parameters(), max_norm);
   r.finite = r.finite && std::isfinite(r.grad_norm);
   if (r.finite) {
     st_.consecutive_nonfinite = 0;
@@ -257,11 +319,12 @@ void Trainer::log_interval(double lr, const StepResult& r, TrainSummary& sum) {
                      {"tokens_per_s", tps}, {"skipped_steps", st_.skipped_steps}, {"elapsed_s", elapsed()}};
   if (dp_.active()) {  // this rank's time in collectives this interval (all-to-all: expert parallelism)
     auto c = dp_.group()->take_comm_seconds();
-    if (ep_sub_) {  // EP x DP: the expert-parallel sub-group's collectives too
-      const auto e = ep_sub_->take_comm_seconds();
-      c.other += e.other;
-      c.all_to_all += e.all_to_all;
-    }
+    for (dist::Group* sub : {ep_sub_.get(), ep_replicas_.get(), grad_group_.get()})  // and the sub-groups'
+      if (sub) {
+        const auto e = sub->take_comm_seconds();
+        c.other += e.other;
+        c.all_to_all += e.all_to_all;
+      }
     rec["dist_comm_s"] = c.other;
     rec["dist_all_to_all_s"] = c.all_to_all;
   }
@@ -288,6 +351,7 @@ void Trainer::log_interval(double lr, const StepResult& r, TrainSummary& sum) {
 bool Trainer::evaluate_now(TrainSummary& sum) {
   const auto& tc = cfg_.train;
   if (hooks.before_eval) hooks.before_eval(st_.step);
+  FullExperts full(shards_.get(), ExpertShards::kWeights);  // EP: evaluation runs every expert here
   auto r = evaluate(model_, *data_, tc.batch_size, tc.seq_len, tc.eval_max_batches, device_, hooks.eval_after_forward,
                     [this] {
                       test_hooks::crash_point("eval_batch");
@@ -309,6 +373,7 @@ bool Trainer::evaluate_now(TrainSummary& sum) {
     st_.best_val_loss = r.loss;
     st_.best_step = st_.step;
     st_.elapsed_s = elapsed();
+    if (shards_ && rank0_ep_group()) shards_->gather(ExpertShards::kMoments, 0);
     if (dp_.root()) save_checkpoint(best_dir(run_dir_), model_, opt_.get(), st_, cfg_.fields().to_json());
   }
   if (!dp_.root()) return true;
@@ -342,7 +407,10 @@ TrainSummary Trainer::run() {
   if (resumed_ && hooks.on_resume) hooks.on_resume(st_.step);
 
   if (dp_.root()) metrics_ = std::make_unique<JsonlWriter>(metrics_path(run_dir_), /*append=*/true);
-  dp_.broadcast_state(model_, opt_.get());  // rank 0's initial or resumed state (and its hooks' changes) everywhere
+  {
+    FullExperts full(shards_.get(), ExpertShards::kWeights | ExpertShards::kMoments);
+    dp_.broadcast_state(model_, opt_.get());  // rank 0's initial or resumed state (and its hooks' changes) everywhere
+  }
   state_changed_ = false;
   t_start_ = now_s();
   base_elapsed_ = st_.elapsed_s;
@@ -378,14 +446,25 @@ TrainSummary Trainer::run() {
     interval_.loss += r.finite ? r.loss : 0;
     interval_.steps += r.finite;
     sum.final_loss = r.loss;
+    const bool log_now = st_.step % tc.log_every == 0 || st_.step == tc.max_steps;
+    // EP: at a log step rank 0's hooks (the microscope: gradient norms, probe, remediation) see
+    // every expert.
+    std::optional<FullExperts> full;
+    if (shards_ && log_now && (hooks.after_step || hooks.on_log))
+      full.emplace(shards_.get(), ExpertShards::kWeights | ExpertShards::kGrads |
+                                      (cfg_.scope.remediate ? unsigned(ExpertShards::kMoments) : 0u), 0);
     if (hooks.after_step) hooks.after_step(st_.step);
 
-    if (st_.step % tc.log_every == 0 || st_.step == tc.max_steps) {
+    if (log_now) {
       log_interval(lr, r, sum);
       // Rank 0's hooks may have acted (remediation): that decision, made once, reaches every rank.
-      if (dp_.active() && dp_.any(state_changed_)) dp_.broadcast_state(model_, opt_.get());
+      if (dp_.active() && dp_.any(state_changed_)) {
+        if (shards_) shards_->gather(ExpertShards::kWeights | ExpertShards::kMoments);  // rank 0 keeps its changes
+        dp_.broadcast_state(model_, opt_.get());
+      }
       state_changed_ = false;
     }
+    full.reset();
     if (st_.step % tc.eval_every == 0 && !evaluate_now(sum)) {
       sum.exit_code = 130;
       break;
@@ -404,8 +483,20 @@ TrainSummary Trainer::run() {
     }
   }
   if (tty_) std::cout << "\n";
-  if (const std::string d = test_hooks::rank_state_dir(); !d.empty())
-    save_model_weights(*model_, d + "/rank" + std::to_string(dp_.rank()) + ".safetensors", {});
+  if (const std::string d = test_hooks::rank_state_dir(); !d.empty()) {
+    // What this rank holds between steps (EP: its experts only), then its whole model.
+    const std::string base = d + "/rank" + std::to_string(dp_.rank());
+    nlohmann::json held{{"parameters", model_->num_params()}};
+    if (shards_) {
+      const auto b = shards_->expert_bytes();
+      held["expert_weight_bytes"] = b.weights;
+      held["expert_grad_bytes"] = b.grads;
+      held["expert_moment_bytes"] = b.moments;
+    }
+    write_file_atomic(base + ".json", held.dump());
+    FullExperts full(shards_.get(), ExpertShards::kWeights);
+    save_model_weights(*model_, base + ".safetensors", {});
+  }
   std::signal(SIGINT, SIG_DFL);
   std::signal(SIGTERM, SIG_DFL);
   sum.steps = st_.step;

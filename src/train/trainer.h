@@ -30,6 +30,8 @@
 #include "core/config.h"
 #include "model/transformer.h"
 #include "train/adamw.h"
+#include "train/expert_shards.h"
+#include "dist/grad_buckets.h"
 #include "train/checkpoint.h"
 #include "train/data_parallel.h"
 #include "io/jsonl.h"
@@ -98,6 +100,8 @@ class Trainer {
   void save_latest();
   // The optimizer's router lr multipliers follow the routers' knobs (their one owner).
   void apply_router_lr_mults();
+  // In the EP group of rank 0 (the one that gathers the experts for a checkpoint).
+  bool rank0_ep_group() const { return dp_.rank() < cfg_.train.expert_parallel; }
   Config cfg_;
   std::string run_dir_;
   std::ostream& log_;
@@ -110,6 +114,13 @@ class Trainer {
   std::unique_ptr<JsonlWriter> metrics_;
   DataParallel dp_;
   std::unique_ptr<dist::Group> ep_sub_;  // the EP sub-group when train.expert_parallel < WORLD_SIZE
+  std::unique_ptr<dist::Group> ep_replicas_;  // EP x DP: the ranks owning the same experts
+  std::unique_ptr<ExpertShards> shards_;     // train.expert_parallel > 1: this rank's experts only
+  // train.overlap_grad_sync: the gradient all-reduce started during the last backward, on a
+  // group of its own (no other collective can interleave with its buckets), and for the owned
+  // experts of EP x DP on ep_replicas_.
+  std::unique_ptr<dist::Group> grad_group_;
+  std::unique_ptr<dist::GradBuckets> grad_sync_, expert_grad_sync_;
   bool state_changed_ = false;  // rank 0 logged an event (remediation) since the last sync
   // State of one run() call.
   std::set<int64_t> poison_;  // test_hooks::nan_loss_steps()

@@ -1,5 +1,7 @@
 // dist_test.cpp: the torchrun environment, the world group's collectives over real Gloo
-// processes on loopback (forked ranks), its failures in bounded time, and the local launcher.
+// processes on loopback (forked ranks), its failures in bounded time, and the local launcher;
+// run_ranks itself enforces its timeout (a hung job fails the test and its process group dies).
+#include <gtest/gtest-spi.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -15,6 +17,7 @@
 
 #include "dist/collectives.h"
 #include "dist/dist_env.h"
+#include "dist/grad_buckets.h"
 #include "dist/launcher.h"
 #include "dist/process_group.h"
 
@@ -23,14 +26,17 @@ namespace {
 
 double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
-// Forks `world` ranks that each run body(rank) (an exception or a failed check -> exit 1) and
-// waits for them, killing all after limit_s. Returns each rank's exit code (-1: killed).
-std::vector<int> run_ranks(int world, const std::function<void(int)>& body, double timeout_s = 5, double limit_s = 60) {
-  const int port = free_port("127.0.0.1");
+// Forks `world` ranks, in a process group of their own, that each run body(rank) (an
+// exception or a failed check -> exit 1) and waits for them. A job still running after
+// timeout_s is a test failure naming the ranks left: the whole group (with anything a rank
+// started) is killed. Returns each rank's exit code (-1: killed or died of a signal).
+std::vector<int> run_ranks(int world, const std::function<void(int)>& body, double timeout_s = 60) {
   std::vector<pid_t> pids;
+  pid_t pgid = 0;
   for (int r = 0; r < world; ++r) {
     const pid_t p = fork();
     if (p == 0) {
+      setpgid(0, pgid);  // rank 0 leads the group, the others join it
       int code = 0;
       try {
         body(r);
@@ -41,11 +47,12 @@ std::vector<int> run_ranks(int world, const std::function<void(int)>& body, doub
       std::fflush(stderr);
       _exit(code);
     }
+    if (pgid == 0) pgid = p;
+    setpgid(p, pgid);  // also here: no race with the child's own call
     pids.push_back(p);
   }
-  (void)port;
   std::vector<int> codes(static_cast<size_t>(world), -1);
-  const double end = now_s() + limit_s;
+  const double end = now_s() + timeout_s;
   int live = world;
   while (live > 0 && now_s() < end) {
     for (int r = 0; r < world; ++r) {
@@ -56,14 +63,18 @@ std::vector<int> run_ranks(int world, const std::function<void(int)>& body, doub
         --live;
       }
     }
-    usleep(20000);
+    if (live > 0) usleep(20000);
   }
-  for (pid_t p : pids)
-    if (p > 0) {
-      kill(p, SIGKILL);
-      waitpid(p, nullptr, 0);
-    }
-  (void)timeout_s;
+  if (live > 0) {
+    std::string left;
+    for (int r = 0; r < world; ++r)
+      if (pids[r] > 0) left += (left.empty() ? "" : ", ") + std::to_string(r);
+    ADD_FAILURE() << "run_ranks: rank(s) " << left << " of " << world << " still running after " << timeout_s
+                  << " s: the process group is killed";
+    kill(-pgid, SIGKILL);
+    for (pid_t p : pids)
+      if (p > 0) waitpid(p, nullptr, 0);
+  }
   return codes;
 }
 
@@ -249,6 +260,74 @@ TEST(Group, APeerThatDiesMakesTheCollectiveFail) {
   });
   EXPECT_EQ(codes, (std::vector<int>{42, 0}));
   EXPECT_LT(now_s() - t0, 30);
+}
+
+// The overlapped gradient all-reduce (grad_buckets.h) against the blocking bucketed mean on
+// the same gradients: two micro-batches, the second armed; a parameter used only in the first
+// (its accumulated gradient is reduced after backward) and one never used (zeros). Buckets run
+// in reverse registration order, so the last two registered start during backward.
+TEST(GradBuckets, OverlappedAllReduceEqualsTheMeanAfterBackward) {
+  const int port = free_port("127.0.0.1");
+  const auto codes = run_ranks(3, [port](int r) {
+    auto g = Group::connect(env_for(r, 3, port));
+    auto grad_group = g->split(0);
+    torch::manual_seed(7);
+    auto opts = torch::TensorOptions().dtype(torch::kDouble).requires_grad(true);
+    std::vector<at::Tensor> ps{torch::randn({4}, opts), torch::randn({3, 3}, opts), torch::randn({7}, opts),
+                               torch::randn({6, 5}, opts)};  // d (never used), c (first micro-batch only), b, a
+    const double k = r + 1;
+    auto micro = [&](bool first) {
+      const at::Tensor& c = ps[1];
+      const at::Tensor& b = ps[2];
+      const at::Tensor& a = ps[3];
+      at::Tensor loss = (a.sum(1).narrow(0, 0, 3) * k).pow(2).sum() + (b * b * k).sum();
+      if (first) loss = loss + (c.matmul(c) * k).sum();
+      return loss;
+    };
+    // Reference: plain backward, then the blocking mean.
+    for (bool first : {true, false}) micro(first).backward();
+    std::vector<at::Tensor> want;
+    for (auto& p : ps) {
+      want.push_back(p.grad().defined() ? p.grad().clone() : torch::zeros_like(p));
+      p.mutable_grad().reset();
+    }
+    all_reduce_mean(*g, want);
+    GradBuckets buckets(*grad_group, ps, 1.0 / 3, /*bucket_bytes=*/64);
+    RANK_CHECK(buckets.n_buckets() == 4);
+    for (int step = 0; step < 2; ++step) {
+      for (auto& p : ps) p.mutable_grad().reset();
+      micro(true).backward();
+      buckets.arm();
+      micro(false).backward();
+      RANK_CHECK(buckets.started_in_backward() == 2);  // a's and b's buckets
+      buckets.finish();
+      for (size_t i = 0; i < ps.size(); ++i) RANK_CHECK(ps[i].grad().defined() && torch::allclose(ps[i].grad(), want[i], 1e-12, 1e-14));
+    }
+  });
+  EXPECT_EQ(codes, (std::vector<int>{0, 0, 0}));
+}
+
+TEST(RunRanks, AJobPastItsTimeoutFailsAndItsProcessGroupIsKilled) {
+  // Rank 1 hangs and leaves a grandchild behind: both are gone when run_ranks returns, within
+  // about the timeout, and the test that ran them is marked failed.
+  const std::string marker = ::testing::TempDir() + "run-ranks-grandchild-" + std::to_string(getpid());
+  std::remove(marker.c_str());
+  const double t0 = now_s();
+  std::vector<int> codes;
+  EXPECT_NONFATAL_FAILURE(codes = run_ranks(2, [&marker](int r) {
+                            if (r == 0) return;
+                            if (fork() == 0) {
+                              sleep(3);  // outlives the timeout unless the group is killed
+                              std::ofstream(marker) << "alive";
+                              _exit(0);
+                            }
+                            sleep(60);
+                          }, /*timeout_s=*/1),
+                          "rank(s) 1 of 2 still running after 1 s");
+  EXPECT_LT(now_s() - t0, 10);
+  EXPECT_EQ(codes, (std::vector<int>{0, -1}));
+  sleep(4);
+  EXPECT_FALSE(std::ifstream(marker).good()) << "the grandchild survived the timeout";
 }
 
 TEST(Launcher, GivesEachRankItsEnvironmentAndExitsZero) {

@@ -95,3 +95,34 @@ TEST(ResourceEstimate, ActivationTermIsWithinAFactorOfMeasuredGrowth) {
   EXPECT_GT(growth, e.activations.bytes / 4) << "estimate " << e.activations.bytes << " measured " << growth;
   EXPECT_LT(growth, e.activations.bytes * 4) << "estimate " << e.activations.bytes << " measured " << growth;
 }
+
+// Per rank of a multi-process run: the rank's rows of the global batch, and under expert
+// parallelism only its own routed experts' weights, gradients and AdamW moments.
+TEST(ResourceEstimate, PerRankBatchAndExpertShare) {
+  const Config c = tiny_config({"moe.n_routed=8", "train.batch_size=8"});
+  Transformer m(c.model);
+  const ResourceEstimate one = estimate_resources(c.model, c.train);
+  const ResourceEstimate dp = estimate_resources(c.model, c.train, 4, 1);
+  const ResourceEstimate ep = estimate_resources(c.model, c.train, 4, 2);
+  EXPECT_DOUBLE_EQ(dp.activations.bytes * 4, one.activations.bytes);
+  EXPECT_DOUBLE_EQ(ep.activations.bytes, dp.activations.bytes);
+  EXPECT_EQ(dp.params_rank, one.params_total);
+  EXPECT_EQ(dp.resident[0].bytes, one.resident[0].bytes);
+  // EP 2: rank 0 holds experts [0, 4) of every MoE layer; counted on the built model.
+  double held = static_cast<double>(m->num_params());
+  for (auto* l : m->moe_layers())
+    for (int64_t e = 4; e < 8; ++e)
+      for (const auto& p : l->experts[e]->parameters()) held -= static_cast<double>(p.numel());
+  EXPECT_EQ(ep.params_rank, held);
+  EXPECT_LT(ep.params_rank, one.params_total);
+  EXPECT_EQ(ep.params_total, one.params_total);
+  for (size_t i = 0; i < ep.resident.size(); ++i)
+    EXPECT_DOUBLE_EQ(ep.resident[i].bytes * one.params_total, one.resident[i].bytes * held) << ep.resident[i].name;
+  EXPECT_GT(ep.checkpoint.bytes, one.checkpoint.bytes);  // rank 0 gathers the others' experts to write
+  EXPECT_NE(ep.summary().find("per rank of 4 (expert parallel 2)"), std::string::npos) << ep.summary();
+  // A limit between the two peaks: refused for one process, accepted per rank.
+  const double limit = (one.train_peak_bytes() + ep.train_peak_bytes()) / 2;
+  EXPECT_THROW(check_fits_memory(one, limit, "--max-memory"), std::runtime_error);
+  EXPECT_NO_THROW(check_fits_memory(ep, limit, "--max-memory"));
+  EXPECT_THROW(estimate_resources(c.model, c.train, 4, 3), std::invalid_argument);
+}

@@ -63,7 +63,42 @@ std::string one(const std::string& args) { return kEnv + MOESCOPE_BINARY + " " +
 std::string two(const std::string& args, const std::string& env = "") {
   return kEnv + env + " " + MOESCOPE_BINARY + " launch --nproc 2 --timeout 20 -- " + args;
 }
-std::string four(const std::string& args) { return kEnv + MOESCOPE_BINARY + " launch --nproc 4 --timeout 30 -- " + args; }
+std::string four(const std::string& args, const std::string& env = "") {
+  return kEnv + env + " " + MOESCOPE_BINARY + " launch --nproc 4 --timeout 30 -- " + args;
+}
+
+// Under expert parallelism P each rank holds (between steps) only its own 1/P of the routed
+// experts: weights, gradients and AdamW moments (MOESCOPE_TEST_RANK_STATE's rank<r>.json),
+// counted against the full checkpoint; the rest is replicated. Every rank's gathered model is
+// the same, bit for bit.
+void expect_expert_shards(const std::string& state, const std::string& ckpt, int world, int ep) {
+  const auto full = load_safetensors(ckpt);
+  int64_t expert_bytes = 0, expert_params = 0, params = 0;
+  for (const auto& t : full.tensors) {
+    int64_t n = 1;
+    for (int64_t d : t.shape) n *= d;
+    if (t.name.find("e_score_correction_bias") != std::string::npos) continue;  // a buffer
+    params += n;
+    if (t.name.find(".mlp.experts.") != std::string::npos) {
+      expert_params += n;
+      expert_bytes += static_cast<int64_t>(t.bytes.size());
+    }
+  }
+  ASSERT_GT(expert_bytes, 0);
+  const auto r0 = load_safetensors(state + "/rank0.safetensors");
+  for (int r = 0; r < world; ++r) {
+    std::ifstream f(state + "/rank" + std::to_string(r) + ".json");
+    ASSERT_TRUE(f.good()) << r;
+    const auto j = nlohmann::json::parse(f);
+    EXPECT_EQ(j.at("parameters").get<int64_t>(), params - expert_params + expert_params / ep) << "rank " << r;
+    EXPECT_EQ(j.at("expert_weight_bytes").get<int64_t>(), expert_bytes / ep) << "rank " << r;
+    EXPECT_EQ(j.at("expert_grad_bytes").get<int64_t>(), expert_bytes / ep) << "rank " << r;
+    EXPECT_EQ(j.at("expert_moment_bytes").get<int64_t>(), 2 * expert_bytes / ep) << "rank " << r;
+    const auto rr = load_safetensors(state + "/rank" + std::to_string(r) + ".safetensors");
+    ASSERT_EQ(rr.tensors.size(), r0.tensors.size());
+    for (size_t i = 0; i < rr.tensors.size(); ++i) EXPECT_EQ(rr.tensors[i].bytes, r0.tensors[i].bytes) << rr.tensors[i].name;
+  }
+}
 
 std::map<int64_t, double> losses(const std::string& run) {
   std::map<int64_t, double> m;
@@ -196,9 +231,11 @@ TEST(DataParallel, TwoRanksOfHalfTheBatchTrainAsOneRankWithIdenticalRanks) {
   expect_close_weights(latest_weights(d), latest_weights(a));
   expect_same_routing_metrics(d, a);
   // EP 2 x DP 2 (dropless): experts split within {0, 1} and {2, 3}, data parallel across them.
-  const std::string e = s.run("ep2dp2");
-  auto [ce, oe] = sh(four(train_args(s, e, 20) + " --set train.expert_parallel=2"));
+  const std::string e = s.run("ep2dp2"), ep_state = s.run("ep2dp2-state");
+  fs::create_directories(ep_state);
+  auto [ce, oe] = sh(four(train_args(s, e, 20) + " --set train.expert_parallel=2", "MOESCOPE_TEST_RANK_STATE=" + ep_state));
   ASSERT_EQ(ce, 0) << oe;
+  expect_expert_shards(ep_state, latest_weights(e), 4, 2);
   expect_close_losses(losses(e), la, 1, 20);
   expect_close_weights(latest_weights(e), latest_weights(a));
   expect_same_routing_metrics(e, a);
@@ -260,8 +297,11 @@ TEST(DataParallel, ExpertParallelWithDropsTrainsAsOneProcessAndResumesAtEp1) {
   expect_same_routing_metrics(ep, ref);  // drop rates included: the global capacity decision
   // EP 4: one expert per rank.
   const std::string ep4 = s.run("ep4");
-  auto [c5, o5] = sh(four(train_args(s, ep4, 20) + cap + " --set train.expert_parallel=4"));
+  const std::string ep4_state = s.run("ep4-state");
+  fs::create_directories(ep4_state);
+  auto [c5, o5] = sh(four(train_args(s, ep4, 20) + cap + " --set train.expert_parallel=4", "MOESCOPE_TEST_RANK_STATE=" + ep4_state));
   ASSERT_EQ(c5, 0) << o5;
+  expect_expert_shards(ep4_state, latest_weights(ep4), 4, 4);  // one expert per rank
   expect_close_losses(losses(ep4), losses(ref), 1, 20);
   expect_close_weights(latest_weights(ep4), latest_weights(ref));
   expect_same_routing_metrics(ep4, ref);
@@ -271,6 +311,14 @@ TEST(DataParallel, ExpertParallelWithDropsTrainsAsOneProcessAndResumesAtEp1) {
   ASSERT_EQ(c3, 0) << o3;
   expect_close_losses(losses(down), losses(ref), 1, 20);
   expect_close_weights(latest_weights(down), latest_weights(ref));
+  // EP 1 -> EP 2: each rank takes its experts from the full checkpoint.
+  const std::string up = s.run("ep1-then-2");
+  auto [c6, o6] = sh(one(train_args(s, up, 10) + cap));
+  ASSERT_EQ(c6, 0) << o6;
+  auto [c7, o7] = sh(two("train --out " + up + " --resume --set train.max_steps=20" + ep2));
+  ASSERT_EQ(c7, 0) << o7;
+  expect_close_losses(losses(up), losses(ref), 1, 20);
+  expect_close_weights(latest_weights(up), latest_weights(ref));
   // EP must divide the world size.
   auto [c4, o4] = sh(one(train_args(s, s.run("bad"), 2) + ep2));
   EXPECT_EQ(c4, 2) << o4;
@@ -306,6 +354,14 @@ TEST(DataParallel, RemediationIsDecidedOnceAndAppliedOnEveryRank) {
   const auto r0 = load_safetensors(state + "/rank0.safetensors"), r1 = load_safetensors(state + "/rank1.safetensors");
   ASSERT_EQ(r0.tensors.size(), r1.tensors.size());
   for (size_t i = 0; i < r0.tensors.size(); ++i) EXPECT_EQ(r0.tensors[i].bytes, r1.tensors[i].bytes) << r0.tensors[i].name;
+  // Under EP 2 (each rank holds half the experts): rank 0 decides on gathered experts, and its
+  // changes reach the owners; the same actions, the same model on both ranks.
+  const std::string e = s.run("ep2"), ep_state = s.run("ep2-state");
+  fs::create_directories(ep_state);
+  auto [ce, oe] = sh(two(train_args(s, e, 6) + knobs + " --set train.expert_parallel=2", "MOESCOPE_TEST_RANK_STATE=" + ep_state));
+  ASSERT_EQ(ce, 0) << oe;
+  EXPECT_EQ(actions(e), va);
+  expect_expert_shards(ep_state, latest_weights(e), 2, 2);
 }
 
 TEST(DataParallelFaults, ARankKilledMidStepEndsTheJobAndTheCheckpointResumes) {

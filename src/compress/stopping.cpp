@@ -50,7 +50,7 @@ void Snapshot::restore(std::vector<GroupState>& gs) const {
 double group_objective(const GroupState& g, Activation f) {
   torch::NoGradGuard ng;
   auto Zhat = compose(f, g.A_EPR, mixture(g.logits_EM), g.B_MRD);
-  return (g.Z_EPD - Zhat).pow(2).sum().item<double>() / std::max(g.z_norm2, 1e-300);
+  return Zhat.neg_().add_(g.Z_EPD).pow_(2).sum().item<double>() / std::max(g.z_norm2, 1e-300);  // in place
 }
 
 double objective(const std::vector<GroupState>& gs, Activation f) {

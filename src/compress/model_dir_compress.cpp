@@ -1,6 +1,10 @@
 // model_dir_compress.cpp: see model_dir_compress.h.
 #include "compress/model_dir_compress.h"
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
@@ -27,6 +31,16 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr uint64_t kCopyChunk = 64ull << 20;  // bytes written per call when copying a tensor
+
+// Hands freed heap pages back to the OS. The solver's medium-sized temporaries (an [E, P, R]
+// factor is ~17 MB on a 64 x 1024 x 2048 layer, below glibc's largest mmap threshold) come
+// from the heap, whose fragmented free pages otherwise stayed resident and added ~0.2 GB of RSS
+// per bank on the 13 GB checkpoint.
+void release_free_heap() {
+#if defined(__GLIBC__)
+  ::malloc_trim(0);
+#endif
+}
 
 // The source directory: its config, the MoE layers and the mapped shards.
 struct Source {
@@ -260,6 +274,7 @@ nlohmann::json compress_model_dir(const std::string& dir, const std::string& out
     const double read_s = std::chrono::duration<double>(Clock::now() - tu).count();
     auto states = build_groups(lfs, cfg.scope, cfg.normalise);
     lfs.clear();  // the float64 copies of the matrices; only the z-scores stay
+    release_free_heap();
     initialise_multistart(states[0], cfg, gs.R, gs.M, f, static_cast<uint64_t>(cfg.seed) + 7919 * k, opt.restarts);
     auto report = [&](const IterationReport& r) {
       auto rec = iteration_record(r, enum_name(cfg.solver));
@@ -275,6 +290,7 @@ nlohmann::json compress_model_dir(const std::string& dir, const std::string& out
                                "lower compress.lr or try compress.init = svd");
     const BasisGroup g = basis_group_from(states[0], f);
     states.clear();
+    release_free_heap();
     const std::string file = bank_file_name(u.name);
     auto meta = basis_metadata({g});
     meta["format"] = "pt";

@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "compress/compressed_run.h"
+#include "compress/mobe_dir.h"
 #include "train/hf_checkpoint.h"
 
 namespace moescope {
@@ -13,6 +14,11 @@ namespace moescope {
 LoadedRun load_any_run(const std::string& run_dir, const std::string& device, HfWeights weights) {
   if (!std::filesystem::is_directory(run_dir))
     throw std::runtime_error(run_dir + ": no such directory (expected a run directory or a Hugging Face model directory)");
+  if (compress::is_mobe_model_dir(run_dir)) {  // experts stored as basis factors: composed at load
+    auto mobe = compress::mobe_load(run_dir);
+    const HfLoadOverlay overlay{std::move(mobe.absent), std::move(mobe.fill)};
+    return load_model_dir(run_dir, device, std::cerr, weights, &overlay);
+  }
   if (is_hf_model_dir(run_dir)) return load_model_dir(run_dir, device, std::cerr, weights);
   if (!compress::is_compressed_run(run_dir)) return load_run(run_dir, device);
   return load_run(run_dir, device, [&](Transformer& model) {

@@ -12,7 +12,8 @@
 namespace moescope {
 
 // A Hugging Face model directory (config.json with a model_type) loads through load_model_dir
-// (train/hf_checkpoint.h). Otherwise load_run, with the weights of a compressed run (compress::load_compressed_weights: every
+// (train/hf_checkpoint.h); one written by `compress --model` (compress/mobe_dir.h) with its experts
+// composed from their banks once, after the other weights. Otherwise load_run, with the weights of a compressed run (compress::load_compressed_weights: every
 // unfactorised weight, each factorised expert matrix composed once from its bank) when it is one.
 // `weights` applies to model directories only (train/hf_checkpoint.h HfWeights).
 LoadedRun load_any_run(const std::string& run_dir, const std::string& device, HfWeights weights = HfWeights::kCopy);

@@ -42,6 +42,18 @@ int64_t bases_for(const CompressConfig& c, int64_t E) {
   return m;
 }
 
+BasisGroup basis_group_from(const GroupState& st, Activation f) {
+  BasisGroup g;
+  g.name = st.name, g.layer = st.layer, g.family = st.family;
+  g.expert_layer = st.expert_layer, g.expert_index = st.expert_index;
+  g.f = f;
+  g.A_EPR = (st.A_EPR * st.std_E.view({-1, 1, 1})).to(torch::kFloat).contiguous();  // fold the std into A
+  g.B_MRD = st.B_MRD.to(torch::kFloat).contiguous();
+  g.logits_EM = st.logits_EM.to(torch::kFloat).contiguous();
+  g.mean_E = st.mean_E.to(torch::kFloat).contiguous();
+  return g;
+}
+
 namespace {
 
 std::vector<MoELayerImpl*> moe_layers_with_index(TransformerImpl& model, std::vector<int64_t>& index) {
@@ -187,17 +199,7 @@ CompressOutcome compress_model(TransformerImpl& model, const CompressConfig& cfg
     if (g.nonfinite > 0)
       throw std::runtime_error("compress: " + g.group + " never reached a finite state (NaN/Inf in the factors); "
                                "lower compress.lr or try compress.init = svd");
-  for (auto& st : states) {
-    BasisGroup g;
-    g.name = st.name, g.layer = st.layer, g.family = st.family;
-    g.expert_layer = st.expert_layer, g.expert_index = st.expert_index;
-    g.f = f;
-    g.A_EPR = (st.A_EPR * st.std_E.view({-1, 1, 1})).to(torch::kFloat).contiguous();  // fold the std into A
-    g.B_MRD = st.B_MRD.to(torch::kFloat).contiguous();
-    g.logits_EM = st.logits_EM.to(torch::kFloat).contiguous();
-    g.mean_E = st.mean_E.to(torch::kFloat).contiguous();
-    out.groups.push_back(std::move(g));
-  }
+  for (auto& st : states) out.groups.push_back(basis_group_from(st, f));
   out.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   nlohmann::json errs = nlohmann::json::array();
   for (auto& g : final_r.groups) errs.push_back(to_json(g));

@@ -28,6 +28,9 @@ std::vector<std::string> parse_families(const std::string& list);
 int64_t rank_for(const CompressConfig& c, int64_t P);
 int64_t bases_for(const CompressConfig& c, int64_t E);
 
+// A solved group as stored factors (float32; the normalisation std folded into A).
+BasisGroup basis_group_from(const GroupState& st, Activation f);
+
 struct GroupSize {
   std::string group;
   int64_t E = 0, P = 0, D = 0, R = 0, M = 0;

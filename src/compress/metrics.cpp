@@ -40,9 +40,11 @@ GroupMetrics measure(const GroupState& g, Activation f, double prune_eps, double
   auto C = combine(f, alpha, g.B_MRD);
   auto Zhat = g.A_EPR.bmm(C);
   m.nonfinite = (~torch::isfinite(g.A_EPR)).sum().item<int64_t>() + (~torch::isfinite(g.B_MRD)).sum().item<int64_t>() +
-                (~torch::isfinite(g.logits_EM)).sum().item<int64_t>() + (~torch::isfinite(Zhat)).sum().item<int64_t>();
-  auto res = (g.Z_EPD - Zhat) * g.std_E.view({-1, 1, 1});
-  const double sq = res.pow(2).sum().item<double>();
+                (~torch::isfinite(g.logits_EM)).sum().item<int64_t>();
+  // Per expert: isfinite forms abs(x) in x's dtype, a temporary of Zhat's size if done at once.
+  for (int64_t e = 0; e < Zhat.size(0); ++e) m.nonfinite += (~torch::isfinite(Zhat[e])).sum().item<int64_t>();
+  auto res = Zhat.neg_().add_(g.Z_EPD).mul_(g.std_E.view({-1, 1, 1}));  // (Z - Zhat) * std, in place
+  const double sq = res.pow_(2).sum().item<double>();
   m.rel_error = std::sqrt(sq / std::max(g.w_norm2, 1e-300));
   m.mse = sq / static_cast<double>(res.numel());
   if (g.weight_E.defined()) {

@@ -5,6 +5,13 @@
 #include <stdexcept>
 
 namespace moescope::compress {
+namespace {
+// ||X||_F^2 without a temporary of X's size (a dot product of the flattened tensor).
+double sum_of_squares(const at::Tensor& X) {
+  auto x = X.contiguous().reshape({-1});
+  return torch::dot(x, x).item<double>();
+}
+}  // namespace
 
 std::string bank_name(BankScope scope, int64_t layer, const std::string& family) {
   return scope == BankScope::kGlobal ? "global." + family : "layer" + std::to_string(layer) + "." + family;
@@ -44,16 +51,21 @@ std::vector<GroupState> build_groups(const std::vector<LayerFamily>& lfs, BankSc
     if (g.Z_EPD.size(1) != W.size(1) || g.Z_EPD.size(2) != W.size(2))
       throw std::invalid_argument("compress: a global bank needs every layer's experts to have the same shape (" +
                                   name + ")");
-    g.Z_EPD = torch::cat({g.Z_EPD, (W - st.mean) / st.std});
+    // The first family of a bank is kept as is (no copy through cat: the streamed compression
+    // holds one layer's experts, and a copy would double that).
+    const bool first = g.Z_EPD.size(0) == 0;
+    auto Z = W - st.mean;  // then divided in place: one temporary of W's size, not two
+    Z.div_(st.std);
+    g.Z_EPD = first ? Z : torch::cat({g.Z_EPD, Z});
     g.mean_E = torch::cat({g.mean_E, torch::full({E}, st.mean, W.options())});
     g.std_E = torch::cat({g.std_E, torch::full({E}, st.std, W.options())});
     for (int64_t e = 0; e < E; ++e) {
       g.expert_layer.push_back(lf.layer);
       g.expert_index.push_back(e);
     }
-    g.w_norm2 += W.pow(2).sum().item<double>();
+    g.w_norm2 += sum_of_squares(W);
   }
-  for (auto& g : out) g.z_norm2 = g.Z_EPD.pow(2).sum().item<double>();
+  for (auto& g : out) g.z_norm2 = sum_of_squares(g.Z_EPD);
   return out;
 }
 

@@ -14,7 +14,9 @@ at::Tensor regularised_gram(const at::Tensor& C_ERD, double ridge) {
 at::Tensor refit_A(const at::Tensor& Z_EPD, const at::Tensor& C_ERD, double ridge) {
   torch::NoGradGuard ng;
   auto G = regularised_gram(C_ERD, ridge);                 // [E, R, R]
-  auto rhs = C_ERD.bmm(Z_EPD.transpose(1, 2));             // [E, R, P] = C Z^T
+  // [E, R, P] = C Z^T, formed as (Z C^T)^T so that Z, the large operand (a whole layer's
+  // experts in the streamed compression), enters the bmm as stored, never as a strided view.
+  auto rhs = Z_EPD.bmm(C_ERD.transpose(1, 2)).transpose(1, 2);
   auto L = torch::linalg_cholesky(G);
   return torch::cholesky_solve(rhs, L).transpose(1, 2).contiguous();  // (G^-1 C Z^T)^T = Z C^T G^-1
 }

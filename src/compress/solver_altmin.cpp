@@ -25,13 +25,15 @@ namespace {
 
 // Per-expert squared error ||Z_i - A_i f(alpha_i B)||^2 -> [E].
 at::Tensor expert_errors(const GroupState& g, Activation f, const at::Tensor& alpha_EM, const at::Tensor& B_MRD) {
-  return (g.Z_EPD - compose(f, g.A_EPR, alpha_EM, B_MRD)).pow(2).sum({1, 2});
+  // (Zhat - Z)^2 == (Z - Zhat)^2 exactly; in place, so one temporary of Z's size (the streamed
+  // compression holds a whole layer's experts in Z).
+  return compose(f, g.A_EPR, alpha_EM, B_MRD).sub_(g.Z_EPD).pow_(2).sum({1, 2});
 }
 
 // Gradient of the summed error w.r.t. the pre-activation mixture pre_ERD = alpha B.
 at::Tensor grad_pre(const GroupState& g, Activation f, const at::Tensor& pre_ERD) {
   auto C = apply_f(f, pre_ERD);
-  auto res = g.Z_EPD - g.A_EPR.bmm(C);
+  auto res = g.A_EPR.bmm(C).neg_().add_(g.Z_EPD);  // Z - A C, in place
   return -2.0 * g.A_EPR.transpose(1, 2).bmm(res) * apply_f_prime(f, pre_ERD);
 }
 

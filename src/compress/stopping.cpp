@@ -60,7 +60,7 @@ double weighted_z_norm2(const GroupState& g) {
 double group_objective(const GroupState& g, Activation f) {
   torch::NoGradGuard ng;
   auto Zhat = compose(f, g.A_EPR, mixture(g.logits_EM), g.B_MRD);
-  auto err_E = (g.Z_EPD - Zhat).pow(2).sum({1, 2});
+  auto err_E = Zhat.neg_().add_(g.Z_EPD).pow_(2).sum({1, 2});  // in place
   const double num = g.weight_E.defined() ? (err_E * g.weight_E).sum().item<double>() : err_E.sum().item<double>();
   return num / std::max(weighted_z_norm2(g), 1e-300);
 }

@@ -53,4 +53,12 @@ MappedSafetensors::View MappedSafetensors::at(const std::string& name) const {
   return View{&e, static_cast<const unsigned char*>(map_) + header_.data_start + e.begin};
 }
 
+void MappedSafetensors::release(const View& v) const {
+  if (!map_ || v.size() == 0) return;
+  const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+  const uint64_t off = static_cast<uint64_t>(v.data - static_cast<const unsigned char*>(map_));
+  const uint64_t begin = (off + page - 1) / page * page, end = (off + v.size()) / page * page;
+  if (end > begin) ::madvise(static_cast<char*>(map_) + begin, end - begin, MADV_DONTNEED);
+}
+
 }  // namespace moescope

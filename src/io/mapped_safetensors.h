@@ -32,6 +32,11 @@ class MappedSafetensors {
   bool has(const std::string& name) const { return index_.count(name) > 0; }
   // Throws naming the tensor and the file when absent.
   View at(const std::string& name) const;
+  // Drops this process's resident pages of a tensor (madvise MADV_DONTNEED on the whole pages
+  // inside its byte range): a reader that streams a file larger than RAM calls it after copying
+  // a tensor out, so that the mapped pages do not accumulate in its RSS. The data stays readable
+  // (later accesses fault the pages in again from the page cache or the file).
+  void release(const View& v) const;
 
  private:
   std::string path_;

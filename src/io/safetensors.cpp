@@ -316,6 +316,49 @@ void save_safetensors(const std::string& path, const std::vector<TensorRecord>& 
   write_file_atomic(path, image);
 }
 
+void save_safetensors_streamed(const std::string& path, std::vector<StreamedTensor> tensors,
+                               const std::map<std::string, std::string>& metadata) {
+  std::sort(tensors.begin(), tensors.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+  json header = json::object();
+  uint64_t offset = 0;
+  std::vector<uint64_t> sizes;
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const StreamedTensor& t = tensors[i];
+    const std::string where = "saving '" + path + "': tensor '" + t.name + "'";
+    if (t.name.empty() || t.name == "__metadata__") throw std::invalid_argument("saving '" + path + "': invalid tensor name '" + t.name + "'");
+    if (i > 0 && tensors[i - 1].name == t.name) throw std::invalid_argument(where + " appears twice");
+    const int64_t dsize = safetensors_dtype_size(t.dtype);
+    if (dsize == 0) throw std::invalid_argument(where + " has unknown dtype '" + t.dtype + "'");
+    const int64_t numel = checked_numel(t.shape);
+    if (numel < 0) throw std::invalid_argument(where + " has an invalid shape");
+    sizes.push_back(uint64_t(numel) * uint64_t(dsize));
+    header[t.name] = {{"dtype", t.dtype}, {"shape", t.shape}, {"data_offsets", {offset, offset + sizes.back()}}};
+    offset += sizes.back();
+  }
+  std::map<std::string, std::string> meta = metadata;
+  meta.erase(kDataCrcKey);
+  meta.erase(kHeaderCrcKey);
+  if (!meta.empty()) header["__metadata__"] = meta;
+  std::string text = header.dump();
+  text.append((8 - text.size() % 8) % 8, ' ');
+  std::string len(8, '\0');
+  for (int i = 0; i < 8; ++i) len[i] = char(uint64_t(text.size()) >> (8 * i) & 0xFF);
+  AtomicFile f(path);
+  f.write(len);
+  f.write(text);
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    uint64_t written = 0;
+    tensors[i].write([&](std::string_view bytes) {
+      written += bytes.size();
+      if (written > sizes[i]) throw std::runtime_error("saving '" + path + "': tensor '" + tensors[i].name + "' wrote more than its " + std::to_string(sizes[i]) + " bytes");
+      f.write(bytes);
+    });
+    if (written != sizes[i])
+      throw std::runtime_error("saving '" + path + "': tensor '" + tensors[i].name + "' wrote " + std::to_string(written) + " of its " + std::to_string(sizes[i]) + " bytes");
+  }
+  f.commit();
+}
+
 SafetensorsFile load_safetensors(const std::string& path) { return decode_safetensors(read_file(path), path); }
 
 }  // namespace moescope

@@ -21,6 +21,7 @@
 // does not return them in SafetensorsFile::metadata.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <string_view>
@@ -81,5 +82,18 @@ SafetensorsHeader parse_safetensors_header(std::string_view file_prefix, uint64_
 void save_safetensors(const std::string& path, const std::vector<TensorRecord>& tensors,
                       const std::map<std::string, std::string>& metadata = {});
 SafetensorsFile load_safetensors(const std::string& path);
+
+// A file written tensor by tensor, for data that should never be held in memory at once (a
+// model's tensors copied out of a memory-mapped checkpoint). `write` is called once per tensor,
+// in name order, and must append exactly numel * dtype size bytes through `out` (checked).
+// The file carries no moescope.* checksums (like files from other tools); atomic (AtomicFile).
+struct StreamedTensor {
+  std::string name, dtype;
+  std::vector<int64_t> shape;
+  std::function<void(const std::function<void(std::string_view)>& out)> write;
+};
+// Throws std::invalid_argument as encode_safetensors does, std::runtime_error on a short write.
+void save_safetensors_streamed(const std::string& path, std::vector<StreamedTensor> tensors,
+                               const std::map<std::string, std::string>& metadata = {});
 
 }  // namespace moescope

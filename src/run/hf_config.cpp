@@ -301,6 +301,10 @@ HfModelConfig translate_hf_config(const json& j, const std::string& where) {
   }
   Reader r{j, where, {}};
   r.used.insert("model_type");
+  if (j.contains(kMobeConfigKey)) {  // compressed experts: read and checked by the compress layer
+    r.used.insert(kMobeConfigKey);
+    out.mobe = true;
+  }
   if (out.model_type == "deepseek_v3" || out.model_type == "deepseek_v2")
     read_deepseek(r, &out, out.model_type == "deepseek_v3");
   else

@@ -25,7 +25,12 @@ struct HfModelConfig {
   int64_t fp8_block = 128;
   int64_t mtp_layers = 0;        // DeepSeek-V3 num_nextn_predict_layers (skipped on load)
   std::vector<std::string> notes;  // what was skipped or capped, for the user
+  // config.json has a kMobeConfigKey entry: the routed experts' gate/up matrices are stored as
+  // Mixture-of-Basis-Experts factors (compress/model_dir_compress.h) and must be composed at load.
+  bool mobe = false;
 };
+// The config.json entry `moescope compress --model` adds (its contents: docs/compression.md).
+constexpr const char* kMobeConfigKey = "moescope_mobe";
 
 // The model types accepted, in the order above.
 const std::vector<std::string>& hf_model_types();

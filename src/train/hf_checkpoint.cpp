@@ -22,7 +22,7 @@
 #include "io/atomic_file.h"
 #include "io/json_guard.h"
 #include "core/host_memory.h"
-#include "io/mapped_safetensors.h"
+#include "model/hf_shards.h"
 #include "model/init.h"
 #include "model/tensor_io.h"
 #include "train/dtype_choice.h"
@@ -42,119 +42,7 @@ bool replace_once(std::string* s, const std::string& from, const std::string& to
   return true;
 }
 
-// E4M3 (fn: no infinities, S.1111.111 is NaN), exponent bias 7.
-float fp8_e4m3_to_float(uint8_t b) {
-  const int s = b >> 7, e = (b >> 3) & 15, m = b & 7;
-  float v;
-  if (e == 15 && m == 7) v = std::nanf("");
-  else if (e == 0) v = std::ldexp(static_cast<float>(m) / 8.0f, -6);
-  else v = std::ldexp(1.0f + static_cast<float>(m) / 8.0f, e - 7);
-  return s ? -v : v;
-}
-
-// The shards of a model directory, each mapped once.
-struct Shards {
-  std::vector<std::unique_ptr<MappedSafetensors>> files;
-  std::map<std::string, const MappedSafetensors*> owner;  // tensor -> file
-
-  explicit Shards(const std::string& dir) {
-    const fs::path d(dir);
-    const fs::path index = d / "model.safetensors.index.json";
-    if (fs::exists(index)) {
-      const auto j = parse_json_guarded(read_file(index.string()), index.string());
-      if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
-        throw std::runtime_error(index.string() + ": missing object \"weight_map\"");
-      std::map<std::string, const MappedSafetensors*> by_file;
-      std::map<std::string, std::string> want;  // tensor -> file
-      for (const auto& it : j["weight_map"].items()) {
-        if (!it.value().is_string()) throw std::runtime_error(index.string() + ": weight_map['" + it.key() + "'] is not a file name");
-        const std::string f = it.value().get<std::string>();
-        if (f.empty() || f.find('/') != std::string::npos || f == "..")
-          throw std::runtime_error(index.string() + ": weight_map['" + it.key() + "'] = '" + f + "' is not a file name in the directory");
-        want[it.key()] = f;
-        if (!by_file.count(f)) {
-          const fs::path p = d / f;
-          if (!fs::exists(p))
-            throw std::runtime_error(index.string() + ": shard '" + f + "' (holding '" + it.key() + "') is missing");
-          files.push_back(std::make_unique<MappedSafetensors>(p.string()));
-          by_file[f] = files.back().get();
-        }
-      }
-      for (const auto& [name, f] : want) {
-        if (!by_file[f]->has(name))
-          throw std::runtime_error(index.string() + ": tensor '" + name + "' is listed in shard '" + f + "' but that file does not hold it");
-        owner[name] = by_file[f];
-      }
-      for (const auto& f : files)
-        for (const auto& e : f->entries())
-          if (!owner.count(e.name))
-            throw std::runtime_error(f->path() + ": tensor '" + e.name + "' is not listed in model.safetensors.index.json");
-    } else {
-      const fs::path p = d / "model.safetensors";
-      if (!fs::exists(p)) throw std::runtime_error(dir + ": no model.safetensors or model.safetensors.index.json");
-      files.push_back(std::make_unique<MappedSafetensors>(p.string()));
-      for (const auto& e : files.back()->entries()) owner[e.name] = files.back().get();
-    }
-  }
-  bool has(const std::string& n) const { return owner.count(n) > 0; }
-  MappedSafetensors::View at(const std::string& n) const { return owner.at(n)->at(n); }
-  std::string where(const std::string& n) const { return owner.at(n)->path(); }
-};
-
-// The torch dtype of a float entry (F32, BF16, F16); throws naming the tensor otherwise, or
-// when its shape is not `want`.
-at::ScalarType float_entry_dtype(const Shards& sh, const std::string& name, const std::vector<int64_t>& want) {
-  const auto v = sh.at(name);
-  const std::string& dt = v.entry->dtype;
-  at::ScalarType st;
-  if (dt == "F32") st = at::kFloat;
-  else if (dt == "BF16") st = at::kBFloat16;
-  else if (dt == "F16") st = at::kHalf;
-  else
-    throw std::runtime_error(sh.where(name) + ": tensor '" + name + "' has dtype " + dt +
-                             "; supported: F32, BF16, F16 (and F8_E4M3 with weight_scale_inv blocks)");
-  if (v.entry->shape != want)
-    throw std::runtime_error(sh.where(name) + ": tensor '" + name + "' has shape " + shape_text(v.entry->shape) +
-                             ", config.json implies " + shape_text(want));
-  return st;
-}
-
-// A float tensor from a mapped entry (F32, BF16, F16), copied out, in its file dtype.
-at::Tensor read_float_as_stored(const Shards& sh, const std::string& name, const std::vector<int64_t>& want) {
-  const auto st = float_entry_dtype(sh, name, want);
-  const auto v = sh.at(name);
-  auto t = torch::empty(want, torch::TensorOptions().dtype(st));
-  std::memcpy(t.data_ptr(), v.data, v.size());
-  return t;
-}
-
-// The same, as fp32.
-at::Tensor read_float(const Shards& sh, const std::string& name, const std::vector<int64_t>& want) {
-  return read_float_as_stored(sh, name, want).to(at::kFloat);
-}
-
-at::Tensor read_fp8(const Shards& sh, const std::string& name, const std::vector<int64_t>& want, int64_t block) {
-  const auto v = sh.at(name);
-  if (v.entry->shape != want || want.size() != 2)
-    throw std::runtime_error(sh.where(name) + ": tensor '" + name + "' has shape " + shape_text(v.entry->shape) +
-                             ", config.json implies " + shape_text(want));
-  std::string sname = name;
-  replace_once(&sname, ".weight", ".weight_scale_inv");
-  if (!sh.has(sname)) throw std::runtime_error(sh.where(name) + ": FP8 tensor '" + name + "' has no '" + sname + "'");
-  const int64_t R = want[0], C = want[1], bR = (R + block - 1) / block, bC = (C + block - 1) / block;
-  auto scale = read_float(sh, sname, {bR, bC});
-  static const std::array<float, 256> table = [] {
-    std::array<float, 256> t{};
-    for (int i = 0; i < 256; ++i) t[i] = fp8_e4m3_to_float(static_cast<uint8_t>(i));
-    return t;
-  }();
-  auto out = torch::empty({R, C}, torch::kFloat);
-  float* o = out.data_ptr<float>();
-  const float* s = scale.data_ptr<float>();
-  for (int64_t i = 0; i < R; ++i)
-    for (int64_t j = 0; j < C; ++j) o[i * C + j] = table[v.data[i * C + j]] * s[(i / block) * bC + j / block];
-  return out;
-}
+using Shards = HfShards;
 
 // Rows [off, off + p) of a [rows, cols] weight: interleaved pairs -> halves (forward) or back.
 void permute_rope_rows(at::Tensor& w, int64_t off, int64_t p, bool to_halves) {
@@ -183,27 +71,17 @@ std::vector<std::pair<int64_t, int64_t>> rope_rows(const ModelConfig& c, const s
 
 }  // namespace
 
-std::string hf_tensor_name(const std::string& model_type, const std::string& module_name) {
-  std::string n = hf_name(module_name);
-  if (ends_with(n, ".mlp.gate.e_score_correction_bias") && model_type != "deepseek_v3") return "";
-  if (model_type == "mixtral") {
-    if (replace_once(&n, ".mlp.gate.", ".block_sparse_moe.gate.")) return n;
-    if (n.find(".mlp.experts.") != std::string::npos) {
-      replace_once(&n, ".mlp.experts.", ".block_sparse_moe.experts.");
-      if (!replace_once(&n, ".gate_proj.", ".w1.") && !replace_once(&n, ".up_proj.", ".w3.")) replace_once(&n, ".down_proj.", ".w2.");
-    }
-  } else if (model_type == "qwen2_moe") {
-    replace_once(&n, ".mlp.shared_experts.", ".mlp.shared_expert.");
-  }
-  return n;
-}
-
-int64_t load_hf_weights(const std::string& dir, const HfModelConfig& hf, Transformer& model, bool in_place) {
+int64_t load_hf_weights(const std::string& dir, const HfModelConfig& hf, Transformer& model, bool in_place,
+                        const HfLoadOverlay* overlay) {
+  if (hf.mobe && !overlay)
+    throw std::runtime_error(dir + ": config.json has '" + kMobeConfigKey + "': its experts are stored as basis factors "
+                             "(moescope compress --model); load it with moescope eval/generate/scope --model, which compose them");
   auto shards = std::make_shared<Shards>(dir);
   const Shards& sh = *shards;
   std::set<std::string> used;
   torch::NoGradGuard ng;
   auto load_one = [&](const std::string& key, at::Tensor& dst, bool parameter) {
+    if (overlay && overlay->absent.count(key)) return;
     const std::string name = hf_tensor_name(hf.model_type, key);
     if (name.empty()) return;
     if (!sh.has(name)) throw std::runtime_error(dir + ": tensor '" + name + "' is missing (config.json implies it)");
@@ -215,9 +93,9 @@ int64_t load_hf_weights(const std::string& dir, const HfModelConfig& hf, Transfo
       // (read-only; the mapping lives as long as any of them). F16 entries are copied out as
       // F32 (exact; CPU matmuls have no F16 kernels in LibTorch 1.13), RoPE-permuted ones in
       // their own dtype.
-      const auto st = float_entry_dtype(sh, name, want);
+      const auto st = hf_float_dtype(sh, name, want);
       if (st == at::kHalf || permuted) {
-        auto src = read_float_as_stored(sh, name, want).to(st == at::kHalf ? at::kFloat : st);
+        auto src = hf_read_float_as_stored(sh, name, want).to(st == at::kHalf ? at::kFloat : st);
         if (permuted)
           for (auto [off, p] : rope_rows(hf.model, key)) permute_rope_rows(src, off, p, true);
         dst.set_data(src);
@@ -231,12 +109,12 @@ int64_t load_hf_weights(const std::string& dir, const HfModelConfig& hf, Transfo
     if (sh.at(name).entry->dtype == "F8_E4M3") {
       if (!hf.fp8_blocks)
         throw std::runtime_error(sh.where(name) + ": tensor '" + name + "' is F8_E4M3 but config.json has no fp8 quantization_config");
-      src = read_fp8(sh, name, want, hf.fp8_block);
+      src = hf_read_fp8(sh, name, want, hf.fp8_block);
       std::string sname = name;
       replace_once(&sname, ".weight", ".weight_scale_inv");
       used.insert(sname);
     } else {
-      src = read_float(sh, name, want);
+      src = hf_read_float(sh, name, want);
     }
     if (!torch::isfinite(src).all().item<bool>())
       throw std::runtime_error(sh.where(name) + ": tensor '" + name + "' holds NaN or Inf values");
@@ -246,6 +124,7 @@ int64_t load_hf_weights(const std::string& dir, const HfModelConfig& hf, Transfo
   };
   for (auto& p : model->named_parameters()) load_one(p.key(), p.value(), true);
   for (auto& b : model->named_buffers()) load_one(b.key(), b.value(), false);
+  if (overlay && overlay->fill) overlay->fill(model);
   // Tensors the model has no place for: the MTP layers (skipped), a tied model's copy of the
   // head, RoPE frequency buffers some writers save; anything else is an error.
   const std::regex layer_re(R"(^model\.layers\.(\d+)\.)");
@@ -273,7 +152,8 @@ HfWeights choose_hf_weights(HfWeights requested, const std::string& device, doub
   return available_bytes > 0 && fp32_bytes > kHfMappedShareOfMemory * available_bytes ? HfWeights::kMapped : HfWeights::kCopy;
 }
 
-LoadedRun load_model_dir(const std::string& dir, const std::string& device, std::ostream& log, HfWeights weights) {
+LoadedRun load_model_dir(const std::string& dir, const std::string& device, std::ostream& log, HfWeights weights,
+                         const HfLoadOverlay* overlay) {
   HfModelConfig hf = read_hf_config(dir);
   for (const auto& n : hf.notes) log << "model: " << n << "\n";
   LoadedRun r;
@@ -306,7 +186,7 @@ LoadedRun load_model_dir(const std::string& dir, const std::string& device, std:
   const HfWeights how = choose_hf_weights(weights, resolved, fp32_bytes, avail);
   if (how == HfWeights::kMapped && resolved != "cpu")
     throw std::invalid_argument("--weights mapped: the weights stay in the mapped file, so the device must be cpu (got " + resolved + ")");
-  load_hf_weights(dir, hf, r.model, how == HfWeights::kMapped);
+  load_hf_weights(dir, hf, r.model, how == HfWeights::kMapped, overlay);
   r.checkpoint = dir;
   r.step = 0;
   if (how == HfWeights::kMapped) {

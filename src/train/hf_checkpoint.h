@@ -7,9 +7,7 @@
 // parameters, tensor by tensor: F32, BF16, F16, and F8_E4M3 with a "<name>_scale_inv" F32
 // tensor of 128x128 blocks (w = fp8(w) * scale_inv[i/128, j/128], DeepSeek-V3).
 // Names follow each architecture's published layout; moescope's own names are DeepSeek-V3's
-// (model/param_names.h), with these differences:
-//   mixtral   block_sparse_moe.gate / block_sparse_moe.experts.N.{w1,w3,w2} (gate, up, down)
-//   qwen2_moe mlp.shared_expert.*, mlp.shared_expert_gate.weight
+// (model/param_names.h), with the differences hf_tensor_name knows (model/hf_shards.h), and
 //   DeepSeek  rope_interleave: the RoPE rows of q_b_proj (q_proj) and kv_a_proj_with_mqa are
 //             permuted [x0 x1 x2 x3 ..] -> [x0 x2 .. | x1 x3 ..] on load (and back on export),
 //             which turns interleaved RoPE into moescope's rotate-half exactly.
@@ -17,23 +15,33 @@
 // zeros (and balance off). A missing, extra, mis-shaped or wrongly typed tensor is an error
 // naming it; the DeepSeek-V3 multi-token-prediction layers are skipped.
 #pragma once
+#include <functional>
+#include <set>
 #include <string>
+
+#include "model/hf_shards.h"  // hf_tensor_name
 
 #include "run/hf_config.h"
 #include "train/run_dir.h"
 
 namespace moescope {
 
-// The checkpoint name of a module parameter/buffer name for a model_type, or "" when that
-// architecture has no such tensor (left at its initial value, e.g. a zero router bias).
-std::string hf_tensor_name(const std::string& model_type, const std::string& module_name);
+// Tensors a directory leaves out on purpose, and how they are filled (a MoBE-compressed model
+// directory, compress/model_dir_compress.h): `absent` holds module names that are not read
+// from the files; `fill` runs after loading, before the model moves to its device. Without an
+// overlay, a directory whose config.json has the moescope_mobe entry is refused.
+struct HfLoadOverlay {
+  std::set<std::string> absent;
+  std::function<void(Transformer&)> fill;
+};
 
 // Copies the directory's weights into `model` (built from hf.model), as fp32. Returns the number
 // of tensors read. in_place: the parameters become the file's own F32/BF16 bytes instead
 // (read-only tensors over the memory map, which stays open while any of them lives; F16 and
 // FP8 tensors are converted to fp32 copies, RoPE-permuted ones copied); for inference only, without the
 // NaN/Inf scan of every weight, which would read the whole file. Buffers are always copied.
-int64_t load_hf_weights(const std::string& dir, const HfModelConfig& hf, Transformer& model, bool in_place = false);
+int64_t load_hf_weights(const std::string& dir, const HfModelConfig& hf, Transformer& model, bool in_place = false,
+                        const HfLoadOverlay* overlay = nullptr);
 
 // How load_model_dir holds the weights (eval/generate --weights):
 //   copy    fp32 parameters, copied out of the file (exact; needs 4 bytes per parameter);
@@ -53,7 +61,7 @@ HfWeights choose_hf_weights(HfWeights requested, const std::string& device, doub
 // hf:DIR and train.dtype fp32, or with mapped weights the activation dtype chosen for the CPU).
 // Notes (skipped layers, caps, the weights mode) go to `log`.
 LoadedRun load_model_dir(const std::string& dir, const std::string& device, std::ostream& log,
-                         HfWeights weights = HfWeights::kCopy);
+                         HfWeights weights = HfWeights::kCopy, const HfLoadOverlay* overlay = nullptr);
 
 // Writes `model` as a model_type deepseek_v3 directory: config.json, model.safetensors (F32)
 // and, when `tokenizer_dir` holds a Hugging Face tokenizer.json, the tokenizer files.

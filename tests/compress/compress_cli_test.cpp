@@ -112,4 +112,38 @@ TEST(CompressCli, WeightByRoutingRun) {
   EXPECT_NE(bc, 0);
   EXPECT_NE(bo.find("routing_profile.json"), std::string::npos) << bo;
   EXPECT_FALSE(fs::exists(bad));
+// `compress --model`: a Hugging Face directory compressed, then eval, generate and scope on the
+// output model directory; the dry run; a run given to --model and a model directory to --run.
+TEST(CompressCli, ModelDirectory) {
+  ScratchRun s("compress-model");
+  const std::string src = moescope::testing::source_path("tests/fixtures/hf/olmoe");
+  const std::string out = s.run("olmoe-c");
+  auto [dc, dout] = cli("compress --model " + src + " --rank 4 --n-bases 3 --dry-run", false);
+  ASSERT_EQ(dc, 0) << dout;
+  EXPECT_EQ(last_json_line(dout)["banks"].size(), 4u);
+  auto [cc, co] = cli("compress --model " + src + " --out " + out + " --rank 4 --n-bases 3 --max-iters 2 --activation silu", false);
+  ASSERT_EQ(cc, 0) << co;
+  const auto j = last_json_line(co);
+  EXPECT_GT(j["peak_rss_bytes"].get<double>(), 0.0);
+  EXPECT_GT(j["disk_bytes_after"].get<double>(), 0.0);
+  EXPECT_EQ(j["groups"].size(), 4u);
+  auto [ec, eo] = cli("eval --model " + out + " --data " + s.corpus() + " --device cpu --max-batches 2", false);
+  ASSERT_EQ(ec, 0) << eo;
+  EXPECT_GT(nlohmann::json::parse(eo)["val_loss"].get<double>(), 0.0);
+  auto [gc, go] = cli("generate --model " + out + " --prompt 'The theory' --tokens 4 --temperature 0 --json --device cpu", false);
+  ASSERT_EQ(gc, 0) << go;
+  EXPECT_EQ(nlohmann::json::parse(go)["new_tokens"], 4);
+  auto [sc, so] = cli("scope --model " + out + " --data " + s.corpus() + " --out " + s.run("scoped") +
+                      " --device cpu --batch 4 --seq-len 32 --log-every 20 --cache-dir " + s.cache());
+  ASSERT_EQ(sc, 0) << so;
+  // Bad inputs.
+  auto [b1, bo1] = cli("compress --run " + src + " --out " + s.run("bad"));
+  EXPECT_NE(b1, 0);
+  EXPECT_NE(bo1.find("compress it with --model"), std::string::npos) << bo1;
+  auto [b2, bo2] = cli("compress --model " + out + " --out " + s.run("bad2"));
+  EXPECT_NE(b2, 0);
+  EXPECT_NE(bo2.find("already compressed"), std::string::npos) << bo2;
+  auto [b3, bo3] = cli("compress --out " + s.run("bad3"));
+  EXPECT_NE(b3, 0);
+  EXPECT_NE(bo3.find("--run RUN_DIR or --model HF_DIR"), std::string::npos) << bo3;
 }

@@ -76,3 +76,44 @@ TEST(MappedSafetensors, RefusesMissingTruncatedAndCorruptedFiles) {
 }
 
 }  // namespace
+
+namespace {
+
+// A file written tensor by tensor (save_safetensors_streamed) reads back as the same tensors;
+// a writer that produces too few or too many bytes is an error naming the tensor; release()
+// drops a tensor's pages and the data stays readable.
+TEST(MappedSafetensors, StreamedWriteAndRelease) {
+  const std::string path = scratch("streamed");
+  std::vector<StreamedTensor> ts;
+  const std::string big(3 * 4096 * 4, '\x05');
+  for (const auto& r : records())
+    ts.push_back({r.name, r.dtype, r.shape, [r](const std::function<void(std::string_view)>& put) {
+                    put(std::string_view(r.bytes).substr(0, 1));  // in pieces
+                    put(std::string_view(r.bytes).substr(1));
+                  }});
+  ts.push_back({"big", "F32", {3, 4096}, [&](const std::function<void(std::string_view)>& put) { put(big); }});
+  save_safetensors_streamed(path, ts, {{"format", "pt"}});
+  const SafetensorsFile f = load_safetensors(path);
+  ASSERT_EQ(f.tensors.size(), 4u);
+  for (const auto& r : records()) EXPECT_EQ(f.at(r.name).bytes, r.bytes);
+  EXPECT_EQ(f.metadata.at("format"), "pt");
+  MappedSafetensors m(path);
+  const auto v = m.at("big");
+  m.release(v);
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(v.data), v.size()), big);
+
+  auto fail = [&](std::function<void(const std::function<void(std::string_view)>&)> w) {
+    try {
+      save_safetensors_streamed(scratch("bad"), {{"t", "F32", {2}, w}});
+    } catch (const std::runtime_error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_NE(fail([](const auto& put) { put(std::string(4, 'x')); }).find("tensor 't' wrote 4 of its 8 bytes"), std::string::npos);
+  EXPECT_NE(fail([](const auto& put) { put(std::string(12, 'x')); }).find("tensor 't' wrote more than its 8 bytes"), std::string::npos);
+  EXPECT_FALSE(fs::exists(scratch("bad")));  // nothing left under the final name
+  fs::remove(path);
+}
+
+}  // namespace

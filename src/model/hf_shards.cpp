@@ -1,0 +1,154 @@
+// hf_shards.cpp: see hf_shards.h.
+#include "model/hf_shards.h"
+
+#include <array>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <stdexcept>
+
+#include <nlohmann/json.hpp>
+
+#include "io/atomic_file.h"
+#include "io/json_guard.h"
+#include "model/param_names.h"
+#include "model/tensor_io.h"
+
+namespace moescope {
+namespace fs = std::filesystem;
+namespace {
+
+bool ends_with(const std::string& s, const std::string& t) {
+  return s.size() >= t.size() && s.compare(s.size() - t.size(), t.size(), t) == 0;
+}
+bool replace_once(std::string* s, const std::string& from, const std::string& to) {
+  const auto p = s->find(from);
+  if (p == std::string::npos) return false;
+  s->replace(p, from.size(), to);
+  return true;
+}
+
+// E4M3 (fn: no infinities, S.1111.111 is NaN), exponent bias 7.
+float fp8_e4m3_to_float(uint8_t b) {
+  const int s = b >> 7, e = (b >> 3) & 15, m = b & 7;
+  float v;
+  if (e == 15 && m == 7) v = std::nanf("");
+  else if (e == 0) v = std::ldexp(static_cast<float>(m) / 8.0f, -6);
+  else v = std::ldexp(1.0f + static_cast<float>(m) / 8.0f, e - 7);
+  return s ? -v : v;
+}
+
+}  // namespace
+
+std::string hf_tensor_name(const std::string& model_type, const std::string& module_name) {
+  std::string n = hf_name(module_name);
+  if (ends_with(n, ".mlp.gate.e_score_correction_bias") && model_type != "deepseek_v3") return "";
+  if (model_type == "mixtral") {
+    if (replace_once(&n, ".mlp.gate.", ".block_sparse_moe.gate.")) return n;
+    if (n.find(".mlp.experts.") != std::string::npos) {
+      replace_once(&n, ".mlp.experts.", ".block_sparse_moe.experts.");
+      if (!replace_once(&n, ".gate_proj.", ".w1.") && !replace_once(&n, ".up_proj.", ".w3.")) replace_once(&n, ".down_proj.", ".w2.");
+    }
+  } else if (model_type == "qwen2_moe") {
+    replace_once(&n, ".mlp.shared_experts.", ".mlp.shared_expert.");
+  }
+  return n;
+}
+
+std::string hf_scale_inv_name(const std::string& weight_name) {
+  std::string s = weight_name;
+  replace_once(&s, ".weight", ".weight_scale_inv");
+  return s;
+}
+
+HfShards::HfShards(const std::string& dir) {
+  const fs::path d(dir);
+  const fs::path index = d / "model.safetensors.index.json";
+  if (fs::exists(index)) {
+    const auto j = parse_json_guarded(read_file(index.string()), index.string());
+    if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
+      throw std::runtime_error(index.string() + ": missing object \"weight_map\"");
+    std::map<std::string, const MappedSafetensors*> by_file;
+    std::map<std::string, std::string> want;  // tensor -> file
+    for (const auto& it : j["weight_map"].items()) {
+      if (!it.value().is_string()) throw std::runtime_error(index.string() + ": weight_map['" + it.key() + "'] is not a file name");
+      const std::string f = it.value().get<std::string>();
+      if (f.empty() || f.find('/') != std::string::npos || f == "..")
+        throw std::runtime_error(index.string() + ": weight_map['" + it.key() + "'] = '" + f + "' is not a file name in the directory");
+      want[it.key()] = f;
+      if (!by_file.count(f)) {
+        const fs::path p = d / f;
+        if (!fs::exists(p))
+          throw std::runtime_error(index.string() + ": shard '" + f + "' (holding '" + it.key() + "') is missing");
+        files.push_back(std::make_unique<MappedSafetensors>(p.string()));
+        by_file[f] = files.back().get();
+      }
+    }
+    for (const auto& [name, f] : want) {
+      if (!by_file[f]->has(name))
+        throw std::runtime_error(index.string() + ": tensor '" + name + "' is listed in shard '" + f + "' but that file does not hold it");
+      owner[name] = by_file[f];
+    }
+    for (const auto& f : files)
+      for (const auto& e : f->entries())
+        if (!owner.count(e.name))
+          throw std::runtime_error(f->path() + ": tensor '" + e.name + "' is not listed in model.safetensors.index.json");
+  } else {
+    const fs::path p = d / "model.safetensors";
+    if (!fs::exists(p)) throw std::runtime_error(dir + ": no model.safetensors or model.safetensors.index.json");
+    files.push_back(std::make_unique<MappedSafetensors>(p.string()));
+    for (const auto& e : files.back()->entries()) owner[e.name] = files.back().get();
+  }
+}
+
+at::ScalarType hf_float_dtype(const HfShards& sh, const std::string& name, const std::vector<int64_t>& want) {
+  const auto v = sh.at(name);
+  const std::string& dt = v.entry->dtype;
+  at::ScalarType st;
+  if (dt == "F32") st = at::kFloat;
+  else if (dt == "BF16") st = at::kBFloat16;
+  else if (dt == "F16") st = at::kHalf;
+  else
+    throw std::runtime_error(sh.where(name) + ": tensor '" + name + "' has dtype " + dt +
+                             "; supported: F32, BF16, F16 (and F8_E4M3 with weight_scale_inv blocks)");
+  if (v.entry->shape != want)
+    throw std::runtime_error(sh.where(name) + ": tensor '" + name + "' has shape " + shape_text(v.entry->shape) +
+                             ", config.json implies " + shape_text(want));
+  return st;
+}
+
+at::Tensor hf_read_float_as_stored(const HfShards& sh, const std::string& name, const std::vector<int64_t>& want) {
+  const auto st = hf_float_dtype(sh, name, want);
+  const auto v = sh.at(name);
+  auto t = torch::empty(want, torch::TensorOptions().dtype(st));
+  std::memcpy(t.data_ptr(), v.data, v.size());
+  return t;
+}
+
+at::Tensor hf_read_float(const HfShards& sh, const std::string& name, const std::vector<int64_t>& want) {
+  return hf_read_float_as_stored(sh, name, want).to(at::kFloat);
+}
+
+at::Tensor hf_read_fp8(const HfShards& sh, const std::string& name, const std::vector<int64_t>& want, int64_t block) {
+  const auto v = sh.at(name);
+  if (v.entry->shape != want || want.size() != 2)
+    throw std::runtime_error(sh.where(name) + ": tensor '" + name + "' has shape " + shape_text(v.entry->shape) +
+                             ", config.json implies " + shape_text(want));
+  const std::string sname = hf_scale_inv_name(name);
+  if (!sh.has(sname)) throw std::runtime_error(sh.where(name) + ": FP8 tensor '" + name + "' has no '" + sname + "'");
+  const int64_t R = want[0], C = want[1], bR = (R + block - 1) / block, bC = (C + block - 1) / block;
+  auto scale = hf_read_float(sh, sname, {bR, bC});
+  static const std::array<float, 256> table = [] {
+    std::array<float, 256> t{};
+    for (int i = 0; i < 256; ++i) t[i] = fp8_e4m3_to_float(static_cast<uint8_t>(i));
+    return t;
+  }();
+  auto out = torch::empty({R, C}, torch::kFloat);
+  float* o = out.data_ptr<float>();
+  const float* s = scale.data_ptr<float>();
+  for (int64_t i = 0; i < R; ++i)
+    for (int64_t j = 0; j < C; ++j) o[i * C + j] = table[v.data[i * C + j]] * s[(i / block) * bC + j / block];
+  return out;
+}
+
+}  // namespace moescope

@@ -1,0 +1,54 @@
+// hf_shards.h: the weights of a Hugging Face model directory, read tensor by tensor.
+//
+// A model directory holds model.safetensors, or shards listed in model.safetensors.index.json
+// ("weight_map": tensor -> file); each file is memory-mapped once (io/mapped_safetensors.h) and
+// checked against the index (a listed tensor missing from its shard, a shard tensor the index
+// does not list, a missing shard, a file name outside the directory: errors naming them).
+// Float tensors read as F32, BF16, F16, and F8_E4M3 with a "<name>_scale_inv" F32 tensor of
+// block x block scales (w = fp8(w) * scale_inv[i/block, j/block], DeepSeek-V3).
+// Used by the loader (train/hf_checkpoint.h) and by `compress --model`, which streams one
+// layer's experts at a time (compress/model_dir_compress.h).
+#pragma once
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "io/mapped_safetensors.h"
+
+namespace moescope {
+
+// The checkpoint name of a module parameter/buffer name for a model_type, or "" when that
+// architecture has no such tensor (left at its initial value, e.g. a zero router bias).
+//   mixtral   block_sparse_moe.gate / block_sparse_moe.experts.N.{w1,w3,w2} (gate, up, down)
+//   qwen2_moe mlp.shared_expert.*, mlp.shared_expert_gate.weight
+std::string hf_tensor_name(const std::string& model_type, const std::string& module_name);
+
+struct HfShards {
+  std::vector<std::unique_ptr<MappedSafetensors>> files;
+  std::map<std::string, const MappedSafetensors*> owner;  // tensor -> file
+
+  explicit HfShards(const std::string& dir);  // throws std::runtime_error naming the problem
+  bool has(const std::string& n) const { return owner.count(n) > 0; }
+  MappedSafetensors::View at(const std::string& n) const { return owner.at(n)->at(n); }
+  std::string where(const std::string& n) const { return owner.at(n)->path(); }
+  // Drops the tensor's resident pages from this process (MappedSafetensors::release).
+  void release(const std::string& n) const { owner.at(n)->release(at(n)); }
+};
+
+// The torch dtype of a float entry (F32, BF16, F16); throws naming the tensor otherwise, or
+// when its shape is not `want`.
+at::ScalarType hf_float_dtype(const HfShards& sh, const std::string& name, const std::vector<int64_t>& want);
+// A float tensor copied out of its entry, in its file dtype (F32, BF16, F16).
+at::Tensor hf_read_float_as_stored(const HfShards& sh, const std::string& name, const std::vector<int64_t>& want);
+// The same as fp32.
+at::Tensor hf_read_float(const HfShards& sh, const std::string& name, const std::vector<int64_t>& want);
+// An F8_E4M3 [R, C] weight with its "<name>_scale_inv" blocks, as fp32; throws naming a
+// missing scale tensor or a wrong shape.
+at::Tensor hf_read_fp8(const HfShards& sh, const std::string& name, const std::vector<int64_t>& want, int64_t block);
+// "<name>_scale_inv" for "<...>.weight".
+std::string hf_scale_inv_name(const std::string& weight_name);
+
+}  // namespace moescope

@@ -50,7 +50,7 @@ GroupMetrics measure(const GroupState& g, Activation f, double prune_eps, double
   if (g.weight_E.defined()) {
     // ||W_i||^2 in original units from the z-scored targets: W_i = std_i Z_i + mean_i.
     auto W2_E = (g.Z_EPD * g.std_E.view({-1, 1, 1}) + g.mean_E.view({-1, 1, 1})).pow(2).sum({1, 2});
-    const double num = (res.pow(2).sum({1, 2}) * g.weight_E).sum().item<double>();
+    const double num = (res.sum({1, 2}) * g.weight_E).sum().item<double>();  // res is squared in place above
     m.weighted_rel_error = std::sqrt(num / std::max((W2_E * g.weight_E).sum().item<double>(), 1e-300));
   }
   auto sup = support_E(alpha, prune_eps).to(torch::kDouble);

@@ -112,6 +112,8 @@ TEST(CompressCli, WeightByRoutingRun) {
   EXPECT_NE(bc, 0);
   EXPECT_NE(bo.find("routing_profile.json"), std::string::npos) << bo;
   EXPECT_FALSE(fs::exists(bad));
+}
+
 // `compress --model`: a Hugging Face directory compressed, then eval, generate and scope on the
 // output model directory; the dry run; a run given to --model and a model directory to --run.
 TEST(CompressCli, ModelDirectory) {

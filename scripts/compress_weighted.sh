@@ -4,7 +4,9 @@
 # first CALIB_CHARS characters of TinyShakespeare's training split; `scope --model` measures the
 # source model's routing over it; then every setting is compressed unweighted and weighted by
 # that routing (floors 0.1 and 0), and evaluated on the validation split (the last 10%, never in
-# the calibration text) of TinyShakespeare and of Brown. One JSON line per row goes to $OUT.
+# the calibration text) of TinyShakespeare and of Brown. Then the same at r 32 / m 8 on the model
+# as a Hugging Face directory written by `moescope export` (scope --model and compress --model on
+# that directory, eval --model). One JSON line per row goes to $OUT.
 # Usage: scripts/compress_weighted.sh [MOESCOPE_BINARY] [SRC_RUN]   (1 thread, from the repo root)
 set -euo pipefail
 BIN=${1:-build/moescope}
@@ -21,10 +23,11 @@ rm -rf "$WORK/routing"
 "$BIN" scope --model "$SRC" --data "$WORK/calibration.txt" --out "$WORK/routing" > "$WORK/routing.log" 2>&1
 val() { "$BIN" eval "$@" 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["val_loss"])'; }
 : > "$OUT"
-row() {  # name, summary-json-or-empty, eval args...
-  local name=$1 summary=$2; shift 2
+row() {  # name, summary-json-or-empty, --run DIR | --model DIR
+  local name=$1 summary=$2 kind=$3 dir=$4
   local ls lb
-  ls=$(val "$@"); lb=$(val "$@" --data "$BROWN")
+  if [ "$kind" = --run ]; then ls=$(val --run "$dir"); else ls=$(val --model "$dir" --data "$SHAKES"); fi
+  lb=$(val "$kind" "$dir" --data "$BROWN")
   python3 - "$name" "$summary" "$ls" "$lb" >>"$OUT" <<'PY'
 import json, sys
 name, summary, ls, lb = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4])
@@ -53,4 +56,18 @@ for s in "${SETTINGS[@]}"; do
               --max-iters 40 "${extra[@]}" 2>"$dst.log")
     row "$name weight=$w" "$summary" --run "$dst"
   done
+done
+# The model imported from a Hugging Face directory written by moescope's own export.
+HF="$WORK/hf"
+rm -rf "$HF" "$WORK/routing-hf"
+"$BIN" export --run "$SRC" --out "$HF" > "$WORK/export.log" 2>&1
+"$BIN" scope --model "$HF" --data "$WORK/calibration.txt" --out "$WORK/routing-hf" > "$WORK/routing-hf.log" 2>&1
+row "hf uncompressed" "" --model "$HF"
+for w in none 0.1 0; do
+  dst="$WORK/hf-r32-m8-w$w"
+  rm -rf "$dst"
+  extra=(); [ "$w" != none ] && extra=(--weight-by "$WORK/routing-hf" --weight-floor "$w")
+  summary=$("$BIN" compress --model "$HF" --out "$dst" --solver altmin --rank-ratio 0.5 --basis-ratio 0.25 \
+            --max-iters 40 "${extra[@]}" 2>"$dst.log" | tail -1)
+  row "hf r32-m8 weight=$w" "$summary" --model "$dst"
 done

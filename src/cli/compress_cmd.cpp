@@ -57,7 +57,7 @@ Command register_compress(CLI::App& app) {
   c->add_flag("--dry-run", o->dry_run, "Print the parameter budget and exit");
   c->add_option("--weight-by", o->weight_by,
                 "A `scope --model` run (its routing_profile.json): weight each expert's reconstruction error by its "
-                "routing share on that corpus, floored at compress.weight_floor (docs/compression.md); with --run only");
+                "routing share on that corpus, floored at compress.weight_floor (docs/compression.md)");
   return [o, c]() -> int {
     if (c->count("--run") + c->count("--model") == 0) throw std::invalid_argument("compress: give --run RUN_DIR or --model HF_DIR");
     auto apply_flags = [&](Config& cfg) {
@@ -72,8 +72,6 @@ Command register_compress(CLI::App& app) {
       cfg.compress.validate();
     };
     if (!o->model.empty()) {
-      if (!o->weight_by.empty())
-        throw std::invalid_argument("compress: --weight-by is not supported with --model yet (only with --run)");
       Config cfg;  // compress.* defaults, then the flags
       apply_flags(cfg);
       auto& cc = cfg.compress;
@@ -84,7 +82,9 @@ Command register_compress(CLI::App& app) {
         return 0;
       }
       if (o->out.empty()) throw std::invalid_argument("compress: --out OUT_DIR is required (unless --dry-run)");
-      auto j = compress::compress_model_dir(o->model, o->out, cc, std::cerr, {o->restarts, nullptr});
+      std::optional<compress::RoutingCounts> weight_by;  // read before solving: a bad run fails fast
+      if (!o->weight_by.empty()) weight_by = compress::read_routing_counts(o->weight_by);
+      auto j = compress::compress_model_dir(o->model, o->out, cc, std::cerr, {o->restarts, weight_by ? &*weight_by : nullptr, nullptr});
       j["out"] = o->out;
       std::cout << j.dump() << std::endl;
       return 0;

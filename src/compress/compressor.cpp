@@ -123,33 +123,26 @@ CompressionSizes plan_sizes(TransformerImpl& model, const CompressConfig& cfg) {
     g.D = lf.W_EPD.size(2);
     g.before += lf.W_EPD.numel();
   }
-  int64_t saved = 0;
-  for (auto& n : order) {
-    auto& g = groups[n];
-    g.R = rank_for(cfg, g.P);
-    g.M = bases_for(cfg, g.E);
-    g.after = g.E * g.P * g.R + g.M * g.R * g.D + g.E * g.M + g.E;
-    saved += g.before - g.after;
-    s.groups.push_back(g);
-  }
-  s.expert_after = s.expert_before - saved;
-  s.model_after = s.model_before - saved;
+  s.expert_after = s.expert_before;
+  s.model_after = s.model_before;
+  for (auto& n : order) s.add_bank(groups[n], cfg);
   return s;
+}
+
+void CompressionSizes::add_bank(GroupSize g, const CompressConfig& cfg) {
+  g.R = rank_for(cfg, g.P);
+  g.M = bases_for(cfg, g.E);
+  g.after = g.E * g.P * g.R + g.M * g.R * g.D + g.E * g.M + g.E;
+  expert_after -= g.before - g.after;
+  model_after -= g.before - g.after;
+  groups.push_back(std::move(g));
 }
 
 void check_routing_counts(TransformerImpl& model, const RoutingCounts& counts) {
   std::vector<int64_t> idx;
   auto layers = moe_layers_with_index(model, idx);
-  for (size_t k = 0; k < layers.size(); ++k) {
-    auto it = counts.layers.find(idx[k]);
-    const auto E = static_cast<int64_t>(layers[k]->experts->size());
-    if (it == counts.layers.end() || static_cast<int64_t>(it->second.size()) != E)
-      throw std::invalid_argument("compress --weight-by: " + counts.run + " has " +
-                                  (it == counts.layers.end() ? std::string("no routing counts")
-                                                             : std::to_string(it->second.size()) + " experts' counts") +
-                                  " for layer " + std::to_string(idx[k]) + " where the model has " + std::to_string(E) +
-                                  " routed experts: it was made on another model");
-  }
+  for (size_t k = 0; k < layers.size(); ++k)
+    layer_counts(counts, idx[k], static_cast<int64_t>(layers[k]->experts->size()));
 }
 
 nlohmann::json CompressionSizes::to_json() const {

@@ -45,6 +45,10 @@ struct CompressionSizes {
   double model_rate() const { return 1.0 - double(model_after) / double(model_before); }
   nlohmann::json to_json() const;
   std::string render() const;  // the human-readable budget printed before solving
+  // Appends a bank of g.E experts of g.P x g.D (g.group, g.before set): its rank, bases and
+  // parameters after (A + B + logits + mean) under cfg; expert_after and model_after follow
+  // (expert_before and model_before must be set first).
+  void add_bank(GroupSize g, const CompressConfig& cfg);
 };
 
 // Throws std::invalid_argument when the model has no MoE layers, or a routed expert's weight

@@ -18,6 +18,7 @@
 #include "compress/metrics.h"
 #include "compress/mobe_dir.h"
 #include "compress/normalise.h"
+#include "compress/routing_weights.h"
 #include "core/host_memory.h"
 #include "io/atomic_file.h"
 #include "io/json_guard.h"
@@ -130,20 +131,15 @@ CompressionSizes plan(const Source& s, const CompressConfig& cfg) {
     z.model_before += numel(s.shards->at(name).entry->shape);
   }
   z.expert_before = 3 * s.E * s.P * s.D * static_cast<int64_t>(s.moe_layers.size());
-  int64_t saved = 0;
+  z.expert_after = z.expert_before;
+  z.model_after = z.model_before;
   for (auto& u : units_of(s, cfg.scope)) {
     GroupSize g;
     g.group = u.name;
     g.E = s.E * static_cast<int64_t>(u.layers.size()), g.P = s.P, g.D = s.D;
-    g.R = rank_for(cfg, g.P);
-    g.M = bases_for(cfg, g.E);
     g.before = g.E * g.P * g.D;
-    g.after = g.E * g.P * g.R + g.M * g.R * g.D + g.E * g.M + g.E;
-    saved += g.before - g.after;
-    z.groups.push_back(g);
+    z.add_bank(std::move(g), cfg);
   }
-  z.expert_after = z.expert_before - saved;
-  z.model_after = z.model_before - saved;
   return z;
 }
 
@@ -231,6 +227,7 @@ nlohmann::json compress_model_dir(const std::string& dir, const std::string& out
   cfg.validate();
   const auto t0 = Clock::now();
   const Source s = open_source(dir, cfg);
+  if (opt.weight_by) check_routing_counts(*opt.weight_by, s.moe_layers, s.E);
   const CompressionSizes sizes = plan(s, cfg);
   const auto units = units_of(s, cfg.scope);
   if (cfg.scope == BankScope::kGlobal) {
@@ -273,6 +270,7 @@ nlohmann::json compress_model_dir(const std::string& dir, const std::string& out
     }
     const double read_s = std::chrono::duration<double>(Clock::now() - tu).count();
     auto states = build_groups(lfs, cfg.scope, cfg.normalise);
+    if (opt.weight_by) apply_routing_weights(states, *opt.weight_by, cfg.weight_floor);
     lfs.clear();  // the float64 copies of the matrices; only the z-scores stay
     release_free_heap();
     initialise_multistart(states[0], cfg, gs.R, gs.M, f, static_cast<uint64_t>(cfg.seed) + 7919 * k, opt.restarts);
@@ -333,6 +331,7 @@ nlohmann::json compress_model_dir(const std::string& dir, const std::string& out
                   {"bank_solves", solves}, {"source", dir}, {"streamed", cfg.scope == BankScope::kLayer},
                   {"peak_rss_bytes", hwm}, {"disk_bytes_before", before}, {"disk_bytes_after", after},
                   {"disk_ratio", before > 0 ? double(after) / double(before) : 0.0}});
+  if (opt.weight_by) summary.update({{"weighted_by", opt.weight_by->run}, {"weight_floor", cfg.weight_floor}});
   metrics.write(summary);
   log << "compress: " << out << ": " << format_bytes(double(after)) << " on disk vs " << format_bytes(double(before)) << " ("
       << 100.0 * double(after) / double(std::max<uint64_t>(before, 1)) << "%), peak RSS " << format_bytes(double(hwm)) << "\n";

@@ -29,6 +29,9 @@ namespace moescope::compress {
 
 struct ModelDirOptions {
   RestartOptions restarts;
+  // Routing-aware objective (compress --weight-by, routing_weights.h), floored at
+  // cfg.weight_floor; checked against the source's MoE layers before anything is written.
+  const RoutingCounts* weight_by = nullptr;
   // Called with "read TENSOR" for every expert matrix read and "solved BANK" after each bank
   // is written (tests check that one bank's experts are read, then solved, then the next).
   std::function<void(const std::string&)> trace;

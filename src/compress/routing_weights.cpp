@@ -37,31 +37,31 @@ at::Tensor routing_weights_E(const std::vector<int64_t>& counts_E, double floor)
   return (c * (static_cast<double>(E) / total)).clamp_min(floor);
 }
 
+const std::vector<int64_t>& layer_counts(const RoutingCounts& counts, int64_t layer, int64_t n_experts) {
+  auto it = counts.layers.find(layer);
+  if (it == counts.layers.end() || static_cast<int64_t>(it->second.size()) != n_experts)
+    throw std::invalid_argument("compress --weight-by: " + counts.run + " has " +
+                                (it == counts.layers.end() ? std::string("no routing counts")
+                                                           : std::to_string(it->second.size()) + " experts' counts") +
+                                " for layer " + std::to_string(layer) + " where the model has " + std::to_string(n_experts) +
+                                " routed experts: it was made on another model");
+  return it->second;
+}
+
+void check_routing_counts(const RoutingCounts& counts, const std::vector<int64_t>& moe_layers, int64_t n_experts) {
+  for (int64_t l : moe_layers) layer_counts(counts, l, n_experts);
+}
+
 void apply_routing_weights(std::vector<GroupState>& groups, const RoutingCounts& counts, double floor) {
-  std::map<int64_t, at::Tensor> w_by_layer;
   for (auto& g : groups) {
-    const int64_t E = static_cast<int64_t>(g.expert_index.size());
     std::map<int64_t, int64_t> per_layer;  // the model's experts per layer in this group
     for (int64_t l : g.expert_layer) ++per_layer[l];
-    for (auto [layer, n] : per_layer) {
-      auto it = counts.layers.find(layer);
-      if (it != counts.layers.end() && static_cast<int64_t>(it->second.size()) != n)
-        throw std::invalid_argument("compress --weight-by: " + counts.run + " counts " + std::to_string(it->second.size()) +
-                                    " experts in layer " + std::to_string(layer) + ", the model has " + std::to_string(n) +
-                                    ": it was made on another model");
-    }
+    std::map<int64_t, at::Tensor> w_by_layer;
+    for (auto [layer, n] : per_layer) w_by_layer[layer] = routing_weights_E(layer_counts(counts, layer, n), floor);
+    const int64_t E = static_cast<int64_t>(g.expert_index.size());
     auto w_E = torch::empty({E}, torch::kDouble);
-    for (int64_t i = 0; i < E; ++i) {
-      const int64_t layer = g.expert_layer[i];
-      auto it = counts.layers.find(layer);
-      if (it == counts.layers.end())
-        throw std::invalid_argument("compress --weight-by: " + counts.run + " has no routing counts for layer " +
-                                    std::to_string(layer) + ": it was made on another model");
-      auto w = w_by_layer.find(layer);
-      if (w == w_by_layer.end()) w = w_by_layer.emplace(layer, routing_weights_E(it->second, floor)).first;
-      w_E[i] = w->second[g.expert_index[i]];
-    }
-    g.weight_E = w_E.to(g.Z_EPD.options().dtype(torch::kDouble));
+    for (int64_t i = 0; i < E; ++i) w_E[i] = w_by_layer.at(g.expert_layer[i])[g.expert_index[i]];
+    set_objective_weights(g, w_E);
   }
 }
 

@@ -30,8 +30,15 @@ RoutingCounts read_routing_counts(const std::string& run_dir);
 // w_E as above (float64). Throws when every count is 0.
 at::Tensor routing_weights_E(const std::vector<int64_t>& counts_E, double floor);
 
-// Sets every group's weight_E from its experts' (layer, index). Throws when a layer of the groups
-// is not in `counts` or has a different number of experts (the routing run is of another model).
+// The counts of transformer layer `layer`, which has `n_experts` routed experts. Throws when the
+// layer is not in `counts` or has another number of experts (the routing run is of another model).
+const std::vector<int64_t>& layer_counts(const RoutingCounts& counts, int64_t layer, int64_t n_experts);
+
+// layer_counts for every MoE layer, before anything is solved or written.
+void check_routing_counts(const RoutingCounts& counts, const std::vector<int64_t>& moe_layers, int64_t n_experts);
+
+// Sets every group's objective weights (set_objective_weights) from its experts' (layer, index).
+// Throws as layer_counts does.
 void apply_routing_weights(std::vector<GroupState>& groups, const RoutingCounts& counts, double floor);
 
 }  // namespace moescope::compress

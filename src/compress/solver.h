@@ -28,11 +28,15 @@ struct GroupState {
   double z_norm2 = 0;           // ||Z||_F^2
   at::Tensor A_EPR, B_MRD, logits_EM;  // the factors in normalised units
   at::Tensor weight_E;          // [E] float64 objective weights; undefined = every w_i = 1
+  double wz_norm2 = 0;          // sum_i w_i ||Z_i||_F^2 (set with weight_E by set_objective_weights)
 };
+
+// Sets g.weight_E = w_E (float64 [E]) and the weighted denominator it implies.
+void set_objective_weights(GroupState& g, at::Tensor w_E);
 
 // The group's objective weights: weight_E, or ones [E] (float64).
 at::Tensor objective_weights(const GroupState& g);
-// The weighted objective's denominator sum_i w_i ||Z_i||^2 (= z_norm2 when unweighted).
+// The weighted objective's denominator sum_i w_i ||Z_i||^2 (= z_norm2 when unweighted; cached).
 double weighted_z_norm2(const GroupState& g);
 
 // Per-iteration quality of one group (metrics.h computes it; docs/compression.md defines it).

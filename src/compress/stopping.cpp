@@ -52,10 +52,15 @@ at::Tensor objective_weights(const GroupState& g) {
   return torch::ones({g.Z_EPD.size(0)}, g.Z_EPD.options().dtype(torch::kDouble));
 }
 
-double weighted_z_norm2(const GroupState& g) {
-  if (!g.weight_E.defined()) return g.z_norm2;
-  return (g.Z_EPD.pow(2).sum({1, 2}).to(torch::kDouble) * g.weight_E).sum().item<double>();
+void set_objective_weights(GroupState& g, at::Tensor w_E) {
+  if (w_E.dim() != 1 || w_E.size(0) != g.Z_EPD.size(0))
+    throw std::invalid_argument("compress: " + g.name + ": " + std::to_string(w_E.numel()) + " objective weights for " +
+                                std::to_string(g.Z_EPD.size(0)) + " experts");
+  g.weight_E = w_E.to(torch::kDouble);
+  g.wz_norm2 = (g.Z_EPD.pow(2).sum({1, 2}).to(torch::kDouble) * g.weight_E).sum().item<double>();
 }
+
+double weighted_z_norm2(const GroupState& g) { return g.weight_E.defined() ? g.wz_norm2 : g.z_norm2; }
 
 double group_objective(const GroupState& g, Activation f) {
   torch::NoGradGuard ng;

@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/str_edit.h"
 #include "io/atomic_file.h"
 #include "io/json_guard.h"
 #include "model/param_names.h"
@@ -17,16 +18,6 @@
 namespace moescope {
 namespace fs = std::filesystem;
 namespace {
-
-bool ends_with(const std::string& s, const std::string& t) {
-  return s.size() >= t.size() && s.compare(s.size() - t.size(), t.size(), t) == 0;
-}
-bool replace_once(std::string* s, const std::string& from, const std::string& to) {
-  const auto p = s->find(from);
-  if (p == std::string::npos) return false;
-  s->replace(p, from.size(), to);
-  return true;
-}
 
 // E4M3 (fn: no infinities, S.1111.111 is NaN), exponent bias 7.
 float fp8_e4m3_to_float(uint8_t b) {

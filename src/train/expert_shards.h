@@ -83,4 +83,21 @@ class ExpertShards {
   std::vector<at::Tensor> replicated_;  // every other parameter that trains
 };
 
+// Every expert's `kinds` on this rank (root < 0) or on EP rank `root` alone, for the life of the
+// object (gather, then release); nothing when `s` is null (no expert parallelism).
+class FullExperts {
+ public:
+  FullExperts(ExpertShards* s, unsigned kinds, int root = -1) : s_(s) {
+    if (s_) s_->gather(kinds, root);
+  }
+  ~FullExperts() {
+    if (s_) s_->release();
+  }
+  FullExperts(const FullExperts&) = delete;
+  FullExperts& operator=(const FullExperts&) = delete;
+
+ private:
+  ExpertShards* s_;
+};
+
 }  // namespace moescope

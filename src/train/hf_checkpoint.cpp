@@ -21,6 +21,7 @@
 #include "data/tokenizer.h"
 #include "io/atomic_file.h"
 #include "io/json_guard.h"
+#include "core/str_edit.h"
 #include "core/host_memory.h"
 #include "model/hf_shards.h"
 #include "model/init.h"
@@ -31,16 +32,6 @@
 namespace moescope {
 namespace fs = std::filesystem;
 namespace {
-
-bool ends_with(const std::string& s, const std::string& t) {
-  return s.size() >= t.size() && s.compare(s.size() - t.size(), t.size(), t) == 0;
-}
-bool replace_once(std::string* s, const std::string& from, const std::string& to) {
-  const auto p = s->find(from);
-  if (p == std::string::npos) return false;
-  s->replace(p, from.size(), to);
-  return true;
-}
 
 using Shards = HfShards;
 

@@ -7,7 +7,9 @@
 #include <nlohmann/json.hpp>
 
 #include "io/remove_tree.h"
+#include "run/run_config.h"
 #include "run/run_layout.h"
+#include "train/checkpoint.h"
 
 namespace moescope {
 namespace fs = std::filesystem;
@@ -56,6 +58,25 @@ void remove_stale_temps(const std::string& run_dir, std::ostream& log) {
       remove_tree(e.path().string());
     }
   }
+}
+
+RunDirStart open_run_dir(const std::string& run_dir, bool resume, Config& cfg, std::ostream& log) {
+  RunDirStart out;
+  out.saved_router_lr_mult = cfg.train.router_lr_mult;
+  if (resume) {
+    Config saved = read_run_config(run_dir);
+    check_resume_compatible(cfg, saved);
+    out.saved_router_lr_mult = saved.train.router_lr_mult;
+    cfg.model.vocab_size = saved.model.vocab_size;
+    if (find_checkpoint(latest_dir(run_dir)).empty()) {
+      out.from_scratch = true;
+      log << run_dir << ": no checkpoint yet (the run stopped before its first one): starting it again from step 0\n";
+    }
+  } else if (!find_checkpoint(latest_dir(run_dir)).empty() || fs::exists(config_path(run_dir))) {
+    throw std::runtime_error(run_dir + " already holds a run: pass --resume to continue it (also when it stopped "
+                             "before its first checkpoint), or choose another --out");
+  }
+  return out;
 }
 
 }  // namespace moescope

@@ -16,6 +16,15 @@ namespace moescope {
 bool may_change_on_resume(const std::string& key);
 // Throws std::invalid_argument naming the first key that differs and may not change.
 void check_resume_compatible(Config& requested, Config& saved);
+
+// What --out holds for this start. A new run: no run there (else throws: pass --resume or
+// choose another --out). A resume: the saved config must be compatible (check_resume_compatible)
+// and cfg takes its vocab_size; a run stopped before its first checkpoint starts again at step 0.
+struct RunDirStart {
+  bool from_scratch = false;        // --resume of a run with no checkpoint yet
+  double saved_router_lr_mult = 0;  // the saved train.router_lr_mult (cfg's own for a new run)
+};
+RunDirStart open_run_dir(const std::string& run_dir, bool resume, Config& cfg, std::ostream& log);
 // The validation split must hold one window, the train split one window plus a token.
 void check_splits(const Dataset& d, const Config& c);
 // Temp directories and files left by a process killed while writing (checkpoints/.latest.tmp-PID,

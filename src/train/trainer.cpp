@@ -45,23 +45,6 @@ void on_signal(int sig) { g_signal = sig; }
 
 double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
-// Expert parallelism: every expert's `kinds` on this rank (root < 0) or on EP rank `root`
-// alone for the life of the object (train/expert_shards.h); nothing without EP (null).
-class FullExperts {
- public:
-  FullExperts(ExpertShards* s, unsigned kinds, int root = -1) : s_(s) {
-    if (s_) s_->gather(kinds, root);
-  }
-  ~FullExperts() {
-    if (s_) s_->release();
-  }
-  FullExperts(const FullExperts&) = delete;
-  FullExperts& operator=(const FullExperts&) = delete;
-
- private:
-  ExpertShards* s_;
-};
-
 }  // namespace
 
 Trainer::Trainer(Config cfg, std::string run_dir, bool resume, std::ostream& log, uint64_t max_memory_bytes,
@@ -78,22 +61,10 @@ Trainer::Trainer(Config cfg, std::string run_dir, bool resume, std::ostream& log
                                 ") divisible by it");
   fs::create_directories(run_dir_);
   if (dp_.root()) remove_stale_temps(run_dir_, log_);
-  double saved_router_lr_mult = cfg_.train.router_lr_mult;
-  bool from_scratch = false;  // --resume of a run stopped before its first checkpoint
-  if (resume) {
-    Config saved = read_run_config(run_dir_);
-    check_resume_compatible(cfg_, saved);
-    saved_router_lr_mult = saved.train.router_lr_mult;
-    cfg_.model.vocab_size = saved.model.vocab_size;
-    if (find_checkpoint(latest_dir(run_dir_)).empty()) {
-      from_scratch = true;
-      resumed_ = false;
-      log_ << run_dir_ << ": no checkpoint yet (the run stopped before its first one): starting it again from step 0\n";
-    }
-  } else if (!find_checkpoint(latest_dir(run_dir_)).empty() || fs::exists(config_path(run_dir_))) {
-    throw std::runtime_error(run_dir_ + " already holds a run: pass --resume to continue it (also when it stopped "
-                             "before its first checkpoint), or choose another --out");
-  }
+  const RunDirStart start = open_run_dir(run_dir_, resume, cfg_, log_);
+  const double saved_router_lr_mult = start.saved_router_lr_mult;
+  const bool from_scratch = start.from_scratch;
+  if (from_scratch) resumed_ = false;
   // Every rank has read the run directory; from here on rank 0 alone writes it. The tokenizer
   // and the token cache are built by rank 0 first, then read by the others.
   dp_.check_same_config(cfg_.fields().to_json().dump());
@@ -156,19 +127,7 @@ Trainer::Trainer(Config cfg, std::string run_dir, bool resume, std::ostream& log
   opt_ = std::make_unique<AdamW>(adamw_params(*model_, cfg_.train.decay_embeddings, cfg_.train.router_lr_mult),
                                  cfg_.train.beta1, cfg_.train.beta2, cfg_.train.adam_eps, cfg_.train.weight_decay);
   if (shards_) shards_->attach(*opt_);
-  if (dp_.active() && cfg_.train.overlap_grad_sync) {
-    grad_group_ = dp_.group()->split(0);
-    const double inv_w = 1.0 / static_cast<double>(dp_.world());
-    std::vector<at::Tensor> ps;
-    if (shards_) {
-      ps = shards_->replicated_params();
-      if (shards_->replicas()) expert_grad_sync_ = std::make_unique<dist::GradBuckets>(*shards_->replicas(), shards_->owned_params(), inv_w);
-    } else {
-      for (auto& p : model_->parameters())
-        if (p.requires_grad()) ps.push_back(p);
-    }
-    grad_sync_ = std::make_unique<dist::GradBuckets>(*grad_group_, ps, inv_w);
-  }
+  grad_sync_ = std::make_unique<GradientSync>(dp_, model_, shards_.get(), cfg_.train.overlap_grad_sync);
   for (auto* l : model_->moe_layers()) l->gate->set_knob(Knob::kLrMult, cfg_.train.router_lr_mult);
   if (resume && !from_scratch) {
     // A checkpoint holds every expert: read whole, then this rank keeps its own (any EP size).
@@ -258,26 +217,14 @@ Trainer::StepResult Trainer::train_step(double lr) {
     auto ce = lm_loss(out.logits_BSV, tgt);
     auto loss = ce + out.aux_loss.to(at::kFloat);
     if (poison_.count(st_.step)) loss = loss * std::numeric_limits<float>::quiet_NaN();
-    if (m == tc.grad_accum - 1) {  // the last backward: the gradient all-reduce starts during it
-      if (grad_sync_) grad_sync_->arm();
-      if (expert_grad_sync_) expert_grad_sync_->arm();
-    }
+    if (m == tc.grad_accum - 1) grad_sync_->arm();  // the last backward: the gradient all-reduce starts during it
     (loss / static_cast<double>(tc.grad_accum)).backward();
     const double l = loss.item<double>();
     r.finite = r.finite && std::isfinite(l);
     r.loss += ce.item<double>() / static_cast<double>(tc.grad_accum);
   }
+  grad_sync_->finish();  // from here on every rank holds the same gradients (EP: of the parameters it holds)
   if (dp_.active()) {
-    // From here on every rank holds the same gradients (EP: of the parameters it holds).
-    if (grad_sync_) {
-      grad_sync_->finish();
-      if (expert_grad_sync_) expert_grad_sync_->finish();
-      else if (shards_) shards_->scale_owned_grads();
-    } else if (shards_) {
-      shards_->average_gradients(*dp_.group());
-    } else {
-      dp_.average_gradients(model_);
-    }
     r.finite = !dp_.any(!r.finite);
     r.loss = dp_.mean(r.loss);
   }
@@ -319,7 +266,7 @@ void Trainer::log_interval(double lr, const StepResult& r, TrainSummary& sum) {
                      {"tokens_per_s", tps}, {"skipped_steps", st_.skipped_steps}, {"elapsed_s", elapsed()}};
   if (dp_.active()) {  // this rank's time in collectives this interval (all-to-all: expert parallelism)
     auto c = dp_.group()->take_comm_seconds();
-    for (dist::Group* sub : {ep_sub_.get(), ep_replicas_.get(), grad_group_.get()})  // and the sub-groups'
+    for (dist::Group* sub : {ep_sub_.get(), ep_replicas_.get(), grad_sync_->group()})  // and the sub-groups'
       if (sub) {
         const auto e = sub->take_comm_seconds();
         c.other += e.other;

@@ -31,7 +31,7 @@
 #include "model/transformer.h"
 #include "train/adamw.h"
 #include "train/expert_shards.h"
-#include "dist/grad_buckets.h"
+#include "train/grad_sync.h"
 #include "train/checkpoint.h"
 #include "train/data_parallel.h"
 #include "io/jsonl.h"
@@ -116,11 +116,7 @@ class Trainer {
   std::unique_ptr<dist::Group> ep_sub_;  // the EP sub-group when train.expert_parallel < WORLD_SIZE
   std::unique_ptr<dist::Group> ep_replicas_;  // EP x DP: the ranks owning the same experts
   std::unique_ptr<ExpertShards> shards_;     // train.expert_parallel > 1: this rank's experts only
-  // train.overlap_grad_sync: the gradient all-reduce started during the last backward, on a
-  // group of its own (no other collective can interleave with its buckets), and for the owned
-  // experts of EP x DP on ep_replicas_.
-  std::unique_ptr<dist::Group> grad_group_;
-  std::unique_ptr<dist::GradBuckets> grad_sync_, expert_grad_sync_;
+  std::unique_ptr<GradientSync> grad_sync_;  // after ep_replicas_ and shards_: its buckets use them
   bool state_changed_ = false;  // rank 0 logged an event (remediation) since the last sync
   // State of one run() call.
   std::set<int64_t> poison_;  // test_hooks::nan_loss_steps()

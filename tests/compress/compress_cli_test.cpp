@@ -20,14 +20,20 @@ nlohmann::json last_json_line(const std::string& out) {
   while (pos != std::string::npos && pos > 0 && out[pos - 1] != '\n') pos = out.rfind('{', pos - 1);
   return nlohmann::json::parse(out.substr(pos));
 }
+// A tiny run trained `steps` steps into s.run("src"); its directory.
+std::string train_tiny(ScratchRun& s, int steps) {
+  const std::string run = s.run("src");
+  auto [code, out] = cli("train --config " + moescope::testing::source_path("configs/tiny.toml") + " --data " + s.corpus() +
+                         " --out " + run + " --set data.cache_dir=" + s.cache() + " --set train.max_steps=" + std::to_string(steps));
+  EXPECT_EQ(code, 0) << out;
+  return run;
+}
 }  // namespace
 
 TEST(CompressCli, TrainCompressEvalGenerateScope) {
   ScratchRun s("compress");
-  const std::string run = s.run("src");
-  auto [code, out] = cli("train --config " + moescope::testing::source_path("configs/tiny.toml") + " --data " + s.corpus() +
-                         " --out " + run + " --set data.cache_dir=" + s.cache() + " --set train.max_steps=20");
-  ASSERT_EQ(code, 0) << out;
+  const std::string run = train_tiny(s, 20);
+  ASSERT_FALSE(::testing::Test::HasFailure());
   auto [ec, eo] = cli("eval --run " + run, false);
   ASSERT_EQ(ec, 0) << eo;
   const double base = last_json_line(eo)["val_loss"].get<double>();
@@ -87,10 +93,8 @@ TEST(CompressCli, TrainCompressEvalGenerateScope) {
 
 TEST(CompressCli, WeightByRoutingRun) {
   ScratchRun s("compress-w");
-  const std::string run = s.run("src");
-  auto [code, out] = cli("train --config " + moescope::testing::source_path("configs/tiny.toml") + " --data " + s.corpus() +
-                         " --out " + run + " --set data.cache_dir=" + s.cache() + " --set train.max_steps=10");
-  ASSERT_EQ(code, 0) << out;
+  const std::string run = train_tiny(s, 10);
+  ASSERT_FALSE(::testing::Test::HasFailure());
   // The calibration run: the model's routing over a corpus.
   const std::string routing = s.run("routing");
   auto [sc, so] = cli("scope --model " + run + " --data " + s.corpus() + " --out " + routing + " --cache-dir " + s.cache());
@@ -138,6 +142,17 @@ TEST(CompressCli, ModelDirectory) {
   auto [sc, so] = cli("scope --model " + out + " --data " + s.corpus() + " --out " + s.run("scoped") +
                       " --device cpu --batch 4 --seq-len 32 --log-every 20 --cache-dir " + s.cache());
   ASSERT_EQ(sc, 0) << so;
+  // Routing-aware on a model directory: the source's routing over the corpus weights the banks.
+  const std::string routing = s.run("routing");
+  auto [rc, ro] = cli("scope --model " + src + " --data " + s.corpus() + " --out " + routing +
+                      " --device cpu --batch 4 --seq-len 32 --cache-dir " + s.cache());
+  ASSERT_EQ(rc, 0) << ro;
+  auto [wc, wo] = cli("compress --model " + src + " --out " + s.run("olmoe-w") + " --weight-by " + routing +
+                      " --weight-floor 0 --rank 4 --n-bases 3 --max-iters 2", false);
+  ASSERT_EQ(wc, 0) << wo;
+  EXPECT_EQ(last_json_line(wo)["weighted_by"], routing);
+  auto [we, weo] = cli("eval --model " + s.run("olmoe-w") + " --data " + s.corpus() + " --device cpu --max-batches 2", false);
+  ASSERT_EQ(we, 0) << weo;
   // Bad inputs.
   auto [b1, bo1] = cli("compress --run " + src + " --out " + s.run("bad"));
   EXPECT_NE(b1, 0);

@@ -15,6 +15,7 @@
 #include "compress/compressed_run.h"
 #include "compress/compressor.h"
 #include "compress/mobe_dir.h"
+#include "compress/routing_weights.h"
 #include "compress/model_dir_compress.h"
 #include "io/atomic_file.h"
 #include "io/remove_tree.h"
@@ -215,6 +216,44 @@ TEST(ModelDirCompress, StreamedEqualsInMemory) {
     EXPECT_TRUE(torch::allclose(a.logits_EM, b.logits_EM, 1e-6, 1e-6)) << a.name;
     EXPECT_TRUE(torch::allclose(a.mean_E, b.mean_E, 1e-6, 1e-6)) << a.name;
   }
+}
+
+// Routing-aware (--weight-by): the streamed compression applies the same per-expert weights as
+// compress_model, so the factors are equal; counts of another model are refused before OUT exists.
+TEST(ModelDirCompress, WeightedStreamedEqualsInMemory) {
+  Scratch s("weq");
+  CompressConfig cfg = small_config(Activation::kSilu);
+  cfg.weight_floor = 0.05;
+  RoutingCounts counts;
+  counts.run = "planted";
+  counts.layers[0] = {900, 500, 40, 0, 10, 10, 300, 240};  // the olmoe fixture: 2 layers of 8 experts
+  counts.layers[1] = {0, 0, 0, 1000, 1000, 5, 5, 0};
+  std::ostringstream log;
+  ModelDirOptions opt;
+  opt.weight_by = &counts;
+  const auto summary = compress_model_dir(fixture("olmoe"), s.path("out"), cfg, log, opt);
+  EXPECT_EQ(summary["weighted_by"], "planted");
+  for (auto& g : summary["groups"]) EXPECT_GE(g["weighted_rel_error"].get<double>(), 0.0) << g;
+  auto streamed = read_mobe_banks(s.path("out"));
+  LoadedRun run = load_model_dir(fixture("olmoe"), "cpu", log);
+  auto mem = compress_model(*run.model, cfg, nullptr, log, {}, &counts);
+  auto plain = compress_model(*run.model, small_config(Activation::kSilu), nullptr, log);
+  ASSERT_EQ(streamed.size(), mem.groups.size());
+  for (size_t k = 0; k < mem.groups.size(); ++k) {
+    EXPECT_TRUE(torch::allclose(mem.groups[k].B_MRD, streamed[k].B_MRD, 1e-6, 1e-6)) << mem.groups[k].name;
+    EXPECT_TRUE(torch::allclose(mem.groups[k].A_EPR, streamed[k].A_EPR, 1e-6, 1e-6)) << mem.groups[k].name;
+    EXPECT_FALSE(torch::allclose(plain.groups[k].B_MRD, streamed[k].B_MRD, 1e-4, 1e-4)) << "weights had no effect";
+  }
+  RoutingCounts other = counts;
+  other.layers[1].pop_back();  // 7 experts: another model
+  opt.weight_by = &other;
+  try {
+    compress_model_dir(fixture("olmoe"), s.path("out2"), cfg, log, opt);
+    ADD_FAILURE() << "counts of another model were accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("made on another model"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(fs::exists(s.path("out2")));
 }
 
 // One bank's experts are read, then that bank is solved, then the next: never more than one

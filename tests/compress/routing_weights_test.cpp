@@ -62,7 +62,7 @@ TEST(RoutingWeights, WeightedObjectiveMatchesNaiveSum) {
   auto g = random_group(3);
   initialise(g, InitMethod::kRandom, 3, 2, Activation::kSilu, 1e-6, 5);
   const double plain = group_objective(g, Activation::kSilu);
-  g.weight_E = torch::tensor({5.0, 0.1, 1.0, 1.0, 2.0, 0.0, 1.0, 3.0}, torch::kDouble);
+  set_objective_weights(g, torch::tensor({5.0, 0.1, 1.0, 1.0, 2.0, 0.0, 1.0, 3.0}, torch::kDouble));
   double num = 0, den = 0;
   for (int64_t e = 0; e < 8; ++e) {
     auto Zhat = compose(Activation::kSilu, g.A_EPR[e].unsqueeze(0), mixture(g.logits_EM)[e].unsqueeze(0), g.B_MRD)[0];
@@ -72,7 +72,7 @@ TEST(RoutingWeights, WeightedObjectiveMatchesNaiveSum) {
   }
   EXPECT_NEAR(group_objective(g, Activation::kSilu), num / den, 1e-12);
   EXPECT_GT(std::abs(num / den - plain), 1e-6);  // the weights do change it
-  g.weight_E = torch::ones({8}, torch::kDouble);
+  set_objective_weights(g, torch::ones({8}, torch::kDouble));
   EXPECT_NEAR(group_objective(g, Activation::kSilu), plain, 1e-12);  // w = 1: the unweighted objective
 }
 
@@ -80,7 +80,7 @@ TEST(RoutingWeights, WeightedBankGradientMatchesAutograd) {
   for (auto f : {Activation::kIdentity, Activation::kSilu, Activation::kTanh}) {
     auto g = random_group(4);
     initialise(g, InitMethod::kRandom, 3, 2, f, 1e-6, 6);
-    g.weight_E = torch::tensor({5.0, 0.1, 1.0, 1.0, 2.0, 0.0, 1.0, 3.0}, torch::kDouble);
+    set_objective_weights(g, torch::tensor({5.0, 0.1, 1.0, 1.0, 2.0, 0.0, 1.0, 3.0}, torch::kDouble));
     auto B = g.B_MRD.clone().requires_grad_(true);
     auto alpha = mixture(g.logits_EM).detach();
     auto err_E = (g.Z_EPD - compose(f, g.A_EPR, alpha, B)).pow(2).sum({1, 2});
@@ -96,7 +96,7 @@ TEST(RoutingWeights, AltminBankIsTheWeightedLeastSquaresOptimum) {
   // stationary in B, while the unweighted one is not.
   auto g = random_group(5);
   initialise(g, InitMethod::kSvd, 3, 2, Activation::kIdentity, 0.0, 7);
-  g.weight_E = torch::tensor({20.0, 20.0, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05}, torch::kDouble);
+  set_objective_weights(g, torch::tensor({20.0, 20.0, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05}, torch::kDouble));
   std::vector<GroupState> gs{g};
   solve_altmin(gs, altmin_cfg(3), Activation::kIdentity, [](const IterationReport&) {});
   auto alpha = mixture(gs[0].logits_EM);
@@ -115,7 +115,7 @@ TEST(RoutingWeights, HeavyExpertsReconstructBetterThanUnweighted) {
     auto base = random_group(6);
     initialise(base, InitMethod::kSvd, 3, 2, f, 1e-6, 8);
     std::vector<GroupState> plain{base}, weighted{base};
-    weighted[0].weight_E = torch::tensor({20.0, 20.0, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05}, torch::kDouble);
+    set_objective_weights(weighted[0], torch::tensor({20.0, 20.0, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05}, torch::kDouble));
     auto cfg = altmin_cfg(40);
     cfg.ridge = cfg.bank_ridge = 1e-6;
     solve_altmin(plain, cfg, f, [](const IterationReport&) {});

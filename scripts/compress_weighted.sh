@@ -4,10 +4,14 @@
 # first CALIB_CHARS characters of TinyShakespeare's training split; `scope --model` measures the
 # source model's routing over it; then every setting is compressed unweighted and weighted by
 # that routing (floors 0.1 and 0), and evaluated on the validation split (the last 10%, never in
-# the calibration text) of TinyShakespeare and of Brown. Then the same at r 32 / m 8 on the model
-# as a Hugging Face directory written by `moescope export` (scope --model and compress --model on
-# that directory, eval --model). One JSON line per row goes to $OUT.
-# Usage: scripts/compress_weighted.sh [MOESCOPE_BINARY] [SRC_RUN]   (1 thread, from the repo root)
+# the calibration text) of TinyShakespeare and of Brown. Then the same at r 32 / m 8 on HF_SRC's
+# model as a Hugging Face directory written by `moescope export` (scope --model and compress
+# --model on that directory, eval --model). The export writes deepseek_v3, which routes with
+# sigmoid scores, so HF_SRC must be a sigmoid-scored run (the shakespeare-fine preset with
+# --set moe.score_func=sigmoid); PARTS=run or PARTS=hf runs one half. One JSON line per row goes
+# to $OUT (appended).
+# Usage: [HF_SRC=RUN] [PARTS=run,hf] scripts/compress_weighted.sh [MOESCOPE_BINARY] [SRC_RUN]
+#        (1 thread, from the repo root)
 set -euo pipefail
 BIN=${1:-build/moescope}
 SRC=${2:-runs/shakespeare-fine}
@@ -16,13 +20,12 @@ BROWN=${BROWN:-data/brown.txt}
 CALIB_CHARS=${CALIB_CHARS:-300000}
 WORK=${WORK:-$SRC-weighted}
 OUT=${OUT:-$SRC-weighted.jsonl}
+HF_SRC=${HF_SRC:-$SRC}
+PARTS=${PARTS:-run,hf}
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 mkdir -p "$WORK"
 head -c "$CALIB_CHARS" "$SHAKES" > "$WORK/calibration.txt"
-rm -rf "$WORK/routing"
-"$BIN" scope --model "$SRC" --data "$WORK/calibration.txt" --out "$WORK/routing" > "$WORK/routing.log" 2>&1
 val() { "$BIN" eval "$@" 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["val_loss"])'; }
-: > "$OUT"
 row() {  # name, summary-json-or-empty, --run DIR | --model DIR
   local name=$1 summary=$2 kind=$3 dir=$4
   local ls lb
@@ -43,6 +46,9 @@ print(json.dumps(r))
 PY
   tail -1 "$OUT"
 }
+if [[ ",$PARTS," == *",run,"* ]]; then
+rm -rf "$WORK/routing"
+"$BIN" scope --model "$SRC" --data "$WORK/calibration.txt" --out "$WORK/routing" > "$WORK/routing.log" 2>&1
 row uncompressed "" --run "$SRC"
 # name  rank_ratio  basis_ratio
 SETTINGS=("r32-m8 0.5 0.25" "r16-m4 0.25 0.125")
@@ -57,10 +63,12 @@ for s in "${SETTINGS[@]}"; do
     row "$name weight=$w" "$summary" --run "$dst"
   done
 done
+fi
 # The model imported from a Hugging Face directory written by moescope's own export.
+if [[ ",$PARTS," == *",hf,"* ]]; then
 HF="$WORK/hf"
 rm -rf "$HF" "$WORK/routing-hf"
-"$BIN" export --run "$SRC" --out "$HF" > "$WORK/export.log" 2>&1
+"$BIN" export --run "$HF_SRC" --out "$HF" > "$WORK/export.log" 2>&1
 "$BIN" scope --model "$HF" --data "$WORK/calibration.txt" --out "$WORK/routing-hf" > "$WORK/routing-hf.log" 2>&1
 row "hf uncompressed" "" --model "$HF"
 for w in none 0.1 0; do
@@ -71,3 +79,4 @@ for w in none 0.1 0; do
             --max-iters 40 "${extra[@]}" 2>"$dst.log" | tail -1)
   row "hf r32-m8 weight=$w" "$summary" --model "$dst"
 done
+fi

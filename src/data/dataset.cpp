@@ -178,7 +178,7 @@ Dataset Dataset::prepare(const DataConfig& cfg, const std::string& run_dir, std:
 Dataset Dataset::open_for_eval(const std::string& run_dir, const DataConfig& cfg, const std::string& data_override,
                                std::ostream& log) {
   check_config(cfg);
-  const std::string tok_json = (fs::path(run_dir.empty() ? "." : run_dir) / "tokenizer.json").string();
+  const std::string tok_json = tokenizer_file(run_dir.empty() ? "." : run_dir);
   if (!fs::exists(tok_json))
     throw std::runtime_error("run directory '" + run_dir + "' has no tokenizer.json (" + tok_json +
                              " not found): not a training run, or its training never started");

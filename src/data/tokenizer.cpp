@@ -177,8 +177,13 @@ std::unique_ptr<Tokenizer> build_tokenizer(const std::string& kind, const std::s
   throw std::invalid_argument("unknown tokenizer kind '" + kind + "' (expected char, byte, bpe or hf:PATH)");
 }
 
+std::string tokenizer_file(const std::string& dir) {
+  const std::filesystem::path d(dir), hf = d / "tokenizer.json", own = d / kMoescopeTokenizerFile;
+  return (!std::filesystem::exists(hf) && std::filesystem::exists(own) ? own : hf).string();
+}
+
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& dir) {
-  const std::string file = (std::filesystem::path(dir) / "tokenizer.json").string();
+  const std::string file = tokenizer_file(dir);
   const std::string text = read_file(file);
   json j = parse_json_guarded(text, file);  // parse_error, or out_of_range for 1e999
   auto fail = [&](const std::string& what) -> std::runtime_error {

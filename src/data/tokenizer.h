@@ -85,9 +85,17 @@ void utf8_append(std::string& out, uint32_t cp);
 std::unique_ptr<Tokenizer> build_tokenizer(const std::string& kind, const std::string& corpus_path,
                                            int64_t bpe_vocab_size, const std::string& work_dir);
 
-// Loads a tokenizer saved with Tokenizer::save. Throws std::runtime_error naming the file on
-// a missing/unparseable tokenizer.json, an unsupported version, an unknown kind, or a
-// vocabulary that does not match the recorded vocab_size/fingerprint.
+// A Hugging Face model directory exported from a run with a moescope (non-Hugging Face)
+// tokenizer keeps it under this name, which transformers does not look for (export_hf_model).
+constexpr const char* kMoescopeTokenizerFile = "moescope_tokenizer.json";
+// The tokenizer file of DIR: DIR/tokenizer.json, or DIR/moescope_tokenizer.json when only that
+// exists.
+std::string tokenizer_file(const std::string& dir);
+
+// Loads a tokenizer saved with Tokenizer::save, or a Hugging Face tokenizer.json, from
+// tokenizer_file(dir). Throws std::runtime_error naming the file on a missing/unparseable
+// file, an unsupported version, an unknown kind, or a vocabulary that does not match the
+// recorded vocab_size/fingerprint.
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& dir);
 
 // Writes dir/tokenizer.json: `extra` (a JSON object of kind-specific fields) plus version,

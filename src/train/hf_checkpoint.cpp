@@ -152,18 +152,9 @@ LoadedRun load_model_dir(const std::string& dir, const std::string& device, std:
   r.cfg.train.dtype = DType::kFp32;
   r.cfg.train.seq_len = std::min<int64_t>(r.cfg.train.seq_len, hf.model.max_seq_len);
   r.cfg.data.tokenizer = "hf:" + dir;
-  if (fs::exists(fs::path(dir) / "tokenizer.json")) {
-    r.tokenizer = load_tokenizer(dir);
-  } else if (fs::exists(fs::path(dir) / "moescope_tokenizer.json")) {  // exported with a non-HF tokenizer
-    const std::string tmp = (fs::temp_directory_path() / ("moescope-tok-" + std::to_string(::getpid()))).string();
-    fs::create_directories(tmp);
-    fs::copy_file(fs::path(dir) / "moescope_tokenizer.json", fs::path(tmp) / "tokenizer.json", fs::copy_options::overwrite_existing);
-    r.tokenizer = load_tokenizer(tmp);
-    fs::remove_all(tmp);
-    r.cfg.data.tokenizer = r.tokenizer->kind();
-  } else {
-    throw std::runtime_error(dir + ": no tokenizer.json");
-  }
+  if (!fs::exists(tokenizer_file(dir))) throw std::runtime_error(dir + ": no tokenizer.json");
+  r.tokenizer = load_tokenizer(dir);
+  if (!fs::exists(fs::path(dir) / "tokenizer.json")) r.cfg.data.tokenizer = r.tokenizer->kind();  // exported with a moescope tokenizer
   if (r.tokenizer->vocab_size() > hf.model.vocab_size)
     throw std::runtime_error(dir + ": tokenizer vocabulary (" + std::to_string(r.tokenizer->vocab_size()) +
                              ") is larger than config.json vocab_size (" + std::to_string(hf.model.vocab_size) + ")");
@@ -232,7 +223,7 @@ void export_hf_model(Transformer& model, const Config& cfg, const std::string& t
   write_file_atomic((fs::path(out_dir) / "config.json").string(), config.dump(2) + "\n");
   if (tok->kind() == "hf") tok->save(out_dir);
   else  // not a Hugging Face tokenizer: kept for moescope under a name transformers does not look for
-    fs::copy_file(fs::path(tokenizer_dir) / "tokenizer.json", fs::path(out_dir) / "moescope_tokenizer.json");
+    fs::copy_file(fs::path(tokenizer_dir) / "tokenizer.json", fs::path(out_dir) / kMoescopeTokenizerFile);
 }
 
 }  // namespace moescope

@@ -249,6 +249,9 @@ TEST(Group, APeerThatDiesMakesTheCollectiveFail) {
   const double t0 = now_s();
   const auto codes = run_ranks(2, [port](int r) {
     auto g = Group::connect(env_for(r, 2, port, /*timeout_s=*/3));
+    // Both ranks past the rendezvous first: a rank 1 that left during rank 0's connect made the
+    // rendezvous fail instead (seen once in CI: "Connection closed by peer").
+    g->barrier();
     if (r == 1) _exit(0);  // gone without a word
     at::Tensor t = torch::ones({4});
     try {

@@ -55,6 +55,30 @@ TEST(HfCli, TrainInitRefusesAModelTooLargeForMemory) {
   EXPECT_NE(out.find("Estimate:"), std::string::npos) << out;
 }
 
+// A run with a moescope tokenizer (char) exported, then used as a model directory: eval and
+// scope --model read its moescope_tokenizer.json, and the exported model's validation loss is
+// the run's own on the same text (within 0.5%: eval --model takes its own batch size, so the
+// windows differ; a wrong tokenizer or model would be off by far more: ln(vocab) is 4.2).
+TEST(HfExport, ExportedCharRunEvaluatesAsAModelDirectory) {
+  moescope::testing::ScratchRun s("hf-export-char");
+  const std::string run = s.run("src"), hf = s.run("hf");
+  auto [rc, out] = cli("train --config " + source_path("configs/tiny.toml") + " --data " + s.corpus() + " --out " + run +
+                       " --set moe.score_func=sigmoid --set train.max_steps=4 --set train.dtype=fp32 --set data.cache_dir=" + s.cache());
+  ASSERT_EQ(rc, 0) << out;
+  std::tie(rc, out) = cli("export --run " + run + " --out " + hf);
+  ASSERT_EQ(rc, 0) << out;
+  ASSERT_FALSE(std::filesystem::exists(hf + "/tokenizer.json"));
+  std::tie(rc, out) = cli("eval --run " + run, false);
+  ASSERT_EQ(rc, 0) << out;
+  const double own = nlohmann::json::parse(out)["val_loss"].get<double>();
+  std::tie(rc, out) = cli("eval --model " + hf + " --data " + s.corpus() + " --device cpu", false);
+  ASSERT_EQ(rc, 0) << out;
+  EXPECT_NEAR(nlohmann::json::parse(out)["val_loss"].get<double>(), own, 5e-3 * own);
+  std::tie(rc, out) = cli("scope --model " + hf + " --data " + s.corpus() + " --out " + s.run("scoped") +
+                          " --device cpu --batch 2 --seq-len 32 --cache-dir " + s.cache());
+  ASSERT_EQ(rc, 0) << out;
+}
+
 TEST(HfExport, CliRefusesASoftmaxRun) {
   moescope::testing::ScratchRun s("hf-export-cli");
   const auto [rc, out] = cli("export --run " + source_path("tests/fixtures/runs/tiny-remediated") + " --out " + s.run("x"));

@@ -359,9 +359,16 @@ nlohmann::json export_hf_config(const ModelConfig& m, int64_t bos_id, int64_t eo
   if (e.sparse_step != 1) refuse("moe.sparse_step = " + std::to_string(e.sparse_step), "dense layers between MoE layers");
   if (!e.dense_layers.empty()) refuse("moe.dense_layers = " + e.dense_layers, "dense layers after MoE layers");
   if (e.shared_expert_gate) refuse("moe.shared_expert_gate = true", "a gated shared expert");
-  if (e.n_shared > 0 && e.shared_hidden > 0 && e.shared_hidden != e.n_shared * e.expert_hidden)
-    refuse("moe.shared_hidden = " + std::to_string(e.shared_hidden),
-           "the shared expert's width must be moe.n_shared x moe.expert_hidden");
+  // Hugging Face fuses deepseek_v3's shared experts into one MLP of n_shared_experts x
+  // moe_intermediate_size, as moescope fuses them into one of moe.shared_hidden: a width that is a
+  // multiple of moe.expert_hidden is the same module under n_shared_experts = width / expert_hidden.
+  int64_t hf_n_shared = e.n_shared;
+  if (e.n_shared > 0 && e.shared_hidden > 0 && e.shared_hidden != e.n_shared * e.expert_hidden) {
+    if (e.shared_hidden % e.expert_hidden != 0)
+      refuse("moe.shared_hidden = " + std::to_string(e.shared_hidden),
+             "the shared expert's width must be a multiple of moe.expert_hidden (" + std::to_string(e.expert_hidden) + ")");
+    hf_n_shared = e.shared_hidden / e.expert_hidden;
+  }
   if (e.n_group > 1 && e.n_routed / e.n_group < 2)
     refuse("moe.n_group = " + std::to_string(e.n_group), "groups of one expert (deepseek_v3 scores a group by its top two)");
   if (m.norm_eps != 1e-6) refuse("model.norm_eps", "deepseek_v3's latent norms use 1e-6, so every norm must");
@@ -377,7 +384,7 @@ nlohmann::json export_hf_config(const ModelConfig& m, int64_t bos_id, int64_t eo
   c["num_hidden_layers"] = m.n_layers;
   c["num_attention_heads"] = a.n_heads;
   c["num_key_value_heads"] = a.n_heads;
-  c["n_shared_experts"] = e.n_shared;
+  c["n_shared_experts"] = hf_n_shared;
   c["n_routed_experts"] = e.n_routed;
   c["routed_scaling_factor"] = e.routed_scaling_factor;
   c["kv_lora_rank"] = a.kv_lora_rank;

@@ -31,7 +31,10 @@ const std::string kHfTokenizerDir = MOESCOPE_SOURCE_DIR "/tests/fixtures/hf/deep
 TEST(HfExport, RoundTripIsExact) {
   moescope::testing::ScratchRun s("hf-export");
   for (bool tied : {false, true}) {
-    Config cfg = exportable({std::string("model.tie_embeddings=") + (tied ? "true" : "false")});
+    // Untied: also a fused shared expert wider than n_shared x expert_hidden (exported as
+    // n_shared_experts = shared_hidden / expert_hidden, the same module).
+    Config cfg = exportable({std::string("model.tie_embeddings=") + (tied ? "true" : "false"),
+                             tied ? "moe.shared_hidden=0" : "moe.shared_hidden=48"});
     torch::manual_seed(7);
     Transformer model(cfg.model);
     {
@@ -48,6 +51,7 @@ TEST(HfExport, RoundTripIsExact) {
     const auto hf = nlohmann::json::parse(read_file(out + "/config.json"));
     EXPECT_EQ(hf["model_type"], "deepseek_v3");
     EXPECT_EQ(hf["bos_token_id"], 261);
+    EXPECT_EQ(hf["n_shared_experts"], tied ? 1 : 3);
 
     std::ostringstream log;
     LoadedRun back = load_model_dir(out, "cpu", log);
@@ -70,6 +74,7 @@ TEST(HfExport, SettingsWithoutAnHfEquivalentAreRefused) {
       {"moe.score_func=softmax", "moe.score_func = softmax"},
       {"moe.bias_in_weights=true", "moe.bias_in_weights = true"},
       {"attn.type=mha", "attn.type = mha"},
+      {"moe.shared_hidden=40", "a multiple of moe.expert_hidden (16)"},
   };
   for (const auto& [set, want] : cases) {
     Config cfg = exportable({set});

@@ -1,8 +1,6 @@
 // hf_checkpoint.cpp: see hf_checkpoint.h.
 #include "train/hf_checkpoint.h"
 
-#include <unistd.h>
-
 #include <array>
 #include <cmath>
 #include <cstring>

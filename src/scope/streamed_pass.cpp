@@ -92,11 +92,8 @@ std::vector<at::Tensor> tensors_of(const torch::nn::Module& m) {
   return ts;
 }
 
-// What Transformer::forward does after the blocks: the loss over one chunk's final states.
-void head_loss(TransformerImpl& model, const at::Tensor& h_BSD, const at::Tensor& target_T, ChunkOutcome& out) {
-  auto h = model.norm(h_BSD);
-  const auto& w = model.lm_head.is_empty() ? model.embed_tokens->weight : model.lm_head->weight;
-  auto logits_BSV = torch::matmul(h, cast_to(w, h.scalar_type()).t());
+// The summed next-token loss and the number of targets (ignore_index -100) of one chunk.
+void add_loss(const at::Tensor& logits_BSV, const at::Tensor& target_T, ChunkOutcome& out) {
   const int64_t T = target_T.numel();
   auto logits = logits_BSV.reshape({T, -1}).to(torch::kFloat);
   auto target = target_T.to(logits.device());
@@ -104,6 +101,13 @@ void head_loss(TransformerImpl& model, const at::Tensor& h_BSD, const at::Tensor
                      logits, target, torch::nn::functional::CrossEntropyFuncOptions().ignore_index(-100).reduction(torch::kSum))
                      .item<double>();
   out.targets = (target != -100).sum().item<int64_t>();
+}
+
+// What Transformer::forward does after the blocks, then the chunk's loss.
+void head_loss(TransformerImpl& model, const at::Tensor& h_BSD, const at::Tensor& target_T, ChunkOutcome& out) {
+  auto h = model.norm(h_BSD);
+  const auto& w = model.lm_head.is_empty() ? model.embed_tokens->weight : model.lm_head->weight;
+  add_loss(torch::matmul(h, cast_to(w, h.scalar_type()).t()), target_T, out);
 }
 
 RoutingObservation kept_observation(MoELayerImpl& m) {
@@ -118,14 +122,7 @@ ChunkOutcome forward_chunk(Transformer& model, const ChunkInput& in) {
   torch::NoGradGuard ng;
   const auto device = model->parameters().front().device();
   ChunkOutcome out;
-  auto res = model->forward(in.tokens_BS.to(device));
-  const int64_t T = in.target_T.numel();
-  auto logits = res.logits_BSV.reshape({T, -1}).to(torch::kFloat);
-  auto target = in.target_T.to(device);
-  out.loss_sum = torch::nn::functional::cross_entropy(
-                     logits, target, torch::nn::functional::CrossEntropyFuncOptions().ignore_index(-100).reduction(torch::kSum))
-                     .item<double>();
-  out.targets = (target != -100).sum().item<int64_t>();
+  add_loss(model->forward(in.tokens_BS.to(device)).logits_BSV, in.target_T, out);
   for (auto* m : model->moe_layers()) out.routing.push_back(kept_observation(*m));
   return out;
 }

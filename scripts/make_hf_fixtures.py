@@ -26,7 +26,7 @@ computes on the CPU:
 deepseek_v3_fp8 is the one fixture that save_pretrained cannot write: transformers builds and
 saves it like the others, then this script quantises its projection weights to DeepSeek-V3's
 block FP8 (float8_e4m3fn, one float32 weight_scale_inv per 128x128 block, as the published
-checkpoints store them) and adds the quantization_config; its expected numbers are transformers'
+checkpoints store them), adds a multi-token-prediction layer and the quantization_config; its expected numbers are transformers'
 forward on the dequantised weights (what the FP8 checkpoint means).
 
 Everything is seeded and runs single-threaded: a second run writes byte-identical files.
@@ -76,13 +76,13 @@ FIXTURES = {
         rope_parameters=dict(rope_type="yarn", rope_theta=10000.0, factor=4.0, original_max_position_embeddings=32,
                              beta_fast=32, beta_slow=1, mscale=1.0, mscale_all_dim=0.8)), "float32", "400KB"),
     # norm_topk_prob false, n_group 2 > topk_group 1, two dense layers first, no q LoRA, plain RoPE,
-    # tied embeddings; stored as block FP8 (see above).
+    # tied embeddings; stored as block FP8 with an MTP layer (see above).
     "deepseek_v3_fp8": ("deepseek_v3", dict(
         hidden_size=64, intermediate_size=160, moe_intermediate_size=32, num_hidden_layers=3, num_attention_heads=4,
         num_key_value_heads=4, n_shared_experts=2, n_routed_experts=8, routed_scaling_factor=1.5, kv_lora_rank=16,
         q_lora_rank=None, qk_rope_head_dim=8, v_head_dim=16, qk_nope_head_dim=16, n_group=2, topk_group=1,
         num_experts_per_tok=3, first_k_dense_replace=2, norm_topk_prob=False, topk_method="noaux_tc",
-        scoring_func="sigmoid", rope_interleave=True, tie_word_embeddings=True, num_nextn_predict_layers=0,
+        scoring_func="sigmoid", rope_interleave=True, tie_word_embeddings=True,
         rope_parameters=dict(rope_type="default", rope_theta=10000.0)), "float32", None),
     "deepseek_v2": ("deepseek_v2", dict(
         hidden_size=64, intermediate_size=96, moe_intermediate_size=24, num_hidden_layers=2, num_attention_heads=4,
@@ -231,14 +231,27 @@ def to_fp8_dir(d):
             out[k], out[k.replace(".weight", ".weight_scale_inv")], deq[k] = q, s, w
         else:
             out[k] = deq[k] = t
+    # A multi-token-prediction layer after the last one, as DeepSeek-V3 publishes it (a decoder
+    # layer plus enorm, hnorm, eh_proj): not part of next-token logits; transformers and moescope skip it.
+    cfg_path = os.path.join(d, "config.json")
+    cfg = json.load(open(cfg_path))
+    n, h = cfg["num_hidden_layers"], cfg["hidden_size"]
+    g = torch.Generator().manual_seed(5)
+    last = f"model.layers.{n - 1}."
+    for k in sorted(out):
+        if k.startswith(last):
+            out[f"model.layers.{n}." + k[len(last):]] = out[k].clone()
+    out[f"model.layers.{n}.enorm.weight"] = torch.ones(h)
+    out[f"model.layers.{n}.hnorm.weight"] = torch.ones(h)
+    q, s, _ = fp8_quantise(torch.randn(h, 2 * h, generator=g) / (2 * h) ** 0.5)
+    out[f"model.layers.{n}.eh_proj.weight"], out[f"model.layers.{n}.eh_proj.weight_scale_inv"] = q, s
+    cfg["num_nextn_predict_layers"] = 1
     plain = d + ".dequantised"
     shutil.copytree(d, plain)
     save_file(deq, os.path.join(plain, "model.safetensors"), metadata={"format": "pt"})
     model = transformers.AutoModelForCausalLM.from_pretrained(plain, dtype=torch.float32)
     shutil.rmtree(plain)
     save_file(out, path, metadata={"format": "pt"})
-    cfg_path = os.path.join(d, "config.json")
-    cfg = json.load(open(cfg_path))
     cfg["quantization_config"] = dict(activation_scheme="dynamic", fmt="e4m3", quant_method="fp8",
                                       weight_block_size=[FP8_BLOCK, FP8_BLOCK])
     with open(cfg_path, "w") as f:

@@ -360,13 +360,15 @@ def adamw_groups(model):
 
 
 def train_window(tok):
-    """TRAIN_TEXT cut to 2 * (ADAMW_LEN + 1) tokens: with data.val_fraction 0.5 the train split is
-    exactly one window, so every batch moescope draws is that window."""
-    n = 2 * (ADAMW_LEN + 1)
-    ids = tok.encode(TRAIN_TEXT).ids
-    text = tok.decode(ids[:n])
-    assert tok.encode(text).ids == ids[:n], "the cut text does not re-encode to the same ids"
-    return text, ids[:ADAMW_LEN + 1]
+    """A corpus of >= 1000 bytes (moescope's minimum) and the data.val_fraction whose train split is
+    exactly its first ADAMW_LEN + 1 tokens: every batch moescope draws is that window."""
+    text = " ".join([TRAIN_TEXT] * 9)
+    ids = tok.encode(text).ids
+    assert len(text.encode()) >= 1000 and tok.decode(ids) == text
+    n = len(ids)
+    val_fraction = float(f"{(n - ADAMW_LEN - 0.5) / n:.12g}")  # floor(n * v) = n - (ADAMW_LEN + 1)
+    assert n - math.floor(n * val_fraction) == ADAMW_LEN + 1
+    return text, ids[:ADAMW_LEN + 1], val_fraction
 
 
 def measure(model, model_type, tok, train_text_ids):
@@ -412,14 +414,14 @@ def measure(model, model_type, tok, train_text_ids):
                 greedy_new_ids=greedy, one_step=one_step, adamw_losses=losses)
 
 
-def moescope_set():
+def moescope_set(val_fraction):
     """The train --init overrides under which moescope's trainer is transformers' AdamW loop above."""
     return {"train.device": "cpu", "train.dtype": "fp32", "train.batch_size": 1, "train.seq_len": ADAMW_LEN,
             "train.grad_accum": 1, "train.max_steps": ADAMW["steps"], "train.lr": ADAMW["lr"], "train.warmup_steps": 0,
             "train.min_lr_ratio": 1.0, "train.weight_decay": ADAMW["weight_decay"], "train.decay_embeddings": False,
             "train.beta1": ADAMW["betas"][0], "train.beta2": ADAMW["betas"][1], "train.adam_eps": ADAMW["eps"],
             "train.grad_clip": ADAMW["grad_clip"], "train.router_lr_mult": 1.0, "train.log_every": 1,
-            "data.val_fraction": 0.5, "moe.bias_update_rate": 0.0}
+            "data.val_fraction": val_fraction, "moe.bias_update_rate": 0.0}
 
 
 def make(name, out, tok_json):
@@ -468,7 +470,7 @@ def make(name, out, tok_json):
         # What transformers computes from the directory itself (bf16 weights read back as fp32).
         model = transformers.AutoModelForCausalLM.from_pretrained(d, dtype=torch.float32)
         source = "transformers' forward on the directory, loaded with from_pretrained(dtype=float32)"
-    text, ids = train_window(tok)
+    text, ids, val_fraction = train_window(tok)
     e = dict(versions=dict(torch=torch.__version__, transformers=transformers.__version__),
              source=source + ", fp32 on the CPU", seed=seed, storage=dtype, sharded=bool(shard),
              expert_layout="fused" if fused else "per expert")
@@ -476,7 +478,7 @@ def make(name, out, tok_json):
     e.update(train_text=text, train_window_ids=ids,
              adamw=dict(lr=ADAMW["lr"], betas=list(ADAMW["betas"]), eps=ADAMW["eps"],
                         weight_decay=ADAMW["weight_decay"], grad_clip=ADAMW["grad_clip"], steps=ADAMW["steps"]),
-             moescope_set=moescope_set())
+             moescope_set=moescope_set(val_fraction))
     with open(os.path.join(d, "expected.json"), "w") as f:
         f.write(json.dumps(e, sort_keys=True) + "\n")
     print("wrote", d, "(" + ", ".join(sorted(os.listdir(d))) + ")")

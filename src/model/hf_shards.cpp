@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <regex>
 #include <stdexcept>
 
 #include <nlohmann/json.hpp>
@@ -44,6 +45,22 @@ std::string hf_tensor_name(const std::string& model_type, const std::string& mod
     replace_once(&n, ".mlp.shared_experts.", ".mlp.shared_expert.");
   }
   return n;
+}
+
+bool hf_fused_expert(const std::string& module_name, HfFusedExpert* out) {
+  static const std::regex re(R"(^(model\.layers\.\d+\.mlp\.experts)\.(\d+)\.(gate|up|down)_proj\.weight$)");
+  std::smatch m;
+  const std::string n = hf_name(module_name);
+  if (!std::regex_match(n, m, re)) return false;
+  out->expert = std::stoll(m[2]);
+  out->gate_up = m[3] != "down";
+  out->up = m[3] == "up";
+  out->name = m[1].str() + (out->gate_up ? ".gate_up_proj" : ".down_proj");
+  return true;
+}
+
+std::string hf_fused_layout_name(const std::string& model_type, const std::string& module_name) {
+  return model_type == "mixtral" ? hf_name(module_name) : hf_tensor_name(model_type, module_name);
 }
 
 std::string hf_scale_inv_name(const std::string& weight_name) {

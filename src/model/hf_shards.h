@@ -26,6 +26,22 @@ namespace moescope {
 //   qwen2_moe mlp.shared_expert.*, mlp.shared_expert_gate.weight
 std::string hf_tensor_name(const std::string& model_type, const std::string& module_name);
 
+// transformers 5's fused expert layout (what save_pretrained(save_original_format=False) writes;
+// the default and the published checkpoints keep one tensor per expert): a layer's routed
+// experts as "model.layers.L.mlp.experts.gate_up_proj" [E, 2h, d] (gate rows, then up rows) and
+// "model.layers.L.mlp.experts.down_proj" [E, d, h], every other tensor under its transformers
+// module name (Mixtral's router as mlp.gate.weight). For a moescope routed-expert parameter
+// (model.layers.L.mlp.experts.N.{gate,up,down}_proj.weight): the fused tensor, N, and which rows.
+struct HfFusedExpert {
+  std::string name;   // the fused tensor
+  int64_t expert = 0;
+  bool gate_up = false;  // gate_up_proj (rows [0, h) gate, [h, 2h) up) or down_proj
+  bool up = false;
+};
+bool hf_fused_expert(const std::string& module_name, HfFusedExpert* out);
+// The name of a non-expert tensor in the fused layout (Mixtral: mlp.gate, not block_sparse_moe.gate).
+std::string hf_fused_layout_name(const std::string& model_type, const std::string& module_name);
+
 struct HfShards {
   std::vector<std::unique_ptr<MappedSafetensors>> files;
   std::map<std::string, const MappedSafetensors*> owner;  // tensor -> file

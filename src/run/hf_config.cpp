@@ -167,7 +167,11 @@ void read_deepseek(Reader& r, HfModelConfig* out, bool v3) {
   a.qk_rope_head_dim = r.i64("qk_rope_head_dim");
   a.v_head_dim = r.i64("v_head_dim");
   r.has("head_dim");  // transformers sets it to qk_rope_head_dim
-  a.yarn_softmax_mscale = v3;
+  if (r.has("qk_head_dim") && r.i64("qk_head_dim") != a.qk_nope_head_dim + a.qk_rope_head_dim)
+    r.fail("qk_head_dim", "must be qk_nope_head_dim + qk_rope_head_dim (transformers 5 writes it so)");
+  // Both scale the attention softmax by mscale(factor, mscale_all_dim)^2 under YaRN (transformers
+  // 5's yarn_apply_mscale in DeepseekV2Attention and DeepseekV3Attention; DeepSeek's own code).
+  a.yarn_softmax_mscale = true;
   out->rope_interleave = v3 ? r.flag("rope_interleave", true) : true;
   auto& e = m.moe;
   m.dense_hidden = r.i64("intermediate_size");
@@ -250,7 +254,10 @@ void read_qwen_like(Reader& r, HfModelConfig* out, const std::string& type) {
     if (r.has("clip_qkv") && a.clip_qkv <= 0) r.fail("clip_qkv", "must be > 0 or null");
   } else {  // qwen2_moe, qwen3_moe
     no_sliding_window(r);
-    e.n_routed = r.i64("num_experts");
+    // Published Qwen configs say num_experts; transformers 5 saves qwen3_moe's as num_local_experts.
+    const bool local = r.has("num_local_experts");
+    e.n_routed = local && !r.has("num_experts") ? r.i64("num_local_experts") : r.i64("num_experts");
+    if (local && r.i64("num_local_experts") != e.n_routed) r.fail("num_local_experts", "differs from num_experts");
     e.expert_hidden = r.i64("moe_intermediate_size");
     m.dense_hidden = r.i64("intermediate_size");
     e.norm_topk_prob = r.flag("norm_topk_prob", false);

@@ -69,11 +69,34 @@ int64_t load_hf_weights(const std::string& dir, const HfModelConfig& hf, Transfo
   const Shards& sh = *shards;
   std::set<std::string> used;
   torch::NoGradGuard ng;
+  // transformers 5's fused expert layout (model/hf_shards.h): one layer's fused tensor at a time.
+  std::string fused_name;
+  at::Tensor fused;
+  auto load_fused = [&](const HfFusedExpert& f, at::Tensor& dst, bool parameter) {
+    const int64_t E = hf.model.moe.n_routed, h = hf.model.moe.expert_hidden, d = hf.model.d_model;
+    if (fused_name != f.name) {
+      fused = hf_read_float(sh, f.name, f.gate_up ? std::vector<int64_t>{E, 2 * h, d} : std::vector<int64_t>{E, d, h});
+      if (!torch::isfinite(fused).all().item<bool>())
+        throw std::runtime_error(sh.where(f.name) + ": tensor '" + f.name + "' holds NaN or Inf values");
+      fused_name = f.name;
+      used.insert(f.name);
+    }
+    at::Tensor src = fused[f.expert];
+    if (f.gate_up) src = src.narrow(0, f.up ? h : 0, h);
+    if (in_place && parameter) dst.set_data(src.clone());  // a copy: the rows are not one mapped tensor
+    else dst.copy_(src);
+  };
   auto load_one = [&](const std::string& key, at::Tensor& dst, bool parameter) {
     if (overlay && overlay->absent.count(key)) return;
-    const std::string name = hf_tensor_name(hf.model_type, key);
+    std::string name = hf_tensor_name(hf.model_type, key);
     if (name.empty()) return;
-    if (!sh.has(name)) throw std::runtime_error(dir + ": tensor '" + name + "' is missing (config.json implies it)");
+    if (!sh.has(name)) {
+      HfFusedExpert f;
+      if (hf_fused_expert(key, &f) && sh.has(f.name)) return load_fused(f, dst, parameter);
+      const std::string alt = hf_fused_layout_name(hf.model_type, key);
+      if (sh.has(alt)) name = alt;
+      else throw std::runtime_error(dir + ": tensor '" + name + "' is missing (config.json implies it)");
+    }
     used.insert(name);
     const std::vector<int64_t> want = dst.sizes().vec();
     const bool permuted = hf.rope_interleave && !rope_rows(hf.model, key).empty();

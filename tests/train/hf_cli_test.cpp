@@ -1,12 +1,18 @@
 // hf_cli_test.cpp: Hugging Face model directories through the moescope binary: `eval --model`,
 // `generate --model`, `train --init` (microscope on from the first step; a model too large for
-// memory with its AdamW states is refused with an estimate) and `export` refusals.
+// memory with its AdamW states is refused with an estimate; every fixture's first 5 AdamW
+// steps give transformers' losses) and `export` refusals.
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
+#include <sstream>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "hf_fixtures.h"
 #include "io/atomic_file.h"
 #include "train_test_util.h"
 
@@ -45,6 +51,47 @@ TEST(HfCli, TrainInitStartsFromTheModelWithTheMicroscopeOn) {
   ASSERT_TRUE(std::getline(metrics, first));
   EXPECT_NE(first.find("\"entropy_norm\""), std::string::npos) << "routing metrics from the first logged step: " << first;
 }
+
+// `train --init DIR` under the --set overrides the fixture names (constant lr, AdamW betas/eps,
+// weight decay on the 2-d weights but embeddings, clipping at 1, no bias update) on a corpus
+// whose train split is one 17-token window (so every batch is that window): the losses of the
+// first 5 steps are those of transformers' own AdamW loop from the same directory, within 1e-3.
+class HfInitTrain : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(HfInitTrain, FiveAdamWStepsMatchTransformers) {
+  const std::string dir = moescope::testing::hf_fixture_dir(GetParam());
+  const auto e = nlohmann::json::parse(moescope::read_file(dir + "/expected.json"));
+  moescope::testing::ScratchRun s("hf-init-adamw-" + GetParam());
+  const std::string corpus = s.run("window.txt"), run = s.run("run");
+  moescope::write_file_atomic(corpus, e["train_text"].get<std::string>());
+  std::string sets;
+  for (const auto& [k, v] : e["moescope_set"].items())
+    sets += " --set " + k + "=" + (v.is_string() ? v.get<std::string>() : v.dump());
+  auto [rc, out] = cli("train --init " + dir + " --out " + run + " --data " + corpus + sets +
+                       " --set train.eval_every=1000 --set train.ckpt_every=1000 --set train.eval_max_batches=1"
+                       " --set data.cache_dir=" + s.cache());
+  ASSERT_EQ(rc, 0) << out;
+  const auto want = e["adamw_losses"].get<std::vector<double>>();
+  std::vector<double> got;
+  std::ifstream metrics(run + "/metrics.jsonl");
+  for (std::string line; std::getline(metrics, line);) {
+    const auto j = nlohmann::json::parse(line);
+    if (j.value("type", "") == "train") got.push_back(j["loss"].get<double>());
+  }
+  ASSERT_EQ(got.size(), want.size()) << out;
+  std::ostringstream msg;
+  double worst = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    msg << " " << got[i] << "/" << want[i];
+    worst = std::max(worst, std::fabs(got[i] - want[i]));
+  }
+  std::cout << GetParam() << ": max |loss - transformers| over the 5 AdamW steps = " << worst << "\n";
+  for (size_t i = 0; i < got.size(); ++i)
+    EXPECT_NEAR(got[i], want[i], 1e-3) << GetParam() << " step " << i << " (moescope/transformers:" << msg.str() << ")";
+}
+
+INSTANTIATE_TEST_SUITE_P(All, HfInitTrain, ::testing::ValuesIn(moescope::testing::hf_fixture_names()),
+                         [](const auto& i) { return i.param; });
 
 TEST(HfCli, TrainInitRefusesAModelTooLargeForMemory) {
   moescope::testing::ScratchRun s("hf-cli-init-big");

@@ -19,7 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/host_memory.h"
-#include "hf_fixture_writer.h"
+#include "hf_fixtures.h"
 #include "io/atomic_file.h"
 #include "model/init.h"
 #include "train/hf_checkpoint.h"
@@ -30,7 +30,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string fixture(const std::string& arch) { return moescope::testing::source_path("tests/fixtures/hf/" + arch); }
+std::string fixture(const std::string& arch) { return moescope::testing::hf_fixture_dir(arch); }
 
 at::Tensor fp32_logits(LoadedRun& run, const std::vector<int64_t>& ids) {
   torch::NoGradGuard ng;
@@ -69,7 +69,7 @@ class HfMappedArch : public ::testing::TestWithParam<std::string> {};
 TEST_P(HfMappedArch, SameLogitsAsTheCopy) {
   const std::string dir = fixture(GetParam());
   const auto e = nlohmann::json::parse(read_file(dir + "/expected.json"));
-  const auto ids = e["input_ids"].get<std::vector<int64_t>>();
+  const auto ids = e["inputs"][1]["input_ids"].get<std::vector<int64_t>>();
   std::ostringstream log;
   LoadedRun copy = load_model_dir(dir, "cpu", log, HfWeights::kCopy);
   LoadedRun mapped = load_model_dir(dir, "cpu", log, HfWeights::kMapped);
@@ -78,7 +78,7 @@ TEST_P(HfMappedArch, SameLogitsAsTheCopy) {
   EXPECT_LE(diff, 1e-6) << GetParam();
 }
 
-INSTANTIATE_TEST_SUITE_P(All, HfMappedArch, ::testing::ValuesIn(hffix::architectures()),
+INSTANTIATE_TEST_SUITE_P(All, HfMappedArch, ::testing::ValuesIn(moescope::testing::hf_fixture_names()),
                          [](const auto& i) { return i.param; });
 
 TEST(HfMapped, ExpertWeightsAreTheFilesOwnPages) {

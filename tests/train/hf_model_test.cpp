@@ -1,21 +1,32 @@
-// hf_model_test.cpp: Hugging Face model directories (train/hf_checkpoint.h, run/hf_config.h).
-// Every architecture's tiny fixture (tests/fixtures/hf/<arch>, or ../shared/fixtures/hf/<arch>
-// when that directory exists: fixtures made by transformers itself) loads, its fp32 logits
-// match expected.json within 1e-4, and greedy decoding (with and without the KV cache) gives
-// the expected token ids. Damaged directories get errors naming the problem.
+// hf_model_test.cpp: Hugging Face model directories (train/hf_checkpoint.h, run/hf_config.h)
+// against transformers itself. Every fixture (tests/fixtures/hf/<name>, written and measured by
+// scripts/make_hf_fixtures.py with the pinned transformers, fp32 on the CPU) loads, and:
+//   - its logits at both input lengths match transformers' within 1e-4 of the largest logit;
+//   - every MoE layer picks the same top-k experts for every token (no near-tie is exempted:
+//     the script only accepts weights whose selection margin is >= 1e-4, recorded per layer)
+//     with the same routing weights (1e-4);
+//   - greedy decoding gives transformers' 16 tokens (model.generate, KV cache), with and
+//     without moescope's KV cache;
+//   - one training forward/backward gives transformers' loss and per-group gradient norms
+//     (1e-4 relative).
+// Damaged directories get errors naming the problem.
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
+#include <regex>
 #include <sstream>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "data/hf_tokenizer.h"
-#include "hf_fixture_writer.h"
+#include "hf_fixtures.h"
 #include "io/atomic_file.h"
+#include "model/hf_shards.h"
+#include "train/evaluate.h"
 #include "train/generate.h"
 #include "train/hf_checkpoint.h"
 #include "train_test_util.h"
@@ -26,12 +37,7 @@ using nlohmann::json;
 
 namespace {
 
-// ../shared/fixtures/hf (transformers-made, when a machine with transformers wrote them) wins.
-fs::path shared_fixtures() { return fs::path(MOESCOPE_SOURCE_DIR) / ".." / "shared" / "fixtures" / "hf"; }
-bool using_shared() { return fs::is_directory(shared_fixtures()); }
-fs::path fixture(const std::string& arch) {
-  return (using_shared() ? shared_fixtures() : fs::path(moescope::testing::source_path("tests/fixtures/hf"))) / arch;
-}
+fs::path fixture(const std::string& name) { return moescope::testing::hf_fixture_dir(name); }
 
 std::string load_error(const std::string& dir) {
   std::ostringstream log;
@@ -43,43 +49,73 @@ std::string load_error(const std::string& dir) {
   return "";
 }
 
+json expected(const std::string& name) { return json::parse(read_file((fixture(name) / "expected.json").string())); }
+
 class HfArch : public ::testing::TestWithParam<std::string> {};
 
-TEST_P(HfArch, LogitsAndGreedyMatchTheReference) {
+TEST_P(HfArch, LogitsRoutingAndGreedyMatchTransformers) {
   const fs::path dir = fixture(GetParam());
-  ASSERT_TRUE(fs::exists(dir / "expected.json")) << dir;
-  const json e = json::parse(read_file((dir / "expected.json").string()));
+  const json e = expected(GetParam());
   std::ostringstream log;
   LoadedRun run = load_model_dir(dir.string(), "cpu", log);
-  if (GetParam() == "deepseek_v3") EXPECT_NE(log.str().find("multi-token-prediction"), std::string::npos) << log.str();
+  if (GetParam().rfind("deepseek_v3", 0) == 0) EXPECT_NE(log.str().find("multi-token-prediction"), std::string::npos) << log.str();
 
-  // The directory's own tokenizer.json, through the Hugging Face tokenizer.
+  // The directory's own tokenizer.json, through moescope's Hugging Face tokenizer.
   ASSERT_EQ(run.tokenizer->kind(), "hf");
   const auto enc = run.tokenizer->encode(e["prompt"].get<std::string>());
   EXPECT_EQ(std::vector<int64_t>(enc.begin(), enc.end()), e["prompt_ids"].get<std::vector<int64_t>>());
 
-  const auto ids = e["input_ids"].get<std::vector<int64_t>>();
-  at::Tensor logits;
-  {
-    torch::NoGradGuard ng;
-    logits = run.model->forward(torch::tensor(ids, torch::kLong).unsqueeze(0)).logits_BSV[0].to(torch::kDouble);
-  }
-  const auto want = e["logits"].get<std::vector<std::vector<double>>>();
-  ASSERT_EQ(logits.size(0), static_cast<int64_t>(want.size()));
-  ASSERT_EQ(logits.size(1), static_cast<int64_t>(want[0].size()));
-  double worst = 0, scale = 0;
-  for (size_t t = 0; t < want.size(); ++t)
-    for (size_t v = 0; v < want[t].size(); ++v) {
-      worst = std::max(worst, std::fabs(logits[t][v].item<double>() - want[t][v]));
-      scale = std::max(scale, std::fabs(want[t][v]));
+  for (const json& in : e["inputs"]) {
+    const auto ids = in["input_ids"].get<std::vector<int64_t>>();
+    const std::string what = GetParam() + " (" + std::to_string(ids.size()) + " tokens)";
+    at::Tensor logits;
+    {
+      torch::NoGradGuard ng;
+      logits = run.model->forward(torch::tensor(ids, torch::kLong).unsqueeze(0)).logits_BSV[0].to(torch::kDouble);
     }
-  std::cout << GetParam() << ": max |logit - expected| = " << worst << " (largest |expected| " << scale << ")\n";
-  EXPECT_LE(worst, 1e-4) << GetParam() << ": max |logit - expected| (largest |expected| " << scale << ")";
-  EXPECT_GT(scale, 1.0) << "logits this small would make the tolerance meaningless";
+    const auto want_v = in["logits"].get<std::vector<std::vector<double>>>();
+    ASSERT_EQ(logits.size(0), static_cast<int64_t>(want_v.size())) << what;
+    ASSERT_EQ(logits.size(1), static_cast<int64_t>(want_v[0].size())) << what;
+    at::Tensor want = torch::empty_like(logits);
+    for (size_t t = 0; t < want_v.size(); ++t)
+      for (size_t v = 0; v < want_v[t].size(); ++v) want[t][v] = want_v[t][v];
+    const double worst = (logits - want).abs().max().item<double>(), scale = want.abs().max().item<double>();
+    std::cout << what << ": max |logit - transformers| = " << worst << " (largest |logit| " << scale << ")\n";
+    EXPECT_LE(worst, 1e-4 * scale) << what << ": max |logit - transformers| (largest |logit| " << scale << ")";
+    EXPECT_GT(scale, 1.0) << "logits this small would make the tolerance meaningless";
+
+    // Routing of the same forward: each MoE layer's top-k ids (ordered by id) and weights.
+    const auto layers = run.model->moe_layers();
+    ASSERT_EQ(layers.size(), in["routing"].size()) << what << ": MoE layers";
+    for (size_t l = 0; l < layers.size(); ++l) {
+      const json& r = in["routing"][l];
+      const RoutingRecord& rec = layers[l]->last();
+      ASSERT_TRUE(rec.valid) << what;
+      auto sorted = rec.expert_TK.sort(-1);
+      const at::Tensor ids_TK = std::get<0>(sorted), w_TK = rec.weight_TK.gather(-1, std::get<1>(sorted)).to(torch::kDouble);
+      const auto want_ids = r["ids"].get<std::vector<std::vector<int64_t>>>();
+      const auto want_w = r["weights"].get<std::vector<std::vector<double>>>();
+      ASSERT_EQ(ids_TK.size(0), static_cast<int64_t>(want_ids.size())) << what;
+      int64_t wrong = 0;
+      double worst_w = 0;
+      for (size_t t = 0; t < want_ids.size(); ++t)
+        for (size_t k = 0; k < want_ids[t].size(); ++k) {
+          if (ids_TK[t][k].item<int64_t>() != want_ids[t][k]) {
+            ++wrong;
+            continue;
+          }
+          worst_w = std::max(worst_w, std::fabs(w_TK[t][k].item<double>() - want_w[t][k]));
+        }
+      EXPECT_EQ(wrong, 0) << what << " layer " << r["layer"] << ": top-k ids differ from transformers' in " << wrong
+                          << " slots (selection margin " << r["min_margin"] << ")";
+      EXPECT_LE(worst_w, 1e-4) << what << " layer " << r["layer"] << ": routing weights";
+    }
+  }
 
   const auto prompt64 = e["prompt_ids"].get<std::vector<int64_t>>();
   const std::vector<int32_t> prompt(prompt64.begin(), prompt64.end());
   const auto greedy = e["greedy_new_ids"].get<std::vector<int64_t>>();
+  ASSERT_EQ(greedy.size(), 16u);
   for (bool cache : {true, false}) {
     SampleOptions o;
     o.temperature = 0;
@@ -90,20 +126,65 @@ TEST_P(HfArch, LogitsAndGreedyMatchTheReference) {
   }
 }
 
-// The committed fixture is exactly what the writer and the reference produce today.
-TEST_P(HfArch, CommittedFixtureIsReproducible) {
-  if (using_shared()) GTEST_SKIP() << "transformers-made fixtures in ../shared are used";
-  moescope::testing::ScratchRun s("hf-regen-" + GetParam());
-  const std::string out = s.run("fx");
-  hffix::write_fixture(GetParam(), out);
-  for (const auto& f : fs::directory_iterator(out)) {
-    const fs::path committed = fixture(GetParam()) / f.path().filename();
-    ASSERT_TRUE(fs::exists(committed)) << committed;
-    EXPECT_TRUE(read_file(committed.string()) == read_file(f.path().string())) << committed << " differs from the writer's";
-  }
+// The parameter group of a Hugging Face tensor name, as scripts/make_hf_fixtures.py groups them
+// (PARAM_GROUPS there: first match wins; per layer where the name has one).
+std::string param_group(const std::string& name) {
+  static const std::vector<std::pair<std::string, std::regex>> groups = {
+      {"embed", std::regex(R"(^model\.embed_tokens\.)")}, {"lm_head", std::regex(R"(^lm_head\.)")},
+      {"final_norm", std::regex(R"(^model\.norm\.)")},    {"attn", std::regex(R"(\.self_attn\.)")},
+      {"norms", std::regex(R"(layernorm\.weight$)")},      {"router", std::regex(R"(\.gate\.weight$)")},
+      {"shared", std::regex(R"(\.shared_experts?(_gate)?\.)")}, {"experts", std::regex(R"(\.experts\.)")},
+      {"dense_mlp", std::regex(R"(\.mlp\.)")}};
+  std::smatch m;
+  const bool layer = std::regex_search(name, m, std::regex(R"(^model\.layers\.(\d+)\.)"));
+  for (const auto& [g, re] : groups)
+    if (std::regex_search(name, re)) return layer ? "layers." + m[1].str() + "." + g : g;
+  return "";
 }
 
-INSTANTIATE_TEST_SUITE_P(All, HfArch, ::testing::ValuesIn(hffix::architectures()),
+TEST_P(HfArch, OneTrainingStepMatchesTransformers) {
+  const fs::path dir = fixture(GetParam());
+  const json e = expected(GetParam());
+  std::ostringstream log;
+  LoadedRun run = load_model_dir(dir.string(), "cpu", log);
+  const std::string model_type = read_hf_config(dir.string()).model_type;
+  const auto rows = e["one_step"]["input_ids"].get<std::vector<std::vector<int64_t>>>();
+  const int64_t B = static_cast<int64_t>(rows.size()), S1 = static_cast<int64_t>(rows[0].size());
+  auto ids = torch::empty({B, S1}, torch::kLong);
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t s = 0; s < S1; ++s) ids[b][s] = rows[b][s];
+  // transformers' labels = inputs: position s predicts token s + 1 (as moescope's trainer).
+  run.model->train();
+  run.model->zero_grad();
+  auto out = run.model->forward(ids.narrow(1, 0, S1 - 1));
+  auto loss = lm_loss(out.logits_BSV, ids.narrow(1, 1, S1 - 1)) + out.aux_loss.to(at::kFloat);
+  loss.backward();
+  const double want_loss = e["one_step"]["loss"].get<double>();
+  EXPECT_NEAR(loss.item<double>(), want_loss, 1e-4 * std::max(1.0, std::fabs(want_loss))) << GetParam();
+
+  std::map<std::string, double> sq;
+  for (auto& p : run.model->named_parameters()) {
+    const std::string name = hf_tensor_name(model_type, p.key());
+    const std::string g = param_group(name);
+    ASSERT_FALSE(g.empty()) << p.key() << " -> " << name;
+    if (p.value().grad().defined()) sq[g] += p.value().grad().to(torch::kDouble).pow(2).sum().item<double>();
+    else sq[g] += 0;
+  }
+  const auto want = e["one_step"]["grad_norms"].get<std::map<std::string, double>>();
+  double worst_rel = 0;
+  for (const auto& [g, w] : want) {
+    ASSERT_TRUE(sq.count(g)) << GetParam() << ": no moescope parameter in group " << g;
+    const double got = std::sqrt(sq[g]);
+    EXPECT_NEAR(got, w, 1e-4 * std::max(w, 1e-3)) << GetParam() << ": gradient norm of " << g;
+    worst_rel = std::max(worst_rel, std::fabs(got - w) / std::max(w, 1e-3));
+  }
+  std::cout << GetParam() << ": one step: |loss - transformers| = " << std::fabs(loss.item<double>() - want_loss)
+            << ", largest relative gradient-norm deviation " << worst_rel << " over " << want.size() << " groups\n";
+  for (const auto& [g, v] : sq)
+    if (!want.count(g)) EXPECT_EQ(v, 0.0) << GetParam() << ": group " << g << " has a gradient transformers does not";
+}
+
+INSTANTIATE_TEST_SUITE_P(All, HfArch, ::testing::ValuesIn(moescope::testing::hf_fixture_names()),
                          [](const auto& i) { return i.param; });
 
 // A scratch copy of a committed fixture to damage.
@@ -112,7 +193,7 @@ struct Damaged {
   std::string dir;
   explicit Damaged(const std::string& arch) : s("hf-bad-" + arch) {
     dir = s.run(arch);
-    fs::copy(moescope::testing::source_path("tests/fixtures/hf/" + arch), dir, fs::copy_options::recursive);
+    fs::copy(fixture(arch), dir, fs::copy_options::recursive);
   }
   json config() const { return json::parse(read_file(dir + "/config.json")); }
   void set_config(const json& j) const { write_file_atomic(dir + "/config.json", j.dump(2)); }

@@ -167,7 +167,9 @@ void read_deepseek(Reader& r, HfModelConfig* out, bool v3) {
   a.qk_rope_head_dim = r.i64("qk_rope_head_dim");
   a.v_head_dim = r.i64("v_head_dim");
   r.has("head_dim");  // transformers sets it to qk_rope_head_dim
-  a.yarn_softmax_mscale = v3;
+  // transformers 5.x (yarn_apply_mscale) folds mscale(factor, mscale_all_dim)^2 into the softmax
+  // scale of deepseek_v2 and deepseek_v3 alike.
+  a.yarn_softmax_mscale = true;
   out->rope_interleave = v3 ? r.flag("rope_interleave", true) : true;
   auto& e = m.moe;
   m.dense_hidden = r.i64("intermediate_size");
@@ -339,90 +341,6 @@ bool is_hf_model_dir(const std::string& dir) {
   } catch (const std::exception&) {
     return false;
   }
-}
-
-}  // namespace moescope
-
-namespace moescope {
-
-nlohmann::json export_hf_config(const ModelConfig& m, int64_t bos_id, int64_t eos_id) {
-  auto refuse = [](const std::string& setting, const std::string& why) {
-    throw std::invalid_argument("export: " + setting + ": " + why + " (no Hugging Face deepseek_v3 equivalent)");
-  };
-  const auto& a = m.attn;
-  const auto& e = m.moe;
-  if (a.type != AttnType::kMla) refuse("attn.type = mha", "deepseek_v3 uses multi-head latent attention");
-  if (m.ffn != FfnKind::kMoe) refuse("model.ffn = dense", "deepseek_v3 needs routed experts");
-  if (e.score_func != ScoreFunc::kSigmoid) refuse("moe.score_func = softmax", "deepseek_v3 routes with sigmoid scores");
-  if (e.capacity_factor > 0) refuse("moe.capacity_factor = " + std::to_string(e.capacity_factor), "capacity dropping");
-  if (e.bias_in_weights) refuse("moe.bias_in_weights = true", "the router bias also weighting the experts' outputs");
-  if (e.sparse_step != 1) refuse("moe.sparse_step = " + std::to_string(e.sparse_step), "dense layers between MoE layers");
-  if (!e.dense_layers.empty()) refuse("moe.dense_layers = " + e.dense_layers, "dense layers after MoE layers");
-  if (e.shared_expert_gate) refuse("moe.shared_expert_gate = true", "a gated shared expert");
-  // Hugging Face fuses deepseek_v3's shared experts into one MLP of n_shared_experts x
-  // moe_intermediate_size, as moescope fuses them into one of moe.shared_hidden: a width that is a
-  // multiple of moe.expert_hidden is the same module under n_shared_experts = width / expert_hidden.
-  int64_t hf_n_shared = e.n_shared;
-  if (e.n_shared > 0 && e.shared_hidden > 0 && e.shared_hidden != e.n_shared * e.expert_hidden) {
-    if (e.shared_hidden % e.expert_hidden != 0)
-      refuse("moe.shared_hidden = " + std::to_string(e.shared_hidden),
-             "the shared expert's width must be a multiple of moe.expert_hidden (" + std::to_string(e.expert_hidden) + ")");
-    hf_n_shared = e.shared_hidden / e.expert_hidden;
-  }
-  if (e.n_group > 1 && e.n_routed / e.n_group < 2)
-    refuse("moe.n_group = " + std::to_string(e.n_group), "groups of one expert (deepseek_v3 scores a group by its top two)");
-  if (m.norm_eps != 1e-6) refuse("model.norm_eps", "deepseek_v3's latent norms use 1e-6, so every norm must");
-  if (a.rope_scaling == RopeScaling::kYarn && !a.yarn_softmax_mscale)
-    refuse("attn.yarn_softmax_mscale = false", "deepseek_v3 always applies the yarn softmax mscale");
-  nlohmann::json c;
-  c["architectures"] = {"DeepseekV3ForCausalLM"};
-  c["model_type"] = "deepseek_v3";
-  c["vocab_size"] = m.vocab_size;
-  c["hidden_size"] = m.d_model;
-  c["intermediate_size"] = m.dense_hidden;
-  c["moe_intermediate_size"] = e.expert_hidden;
-  c["num_hidden_layers"] = m.n_layers;
-  c["num_attention_heads"] = a.n_heads;
-  c["num_key_value_heads"] = a.n_heads;
-  c["n_shared_experts"] = hf_n_shared;
-  c["n_routed_experts"] = e.n_routed;
-  c["routed_scaling_factor"] = e.routed_scaling_factor;
-  c["kv_lora_rank"] = a.kv_lora_rank;
-  c["q_lora_rank"] = a.q_lora_rank > 0 ? nlohmann::json(a.q_lora_rank) : nlohmann::json(nullptr);
-  c["qk_rope_head_dim"] = a.qk_rope_head_dim;
-  c["qk_nope_head_dim"] = a.qk_nope_head_dim;
-  c["v_head_dim"] = a.v_head_dim;
-  c["n_group"] = e.n_group;
-  c["topk_group"] = e.topk_group;
-  c["num_experts_per_tok"] = e.top_k;
-  c["first_k_dense_replace"] = e.first_k_dense;
-  c["norm_topk_prob"] = e.norm_topk_prob;
-  c["topk_method"] = "noaux_tc";
-  c["scoring_func"] = "sigmoid";
-  c["moe_layer_freq"] = 1;
-  c["num_nextn_predict_layers"] = 0;
-  c["hidden_act"] = "silu";
-  c["max_position_embeddings"] = m.max_seq_len;
-  c["rms_norm_eps"] = m.norm_eps;
-  c["tie_word_embeddings"] = m.tie_embeddings;
-  c["rope_theta"] = a.rope_theta;
-  c["rope_interleave"] = true;
-  if (a.rope_scaling == RopeScaling::kYarn) {
-    nlohmann::json rs = {{"type", "yarn"}, {"factor", a.yarn_factor}, {"original_max_position_embeddings", a.yarn_original_max_position},
-                         {"beta_fast", a.yarn_beta_fast}, {"beta_slow", a.yarn_beta_slow}};
-    if (a.yarn_mscale > 0) rs["mscale"] = a.yarn_mscale;
-    if (a.yarn_mscale_all_dim > 0) rs["mscale_all_dim"] = a.yarn_mscale_all_dim;
-    c["rope_scaling"] = rs;
-  } else {
-    c["rope_scaling"] = nullptr;
-  }
-  c["attention_bias"] = false;
-  c["bos_token_id"] = bos_id >= 0 ? nlohmann::json(bos_id) : nlohmann::json(nullptr);
-  c["eos_token_id"] = eos_id >= 0 ? nlohmann::json(eos_id) : nlohmann::json(nullptr);
-  c["torch_dtype"] = "float32";
-  c["initializer_range"] = 0.02;
-  c["use_cache"] = true;
-  return c;
 }
 
 }  // namespace moescope

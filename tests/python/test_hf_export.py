@@ -195,7 +195,7 @@ def test_exported_moescope_tokenizer_loads_in_transformers(tmp_path, corpus, kin
     moescope("export", "--run", run, "--out", out)
     assert (out / "moescope_tokenizer.json").exists()
     tok = AutoTokenizer.from_pretrained(str(out))
-    texts = [TEXT, "naïve café — ünïcödé ✓ 日本語\ttabs  and  spaces", "{}[]<>|\\~`^ 0123456789"]
+    texts = [TEXT.strip(), "naïve café — ünïcödé ✓ 日本語\ttabs  and  spaces", "{}[]<>|\\~`^ 0123456789"]
     enc = moescope("tokenize", "--tokenizer", run, input="\n".join(texts) + "\n")
     for text, line in zip(texts, enc.stdout.splitlines()):
         ours = json.loads(line)

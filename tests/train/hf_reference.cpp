@@ -194,14 +194,15 @@ Mat gqa_attention(const nlohmann::json& c, const std::string& type, const Weight
   return o;
 }
 
-Mat mla_attention(const nlohmann::json& c, bool v3, const Weights& w, const std::string& p, const Mat& x) {
+Mat mla_attention(const nlohmann::json& c, const Weights& w, const std::string& p, const Mat& x) {
   const int64_t H = c["num_attention_heads"], R = c["kv_lora_rank"];
   const int64_t n = c["qk_nope_head_dim"], r = c["qk_rope_head_dim"], dv = c["v_head_dim"];
   const bool has_q_lora = c.contains("q_lora_rank") && !c["q_lora_rank"].is_null();
   double af;
   const Vec f = inv_freq(c, r, &af);
   double scale = 1.0 / std::sqrt(static_cast<double>(n + r));
-  if (v3 && c.contains("rope_scaling") && !c["rope_scaling"].is_null()) {
+  // transformers 5.x (yarn_apply_mscale) scales the softmax of deepseek_v2 and deepseek_v3 alike.
+  if (c.contains("rope_scaling") && !c["rope_scaling"].is_null()) {
     const double mad = jnum(c["rope_scaling"], "mscale_all_dim", 0);
     if (mad != 0) {
       const double m = 0.1 * mad * std::log(c["rope_scaling"]["factor"].get<double>()) + 1.0;
@@ -327,7 +328,7 @@ Result forward(const nlohmann::json& c, const Weights& w, const std::vector<int6
     Mat a(T);
     for (int64_t t = 0; t < T; ++t) a[t] = rmsnorm(h[t], get(w, p + "input_layernorm.weight"), eps);
     const bool mla = type == "deepseek_v3" || type == "deepseek_v2";
-    Mat o = mla ? mla_attention(c, type == "deepseek_v3", w, p + "self_attn.", a)
+    Mat o = mla ? mla_attention(c, w, p + "self_attn.", a)
                 : gqa_attention(c, type, w, p + "self_attn.", a);
     for (int64_t t = 0; t < T; ++t) add(h[t], o[t]);
     for (int64_t t = 0; t < T; ++t) {

@@ -56,7 +56,7 @@ TEST(HfCli, TrainInitRefusesAModelTooLargeForMemory) {
 }
 
 // A run with a moescope tokenizer (char) exported, then used as a model directory: eval and
-// scope --model read its moescope_tokenizer.json, and the exported model's validation loss is
+// scope --model read its moescope_tokenizer.json (before the tokenizer.json written for transformers), and the exported model's validation loss is
 // the run's own on the same text (within 0.5%: eval --model takes its own batch size, so the
 // windows differ; a wrong tokenizer or model would be off by far more: ln(vocab) is 4.2).
 TEST(HfExport, ExportedCharRunEvaluatesAsAModelDirectory) {
@@ -67,7 +67,9 @@ TEST(HfExport, ExportedCharRunEvaluatesAsAModelDirectory) {
   ASSERT_EQ(rc, 0) << out;
   std::tie(rc, out) = cli("export --run " + run + " --out " + hf);
   ASSERT_EQ(rc, 0) << out;
-  ASSERT_FALSE(std::filesystem::exists(hf + "/tokenizer.json"));
+  // moescope's own tokenizer, and its translation for transformers (tests/python/test_hf_export.py)
+  ASSERT_TRUE(std::filesystem::exists(hf + "/moescope_tokenizer.json"));
+  ASSERT_TRUE(std::filesystem::exists(hf + "/tokenizer.json"));
   std::tie(rc, out) = cli("eval --run " + run, false);
   ASSERT_EQ(rc, 0) << out;
   const double own = nlohmann::json::parse(out)["val_loss"].get<double>();

@@ -202,3 +202,14 @@ def test_exported_moescope_tokenizer_loads_in_transformers(tmp_path, corpus, kin
         assert tok.encode(text, add_special_tokens=False) == ours, text
         if kind == "byte" or 0 not in ours:
             assert tok.decode(ours) == text
+
+
+def test_exported_bpe_tokenizer_stays_moescope_only(tmp_path, corpus):
+    # SentencePiece BPE: no tokenizer.json translation; moescope reads the export's own copy (its
+    # model file renamed, so that transformers does not take it for a slow tokenizer).
+    run = train(tmp_path, corpus, "bpe", sets=["moe.score_func=sigmoid", "data.tokenizer=bpe", "data.bpe_vocab_size=500"])
+    out, _ = export_and_compare(tmp_path, run, "deepseek_v3")
+    assert (out / "moescope_tokenizer.model").exists() and not (out / "tokenizer.json").exists()
+    assert not (out / "tokenizer.model").exists()
+    lines = TEXT.strip() + "\n" + "naïve café 0123\n"
+    assert moescope("tokenize", "--tokenizer", out, input=lines).stdout == moescope("tokenize", "--tokenizer", run, input=lines).stdout

@@ -7,7 +7,8 @@ and compares its fp32 logits with `moescope eval --run RUN --logits IDS` (max |d
 max(1, max |logit|)). Cases: the demo preset (a few steps, same architecture), a sigmoid-routed
 DeepSeek-V3 run with every routing option switched on, a softmax DeepSeek-V2 run, the GQA
 architectures (qwen3_moe, qwen2_moe, mixtral, olmoe), every fixture under tests/fixtures/hf after
-`train --init`, and a MoBE-compressed model directory (exported with its experts composed).
+`train --init`, and MoBE-compressed model directories and runs (exported with their experts
+composed).
 Settings no architecture expresses are refused by name, with nothing written. The exported char
 and byte tokenizers load with AutoTokenizer and encode/decode as moescope does.
 """
@@ -184,6 +185,15 @@ def test_mobe_compressed_model_directory(tmp_path, corpus):
         pass  # or it refuses outright
     out, _ = export_and_compare(tmp_path, mobe, "deepseek_v3", flag="--model")
     assert "moescope_mobe" not in json.loads((out / "config.json").read_text())
+
+
+def test_mobe_compressed_run(tmp_path, corpus):
+    # A compressed run (compress --run) exports with its experts composed as well.
+    run = train(tmp_path, corpus, "src", sets=["moe.score_func=sigmoid"])
+    comp = tmp_path / "comp"
+    moescope("compress", "--run", run, "--out", comp, "--set", "compress.max_iters=5", "--set", "compress.n_bases=2",
+             "--set", "compress.rank=4")
+    export_and_compare(tmp_path, comp, "deepseek_v3")
 
 
 @pytest.mark.parametrize("kind", ["char", "byte"])

@@ -1,6 +1,9 @@
 // export_cmd.cpp: `moescope export --run RUN --out DIR`: a Hugging Face model directory
-// (model_type deepseek_v3: config.json, model.safetensors, tokenizer files) of a run's best
-// checkpoint (train/hf_checkpoint.h). Settings with no Hugging Face equivalent are refused.
+// (config.json, model.safetensors, tokenizer files) of a run's best checkpoint, as the
+// transformers architecture that expresses it exactly (run/hf_export_config.h: deepseek_v3,
+// deepseek_v2, qwen3_moe, qwen2_moe, mixtral, olmoe). Settings no architecture expresses are
+// refused by name. RUN may also be a model directory (a MoBE-compressed one is written with its
+// experts composed: a plain directory transformers loads).
 #include <iostream>
 #include <memory>
 
@@ -17,7 +20,7 @@ Command register_export(CLI::App& app) {
     std::string run, out;
   };
   auto o = std::make_shared<Opts>();
-  auto* c = app.add_subcommand("export", "Write a run's best checkpoint as a Hugging Face deepseek_v3 model directory");
+  auto* c = app.add_subcommand("export", "Write a run's best checkpoint as a Hugging Face model directory (deepseek_v3/v2, qwen2/3_moe, mixtral, olmoe)");
   c->add_option("--run", o->run, "Run directory")->required();
   c->add_option("--out", o->out, "Output directory (new or empty)")->required();
   return [o]() -> int {

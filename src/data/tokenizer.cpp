@@ -179,7 +179,7 @@ std::unique_ptr<Tokenizer> build_tokenizer(const std::string& kind, const std::s
 
 std::string tokenizer_file(const std::string& dir) {
   const std::filesystem::path d(dir), hf = d / "tokenizer.json", own = d / kMoescopeTokenizerFile;
-  return (!std::filesystem::exists(hf) && std::filesystem::exists(own) ? own : hf).string();
+  return (std::filesystem::exists(own) ? own : hf).string();
 }
 
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& dir) {

@@ -86,10 +86,13 @@ std::unique_ptr<Tokenizer> build_tokenizer(const std::string& kind, const std::s
                                            int64_t bpe_vocab_size, const std::string& work_dir);
 
 // A Hugging Face model directory exported from a run with a moescope (non-Hugging Face)
-// tokenizer keeps it under this name, which transformers does not look for (export_hf_model).
+// tokenizer keeps it under this name, which transformers does not look for (export_hf_model),
+// next to a tokenizer.json translation for transformers where one exists (char, byte), and a
+// bpe tokenizer's SentencePiece model under kMoescopeSpmFile.
 constexpr const char* kMoescopeTokenizerFile = "moescope_tokenizer.json";
-// The tokenizer file of DIR: DIR/tokenizer.json, or DIR/moescope_tokenizer.json when only that
-// exists.
+constexpr const char* kMoescopeSpmFile = "moescope_tokenizer.model";
+// The tokenizer file of DIR: DIR/moescope_tokenizer.json when it exists (the tokenizer the
+// model was trained with), else DIR/tokenizer.json.
 std::string tokenizer_file(const std::string& dir);
 
 // Loads a tokenizer saved with Tokenizer::save, or a Hugging Face tokenizer.json, from

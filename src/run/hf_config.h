@@ -42,8 +42,4 @@ HfModelConfig read_hf_config(const std::string& dir);
 // True when DIR holds a config.json with a "model_type" (a Hugging Face model directory).
 bool is_hf_model_dir(const std::string& dir);
 
-// The model_type "deepseek_v3" config.json of a moescope model (export). Throws
-// std::invalid_argument naming the first moescope setting with no Hugging Face equivalent.
-nlohmann::json export_hf_config(const ModelConfig& m, int64_t bos_id, int64_t eos_id);
-
 }  // namespace moescope

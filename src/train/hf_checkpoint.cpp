@@ -16,12 +16,14 @@
 #include <nlohmann/json.hpp>
 
 #include "data/hf_tokenizer.h"
+#include "data/hf_tokenizer_export.h"
 #include "data/tokenizer.h"
 #include "io/atomic_file.h"
 #include "io/json_guard.h"
 #include "core/str_edit.h"
 #include "core/host_memory.h"
 #include "model/hf_shards.h"
+#include "run/hf_export_config.h"
 #include "model/init.h"
 #include "model/tensor_io.h"
 #include "train/dtype_choice.h"
@@ -175,7 +177,7 @@ LoadedRun load_model_dir(const std::string& dir, const std::string& device, std:
   r.cfg.data.tokenizer = "hf:" + dir;
   if (!fs::exists(tokenizer_file(dir))) throw std::runtime_error(dir + ": no tokenizer.json");
   r.tokenizer = load_tokenizer(dir);
-  if (!fs::exists(fs::path(dir) / "tokenizer.json")) r.cfg.data.tokenizer = r.tokenizer->kind();  // exported with a moescope tokenizer
+  if (fs::exists(fs::path(dir) / kMoescopeTokenizerFile)) r.cfg.data.tokenizer = r.tokenizer->kind();  // exported with a moescope tokenizer
   if (r.tokenizer->vocab_size() > hf.model.vocab_size)
     throw std::runtime_error(dir + ": tokenizer vocabulary (" + std::to_string(r.tokenizer->vocab_size()) +
                              ") is larger than config.json vocab_size (" + std::to_string(hf.model.vocab_size) + ")");
@@ -232,19 +234,43 @@ void export_hf_model(Transformer& model, const Config& cfg, const std::string& t
   fs::create_directories(out_dir);
   std::vector<TensorRecord> recs;
   torch::NoGradGuard ng;
+  const std::string type = config["model_type"].get<std::string>();
+  const bool interleaved = config.value("rope_interleave", type == "deepseek_v2");  // DeepSeek: pairs (2i, 2i+1)
   auto add = [&](const std::string& key, const at::Tensor& t) {
+    const std::string name = hf_tensor_name(type, key);
+    if (name.empty()) return;  // no such tensor in this architecture (a router bias it does not have)
+    if (cfg.model.tie_embeddings && name == "lm_head.weight") return;  // tied: transformers reads the embedding
     auto w = t.detach().to(torch::kCPU).to(torch::kFloat).contiguous().clone();
     if (key.find("e_score_correction_bias") != std::string::npos && !cfg.model.moe.bias_balance) w.zero_();
-    for (auto [off, p] : rope_rows(cfg.model, key)) permute_rope_rows(w, off, p, false);
-    recs.push_back(to_record(hf_tensor_name("deepseek_v3", key), w));
+    if (interleaved)
+      for (auto [off, p] : rope_rows(cfg.model, key)) permute_rope_rows(w, off, p, false);
+    recs.push_back(to_record(name, w));
   };
   for (auto& p : model->named_parameters()) add(p.key(), p.value());
   for (auto& b : model->named_buffers()) add(b.key(), b.value());
   save_safetensors((fs::path(out_dir) / "model.safetensors").string(), recs, {{"format", "pt"}});
   write_file_atomic((fs::path(out_dir) / "config.json").string(), config.dump(2) + "\n");
-  if (tok->kind() == "hf") tok->save(out_dir);
-  else  // not a Hugging Face tokenizer: kept for moescope under a name transformers does not look for
-    fs::copy_file(fs::path(tokenizer_dir) / "tokenizer.json", fs::path(out_dir) / kMoescopeTokenizerFile);
+  if (tok->kind() == "hf") {
+    tok->save(out_dir);
+    return;
+  }
+  // A moescope tokenizer: kept for moescope under a name transformers does not look for (its
+  // SentencePiece model renamed the same way: "tokenizer.model" would be read as a slow
+  // tokenizer), and, for char and byte, translated into a tokenizer.json AutoTokenizer loads.
+  nlohmann::json own = parse_json_guarded(read_file(tokenizer_file(tokenizer_dir)), tokenizer_file(tokenizer_dir));
+  if (tok->kind() == "bpe") {
+    const std::string model = own.value("model_file", std::string("tokenizer.model"));
+    fs::copy_file(fs::path(tokenizer_dir) / model, fs::path(out_dir) / kMoescopeSpmFile);
+    own["model_file"] = kMoescopeSpmFile;
+  }
+  write_file_atomic((fs::path(out_dir) / kMoescopeTokenizerFile).string(), own.dump(2) + "\n");
+  std::string why;
+  if (auto hf = hf_tokenizer_json(*tok, &why)) {
+    write_file_atomic((fs::path(out_dir) / "tokenizer.json").string(), hf->dump(2) + "\n");
+    const nlohmann::json tc = {{"tokenizer_class", "PreTrainedTokenizerFast"}, {"model_max_length", cfg.model.max_seq_len},
+                               {"clean_up_tokenization_spaces", false}};
+    write_file_atomic((fs::path(out_dir) / "tokenizer_config.json").string(), tc.dump(2) + "\n");
+  }
 }
 
 }  // namespace moescope

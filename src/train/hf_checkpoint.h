@@ -63,9 +63,11 @@ HfWeights choose_hf_weights(HfWeights requested, const std::string& device, doub
 LoadedRun load_model_dir(const std::string& dir, const std::string& device, std::ostream& log,
                          HfWeights weights = HfWeights::kCopy, const HfLoadOverlay* overlay = nullptr);
 
-// Writes `model` as a model_type deepseek_v3 directory: config.json, model.safetensors (F32)
-// and, when `tokenizer_dir` holds a Hugging Face tokenizer.json, the tokenizer files.
-// Throws std::invalid_argument naming a setting with no Hugging Face equivalent.
+// Writes `model` as a Hugging Face directory of the architecture export_hf_config picks
+// (run/hf_export_config.h): config.json, model.safetensors (F32, that architecture's tensor
+// names; DeepSeek RoPE rows back in interleaved order) and, when `tokenizer_dir` holds a Hugging
+// Face tokenizer.json, the tokenizer files (else moescope's tokenizer as moescope_tokenizer.json).
+// Throws std::invalid_argument naming a setting no architecture expresses, before writing anything.
 void export_hf_model(Transformer& model, const Config& cfg, const std::string& tokenizer_dir, const std::string& out_dir);
 
 }  // namespace moescope

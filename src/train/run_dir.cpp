@@ -39,9 +39,11 @@ LoadedRun load_run(const std::string& run_dir, const std::string& device, const 
   LoadedRun r;
   r.cfg = read_run_config(run_dir);
   r.tokenizer = load_tokenizer(run_dir);
-  if (r.tokenizer->vocab_size() != r.cfg.model.vocab_size)
+  // A run fine-tuned from a model directory (train --init) keeps its config.json vocab_size,
+  // often padded past the tokenizer's (trainer.cpp); only a larger tokenizer is inconsistent.
+  if (r.tokenizer->vocab_size() > r.cfg.model.vocab_size)
     throw std::runtime_error(run_dir + ": tokenizer vocabulary (" + std::to_string(r.tokenizer->vocab_size()) +
-                             ") does not match model.vocab_size (" + std::to_string(r.cfg.model.vocab_size) + ")");
+                             ") is larger than model.vocab_size (" + std::to_string(r.cfg.model.vocab_size) + ")");
   r.model = Transformer(r.cfg.model);
   const LoadedWeights w = weights ? weights(r.model) : load_checkpoint_weights(run_dir, r.model);
   r.checkpoint = w.source;

@@ -223,7 +223,8 @@ class Watcher:
             p = self._probs_from_logits(L, logits)
         if p is not None:
             p = p.detach().reshape(T, L.E).to(torch.float64)
-            q = p / p.sum(-1, keepdim=True).clamp_min(1e-300)
+            # sigmoid scores are normalised per token first, as the C++ path does (docs/metrics.md)
+            q = p / p.sum(-1, keepdim=True).clamp_min(1e-300) if getattr(L, "sigmoid", False) else p
             ent = -(q * q.clamp_min(1e-300).log()).sum(-1) / (math.log(L.E) if L.E > 1 else 1.0)
             tot[_T["ent_sum"]] += ent.sum()
             tot[_T["top1_sum"]] += p.max(-1).values.sum()

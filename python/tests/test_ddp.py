@@ -69,4 +69,5 @@ def test_two_process_counts_equal_one_process(tmp_path):
         for la, lb in zip(a["moe"], b["moe"]):
             assert la["counts"] == lb["counts"]
             assert la["maxvio_batch"] == pytest.approx(lb["maxvio_batch"], rel=1e-12)
-            assert la["router_entropy"] == pytest.approx(lb["router_entropy"], rel=1e-9)
+            # float32 router probabilities of a 4-row vs an 8-row matmul: equal to rounding
+            assert la["router_entropy"] == pytest.approx(lb["router_entropy"], rel=1e-6)

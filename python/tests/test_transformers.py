@@ -80,35 +80,57 @@ def test_trainer_counts_equal_independent_capture(tmp_path, make):
 def test_activation_checkpointing_counts_once(tmp_path):
     model = tiny_qwen3_moe()
     cap = IdCapture(model)
+    calls = []  # every router forward, recomputed ones included
+    for m in model.modules():
+        if type(m).__name__.endswith("Router"):
+            m.register_forward_hook(lambda mod, a, out: calls.append(out[2].shape[0]))
     run = str(tmp_path / "run")
     cb = MoescopeCallback(run, log_every=2)
     Trainer(model=model, args=args(tmp_path, 4, ckpt=True, gradient_checkpointing_kwargs={"use_reentrant": False}),
             train_dataset=Tokens(32), callbacks=[cb]).train()
     model._moescope = cb.watcher
+    assert len(calls) == 2 * 2 * 4  # 2 layers x (forward + recomputed forward) x 4 steps: it did recompute
     check_counts(run, cap, model, 8)
-    assert sum(records(run)[-1]["moe"][0]["counts"]) == 2 * 4 * 16 * 2
+    # each step's 4 x 16 tokens x top-2 once per layer, whatever the recomputation
+    for r in records(run):
+        for l in r["moe"]:
+            assert sum(l["counts"]) == 2 * 4 * 16 * 2
 
 
-def train_collapse(tmp_path, collapse: bool):
-    model = tiny_qwen3_moe(top_k=1 if collapse else 2, aux=0.0 if collapse else 0.01)
-    model.config.norm_topk_prob = False
+class Repeated(torch.utils.data.Dataset):
+    """Four sequences over 16 token ids, repeated: a task the tiny model learns within steps."""
+
+    def __init__(self, n):
+        self.base = torch.randint(0, 16, (4, 16), generator=torch.Generator().manual_seed(0))
+        self.n = n
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        return {"input_ids": self.base[i % 4], "labels": self.base[i % 4]}
+
+
+def train_run(tmp_path, name, top_k, aux, router_mult, data, steps):
+    model = tiny_qwen3_moe(top_k=top_k, aux=aux)
     for m in model.modules():
         if hasattr(m, "norm_topk_prob"):
-            m.norm_topk_prob = False
+            m.norm_topk_prob = False  # the router's probability weights the expert: its gradient flows
     routers = [p for n, p in model.named_parameters() if n.endswith("gate.weight")]
     rest = [p for n, p in model.named_parameters() if not n.endswith("gate.weight")]
     lr = 1e-3
-    opt = torch.optim.AdamW([{"params": rest, "lr": lr}, {"params": routers, "lr": lr * (100 if collapse else 1)}])
+    opt = torch.optim.AdamW([{"params": rest, "lr": lr}, {"params": routers, "lr": lr * router_mult}])
     alerts = []
-    run = str(tmp_path / ("collapse" if collapse else "healthy"))
+    run = str(tmp_path / name)
     cb = MoescopeCallback(run, log_every=2, on_alert=alerts.append)
-    Trainer(model=model, args=args(tmp_path, 40, lr=lr), train_dataset=Tokens(160), callbacks=[cb],
-            optimizers=(opt, None)).train()
-    return cb.watcher, alerts, run
+    Trainer(model=model, args=args(tmp_path, steps, lr=lr, lr_scheduler_type="constant"), train_dataset=data,
+            callbacks=[cb], optimizers=(opt, None)).train()
+    return alerts, run
 
 
 def test_induced_collapse_is_called_collapsed(tmp_path):
-    w, alerts, run = train_collapse(tmp_path, True)
+    # router lr x100, no aux loss, top-1
+    alerts, run = train_run(tmp_path, "collapse", top_k=1, aux=0.0, router_mult=100, data=Repeated(80), steps=20)
     assert any(l["status"] == "collapsed" for l in records(run)[-1]["moe"]), records(run)[-1]["moe"]
     assert any(a["severity"] == "critical" for a in alerts)
     with open(os.path.join(run, "alerts.jsonl")) as f:
@@ -116,7 +138,8 @@ def test_induced_collapse_is_called_collapsed(tmp_path):
 
 
 def test_healthy_run_raises_no_critical_alert(tmp_path):
-    w, alerts, run = train_collapse(tmp_path, False)
+    # top-2, the aux loss on, the router at the model's lr
+    alerts, run = train_run(tmp_path, "healthy", top_k=2, aux=0.01, router_mult=1, data=Tokens(160), steps=40)
     assert not [a for a in alerts if a["severity"] == "critical"], alerts
     assert all(l["status"] != "collapsed" for r in records(run) for l in r["moe"])
 

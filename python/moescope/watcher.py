@@ -31,13 +31,20 @@ from . import _core
 TOTALS = _core.Session.totals_fields()  # RoutingTotals' fields, in the library's order
 TOTALS_IS_MAX = _core.Session.totals_max()
 _T = {name: i for i, name in enumerate(TOTALS)}
+_DEVICE_SUMS = ("dropped", "ent_sum", "top1_sum", "logit_sq")  # summed on the device; the rest on the host
 WATCH_VERSION = 1
 
 
-def _torch():
-    import torch  # imported lazily: the compiled module and the metric helpers need no torch
+_TORCH = None
 
-    return torch
+
+def _torch():
+    global _TORCH
+    if _TORCH is None:
+        import torch  # imported lazily: the compiled module and the metric helpers need no torch
+
+        _TORCH = torch
+    return _TORCH
 
 
 def in_backward() -> bool:
@@ -55,10 +62,12 @@ class _Layer:
         self.device = None
         self.eval_counts = None
         self.bias_source: Optional[Callable[[], object]] = None  # returns the bias tensor [E]
+        self.sigmoid = False  # the router scores with a sigmoid (its probabilities are normalised per token)
         self.reset()
 
     def reset(self):
-        self.counts = self.kept = self.step = self.totals = self.coact = self.bad = None
+        self.counts = self.kept_explicit = self.step = self.sums = self.coact = self.bad = self.zero = None
+        self.host = {"tokens": 0, "assign": 0, "forwards": 0, "prob_tokens": 0, "logit_n": 0}
         self.steps: List[object] = []
         self.bias_sum = self.bias_lo = self.bias_hi = None
         self.bias_steps = 0
@@ -69,9 +78,9 @@ class _Layer:
         if self.counts is None or self.device != device:
             self.device = device
             self.counts = torch.zeros(self.E, dtype=torch.int64, device=device)
-            self.kept = torch.zeros(self.E, dtype=torch.int64, device=device)
             self.step = torch.zeros(self.E, dtype=torch.int64, device=device)
-            self.totals = torch.zeros(len(TOTALS), dtype=torch.float64, device=device)
+            self.sums = torch.zeros(len(_DEVICE_SUMS), dtype=torch.float64, device=device)
+            self.zero = torch.zeros((), dtype=torch.float64, device=device)
             self.bad = torch.zeros((), dtype=torch.int64, device=device)
 
 
@@ -187,61 +196,62 @@ class Watcher:
             return
         L._alloc(dev)
         flat = ids.reshape(-1).long()
-        valid = (flat >= 0) & (flat < L.E)
-        L.bad += (~valid).sum()
-        safe = torch.where(valid, flat, torch.zeros_like(flat))
-        one = valid.long()
-        c = torch.zeros(L.E, dtype=torch.int64, device=dev).scatter_add_(0, safe, one)
-        L.counts += c
-        L.step += c
-        if kept is None:
-            L.kept += c
-            dropped = None
-        else:
+        if dev.type == "cpu":  # ids checked above: count them at once
+            valid = None
+            c = torch.bincount(flat, minlength=L.E)
+        else:  # no host sync: out-of-range ids are counted on the device and reported at the record
+            valid = (flat >= 0) & (flat < L.E)
+            L.bad += (~valid).sum()
+            flat = torch.where(valid, flat, torch.zeros_like(flat))
+            c = torch.zeros(L.E, dtype=torch.int64, device=dev).scatter_add_(0, flat, valid.long())
+        L.step += c  # the interval's counts are the sum of its steps' (added at each step's end)
+        dropped = None
+        if kept is not None:
             if not isinstance(kept, torch.Tensor):
                 raise TypeError(f"{where}: kept must be a torch.Tensor")
             if kept.dtype == torch.bool:
                 if kept.numel() != T * L.K:
                     raise ValueError(f"{where}: a kept mask must be [tokens, top_k] like topk_ids, got {tuple(kept.shape)}")
-                km = kept.reshape(-1) & valid
-                kc = torch.zeros(L.E, dtype=torch.int64, device=dev).scatter_add_(0, safe, km.long())
+                km = kept.reshape(-1) if valid is None else kept.reshape(-1) & valid
+                kc = torch.zeros(L.E, dtype=torch.int64, device=dev).scatter_add_(0, flat, km.long())
             else:
                 if kept.numel() != L.E:
                     raise ValueError(f"{where}: kept must be [n_experts = {L.E}] counts or a [tokens, top_k] mask, "
                                      f"got shape {tuple(kept.shape)}")
                 kc = kept.detach().reshape(-1).to(device=dev, dtype=torch.int64)
-            L.kept += kc
-            dropped = c.sum() - kc.sum()
-        tot = L.totals
-        tot[_T["tokens"]] += T
-        tot[_T["assign"]] += T * L.K
-        tot[_T["forwards"]] += 1
-        if dropped is not None:
-            tot[_T["dropped"]] += dropped.to(torch.float64)
+            if L.kept_explicit is None:
+                L.kept_explicit = torch.zeros(L.E, dtype=torch.int64, device=dev)
+            L.kept_explicit += kc - c  # kept = counts + this (0 where nothing was dropped)
+            dropped = (c.sum() - kc.sum()).to(torch.float64)
+        host = L.host  # what the shapes tell: no device work
+        host["tokens"] += T
+        host["assign"] += T * L.K
+        host["forwards"] += 1
+        parts = [dropped if dropped is not None else L.zero]
         p = probs
-        if p is None and logits is not None:
-            p = self._probs_from_logits(L, logits)
+        lg = logits.detach().reshape(T, L.E).to(torch.float64) if logits is not None else None
+        if p is None and lg is not None:
+            p = lg.sigmoid() if L.sigmoid else lg.softmax(-1)
         if p is not None:
             p = p.detach().reshape(T, L.E).to(torch.float64)
             # sigmoid scores are normalised per token first, as the C++ path does (docs/metrics.md)
-            q = p / p.sum(-1, keepdim=True).clamp_min(1e-300) if getattr(L, "sigmoid", False) else p
-            ent = -(q * q.clamp_min(1e-300).log()).sum(-1) / (math.log(L.E) if L.E > 1 else 1.0)
-            tot[_T["ent_sum"]] += ent.sum()
-            tot[_T["top1_sum"]] += p.max(-1).values.sum()
-            tot[_T["prob_tokens"]] += T
-        if logits is not None:
-            lg = logits.detach().reshape(T, L.E).to(torch.float64)
-            tot[_T["logit_sq"]] += lg.pow(2).sum()
-            tot[_T["logit_n"]] += lg.numel()
-            m = lg.max().reshape(())
+            q = p / p.sum(-1, keepdim=True).clamp_min(1e-300) if L.sigmoid else p
+            parts += [torch.special.entr(q).sum() / (math.log(L.E) if L.E > 1 else 1.0), p.amax(-1).sum()]
+            host["prob_tokens"] += T
+        else:
+            parts += [L.zero, L.zero]
+        if lg is not None:
+            parts.append((lg * lg).sum())
+            host["logit_n"] += lg.numel()
+            m = lg.max()
             L.logit_max = m if L.logit_max is None else torch.maximum(L.logit_max, m)
+        else:
+            parts.append(L.zero)
+        L.sums += torch.stack(parts)  # dropped, ent_sum, top1_sum, logit_sq
         if self.interval % self.coact_every == 0:
             oh = torch.zeros(T, L.E, dtype=torch.float32, device=dev).scatter_(1, ids.long().clamp(0, L.E - 1), 1.0)
             cc = (oh.t() @ oh).round().long()
             L.coact = cc if L.coact is None else L.coact + cc
-
-    def _probs_from_logits(self, L, logits):
-        return logits.detach().float().sigmoid() if getattr(L, "sigmoid", False) else logits.detach().float().softmax(-1)
 
     def _observe_eval(self, L, ids):
         torch = _torch()
@@ -270,6 +280,7 @@ class Watcher:
             bal.update()
         for L in self.layers.values():
             if L.step is not None:
+                L.counts += L.step
                 L.steps.append(L.step.clone())
                 L.step.zero_()
             else:
@@ -310,10 +321,14 @@ class Watcher:
         for L in ordered:
             S = len(L.steps)
             z = lambda *s: torch.zeros(*s, dtype=torch.float64, device=dev)
-            counts = L.counts.to(dev, torch.float64) if L.counts is not None else z(L.E)
-            kept = L.kept.to(dev, torch.float64) if L.kept is not None else z(L.E)
+            # (a forward after the last step's end counts in the interval, not in a step)
+            counts = (L.counts + L.step).to(dev, torch.float64) if L.counts is not None else z(L.E)
+            kept = counts + L.kept_explicit.to(dev, torch.float64) if L.kept_explicit is not None else counts
             steps = torch.stack([s.to(dev, torch.float64) if s is not None else z(L.E) for s in L.steps]) if S else z(0, L.E)
-            totals = L.totals.to(dev) if L.totals is not None else z(len(TOTALS))
+            totals = z(len(TOTALS))
+            if L.sums is not None:
+                totals[[_T[n] for n in _DEVICE_SUMS]] = L.sums.to(dev)
+            totals[[_T[n] for n in L.host]] = torch.tensor(list(L.host.values()), dtype=torch.float64, device=dev)
             coact = L.coact.to(dev, torch.float64) if L.coact is not None else z(L.E, L.E)
             bad = L.bad.to(dev, torch.float64).reshape(1) if L.bad is not None else z(1)
             for t in (counts, kept, steps, totals, coact, bad):

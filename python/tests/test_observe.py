@@ -164,3 +164,17 @@ def test_bad_input_names_the_layer(tmp_path):
 def test_no_router_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="no recognisable MoE router"):
         moescope.watch(torch.nn.Linear(4, 4), str(tmp_path / "r"))
+
+
+def test_kept_slots_give_the_drop_rate(tmp_path):
+    w = moescope.Watcher(str(tmp_path / "r"), log_every=1)
+    w.add_layer("g", 0, 4, 2)
+    ids = torch.tensor([[0, 1], [0, 2], [0, 3], [1, 2]])
+    mask = torch.tensor([[True, True], [True, True], [False, True], [True, False]])  # 2 of 8 slots dropped
+    w.observe("g", ids, kept=mask)
+    rec = w.step()
+    layer = rec["moe"][0]
+    assert layer["counts"] == [3, 2, 2, 1]
+    assert layer["drop_rate"] == pytest.approx(2 / 8)
+    w.observe("g", ids, kept=torch.tensor([3, 2, 2, 1]))  # per-expert kept counts: nothing dropped
+    assert w.step()["moe"][0]["drop_rate"] == 0.0

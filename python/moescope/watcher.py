@@ -228,22 +228,31 @@ class Watcher:
         host["assign"] += T * L.K
         host["forwards"] += 1
         parts = [dropped if dropped is not None else L.zero]
+        # Element-wise in float32 (the routers' own precision), sums accumulated in float64.
+        f64 = torch.float64
         p = probs
-        lg = logits.detach().reshape(T, L.E).to(torch.float64) if logits is not None else None
-        if p is None and lg is not None:
-            p = lg.sigmoid() if L.sigmoid else lg.softmax(-1)
-        if p is not None:
-            p = p.detach().reshape(T, L.E).to(torch.float64)
+        lg = logits.detach().reshape(T, L.E).float() if logits is not None else None
+        inv_log_e = 1.0 / math.log(L.E) if L.E > 1 else 1.0
+        if p is None and lg is not None and not L.sigmoid:
+            # softmax of the logits without materialising it twice: per token, with x = lg - max,
+            # z = sum exp(x): H = ln z - sum p x, and the top-1 probability is 1 / z
+            x = lg - lg.amax(-1, keepdim=True)
+            e = x.exp()
+            z = e.sum(-1, keepdim=True)
+            parts += [(z.log().sum(dtype=f64) - ((e / z) * x).sum(dtype=f64)) * inv_log_e, z.reciprocal().sum(dtype=f64)]
+            host["prob_tokens"] += T
+        elif p is not None or lg is not None:
+            p = lg.sigmoid() if p is None else p.detach().reshape(T, L.E).float()
             # sigmoid scores are normalised per token first, as the C++ path does (docs/metrics.md)
-            q = p / p.sum(-1, keepdim=True).clamp_min(1e-300) if L.sigmoid else p
-            parts += [torch.special.entr(q).sum() / (math.log(L.E) if L.E > 1 else 1.0), p.amax(-1).sum()]
+            q = p / p.sum(-1, keepdim=True).clamp_min(1e-30) if L.sigmoid else p
+            parts += [-torch.xlogy(q, q).sum(dtype=f64) * inv_log_e, p.amax(-1).sum(dtype=f64)]
             host["prob_tokens"] += T
         else:
             parts += [L.zero, L.zero]
         if lg is not None:
-            parts.append((lg * lg).sum())
+            parts.append((lg * lg).sum(dtype=f64))
             host["logit_n"] += lg.numel()
-            m = lg.max()
+            m = lg.max().to(f64)
             L.logit_max = m if L.logit_max is None else torch.maximum(L.logit_max, m)
         else:
             parts.append(L.zero)

@@ -100,8 +100,8 @@ def test_plain_loop_counts_and_metrics(tmp_path):
                         for st in window]
             assert layer_rec["maxvio_batch"] == pytest.approx(np.mean([maxvio(c) for c in per_step]), rel=1e-12)
             ent = (-(probs * probs.clamp_min(1e-300).log()).sum(-1) / math.log(E)).mean().item()
-            assert layer_rec["router_entropy"] == pytest.approx(ent, rel=1e-9)
-            assert layer_rec["top1_score"] == pytest.approx(probs.max(-1).values.mean().item(), rel=1e-9)
+            assert layer_rec["router_entropy"] == pytest.approx(ent, rel=1e-6)  # float32 element-wise
+            assert layer_rec["top1_score"] == pytest.approx(probs.max(-1).values.mean().item(), rel=1e-6)
             # co-activation: tokens that chose both experts (diagonal: tokens that chose it)
             co = np.zeros((E, E), dtype=np.int64)
             for i in ids:

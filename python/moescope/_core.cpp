@@ -114,6 +114,7 @@ class Session {
     }
     nlohmann::json rec;
     auto out = log_->log(step, acc, live, /*gradients=*/false, rec);
+    if (auto* tb = log_->tensorboard()) tb->flush();  // live in TensorBoard at every record
     nlohmann::json alerts = nlohmann::json::array();
     for (auto& o : out)
       for (auto& al : o.alerts) alerts.push_back(al.to_json());

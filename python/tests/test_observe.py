@@ -118,6 +118,11 @@ def test_plain_loop_counts_and_metrics(tmp_path):
             lm = moescope.load_metrics(layer_rec["counts"], K)
             assert lm["entropy_norm"] == layer_rec["entropy_norm"]
             assert lm["tokens_per_expert"] == layer_rec["tokens_per_expert"]
+    w.session = None  # closes the TensorBoard writer (flushes its events)
+    import gc
+    gc.collect()
+    assert any(f.startswith("events.out.tfevents") and os.path.getsize(os.path.join(run, "tb", f)) > 0
+               for f in os.listdir(os.path.join(run, "tb")))
     snap = json.load(open(os.path.join(run, "watch.json")))
     assert snap["framework"] == "pytorch" and snap["layers"][0]["experts"] == E
 

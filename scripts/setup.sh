@@ -11,7 +11,7 @@ PKGS=(build-essential cmake ninja-build pkg-config
       libtorch-dev libgloo-dev libopenblas0-pthread
       nlohmann-json3-dev libcli11-dev libtomlplusplus-dev libspdlog-dev libcpp-httplib-dev
       libsentencepiece-dev libgtest-dev libgmock-dev libbenchmark-dev
-      zlib1g-dev chromium python3-venv)
+      zlib1g-dev chromium python3-venv python3-dev)
 command -v npm >/dev/null 2>&1 || PKGS+=(nodejs npm)
 
 missing=()
@@ -47,4 +47,10 @@ command -v ccache >/dev/null 2>&1 && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=cca
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DMOESCOPE_BENCH="${MOESCOPE_BENCH:-ON}" \
   -DMOESCOPE_PYTHON="$PWD/.venv/bin/python" "${launcher[@]}" > build.configure.log 2>&1 || { cat build.configure.log; exit 1; }
 rm -f build.configure.log
+# The build includes the Python package `moescope` (python/CMakeLists.txt): its compiled module
+# and .py files laid out in build/python/moescope. The Python environment is shared by every
+# clone on the machine (scripts/python_env.sh), so the package is not pip-installed into it: a
+# clone's tests and scripts import it from its own build/python (the CTest pytest entries put it
+# on PYTHONPATH; by hand: PYTHONPATH=build/python .venv/bin/python ...). On a machine of your
+# own, `pip install ./python` installs it into whatever environment you choose.
 cmake --build build

@@ -25,7 +25,7 @@
 #include <torch/torch.h>
 
 #include "core/config.h"
-#include "model/router_knobs.h"
+#include "routing/router_knobs.h"
 
 namespace moescope {
 

@@ -15,7 +15,7 @@
 #include "run/run_layout.h"
 #include "scope/microscope.h"
 #include "model/resource_estimate.h"
-#include "scope/routing_profile.h"
+#include "routing/routing_profile.h"
 #include "scope/scope_memory.h"
 #include "scope/streamed_pass.h"
 

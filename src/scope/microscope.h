@@ -1,4 +1,7 @@
 // microscope.h: routing metrics from the real top-k decisions, on every training run.
+// An adapter of the torch-free routing library (routing/): it reads moescope's own model into
+// the library's plain arrays, which computes every metric, the records, alerts and the ladder's
+// decisions; acting on the model stays here (scope/remediation.h).
 // The cli wires it to the trainer's hooks (scope does not depend on train). After each
 // micro-batch forward it reads every MoE layer's
 // RoutingRecord (model/moe.h: the decisions actually used, counted once even under
@@ -23,8 +26,10 @@
 
 #include "io/jsonl.h"
 #include "io/tfevents.h"
-#include "scope/detector.h"
-#include "scope/metrics.h"
+#include "routing/detector.h"
+#include "routing/interval.h"
+#include "routing/metrics.h"
+#include "routing/routing_log.h"
 #include "scope/remediation.h"
 #include "scope/routing_observation.h"
 #include "model/transformer.h"
@@ -67,34 +72,18 @@ class Microscope {
   // the checkpoint (the router knobs too, when the checkpoint predates saved knobs). (Router saturation restarts: the
   // probe routing of the previous sample is not in the log.)
   void on_resume(int64_t step);
-  const CollapseDetector& detector() const { return detector_; }
+  const CollapseDetector& detector() const { return log_->detector(); }
 
  private:
-  struct LayerAcc {
-    std::vector<int64_t> counts, kept, step_counts;
-    int64_t assign = 0, dropped = 0, bias_changed = 0, tokens = 0, forwards = 0;
-    double ent_sum = 0, top1_sum = 0, logit_sq = 0, logit_max = -1e30;
-    int64_t logit_n = 0;
-    double switch_loss = 0, seq_loss = 0, z_loss = 0;
-    std::vector<std::vector<int64_t>> step_hist;  // each step's counts (MaxVio_batch, after the reduction)
-    at::Tensor coact;  // [E, E] pair counts, when this interval samples co-activation
-    double router_grad = 0;
-    std::vector<double> expert_grad;
-    std::vector<int64_t> val_counts;
-    std::vector<double> bias_sum, bias_lo, bias_hi;  // the bias after each step of the interval
-    int64_t bias_steps = 0;
-  };
   nlohmann::json probe_saturation();
   // Multi-process: the interval's accumulators summed over ranks (microscope_ranks.cpp); and
   // after a resume, rank 0's interval counter on every rank (it decides co-activation sampling).
   void reduce_interval();
   void share_interval_counter();
   void reset_interval();
-  // The steps of on_log for MoE layer i (transformer layer L).
-  nlohmann::json layer_record(size_t i, const LoadMetrics& m, double maxvio_batch);
+  std::vector<double> live_bias(size_t i) const;  // MoE layer i's bias now
   void report_alerts(int64_t step, int64_t layer, const std::vector<Alert>& alerts);
   void remediate(int64_t step, size_t i, const LoadMetrics& m, double maxvio_batch, double router_entropy);
-  void layer_to_tensorboard(int64_t step, size_t i, const LoadMetrics& m, const nlohmann::json& j);
   void train_to_tensorboard(int64_t step, const nlohmann::json& rec);
 
   ScopeContext ctx_;
@@ -103,11 +92,10 @@ class Microscope {
   bool writer_ = true;  // rank 0 (or a single process): detector, remediation, files
   std::vector<MoELayerImpl*> moe_;
   std::vector<int64_t> layer_index_;  // transformer layer of each MoE layer
-  std::vector<LayerAcc> acc_;
-  CollapseDetector detector_;
+  std::vector<LayerInterval> acc_;
+  std::vector<std::vector<int64_t>> val_counts_;  // per MoE layer, over the current evaluation
+  std::unique_ptr<RoutingLog> log_;  // metrics, detector, alerts.jsonl and TensorBoard
   Remediator remediator_;
-  std::unique_ptr<JsonlWriter> alerts_;
-  std::unique_ptr<TfEventsWriter> tb_;
   int64_t interval_ = 0;
   bool coact_now_ = false;
   std::vector<at::Tensor> probe_prev_;  // expert_TK of the probe batch at the previous sample

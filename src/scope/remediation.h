@@ -26,10 +26,10 @@
 //                   unbalanced too (interval MaxVio above the ceiling), halved (down to
 //                   kMinBiasRate) when the interval is balanced but single steps are not:
 //                   sign updates at too large a rate oscillate.
-// The rungs are one table (kLadder in remediation.cpp: action, knob, factor, first value, bound).
-// Every knob is the router's (model/router_knobs.h), changed through RouterImpl::set_knob; the
-// router lr multiplier reaches the optimizer through the trainer, which applies the knob before
-// every optimizer step.
+// The decisions (rungs, values, the tuning branch, the replay of a logged interval) are the
+// torch-free routing/ladder.h; this adapter applies them to moescope's own MoE layer: every knob
+// through RouterImpl::set_knob (the router lr multiplier reaches the optimizer through the
+// trainer, which applies the knob before every optimizer step), re-initialisation on the weights.
 // Resume: the checkpoint holds the knobs; the run log is the ladder's memory. replay_interval()
 // restores rung and cooldown (and, for a checkpoint written before the knobs were saved, the
 // knobs too, from the logged `to` values), so a resumed run continues the ladder exactly where
@@ -44,12 +44,10 @@
 
 #include "core/config.h"
 #include "model/moe.h"
-#include "scope/metrics.h"
+#include "routing/ladder.h"
+#include "routing/metrics.h"
 
 namespace moescope {
-
-inline constexpr double kMinBiasRate = 1e-4;      // bias_rate_tune never goes below this
-inline constexpr double kMinRouterLrMult = 1.0;   // router_lr never goes below the model's lr
 
 // What the ladder may do to the optimizer. The cli wires it to the trainer's AdamW (scope does
 // not depend on train); it may be empty (then re-initialised experts keep their moments).
@@ -61,7 +59,7 @@ std::string router_param_name(int64_t layer);
 
 class Remediator {
  public:
-  explicit Remediator(const ScopeConfig& cfg) : cfg_(cfg) {}
+  explicit Remediator(const ScopeConfig& cfg) : cfg_(cfg), ladder_(cfg) {}
   // `layer` is the transformer layer index; `unhealthy` whether it needs action now.
   // m: the interval's load metrics; maxvio_batch: the interval's mean per-step MaxVio;
   // router_entropy: the interval's mean normalised entropy of each token's router distribution.
@@ -74,17 +72,11 @@ class Remediator {
   // the knobs from the log too, for a checkpoint written without them.
   void replay_interval(int64_t layer, const std::vector<nlohmann::json>& events, MoELayerImpl& moe,
                        bool restore_knobs);
-  static constexpr int kRungs = 6;
+  static constexpr int kRungs = Ladder::kRungs;
 
  private:
-  bool apply_rung(int rung, int64_t step, int64_t layer, MoELayerImpl& moe, const LoadMetrics& m,
-                  const OptimizerHooks& opt, std::vector<nlohmann::json>* events);
-  struct State {
-    int next_rung = 0;
-    int64_t cooldown = 0;
-  };
   ScopeConfig cfg_;
-  std::map<int64_t, State> st_;
+  Ladder ladder_;
 };
 
 }  // namespace moescope

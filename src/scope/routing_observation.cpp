@@ -16,24 +16,36 @@ RoutingObservation observe_routing(const RoutingRecord& r, ScoreFunc score_func)
   RoutingObservation o;
   if (!r.valid) return o;
   o.valid = true;
-  o.counts = to_vec(r.counts_E);
-  o.kept = to_vec(r.kept_E);
+  ForwardRouting& f = o.routing;
+  f.counts = to_vec(r.counts_E);
+  f.kept = to_vec(r.kept_E);
   o.expert_TK = r.expert_TK.to(torch::kCPU);
+  f.top_k = o.expert_TK.size(1);
   const int64_t E = r.scores_TE.size(1);
-  o.tokens = r.n_tokens;
-  o.dropped = r.n_dropped;
-  o.bias_changed = r.bias_changed;
+  RoutingTotals& t = f.totals;
+  t.tokens = r.n_tokens;
+  t.prob_tokens = r.n_tokens;
+  t.assign = r.n_tokens * f.top_k;
+  t.forwards = 1;
+  t.dropped = r.n_dropped;
+  t.bias_changed = r.bias_changed;
   auto p = r.scores_TE.to(torch::kDouble);
   if (score_func == ScoreFunc::kSigmoid) p = p / p.sum(-1, true);
-  o.ent_sum = (-(p * p.clamp_min(1e-300).log()).sum(-1) / std::log(double(E))).sum().item<double>();
-  o.top1_sum = std::get<0>(r.scores_TE.max(-1)).sum().item<double>();
-  o.logit_sq = r.logits_TE.to(torch::kDouble).pow(2).sum().item<double>();
-  o.logit_n = r.logits_TE.numel();
-  o.logit_max = r.logits_TE.max().item<double>();
-  o.switch_loss = r.switch_loss;
-  o.seq_loss = r.seq_loss;
-  o.z_loss = r.z_loss;
+  t.ent_sum = (-(p * p.clamp_min(1e-300).log()).sum(-1) / std::log(double(E))).sum().item<double>();
+  t.top1_sum = std::get<0>(r.scores_TE.max(-1)).sum().item<double>();
+  t.logit_sq = r.logits_TE.to(torch::kDouble).pow(2).sum().item<double>();
+  t.logit_n = r.logits_TE.numel();
+  t.logit_max = r.logits_TE.max().item<double>();
+  t.switch_loss = r.switch_loss;
+  t.seq_loss = r.seq_loss;
+  t.z_loss = r.z_loss;
   return o;
+}
+
+ForwardRouting forward_routing(const RoutingObservation& o, bool with_ids) {
+  ForwardRouting f = o.routing;
+  if (with_ids && o.expert_TK.defined()) f.expert_TK = to_vec(o.expert_TK);
+  return f;
 }
 
 }  // namespace moescope

@@ -5,7 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "model/moe.h"
-#include "scope/metrics.h"
+#include "routing/metrics.h"
 #include "scope/remediation.h"
 #include "../test_util.h"
 

@@ -10,7 +10,7 @@
 
 #include "io/atomic_file.h"
 #include "io/safetensors.h"
-#include "model/router_knobs.h"
+#include "routing/router_knobs.h"
 #include "train/run_dir.h"
 #include "train_test_util.h"
 

@@ -1,12 +1,12 @@
 // routing_profile.cpp: see routing_profile.h.
-#include "scope/routing_profile.h"
+#include "routing/routing_profile.h"
 
 #include <algorithm>
 #include <stdexcept>
 
 #include "run/routing_profile_fields.h"
-#include "scope/metrics.h"
-#include "scope/routing_analysis.h"
+#include "routing/metrics.h"
+#include "routing/routing_analysis.h"
 
 namespace moescope {
 namespace pf = profile_field;

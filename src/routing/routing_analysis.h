@@ -1,6 +1,6 @@
 // routing_analysis.h: the corpus-level routing formulas of `scope --model` (docs/metrics.md,
 // "Routing over a corpus"), defined once here; torch-free. Per-expert counts come from the real
-// top-k decisions, as everywhere in scope/metrics.h.
+// top-k decisions, as everywhere in routing/metrics.h.
 #pragma once
 #include <cstdint>
 #include <vector>

@@ -1,5 +1,5 @@
 // metrics.cpp: see metrics.h.
-#include "scope/metrics.h"
+#include "routing/metrics.h"
 
 #include <algorithm>
 #include <cmath>

@@ -1,7 +1,7 @@
 // heavy_hitters.h: the most frequent items of a stream in bounded memory (torch-free): the
 // Space-Saving sketch (Metwally, Agrawal, El Abbadi, "Efficient computation of frequent and
 // top-k elements in data streams", ICDT 2005), used for each expert's most frequent tokens in
-// the routing profile (scope/routing_profile.h).
+// the routing profile (routing/routing_profile.h).
 //   k counters (item, count, error). An item already counted: count += 1. A new item while a
 //   counter is free: (item, 1, 0). Else the counter with the smallest count m is given to the
 //   new item: (item, m + 1, m).
@@ -13,6 +13,7 @@
 //     count - error is at least the (t+1)-th largest count (guaranteed_top() counts these).
 // Memory: k counters and a k-entry hash map, whatever N or the number of distinct items.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <unordered_map>
 #include <vector>

@@ -1,5 +1,5 @@
 // heavy_hitters.cpp: see heavy_hitters.h.
-#include "scope/heavy_hitters.h"
+#include "routing/heavy_hitters.h"
 
 #include <algorithm>
 #include <stdexcept>

@@ -1,5 +1,5 @@
 // routing_analysis_test.cpp: layer-to-layer mutual information and per-expert specialisation
-// (scope/routing_analysis.h) against naive references written here from the per-token
+// (routing/routing_analysis.h) against naive references written here from the per-token
 // assignments, and the whole-corpus RoutingProfile against brute-force counts.
 #include <algorithm>
 #include <cmath>
@@ -11,8 +11,8 @@
 
 #include "run/routing_profile_fields.h"
 #include "run/routing_profile_view.h"
-#include "scope/routing_analysis.h"
-#include "scope/routing_profile.h"
+#include "routing/routing_analysis.h"
+#include "routing/routing_profile.h"
 
 using namespace moescope;
 namespace pf = profile_field;

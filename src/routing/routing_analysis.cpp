@@ -1,5 +1,5 @@
 // routing_analysis.cpp: see routing_analysis.h.
-#include "scope/routing_analysis.h"
+#include "routing/routing_analysis.h"
 
 #include <algorithm>
 #include <cmath>

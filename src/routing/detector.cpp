@@ -1,5 +1,5 @@
 // detector.cpp: see detector.h.
-#include "scope/detector.h"
+#include "routing/detector.h"
 
 #include <algorithm>
 

@@ -1,5 +1,5 @@
 // router_knobs.cpp: see router_knobs.h.
-#include "model/router_knobs.h"
+#include "routing/router_knobs.h"
 
 #include <stdexcept>
 

@@ -1,7 +1,7 @@
 // detector_test.cpp: collapse-detector rules on synthetic metric streams.
 #include <gtest/gtest.h>
 
-#include "scope/detector.h"
+#include "routing/detector.h"
 
 using namespace moescope;
 

@@ -26,7 +26,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/config.h"
-#include "scope/metrics.h"
+#include "routing/metrics.h"
 
 namespace moescope {
 

@@ -3,7 +3,7 @@
 
 #include <gtest/gtest.h>
 
-#include "scope/metrics.h"
+#include "routing/metrics.h"
 
 using namespace moescope;
 

@@ -1,4 +1,4 @@
-// heavy_hitters_test.cpp: the Space-Saving sketch (scope/heavy_hitters.h) against exact counts
+// heavy_hitters_test.cpp: the Space-Saving sketch (routing/heavy_hitters.h) against exact counts
 // on a skewed (Zipf) stream: every estimate brackets the true count, errors stay under N / k,
 // frequent items are never lost, and the entries it guarantees are the exact top tokens.
 #include <algorithm>
@@ -9,7 +9,7 @@
 
 #include <gtest/gtest.h>
 
-#include "scope/heavy_hitters.h"
+#include "routing/heavy_hitters.h"
 
 using namespace moescope;
 

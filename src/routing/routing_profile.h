@@ -3,7 +3,7 @@
 // written as RUN_DIR/routing_profile.json (run/routing_profile_fields.h): per-corpus counts and
 // each expert's specialisation across corpora, dead experts, tokens-per-expert spread per layer
 // and pooled, each expert's most frequent tokens (decoded), and the routing agreement (mutual
-// information) of consecutive MoE layers. Formulas: scope/metrics.h, scope/routing_analysis.h.
+// information) of consecutive MoE layers. Formulas: routing/metrics.h, routing/routing_analysis.h.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -12,7 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "scope/heavy_hitters.h"
+#include "routing/heavy_hitters.h"
 
 namespace moescope {
 

@@ -1,0 +1,214 @@
+// _core.cpp: the Python binding (pybind11) of the torch-free routing library (src/routing/) over
+// plain numpy arrays. No torch here: the Python side (moescope/watch.py) turns a model's top-k
+// ids into counts on the tensors' device and hands this module one interval's arrays per log
+// interval. Library errors become Python exceptions (ValueError for bad input, RuntimeError
+// otherwise), with the library's message.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "core/config.h"
+#include "io/jsonl.h"
+#include "routing/interval.h"
+#include "routing/ladder.h"
+#include "routing/metrics.h"
+#include "routing/routing_log.h"
+#include "run/run_layout.h"
+
+namespace py = pybind11;
+using namespace moescope;
+
+namespace {
+
+using I64 = py::array_t<int64_t, py::array::c_style | py::array::forcecast>;
+using F64 = py::array_t<double, py::array::c_style | py::array::forcecast>;
+
+std::vector<int64_t> vec(const I64& a) { return std::vector<int64_t>(a.data(), a.data() + a.size()); }
+
+// ScopeConfig from {"window": 3, ...}: every key must be a ScopeConfig field (config.h).
+ScopeConfig scope_config(const py::dict& d) {
+  ScopeConfig c;
+  size_t used = 0;
+  c.visit_fields([&](const char* name, auto& v, const FieldInfo& info) {
+    if (!d.contains(name)) return;
+    using T = std::decay_t<decltype(v)>;
+    v = d[name].cast<T>();
+    if constexpr (std::is_arithmetic_v<T> && !std::is_same_v<T, bool>) info.range.check(std::string("scope.") + name, v);
+    ++used;
+  });
+  if (used != d.size()) {
+    std::string known;
+    c.visit_fields([&](const char* name, auto&, const FieldInfo&) { known += std::string(known.empty() ? "" : ", ") + name; });
+    throw std::invalid_argument("moescope: unknown scope setting among " + py::str(d.attr("keys")()).cast<std::string>() +
+                                " (known: " + known + ")");
+  }
+  return c;
+}
+
+// One process's routing-health state for a watched model: the layers, the routing log (detector,
+// alerts.jsonl, TensorBoard) and the ladder; fed one whole interval at a time.
+class Session {
+ public:
+  Session(std::vector<std::tuple<int64_t, int64_t, int64_t>> layers, const std::string& run_dir, bool writer,
+          const py::dict& scope)
+      : cfg_(scope_config(scope)), ladder_(cfg_), run_dir_(run_dir) {
+    std::vector<RoutingLayer> rl;
+    for (auto& [l, e, k] : layers) rl.push_back({l, e, k});
+    log_ = std::make_unique<RoutingLog>(rl, cfg_, run_dir, writer);
+  }
+
+  // One log interval. Per layer i (arrays stacked over layers): counts[i] [E], kept[i] [E],
+  // step_counts[i] [S, E] (each optimizer step's counts), totals[i] [n_totals] (RoutingTotals in
+  // totals_fields() order), coact[i] [E, E] or None, bias[i] [E] (the mean over the interval's
+  // steps) with bias_lo/bias_hi, or None. Returns (the "moe" and "moe_summary" JSON text, the
+  // alerts fired as JSON text).
+  py::tuple log(int64_t step, const std::vector<I64>& counts, const std::vector<I64>& kept,
+                const std::vector<I64>& step_counts, const std::vector<F64>& totals,
+                const std::vector<std::optional<I64>>& coact, const std::vector<std::optional<F64>>& bias,
+                const std::vector<std::optional<F64>>& bias_lo, const std::vector<std::optional<F64>>& bias_hi) {
+    const auto& layers = log_->layers();
+    const size_t L = layers.size();
+    if (counts.size() != L || kept.size() != L || step_counts.size() != L || totals.size() != L || coact.size() != L ||
+        bias.size() != L || bias_lo.size() != L || bias_hi.size() != L)
+      throw std::invalid_argument("moescope: an interval needs every array for each of the " + std::to_string(L) + " layers");
+    std::vector<LayerInterval> acc;
+    std::vector<std::vector<double>> live;
+    for (size_t i = 0; i < L; ++i) {
+      const int64_t E = layers[i].experts;
+      const std::string where = "layer " + std::to_string(layers[i].layer);
+      LayerInterval a(E);
+      if (counts[i].size() != E || kept[i].size() != E)
+        throw std::invalid_argument(where + ": counts and kept need " + std::to_string(E) + " entries");
+      if (step_counts[i].ndim() != 2 || step_counts[i].shape(1) != E)
+        throw std::invalid_argument(where + ": step counts must be [steps, " + std::to_string(E) + "]");
+      RoutingTotals& t = a.totals;
+      if (totals[i].size() != n_totals()) throw std::invalid_argument(where + ": totals need " + std::to_string(n_totals()) + " entries");
+      const double* pt = totals[i].data();
+      t.visit([&](const char*, auto& v, Reduction) { v = static_cast<std::decay_t<decltype(v)>>(*pt++); });
+      if (t.forwards > 0) {
+        a.counts = vec(counts[i]);
+        a.kept = vec(kept[i]);
+      }
+      for (py::ssize_t s = 0; s < step_counts[i].shape(0); ++s)
+        a.add_step_counts(std::vector<int64_t>(step_counts[i].data(s, 0), step_counts[i].data(s, 0) + E));
+      if (coact[i]) {
+        if (coact[i]->size() != E * E) throw std::invalid_argument(where + ": co-activation must be [E, E]");
+        if (t.forwards > 0) a.add_coactivation(vec(*coact[i]));
+      }
+      if (bias[i]) {
+        if (bias[i]->size() != E || !bias_lo[i] || !bias_hi[i] || bias_lo[i]->size() != E || bias_hi[i]->size() != E)
+          throw std::invalid_argument(where + ": bias, bias_lo and bias_hi need " + std::to_string(E) + " entries");
+        a.bias_sum.assign(bias[i]->data(), bias[i]->data() + E);
+        a.bias_lo.assign(bias_lo[i]->data(), bias_lo[i]->data() + E);
+        a.bias_hi.assign(bias_hi[i]->data(), bias_hi[i]->data() + E);
+        a.bias_steps = 1;  // already the interval's mean
+      }
+      acc.push_back(std::move(a));
+      live.emplace_back();
+    }
+    nlohmann::json rec;
+    auto out = log_->log(step, acc, live, /*gradients=*/false, rec);
+    if (auto* tb = log_->tensorboard()) tb->flush();  // live in TensorBoard at every record
+    nlohmann::json alerts = nlohmann::json::array();
+    for (auto& o : out)
+      for (auto& al : o.alerts) alerts.push_back(al.to_json());
+    last_ = std::move(acc);
+    last_out_ = std::move(out);
+    return py::make_tuple(rec.dump(), alerts.dump());
+  }
+
+  // The eval record's "moe" and "moe_summary" from per-layer validation counts.
+  std::string log_eval(int64_t step, const std::vector<I64>& counts) {
+    std::vector<std::vector<int64_t>> c;
+    for (auto& a : counts) c.push_back(vec(a));
+    nlohmann::json rec;
+    log_->log_eval(step, c, rec);
+    return rec.dump();
+  }
+
+  // The ladder for layer i of the last logged interval, acting only on the bias rate (the one
+  // knob a transformers router with e_score_correction_bias has): the ladder's decision (JSON
+  // text of the remediation record) or None. bias_rate: the current rate (0 = off).
+  std::optional<std::string> ladder_bias_rate(int64_t step, size_t i, double bias_rate) {
+    if (i >= last_.size()) throw std::out_of_range("moescope: no logged interval for layer index " + std::to_string(i));
+    const int64_t L = log_->layers()[i].layer;
+    RouterKnobs k;
+    k.bias_balance = bias_rate > 0;
+    k.bias_update_rate = bias_rate > 0 ? bias_rate : k.bias_update_rate;
+    const bool unhealthy = ladder_unhealthy(log_->detector(), L, k.bias_balance, cfg_);
+    auto a = ladder_.decide(L, unhealthy, k, last_out_[i].m, last_out_[i].maxvio_batch, last_[i].router_entropy());
+    if (!a || a->reinit || a->knob != Knob::kBiasRate) return std::nullopt;
+    return a->event(step, L).dump();
+  }
+
+  std::string status(int64_t layer) const { return log_->detector().status(layer); }
+  static size_t n_totals() {
+    size_t n = 0;
+    RoutingTotals t;
+    t.visit([&](const char*, auto&, Reduction) { ++n; });
+    return n;
+  }
+  static std::vector<std::string> totals_fields() {
+    std::vector<std::string> names;
+    RoutingTotals t;
+    t.visit([&](const char* name, auto&, Reduction) { names.push_back(name); });
+    return names;
+  }
+  static std::vector<bool> totals_max() {
+    std::vector<bool> m;
+    RoutingTotals t;
+    t.visit([&](const char*, auto&, Reduction r) { m.push_back(r == Reduction::kMax); });
+    return m;
+  }
+
+ private:
+  ScopeConfig cfg_;
+  Ladder ladder_;
+  std::string run_dir_;
+  std::unique_ptr<RoutingLog> log_;
+  std::vector<LayerInterval> last_;
+  std::vector<RoutingLog::LayerOutcome> last_out_;
+};
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "moescope's torch-free routing-health library (src/routing/) over numpy arrays";
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const std::invalid_argument& e) {
+      PyErr_SetString(PyExc_ValueError, e.what());
+    } catch (const std::out_of_range& e) {
+      PyErr_SetString(PyExc_IndexError, e.what());
+    }
+  });
+  py::class_<Session>(m, "Session")
+      .def(py::init<std::vector<std::tuple<int64_t, int64_t, int64_t>>, const std::string&, bool, const py::dict&>(),
+           py::arg("layers"), py::arg("run_dir"), py::arg("writer"), py::arg("scope"))
+      .def("log", &Session::log)
+      .def("log_eval", &Session::log_eval)
+      .def("ladder_bias_rate", &Session::ladder_bias_rate)
+      .def("status", &Session::status)
+      .def_static("totals_fields", &Session::totals_fields)
+      .def_static("totals_max", &Session::totals_max);
+  m.def(
+      "load_metrics",
+      [](const I64& counts, int64_t top_k) {
+        const auto lm = load_metrics(vec(counts), top_k);
+        nlohmann::json j{{"load", lm.load}, {"entropy_norm", lm.entropy_norm}, {"n_eff", lm.n_eff}, {"cv", lm.cv},
+                         {"min_max_ratio", lm.min_max_ratio}, {"maxvio", lm.maxvio}, {"max_share", lm.max_share},
+                         {"max_token_share", lm.max_token_share}, {"argmax", lm.argmax}, {"dead", lm.dead},
+                         {"tokens_per_expert", spread_json(lm.spread)}};
+        return j.dump();
+      },
+      py::arg("counts"), py::arg("top_k") = 1, "docs/metrics.md's load metrics of one set of counts (JSON text)");
+  m.def("metrics_path", &metrics_path);
+  m.def("alerts_path", &alerts_path);
+}

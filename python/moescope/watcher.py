@@ -279,6 +279,18 @@ class Watcher:
             return self.add_layer(layer, layer, int(src.shape[-1]), int(topk_ids.shape[-1]))
         raise KeyError(f"moescope: unknown layer {layer!r} (registered: {list(self.layers)})")
 
+    def add_forward_loss(self, loss, summed: bool = False):
+        """A micro-batch's loss (a tensor, kept on its device until the record); summed: the
+        step's loss is the sum of its micro-batches' (else their mean)."""
+        d = loss.detach().reshape(()).double()
+        self._fw_loss = d if self._fw_loss is None else self._fw_loss + d
+        self._fw_n += 1
+        self._fw_summed = summed
+
+    _fw_loss = None
+    _fw_n = 0
+    _fw_summed = False
+
     # ---- per optimizer step -------------------------------------------------------------
     def step(self, loss=None, lr=None, step: Optional[int] = None) -> Optional[dict]:
         """The end of an optimizer step (after the step and any bias update). Writes a record every
@@ -305,6 +317,9 @@ class Watcher:
                 L.bias_steps += 1
         if self._loss_sum is None:
             self._loss_sum, self._loss_n = 0.0, 0
+        if loss is None and self._fw_n:  # the model's own loss (watch's hook on its output)
+            loss = self._fw_loss if self._fw_summed else self._fw_loss / self._fw_n
+        self._fw_loss, self._fw_n = None, 0
         if loss is not None:
             self._loss_sum = self._loss_sum + (loss.detach() if isinstance(loss, torch.Tensor) else float(loss))
             self._loss_n += 1

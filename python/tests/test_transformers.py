@@ -72,6 +72,8 @@ def test_trainer_counts_equal_independent_capture(tmp_path, make):
     assert all("maxvio_global" in l for e in evals for l in e["moe"])
     # every routed token counted: 6 steps x 2 micro-batches x 4 sequences x 16 tokens x top-2
     assert sum(records(run)[-1]["moe"][0]["counts"]) == 2 * 2 * 4 * 16 * 2
+    # the step loss as the Trainer logs it (ln 64 = 4.16 for an untrained model over 64 tokens)
+    assert all(3.5 < r["loss"] < 5.0 for r in records(run)), [r.get("loss") for r in records(run)]
     snap = json.load(open(os.path.join(run, "watch.json")))
     assert snap["framework"] == "transformers" and snap["model_class"] == type(model).__name__
     assert any(k.startswith("moe/") for h in tr.state.log_history for k in h)

@@ -86,7 +86,7 @@ def _hook(w: Watcher, key, module):
             raise TypeError(f"moescope: router {key} ({type(mod).__name__}) returned {type(out).__name__}, not "
                             "(router_logits, weights, indices)")
         logits, _, idx = out
-        w.observe(key, idx, logits=logits, training=mod.training)
+        w.observe(key, idx, logits=logits, training=mod.training, _checked_backward=True)
 
     return hook
 

@@ -70,6 +70,7 @@ def watch(model, logdir: str, log_every: int = 10, scope: Optional[dict] = None,
         if L.sigmoid:
             L.bias_source = (lambda mod: (lambda: mod.e_score_correction_bias))(m)
         w.handles.append(m.register_forward_hook(_hook(w, name, m)))
+    w.handles.append(model.register_forward_hook(_loss_hook(w), with_kwargs=True))
     if balance_bias or remediate:
         from .balance import BiasBalancer
 
@@ -85,7 +86,22 @@ def _hook(w: Watcher, key, module):
             raise TypeError(f"moescope: router {key} ({type(mod).__name__}) returned {type(out).__name__}, not "
                             "(router_logits, weights, indices)")
         logits, _, idx = out
-        w.observe(key, idx, logits=logits, training=mod.training)
+        w.observe(key, idx, logits=logits, training=mod.training, _checked_backward=True)
+
+    return hook
+
+
+def _loss_hook(w: Watcher):
+    """The training loss the model returned (transformers' `.loss`), kept on its device. A step's
+    loss is the mean of its micro-batches' losses, or their sum when the caller passed
+    num_items_in_batch (transformers' Trainer under gradient accumulation: each micro-batch's
+    loss is then already divided by the whole step's token count), as the Trainer logs it."""
+
+    def hook(mod, args, kwargs, out):
+        loss = getattr(out, "loss", None)
+        if loss is None or not mod.training or in_backward():
+            return
+        w.add_forward_loss(loss, summed=kwargs.get("num_items_in_batch") is not None)
 
     return hook
 

@@ -9,11 +9,11 @@ import pytest
 torch = pytest.importorskip("torch")
 
 
-def tiny_qwen3_moe(top_k=2, experts=8, layers=2, aux=0.0, seed=0):
+def tiny_qwen3_moe(top_k=2, experts=8, layers=2, aux=0.0, seed=0, vocab=64, hidden=32):
     from transformers import Qwen3MoeConfig, Qwen3MoeForCausalLM
 
     torch.manual_seed(seed)
-    cfg = Qwen3MoeConfig(vocab_size=64, hidden_size=32, intermediate_size=32, moe_intermediate_size=16,
+    cfg = Qwen3MoeConfig(vocab_size=vocab, hidden_size=hidden, intermediate_size=32, moe_intermediate_size=16,
                          num_hidden_layers=layers, num_attention_heads=2, num_key_value_heads=1, head_dim=16,
                          num_experts=experts, num_local_experts=experts, num_experts_per_tok=top_k,
                          decoder_sparse_step=1, mlp_only_layers=[], max_position_embeddings=64,

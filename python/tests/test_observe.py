@@ -183,3 +183,29 @@ def test_kept_slots_give_the_drop_rate(tmp_path):
     assert layer["drop_rate"] == pytest.approx(2 / 8)
     w.observe("g", ids, kept=torch.tensor([3, 2, 2, 1]))  # per-expert kept counts: nothing dropped
     assert w.step()["moe"][0]["drop_rate"] == 0.0
+
+
+def test_logit_statistics_of_softmax_routers(tmp_path):
+    """Logits given (a softmax router, as watch's hook passes them): router entropy, top-1 score,
+    logit RMS and max over every layer and micro-batch of an interval equal a naive float64
+    recomputation; their statistics are batched across layers at the step's end."""
+    run = str(tmp_path / "run")
+    w = moescope.Watcher(run, log_every=2)
+    g = torch.Generator().manual_seed(7)
+    seen = {0: [], 1: []}
+    for step in range(2):
+        for micro in range(3):
+            for layer, T in ((0, 5), (1, 9)):  # different token counts per layer
+                lg = torch.randn(T, E, generator=g) * (layer + 1)
+                w.observe(layer, lg.topk(K).indices, logits=lg)
+                seen[layer].append(lg.double())
+        w.step()
+    rec = w.records[-1]
+    for lr in rec["moe"]:
+        X = torch.cat(seen[lr["layer"]])
+        p = X.softmax(-1)
+        assert lr["router_entropy"] == pytest.approx((-(p * p.log()).sum(-1) / math.log(E)).mean().item(), rel=1e-5)
+        assert lr["top1_score"] == pytest.approx(p.max(-1).values.mean().item(), rel=1e-5)
+        assert lr["logit_rms"] == pytest.approx(X.square().mean().sqrt().item(), rel=1e-5)
+        assert lr["logit_max"] == pytest.approx(X.max().item(), rel=1e-6)
+        assert sum(lr["counts"]) == X.shape[0] * K

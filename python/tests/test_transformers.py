@@ -2,8 +2,9 @@
 deepseek_v3 models on the CPU: the logged counts equal a recomputation from the top-k ids
 captured independently (gradient accumulation: every micro-batch once; evaluation forwards
 kept out of the training counts and in an eval record); activation checkpointing counts once;
-an induced collapse (router lr x100, no aux loss, top-1) is called `collapsed`, a healthy run
-raises no critical alert; loss-free bias balancing moves deepseek_v3's e_score_correction_bias."""
+an induced collapse (router lr x100, no aux loss, top-1) is called `collapsed`, a healthy run on
+the same model, data and steps (top-2, aux loss 0.1, router at the model's lr) raises no
+critical alert; loss-free bias balancing moves deepseek_v3's e_score_correction_bias."""
 import json
 import os
 
@@ -72,6 +73,8 @@ def test_trainer_counts_equal_independent_capture(tmp_path, make):
     assert all("maxvio_global" in l for e in evals for l in e["moe"])
     # every routed token counted: 6 steps x 2 micro-batches x 4 sequences x 16 tokens x top-2
     assert sum(records(run)[-1]["moe"][0]["counts"]) == 2 * 2 * 4 * 16 * 2
+    # the step loss as the Trainer logs it (ln 64 = 4.16 for an untrained model over 64 tokens)
+    assert all(3.5 < r["loss"] < 5.0 for r in records(run)), [r.get("loss") for r in records(run)]
     snap = json.load(open(os.path.join(run, "watch.json")))
     assert snap["framework"] == "transformers" and snap["model_class"] == type(model).__name__
     assert any(k.startswith("moe/") for h in tr.state.log_history for k in h)
@@ -97,40 +100,53 @@ def test_activation_checkpointing_counts_once(tmp_path):
             assert sum(l["counts"]) == 2 * 4 * 16 * 2
 
 
-class Repeated(torch.utils.data.Dataset):
-    """Four sequences over 16 token ids, repeated: a task the tiny model learns within steps."""
+class Shakespeare(torch.utils.data.Dataset):
+    """Character-level TinyShakespeare (the project's corpus, ../shared/data): consecutive windows
+    of `seq` characters from the text's start, ids = the characters' ranks among its distinct
+    characters. Real text with structure, the same for the induced and the healthy run."""
 
-    def __init__(self, n):
-        self.base = torch.randint(0, 16, (4, 16), generator=torch.Generator().manual_seed(0))
-        self.n = n
+    def __init__(self, n, seq=32):
+        path = os.path.join(os.environ.get("MOESCOPE_SOURCE_DIR", "."), "..", "shared", "data", "tinyshakespeare.txt")
+        with open(path, "rb") as f:
+            text = f.read()
+        chars = sorted(set(text))
+        self.vocab = len(chars)
+        rank = {c: i for i, c in enumerate(chars)}
+        self.ids = torch.tensor([rank[c] for c in text[:n * seq]])
+        assert len(self.ids) == n * seq, "tinyshakespeare.txt is shorter than the test needs"
+        self.n, self.seq = n, seq
 
     def __len__(self):
         return self.n
 
     def __getitem__(self, i):
-        return {"input_ids": self.base[i % 4], "labels": self.base[i % 4]}
+        x = self.ids[i * self.seq:(i + 1) * self.seq]
+        return {"input_ids": x, "labels": x}
 
 
-def train_run(tmp_path, name, top_k, aux, router_mult, data, steps):
-    model = tiny_qwen3_moe(top_k=top_k, aux=aux)
-    for m in model.modules():
-        if hasattr(m, "norm_topk_prob"):
-            m.norm_topk_prob = False  # the router's probability weights the expert: its gradient flows
+STEPS, LOG_EVERY = 80, 8  # 10 records of 8 steps x 4 windows x 32 characters
+
+
+def train_run(tmp_path, name, top_k, aux, router_mult):
+    """The same model (qwen3_moe, hidden 64, 8 experts), data (Shakespeare, same order) and steps
+    for both runs; only the router's lr multiplier, the aux loss and top-k differ."""
+    data = Shakespeare(STEPS * 4)
+    model = tiny_qwen3_moe(top_k=top_k, aux=aux, vocab=data.vocab, hidden=64)
     routers = [p for n, p in model.named_parameters() if n.endswith("gate.weight")]
     rest = [p for n, p in model.named_parameters() if not n.endswith("gate.weight")]
     lr = 1e-3
     opt = torch.optim.AdamW([{"params": rest, "lr": lr}, {"params": routers, "lr": lr * router_mult}])
     alerts = []
     run = str(tmp_path / name)
-    cb = MoescopeCallback(run, log_every=2, on_alert=alerts.append)
-    Trainer(model=model, args=args(tmp_path, steps, lr=lr, lr_scheduler_type="constant"), train_dataset=data,
+    cb = MoescopeCallback(run, log_every=LOG_EVERY, on_alert=alerts.append)
+    Trainer(model=model, args=args(tmp_path, STEPS, lr=lr, lr_scheduler_type="constant"), train_dataset=data,
             callbacks=[cb], optimizers=(opt, None)).train()
     return alerts, run
 
 
 def test_induced_collapse_is_called_collapsed(tmp_path):
     # router lr x100, no aux loss, top-1
-    alerts, run = train_run(tmp_path, "collapse", top_k=1, aux=0.0, router_mult=100, data=Repeated(80), steps=20)
+    alerts, run = train_run(tmp_path, "collapse", top_k=1, aux=0.0, router_mult=100)
     assert any(l["status"] == "collapsed" for l in records(run)[-1]["moe"]), records(run)[-1]["moe"]
     assert any(a["severity"] == "critical" for a in alerts)
     with open(os.path.join(run, "alerts.jsonl")) as f:
@@ -138,8 +154,8 @@ def test_induced_collapse_is_called_collapsed(tmp_path):
 
 
 def test_healthy_run_raises_no_critical_alert(tmp_path):
-    # top-2, the aux loss on, the router at the model's lr
-    alerts, run = train_run(tmp_path, "healthy", top_k=2, aux=0.01, router_mult=1, data=Tokens(160), steps=40)
+    # the same model, data and steps; top-2, the aux loss on (0.1), the router at the model's lr
+    alerts, run = train_run(tmp_path, "healthy", top_k=2, aux=0.1, router_mult=1)
     assert not [a for a in alerts if a["severity"] == "critical"], alerts
     assert all(l["status"] != "collapsed" for r in records(run) for l in r["moe"])
 

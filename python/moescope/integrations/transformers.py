@@ -32,10 +32,8 @@ class MoescopeCallback(TrainerCallback):
 
     def on_step_end(self, args, state, control, optimizer=None, **kwargs):
         lr = optimizer.param_groups[0]["lr"] if optimizer is not None else None
-        loss = None
-        if state.log_history and "loss" in state.log_history[-1] and state.log_history[-1].get("step") == state.global_step:
-            loss = state.log_history[-1]["loss"]
-        self.watcher.step(loss=loss, lr=lr, step=state.global_step)
+        # the loss: the model's own, from moescope.watch's hook on its output (no host sync per step)
+        self.watcher.step(lr=lr, step=state.global_step)
 
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):
         if self.watcher is not None:

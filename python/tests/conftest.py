@@ -9,6 +9,14 @@ import pytest
 torch = pytest.importorskip("torch")
 
 
+@pytest.fixture
+def moescope_binary():
+    """The built `moescope` binary (CTest sets MOESCOPE_BINARY); a missing one fails the test."""
+    binary = os.environ.get("MOESCOPE_BINARY", "")
+    assert os.path.isfile(binary), f"MOESCOPE_BINARY={binary!r} is not a built moescope binary"
+    return binary
+
+
 def tiny_qwen3_moe(top_k=2, experts=8, layers=2, aux=0.0, seed=0, vocab=64, hidden=32):
     from transformers import Qwen3MoeConfig, Qwen3MoeForCausalLM
 

@@ -18,10 +18,8 @@ import moescope  # noqa: E402
 from conftest import IdCapture  # noqa: E402
 
 
-def test_watch_an_exported_directory(tmp_path):
-    binary = os.environ.get("MOESCOPE_BINARY")
-    if not binary or not os.path.exists(binary):
-        pytest.skip("MOESCOPE_BINARY not built")
+def test_watch_an_exported_directory(tmp_path, moescope_binary):
+    binary = moescope_binary
     src = os.environ.get("MOESCOPE_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
     text = tmp_path / "text.txt"
     text.write_text("".join(f"line {i}: the quick brown fox jumps over the lazy dog {i * 7 % 13}\n" for i in range(400)))

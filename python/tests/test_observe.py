@@ -127,10 +127,8 @@ def test_plain_loop_counts_and_metrics(tmp_path):
     assert snap["framework"] == "pytorch" and snap["layers"][0]["experts"] == E
 
 
-def test_run_directory_reads_in_the_cli(tmp_path):
-    binary = os.environ.get("MOESCOPE_BINARY")
-    if not binary or not os.path.exists(binary):
-        pytest.skip("MOESCOPE_BINARY not built")
+def test_run_directory_reads_in_the_cli(tmp_path, moescope_binary):
+    binary = moescope_binary
     torch.manual_seed(0)
     model = TinyMoE()
     run = str(tmp_path / "run")

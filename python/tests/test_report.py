@@ -14,10 +14,8 @@ import moescope  # noqa: E402
 from conftest import tiny_qwen3_moe, token_batches  # noqa: E402
 
 
-def test_report_reads_a_python_written_run(tmp_path):
-    binary = os.environ.get("MOESCOPE_BINARY")
-    if not binary or not os.path.exists(binary):
-        pytest.skip("MOESCOPE_BINARY not built")
+def test_report_reads_a_python_written_run(tmp_path, moescope_binary):
+    binary = moescope_binary
     model = tiny_qwen3_moe()
     run = str(tmp_path / "run")
     w = moescope.watch(model, run, log_every=2)

@@ -15,6 +15,7 @@
 
 #include "core/config.h"
 #include "io/jsonl.h"
+#include "routing/forward_pass.h"
 #include "routing/interval.h"
 #include "routing/ladder.h"
 #include "routing/metrics.h"
@@ -176,6 +177,63 @@ class Session {
   std::vector<RoutingLog::LayerOutcome> last_out_;
 };
 
+// The CPU fast path of one forward (routing/forward_pass.h) over numpy views of the watcher's CPU
+// tensors (no copy): ids [T, K] int64, probs / logits [T, E] float32 or None; adds into the
+// layer's step counts [E] (int64), its device sums [4] (float64: dropped, ent_sum, top1_sum,
+// logit_sq) and, when given, its co-activation [E, E] (int64), in place. Returns (logit_max,
+// prob_tokens, logit_n). Every array is checked (dtype, C order, shape, writable) with `where`
+// (the layer) in the message; an id outside [0, E) raises before anything is added.
+py::tuple observe_forward(const py::array& ids, const py::object& probs, const py::object& logits, bool sigmoid,
+                          const py::array& counts, const py::array& sums, const py::object& coact,
+                          const std::string& where) {
+  auto need = [&](const py::array& a, const char* name, bool is_int, int bits, bool writable) {
+    const auto k = a.dtype().kind();
+    if ((is_int ? k != 'i' : k != 'f') || a.itemsize() != bits / 8)
+      throw std::invalid_argument(where + ": " + name + " must be " + (is_int ? "int" : "float") + std::to_string(bits) +
+                                  ", got dtype " + py::str(a.dtype()).cast<std::string>());
+    if (!(a.flags() & py::array::c_style)) throw std::invalid_argument(where + ": " + name + " must be C-contiguous");
+    if (writable && !a.writeable()) throw std::invalid_argument(where + ": " + name + " must be writable");
+  };
+  need(ids, "topk_ids", true, 64, false);
+  need(counts, "counts", true, 64, true);
+  need(sums, "sums", false, 64, true);
+  if (ids.ndim() != 2) throw std::invalid_argument(where + ": topk_ids must be [tokens, top_k]");
+  const int64_t T = ids.shape(0), K = ids.shape(1), E = counts.size();
+  if (counts.ndim() != 1 || sums.ndim() != 1 || sums.size() != 4)
+    throw std::invalid_argument(where + ": counts must be [n_experts] and sums [4]");
+  const float* score[2] = {nullptr, nullptr};
+  const py::object* src[2] = {&probs, &logits};
+  const char* names[2] = {"probs", "logits"};
+  for (int i = 0; i < 2; ++i) {
+    if (src[i]->is_none()) continue;
+    auto a = py::cast<py::array>(*src[i]);
+    need(a, names[i], false, 32, false);
+    if (a.ndim() != 2 || a.shape(0) != T || a.shape(1) != E)
+      throw std::invalid_argument(where + ": " + names[i] + " must be [tokens = " + std::to_string(T) +
+                                  ", n_experts = " + std::to_string(E) + "]");
+    score[i] = static_cast<const float*>(a.data());
+  }
+  int64_t* co = nullptr;
+  if (!coact.is_none()) {
+    auto a = py::cast<py::array>(coact);
+    need(a, "coact", true, 64, true);
+    if (a.size() != E * E) throw std::invalid_argument(where + ": coact must be [n_experts, n_experts]");
+    co = static_cast<int64_t*>(a.mutable_data());
+  }
+  const auto* id = static_cast<const int64_t*>(ids.data());
+  auto* c = static_cast<int64_t*>(const_cast<py::array&>(counts).mutable_data());
+  auto* s = static_cast<double*>(const_cast<py::array&>(sums).mutable_data());
+  ForwardSums f;
+  {
+    py::gil_scoped_release nogil;
+    f = accumulate_forward(id, T, K, E, score[0], score[1], sigmoid, c, co, where);
+  }
+  s[1] += f.ent_sum;
+  s[2] += f.top1_sum;
+  s[3] += f.logit_sq;
+  return py::make_tuple(f.logit_max, f.prob_tokens, f.logit_n);
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -209,6 +267,9 @@ PYBIND11_MODULE(_core, m) {
         return j.dump();
       },
       py::arg("counts"), py::arg("top_k") = 1, "docs/metrics.md's load metrics of one set of counts (JSON text)");
+  m.def("observe_forward", &observe_forward, py::arg("ids"), py::arg("probs"), py::arg("logits"), py::arg("sigmoid"),
+        py::arg("counts"), py::arg("sums"), py::arg("coact"), py::arg("where"),
+        "one forward's routing totals over CPU arrays in one pass, added in place (routing/forward_pass.h)");
   m.def("metrics_path", &metrics_path);
   m.def("alerts_path", &alerts_path);
 }

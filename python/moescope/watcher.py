@@ -72,6 +72,7 @@ class _Layer:
         self.bias_sum = self.bias_lo = self.bias_hi = None
         self.bias_steps = 0
         self.logit_max: List[object] = []  # per forward, the max logit (a 0-d tensor); max taken at the record
+        self.logit_max_host = -1e30  # the CPU fast path's max logit (a float)
 
     def _alloc(self, device):
         torch = _torch()
@@ -122,6 +123,7 @@ class Watcher:
         self.last_record: Optional[dict] = None
         self.balancers = []             # balance.BiasBalancer objects (opt-in acting)
         self._t0 = time.time()
+        self.cpu_fast_path = True  # CPU tensors: observe's one-pass C++ totals (False: the torch ops)
         Watcher.current = self
 
     # ---- registration -------------------------------------------------------------------
@@ -184,20 +186,25 @@ class Watcher:
         ids = topk_ids.detach().reshape(-1, L.K)
         T = ids.shape[0]
         dev = ids.device
-        if dev.type == "cpu" and T > 0:  # free to check at once on the CPU; on a device, at the record
-            lo, hi = (int(v) for v in torch.aminmax(ids))
-            if lo < 0 or hi >= L.E:
-                raise ValueError(f"{where}: expert id {hi if hi >= L.E else lo} is not in [0, {L.E}) (n_experts = {L.E})")
         for nm, t in (("probs", probs), ("logits", logits)):
             if t is not None:
                 if not isinstance(t, torch.Tensor) or not t.is_floating_point():
                     raise TypeError(f"{where}: {nm} must be a floating-point torch.Tensor")
                 if t.shape[-1] != L.E or t.numel() != T * L.E:
                     raise ValueError(f"{where}: {nm} must be [tokens = {T}, n_experts = {L.E}], got shape {tuple(t.shape)}")
+        fast = (self.cpu_fast_path and training and kept is None and dev.type == "cpu"
+                and all(t is None or t.device.type == "cpu" for t in (probs, logits)))
+        if dev.type == "cpu" and T > 0 and not fast:  # free to check at once on the CPU; on a device, at the record
+            lo, hi = (int(v) for v in torch.aminmax(ids))
+            if lo < 0 or hi >= L.E:
+                raise ValueError(f"{where}: expert id {hi if hi >= L.E else lo} is not in [0, {L.E}) (n_experts = {L.E})")
         if not training:
             self._observe_eval(L, ids)
             return
         L._alloc(dev)
+        if fast:
+            self._observe_cpu(L, ids, probs, logits, T, where)
+            return
         flat = ids.reshape(-1).long()
         if dev.type == "cpu":  # ids checked above: count them at once
             valid = None
@@ -263,6 +270,38 @@ class Watcher:
             oh = torch.zeros(T, L.E, dtype=torch.float32, device=dev).scatter_(1, ids.long().clamp(0, L.E - 1), 1.0)
             cc = (oh.t() @ oh).round().long()
             L.coact = cc if L.coact is None else L.coact + cc
+
+    def _observe_cpu(self, L, ids, probs, logits, T, where):
+        """The CPU fast path of observe: the tensors go zero-copy (numpy views; other dtypes are
+        converted once) to the routing library, which adds every per-forward total of the torch
+        path in one C++ pass (counts, router entropy, top-1, logit sum of squares and max,
+        co-activation when sampled) into the layer's CPU tensors in place."""
+        torch = _torch()
+
+        def view(t, dtype, shape):
+            t = t.detach().reshape(shape)
+            if t.dtype != dtype:
+                t = t.to(dtype)
+            return t.contiguous().numpy()
+
+        coact = None
+        if self.interval % self.coact_every == 0:
+            if L.coact is None:
+                L.coact = torch.zeros(L.E, L.E, dtype=torch.int64)
+            coact = L.coact.numpy()
+        mx, prob_tokens, logit_n = _core.observe_forward(
+            view(ids, torch.int64, (T, L.K)),
+            view(probs, torch.float32, (T, L.E)) if probs is not None else None,
+            view(logits, torch.float32, (T, L.E)) if logits is not None else None,
+            bool(L.sigmoid), L.step.numpy(), L.sums.numpy(), coact, where)
+        host = L.host
+        host["tokens"] += T
+        host["assign"] += T * L.K
+        host["forwards"] += 1
+        host["prob_tokens"] += prob_tokens
+        host["logit_n"] += logit_n
+        if logit_n:
+            L.logit_max_host = max(L.logit_max_host, mx)
 
     def _observe_eval(self, L, ids):
         torch = _torch()
@@ -360,6 +399,10 @@ class Watcher:
                 parts.append(t.reshape(-1))
                 shapes.append(tuple(t.shape))
         packed = torch.cat(parts)
+        for L in ordered:  # the CPU fast path's max logit (a float32 value: exact) joins the device path's
+            if L.logit_max_host > -1e30:
+                d = L.logit_max[0].device if L.logit_max else torch.device("cpu")
+                L.logit_max.append(torch.tensor(L.logit_max_host, dtype=torch.float32, device=d))
         maxes = torch.stack([torch.stack(L.logit_max).max().to(dev, torch.float64) if L.logit_max
                              else torch.tensor(-1e30, dtype=torch.float64, device=dev) for L in ordered])
         if torch.distributed.is_available() and torch.distributed.is_initialized():

@@ -51,7 +51,9 @@ ForwardSums accumulate_forward(const int64_t* ids_TK, int64_t T, int64_t K, int6
       for (int64_t e = 1; e < E; ++e) mx = std::max(mx, static_cast<double>(lg[e]));
       double z = 0, eu = 0;
       for (int64_t e = 0; e < E; ++e) {
-        const double u = lg[e] - mx, x = std::exp(u);
+        // exp in float32, the router's own precision (as the torch path), summed in double
+        const float uf = lg[e] - static_cast<float>(mx);
+        const double u = uf, x = std::exp(uf);
         z += x;
         eu += x * u;
       }

@@ -8,6 +8,17 @@
 
 namespace moescope {
 
+void add_coactivation_pairs(const int64_t* ids_TK, int64_t T, int64_t K, int64_t E, int64_t* coact_EE) {
+  for (int64_t t = 0; t < T; ++t) {
+    const int64_t* id = ids_TK + t * K;
+    for (int64_t a = 0; a < K; ++a) {
+      if (std::find(id, id + a, id[a]) != id + a) continue;  // a repeated id counts once
+      for (int64_t b = 0; b < K; ++b)
+        if (std::find(id, id + b, id[b]) == id + b) ++coact_EE[id[a] * E + id[b]];
+    }
+  }
+}
+
 ForwardSums accumulate_forward(const int64_t* ids_TK, int64_t T, int64_t K, int64_t E, const float* probs_TE,
                                const float* logits_TE, bool sigmoid, int64_t* counts_E, int64_t* coact_EE,
                                const std::string& where) {
@@ -16,19 +27,13 @@ ForwardSums accumulate_forward(const int64_t* ids_TK, int64_t T, int64_t K, int6
     if (ids_TK[i] < 0 || ids_TK[i] >= E)
       throw std::invalid_argument(where + ": expert id " + std::to_string(ids_TK[i]) + " is not in [0, " +
                                   std::to_string(E) + ") (n_experts = " + std::to_string(E) + ")");
+  if (coact_EE) add_coactivation_pairs(ids_TK, T, K, E, coact_EE);
   ForwardSums s;
   const double inv_ln_e = E > 1 ? 1.0 / std::log(static_cast<double>(E)) : 1.0;
   std::vector<double> p(static_cast<size_t>(E));
   for (int64_t t = 0; t < T; ++t) {
     const int64_t* id = ids_TK + t * K;
     for (int64_t k = 0; k < K; ++k) ++counts_E[id[k]];
-    if (coact_EE) {
-      for (int64_t a = 0; a < K; ++a) {
-        if (std::find(id, id + a, id[a]) != id + a) continue;  // a repeated id counts once
-        for (int64_t b = 0; b < K; ++b)
-          if (std::find(id, id + b, id[b]) == id + b) ++coact_EE[id[a] * E + id[b]];
-      }
-    }
     const float* lg = logits_TE ? logits_TE + t * E : nullptr;
     if (lg) {
       for (int64_t e = 0; e < E; ++e) {

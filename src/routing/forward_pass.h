@@ -19,12 +19,16 @@ struct ForwardSums {
   int64_t logit_n = 0;     // logits in logit_sq
 };
 
+// Adds to coact_EE [E * E], per token of ids_TK [T * K] (ids in [0, E), checked by the caller),
+// 1 for every pair (a, b) of its distinct experts (the diagonal: tokens that chose a); a repeated
+// id in a token counts once. The one co-activation counter of every front end.
+void add_coactivation_pairs(const int64_t* ids_TK, int64_t T, int64_t K, int64_t E, int64_t* coact_EE);
+
 // ids_TK [T * K] the chosen experts (each in [0, E), else std::invalid_argument naming `where`,
 // before anything is added); probs_TE, logits_TE [T * E] row-major or nullptr. The scores are
 // probs when given, else softmax(logits) (sigmoid(logits) when `sigmoid`); a sigmoid router's
 // scores are normalised per token for the entropy, its top-1 is the raw score (docs/metrics.md).
-// counts_E [E] gets each id added; coact_EE [E * E] (or nullptr) gets, per token, 1 for every
-// pair (a, b) of its distinct experts (the diagonal: tokens that chose a).
+// counts_E [E] gets each id added; coact_EE [E * E] (or nullptr) gets add_coactivation_pairs.
 ForwardSums accumulate_forward(const int64_t* ids_TK, int64_t T, int64_t K, int64_t E, const float* probs_TE,
                                const float* logits_TE, bool sigmoid, int64_t* counts_E, int64_t* coact_EE,
                                const std::string& where);

@@ -6,6 +6,7 @@
 #include <numeric>
 #include <stdexcept>
 
+#include "routing/forward_pass.h"
 #include "run/log_fields.h"
 
 namespace moescope {
@@ -67,11 +68,7 @@ void LayerInterval::observe(const ForwardRouting& fr, bool with_coact) {
   if (!with_coact) return;
   const int64_t K = fr.top_k, T = K > 0 ? static_cast<int64_t>(fr.expert_TK.size()) / K : 0;
   if (coact.empty()) coact.assign(static_cast<size_t>(E_ * E_), 0);
-  for (int64_t t = 0; t < T; ++t) {
-    const int64_t* row = fr.expert_TK.data() + t * K;
-    for (int64_t a = 0; a < K; ++a)
-      for (int64_t b = 0; b < K; ++b) ++coact[static_cast<size_t>(row[a] * E_ + row[b])];
-  }
+  add_coactivation_pairs(fr.expert_TK.data(), T, K, E_, coact.data());
 }
 
 void LayerInterval::end_step(const double* p) {

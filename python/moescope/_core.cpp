@@ -20,6 +20,7 @@
 #include "routing/ladder.h"
 #include "routing/metrics.h"
 #include "routing/routing_log.h"
+#include "run/log_fields.h"
 #include "run/run_layout.h"
 
 namespace py = pybind11;
@@ -270,6 +271,14 @@ PYBIND11_MODULE(_core, m) {
   m.def("observe_forward", &observe_forward, py::arg("ids"), py::arg("probs"), py::arg("logits"), py::arg("sigmoid"),
         py::arg("counts"), py::arg("sums"), py::arg("coact"), py::arg("where"),
         "one forward's routing totals over CPU arrays in one pass, added in place (routing/forward_pass.h)");
+  // The run log's field names (src/run/log_fields.h), shared with the writers and readers in C++.
+  namespace f = log_field;
+  for (const auto& [attr, name] : std::vector<std::pair<const char*, const char*>>{
+           {"FIELD_SCHEMA", f::kSchema}, {"FIELD_TYPE", f::kType}, {"FIELD_STEP", f::kStep}, {"TYPE_TRAIN", f::kTrain},
+           {"TYPE_EVAL", f::kEval}, {"FIELD_MOE", f::kMoe}, {"FIELD_MOE_SUMMARY", f::kMoeSummary},
+           {"FIELD_ENTROPY_NORM", f::kEntropyNorm}, {"FIELD_N_EFF", f::kNEff}, {"FIELD_MAXVIO_BATCH_MAX", f::kMaxVioBatchMax},
+           {"FIELD_STATUS", f::kStatus}, {"FIELD_TO", f::kTo}})
+    m.attr(attr) = name;
   m.def("metrics_path", &metrics_path);
   m.def("alerts_path", &alerts_path);
 }

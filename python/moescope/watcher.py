@@ -449,7 +449,7 @@ class Watcher:
                 else:
                     bias.append(None), lo.append(None), hi.append(None)
             moe_json, alerts_json = self.session.log(self.step_no, ci, ki, si, ti, co, bias, lo, hi)
-            rec = {"schema": 1, "type": "train", "step": self.step_no}
+            rec = {_core.FIELD_SCHEMA: 1, _core.FIELD_TYPE: _core.TYPE_TRAIN, _core.FIELD_STEP: self.step_no}
             if self._loss_n:
                 ls = self._loss_sum
                 rec["loss"] = float(ls) / self._loss_n
@@ -486,12 +486,12 @@ class Watcher:
                     ev = self.session.ladder_bias_rate(self.step_no, i, bal.rate)
                     if ev is not None:
                         e = json.loads(ev)
-                        bal.rate = e["to"]
+                        bal.rate = e[_core.FIELD_TO]
                         events.append(e)
         return events
 
     def _write(self, rec: dict):
-        with open(os.path.join(self.logdir, "metrics.jsonl"), "a") as f:
+        with open(_core.metrics_path(self.logdir), "a") as f:
             f.write(json.dumps(rec) + "\n")
 
     # ---- evaluation -----------------------------------------------------------------------
@@ -506,10 +506,11 @@ class Watcher:
             return None
         counts = [L.eval_counts.cpu().numpy().astype(np.int64) if L.eval_counts is not None else np.zeros(0, np.int64)
                   for L in self._order]
-        rec = {"schema": 1, "type": "eval", "step": self.step_no if step is None else int(step)}
+        rec = {_core.FIELD_SCHEMA: 1, _core.FIELD_TYPE: _core.TYPE_EVAL,
+               _core.FIELD_STEP: self.step_no if step is None else int(step)}
         if val_loss is not None:
             rec["val_loss"] = float(val_loss)
-        rec.update(json.loads(self.session.log_eval(rec["step"], counts)))
+        rec.update(json.loads(self.session.log_eval(rec[_core.FIELD_STEP], counts)))
         self._write(rec)
         self.records.append(rec)
         for L in self._order:
@@ -522,10 +523,11 @@ class Watcher:
     def headline(self) -> dict:
         """The headline metrics of the last record (for a trainer's own logs)."""
         r = self.last_record
-        if not r or not r.get("moe"):
+        c = _core
+        if not r or not r.get(c.FIELD_MOE):
             return {}
-        moe = r["moe"]
-        return {"moe/entropy_norm_min": min(l["entropy_norm"] for l in moe),
-                "moe/n_eff_min": min(l["n_eff"] for l in moe),
-                "moe/maxvio_batch_max": r["moe_summary"]["maxvio_batch_max"],
-                "moe/collapsed_layers": sum(l["status"] == "collapsed" for l in moe)}
+        moe = r[c.FIELD_MOE]
+        return {"moe/entropy_norm_min": min(l[c.FIELD_ENTROPY_NORM] for l in moe),
+                "moe/n_eff_min": min(l[c.FIELD_N_EFF] for l in moe),
+                "moe/maxvio_batch_max": r[c.FIELD_MOE_SUMMARY][c.FIELD_MAXVIO_BATCH_MAX],
+                "moe/collapsed_layers": sum(l[c.FIELD_STATUS] == "collapsed" for l in moe)}

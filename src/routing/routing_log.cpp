@@ -86,7 +86,7 @@ std::vector<RoutingLog::LayerOutcome> RoutingLog::log(int64_t step, const std::v
   rec[f::kMoe] = layers;
   if (!layers_.empty()) {
     const auto spread = count_spread(all_counts);
-    rec[f::kMoeSummary] = {{f::kTokensPerExpert, spread_json(spread)}, {"maxvio_batch_max", mv_max},
+    rec[f::kMoeSummary] = {{f::kTokensPerExpert, spread_json(spread)}, {f::kMaxVioBatchMax, mv_max},
                            {"maxvio_batch_mean", mv_mean}};
     if (tb_) {
       spread_to_tensorboard(*tb_, "moe/all/tokens_per_expert/", spread, step);

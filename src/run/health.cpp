@@ -112,7 +112,7 @@ std::string HealthTable::render() const {
     const auto& t = summary["tokens_per_expert"];
     std::snprintf(line, sizeof line, "all layers: tokens/expert p50 %.0f p90 %.0f p99 %.0f min %.0f max %.0f CV %.3f; MaxVio max %.3f\n",
                   num(t, "p50"), num(t, "p90"), num(t, "p99"), num(t, "min"), num(t, "max"), num(t, "cv"),
-                  num(summary, "maxvio_batch_max"));
+                  num(summary, f::kMaxVioBatchMax));
     o << line;
   }
   return o.str();

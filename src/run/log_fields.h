@@ -41,6 +41,7 @@ inline constexpr const char* kTokensPerExpert = "tokens_per_expert";  // {p50, p
 // A train record's across-layer summary: tokens_per_expert over every layer's counts pooled,
 // maxvio_batch_max, maxvio_batch_mean (optional when reading: older runs lack it).
 inline constexpr const char* kMoeSummary = "moe_summary";
+inline constexpr const char* kMaxVioBatchMax = "maxvio_batch_max";
 // A train record's per-layer residual-stream saturation entries.
 inline constexpr const char* kSaturation = "saturation";
 // A remediation record.

@@ -2,15 +2,23 @@
 top-k decisions with forward hooks.
 
 Routers are recognised by what they are, not guessed: a module whose class name ends in
-"Router" or "Gate" (TopKRouter, TopkRouter, ...), with a 2-D `weight` [n_experts, hidden] and a
-`top_k` (or `num_experts_per_tok`) attribute, and whose forward returns (router_logits
-[T, E], weights [T, K], indices [T, K]) -- the router of every transformers MoE model that
-computes its top-k inside the router: qwen2_moe, qwen3_moe, mixtral, olmoe, deepseek_v2,
-deepseek_v3 (transformers >= 5), and the Hugging Face directories moescope exports (they load
-as those classes). The hook reads the indices the model used and the logits it computed; the
-probabilities are the router's own score function of those logits (sigmoid for routers with
-an e_score_correction_bias, as deepseek_v3 scores, else softmax). Nothing is re-routed.
-A router that returns something else raises a clear error at its first forward.
+"Router" or "Gate" (TopKRouter, TopkRouter, ...), with a 2-D `weight` [n_experts, hidden] (or
+one nn.Linear child holding it, as DbrxRouter) and a `top_k` (or `num_experts_per_tok`) of its
+own or of the MoE block holding it. What it returns decides where the decision is read:
+- (router_logits [T, E], weights [T, K], indices [T, K]): the router of every transformers MoE
+  model that computes its top-k inside the router -- qwen2_moe, qwen3_moe, mixtral, olmoe,
+  deepseek_v2, deepseek_v3 (transformers >= 5), and the directories moescope exports. The hook
+  reads the indices and the logits; the probabilities are the router's own score function of
+  those logits (sigmoid for routers with an e_score_correction_bias, as deepseek_v3 scores,
+  else softmax).
+- (indices [T, K], weights [T, K]) (deepseek_v3 in transformers 4.5x): the indices only.
+- router_logits [T, E] alone, the top-k chosen by the MoE block around it (dbrx in transformers
+  5.25; deepseek_v3 in 4.57 - 5.0, before 2026's routing refactor: `route_tokens_to_experts
+  (router_logits) -> (indices, weights)` or (weights, indices)): the block's
+  `route_tokens_to_experts` is wrapped on the instance and its returned indices are read, with
+  the logits it was given.
+Nothing is re-routed. A router that returns anything else raises a clear error at its first
+forward; so does a router returning bare logits inside a block with no `route_tokens_to_experts`.
 """
 from __future__ import annotations
 
@@ -23,24 +31,41 @@ _ROUTER_NAME = re.compile(r"(Router|Gate)$")
 
 
 def _top_k(m) -> Optional[int]:
-    for a in ("top_k", "num_experts_per_tok"):
+    for a in ("top_k", "num_experts_per_tok", "moe_top_k"):
         v = getattr(m, a, None)
         if isinstance(v, int):
             return v
     return None
 
 
-def find_routers(model):
-    """[(qualified name, module, transformer layer index, n_experts, top_k)] of the model's routers."""
+def _router_weight(m):
+    """The router's [n_experts, hidden] weight: its own `weight`, or that of its one nn.Linear
+    child (DbrxRouter.layer); None when it has neither."""
     import torch
 
+    w = getattr(m, "weight", None)
+    if isinstance(w, torch.Tensor):
+        return w if w.dim() == 2 else None
+    kids = list(m.children())
+    if len(kids) == 1 and isinstance(kids[0], torch.nn.Linear):
+        return kids[0].weight
+    return None
+
+
+def find_routers(model):
+    """[(qualified name, module, transformer layer index, n_experts, top_k)] of the model's routers:
+    modules named *Router or *Gate with a [n_experts, hidden] weight (or one nn.Linear child),
+    and a top_k (or num_experts_per_tok) of their own or of the MoE block holding them."""
     found = []
+    parents = _parents(model)
     for name, m in model.named_modules():
         if not _ROUTER_NAME.search(type(m).__name__):
             continue
-        w = getattr(m, "weight", None)
+        w = _router_weight(m)
         k = _top_k(m)
-        if not isinstance(w, torch.Tensor) or w.dim() != 2 or k is None:
+        if k is None and name in parents:
+            k = _top_k(parents[name])
+        if w is None or k is None:
             continue
         nums = re.findall(r"\.(\d+)\.", "." + name + ".")
         layer = int(nums[0]) if nums else len(found)
@@ -64,12 +89,17 @@ def watch(model, logdir: str, log_every: int = 10, scope: Optional[dict] = None,
                 framework=framework, coact_every=coact_every, process_group=process_group)
     w.model = model
     w.handles = []
+    parents = _parents(model)
     for name, m, layer, E, K in routers:
         L = w.add_layer(name, layer, E, K, name=name)
         L.sigmoid = hasattr(m, "e_score_correction_bias")
         if L.sigmoid:
             L.bias_source = (lambda mod: (lambda: mod.e_score_correction_bias))(m)
-        w.handles.append(m.register_forward_hook(_hook(w, name, m)))
+        block = parents.get(name)
+        route = _BlockRoute(w, name, block) if callable(getattr(block, "route_tokens_to_experts", None)) else None
+        w.handles.append(m.register_forward_hook(_hook(w, name, route)))
+        if route is not None:
+            w.handles.append(route)
     w.handles.append(model.register_forward_hook(_loss_hook(w), with_kwargs=True))
     if balance_bias or remediate:
         from .balance import BiasBalancer
@@ -78,15 +108,79 @@ def watch(model, logdir: str, log_every: int = 10, scope: Optional[dict] = None,
     return w
 
 
-def _hook(w: Watcher, key, module):
+def _parents(model):
+    """{qualified name of a module: the module that holds it}."""
+    out = {}
+    for pname, p in model.named_modules():
+        for cname, _ in p.named_children():
+            out[f"{pname}.{cname}" if pname else cname] = p
+    return out
+
+
+class _BlockRoute:
+    """The MoE block's own top-k step, `block.route_tokens_to_experts(router_logits) -> (indices,
+    weights)`, wrapped on the instance (the class is untouched; remove() restores it). It reads
+    the indices only while its router returns bare logits (`active`, set by the router's hook),
+    so a block whose router already returned its indices is never counted twice."""
+
+    def __init__(self, w: Watcher, key, block):
+        self.w, self.key, self.block, self.active = w, key, block, False
+        original = block.route_tokens_to_experts  # the bound method
+
+        def route_tokens_to_experts(router_logits, *args, **kwargs):
+            out = original(router_logits, *args, **kwargs)
+            if self.active and not in_backward():
+                self.active = False  # one router forward, one decision read
+                idx = _indices_of(out, key, type(block).__name__ + ".route_tokens_to_experts")
+                w.observe(key, idx, logits=router_logits, training=block.training, _checked_backward=True)
+            return out
+
+        block.route_tokens_to_experts = route_tokens_to_experts
+
+    def remove(self):
+        if "route_tokens_to_experts" in vars(self.block):
+            del self.block.route_tokens_to_experts
+
+
+def _is_ids(t) -> bool:
+    import torch
+
+    return isinstance(t, torch.Tensor) and not (t.is_floating_point() or t.is_complex() or t.dtype == torch.bool)
+
+
+def _indices_of(out, key, what):
+    """The integer [T, K] tensor of an (indices, weights) or (weights, indices) pair."""
+    if isinstance(out, (tuple, list)) and len(out) == 2:
+        ids = [t for t in out if _is_ids(t)]
+        if len(ids) == 1:
+            return ids[0]
+    raise TypeError(f"moescope: {key}: {what} returned {type(out).__name__}, not (indices, weights)")
+
+
+def _hook(w: Watcher, key, route: Optional[_BlockRoute]):
+    import torch
+
     def hook(mod, args, out):
         if in_backward():
             return
-        if not (isinstance(out, (tuple, list)) and len(out) == 3):
-            raise TypeError(f"moescope: router {key} ({type(mod).__name__}) returned {type(out).__name__}, not "
-                            "(router_logits, weights, indices)")
-        logits, _, idx = out
-        w.observe(key, idx, logits=logits, training=mod.training, _checked_backward=True)
+        if isinstance(out, torch.Tensor) and out.is_floating_point():  # bare logits: the block picks top-k
+            if route is None:
+                raise TypeError(f"moescope: router {key} ({type(mod).__name__}) returned only router logits and the "
+                                "module around it has no route_tokens_to_experts to read its top-k from; feed its "
+                                "routing with moescope.observe(layer, topk_ids, probs) instead")
+            route.active = True
+            return
+        if route is not None:
+            route.active = False
+        if isinstance(out, (tuple, list)) and len(out) == 3:
+            logits, _, idx = out
+            w.observe(key, idx, logits=logits, training=mod.training, _checked_backward=True)
+            return
+        if isinstance(out, (tuple, list)) and len(out) == 2:
+            w.observe(key, _indices_of(out, key, type(mod).__name__), training=mod.training, _checked_backward=True)
+            return
+        raise TypeError(f"moescope: router {key} ({type(mod).__name__}) returned {type(out).__name__}, not "
+                        "(router_logits, weights, indices), (indices, weights) or router_logits")
 
     return hook
 

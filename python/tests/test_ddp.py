@@ -1,6 +1,7 @@
 """test_ddp.py: under torch.distributed (2 processes, gloo) one all-reduce of the interval makes
 the record the global batch's: its counts equal a 1-process run over the same data, and only
-rank 0 writes."""
+rank 0 writes; an evaluation sharded over the ranks is counted whole (its eval record equals the
+1-process evaluation of the whole set)."""
 import gc
 import json
 import os
@@ -38,6 +39,11 @@ def train(run, rank, world):
         opt.step()
         opt.zero_grad()
         w.step()
+    x = torch.randn(12, D, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():  # evaluation: each rank scores its shard (as Trainer and Lightning shard it)
+        _, ids = model(x.chunk(world)[rank]).topk(K, -1)
+        moescope.observe(0, ids)
+    w.log_eval(val_loss=1.0)
 
 
 def worker(rank, world, port, run):
@@ -70,8 +76,12 @@ def test_two_process_counts_equal_one_process(tmp_path):
     train(one, 0, 1)
     mp.spawn(worker, args=(2, free_port(), two), nprocs=2, join=True)
     r1, r2 = records(one), records(two)
-    assert [r["step"] for r in r2] == [2, 4]
-    for a, b in zip(r1, r2):
+    assert [(r["type"], r["step"]) for r in r2] == [("train", 2), ("train", 4), ("eval", 4)]
+    e1, e2 = r1[-1]["moe"][0], r2[-1]["moe"][0]
+    assert r1[-1]["type"] == "eval"
+    # rank 0's shard alone would give another load (6 of the 12 tokens)
+    assert e2["load"] == e1["load"] and e2["maxvio_global"] == e1["maxvio_global"]
+    for a, b in zip(r1[:-1], r2[:-1]):
         for la, lb in zip(a["moe"], b["moe"]):
             assert la["counts"] == lb["counts"]
             assert la["maxvio_batch"] == pytest.approx(lb["maxvio_batch"], rel=1e-12)

@@ -1,6 +1,8 @@
 // forward_pass.cpp: one forward's routing totals in one pass (see forward_pass.h).
 #include "routing/forward_pass.h"
 
+#include "routing/fast_math.h"
+
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
@@ -30,7 +32,11 @@ ForwardSums accumulate_forward(const int64_t* ids_TK, int64_t T, int64_t K, int6
   if (coact_EE) add_coactivation_pairs(ids_TK, T, K, E, coact_EE);
   ForwardSums s;
   const double inv_ln_e = E > 1 ? 1.0 / std::log(static_cast<double>(E)) : 1.0;
-  std::vector<double> p(static_cast<size_t>(E));
+  // Per token, the per-expert math in float32 into x_E (branch-free loops the compiler
+  // vectorises, fast_math.h), the sums over experts in double.
+  std::vector<float> x_E(static_cast<size_t>(E)), plogp_E(static_cast<size_t>(E));
+  float* x = x_E.data();
+  float* pl = plogp_E.data();
   for (int64_t t = 0; t < T; ++t) {
     const int64_t* id = ids_TK + t * K;
     for (int64_t k = 0; k < K; ++k) ++counts_E[id[k]];
@@ -44,39 +50,35 @@ ForwardSums accumulate_forward(const int64_t* ids_TK, int64_t T, int64_t K, int6
       s.logit_n += E;
     }
     if (!probs_TE && !lg) continue;
-    double top1 = 0, sum = 0;
-    if (probs_TE) {
-      for (int64_t e = 0; e < E; ++e) p[e] = probs_TE[t * E + e];
-    } else if (sigmoid) {
-      for (int64_t e = 0; e < E; ++e) p[e] = 1.0 / (1.0 + std::exp(-static_cast<double>(lg[e])));
-    } else {
+    if (!probs_TE && !sigmoid) {
       // softmax without a log per expert: with u = logit - max, z = sum exp(u), the entropy is
       // log z - sum exp(u) u / z and the top-1 probability is exp(0) / z = 1 / z
-      double mx = lg[0];
-      for (int64_t e = 1; e < E; ++e) mx = std::max(mx, static_cast<double>(lg[e]));
+      float mx = lg[0];
+      for (int64_t e = 1; e < E; ++e) mx = std::max(mx, lg[e]);
+      for (int64_t e = 0; e < E; ++e) x[e] = fast_expf(lg[e] - mx);
       double z = 0, eu = 0;
       for (int64_t e = 0; e < E; ++e) {
-        // exp in float32, the router's own precision (as the torch path), summed in double
-        const float uf = lg[e] - static_cast<float>(mx);
-        const double u = uf, x = std::exp(uf);
-        z += x;
-        eu += x * u;
+        z += x[e];
+        eu += static_cast<double>(x[e]) * static_cast<double>(lg[e] - mx);
       }
       s.ent_sum += (std::log(z) - eu / z) * inv_ln_e;
       s.top1_sum += 1.0 / z;
       ++s.prob_tokens;
       continue;
     }
+    // scores p: given, or sigmoid(logits); a sigmoid router's are normalised per token (q = p / S)
+    // for the entropy: -sum q log q = log S - sum p log p / S
+    const float* p = probs_TE ? probs_TE + t * E : x;
+    if (!probs_TE)
+      for (int64_t e = 0; e < E; ++e) x[e] = 1.0f / (1.0f + fast_expf(-lg[e]));
+    for (int64_t e = 0; e < E; ++e) pl[e] = p[e] * fast_logf(std::max(p[e], 1.17549435e-38f));  // 0 log 0 = 0
+    double top1 = 0, sum = 0, plogp = 0;
     for (int64_t e = 0; e < E; ++e) {
-      top1 = std::max(top1, p[e]);
+      top1 = std::max(top1, static_cast<double>(p[e]));
       sum += p[e];
+      plogp += pl[e];
     }
-    const double norm = sigmoid ? 1.0 / std::max(sum, 1e-30) : 1.0;
-    double ent = 0;
-    for (int64_t e = 0; e < E; ++e) {
-      const double q = p[e] * norm;
-      if (q > 0) ent -= q * std::log(q);
-    }
+    const double ent = sigmoid ? (sum > 0 ? std::log(sum) - plogp / sum : 0.0) : -plogp;
     s.ent_sum += ent * inv_ln_e;
     s.top1_sum += top1;
     ++s.prob_tokens;

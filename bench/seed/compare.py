@@ -12,6 +12,10 @@ Prints markdown:
   2. per run, layer and step in --at: entropy_norm, N_eff, largest token share, starved experts,
      status, the seed monitor's largest top-1 share, and the val loss at that step;
   3. the loss curves: train loss (interval mean) and val loss of every run at the eval steps.
+With --brief STEP, one row per run instead, over its records up to STEP only, so runs of
+different lengths compare at equal steps (the README's ablation table): each layer's ground-truth
+label (c collapsed, t transient, h healthy), the detector's status at STEP, the largest token
+share of every layer at STEP, and the val loss at STEP (or the last eval before it).
 """
 from __future__ import annotations
 
@@ -71,12 +75,30 @@ def nearest(rows, step):
     return min(rows, key=lambda r: abs(r[0] - step)) if rows else None
 
 
+def brief(runs, step):
+    print(f"| run | ground truth to step {step} | detector at step {step} | largest token share at step {step} | val loss |")
+    print("|---|---|---|---|---|")
+    for run in runs:
+        run = dict(run, train=[r for r in run["train"] if r["step"] <= step])
+        sm = summary(run)
+        gt = " ".join(g[0] for _, g, *_ in sm)
+        last = " ".join(s[-1] or "-" for s in sm)
+        shares = " / ".join(f"{nearest(rows, step)[1]['max_token_share']:.2f}" for _, rows in sorted(layer_rows(run).items()))
+        ev = [r for r in run["eval"] if "val_loss" in r and r["step"] <= step]
+        vl = f"{ev[-1]['val_loss']:.3f} (step {ev[-1]['step']})" if ev else "-"
+        print(f"| {run['name']} | {gt} | {last} | {shares} | {vl} |")
+
+
 def main(argv=None):
     p = argparse.ArgumentParser()
     p.add_argument("runs", nargs="+")
     p.add_argument("--at", default="", help="comma list of steps for the per-layer table (default: 4 even points)")
+    p.add_argument("--brief", type=int, default=0, help="one row per run at this step (see the docstring)")
     a = p.parse_args(argv)
     runs = [load_run(r) for r in a.runs]
+    if a.brief:
+        brief(runs, a.brief)
+        return
 
     print("| run | layer | ground truth (share of intervals) | condition first held | clauses | detector `collapsed` first | first critical alert | last status |")
     print("|---|---|---|---|---|---|---|---|")

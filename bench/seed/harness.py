@@ -203,7 +203,7 @@ def main(argv=None):
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        rec = watcher.step(loss=float(loss), lr=lr)
+        rec = watcher.step(loss=loss.item(), lr=lr)
         if rec is not None:
             row = {"step": rec["step"], "layers": {}}
             for li, v in sorted(view["layers"].items()):

@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${1:-runs/seed}
 ITER_STEPS=${2:-1500}
-ABL_STEPS=${3:-1000}
+ABL_STEPS=${3:-600}
 WHAT=${4:-all}
 PY=${PY:-.venv/bin/python}
 export PYTHONPATH=${PYTHONPATH:-build/python}

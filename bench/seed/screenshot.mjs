@@ -13,7 +13,7 @@ const server = await startDashboard(logdir);
 const browser = await launchBrowser();
 try {
   for (const name of names) {
-    const page = await browser.newPage({ viewport: { width: 1400, height: 1500 } });
+    const page = await browser.newPage({ viewport: { width: 1400, height: 1850 } });
     await page.goto(server.url + '#run=' + encodeURIComponent(name));
     await page.waitForSelector('#heatmap-load canvas', { timeout: 20000 });
     await page.waitForTimeout(1500);

@@ -34,7 +34,7 @@ if [ "$WHAT" != iterations ]; then
   pairs "$ABL_STEPS" "i1-untied 1 untied" "i1-scaled_init 1 scaled_init" \
     "i1-bias_select_only 1 bias_select_only" "i1-no_renorm 1 no_renorm" \
     "i1-zero_center_bias 1 zero_center_bias" "i1-prop_bias 1 prop_bias" \
-    "i1-dense_first 1 dense_first" "i1-cosine_lr 1 cosine_lr" "i1-wd_0.1 1 wd_0.1"
+    "i1-bias_on_scores 1 bias_on_scores" "i1-dense_first 1 dense_first" "i1-cosine_lr 1 cosine_lr"
 fi
 "$PY" bench/seed/compare.py "$OUT"/i1-base "$OUT"/i2-base --at 100,250,500,1000,1500 > "$OUT/iterations.md" || true
 "$PY" bench/seed/compare.py "$OUT"/i1-* --at 100,250,500,1000 > "$OUT/ablations.md" || true

@@ -34,10 +34,16 @@ def naive(router, x, variant):
     counts = [0] * E
     for t in range(x.shape[0]):
         lg = [float(v) for v in router.gate.weight.detach() @ x[t]]
-        sel = sorted(range(E), key=lambda i: -(lg[i] + float(b[i])))[:K]
         biased = [math.exp(lg[i] + float(b[i])) for i in range(E)]
         plain = [math.exp(v) for v in lg]
-        if variant == "bias_select_only":
+        if variant == "bias_on_scores":
+            p = [v / sum(plain) for v in plain]
+            sel = sorted(range(E), key=lambda i: -(p[i] + float(b[i])))[:K]
+        else:
+            sel = sorted(range(E), key=lambda i: -(lg[i] + float(b[i])))[:K]
+        if variant == "bias_on_scores":
+            w = [(p[i] + float(b[i])) / sum(p[j] + float(b[j]) for j in sel) for i in sel]
+        elif variant == "bias_select_only":
             w = [plain[i] / sum(plain[j] for j in sel) for i in sel]
         elif variant == "no_renorm":
             w = [biased[i] / sum(biased) for i in sel]
@@ -58,7 +64,7 @@ def naive(router, x, variant):
     return torch.tensor(ws), torch.tensor(ids), b - torch.tensor(upd, dtype=b.dtype)
 
 
-@pytest.mark.parametrize("variant", ["bias_select_only", "no_renorm", "prop_bias", "zero_center_bias"])
+@pytest.mark.parametrize("variant", ["bias_select_only", "bias_on_scores", "no_renorm", "prop_bias", "zero_center_bias"])
 def test_router_variant_matches_naive(variant):
     torch.manual_seed(3)
     r = StandIn()

@@ -25,6 +25,8 @@ VARIANTS = {
                         "renormalised over the selected experts (DeepSeek-V3, moescope's default)",
     "no_renorm": "top-k weights are the softmax over all experts, not renormalised over the selected ones "
                  "(norm_topk_prob = false)",
+    "bias_on_scores": "expert bias added to the softmax scores instead of the logits, for the selection and the "
+                      "output weights (moescope's router with moe.bias_in_weights, as configs/seed-iter1.toml)",
     "prop_bias": "bias update proportional to the load error (u * E * (mean load - load)) instead of its sign",
     "zero_center_bias": "each sign update of the bias made zero-mean (moe.bias_zero_center)",
     "dense_first": "layer 0 a dense SwiGLU FFN as wide as a MoE layer's active experts (3 x intermediate), "
@@ -43,7 +45,7 @@ def router_forward(router, variant: str):
     """A forward for one seed DeepSeekRouter instance implementing `variant` (None for the
     variants that leave the router alone). Returns (top_k_weights [T, K], top_k_indices [T, K],
     probs [T, E]) as the seed's router does."""
-    if variant not in ("bias_select_only", "no_renorm", "prop_bias", "zero_center_bias"):
+    if variant not in ("bias_select_only", "bias_on_scores", "no_renorm", "prop_bias", "zero_center_bias"):
         return None
 
     def forward(x, training=True):
@@ -54,7 +56,12 @@ def router_forward(router, variant: str):
         biased = logits + router.expert_bias             # [T, E]
         probs = F.softmax(biased, dim=-1)
         _, idx = torch.topk(biased, router.top_k, dim=-1)  # same choice as topk(probs)
-        if variant == "bias_select_only":
+        if variant == "bias_on_scores":
+            probs = F.softmax(logits, dim=-1)
+            _, idx = torch.topk(probs + router.expert_bias, router.top_k, dim=-1)
+            w = probs.gather(1, idx) + router.expert_bias[idx]
+            w = w / (w.sum(dim=-1, keepdim=True) + 1e-20)
+        elif variant == "bias_select_only":
             w = F.softmax(logits, dim=-1).gather(1, idx)
             w = w / w.sum(dim=-1, keepdim=True)
         else:

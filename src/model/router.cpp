@@ -62,7 +62,7 @@ Routing RouterImpl::forward(const at::Tensor& x_BSD) {
   }
 
   r.weight_TK = r.scores_TE.gather(1, r.expert_TK);
-  if (cfg_.bias_in_weights && k.bias_balance)  // the seed's variant: the bias moves the output weights too
+  if (cfg_.bias_in_weights && k.bias_balance)  // the bias moves the output weights too
     r.weight_TK = r.weight_TK + cast_to(bias, rdt).detach().gather(0, r.expert_TK.reshape({-1})).view_as(r.weight_TK);
   if (cfg_.norm_topk_prob) r.weight_TK = r.weight_TK / (r.weight_TK.sum(-1, true) + 1e-20);
   if (cfg_.routed_scaling_factor != 1.0) r.weight_TK = r.weight_TK * cfg_.routed_scaling_factor;

@@ -123,8 +123,7 @@ def watch_routers(model, moe_layers, watcher, E, K, view):
         inner = V.router_forward(router, view["variant"]) or router.forward
         raw = {}
         router.gate.register_forward_hook(lambda m, a, out, raw=raw: raw.__setitem__("logits", out))
-        h = watcher.add_layer(li, li, E, K, name=f"layers.{li}.mlp.router")
-        h.bias_source = (lambda r=router: r.expert_bias)
+        watcher.add_layer(li, li, E, K, name=f"layers.{li}.mlp.router", bias=lambda r=router: r.expert_bias)
 
         def forward(x, training=True, inner=inner, raw=raw, li=li):
             w, idx, probs = inner(x, training)

@@ -91,10 +91,9 @@ def watch(model, logdir: str, log_every: int = 10, scope: Optional[dict] = None,
     w.handles = []
     parents = _parents(model)
     for name, m, layer, E, K in routers:
-        L = w.add_layer(name, layer, E, K, name=name)
-        L.sigmoid = hasattr(m, "e_score_correction_bias")
-        if L.sigmoid:
-            L.bias_source = (lambda mod: (lambda: mod.e_score_correction_bias))(m)
+        balanced = hasattr(m, "e_score_correction_bias")  # deepseek_v3-style: sigmoid scores and a bias
+        w.add_layer(name, layer, E, K, name=name, sigmoid=balanced,
+                    bias=(lambda mod=m: mod.e_score_correction_bias) if balanced else None)
         block = parents.get(name)
         route = _BlockRoute(w, name, block) if callable(getattr(block, "route_tokens_to_experts", None)) else None
         w.handles.append(m.register_forward_hook(_hook(w, name, route)))

@@ -79,7 +79,13 @@ class Watcher:
         Watcher.current = self
 
     # ---- registration -------------------------------------------------------------------
-    def add_layer(self, key, layer: int, n_experts: int, top_k: int, name: str = ""):
+    def add_layer(self, key, layer: int, n_experts: int, top_k: int, name: str = "", bias=None,
+                  sigmoid: bool = False) -> LayerInterval:
+        """Registers an MoE layer under `key` (what observe() is given): its transformer layer
+        index, expert count and top-k. bias: the router's balancing bias [E] (a tensor, or a
+        callable returning it), sampled at every step's end and logged with the record;
+        sigmoid: the router scores with a sigmoid (its scores are normalised per token for the
+        router entropy, docs/metrics.md)."""
         if self.session is not None:
             raise RuntimeError("moescope: layers must be added before the first record")
         global _ID_DTYPES
@@ -89,8 +95,15 @@ class Watcher:
                                                       "uint64") if hasattr(torch, n)}
         if not (1 <= int(top_k) <= int(n_experts)):
             raise ValueError(f"moescope: layer {layer}: top_k {top_k} must be in [1, n_experts = {n_experts}]")
-        self.layers[key] = LayerInterval(name or str(key), int(layer), int(n_experts), int(top_k))
-        return self.layers[key]
+        L = LayerInterval(name or str(key), int(layer), int(n_experts), int(top_k))
+        if bias is not None:
+            if not callable(bias) and tuple(getattr(bias, "shape", ())) != (int(n_experts),):
+                raise ValueError(f"moescope: layer {layer}: bias must be a [n_experts = {n_experts}] tensor or a "
+                                 f"callable returning one, got {type(bias).__name__}")
+            L.bias_source = bias if callable(bias) else (lambda b=bias: b)
+        L.sigmoid = bool(sigmoid)
+        self.layers[key] = L
+        return L
 
     def _rank(self) -> int:
         torch = _torch()

@@ -3,7 +3,12 @@
 # of docs/metrics.md ("Ground truth", functions of E and K), computed here independently from the
 # raw per-expert counts and drop rates in metrics.jsonl, and compares with the detector's alerts
 # and statuses.
-#   python3 bench/detector_suite/evaluate.py runs/detector_suite [--half held|tune|all] [--json OUT]
+#   python3 bench/detector_suite/evaluate.py runs/detector_suite [--half held|tune|all] [--replay] [--json OUT]
+# --replay: instead of the run's own alerts.jsonl and logged statuses, feed the logged per-layer
+# counts, maxvio_batch and drop_rate through the detector of the built Python package
+# (moescope._core.Detector at its default settings; PYTHONPATH=build/python), as a resumed run
+# replays its log. With remediation off the detector does not act on training, so this gives
+# the verdicts the current detector would have logged on the same run.
 # Prints markdown: one row per layer, the layer confusion tables per E and per K (collapse:
 # ground truth vs any critical collapse alert; dropping: ground truth vs the `dropping` status),
 # the per-interval table, and the detection lead: steps from the first critical alert to the
@@ -65,11 +70,29 @@ def layer_label(lab):
     return ("collapsed" if frac >= 0.5 else "healthy" if not any(lab) else "transient"), frac
 
 
-def evaluate_run(run):
+def replay(recs, k):
+    """(alerts, {(step, layer): status}) of the built library's detector over the logged records."""
+    from moescope import _core
+    d = _core.Detector({})
+    alerts, status = [], {}
+    for r in recs:
+        if r.get("type") != "train" or "moe" not in r:
+            continue
+        for l in r["moe"]:
+            alerts += json.loads(d.observe(r["step"], l["layer"], l["counts"], k, l.get("maxvio_batch", 0.0),
+                                           l.get("drop_rate", 0.0)))
+            status[(r["step"], l["layer"])] = d.status(l["layer"])
+    return alerts, status
+
+
+def evaluate_run(run, replayed=False):
     cfg = json.load(open(os.path.join(run, "config.json")))
     k, E = cfg["moe"]["top_k"], cfg["moe"]["n_routed"]
     recs = read_jsonl(os.path.join(run, "metrics.jsonl"))
     alerts = read_jsonl(os.path.join(run, "alerts.jsonl"))
+    status = {}
+    if replayed:
+        alerts, status = replay(recs, k)
     layers, val = {}, {}
     for r in recs:
         if r.get("type") == "eval" and isinstance(r.get("val_loss"), (int, float)):
@@ -78,7 +101,8 @@ def evaluate_run(run):
             continue
         for l in r["moe"]:
             layers.setdefault(l["layer"], []).append(
-                (r["step"], l["counts"], l.get("status", "unknown"), l.get("drop_rate", 0.0), l.get("entropy_norm", 0.0),
+                (r["step"], l["counts"], status.get((r["step"], l["layer"]), l.get("status", "unknown")),
+                 l.get("drop_rate", 0.0), l.get("entropy_norm", 0.0),
                  l.get("n_eff", 0.0)))
     out = []
     for L, rows in sorted(layers.items()):
@@ -142,8 +166,8 @@ def main():
         names = [n for n in names if halves[n] == half]
     runs, vals = {}, {}
     for n in names:
-        runs[n], vals[n] = evaluate_run(os.path.join(root, n))
-    print(f"Half: {half}; {len(names)} runs.")
+        runs[n], vals[n] = evaluate_run(os.path.join(root, n), "--replay" in sys.argv)
+    print(f"Half: {half}; {len(names)} runs; verdicts {'replayed through moescope._core' if '--replay' in sys.argv else 'as logged'}.")
     print()
     print("| run | layer | ground truth (fraction) | clauses seen | critical (first step) | warnings | statuses seen | "
           "final status | final N_eff / E | max drop | dropping truth | lead (steps) |")

@@ -47,3 +47,19 @@ def test_the_package_gives_the_written_statuses_for_the_shared_counts():
     assert len(fx["scenarios"]) >= 6
     for sc in fx["scenarios"]:
         assert statuses(sc, fx["log_every"]) == sc["expect"], sc["name"]
+
+
+def test_the_detector_binding_gives_the_same_statuses_from_logged_figures():
+    # The detector alone (moescope._core.Detector), fed each interval's counts, MaxVio_batch and
+    # drop rate as a run log holds them (a resumed run's replay): the same statuses.
+    fx = json.load(open(FIXTURE))
+    for sc in fx["scenarios"]:
+        d = _core.Detector({})
+        got = []
+        for i, iv in enumerate(sc["intervals"]):
+            counts = np.array(iv["counts"], dtype=np.int64)
+            mean = counts.sum() / len(counts)
+            d.observe((i + 1) * fx["log_every"], 1, counts, sc["top_k"], float((counts.max() - mean) / mean), iv["drop_rate"])
+            got.append(d.status(1))
+        assert got == sc["expect"], sc["name"]
+    assert _core.STATUSES == ["ok", "warning", "imbalanced", "dropping", "collapsed"]

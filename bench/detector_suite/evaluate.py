@@ -121,7 +121,11 @@ def evaluate_run(run, replayed=False):
             "clauses": sorted({w for c in conds for w in c[1]}),
             "critical": bool(crit), "first_critical": min((a["step"] for a in crit), default=None),
             "critical_rules": sorted({a["rule"] for a in crit}), "warning_rules": sorted({a["rule"] for a in warn}),
-            "dropping": "dropping" in statuses,
+            # the detector's dropping state: entered with the critical high_drop_rate alert (the status
+            # shows `dropping` unless the layer is also collapsed, the more severe)
+            "dropping": "dropping" in statuses or any(a.get("layer") == L and a.get("rule") == "high_drop_rate"
+                                                      and a.get("severity") == "critical" for a in alerts),
+            "dropping_status": "dropping" in statuses,
             "statuses": sorted(set(statuses)),
             "final_status": rows[-1][2], "final_entropy": rows[-1][4], "final_neff": rows[-1][5],
             "max_drop": max(r[3] for r in rows),
@@ -130,11 +134,17 @@ def evaluate_run(run, replayed=False):
     return out, val
 
 
+def is_healthy(name):
+    return name.startswith("healthy-") or name.startswith("long-healthy-")
+
+
 def twin_of(name):
-    """The healthy twin of a failing run: healthy-<its shape tag>."""
+    """The healthy twin of a failing run: healthy-<its shape tag> (long-healthy-... for a long run;
+    healthy-cap-... for a capacity-limited balanced run, the same shape without the capacity)."""
     parts = name.split("-")
     i = next(i for i, p in enumerate(parts) if p.startswith("e") and p[1:].isdigit())
-    return "healthy-" + "-".join(parts[i:])
+    prefix = "long-healthy-" if name.startswith("long-") else "healthy-cap-" if "balanced" in name else "healthy-"
+    return prefix + "-".join(parts[i:])
 
 
 def table(rows, key, title):
@@ -142,17 +152,18 @@ def table(rows, key, title):
     print(f"{title}")
     print()
     print(f"| {key} | collapsed layers: detected | missed | transient: critical / none | healthy layers: false critical | "
-          f"clean | dropping layers: `dropping` shown / not | lead over val-loss separation (steps) |")
-    print("|---|---|---|---|---|---|---|---|")
+          f"clean | dropping layers: detected / missed | not dropping: false dropping | lead over val-loss separation (steps) |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for v in keys:
         sel = [r for r in rows if r[key] == v]
         c = lambda g, crit: sum(1 for r in sel if r["gt"] == g and r["critical"] == crit)
         dd = sum(1 for r in sel if r["drop_gt"] == "collapsed" and r["dropping"])
         dm = sum(1 for r in sel if r["drop_gt"] == "collapsed" and not r["dropping"])
+        df = sum(1 for r in sel if r["drop_gt"] == "healthy" and r["dropping"])
         leads = [r["lead"] for r in sel if isinstance(r.get("lead"), int)]
         lead = ", ".join(str(x) for x in sorted(leads)) if leads else "-"
         print(f"| {v} | {c('collapsed', True)} | {c('collapsed', False)} | {c('transient', True)} / {c('transient', False)} | "
-              f"{c('healthy', True)} | {c('healthy', False)} | {dd} / {dm} | {lead} |")
+              f"{c('healthy', True)} | {c('healthy', False)} | {dd} / {dm} | {df} | {lead} |")
     print()
 
 
@@ -175,7 +186,7 @@ def main():
     rows = []
     iv = {(a, b): 0 for a in (True, False) for b in (True, False)}
     for n in names:
-        twin = twin_of(n) if not n.startswith("healthy") else None
+        twin = twin_of(n) if not is_healthy(n) else None
         sep = None
         if twin and twin in vals:
             for s in sorted(vals[n]):
@@ -198,7 +209,8 @@ def main():
                   f"{l['final_neff']:.1f} / {l['E']} | {100 * l['max_drop']:.1f}% | {l['drop_gt']} | {lead} |")
             rows.append(l)
     print()
-    table(rows, "E", "Layers per E (collapse: any critical collapse alert; dropping: status `dropping` at some interval)")
+    table(rows, "E", "Layers per E (collapse: any critical collapse alert; dropping: the detector entered `dropping`, "
+                     "a critical high_drop_rate alert)")
     table(rows, "K", "Layers per K")
     print("Intervals: ground-truth collapse label vs status `collapsed`")
     print()

@@ -8,6 +8,12 @@
 # router (lr x1e-4). Router scores and corpora alternate.
 # Half: the cells alternate between `tune` and `held` (held out: never looked at while choosing
 # settings), so every E has cells in both halves.
+# Added after the first pass (no setting was changed for them): per E, a capacity-limited layer
+# whose routing stays balanced (capacity 0.75 with bias balancing: at least a quarter of the
+# assignments dropped however balanced the load), the `dropping`-not-`collapsed` case, halves
+# alternating; and per E a long pair (1000 steps, evaluated every 50), hot router vs healthy
+# twin, all held out, to measure the lead over the validation-loss separation that 300 steps of
+# this small model rarely reach.
 #   python3 bench/detector_suite/make_scenarios.py > bench/detector_suite/scenarios.txt
 ES = [8, 16, 32, 64, 128]
 KS = [1, 2, 4, 8]
@@ -40,3 +46,19 @@ for ei, E in enumerate(ES):
         print(f"healthy-{tag} | {corpus} | {half} | {shape} moe.bias_update_rate=0.01")
         print(f"{kind}-{tag} | {corpus} | {half} | {shape} {sets}")
         cell += 1
+for ei, E in enumerate(ES):
+    K = 2
+    half = "tune" if ei % 2 == 0 else "held"
+    corpus = "shakespeare" if ei % 2 == 0 else "brown"
+    tag = f"e{E}-k{K}-sof-{corpus[:6]}"
+    shape = f"moe.n_routed={E} moe.top_k={K} moe.score_func=softmax"
+    print(f"healthy-cap-{tag} | {corpus} | {half} | {shape} moe.bias_update_rate=0.01")
+    print(f"capacity-0.75-balanced-{tag} | {corpus} | {half} | {shape} moe.bias_update_rate=0.01 moe.capacity_factor=0.75")
+LONG = "train.max_steps=1000 train.eval_every=50 train.ckpt_every=1000"
+for ei, E in enumerate(ES):
+    K = 1 if E == 8 else 2
+    corpus = "shakespeare" if ei % 2 == 0 else "brown"
+    tag = f"e{E}-k{K}-sof-{corpus[:6]}"
+    shape = f"moe.n_routed={E} moe.top_k={K} moe.score_func=softmax"
+    print(f"long-healthy-{tag} | {corpus} | held | {shape} moe.bias_update_rate=0.01 {LONG}")
+    print(f"long-hot-router-{tag} | {corpus} | held | {shape} {HOT[1]} {LONG}")

@@ -2,7 +2,7 @@
 # hf_shapes.sh: inference-time scopes at the real expert counts of the six Hugging Face MoE
 # architectures moescope reads (tiny widths: suite.toml): a near-random router (1 training step)
 # and a briefly trained one (STEPS, default 60) per shape, each scoped with `scope --model` over
-# the first 256 KB of both corpora; prints every layer's statuses (scope_statuses.py). What a `scope --model` user
+# the first 64 KB of both corpora; prints every layer's statuses (scope_statuses.py). What a `scope --model` user
 # sees on an untrained or broken checkpoint must not be a false collapse.
 #   bench/detector_suite/hf_shapes.sh          from the repository root, after the build
 set -euo pipefail
@@ -15,9 +15,9 @@ shakes=${SHAKESPEARE:-$root/../shared/data/tinyshakespeare.txt}
 steps=${STEPS:-60}
 export OMP_NUM_THREADS=1
 mkdir -p "$out"
-# The scopes read the first 256 KB of each corpus (about 500 chunks of 8 x 64 characters).
-head -c 262144 "$brown" > "$out/brown-256k.txt"
-head -c 262144 "$shakes" > "$out/shakespeare-256k.txt"
+# The scopes read the first 64 KB of each corpus (128 chunks of 8 x 64 characters, 13 intervals).
+head -c 65536 "$brown" > "$out/brown-64k.txt"
+head -c 65536 "$shakes" > "$out/shakespeare-64k.txt"
 # architecture | E | K | router settings
 shapes="mixtral|8|2|moe.score_func=softmax
 qwen2_moe|60|4|moe.score_func=softmax
@@ -34,7 +34,7 @@ while IFS='|' read -r arch E K router; do
           --set train.ckpt_every="$n")
     for s in $router; do args+=(--set "$s"); done
     "$bin" train --config "$here/suite.toml" --data "$shakes" --out "$out/$name" "${args[@]}" > "$out/$name.log" 2>&1
-    "$bin" scope --model "$out/$name" --data "$out/brown-256k.txt" --data "$out/shakespeare-256k.txt" --out "$out/$name-scope" \
+    "$bin" scope --model "$out/$name" --data "$out/brown-64k.txt" --data "$out/shakespeare-64k.txt" --out "$out/$name-scope" \
       --batch 8 --seq-len 64 --log-every 10 > "$out/$name-scope.log" 2>&1
     touch "$out/$name-scope/done"
     echo "scoped $name"

@@ -5,6 +5,7 @@
 // (moescope._core) against the same statuses, so the three front ends agree.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>

@@ -237,6 +237,27 @@ py::tuple observe_forward(const py::array& ids, const py::object& probs, const p
 
 }  // namespace
 
+// The collapse detector alone, over logged per-layer figures: what `Session.log` feeds it, from
+// a run log's records (counts, maxvio_batch, drop_rate), as a resumed run's replay does in C++
+// (scope/microscope.cpp on_resume). Returns the alerts that fire as JSON text.
+class Detector {
+ public:
+  explicit Detector(const py::dict& scope) : d_(scope_config(scope)) {}
+  std::string observe(int64_t step, int64_t layer, const I64& counts, int64_t top_k, double maxvio_batch, double drop_rate) {
+    if (top_k < 1 || top_k > static_cast<int64_t>(counts.size()))
+      throw std::invalid_argument("moescope: top_k " + std::to_string(top_k) + " for " + std::to_string(counts.size()) +
+                                  " experts (need 1 <= top_k <= experts)");
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& a : d_.observe(step, layer, load_metrics(vec(counts), top_k), {maxvio_batch, drop_rate}))
+      out.push_back(a.to_json());
+    return out.dump();
+  }
+  std::string status(int64_t layer) const { return d_.status(layer); }
+
+ private:
+  CollapseDetector d_;
+};
+
 PYBIND11_MODULE(_core, m) {
   m.doc() = "moescope's torch-free routing-health library (src/routing/) over numpy arrays";
   py::register_exception_translator([](std::exception_ptr p) {
@@ -257,6 +278,12 @@ PYBIND11_MODULE(_core, m) {
       .def("status", &Session::status)
       .def_static("totals_fields", &Session::totals_fields)
       .def_static("totals_max", &Session::totals_max);
+  py::class_<Detector>(m, "Detector")
+      .def(py::init<const py::dict&>(), py::arg("scope"))
+      .def("observe", &Detector::observe, py::arg("step"), py::arg("layer"), py::arg("counts"), py::arg("top_k"),
+           py::arg("maxvio_batch"), py::arg("drop_rate"))
+      .def("status", &Detector::status);
+  m.attr("STATUSES") = kStatuses;
   m.def(
       "load_metrics",
       [](const I64& counts, int64_t top_k) {

@@ -334,4 +334,5 @@ class Watcher:
         return {"moe/entropy_norm_min": min(l[c.FIELD_ENTROPY_NORM] for l in moe),
                 "moe/n_eff_min": min(l[c.FIELD_N_EFF] for l in moe),
                 "moe/maxvio_batch_max": r[c.FIELD_MOE_SUMMARY][c.FIELD_MAXVIO_BATCH_MAX],
-                "moe/collapsed_layers": sum(l[c.FIELD_STATUS] == "collapsed" for l in moe)}
+                "moe/collapsed_layers": sum(l[c.FIELD_STATUS] == "collapsed" for l in moe),
+                "moe/dropping_layers": sum(l[c.FIELD_STATUS] == "dropping" for l in moe)}

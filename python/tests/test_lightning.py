@@ -63,7 +63,8 @@ def test_lightning_callback_logs_the_headline_metrics(tmp_path):
     want = {"moe/entropy_norm_min": min(l["entropy_norm"] for l in last["moe"]),
             "moe/n_eff_min": min(l["n_eff"] for l in last["moe"]),
             "moe/maxvio_batch_max": last["moe_summary"]["maxvio_batch_max"],
-            "moe/collapsed_layers": sum(l["status"] == "collapsed" for l in last["moe"])}
+            "moe/collapsed_layers": sum(l["status"] == "collapsed" for l in last["moe"]),
+            "moe/dropping_layers": sum(l["status"] == "dropping" for l in last["moe"])}
     assert got.keys() == want.keys()
     for k, v in want.items():
         assert got[k] == pytest.approx(v, rel=1e-6), k  # logged as float32 tensors by Lightning

@@ -112,7 +112,7 @@ def test_plain_loop_counts_and_metrics(tmp_path):
             assert np.array_equal(np.asarray(layer_rec["coactivation"]), co)
             assert layer_rec["drop_rate"] == 0.0
             assert "logit_rms" not in layer_rec  # no logits given: absent, not a made-up value
-            assert layer_rec["status"] in ("ok", "warning", "collapsed")
+            assert layer_rec["status"] in ("ok", "warning", "imbalanced", "dropping", "collapsed")
         # the pooled summary and the C++ library's own metrics of the same counts
         for layer_rec in rec["moe"]:
             lm = moescope.load_metrics(layer_rec["counts"], K)

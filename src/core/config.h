@@ -148,15 +148,17 @@ struct TrainConfig {
   X(int64_t, coact_every, 10, range::above(0), "co-activation + saturation every N log intervals")                     \
   X(bool, tensorboard, true, range::any(), "write RUN_DIR/tb/events.out.tfevents.*")                                   \
   X(int64_t, window, 3, range::above(0), "collapse detector: W consecutive log intervals")                             \
-  X(int64_t, exit_window, 3, range::above(0), "collapse detector: a collapsed layer is healthy again after this many intervals without a critical rule") \
-  X(double, entropy_floor, 0.75, range::closed(0, 1), "normalised load entropy below this (critical)")                  \
-  X(double, max_share, 0.5, range::left_open(0, 1), "one expert chosen by more than this share of a layer's tokens (critical) at top-1; with top-K of E the bar is max_share + (1 - max_share) * (K - 1) / (E - 1)") \
-  X(double, neff_fraction, 0.25, range::closed(0, 1), "N_eff below this fraction of E (critical)")                     \
-  X(double, starved_share, 0.01, range::closed(0, 1), "an expert with less than this share of a layer's slots is starved") \
+  X(int64_t, exit_window, 3, range::above(0), "collapse detector: a collapsed (dropping) layer is healthy again after this many intervals without a critical collapse (drop) rule") \
+  X(double, entropy_floor, 0.0, range::closed(0, 1), "an absolute floor on the normalised load entropy (critical); 0 = off, the per-E floor is neff_fraction") \
+  X(double, neff_fraction, 0.5, range::closed(0, 1), "N_eff below this fraction of E (critical: concentrated)")        \
+  X(double, max_share, 0.5, range::left_open(0, 1), "one expert chosen by more than this share of a layer's tokens (critical: dominated) at top-1; with top-K of E the bar is max_share + (1 - max_share) * (K - 1) / (E - 1)") \
+  X(double, dominance, 4.0, range::above(0), "one expert chosen by more than this multiple of the uniform token share K/E (warning; imbalanced after scope.window intervals)") \
+  X(double, starved_ratio, 0.2, range::closed(0, 1), "an expert with a load under this fraction of the uniform share 1/E is starved") \
   X(int64_t, starved_experts, 2, range::above(0), "starved experts: warning from 1, critical from max(this many, starved_fraction * E)") \
   X(double, starved_fraction, 0.25, range::closed(0, 1), "starved experts: critical from this fraction of a layer's experts (and at least scope.starved_experts)") \
+  X(double, min_expert_slots, 10.0, range::at_least(0), "load rules judge an interval only with at least this many slots per expert on average") \
   X(double, drop_warning, 0.05, range::closed(0, 1), "capacity drop rate (of assignments) above this: warning")          \
-  X(double, drop_critical, 0.2, range::closed(0, 1), "capacity drop rate (of assignments) above this: critical")         \
+  X(double, drop_critical, 0.2, range::closed(0, 1), "capacity drop rate (of assignments) above this: critical (status dropping after scope.window intervals)")         \
   X(double, maxvio_ceiling, 1.0, range::above(0), "MaxVio_batch above this")                                           \
   X(int64_t, trend_window, 10, range::at_least(2), "intervals in the entropy-trend (early warning) fit")                \
   X(double, trend_slope, -0.01, range::any(), "warn when the entropy falls faster than this per interval")             \

@@ -1,22 +1,25 @@
 // detector.h: the collapse detector: rules over each MoE layer's per-interval load metrics
-// (docs/metrics.md, "Collapse detector"). Torch-free; fed one log interval at a time.
-//   low_entropy      load entropy_norm < entropy_floor                          critical
-//   dominant_expert  max_i c_i / tokens > dominant_token_share(max_share, K, E)  critical
-//                    (share of *tokens*; max_share at top-1, K-aware above: metrics.h)
+// (docs/metrics.md, "Ground truth" and "Collapse detector"). Torch-free; fed one log interval at
+// a time. Every load rule is relative to a balanced layer of the same E and K, and holds only in
+// a judged interval (C / E >= min_expert_slots):
 //   low_neff         N_eff < neff_fraction * E                                  critical
-//   starved_experts  experts with load_i < starved_share: >= 1 warning; critical from
-//                    max(starved_experts, ceil(starved_fraction * E)) (2 of 8, 4 of 16, 8 of 32)
+//   low_entropy      entropy_norm < entropy_floor (absolute; 0 = off)            critical
+//   dominant_expert  max_i c_i / tokens > dominant_token_share(max_share, K, E)  critical
+//                    > imbalanced_token_share(dominance, max_share, K, E)        warning
+//   starved_experts  experts with load_i < starved_ratio / E: >= 1 warning; critical from
+//                    max(starved_experts, ceil(starved_fraction * E)) (2 of 8, 4 of 16, 32 of 128)
 //   high_drop_rate   capacity drops / assignments > drop_warning warning, > drop_critical critical
 //   high_maxvio      MaxVio_batch > maxvio_ceiling                              warning
 // An alert fires when a rule has held at a severity for `window` consecutive intervals (once per
 // streak); plus
 //   entropy_trend    least-squares slope of the last trend_window entropies < trend_slope
 //                    (early warning; only while not collapsed).
-// Collapse, with hysteresis: a layer *enters* collapse when some critical rule (not
-// necessarily the same one) has held in each of `window` consecutive intervals; it began at
-// the first of them. It *leaves* only after `exit_window` consecutive intervals in which no
-// critical rule holds (then a "recovered" info alert). A collapse entered while no single
-// critical rule has its own streak of `window` fires a "collapse" alert.
+// Collapse, with hysteresis: a layer *enters* collapse when some critical collapse rule (the
+// four load rules; not necessarily the same one) has held in each of `window` consecutive
+// intervals; it began at the first of them. It *leaves* only after `exit_window` consecutive
+// intervals in which none holds (then a "recovered" info alert). A collapse entered while no
+// single critical rule has its own streak of `window` fires a "collapse" alert.
+// Dropping (high_drop_rate critical), the same hysteresis on its own: never a collapse.
 #pragma once
 #include <cstdint>
 #include <map>
@@ -29,6 +32,11 @@
 #include "routing/metrics.h"
 
 namespace moescope {
+
+// The layer statuses in order of severity (docs/metrics.md); status_level(s) is the index
+// (TensorBoard's moe/layerN/status_level); an unknown name throws std::invalid_argument.
+inline const std::vector<std::string> kStatuses = {"ok", "warning", "imbalanced", "dropping", "collapsed"};
+int status_level(const std::string& status);
 
 struct Alert {
   int64_t step = 0;        // the interval's step
@@ -52,10 +60,13 @@ class CollapseDetector {
   explicit CollapseDetector(const ScopeConfig& cfg) : cfg_(cfg) {}
   // One log interval of one layer (m from load_metrics(counts, K)); returns the alerts that fire now.
   std::vector<Alert> observe(int64_t step, int64_t layer, const LoadMetrics& m, const IntervalSignals& sig);
-  // "collapsed" (see above), "warning" (a critical rule holds but collapse is not entered, or a
-  // warning rule has held for `window` intervals, or the entropy trend warns) or "ok".
+  // The most severe of: "collapsed", "dropping" (see above), "imbalanced" (the dominant_expert
+  // warning has held for `window` intervals), "warning" (a critical rule holds but its status is
+  // not entered, or a warning rule has held for `window` intervals, or the entropy trend warns),
+  // else "ok".
   std::string status(int64_t layer) const;
   bool collapsed(int64_t layer) const { return status(layer) == "collapsed"; }
+  bool dropping(int64_t layer) const;  // in the dropping state (also while collapsed)
   // First step of the current collapse (-1 when not collapsed).
   int64_t collapse_began(int64_t layer) const;
   // Consecutive intervals (up to now) in which `rule` has held at any severity (0 if not).
@@ -75,6 +86,8 @@ class CollapseDetector {
     int64_t calm_run = 0;                      // intervals in a row with none
     bool collapsed = false;
     int64_t collapse_began = -1;
+    int64_t drop_run = 0, drop_calm = 0;  // intervals in a row with / without critical drops
+    bool dropping = false;
     bool trend_warned = false;
   };
   ScopeConfig cfg_;

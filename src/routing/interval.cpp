@@ -119,7 +119,7 @@ nlohmann::json LayerInterval::record(int64_t L, const LoadMetrics& m, const std:
   nlohmann::json j{{f::kLayer, L}, {f::kCounts, counts}, {f::kLoad, m.load}, {f::kEntropyNorm, m.entropy_norm},
                    {f::kNEff, m.n_eff}, {"cv", m.cv}, {"min_max_ratio", m.min_max_ratio},
                    {f::kMaxVioBatch, maxvio_batch()}, {f::kDead, m.dead},
-                   {f::kStarved, starved_experts(m, cfg.starved_share)}, {f::kMaxTokenShare, m.max_token_share},
+                   {f::kStarved, load_judged(m, cfg.min_expert_slots) ? starved_experts(m, cfg.starved_ratio) : std::vector<int64_t>{}}, {f::kMaxTokenShare, m.max_token_share},
                    {f::kTokensPerExpert, spread_json(m.spread)},
                    {f::kDropRate, drop_rate()},
                    {"bias_intervention", a.assign ? double(a.bias_changed) / double(a.assign) : 0.0},

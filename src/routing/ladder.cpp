@@ -57,7 +57,7 @@ std::optional<LadderAction> rung_action(const Rung& r, const RouterKnobs& k, con
   if (r.kind == RungKind::kReinit) {
     // Starved experts (dead ones included); the action keeps its name so older run logs replay.
     a.reinit = true;
-    a.experts = starved_experts(m, cfg.starved_share);
+    a.experts = starved_experts(m, cfg.starved_ratio);
     a.from_expert = m.argmax;
     if (a.experts.empty() || m.argmax < 0) return std::nullopt;
     return a;

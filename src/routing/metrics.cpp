@@ -37,12 +37,25 @@ CountSpread count_spread(std::vector<int64_t> c) {
   return s;
 }
 
-std::vector<int64_t> starved_experts(const LoadMetrics& m, double share) {
+std::vector<int64_t> starved_experts(const LoadMetrics& m, double ratio) {
   std::vector<int64_t> out;
-  if (m.total <= 0) return out;
+  if (m.total <= 0 || m.load.empty()) return out;
+  const double share = ratio / static_cast<double>(m.load.size());
   for (size_t i = 0; i < m.load.size(); ++i)
     if (m.load[i] < share) out.push_back(static_cast<int64_t>(i));
   return out;
+}
+
+bool load_judged(const LoadMetrics& m, double min_slots_per_expert) {
+  if (m.total <= 0 || m.load.empty()) return false;
+  return static_cast<double>(m.total) >= min_slots_per_expert * static_cast<double>(m.load.size());
+}
+
+double imbalanced_token_share(double multiple, double base, int64_t top_k, int64_t n_experts) {
+  const double cap = dominant_token_share(base, top_k, n_experts);
+  if (n_experts <= 1) return cap;
+  const double k = static_cast<double>(std::clamp<int64_t>(top_k, 1, n_experts));
+  return std::min(cap, multiple * k / static_cast<double>(n_experts));
 }
 
 LoadMetrics load_metrics(const std::vector<int64_t>& c, int64_t top_k) {

@@ -33,8 +33,18 @@ struct LoadMetrics {
 
 LoadMetrics load_metrics(const std::vector<int64_t>& counts, int64_t top_k = 1);
 
-// Starved experts: load_i < share (dead ones included); none when there are no slots.
-std::vector<int64_t> starved_experts(const LoadMetrics& m, double share);
+// Starved experts: load_i < ratio / E, a fraction of the uniform slot share (dead ones
+// included); none when there are no slots.
+std::vector<int64_t> starved_experts(const LoadMetrics& m, double ratio);
+
+// Whether an interval has enough slots to judge its load: C / E >= min_slots_per_expert.
+bool load_judged(const LoadMetrics& m, double min_slots_per_expert);
+
+// The token share above which one expert is imbalanced (hot, not dominant): `multiple` times the
+// uniform token share K / E, capped at dominant_token_share(base, K, E) (where the multiple
+// reaches it, the two bars coincide and the warning band is empty). At 4 and 0.5: top-1 of 8
+// 0.5; top-1 of 128 0.03125; top-8 of 128 0.25; top-2 of 8 0.571 (the cap).
+double imbalanced_token_share(double multiple, double base, int64_t top_k, int64_t n_experts);
 
 // The token share above which one expert dominates a layer, K-aware: base at K = 1, rising
 // linearly in (K - 1) / (E - 1) to 1 at K = E, where every token chooses every expert:

@@ -44,6 +44,7 @@ void RoutingLog::layer_to_tensorboard(int64_t step, const RoutingLayer& l, const
   tb_->add_scalar(p + "drop_rate", float(j[f::kDropRate].get<double>()), step);
   if (j.contains(f::kRouterEntropy)) tb_->add_scalar(p + "router_entropy", float(j[f::kRouterEntropy].get<double>()), step);
   if (j.contains("bias_std")) tb_->add_scalar(p + "bias_std", float(j["bias_std"].get<double>()), step);
+  tb_->add_scalar(p + "status_level", float(status_level(j[f::kStatus].get<std::string>())), step);
   spread_to_tensorboard(*tb_, p + "tokens_per_expert/", m.spread, step);
   std::vector<double> limits, hist;
   double sum = 0, sq = 0;

@@ -28,6 +28,10 @@ Config read_run_config(const std::string& run_dir) {
     throw std::runtime_error(p + ": unknown config version (expected moescope_config_version " +
                              std::to_string(kRunConfigVersion) + ")");
   j.erase("moescope_config_version");
+  // Retired settings, dropped from an older run's config.json: scope.starved_share (an absolute
+  // share of the slots; starvation is relative to 1/E since issue 28, scope.starved_ratio,
+  // docs/metrics.md). The run's other scope settings are kept as written.
+  if (auto s = j.find("scope"); s != j.end() && s->is_object()) s->erase("starved_share");
   Config c;
   c.fields().from_json(j, p);
   c.validate();

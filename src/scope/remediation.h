@@ -9,7 +9,7 @@
 //   4 z_loss:     enable the router z-loss (beta 1e-3) or multiply it by 4
 //   5 router_lr:  divide a raised router learning-rate multiplier by 4, never below 1 (the
 //                 model's own lr); skipped when the router already trains at the model's lr
-//   6 reinit:     re-initialise starved experts (load < starved_share, dead included) from a
+//   6 reinit:     re-initialise starved experts (load < starved_ratio / E, dead included) from a
 //                 perturbed copy (noise std 1% of the weight std) of the busiest expert, with
 //                 zeroed optimizer moments and bias
 // then starts again from rung 1 (rungs already at their bound are skipped). It stops as soon

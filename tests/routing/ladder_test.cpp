@@ -20,7 +20,7 @@ TEST(Ladder, RungsInOrderSkippingThoseWithNothingToDo) {
   Ladder l(cfg());
   RouterKnobs k;
   k.bias_balance = false;
-  const auto m = load_metrics({90, 5, 3, 2});
+  const auto m = load_metrics({82, 6, 6, 6});
   std::vector<std::string> actions;
   for (int i = 0; i < 5; ++i) {
     auto a = l.decide(1, true, k, m, 3.0, 0.8);
@@ -66,7 +66,7 @@ TEST(Ladder, ReplayRestoresRungAndReturnsTheLoggedValues) {
   Ladder live(cfg()), replayed(cfg());
   RouterKnobs k;
   k.bias_balance = false;
-  const auto m = load_metrics({90, 5, 3, 2});
+  const auto m = load_metrics({82, 6, 6, 6});
   for (int i = 0; i < 2; ++i) {
     auto a = live.decide(1, true, k, m, 3.0, 0.8);
     k.set(a->knob, a->to);

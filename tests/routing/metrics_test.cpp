@@ -71,13 +71,55 @@ TEST(ScopeMetrics, TokensPerExpertSpreadByHand) {
 }
 
 TEST(ScopeMetrics, StarvedExpertsAndTokenShare) {
-  // Top-2, 500 tokens (1000 slots): expert 3 has exactly 1% of the slots, expert 4 0.5%.
+  // Top-2, 500 tokens (1000 slots), E = 5 (fair share 20%): expert 3 has exactly 1% of the
+  // slots (1/20 of the fair share), expert 4 0.5%. The bar is ratio / E.
   auto m = load_metrics({480, 445, 60, 10, 5}, 2);
-  EXPECT_EQ(starved_experts(m, 0.01), (std::vector<int64_t>{4}));  // below, not at, the share
-  EXPECT_EQ(starved_experts(m, 0.0101), (std::vector<int64_t>{3, 4}));
+  EXPECT_EQ(starved_experts(m, 0.05), (std::vector<int64_t>{4}));  // below, not at, the share
+  EXPECT_EQ(starved_experts(m, 0.0505), (std::vector<int64_t>{3, 4}));
+  EXPECT_EQ(starved_experts(m, 0.31), (std::vector<int64_t>{2, 3, 4}));  // 6% < 0.31 / 5 = 6.2%
   EXPECT_NEAR(m.max_share, 0.48, 1e-12);
   EXPECT_NEAR(m.max_token_share, 0.96, 1e-12);  // 480 of the 500 tokens chose expert 0
   EXPECT_TRUE(starved_experts(load_metrics({0, 0, 0}), 0.01).empty());  // no slots: nothing starved
+}
+
+TEST(ScopeMetrics, StarvationIsRelativeToTheFairShareSoABalancedWideLayerHasNone) {
+  // Perfectly balanced layers at E = 128 and 256: every load is exactly the fair share 1/E
+  // (under an absolute 1% every one of them was starved).
+  for (int64_t E : {8, 16, 128, 256}) {
+    auto m = load_metrics(std::vector<int64_t>(static_cast<size_t>(E), 40), 8);
+    EXPECT_TRUE(starved_experts(m, 0.2).empty()) << E;
+    EXPECT_EQ(starved_experts(m, 1.0001).size(), static_cast<size_t>(E)) << E;  // a bar above the fair share
+  }
+  // 128 experts, one at 15% of its fair share: starved at ratio 0.2, not at 0.1.
+  std::vector<int64_t> c(128, 100);
+  c[7] = 15;
+  auto m = load_metrics(c, 8);
+  EXPECT_EQ(starved_experts(m, 0.2), (std::vector<int64_t>{7}));
+  EXPECT_TRUE(starved_experts(m, 0.1).empty());
+}
+
+TEST(ScopeMetrics, JudgedNeedsSlotsPerExpert) {
+  EXPECT_TRUE(load_judged(load_metrics(std::vector<int64_t>(128, 10)), 10.0));   // exactly 10 per expert
+  EXPECT_FALSE(load_judged(load_metrics(std::vector<int64_t>(128, 9)), 10.0));
+  std::vector<int64_t> skew(128, 0);
+  skew[0] = 1280;  // the mean, not each expert, counts
+  EXPECT_TRUE(load_judged(load_metrics(skew), 10.0));
+  EXPECT_FALSE(load_judged(load_metrics({0, 0, 0}), 0.0));  // no slots: never judged
+}
+
+TEST(ScopeMetrics, ImbalancedBarIsAMultipleOfTheUniformTokenShareCappedAtTheDominantBar) {
+  // Naive reference: min(d K / E, base + (1 - base)(K - 1)/(E - 1)).
+  for (int64_t E : {8, 16, 32, 64, 128, 256})
+    for (int64_t K : {1, 2, 4, 8}) {
+      if (K >= E) continue;
+      const double s = 0.5 + 0.5 * double(K - 1) / double(E - 1);
+      EXPECT_NEAR(imbalanced_token_share(4.0, 0.5, K, E), std::min(4.0 * K / E, s), 1e-15) << K << " of " << E;
+      EXPECT_LE(imbalanced_token_share(4.0, 0.5, K, E), dominant_token_share(0.5, K, E));
+      EXPECT_GT(imbalanced_token_share(4.0, 0.5, K, E), double(K) / E);  // above the uniform share
+    }
+  EXPECT_DOUBLE_EQ(imbalanced_token_share(4.0, 0.5, 1, 128), 0.03125);
+  EXPECT_DOUBLE_EQ(imbalanced_token_share(4.0, 0.5, 8, 128), 0.25);
+  EXPECT_NEAR(imbalanced_token_share(4.0, 0.5, 2, 8), 0.5 + 0.5 / 7.0, 1e-15);  // the cap
 }
 
 TEST(ScopeMetrics, DominantBarAndStarvedCriticalCount) {

@@ -82,6 +82,7 @@ TEST(Microscope, LogsRoutingMetricsTensorBoardAndHealthTable) {
     if (auto sc = decode_scalar_event(r)) tags.insert(sc->tag);
   EXPECT_TRUE(tags.count("train/loss"));
   EXPECT_TRUE(tags.count("moe/layer1/entropy_norm"));
+  EXPECT_TRUE(tags.count("moe/layer1/status_level"));  // the status by severity (docs/metrics.md)
   // The health table.
   auto [c2, table] = cli("scope --run " + run);
   EXPECT_EQ(c2, 0) << table;

@@ -34,7 +34,7 @@ double router_lr(MoELayer& moe) { return moe->gate->knobs().lr_mult; }
 TEST(Remediation, LadderEnablesBiasThenJitterThenSeqAuxThenZLossAndSkipsReinitWithoutDeadExperts) {
   Remediator r(scope_cfg());
   auto moe = layer_with({"moe.bias_balance=false"});
-  auto m = load_metrics({90, 5, 3, 2});  // collapsed-looking load, no dead expert
+  auto m = load_metrics({82, 6, 6, 6});  // collapsed-looking load, no starved expert (each at least a fifth of the fair share)
   std::vector<std::string> actions;
   for (int step = 1; step <= 5; ++step)
     for (auto& ev : r.act(step, 1, /*unhealthy=*/true, *moe, m, 3.0, kUnsaturated, kNoOptimizer)) actions.push_back(ev["action"]);
@@ -73,7 +73,7 @@ TEST(Remediation, BiasRateRisesOnImbalanceAndFallsOnOscillation) {
 TEST(Remediation, ReplayRestoresKnobsRungAndCooldown) {
   ScopeConfig cfg = scope_cfg();
   cfg.cooldown = 2;
-  auto m = load_metrics({90, 5, 3, 2});
+  auto m = load_metrics({82, 6, 6, 6});
   // Live: two actions (interval 1: bias_rate, interval 3: jitter), then interval 5 acts again.
   Remediator live(cfg);
   auto a = layer_with({"moe.bias_balance=false"});
@@ -98,11 +98,11 @@ TEST(Remediation, LadderCoolsARaisedRouterLrAfterZLossAndNeverBelowTheModelLr) {
   Remediator r(scope_cfg());
   auto moe = layer_with({"moe.bias_balance=false"});
   set_router_lr(moe, 20.0);
-  auto m = load_metrics({90, 5, 3, 2});
+  auto m = load_metrics({82, 6, 6, 6});
   std::vector<std::string> actions;
   for (int step = 1; step <= 10; ++step)
     for (auto& ev : r.act(step, 1, true, *moe, m, 3.0, kUnsaturated, kNoOptimizer)) actions.push_back(ev["action"]);
-  // Rungs 1-5 twice (reinit is skipped: no dead expert).
+  // Rungs 1-5 twice (reinit is skipped: no starved expert).
   EXPECT_EQ(actions, (std::vector<std::string>{"bias_rate", "jitter", "seq_aux_loss", "z_loss", "router_lr",
                                                "bias_rate", "jitter", "seq_aux_loss", "z_loss", "router_lr"}));
   EXPECT_DOUBLE_EQ(router_lr(moe), 1.25);  // 20 / 4 / 4
@@ -163,7 +163,7 @@ TEST(Remediation, ReplayRestoresTheRouterLrWithoutMovingTheLadder) {
   EXPECT_DOUBLE_EQ(router_lr(moe), 7.5);
   replayed.replay_interval(1, {{{"action", "bias_rate"}, {"from", 0.0}, {"to", 0.001}, {"step", 20}}}, *moe, true);
   // The ladder continues at rung 2 (jitter): the tuning action did not advance it.
-  auto next = replayed.act(30, 1, true, *moe, load_metrics({90, 5, 3, 2}), 3.0, kUnsaturated, kNoOptimizer);
+  auto next = replayed.act(30, 1, true, *moe, load_metrics({82, 6, 6, 6}), 3.0, kUnsaturated, kNoOptimizer);
   ASSERT_EQ(next.size(), 1u);
   EXPECT_EQ(next[0]["action"], "jitter");
   // A checkpoint that holds the knobs: the replay moves the ladder but leaves the knobs alone.

@@ -90,6 +90,8 @@ void ModelConfig::validate() const {
       bad("moe.top_k", m.top_k, "exceeds the experts reachable in moe.topk_group groups (" +
                                     std::to_string(m.topk_group * (m.n_routed / m.n_group)) + ")");
     if (m.jitter == Jitter::kInput && m.jitter_eps >= 1) bad("moe.jitter_eps", m.jitter_eps, "must be in [0, 1)");
+    if (m.bias_on_logits && m.score_func != ScoreFunc::kSoftmax)
+      bad("moe.bias_on_logits", "true", "needs moe.score_func = softmax (sigmoid scores are per expert: the bias goes on the scores)");
     if (m.shared_expert_gate && m.n_shared == 0) bad("moe.shared_expert_gate", "true", "needs moe.n_shared > 0");
   }
 }

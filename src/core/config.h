@@ -60,6 +60,7 @@ struct AttentionConfig {
   X(double, bias_update_rate, 0.001, range::at_least(0), "u in b_i += u * sign(mean_load - load_i), per optimizer step") \
   X(bool, bias_zero_center, false, range::any(), "subtract the mean of each bias update")                              \
   X(bool, bias_in_weights, false, range::any(), "add the expert bias to the scores that weight the experts' outputs too, not only to the selection") \
+  X(bool, bias_on_logits, false, range::any(), "softmax router: add the expert bias to the logits before the softmax (a factor exp(b_i) on the scores, no bound on what it must outweigh), not to the scores; with bias_in_weights the weights are softmax(logits + bias) (both: the seed's PyTorch model)") \
   X(double, aux_loss_alpha, 0.0, range::at_least(0), "Switch/GShard balance loss: alpha * E * sum_i f_i P_i (0 = off)") \
   X(double, seq_aux_loss_alpha, 0.0, range::at_least(0), "DeepSeek-V3 sequence-wise balance loss (0 = off)")          \
   X(double, z_loss_beta, 0.0, range::at_least(0), "router z-loss: beta * mean(logsumexp(logits)^2) (0 = off)")         \

@@ -29,11 +29,13 @@ Routing RouterImpl::forward(const at::Tensor& x_BSD) {
   if (is_training() && k.jitter == Jitter::kLogits && k.jitter_eps > 0)
     logits_TE = logits_TE + torch::randn_like(logits_TE) * k.jitter_eps;
   const bool sigmoid = cfg_.score_func == ScoreFunc::kSigmoid;
+  const bool on_logits = cfg_.bias_on_logits && k.bias_balance && !sigmoid;  // validate() rejects it with sigmoid
   r.scores_TE = sigmoid ? torch::sigmoid(logits_TE) : torch::softmax(logits_TE, -1);
 
   {
     torch::NoGradGuard ng;
-    auto sel_TE = r.scores_TE.detach();
+    // moe.bias_on_logits: topk(logits + bias) = topk(softmax(logits + bias)) (the seed's choice)
+    auto sel_TE = on_logits ? logits_TE.detach() : r.scores_TE.detach();
     if (k.bias_balance) sel_TE = sel_TE + cast_to(bias, rdt);
     auto pick = [&](at::Tensor s_TE) {
       if (cfg_.n_group > 1) {
@@ -61,9 +63,13 @@ Routing RouterImpl::forward(const at::Tensor& x_BSD) {
     r.counts_E = torch::bincount(r.expert_TK.reshape({T * K}), {}, E);
   }
 
-  r.weight_TK = r.scores_TE.gather(1, r.expert_TK);
-  if (cfg_.bias_in_weights && k.bias_balance)  // the bias moves the output weights too
-    r.weight_TK = r.weight_TK + cast_to(bias, rdt).detach().gather(0, r.expert_TK.reshape({-1})).view_as(r.weight_TK);
+  if (cfg_.bias_in_weights && on_logits) {  // the seed's model: softmax(logits + bias) of the chosen experts
+    r.weight_TK = torch::softmax(logits_TE + cast_to(bias, rdt).detach(), -1).gather(1, r.expert_TK);
+  } else {
+    r.weight_TK = r.scores_TE.gather(1, r.expert_TK);
+    if (cfg_.bias_in_weights && k.bias_balance)  // the bias moves the output weights too
+      r.weight_TK = r.weight_TK + cast_to(bias, rdt).detach().gather(0, r.expert_TK.reshape({-1})).view_as(r.weight_TK);
+  }
   if (cfg_.norm_topk_prob) r.weight_TK = r.weight_TK / (r.weight_TK.sum(-1, true) + 1e-20);
   if (cfg_.routed_scaling_factor != 1.0) r.weight_TK = r.weight_TK * cfg_.routed_scaling_factor;
 

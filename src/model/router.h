@@ -7,8 +7,10 @@
 //   selection = topk(scores_TE + bias_E)          (bias: aux-loss-free balancing; selection only)
 //   weight_TK = scores_TE[expert_TK]  (renormalised to sum 1 if norm_topk_prob) * routed_scaling_factor
 //   moe.bias_in_weights (opt-in): weight_TK = (scores_TE + bias_E)[expert_TK], then renormalised
-//   and scaled the same way (the seed's PyTorch model adds its bias to the logits instead:
-//   README, "The seed's collapse, reproduced")
+//   and scaled the same way
+//   moe.bias_on_logits (opt-in, softmax only): selection = topk(logits_TE + bias_E), i.e. the bias
+//   multiplies the scores by exp(bias_E); with bias_in_weights too, weight_TK =
+//   softmax(logits_TE + bias_E)[expert_TK] (the seed's PyTorch model); scores_TE stay unbiased
 // Group-limited routing (n_group > 1): a group's score is its max expert score (softmax) or
 // the sum of its top-2 (sigmoid, as DeepSeek-V3); only the topk_group best groups are eligible.
 // Jitter (training only): "input" multiplies the router input by U(1-eps, 1+eps) (Switch

@@ -68,6 +68,9 @@ TEST(Config, ValidationNamesTheField) {
   expect_error([] { tiny_config({"attn.type=mha", "attn.n_kv_heads=3"}); }, {"attn.n_kv_heads", "divide"});
   expect_error([] { tiny_config({"moe.score_func=relu"}); }, {"moe.score_func", "softmax"});
   expect_error([] { tiny_config({"moe.capacity_factor=-1"}); }, {"moe.capacity_factor"});
+  expect_error([] { tiny_config({"moe.score_func=sigmoid", "moe.bias_on_logits=true"}); },
+               {"moe.bias_on_logits", "softmax"});
+  EXPECT_TRUE(tiny_config({"moe.score_func=softmax", "moe.bias_on_logits=true"}).model.moe.bias_on_logits);
   expect_error([] { tiny_config({"moe.jitter=input", "moe.jitter_eps=1.5"}); }, {"moe.jitter_eps"});
   expect_error([] { tiny_config({"moe.drop_policy=random"}); }, {"moe.drop_policy"});
 }

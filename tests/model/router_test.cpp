@@ -1,7 +1,10 @@
 // router_test.cpp: router invariants and hand-computed balance / z losses.
 // On the test device (tests/test_util.h: MOESCOPE_TEST_DEVICE); inputs are drawn on the CPU and
 // moved. The hand computations are in fp64 (1e-12 holds on CPU and GPU); fp32 checks use 1e-6.
+#include <algorithm>
 #include <cmath>
+#include <set>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -146,6 +149,59 @@ TEST(Router, BiasInWeightsMovesTheOutputWeightsToo) {
   auto o = off->forward(x);
   auto so = o.scores_TE.gather(1, o.expert_TK);
   EXPECT_TRUE(torch::allclose(o.weight_TK, so / so.sum(1, true), 1e-12, 1e-12));
+}
+
+TEST(Router, BiasOnLogitsSelectsAndWeightsAsTheSeedsModel) {
+  // moe.bias_on_logits: the bias is added to the logits before the softmax (the seed's PyTorch
+  // model): selection = topk(logits + b); with bias_in_weights the weights are
+  // softmax(logits + b) over the chosen experts, renormalised. Naive per-token reference.
+  torch::manual_seed(29);
+  const int64_t E = 6, K = 2, D = 8, T = 30;
+  const std::vector<double> b = {0.3, -0.2, 0.9, 0.0, -0.5, 0.1};
+  for (bool in_weights : {true, false}) {
+    auto c = small_router_cfg("softmax", E, K, D);
+    c.moe.bias_on_logits = true;
+    c.moe.bias_in_weights = in_weights;
+    Router r(c);
+    r->to(test_device());
+    {
+      torch::NoGradGuard ng;
+      r->bias.copy_(torch::tensor(std::vector<float>(b.begin(), b.end())));
+    }
+    auto x = dev(torch::randn({1, T, D}, torch::kDouble));
+    auto out = r->forward(x);
+    auto W = cpu(r->weight).to(torch::kDouble), xc = cpu(x).reshape({T, D});
+    auto chosen = cpu(out.expert_TK), w = cpu(out.weight_TK).detach();
+    int64_t differs_from_score_bias = 0;
+    for (int64_t t = 0; t < T; ++t) {
+      std::vector<double> lg(E), p(E);
+      double z = 0;
+      for (int64_t e = 0; e < E; ++e) {
+        lg[e] = (xc[t] * W[e]).sum().item<double>();
+        z += std::exp(lg[e]);
+      }
+      for (int64_t e = 0; e < E; ++e) p[e] = std::exp(lg[e]) / z;
+      std::vector<int64_t> ids(E), sid(E);
+      for (int64_t e = 0; e < E; ++e) ids[e] = sid[e] = e;
+      std::sort(ids.begin(), ids.end(), [&](int64_t i, int64_t j) { return lg[i] + b[i] > lg[j] + b[j]; });
+      std::sort(sid.begin(), sid.end(), [&](int64_t i, int64_t j) { return p[i] + b[i] > p[j] + b[j]; });
+      if (std::set<int64_t>(ids.begin(), ids.begin() + K) != std::set<int64_t>(sid.begin(), sid.begin() + K))
+        ++differs_from_score_bias;
+      double norm = 0;
+      for (int64_t k = 0; k < K; ++k) norm += in_weights ? std::exp(lg[ids[k]] + b[ids[k]]) : p[ids[k]];
+      for (int64_t k = 0; k < K; ++k) {
+        EXPECT_EQ(chosen[t][k].item<int64_t>(), ids[k]) << "token " << t;
+        const double want = (in_weights ? std::exp(lg[ids[k]] + b[ids[k]]) : p[ids[k]]) / norm;
+        EXPECT_NEAR(w[t][k].item<double>(), want, 1e-9) << "token " << t << " in_weights " << in_weights;
+      }
+    }
+    EXPECT_GT(differs_from_score_bias, 0);  // the two places of the bias choose differently here
+    auto s = cpu(out.scores_TE).detach();   // the scores stay unbiased (the metrics read them)
+    EXPECT_TRUE(torch::allclose(s, torch::softmax(torch::matmul(xc, W.t()), -1), 1e-9, 1e-9));
+    out.weight_TK.select(1, 0).sum().backward();  // the weights still train the router
+    ASSERT_TRUE(r->weight.grad().defined());
+    EXPECT_GT(cpu(r->weight.grad()).abs().sum().item<double>(), 0.0);
+  }
 }
 
 TEST(Router, BiasUpdateDirectionAndZeroCentring) {

@@ -4,6 +4,8 @@
 # creates the pinned Python environment (scripts/python_env.sh: torch, transformers, tokenizers,
 # ... from python/requirements.lock, linked as .venv), prepares the default corpus (Brown) into
 # data/brown.txt, then configures and builds into build/. Safe to re-run. Usage: scripts/setup.sh
+# MOESCOPE_LIBTORCH=wheel builds against the LibTorch of the environment's PyPI torch (2.x,
+# cmake/torch_wheel.cmake) instead of Debian's libtorch-dev (1.13, the default).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,7 +13,7 @@ PKGS=(build-essential cmake ninja-build pkg-config
       libtorch-dev libgloo-dev libopenblas0-pthread
       nlohmann-json3-dev libcli11-dev libtomlplusplus-dev libspdlog-dev libcpp-httplib-dev
       libsentencepiece-dev libgtest-dev libgmock-dev libbenchmark-dev
-      zlib1g-dev chromium python3-venv python3-dev)
+      zlib1g-dev chromium python3-venv python3-dev ccache)
 command -v npm >/dev/null 2>&1 || PKGS+=(nodejs npm)
 
 missing=()
@@ -44,8 +46,13 @@ fi
 
 launcher=()
 command -v ccache >/dev/null 2>&1 && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+case "${MOESCOPE_LIBTORCH:-debian}" in
+  debian) torch_args=(-DMOESCOPE_TORCH_WHEEL=) ;;
+  wheel) torch_args=(-DMOESCOPE_TORCH_WHEEL="$(.venv/bin/python -c 'import os, torch; print(os.path.dirname(torch.__file__))')") ;;
+  *) echo "setup: MOESCOPE_LIBTORCH must be debian or wheel (got '${MOESCOPE_LIBTORCH}')" >&2; exit 2 ;;
+esac
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DMOESCOPE_BENCH="${MOESCOPE_BENCH:-ON}" \
-  -DMOESCOPE_PYTHON="$PWD/.venv/bin/python" "${launcher[@]}" > build.configure.log 2>&1 || { cat build.configure.log; exit 1; }
+  -DMOESCOPE_PYTHON="$PWD/.venv/bin/python" "${torch_args[@]}" "${launcher[@]}" > build.configure.log 2>&1 || { cat build.configure.log; exit 1; }
 rm -f build.configure.log
 # The build includes the Python package `moescope` (python/CMakeLists.txt): its compiled module
 # and .py files laid out in build/python/moescope. The Python environment is shared by every

@@ -33,12 +33,12 @@ def gather_interval(ordered: Sequence[LayerInterval], group=None) -> List[LayerA
     """The interval of every layer in `ordered`, reduced over the process group when one is
     initialised. Raises ValueError naming the layer when a device counted out-of-range ids."""
     torch = torch_module()
+    if not distributed(torch) and all(L.device is None or L.device.type == "cpu" for L in ordered):
+        return [_host_layer(L) for L in ordered]  # nothing to reduce or transfer: numpy views
     for L in ordered:  # the CPU fast path's max logit (a float32 value: exact) joins the device path's
         if L.logit_max_host > -1e30:
             d = L.logit_max[0].device if L.logit_max else torch.device("cpu")
             L.logit_max.append(torch.tensor(L.logit_max_host, dtype=torch.float32, device=d))
-    if not distributed(torch) and all(L.device is None or L.device.type == "cpu" for L in ordered):
-        return [_host_layer(L) for L in ordered]  # nothing to reduce or transfer: numpy views
     parts, shapes = [], []
     dev = next((l.device for l in ordered if l.device is not None), torch.device("cpu"))
     f64 = torch.float64
@@ -115,7 +115,7 @@ def _host_totals(L: LayerInterval, sums) -> np.ndarray:
             t[TOTAL_INDEX[n]] = v
     for n, v in L.host.items():
         t[TOTAL_INDEX[n]] = v
-    t[TOTAL_INDEX["logit_max"]] = float(max(float(m) for m in L.logit_max)) if L.logit_max else -1e30
+    t[TOTAL_INDEX["logit_max"]] = max([L.logit_max_host] + [float(m) for m in L.logit_max])
     return t
 
 

@@ -40,10 +40,18 @@ def in_backward() -> bool:
 
 def _numpy(t, dtype):
     """A CPU tensor as a C-contiguous numpy array of `dtype` (a view when it already is one)."""
-    t = t.detach()
+    if t.requires_grad:
+        t = t.detach()
     if t.dtype != dtype:
         t = t.to(dtype)
-    return t.contiguous().numpy()
+    if not t.is_contiguous():
+        t = t.contiguous()
+    return t.numpy()
+
+
+def _rows(t, T: int, E: int):
+    """t as [T, E] (a reshape only when it is not already 2-D)."""
+    return t if t.dim() == 2 else t.reshape(T, E)
 
 
 class LayerInterval:
@@ -201,8 +209,8 @@ class LayerInterval:
                 self.coact = torch.zeros(self.E, self.E, dtype=torch.int64)
             co = self.coact.numpy()
         mx, prob_tokens, logit_n = _core.observe_forward(
-            _numpy(ids, torch.int64), None if probs is None else _numpy(probs.reshape(T, self.E), torch.float32),
-            None if logits is None else _numpy(logits.reshape(T, self.E), torch.float32),
+            _numpy(ids, torch.int64), None if probs is None else _numpy(_rows(probs, T, self.E), torch.float32),
+            None if logits is None else _numpy(_rows(logits, T, self.E), torch.float32),
             self.sigmoid, self.buf_np[self.n_steps], self.sums_np, co, where)
         self._count_host(T, prob_tokens, logit_n)
         if logit_n:

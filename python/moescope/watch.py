@@ -173,7 +173,7 @@ def _hook(w: Watcher, key, route: Optional[_BlockRoute]):
             route.active = False
         if isinstance(out, (tuple, list)) and len(out) == 3:
             logits, _, idx = out
-            w.observe(key, idx, logits=logits, training=mod.training, _checked_backward=True)
+            w.observe_router(key, idx, logits, mod.training)
             return
         if isinstance(out, (tuple, list)) and len(out) == 2:
             w.observe(key, _indices_of(out, key, type(mod).__name__), training=mod.training, _checked_backward=True)

@@ -182,6 +182,22 @@ class Watcher:
         else:
             L.observe_torch(ids.detach(), probs, logits, kept, T, where, coact, ids_checked=on_cpu)
 
+    def observe_router(self, key, topk_ids, logits, training: bool):
+        """observe() for watch's router hooks (already outside the autograd engine): CPU tensors
+        in training go straight to the layer's one-pass C++ totals after the checks that pass
+        cannot make (integer ids [T, K] of this layer's K, floating logits); anything else takes
+        observe()."""
+        L = self.layers[key]
+        try:
+            fast = (training and self.cpu_fast_path and topk_ids.is_cpu and logits.is_cpu and topk_ids.dim() == 2
+                    and topk_ids.shape[1] == L.K and topk_ids.dtype in _ID_DTYPES and logits.is_floating_point())
+        except AttributeError:  # not tensors: observe() says what is wrong
+            fast = False
+        if fast:
+            L.observe_cpu(topk_ids, None, logits, topk_ids.shape[0], L.where, self.interval % self.coact_every == 0)
+        else:
+            self.observe(key, topk_ids, logits=logits, training=training, _checked_backward=True)
+
     def _layer_for(self, layer, topk_ids, probs, logits):
         if layer in self.layers:
             return self.layers[layer]
@@ -254,20 +270,23 @@ class Watcher:
                 self.step_no, [a.counts for a in arrays], [a.kept for a in arrays], [a.steps for a in arrays],
                 [a.totals for a in arrays], [a.coact if coact_now else None for a in arrays],
                 [b[0] for b in bias], [b[1] for b in bias], [b[2] for b in bias])
-            rec = {_core.FIELD_SCHEMA: 1, _core.FIELD_TYPE: _core.TYPE_TRAIN, _core.FIELD_STEP: self.step_no}
+            head = {_core.FIELD_SCHEMA: 1, _core.FIELD_TYPE: _core.TYPE_TRAIN, _core.FIELD_STEP: self.step_no}
             loss = self._interval_loss()
             if loss is not None:
-                rec["loss"] = loss
+                head["loss"] = loss
             if self._lr is not None:
-                rec["lr"] = float(self._lr)
-            elapsed = time.time() - self._t0
-            rec["elapsed_s"] = elapsed
-            rec.update(json.loads(moe_json))
-            if extra:
-                rec.update(extra)
+                head["lr"] = float(self._lr)
+            head["elapsed_s"] = time.time() - self._t0
+            tail = dict(extra or {})
+            moe = json.loads(moe_json)  # the library's fields (a JSON object), written as they came
+            rec = {**head, **moe, **tail}
             for ev in self._ladder():
                 self._write(ev)
-            self._write(rec)
+            if moe and not (tail.keys() & moe.keys()):
+                line = json.dumps(head)[:-1] + ", " + moe_json.strip()[1:]
+                self._write_line(line[:-1] + ", " + json.dumps(tail)[1:] if tail else line)
+            else:
+                self._write(rec)
             self.records.append(rec)
             self.last_record = rec
             for al in json.loads(alerts_json):
@@ -296,8 +315,11 @@ class Watcher:
         return events
 
     def _write(self, rec: dict):
+        self._write_line(json.dumps(rec))
+
+    def _write_line(self, line: str):
         with open(self._metrics_path, "a") as f:
-            f.write(json.dumps(rec) + "\n")
+            f.write(line + "\n")
 
     # ---- evaluation -----------------------------------------------------------------------
     def log_eval(self, step: Optional[int] = None, val_loss: Optional[float] = None) -> Optional[dict]:

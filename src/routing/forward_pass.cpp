@@ -42,11 +42,15 @@ ForwardSums accumulate_forward(const int64_t* ids_TK, int64_t T, int64_t K, int6
     for (int64_t k = 0; k < K; ++k) ++counts_E[id[k]];
     const float* lg = logits_TE ? logits_TE + t * E : nullptr;
     if (lg) {
+      double sq = 0, lmx = s.logit_max;
+#pragma omp simd reduction(+ : sq) reduction(max : lmx)
       for (int64_t e = 0; e < E; ++e) {
         const double v = lg[e];
-        s.logit_sq += v * v;
-        s.logit_max = std::max(s.logit_max, v);
+        sq += v * v;
+        lmx = v > lmx ? v : lmx;
       }
+      s.logit_sq += sq;
+      s.logit_max = lmx;
       s.logit_n += E;
     }
     if (!probs_TE && !lg) continue;
@@ -54,14 +58,16 @@ ForwardSums accumulate_forward(const int64_t* ids_TK, int64_t T, int64_t K, int6
       // softmax without a log per expert: with u = logit - max, z = sum exp(u), the entropy is
       // log z - sum exp(u) u / z and the top-1 probability is exp(0) / z = 1 / z
       float mx = lg[0];
-      for (int64_t e = 1; e < E; ++e) mx = std::max(mx, lg[e]);
+#pragma omp simd reduction(max : mx)
+      for (int64_t e = 1; e < E; ++e) mx = lg[e] > mx ? lg[e] : mx;
       for (int64_t e = 0; e < E; ++e) x[e] = fast_expf(lg[e] - mx);
       double z = 0, eu = 0;
+#pragma omp simd reduction(+ : z, eu)
       for (int64_t e = 0; e < E; ++e) {
         z += x[e];
         eu += static_cast<double>(x[e]) * static_cast<double>(lg[e] - mx);
       }
-      s.ent_sum += (std::log(z) - eu / z) * inv_ln_e;
+      s.ent_sum += (fast_logf(static_cast<float>(z)) - eu / z) * inv_ln_e;
       s.top1_sum += 1.0 / z;
       ++s.prob_tokens;
       continue;
@@ -73,9 +79,11 @@ ForwardSums accumulate_forward(const int64_t* ids_TK, int64_t T, int64_t K, int6
       for (int64_t e = 0; e < E; ++e) x[e] = 1.0f / (1.0f + fast_expf(-lg[e]));
     for (int64_t e = 0; e < E; ++e) pl[e] = p[e] * fast_logf(std::max(p[e], 1.17549435e-38f));  // 0 log 0 = 0
     double top1 = 0, sum = 0, plogp = 0;
+#pragma omp simd reduction(max : top1) reduction(+ : sum, plogp)
     for (int64_t e = 0; e < E; ++e) {
-      top1 = std::max(top1, static_cast<double>(p[e]));
-      sum += p[e];
+      const double pe = p[e];
+      top1 = pe > top1 ? pe : top1;
+      sum += pe;
       plogp += pl[e];
     }
     const double ent = sigmoid ? (sum > 0 ? std::log(sum) - plogp / sum : 0.0) : -plogp;

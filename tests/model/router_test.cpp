@@ -157,7 +157,9 @@ TEST(Router, BiasOnLogitsSelectsAndWeightsAsTheSeedsModel) {
   // softmax(logits + b) over the chosen experts, renormalised. Naive per-token reference.
   torch::manual_seed(29);
   const int64_t E = 6, K = 2, D = 8, T = 30;
-  const std::vector<double> b = {0.3, -0.2, 0.9, 0.0, -0.5, 0.1};
+  // the router's bias buffer is float32: the reference reads the same rounded values
+  std::vector<double> b;
+  for (float v : {0.3f, -0.2f, 0.9f, 0.0f, -0.5f, 0.1f}) b.push_back(v);
   for (bool in_weights : {true, false}) {
     auto c = small_router_cfg("softmax", E, K, D);
     c.moe.bias_on_logits = true;
@@ -168,7 +170,7 @@ TEST(Router, BiasOnLogitsSelectsAndWeightsAsTheSeedsModel) {
       torch::NoGradGuard ng;
       r->bias.copy_(torch::tensor(std::vector<float>(b.begin(), b.end())));
     }
-    auto x = dev(torch::randn({1, T, D}, torch::kDouble));
+    auto x = dev(torch::randn({1, T, D}, torch::kDouble) * 4.0);  // logits spread like the bias: the places differ
     auto out = r->forward(x);
     auto W = cpu(r->weight).to(torch::kDouble), xc = cpu(x).reshape({T, D});
     auto chosen = cpu(out.expert_TK), w = cpu(out.weight_TK).detach();

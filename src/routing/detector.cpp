@@ -33,6 +33,28 @@ nlohmann::json Alert::to_json() const {
           {"severity", severity}, {"began_step", began_step}, {"evidence", evidence}, {"fix", fix}};
 }
 
+CollapseDetector::Hysteresis::Change CollapseDetector::Hysteresis::update(bool holds, int64_t step, int64_t window,
+                                                                         int64_t exit_window) {
+  if (holds) {
+    if (run++ == 0) run_began = step;
+    calm = 0;
+  } else {
+    run = 0;
+    ++calm;
+  }
+  if (!on && run >= window) {
+    on = true;
+    began = run_began;
+    return Change::kEntered;
+  }
+  if (on && calm >= exit_window) {
+    on = false;
+    began = -1;
+    return Change::kLeft;
+  }
+  return Change::kNone;
+}
+
 std::vector<Alert> CollapseDetector::observe(int64_t step, int64_t layer, const LoadMetrics& m,
                                              const IntervalSignals& sig) {
   auto& st = layers_[layer];
@@ -95,38 +117,22 @@ std::vector<Alert> CollapseDetector::observe(int64_t step, int64_t layer, const 
     }
   }
   // Layer-level collapse with hysteresis.
-  if (any_crit) {
-    if (st.crit_run++ == 0) st.crit_run_began = step;
-    st.calm_run = 0;
-  } else {
-    st.crit_run = 0;
-    ++st.calm_run;
-  }
-  if (!st.collapsed && st.crit_run >= cfg_.window) {
-    st.collapsed = true;
-    st.collapse_began = st.crit_run_began;
-    if (!crit_streak_at_w) {
-      alert("collapse", "critical", st.crit_run_began, {});
-      out.back().evidence["rules"] = crit_rules;
-    }
-  } else if (st.collapsed && st.calm_run >= cfg_.exit_window) {
-    st.collapsed = false;
-    st.collapse_began = -1;
-    alert("recovered", "info", step, {});
-    out.back().evidence["status"] = "collapsed";
+  switch (st.collapse.update(any_crit, step, cfg_.window, cfg_.exit_window)) {
+    case Hysteresis::Change::kEntered:
+      if (!crit_streak_at_w) {
+        alert("collapse", "critical", st.collapse.began, {});
+        out.back().evidence["rules"] = crit_rules;
+      }
+      break;
+    case Hysteresis::Change::kLeft:
+      alert("recovered", "info", step, {});
+      out.back().evidence["status"] = "collapsed";
+      break;
+    case Hysteresis::Change::kNone:
+      break;
   }
   // Capacity dropping, the same hysteresis on its own (never a collapse).
-  if (drop_crit) {
-    ++st.drop_run;
-    st.drop_calm = 0;
-  } else {
-    st.drop_run = 0;
-    ++st.drop_calm;
-  }
-  if (!st.dropping && st.drop_run >= cfg_.window) {
-    st.dropping = true;
-  } else if (st.dropping && st.drop_calm >= cfg_.exit_window) {
-    st.dropping = false;
+  if (st.dropping.update(drop_crit, step, cfg_.window, cfg_.exit_window) == Hysteresis::Change::kLeft) {
     alert("recovered", "info", step, {});
     out.back().evidence["status"] = "dropping";
   }
@@ -134,7 +140,7 @@ std::vector<Alert> CollapseDetector::observe(int64_t step, int64_t layer, const 
   st.entropy_hist.push_back(m.entropy_norm);
   if (static_cast<int64_t>(st.entropy_hist.size()) > cfg_.trend_window) st.entropy_hist.erase(st.entropy_hist.begin());
   const double slope = trend_slope(st.entropy_hist);
-  if (!st.collapsed && static_cast<int64_t>(st.entropy_hist.size()) == cfg_.trend_window && slope < cfg_.trend_slope) {
+  if (!st.collapse.on && static_cast<int64_t>(st.entropy_hist.size()) == cfg_.trend_window && slope < cfg_.trend_slope) {
     if (!st.trend_warned) {
       alert("entropy_trend", "warning", step, {});
       out.back().evidence["slope_per_interval"] = slope;
@@ -150,11 +156,11 @@ std::string CollapseDetector::status(int64_t layer) const {
   auto it = layers_.find(layer);
   if (it == layers_.end()) return "ok";
   const auto& st = it->second;
-  if (st.collapsed) return "collapsed";
-  if (st.dropping) return "dropping";
+  if (st.collapse.on) return "collapsed";
+  if (st.dropping.on) return "dropping";
   auto dom = st.streaks.find("dominant_expert");
   if (dom != st.streaks.end() && dom->second.len >= cfg_.window) return "imbalanced";
-  bool warn = st.trend_warned || st.crit_run > 0 || st.drop_run > 0;
+  bool warn = st.trend_warned || st.collapse.run > 0 || st.dropping.run > 0;
   for (auto& [rule, s] : st.streaks)
     if (s.len >= cfg_.window) warn = true;
   return warn ? "warning" : "ok";
@@ -168,12 +174,12 @@ int status_level(const std::string& status) {
 
 bool CollapseDetector::dropping(int64_t layer) const {
   auto it = layers_.find(layer);
-  return it != layers_.end() && it->second.dropping;
+  return it != layers_.end() && it->second.dropping.on;
 }
 
 int64_t CollapseDetector::collapse_began(int64_t layer) const {
   auto it = layers_.find(layer);
-  return it == layers_.end() ? -1 : it->second.collapse_began;
+  return it == layers_.end() ? -1 : it->second.collapse.began;
 }
 
 int64_t CollapseDetector::streak(int64_t layer, const std::string& rule) const {

@@ -79,15 +79,21 @@ class CollapseDetector {
     bool fired = false, crit_fired = false;
     std::vector<int64_t> experts;
   };
+  // A layer-level condition with hysteresis: on after `window` intervals in a row in which it
+  // holds (it began at the first of them), off after `exit_window` in a row in which it does not.
+  struct Hysteresis {
+    enum class Change { kNone, kEntered, kLeft };
+    int64_t run = 0, run_began = 0;  // intervals in a row in which it holds
+    int64_t calm = 0;                // intervals in a row in which it does not
+    bool on = false;
+    int64_t began = -1;              // first step of the current `on` (-1 when off)
+    Change update(bool holds, int64_t step, int64_t window, int64_t exit_window);
+  };
   struct LayerState {
     std::map<std::string, Streak> streaks;
     std::vector<double> entropy_hist;
-    int64_t crit_run = 0, crit_run_began = 0;  // intervals in a row with some critical rule
-    int64_t calm_run = 0;                      // intervals in a row with none
-    bool collapsed = false;
-    int64_t collapse_began = -1;
-    int64_t drop_run = 0, drop_calm = 0;  // intervals in a row with / without critical drops
-    bool dropping = false;
+    Hysteresis collapse;  // some critical rule holds
+    Hysteresis dropping;  // capacity drops at the critical rate
     bool trend_warned = false;
   };
   ScopeConfig cfg_;

@@ -97,7 +97,9 @@ nlohmann::json DashboardApi::record(const RunIndex& r, size_t row) const {
   try {
     return r.record_at(row);
   } catch (const std::exception&) {
-    throw ApiError(503, "could not re-read the record from the run's metrics.jsonl (was it rewritten or removed?); try again");
+    r.request_reindex();  // the poller reads the file again from the start: the retry finds it
+    throw ApiError(503, "could not re-read the record from the run's metrics.jsonl (rewritten or removed); "
+                        "re-indexing it: try again");
   }
 }
 

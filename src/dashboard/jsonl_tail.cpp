@@ -57,6 +57,12 @@ TailPoll JsonlTail::poll(size_t max_bytes) {
   if (::fstat(f.fd, &st) != 0) throw std::runtime_error("'" + path_ + "': cannot stat: " + std::strerror(errno));
   const uint64_t size = uint64_t(st.st_size);
   if (seen_ && (uint64_t(st.st_ino) != inode_ || size < offset_)) start_over();
+  // Rewritten in place to at least the same size: the line boundary we stopped at moved.
+  if (seen_ && !out.restarted && !skipping_ && offset_ > 0 && read_range(f.fd, path_, offset_ - 1, 1) != "\n") start_over();
+  if (rewind_) {
+    rewind_ = false;
+    if (!out.restarted) start_over();
+  }
   seen_ = true;
   inode_ = uint64_t(st.st_ino);
 

@@ -5,7 +5,8 @@
 // poll. Malformed lines are skipped with a warning, and so are lines longer than
 // kMaxJsonlLineBytes (io/jsonl.h) or nested too deep, without ever holding more than the limit
 // in memory. A file that shrank or was replaced (a resumed run rewrites its log) restarts from
-// the beginning and says so. With a `root`, the file is only read while its real path lies
+// the beginning and says so; so does one rewritten in place whose byte before the read offset is
+// no longer a newline, and any file after rewind(). With a `root`, the file is only read while its real path lies
 // inside that directory (confined_file.h); otherwise it is treated as missing, with one warning.
 #pragma once
 #include <cstdint>
@@ -37,6 +38,9 @@ class JsonlTail {
   // file yields nothing. Throws std::runtime_error only when an existing file cannot be read.
   TailPoll poll(size_t max_bytes);
   const std::string& path() const { return path_; }
+  // The next poll starts over from the beginning (restarted = true): for a reader that found the
+  // file no longer matching what was read (rewritten in place, same inode, not shorter).
+  void rewind() { rewind_ = true; }
 
  private:
   std::string path_;
@@ -47,6 +51,7 @@ class JsonlTail {
   uint64_t line_no_ = 0;  // complete lines consumed
   uint64_t inode_ = 0;
   bool seen_ = false;
+  bool rewind_ = false;
 };
 
 // Reads the single line at [offset, offset+length) of `path` (confined to `root` when given)

@@ -27,7 +27,6 @@ class Image {
   // Like text(), rotated 90 degrees counter-clockwise (reads bottom to top), (x, y) = bottom-left.
   void text_vertical(int x, int y, const std::string& text, Rgb c, int scale = 1);
   static int text_width(const std::string& text, int scale = 1) { return int(text.size()) * 6 * scale; }
-  static int text_height(int scale = 1) { return 7 * scale; }
 
  private:
   int w_, h_;

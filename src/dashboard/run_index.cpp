@@ -54,6 +54,7 @@ void RunIndex::reset() {
 RunIndex::UpdateResult RunIndex::update() {
   std::lock_guard<std::mutex> serial(update_mu_);
   UpdateResult r;
+  if (reindex_.exchange(false)) metrics_tail_.rewind();
   TailPoll m = metrics_tail_.poll(cfg_.max_bytes_per_update);  // parsed without blocking readers
   TailPoll a = alerts_tail_.poll(cfg_.max_bytes_per_update);
   r.restarted = m.restarted || a.restarted;
@@ -164,7 +165,13 @@ void RunIndex::ingest_train(const TailLine& line) {
 
 nlohmann::json RunIndex::record_at(size_t row) const {
   if (row >= train_lines_.size()) throw std::out_of_range("train record " + std::to_string(row) + " does not exist");
-  return read_line_at(metrics_tail_.path(), train_lines_[row].offset, train_lines_[row].length, cfg_.confine_to);
+  nlohmann::json rec = read_line_at(metrics_tail_.path(), train_lines_[row].offset, train_lines_[row].length, cfg_.confine_to);
+  const auto step = rec.find(f::kStep);
+  if (rec.value(f::kType, "") != f::kTrain || step == rec.end() || !is_real_number(*step) ||
+      step->get<double>() != train_.steps()[row])
+    throw std::runtime_error("'" + metrics_tail_.path() + "': the line at byte " + std::to_string(train_lines_[row].offset) +
+                             " is no longer the train record of step " + std::to_string(int64_t(train_.steps()[row])));
+  return rec;
 }
 
 }  // namespace moescope::dashboard

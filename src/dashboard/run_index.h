@@ -12,6 +12,7 @@
 //
 // Thread safety: one thread calls update(); any number read under read_lock().
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <mutex>
 #include <set>
@@ -67,8 +68,12 @@ class RunIndex {
   const std::vector<std::string>& recent_warnings() const { return warnings_; }
   size_t warning_count() const { return warning_count_; }
 
-  // The full train record at `row` of train(), re-read from disk. Throws on I/O errors.
+  // The full train record at `row` of train(), re-read from disk. Throws on I/O errors and when
+  // the line there is no longer that record (its step differs: the log was rewritten).
   nlohmann::json record_at(size_t row) const;
+  // Any thread: the next update() reads metrics.jsonl again from the start (after record_at
+  // found the file rewritten under the index).
+  void request_reindex() const { reindex_ = true; }
 
  private:
   void reset();
@@ -79,6 +84,7 @@ class RunIndex {
   std::string dir_;
   RunIndexConfig cfg_;
   std::mutex update_mu_;
+  mutable std::atomic<bool> reindex_{false};
   mutable std::shared_mutex mu_;
   JsonlTail metrics_tail_, alerts_tail_;
 

@@ -69,6 +69,21 @@ RunDirStart open_run_dir(const std::string& run_dir, bool resume, Config& cfg, s
     out.saved_router_lr_mult = saved.train.router_lr_mult;
     cfg.model.vocab_size = saved.model.vocab_size;
     if (find_checkpoint(latest_dir(run_dir)).empty()) {
+      // A checkpoint directory is only ever renamed into place whole, so one that exists without
+      // its weights was damaged after the fact: refuse rather than redo the run over its log.
+      std::string damaged;
+      for (const std::string& d : {latest_dir(run_dir), best_dir(run_dir)}) {
+        std::error_code ec;
+        if (!fs::is_directory(d, ec) || !find_checkpoint(d).empty()) continue;
+        std::string held;
+        for (const auto& e : fs::directory_iterator(d, ec)) held += (held.empty() ? "" : ", ") + e.path().filename().string();
+        damaged += "\n  " + d + ": no model.safetensors (holds: " + (held.empty() ? "nothing" : held) + ")";
+      }
+      if (!damaged.empty())
+        throw std::runtime_error(run_dir + ": the run wrote checkpoints but none can be read:" + damaged +
+                                 "\nRefusing to resume: it would start again from step 0 and rewrite metrics.jsonl. "
+                                 "Restore the checkpoint files, or, to start the run over, remove " +
+                                 fs::path(latest_dir(run_dir)).parent_path().string() + " and resume again.");
       out.from_scratch = true;
       log << run_dir << ": no checkpoint yet (the run stopped before its first one): starting it again from step 0\n";
     }

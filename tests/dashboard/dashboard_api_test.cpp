@@ -94,6 +94,40 @@ TEST_F(DashboardApiTest, HeatmapsAtAStep) {
   EXPECT_EQ(status_of("/api/heatmap", {{"run", "a"}, {"field", "coactivation"}, {"step", "10"}}), 404);
 }
 
+// metrics.jsonl rewritten in place under a running dashboard (issue 31: /api/heatmap answered
+// 503 on every retry): the first request says 503 and asks for a re-index; after the poller's
+// next update the retry is served from the new file.
+TEST_F(DashboardApiTest, RewrittenLogIsReindexedAfterOne503) {
+  const std::string log = tmp.path() + "/a/metrics.jsonl";
+  moescope::testing::SyntheticLogSpec spec;
+  spec.records = 3000;
+  spec.layers = 4;
+  spec.experts = 16;
+  spec.seed = 7;
+  spec.first_step = 5;  // other steps, other line lengths
+  const std::string dir2 = tmp.path() + "/other";
+  moescope::testing::write_synthetic_run(dir2, spec);
+  {
+    std::ifstream in(dir2 + "/metrics.jsonl", std::ios::binary);
+    std::ofstream out(log, std::ios::binary | std::ios::in | std::ios::out);  // same inode
+    out << in.rdbuf();
+  }
+  const Params p{{"run", "a"}, {"field", "load"}, {"step", "1234"}};
+  try {
+    api->handle("/api/heatmap", p);
+    ADD_FAILURE() << "served a record from the old index";
+  } catch (const ApiError& e) {
+    EXPECT_EQ(e.status, 503);
+    EXPECT_NE(std::string(e.what()).find("re-indexing"), std::string::npos) << e.what();
+  }
+  bool more = true;
+  while (more) catalog->update_all(&more);
+  const auto h = api->handle("/api/heatmap", p);
+  EXPECT_EQ(h["step"], 1234);  // steps 5, 6, ...: 1234 is there
+  EXPECT_EQ(h["values"].size(), 4u);
+  EXPECT_EQ(api->handle("/api/health", {{"run", "a"}, {"step", "1600"}})["step"], 1600);
+}
+
 TEST_F(DashboardApiTest, HealthAndEvents) {
   const auto h = api->handle("/api/health", {{"run", "a"}, {"step", "1600"}});
   EXPECT_EQ(h["step"], 1600);

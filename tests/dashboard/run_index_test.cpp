@@ -56,6 +56,25 @@ TEST(JsonlTail, RestartsWhenTheFileShrinks) {
   EXPECT_EQ(r.lines[0].record["b"], 1);
 }
 
+// Rewritten in place (same inode), longer, the byte before the read offset no longer a newline:
+// starts over.
+TEST(JsonlTail, RestartsWhenRewrittenInPlace) {
+  moescope::testing::TempDir tmp;
+  const std::string p = tmp.file("m.jsonl");
+  append(p, "{\"a\":1}\n{\"a\":22}\n");
+  JsonlTail tail(p);
+  ASSERT_EQ(tail.poll(1 << 20).lines.size(), 2u);
+  { std::ofstream f(p, std::ios::binary | std::ios::in | std::ios::out); f << "{\"b\":11}\n{\"b\":22}\n"; }
+  TailPoll r = tail.poll(1 << 20);
+  EXPECT_TRUE(r.restarted);
+  ASSERT_EQ(r.lines.size(), 2u);
+  EXPECT_EQ(r.lines[0].record["b"], 11);
+  tail.rewind();  // asked for: starts over even though nothing changed
+  r = tail.poll(1 << 20);
+  EXPECT_TRUE(r.restarted);
+  EXPECT_EQ(r.lines.size(), 2u);
+}
+
 TEST(JsonlTail, SmallReadCapStillMakesProgress) {
   moescope::testing::TempDir tmp;
   const std::string p = tmp.file("m.jsonl");
@@ -241,6 +260,38 @@ TEST(RunCatalog, NeverReadsFilesThatResolveOutsideTheLogDirectory) {
   open.confine = false;
   RunCatalog unconfined(logdir.path() + "/linked", open);
   EXPECT_EQ(unconfined.ids().size(), 1u);
+}
+
+}  // namespace moescope::dashboard
+
+namespace moescope::dashboard {
+
+// A log rewritten under the index with the same line lengths (no size or boundary change to
+// notice): record_at refuses the stale line (its step differs) instead of serving it, and after
+// request_reindex() the next update reads the file again and the record is served (issue 31:
+// the dashboard answered 503 on every retry).
+TEST(RunIndex, RecordAtRefusesARewrittenLineAndReindexesOnRequest) {
+  moescope::testing::TempDir tmp;
+  auto rec = [](int step, const char* loss) {
+    return "{\"schema\":1,\"type\":\"train\",\"step\":" + std::to_string(step) + ",\"loss\":" + loss + "}\n";
+  };
+  append(tmp.file("metrics.jsonl"), rec(10, "2.5") + rec(20, "2.4"));
+  RunIndex idx(tmp.path());
+  idx.update_all();
+  EXPECT_EQ(idx.record_at(1)["step"], 20);
+  { std::ofstream f(tmp.file("metrics.jsonl"), std::ios::binary | std::ios::in | std::ios::out); f << rec(30, "2.3") + rec(40, "2.2"); }
+  EXPECT_FALSE(idx.update().restarted);  // nothing the tail can see
+  try {
+    idx.record_at(1);
+    ADD_FAILURE() << "served a stale line";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("no longer the train record of step 20"), std::string::npos) << e.what();
+  }
+  idx.request_reindex();
+  EXPECT_TRUE(idx.update().restarted);
+  auto lock = idx.read_lock();
+  EXPECT_EQ(idx.train().steps(), (std::vector<double>{30, 40}));
+  EXPECT_EQ(idx.record_at(1)["loss"], 2.2);
 }
 
 }  // namespace moescope::dashboard

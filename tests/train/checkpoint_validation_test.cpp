@@ -14,6 +14,7 @@
 #include <torch/torch.h>
 
 #include "io/atomic_file.h"
+#include "io/remove_tree.h"
 #include "io/safetensors.h"
 #include "train/checkpoint.h"
 #include "train/run_dir.h"
@@ -151,4 +152,26 @@ TEST(CheckpointValidation, MissingOrMistypedStateTensorsAreRefused) {
   EXPECT_NE(e.find("stored as I32"), std::string::npos) << e;
   write_file_atomic(path, good);
   EXPECT_EQ(load_error(ckpt, cfg, true), "accepted");
+}
+
+// A hostile-input probe (issue 31): with model.safetensors deleted from both checkpoints,
+// `train --resume` used to say "no checkpoint yet", restart from step 0 and rewrite the log.
+// A run that wrote checkpoints and lost them is refused, naming what is damaged; the log is kept.
+// Starting over stays possible, explicitly: remove checkpoints/ and resume.
+TEST(CheckpointValidation, LostCheckpointsAreRefusedAndTheLogIsKept) {
+  TrainedRun r("ckv-lost");
+  const std::string metrics_before = read_file(metrics_path(r.run));
+  for (const std::string& d : {latest_dir(r.run), best_dir(r.run)}) fs::remove(d + "/model.safetensors");
+  auto [code, out] = cli("train --out " + r.run + " --resume --set train.max_steps=6");
+  EXPECT_EQ(code, 2) << out;
+  EXPECT_NE(out.find("wrote checkpoints but none can be read"), std::string::npos) << out;
+  EXPECT_NE(out.find(latest_dir(r.run) + ": no model.safetensors (holds: "), std::string::npos) << out;
+  EXPECT_NE(out.find(best_dir(r.run) + ": no model.safetensors"), std::string::npos) << out;
+  EXPECT_EQ(out.find("no checkpoint yet"), std::string::npos) << out;
+  EXPECT_EQ(read_file(metrics_path(r.run)), metrics_before);
+  // The explicit choice: without checkpoints/ the run starts again from step 0.
+  remove_tree(fs::path(latest_dir(r.run)).parent_path().string());
+  auto [code2, out2] = cli("train --out " + r.run + " --resume --set train.max_steps=2");
+  EXPECT_EQ(code2, 0) << out2;
+  EXPECT_NE(out2.find("no checkpoint yet"), std::string::npos) << out2;
 }

@@ -26,6 +26,7 @@
 #include "model/param_names.h"
 #include "run/hf_config.h"
 #include "run/log_fields.h"
+#include "core/str_edit.h"
 
 namespace moescope::compress {
 namespace fs = std::filesystem;
@@ -97,7 +98,7 @@ int64_t numel(const std::vector<int64_t>& shape) {
   for (auto d : shape) n *= d;
   return n;
 }
-bool is_scale_inv(const std::string& n) { return n.size() > 10 && n.compare(n.size() - 10, 10, "_scale_inv") == 0; }
+bool is_scale_inv(const std::string& n) { return n.size() > 10 && ends_with(n, "_scale_inv"); }
 
 // One bank and the (layer, family) matrices it serves, in compress_model's group order.
 struct Unit {

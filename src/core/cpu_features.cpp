@@ -4,15 +4,9 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/str_edit.h"
+
 namespace moescope {
-namespace {
-
-std::string trim(const std::string& s) {
-  const auto b = s.find_first_not_of(" \t"), e = s.find_last_not_of(" \t\r");
-  return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
-}
-
-}  // namespace
 
 std::string CpuFeatures::isa_level() const {
   if (has("amx_bf16")) return "AMX";

@@ -11,6 +11,8 @@
 #include <nlohmann/json.hpp>
 #include <toml++/toml.h>
 
+#include "core/str_edit.h"
+
 #include <sys/stat.h>
 
 namespace moescope {
@@ -26,11 +28,6 @@ size_t edit_distance(const std::string& a, const std::string& b) {
     std::swap(prev, cur);
   }
   return prev[b.size()];
-}
-
-std::string trim(const std::string& s) {
-  size_t b = s.find_first_not_of(" \t\r\n"), e = s.find_last_not_of(" \t\r\n");
-  return b == std::string::npos ? "" : s.substr(b, e - b + 1);
 }
 
 [[noreturn]] void unknown_key(const std::string& key, const std::vector<std::string>& keys,

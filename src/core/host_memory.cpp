@@ -1,5 +1,6 @@
 // host_memory.cpp: available memory and byte sizes (see host_memory.h).
 #include "core/host_memory.h"
+#include "core/str_edit.h"
 
 #include <cmath>
 #include <cstdio>
@@ -75,7 +76,7 @@ uint64_t parse_byte_size(const std::string& text, const std::string& what) {
     bad();
   }
   std::string unit = text.substr(pos);
-  if (unit.size() >= 2 && unit.compare(unit.size() - 2, 2, "iB") == 0) unit.resize(unit.size() - 2);
+  if (ends_with(unit, "iB")) unit.resize(unit.size() - 2);
   else if (!unit.empty() && unit.back() == 'B') unit.pop_back();
   double mult = 1;
   if (unit == "K" || unit == "k") mult = 1024.0;

@@ -39,8 +39,6 @@ class BpeTokenizer : public Tokenizer {
   std::string kind() const override { return "bpe"; }
   void save(const std::string& dir) const override;
   std::string fingerprint() const override;
-  // The serialized model (the bytes of tokenizer.model).
-  const std::string& model_bytes() const { return model_; }
 
  private:
   BpeTokenizer(std::string model, const std::string& where);

@@ -4,6 +4,7 @@
 #include "data/hf_json.h"
 #include "data/hf_pretokenizer.h"
 #include "data/unicode_norm.h"
+#include "core/str_edit.h"
 
 namespace moescope {
 namespace {
@@ -122,10 +123,6 @@ class Strip : public HfDecoder {
   std::string content_;
   size_t start_, stop_;
 };
-
-void replace_all(std::string& s, const std::string& from, const std::string& to) {
-  for (size_t p = 0; (p = s.find(from, p)) != std::string::npos; p += to.size()) s.replace(p, from.size(), to);
-}
 
 class Replace : public HfDecoder {
  public:

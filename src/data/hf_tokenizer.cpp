@@ -16,6 +16,7 @@
 #include "data/hf_pretokenizer.h"
 #include "data/token_file.h"
 #include "data/unicode_norm.h"
+#include "core/str_edit.h"
 
 namespace moescope {
 namespace {
@@ -35,10 +36,6 @@ std::string config_token(const json& cfg, const char* key) {
       (*it)["content"].is_string())
     return (*it)["content"].get<std::string>();
   hf::bad(std::string("tokenizer_config.json.") + key, "expected a token string or an AddedToken, got " + it->dump());
-}
-
-void replace_all(std::string& s, const std::string& from, const std::string& to) {
-  for (size_t p = 0; (p = s.find(from, p)) != std::string::npos; p += to.size()) s.replace(p, from.size(), to);
 }
 
 std::string clean_up_tokenization(std::string s) {

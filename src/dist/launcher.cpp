@@ -16,10 +16,10 @@
 #include <stdexcept>
 #include <thread>
 
+#include "core/clock.h"
+
 namespace moescope::dist {
 namespace {
-
-double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
 int exit_code(int status) { return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status); }
 

@@ -1,5 +1,6 @@
 // init.cpp: see init.h.
 #include "model/init.h"
+#include "core/str_edit.h"
 
 #include <cmath>
 #include <string>
@@ -51,7 +52,7 @@ void apply_torch_default_init(torch::nn::Module& m) {
   for (auto& item : m.named_parameters(/*recurse=*/true)) {
     auto& w = item.value();
     const std::string& name = item.key();
-    const bool embedding = name.size() >= 19 && name.compare(name.size() - 19, 19, "embed_tokens.weight") == 0;
+    const bool embedding = ends_with(name, "embed_tokens.weight");
     if (embedding) {
       w.normal_(0.0, 1.0);
     } else if (w.dim() == 2) {

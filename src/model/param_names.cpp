@@ -1,5 +1,6 @@
 // param_names.cpp: see param_names.h.
 #include "model/param_names.h"
+#include "core/str_edit.h"
 
 namespace moescope {
 
@@ -8,8 +9,7 @@ std::string hf_name(const std::string& n) { return n.rfind("lm_head.", 0) == 0 ?
 std::string router_weight_name(int64_t layer) { return "layers." + std::to_string(layer) + ".mlp.gate.weight"; }
 
 bool is_router_weight(const std::string& name) {
-  static const std::string kSuffix = ".mlp.gate.weight";
-  return name.size() >= kSuffix.size() && name.compare(name.size() - kSuffix.size(), kSuffix.size(), kSuffix) == 0;
+  return ends_with(name, ".mlp.gate.weight");
 }
 
 std::string expert_prefix(int64_t layer, int64_t expert) {

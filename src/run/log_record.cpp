@@ -58,12 +58,6 @@ const nlohmann::json* array_field(const nlohmann::json& rec, const char* key, co
   return v;
 }
 
-const nlohmann::json* object_field(const nlohmann::json& rec, const char* key, const std::string& where) {
-  const nlohmann::json* v = find(rec, key);
-  if (v && !v->is_object()) throw std::runtime_error(field_type_error(where, key, "an object", *v));
-  return v;
-}
-
 int64_t require_integer(const nlohmann::json& rec, const char* key, const std::string& where) {
   auto v = integer_field(rec, key, where);
   if (!v) missing(where, key, "an integer");

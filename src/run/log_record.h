@@ -27,9 +27,8 @@ std::string field_type_error(const std::string& where, const std::string& key, c
 std::optional<int64_t> integer_field(const nlohmann::json& rec, const char* key, const std::string& where);
 std::optional<double> number_field(const nlohmann::json& rec, const char* key, const std::string& where);
 std::optional<std::string> string_field(const nlohmann::json& rec, const char* key, const std::string& where);
-// The array / object at `key`, or nullptr when absent; throws when of another type.
+// The array at `key`, or nullptr when absent; throws when of another type.
 const nlohmann::json* array_field(const nlohmann::json& rec, const char* key, const std::string& where);
-const nlohmann::json* object_field(const nlohmann::json& rec, const char* key, const std::string& where);
 
 // The same, throwing "<where>: missing field '<key>' (<expected>)" when absent.
 int64_t require_integer(const nlohmann::json& rec, const char* key, const std::string& where);

@@ -17,10 +17,6 @@
 namespace moescope {
 namespace f = log_field;
 namespace {
-std::vector<int64_t> to_vec(const at::Tensor& t) {
-  auto c = t.to(torch::kCPU).to(torch::kLong).contiguous();
-  return std::vector<int64_t>(c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel());
-}
 void add_into(std::vector<int64_t>& a, const std::vector<int64_t>& b) {
   if (a.empty()) a.assign(b.size(), 0);
   for (size_t i = 0; i < b.size(); ++i) a[i] += b[i];
@@ -66,7 +62,7 @@ void Microscope::before_eval() {
 
 void Microscope::eval_after_forward() {
   if (!writer_) return;
-  for (size_t i = 0; i < moe_.size(); ++i) add_into(val_counts_[i], to_vec(moe_[i]->last().counts_E));
+  for (size_t i = 0; i < moe_.size(); ++i) add_into(val_counts_[i], to_int64_vector(moe_[i]->last().counts_E));
 }
 
 void Microscope::eval_observe(const std::vector<RoutingObservation>& layers) {

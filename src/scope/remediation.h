@@ -54,8 +54,6 @@ namespace moescope {
 struct OptimizerHooks {
   std::function<void(const std::string& prefix)> reset_moments;  // zero the moments of prefix*
 };
-// The optimizer's name of transformer layer `layer`'s router weight.
-std::string router_param_name(int64_t layer);
 
 class Remediator {
  public:

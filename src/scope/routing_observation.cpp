@@ -4,12 +4,10 @@
 #include <cmath>
 
 namespace moescope {
-namespace {
-std::vector<int64_t> to_vec(const at::Tensor& t) {
+std::vector<int64_t> to_int64_vector(const at::Tensor& t) {
   auto c = t.to(torch::kCPU).to(torch::kLong).contiguous();
   return std::vector<int64_t>(c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel());
 }
-}  // namespace
 
 RoutingObservation observe_routing(const RoutingRecord& r, ScoreFunc score_func) {
   torch::NoGradGuard ng;
@@ -17,8 +15,8 @@ RoutingObservation observe_routing(const RoutingRecord& r, ScoreFunc score_func)
   if (!r.valid) return o;
   o.valid = true;
   ForwardRouting& f = o.routing;
-  f.counts = to_vec(r.counts_E);
-  f.kept = to_vec(r.kept_E);
+  f.counts = to_int64_vector(r.counts_E);
+  f.kept = to_int64_vector(r.kept_E);
   o.expert_TK = r.expert_TK.to(torch::kCPU);
   f.top_k = o.expert_TK.size(1);
   const int64_t E = r.scores_TE.size(1);
@@ -44,7 +42,7 @@ RoutingObservation observe_routing(const RoutingRecord& r, ScoreFunc score_func)
 
 ForwardRouting forward_routing(const RoutingObservation& o, bool with_ids) {
   ForwardRouting f = o.routing;
-  if (with_ids && o.expert_TK.defined()) f.expert_TK = to_vec(o.expert_TK);
+  if (with_ids && o.expert_TK.defined()) f.expert_TK = to_int64_vector(o.expert_TK);
   return f;
 }
 

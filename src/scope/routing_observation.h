@@ -23,6 +23,9 @@ struct RoutingObservation {
 };
 RoutingObservation observe_routing(const RoutingRecord& r, ScoreFunc score_func);
 
+// An integer tensor's values on the host as int64 (counts, expert ids).
+std::vector<int64_t> to_int64_vector(const at::Tensor& t);
+
 // The observation as the routing library takes it; with_ids: expert_TK copied in too (the
 // intervals that sample co-activation).
 ForwardRouting forward_routing(const RoutingObservation& o, bool with_ids);

@@ -2,6 +2,7 @@
 #include "train/adamw.h"
 
 #include "model/param_names.h"
+#include "core/str_edit.h"
 
 #include <cmath>
 #include <map>
@@ -139,8 +140,7 @@ std::vector<AdamWParam> adamw_params(torch::nn::Module& model, bool decay_embedd
   for (auto& p : model.named_parameters()) {
     const auto& n = p.key();
     AdamWParam a{n, p.value(), true, 1.0};
-    auto ends_with = [&](const std::string& s) { return n.size() >= s.size() && n.compare(n.size() - s.size(), s.size(), s) == 0; };
-    if (p.value().dim() < 2 || ends_with(".bias")) a.decay = false;  // norms and biases
+    if (p.value().dim() < 2 || ends_with(n, ".bias")) a.decay = false;  // norms and biases
     if (n.find("embed_tokens") != std::string::npos && !decay_embeddings) a.decay = false;
     if (is_router_weight(n)) a.lr_mult = router_lr_mult;
     out.push_back(a);

@@ -16,6 +16,7 @@
 #include <sstream>
 #include <thread>
 
+#include "core/clock.h"
 #include "dist/collectives.h"
 #include "ops/runtime.h"
 #include "core/threads.h"
@@ -42,8 +43,6 @@ namespace {
 
 std::atomic<int> g_signal{0};
 void on_signal(int sig) { g_signal = sig; }
-
-double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
 }  // namespace
 

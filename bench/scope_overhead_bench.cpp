@@ -2,6 +2,8 @@
 // Trains the same steps twice from the same seed, once without and once with the microscope
 // (log every 10 steps, co-activation every 10 intervals), alternating, and prints the step-time
 // ratio. Usage: scope_overhead_bench CONFIG.toml CORPUS.txt [steps=60] [repeats=2]
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdio>
 #include <filesystem>

@@ -12,6 +12,8 @@
 //                         [--data FILE] [--models moe,dense] [--config ref-cpu]
 // --config NAME runs another preset (configs/NAME.toml) at its own batch and sequence length
 // (REF-CPU: batch 8 x 256); the dense baseline's hidden size is the MoE layer's active width.
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>

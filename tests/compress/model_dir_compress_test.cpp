@@ -4,6 +4,8 @@
 // explicit loops from the written factor tensors; the streamed result equals compress_model's in
 // memory; one bank's experts are read, then solved, then the next; the disk-size report; and
 // the bad inputs, each with the error that names it.
+#include <unistd.h>
+
 #include <cmath>
 #include <filesystem>
 #include <fstream>

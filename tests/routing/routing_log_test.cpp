@@ -1,5 +1,7 @@
 // routing_log_test.cpp: the log interval as every front end writes it (routing/routing_log.h):
 // records, the summary, the detector's status and alerts.jsonl, from plain counts.
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include <filesystem>

@@ -1,4 +1,6 @@
 // health_table_test.cpp: `moescope scope` reads the run log, tolerating a truncated last line.
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 

@@ -3,6 +3,8 @@
 // warning (issue 13: "step": "forty" gave a bare json.exception.type_error.302).
 #include "run/log_record.h"
 
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 

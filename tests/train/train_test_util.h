@@ -1,5 +1,7 @@
 // train_test_util.h: a scratch run directory with a generated corpus for trainer tests.
 #pragma once
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 #include <random>

@@ -3,6 +3,8 @@
 
 #include <cmath>
 
+#include <torch/version.h>
+
 #include "model/attention.h"
 #include "model/init.h"
 #include "ops/attention_core.h"
@@ -55,6 +57,21 @@ at::Tensor MLAImpl::forward(const at::Tensor& x_BSD, int64_t start, LayerKVCache
   auto k_pe_BSp = apply_rope(kv_a.narrow(-1, R_, p_).unsqueeze(2), cos, sin).squeeze(2);
 
   at::Tensor attn_BHSL, o_BSHv;
+#if TORCH_VERSION_MAJOR >= 2
+  // LibTorch 2.x: the fused causal kernel (CPU: flash attention; CUDA: flash or memory-efficient;
+  // forward and backward, no [S,S] scores kept). It needs one head width for q, k and v: q = [q_nope | q_pe] and
+  // k = [k_nope | k_pe] are n+p wide, v is zero-padded from v to n+p and the padding dropped.
+  if (!cache && start == 0 && x_BSD.scalar_type() != at::kDouble && v_ <= n_ + p_) {
+    auto kv_BSHx = linear_cast(c_kv_BSR, kv_b_proj->weight).view({B, S, H_, n_ + v_});
+    auto q_BHSq = torch::cat({q_nope_BSHn, q_pe_BSHp}, -1).transpose(1, 2);
+    auto k_BHSq = torch::cat({kv_BSHx.narrow(-1, 0, n_), k_pe_BSp.unsqueeze(2).expand({B, S, H_, p_})}, -1)
+                      .transpose(1, 2);
+    auto v_BHSq = torch::constant_pad_nd(kv_BSHx.narrow(-1, n_, v_), {0, n_ + p_ - v_}).transpose(1, 2);
+    auto o_BHSq = at::scaled_dot_product_attention(q_BHSq, k_BHSq, v_BHSq, {}, 0.0, /*is_causal=*/true, scale_);
+    o_BSHv = o_BHSq.narrow(-1, 0, v_).transpose(1, 2);  // [B,S,H,v]
+    return linear_cast(o_BSHv.reshape({B, S, H_ * v_}), o_proj->weight);
+  }
+#endif
   if (!cache) {
     // Explicit form: materialise per-head keys and values from the latent.
     auto kv_BSHx = linear_cast(c_kv_BSR, kv_b_proj->weight).view({B, S, H_, n_ + v_});

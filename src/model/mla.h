@@ -12,7 +12,8 @@
 // The cache holds only c_kv [B,L,R] and k_pe [B,L,p]. With a cache the forward uses the
 // "absorbed" form: q_nope is mapped into latent space through kv_b's key half (W_uk), scores
 // are taken against c_kv directly, and values are read from the latent through W_uv, so
-// k_nope and v are never materialised per position. Without a cache the explicit form runs.
+// k_nope and v are never materialised per position. Without a cache the explicit form runs
+// (with LibTorch 2.x in fp32/bf16: the fused causal kernel, v zero-padded to n+p).
 // Hugging Face names: q_proj | q_a_proj, q_a_layernorm, q_b_proj; kv_a_proj_with_mqa,
 // kv_a_layernorm, kv_b_proj, o_proj.
 #pragma once

@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include <torch/version.h>
+
 #include "core/host_memory.h"
 
 namespace moescope {
@@ -121,9 +123,16 @@ ResourceEstimate estimate_resources(const ModelConfig& c, const TrainConfig& t, 
     double bytes_per_token;
     const char* driver;
   };
+  const double H = c.attn.n_heads;
+  const double qk = c.attn.type == AttnType::kMla ? c.attn.qk_nope_head_dim + c.attn.qk_rope_head_dim : head_dim(c);
   const std::vector<Part> parts = {
-      {L * c.attn.n_heads * S * (2 * cb + 8),
-       "train.batch_size x train.seq_len^2 x attn.n_heads x model.n_layers (attention scores)"},
+#if TORCH_VERSION_MAJOR >= 2
+      // The fused causal kernel (attention_core.h, mla.h): q, k, v (padded to the q/k width)
+      // and the output as it keeps them, plus its fp32 log-sum-exp per head; no S x S scores.
+      {L * H * (4 * qk * cb + 4), "train.batch_size x train.seq_len x attn.n_heads x model.n_layers (attention)"},
+#else
+      {L * H * S * (2 * cb + 8), "train.batch_size x train.seq_len^2 x attn.n_heads x model.n_layers (attention scores)"},
+#endif
       {L * (4 * D + attention_activations(c)) * cb, "train.batch_size x train.seq_len x model.n_layers x model.d_model"},
       {n_moe * (16 * E + (K * (2 * D + 4 * F) + 4 * Fs) * cb) + n_dense * 4 * c.dense_hidden * cb,
        "train.batch_size x train.seq_len x moe.top_k x moe.expert_hidden (expert activations)"},

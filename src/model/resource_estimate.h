@@ -11,7 +11,9 @@
 //   copies       c P            (bf16 only) the compute copies of the weights, kept for backward
 //   activations  B S (L a + V (c + 8)), a per layer and token:
 //                4 D c (norms, residual) + attention projections c + H S (2 c + 8) (the S x S
-//                scores: raw, masked fp32, softmax fp32, probabilities) + FFN: dense 4 F c;
+//                scores: raw, masked fp32, softmax fp32, probabilities; with LibTorch 2.x's fused
+//                causal kernel instead H (4 w c + 4), w the q/k head width: q, k, padded v, output
+//                and the log-sum-exp) + FFN: dense 4 F c;
 //                MoE 16 E (router, fp32) + k (2 D + 4 F) c + shared 4 F_s c
 //   checkpoint   24 P transient, while a checkpoint is written (optimizer state records, their
 //                encoded data and the file image); it does not coincide with the activations.

@@ -1,8 +1,14 @@
 // grouped_swiglu.cpp: see grouped_swiglu.h.
+// On a CPU in fp32/bf16 the elementwise work between the matmuls is one fused pass each way
+// (float arithmetic, sigmoid via core/fast_math.h's exp): forward h = silu(g)*u*w (3 LibTorch
+// passes before); backward, from dhw = dy Wd and the saved [g | u], one pass writes h*w (for
+// dWd), dg, du and dw (9 passes before). fp64 and CUDA run the LibTorch ops (the reference).
 #include "ops/grouped_swiglu.h"
 
+#include <ATen/Parallel.h>
 #include <torch/torch.h>
 
+#include "core/fast_math.h"
 #include "ops/attention_core.h"
 
 namespace moescope {
@@ -10,6 +16,85 @@ namespace {
 
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
+
+bool fused_dtype(const at::Tensor& x) {
+  return x.is_cpu() && (x.scalar_type() == at::kFloat || x.scalar_type() == at::kBFloat16);
+}
+
+// One row of h = silu(g) * u * w.
+template <typename T>
+MOESCOPE_ALWAYS_INLINE inline void hidden_row(const T* g, const T* u, float wi, T* h, int64_t F) {
+#pragma omp simd
+  for (int64_t f = 0; f < F; ++f) {
+    const float gv = static_cast<float>(g[f]);
+    const float sg = 1.0f / (1.0f + fast_expf(-gv));
+    h[f] = static_cast<T>(gv * sg * static_cast<float>(u[f]) * wi);
+  }
+}
+
+// One row of the backward, from dhw = dy Wd: hw = silu(g)*u*w (for dWd), dg = dhw*w*u*silu'(g),
+// du = dhw*w*silu(g); returns dw = sum_F dhw*silu(g)*u. silu'(g) = s (1 + g (1 - s)), s = sigmoid(g).
+template <typename T>
+MOESCOPE_ALWAYS_INLINE inline float hidden_row_backward(const T* g, const T* u, float wi, const T* d, T* hw, T* dg, T* du,
+                                                        int64_t F) {
+  float acc = 0;
+#pragma omp simd reduction(+ : acc)
+  for (int64_t f = 0; f < F; ++f) {
+    const float gv = static_cast<float>(g[f]), uv = static_cast<float>(u[f]), dv = static_cast<float>(d[f]);
+    const float sg = 1.0f / (1.0f + fast_expf(-gv));
+    const float a = gv * sg, h = a * uv, dh = dv * wi;
+    hw[f] = static_cast<T>(h * wi);
+    acc += h * dv;
+    dg[f] = static_cast<T>(dh * uv * sg * (1.0f + gv * (1.0f - sg)));
+    du[f] = static_cast<T>(dh * a);
+  }
+  return acc;
+}
+
+// The row kernels per dtype, compiled once per ISA (core/fast_math.h: MOESCOPE_VECTOR_CLONES).
+MOESCOPE_VECTOR_CLONES void row_f32(const float* g, const float* u, float wi, float* h, int64_t F) {
+  hidden_row(g, u, wi, h, F);
+}
+MOESCOPE_VECTOR_CLONES void row_bf16(const at::BFloat16* g, const at::BFloat16* u, float wi, at::BFloat16* h, int64_t F) {
+  hidden_row(g, u, wi, h, F);
+}
+MOESCOPE_VECTOR_CLONES float row_backward_f32(const float* g, const float* u, float wi, const float* d, float* hw,
+                                              float* dg, float* du, int64_t F) {
+  return hidden_row_backward(g, u, wi, d, hw, dg, du, F);
+}
+MOESCOPE_VECTOR_CLONES float row_backward_bf16(const at::BFloat16* g, const at::BFloat16* u, float wi,
+                                               const at::BFloat16* d, at::BFloat16* hw, at::BFloat16* dg,
+                                               at::BFloat16* du, int64_t F) {
+  return hidden_row_backward(g, u, wi, d, hw, dg, du, F);
+}
+void row(const float* g, const float* u, float wi, float* h, int64_t F) { row_f32(g, u, wi, h, F); }
+void row(const at::BFloat16* g, const at::BFloat16* u, float wi, at::BFloat16* h, int64_t F) { row_bf16(g, u, wi, h, F); }
+float row_backward(const float* g, const float* u, float wi, const float* d, float* hw, float* dg, float* du, int64_t F) {
+  return row_backward_f32(g, u, wi, d, hw, dg, du, F);
+}
+float row_backward(const at::BFloat16* g, const at::BFloat16* u, float wi, const at::BFloat16* d, at::BFloat16* hw,
+                   at::BFloat16* dg, at::BFloat16* du, int64_t F) {
+  return row_backward_bf16(g, u, wi, d, hw, dg, du, F);
+}
+
+// h_nF = silu(g) * u * w_n over n rows of gu_n2F (row stride ld = 2F).
+template <typename T>
+void hidden_rows(const T* gu, int64_t ld, const T* w, T* h, int64_t n, int64_t F) {
+  at::parallel_for(0, n, 16, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) row(gu + i * ld, gu + i * ld + F, static_cast<float>(w[i]), h + i * F, F);
+  });
+}
+
+// The backward rows: hw [n, F], dg | du into dgu_n2F (stride ld), dw [n].
+template <typename T>
+void hidden_rows_backward(const T* gu, int64_t ld, const T* w, const T* dhw, T* hw, T* dgu, T* dw, int64_t n,
+                          int64_t F) {
+  at::parallel_for(0, n, 16, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i)
+      dw[i] = static_cast<T>(row_backward(gu + i * ld, gu + i * ld + F, static_cast<float>(w[i]), dhw + i * F,
+                                          hw + i * F, dgu + i * ld, dgu + i * ld + F, F));
+  });
+}
 
 struct GroupedSwiGLU : public torch::autograd::Function<GroupedSwiGLU> {
   // weights: E gate, then E up, then E down matrices.
@@ -35,7 +120,17 @@ struct GroupedSwiGLU : public torch::autograd::Function<GroupedSwiGLU> {
       auto g = gu_A2F.narrow(0, off, n).narrow(1, 0, F), u = gu_A2F.narrow(0, off, n).narrow(1, F, F);
       at::mm_out(g, xb, cast[e].t());
       at::mm_out(u, xb, cast[E + e].t());
-      auto h = torch::silu(g).mul_(u).mul_(w.narrow(0, off, n).unsqueeze(1));
+      at::Tensor h;
+      if (fused_dtype(x)) {
+        h = torch::empty({n, F}, x.options());
+        if (dt == at::kFloat)
+          hidden_rows(gu_A2F.data_ptr<float>() + off * 2 * F, 2 * F, w.data_ptr<float>() + off, h.data_ptr<float>(), n, F);
+        else
+          hidden_rows(gu_A2F.data_ptr<at::BFloat16>() + off * 2 * F, 2 * F, w.data_ptr<at::BFloat16>() + off,
+                      h.data_ptr<at::BFloat16>(), n, F);
+      } else {
+        h = torch::silu(g).mul_(u).mul_(w.narrow(0, off, n).unsqueeze(1));
+      }
       auto yb = y_AD.narrow(0, off, n);
       at::mm_out(yb, h, cast[2 * E + e].t());
       off += n;
@@ -75,6 +170,28 @@ struct GroupedSwiGLU : public torch::autograd::Function<GroupedSwiGLU> {
       }
       auto xb = x.narrow(0, off, n), dyb = dy.narrow(0, off, n), wb = w.narrow(0, off, n).unsqueeze(1);
       auto g = gu_A2F.narrow(0, off, n).narrow(1, 0, F), u = gu_A2F.narrow(0, off, n).narrow(1, F, F);
+      auto dgu = dgu_A2F.narrow(0, off, n);
+      auto dxb = dx.narrow(0, off, n);
+      if (fused_dtype(x)) {
+        auto dhw = torch::mm(dyb, wd);  // d(h*w) [n, F]
+        auto hw = torch::empty({n, F}, x.options());
+        if (x.scalar_type() == at::kFloat)
+          hidden_rows_backward(gu_A2F.data_ptr<float>() + off * 2 * F, 2 * F, w.data_ptr<float>() + off,
+                               dhw.data_ptr<float>(), hw.data_ptr<float>(), dgu_A2F.data_ptr<float>() + off * 2 * F,
+                               dw.data_ptr<float>() + off, n, F);
+        else
+          hidden_rows_backward(gu_A2F.data_ptr<at::BFloat16>() + off * 2 * F, 2 * F, w.data_ptr<at::BFloat16>() + off,
+                               dhw.data_ptr<at::BFloat16>(), hw.data_ptr<at::BFloat16>(),
+                               dgu_A2F.data_ptr<at::BFloat16>() + off * 2 * F, dw.data_ptr<at::BFloat16>() + off, n, F);
+        dWd[e] = cast_to(torch::mm(dyb.t(), hw), master);
+        auto dWgu = torch::mm(dgu.t(), xb);  // [2F, D]
+        dWg[e] = cast_to(dWgu.narrow(0, 0, F), master);
+        dWu[e] = cast_to(dWgu.narrow(0, F, F), master);
+        at::mm_out(dxb, dgu.narrow(1, 0, F), wg);
+        dxb.addmm_(dgu.narrow(1, F, F), wu);
+        off += n;
+        continue;
+      }
       // Nine elementwise passes over [n, F] (silu_backward fuses sigmoid and its derivative);
       // results go straight into the halves of dgu.
       auto a = torch::silu(g);               // silu(g)
@@ -84,14 +201,12 @@ struct GroupedSwiGLU : public torch::autograd::Function<GroupedSwiGLU> {
       auto dw_n = dw.narrow(0, off, n);
       at::sum_out(dw_n, h.mul_(dhw), {1});
       auto dh = dhw.mul_(wb);
-      auto dgu = dgu_A2F.narrow(0, off, n);
       auto dg = dgu.narrow(1, 0, F), du = dgu.narrow(1, F, F);
       at::silu_backward_out(dg, dh * u, g);  // dh*u * d silu(g)/dg
       at::mul_out(du, dh, a);
       auto dWgu = torch::mm(dgu.t(), xb);    // [2F, D]
       dWg[e] = cast_to(dWgu.narrow(0, 0, F), master);
       dWu[e] = cast_to(dWgu.narrow(0, F, F), master);
-      auto dxb = dx.narrow(0, off, n);
       at::mm_out(dxb, dgu.narrow(1, 0, F), wg);
       dxb.addmm_(dgu.narrow(1, F, F), wu);
       off += n;

@@ -1,7 +1,7 @@
 // forward_pass.cpp: one forward's routing totals in one pass (see forward_pass.h).
 #include "routing/forward_pass.h"
 
-#include "routing/fast_math.h"
+#include "core/fast_math.h"
 
 #include <algorithm>
 #include <cmath>

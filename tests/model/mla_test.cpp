@@ -100,3 +100,40 @@ TEST(KVCache, CachedDecodingMatchesFullForwardInBf16) {
     EXPECT_LT(diff, 3e-2 * scale);
   }
 }
+
+// Whole-sequence attention (training's path: with LibTorch 2.x on a CPU the fused causal kernel,
+// MLA's values zero-padded to the q/k width) against the same model in fp64, which runs the
+// explicit scores -> causal_softmax -> values form: logits and every parameter gradient.
+// Tolerances: logits 1e-5 of the largest |logit|, gradients 1e-4 of each gradient's largest entry.
+TEST(Attention, WholeSequenceFp32MatchesFp64ExplicitForm) {
+  for (const char* type : {"mla", "mha"}) {
+    SCOPED_TRACE(type);
+    torch::manual_seed(43);
+    auto cfg = tiny_config({std::string("attn.type=") + type, "attn.n_heads=4", "attn.n_kv_heads=2"}).model;
+    Transformer m32(cfg), m64(cfg);
+    {
+      torch::NoGradGuard ng;
+      auto src = m32->named_parameters(), dst = m64->named_parameters();
+      for (auto& kv : src) dst[kv.key()].copy_(kv.value());
+    }
+    m64->to(torch::kDouble);
+    m64->compute_dtype = at::kDouble;
+    m32->to(test_device());
+    m64->to(test_device());
+    auto tokens = dev(torch::randint(cfg.vocab_size, {2, 11}, torch::kLong));
+    auto l32 = m32->forward(tokens).logits_BSV, l64 = m64->forward(tokens).logits_BSV;
+    const double scale = l64.abs().max().item<double>();
+    EXPECT_LT((l32.to(at::kDouble) - l64).abs().max().item<double>(), 1e-5 * scale);
+    auto w = dev(torch::randn(l64.sizes(), torch::kDouble));  // a fixed random projection as the loss
+    (l32 * w.to(at::kFloat)).sum().backward();
+    (l64 * w).sum().backward();
+    auto g32 = m32->named_parameters(), g64 = m64->named_parameters();
+    for (auto& kv : g64) {
+      if (!kv.value().grad().defined()) continue;
+      const auto& a = g32[kv.key()].grad();
+      ASSERT_TRUE(a.defined()) << kv.key();
+      const double gmax = kv.value().grad().abs().max().item<double>();
+      EXPECT_LE((a.to(at::kDouble) - kv.value().grad()).abs().max().item<double>(), 1e-4 * gmax + 1e-12) << kv.key();
+    }
+  }
+}

@@ -1,8 +1,9 @@
 // fast_math.h: float32 exp and log that a compiler vectorises (branch-free, no libm call), for the
 // per-expert loops of routing/forward_pass (the Python watcher's CPU fast path spent ~90% of its
-// time in std::exp / std::log, one call per token and expert). Cephes' single-precision
+// time in std::exp / std::log, one call per token and expert) and the fused SwiGLU loops of
+// ops/grouped_swiglu. Cephes' single-precision
 // polynomials with a Cody-Waite split of ln 2:
-//   fast_expf(x): x clamped to [-87, 88]; relative error < 2e-7 (tests/routing/fast_math_test.cpp
+//   fast_expf(x): x clamped to [-87, 88]; relative error < 2e-7 (tests/core/fast_math_test.cpp
 //                 checks it against std::exp in double over [-87, 88]);
 //   fast_logf(x): x > 0 and normal; absolute error < 2e-7 for x in [0.5, 2], relative < 2e-7
 //                 elsewhere (same test, against std::log).
@@ -12,6 +13,14 @@
 #include <cstdint>
 #include <algorithm>
 #include <cstring>
+
+// A vector loop's function compiled for AVX-512, AVX2+FMA and the baseline, picked at load time
+// (GCC's target_clones). Besides the width, this keeps the loop's instructions VEX-encoded next
+// to MKL's AVX-512 code: the baseline build's legacy-SSE loop ran ~5x slower after it (the
+// transition penalty of dirty upper register halves). Bodies go in MOESCOPE_ALWAYS_INLINE helpers
+// so that they are compiled for each clone's ISA.
+#define MOESCOPE_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#define MOESCOPE_ALWAYS_INLINE __attribute__((always_inline))
 
 namespace moescope {
 
@@ -27,7 +36,7 @@ inline int32_t float_to_bits(float f) {
   return i;
 }
 
-inline float fast_expf(float x) {
+MOESCOPE_ALWAYS_INLINE inline float fast_expf(float x) {
   x = std::min(std::max(x, -87.0f), 88.0f);
   const float t = x * 1.44269504088896341f;
   const float n = (t + 12582912.0f) - 12582912.0f;  // round to nearest: 1.5 * 2^23 (|t| < 2^22)
@@ -42,7 +51,7 @@ inline float fast_expf(float x) {
   return p * bits_to_float((static_cast<int32_t>(n) + 127) << 23);  // * 2^n (n in [-126, 127])
 }
 
-inline float fast_logf(float x) {
+MOESCOPE_ALWAYS_INLINE inline float fast_logf(float x) {
   const int32_t bits = float_to_bits(x);
   const float e0 = static_cast<float>(((bits >> 23) & 0xff) - 126);  // x = m 2^e0, m in [0.5, 1)
   const float m0 = bits_to_float((bits & 0x807fffff) | 0x3f000000);

@@ -1,6 +1,6 @@
 // fast_math_test.cpp: fast_expf / fast_logf against std::exp / std::log in double (the naive
 // reference), over the whole range the routing loops use, with the tolerance fast_math.h states.
-#include "routing/fast_math.h"
+#include "core/fast_math.h"
 
 #include <gtest/gtest.h>
 

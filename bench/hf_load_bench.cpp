@@ -33,6 +33,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include "io/remove_tree.h"
 #include "core/host_memory.h"
 #include "ops/runtime.h"
 #include "train/hf_checkpoint.h"
@@ -277,7 +278,7 @@ int main(int argc, char** argv) {
     }
     int status = 0;
     ::waitpid(pid, &status, 0);
-    if (!keep) fs::remove_all(dir);
+    if (!keep) moescope::remove_tree(dir.string());
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
       std::cerr << "measuring child failed (status " << status << ")\n";
       return 1;
@@ -285,7 +286,7 @@ int main(int argc, char** argv) {
     return 0;
   } catch (const std::exception& ex) {
     std::cerr << "hf_load_bench: " << ex.what() << "\n";
-    if (created && !keep) fs::remove_all(dir);
+    if (created && !keep) moescope::remove_tree(dir.string());
     return 1;
   }
 }

@@ -16,6 +16,7 @@
 #include "compress/refit.h"
 #include "compress/routing_weights.h"
 #include "compress/stopping.h"
+#include "io/remove_tree.h"
 #include "run/routing_profile_fields.h"
 
 using namespace moescope;
@@ -134,7 +135,7 @@ TEST(RoutingWeights, HeavyExpertsReconstructBetterThanUnweighted) {
 
 TEST(RoutingWeights, ApplyAndBadRuns) {
   const fs::path dir = fs::temp_directory_path() / ("moescope-rw-" + std::to_string(::getpid()));
-  fs::remove_all(dir);
+  remove_tree(dir.string());
   fs::create_directories(dir);
   EXPECT_THROW(
       {
@@ -178,5 +179,5 @@ TEST(RoutingWeights, ApplyAndBadRuns) {
   } catch (const std::exception& e) {
     EXPECT_NE(std::string(e.what()).find(pf::kVersionKey), std::string::npos) << e.what();
   }
-  fs::remove_all(dir);
+  remove_tree(dir.string());
 }

@@ -4,17 +4,20 @@
 # creates the pinned Python environment (scripts/python_env.sh: torch, transformers, tokenizers,
 # ... from python/requirements.lock, linked as .venv), prepares the default corpus (Brown) into
 # data/brown.txt, then configures and builds into build/. Safe to re-run. Usage: scripts/setup.sh
-# MOESCOPE_LIBTORCH=wheel builds against the LibTorch of the environment's PyPI torch (2.x,
-# cmake/torch_wheel.cmake) instead of Debian's libtorch-dev (1.13, the default).
+# It builds against the LibTorch of the environment's PyPI torch (2.x, cmake/torch_wheel.cmake;
+# measured faster than Debian's 1.13, README "Performance"); MOESCOPE_LIBTORCH=debian builds
+# against Debian's libtorch-dev (1.13) instead, installing it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PKGS=(build-essential cmake ninja-build pkg-config
-      libtorch-dev libgloo-dev libopenblas0-pthread
+LIBTORCH=${MOESCOPE_LIBTORCH:-wheel}
+# libgloo-dev: the gloo headers c10d's ProcessGroupGloo.hpp includes (the wheel ships none).
+PKGS=(build-essential cmake ninja-build pkg-config libgloo-dev
       nlohmann-json3-dev libcli11-dev libtomlplusplus-dev libspdlog-dev libcpp-httplib-dev
       libsentencepiece-dev libgtest-dev libgmock-dev libbenchmark-dev
       zlib1g-dev chromium python3-venv python3-dev ccache)
 command -v npm >/dev/null 2>&1 || PKGS+=(nodejs npm)
+[ "$LIBTORCH" = debian ] && PKGS+=(libtorch-dev libopenblas0-pthread)
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -46,7 +49,7 @@ fi
 
 launcher=()
 command -v ccache >/dev/null 2>&1 && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
-case "${MOESCOPE_LIBTORCH:-debian}" in
+case "$LIBTORCH" in
   debian) torch_args=(-DMOESCOPE_TORCH_WHEEL=) ;;
   wheel) torch_args=(-DMOESCOPE_TORCH_WHEEL="$(.venv/bin/python -c 'import os, torch; print(os.path.dirname(torch.__file__))')") ;;
   *) echo "setup: MOESCOPE_LIBTORCH must be debian or wheel (got '${MOESCOPE_LIBTORCH}')" >&2; exit 2 ;;

@@ -49,6 +49,22 @@ if(MOESCOPE_TORCH_CUDA)
     message(FATAL_ERROR "moescope: MOESCOPE_TORCH_CUDA=ON needs the nvidia-* wheels beside torch "
                         "(cuda_runtime.h, nccl.h) in ${_tw_site}/nvidia")
   endif()
+  # CUDA 13's runtime wheel ships cuda_runtime_api.h and cuda_fp16.h without headers they
+  # include (crt/host_defines.h, nv/target): those come as the nvidia-cuda-crt and
+  # nvidia-cuda-cccl wheels, which python/requirements.lock pins.
+  set(_tw_cuda_inc0 "")
+  foreach(d IN LISTS _tw_cuda_inc)
+    if(NOT _tw_cuda_inc0 AND EXISTS ${d}/cuda_runtime_api.h)
+      set(_tw_cuda_inc0 ${d})
+    endif()
+  endforeach()
+  foreach(h crt/host_defines.h nv/target)
+    if(NOT EXISTS ${_tw_cuda_inc0}/${h})
+      message(FATAL_ERROR "moescope: MOESCOPE_TORCH_CUDA=ON: the CUDA headers in ${_tw_cuda_inc0} include ${h}, which is "
+                          "missing: install the nvidia-cuda-crt and nvidia-cuda-cccl wheels of CUDA ${_tw_cuda_version} "
+                          "into the environment (python/requirements.lock pins them)")
+    endif()
+  endforeach()
   set(TORCH_CUDA_LIBRARIES ${_tw}/lib/libtorch_cuda.so ${_tw}/lib/libc10_cuda.so)
   set_property(TARGET moescope_torch_wheel APPEND PROPERTY INTERFACE_INCLUDE_DIRECTORIES
                ${_tw_cuda_inc} ${_tw_nccl}/include)

@@ -2,7 +2,9 @@
 # gpu_check.sh: builds moescope against a GPU machine's PyTorch (a CUDA LibTorch) and checks it
 # there, in one call of the device tool, within 8 minutes (GPU_CHECK_BUDGET_S):
 #   environment facts -> configure -> build (moescope + the torch test binaries) -> the numerics
-#   tests of tests/ops and tests/model on the GPU (MOESCOPE_TEST_DEVICE=cuda) -> selfcheck on
+#   tests of tests/ops and tests/model on the GPU (MOESCOPE_TEST_DEVICE=cuda) -> the NCCL path at
+#   world size 1 (nccl_check: the world group's collectives on CUDA tensors through
+#   ProcessGroupNCCL; dist_tests' Backend.* checks which backend this build chose) -> selfcheck on
 #   cuda -> a 200-step training run of configs/shakespeare.toml + eval / generate / scope ->
 #   tokens/s of the REF shape (bf16, fp32, batch 64, scope off) -> a bf16 matmul yardstick ->
 #   the CPU-only test binaries, as far as the time allows.
@@ -223,8 +225,8 @@ if [ "$CONFIGURE_ONLY" = 1 ]; then
 fi
 
 if (( CONFIGURED == 0 )); then
-  STEP_NOTE="moescope ops_tests model_tests, -j$JOBS"
-  step build_main 360 ninja -C "$BUILD" -j"$JOBS" -k 0 moescope ops_tests model_tests
+  STEP_NOTE="moescope ops_tests model_tests dist_tests nccl_check, -j$JOBS"
+  step build_main 360 ninja -C "$BUILD" -j"$JOBS" -k 0 moescope ops_tests model_tests dist_tests nccl_check
   grep -E 'error:|undefined reference|FAILED:' "$LOGS/build_main.log" | head -30
 else
   skip build_main "configure failed"
@@ -258,6 +260,19 @@ summary_fix() {  # put a note on the last summary row
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$JOBS}
 run_tests ops_tests 90 cuda
 run_tests model_tests 180 cuda
+# The NCCL path at world size 1: a one-rank world group (FileStore) runs all-reduce sum/max,
+# broadcast, the all-to-all and its autograd exchange and the async all-reduce on CUDA tensors
+# through ProcessGroupNCCL, each result checked exactly (tests/dist/nccl_check_main.cpp).
+if have_bin nccl_check; then
+  step nccl_check 60 "$(bin_path nccl_check)"
+  summary_fix nccl_check "$(grep -c '^ok ' "$LOGS/nccl_check.log") ok, $(grep -c '^FAIL' "$LOGS/nccl_check.log") failed"
+else
+  skip nccl_check "not built"
+fi
+if have_bin dist_tests; then
+  step dist_backend 30 "$(bin_path dist_tests)" --gtest_filter='Backend.*' --gtest_output="xml:$LOGS/xml/dist_backend.xml"
+  summary_fix dist_backend "$(tests_note "$LOGS/xml/dist_backend.xml")"
+fi
 # the device properties the tests recorded (observed errors), for the summary
 py - "$LOGS/xml" <<'EOF' 2>/dev/null | tee "$LOGS/test_properties.txt"
 import sys, glob, xml.etree.ElementTree as ET

@@ -7,3 +7,8 @@ if [ "${CI:-}" = "true" ]; then export MOESCOPE_BENCH=OFF; fi
 bash scripts/setup.sh
 # Two test processes at once, one intra-op thread each (a 2-core machine).
 OMP_NUM_THREADS=1 ctest --test-dir build --output-on-failure -j2
+# CI (or MOESCOPE_CUDA_CHECK=1): the CUDA build of the environment's PyPI torch compiles and
+# links its NCCL path, in build-cuda, building only what that needs (no CUDA toolkit, no GPU).
+if [ "${CI:-}" = "true" ] || [ "${MOESCOPE_CUDA_CHECK:-}" = 1 ]; then
+  bash scripts/cuda_link_check.sh
+fi

@@ -42,7 +42,7 @@ at::Tensor exchange_counts(Group& g, const at::Tensor& counts_WC) {
   TORCH_CHECK(counts_WC.dim() == 2 && counts_WC.size(0) == W, "exchange_counts: expected [", W, ", C] counts");
   std::vector<int64_t> splits(static_cast<size_t>(W), C);
   at::Tensor in = counts_WC.to(torch::kLong).contiguous().view({W * C});
-  at::Tensor out = torch::empty({W * C}, torch::kLong);
+  at::Tensor out = torch::empty({W * C}, in.options());  // on the device of the counts (Gloo: CPU, NCCL: CUDA)
   g.all_to_all(out, in, splits, splits);
   return out.view({W, C});
 }

@@ -9,14 +9,16 @@
 namespace moescope::dist {
 namespace {
 
-// Calls f(bucket) for consecutive runs of same-dtype tensors up to bucket_bytes each.
+// Calls f(bucket) for consecutive runs of tensors of one dtype and device (one backend: a
+// CUDA build's state mixes CUDA weights with CPU tensors) up to bucket_bytes each.
 void for_buckets(const std::vector<at::Tensor>& ts, int64_t bucket_bytes,
                  const std::function<void(const std::vector<at::Tensor>&)>& f) {
   std::vector<at::Tensor> cur;
   int64_t bytes = 0;
   for (const auto& t : ts) {
     const int64_t b = t.numel() * static_cast<int64_t>(t.element_size());
-    if (!cur.empty() && (bytes + b > bucket_bytes || cur.front().scalar_type() != t.scalar_type())) {
+    if (!cur.empty() && (bytes + b > bucket_bytes || cur.front().scalar_type() != t.scalar_type() ||
+                         cur.front().device() != t.device())) {
       f(cur);
       cur.clear();
       bytes = 0;

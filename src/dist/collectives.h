@@ -1,8 +1,8 @@
 // collectives.h: many-tensor collectives over a Group, flattened into buckets.
-//   all_reduce_mean: each bucket (tensors of one dtype, in order, up to bucket_bytes; a larger
-//     tensor is a bucket of its own) is copied into one flat buffer, summed across ranks, divided
-//     by the world size (Gloo has no AVG) and copied back. Used for gradients after backward
-//     (not overlapped with it).
+//   all_reduce_mean: each bucket (tensors of one dtype and device, in order, up to
+//     bucket_bytes; a larger tensor is a bucket of its own) is copied into one flat buffer,
+//     summed across ranks, divided by the world size (Gloo has no AVG) and copied back. Used for
+//     gradients after backward (not overlapped with it).
 //   broadcast_all: the same bucketing, broadcast from `root` into every tensor in place.
 // All ranks must pass tensors of the same shapes and dtypes in the same order.
 #pragma once

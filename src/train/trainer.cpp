@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "core/clock.h"
+#include "dist/backend.h"
 #include "dist/collectives.h"
 #include "ops/runtime.h"
 #include "core/threads.h"
@@ -88,9 +89,9 @@ Trainer::Trainer(Config cfg, std::string run_dir, bool resume, std::ostream& log
   cfg_.validate();
   check_splits(*data_, cfg_);
   const std::string device = resolve_device(enum_name(cfg_.train.device));
-  if (dp_.active() && device != "cpu")
-    throw std::runtime_error("a multi-process run trains on the CPU over Gloo; device '" + device +
-                             "' would need NCCL, not wired yet (set train.device=cpu)");
+  // A multi-process run's collectives go over Gloo on the CPU and NCCL on CUDA; a build without
+  // NCCL refuses cuda here, before anything is allocated (dist/backend.h).
+  if (dp_.active()) dist::backend_for_device(device);
   // train.dtype is resolved once and saved resolved: a resumed run keeps its dtype unless
   // --set train.dtype names another one explicitly.
   if (resume && cfg_.train.dtype == DType::kAuto) cfg_.train.dtype = read_run_config(run_dir_).train.dtype;

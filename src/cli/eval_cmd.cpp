@@ -12,6 +12,7 @@
 #include "cli/commands.h"
 #include "cli/run_loader.h"
 #include "ops/runtime.h"
+#include "train/dtype_choice.h"
 #include "train/evaluate.h"
 #include "train/run_dir.h"
 
@@ -19,7 +20,7 @@ namespace moescope {
 
 Command register_eval(CLI::App& app) {
   struct Opts {
-    std::string run, data, device = "auto", weights = "auto";
+    std::string run, data, device = "auto", weights = "auto", dtype = "auto";
     int64_t max_batches = 0;
     std::string logits;
   };
@@ -29,6 +30,8 @@ Command register_eval(CLI::App& app) {
   c->add_option("--data", o->data, "Evaluate on this text's validation split instead of the run's corpus");
   c->add_option("--device", o->device, "cpu, cuda or auto")->capture_default_str();
   add_weights_option(c, &o->weights);
+  add_dtype_option(c, &o->dtype, "bf16 where this device's matmuls are natively and measurably faster in it, as train.dtype "
+                                 "auto; not the run's saved choice; --logits always fp32");
   c->add_option("--max-batches", o->max_batches, "Cap on validation batches (0 = all)")->capture_default_str();
   c->add_option("--logits", o->logits,
                  "Print the fp32 logits of this comma list of token ids as JSON {ids, logits} instead of the loss");
@@ -70,7 +73,9 @@ Command register_eval(CLI::App& app) {
     auto run = load_any_run(o->run, o->device, parse_hf_weights(o->weights));
     auto data = Dataset::open_for_eval(o->run, run.cfg.data, o->data, std::cerr);
     const auto& tc = run.cfg.train;
-    auto dev = to_device(resolve_device(o->device));
+    const std::string resolved = resolve_device(o->device);
+    auto dev = to_device(resolved);
+    run.model->compute_dtype = compute_dtype(resolve_batch_dtype(parse_dtype_option(o->dtype), resolved, "eval", std::cerr));
     auto r = evaluate(run.model, data, tc.batch_size, tc.seq_len, o->max_batches, dev);
     nlohmann::json j{{"run", o->run}, {"checkpoint", run.checkpoint}, {"step", run.step}, {"val_loss", r.loss},
                      {"perplexity", r.perplexity}, {"tokens", r.tokens}, {"corpus", data.corpus_path()}};

@@ -15,7 +15,7 @@ namespace moescope {
 
 Command register_generate(CLI::App& app) {
   struct Opts {
-    std::string run, prompt, device = "auto", weights = "auto";
+    std::string run, prompt, device = "auto", weights = "auto", dtype = "auto";
     SampleOptions s;
     bool no_cache = false, json = false;
   };
@@ -33,19 +33,24 @@ Command register_generate(CLI::App& app) {
   c->add_flag("--json", o->json, "Print a JSON object (text, tokens/s) instead of plain text");
   c->add_option("--device", o->device, "cpu, cuda or auto")->capture_default_str();
   add_weights_option(c, &o->weights);
+  add_dtype_option(c, &o->dtype,
+                   "decoding is matrix-vector work: on the CPU fp32 on the single-token path, on CUDA the model's dtype; "
+                   "not what training chose");
   return [o]() -> int {
     auto run = load_any_run(o->run, o->device, parse_hf_weights(o->weights));
     auto dev = to_device(resolve_device(o->device));
     o->s.use_cache = !o->no_cache;
+    o->s.dtype = parse_dtype_option(o->dtype);
     auto prompt = run.tokenizer->encode(o->prompt);
     auto r = generate(run.model, prompt, o->s, dev);
     const std::string text = run.tokenizer->decode(r.tokens);
     if (o->json) {
       nlohmann::json j{{"prompt", o->prompt}, {"text", text}, {"new_tokens", r.tokens.size()}, {"seconds", r.seconds},
-                       {"tokens_per_s", r.tokens_per_s}, {"kv_cache", o->s.use_cache}};
+                       {"tokens_per_s", r.tokens_per_s}, {"kv_cache", o->s.use_cache}, {"decode", r.how.reason}};
       std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << std::endl;
     } else {
       std::cout << o->prompt << text << std::endl;
+      std::cerr << "generate: " << r.how.reason << "\n";
       std::cerr << r.tokens.size() << " tokens in " << r.seconds << " s (" << r.tokens_per_s << " tokens/s, KV cache "
                 << (o->s.use_cache ? "on" : "off") << ")" << std::endl;
     }

@@ -44,4 +44,12 @@ CLI::Option* add_weights_option(CLI::App* c, std::string* text) {
       ->capture_default_str();
 }
 
+CLI::Option* add_dtype_option(CLI::App* c, std::string* text, const std::string& what_auto) {
+  return c->add_option("--dtype", *text, "Compute dtype: fp32, bf16 or auto (" + what_auto + ")")
+      ->check(CLI::IsMember({"auto", "fp32", "bf16"}))
+      ->capture_default_str();
+}
+
+DType parse_dtype_option(const std::string& text) { return parse_enum_or_throw<DType>("--dtype", text); }
+
 }  // namespace moescope

@@ -23,5 +23,9 @@ void add_run_or_model_options(CLI::App* c, std::string* dir);
 // The --weights option of the commands that load a model for inference (eval, generate); the
 // text is parsed by parse_hf_weights when the command runs.
 CLI::Option* add_weights_option(CLI::App* c, std::string* text);
+// --dtype auto|fp32|bf16 of the commands that run a loaded model (eval, generate, scope --model);
+// `what_auto` says what auto means for that command. Parse with parse_dtype_option.
+CLI::Option* add_dtype_option(CLI::App* c, std::string* text, const std::string& what_auto);
+DType parse_dtype_option(const std::string& text);
 
 }  // namespace moescope

@@ -23,6 +23,8 @@
 #include "run/routing_profile_view.h"
 #include "run/run_layout.h"
 #include "scope/corpus_scope.h"
+#include "ops/runtime.h"
+#include "train/dtype_choice.h"
 
 namespace moescope {
 namespace {
@@ -88,10 +90,10 @@ int scope_model(ScopeOpts o) {
     if (fp32 > kHfMappedShareOfMemory * static_cast<double>(o.pass.max_memory)) weights = HfWeights::kMapped;
   }
   auto run = load_any_run(o.model, o.device, weights);
-  if (o.dtype != "auto") {  // the loader's choice otherwise (with mapped weights: by a matmul timing on this CPU)
-    run.model->compute_dtype = compute_dtype(o.dtype == "bf16" ? DType::kBf16 : DType::kFp32);
-    std::cerr << "scope: activations in " << o.dtype << " (--dtype)\n";
-  }
+  // A batch forward: auto is train.dtype auto's hardware rule, its bf16 timing kept per machine
+  // (the loader's own choice, and the run's saved dtype, are not used).
+  run.model->compute_dtype =
+      compute_dtype(resolve_batch_dtype(parse_dtype_option(o.dtype), resolve_device(o.device), "scope", std::cerr));
   // Cheap checks before the corpora are tokenised.
   if (o.pass.seq_len > run.cfg.model.max_seq_len) {
     if (o.pass.seq_len != CorpusScopeOptions{}.seq_len)
@@ -165,11 +167,9 @@ Command register_scope(CLI::App& app) {
                 "--model: memory budget (e.g. 4G); a model that does not fit is streamed layer by layer (weights mapped, "
                 "hidden states in memory or spilled to the run directory); too small a budget is refused");
   add_weights_option(c, &o->weights);
-  c->add_option("--dtype", o->dtype,
-                "--model: activation dtype: auto (the loader's choice; with mapped weights it follows a bf16-vs-fp32 matmul "
-                "timing, so it can differ between runs), bf16 or fp32")
-      ->check(CLI::IsMember({"auto", "bf16", "fp32"}))
-      ->capture_default_str();
+  add_dtype_option(c, &o->dtype,
+                   "--model: bf16 where this device's matmuls are natively and measurably faster in it, as train.dtype auto; "
+                   "the timing is kept per machine, so runs agree");
   c->add_option("--cache-dir", o->cache_dir, "--model: tokenised-corpus cache (default: data.cache_dir, else ~/.cache/moescope)");
   c->callback([c]() {
     if (c->count("--run") + c->count("--model") == 0) throw CLI::RequiredError("--run or --model");

@@ -4,7 +4,9 @@
 // LibTorch emulates bf16 on the CPU and a training step is ~25-50x slower than in fp32, so
 // "auto" picks fp32 there, and an explicit "bf16" still runs but carries a warning.
 // On a CPU, native is necessary but not enough: "auto" also measures a bf16 and an fp32 matmul
-// and keeps fp32 unless bf16 is at least kCpuBf16MinSpeedup times faster. (Measured on an
+// and keeps fp32 unless bf16 is at least kCpuBf16MinSpeedup times faster; that timing is taken
+// once per machine and kept (core/probe_cache.h), so the choice does not change between runs
+// with the load at start-up. (Measured on an
 // AVX-512 BF16 Xeon VM: oneDNN's bf16 matmul ran at 0.6x OpenBLAS's fp32 one, and the demo
 // trained at 4,632 tokens/s in bf16 against 6,000 in fp32.)
 #pragma once

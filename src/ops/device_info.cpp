@@ -3,12 +3,15 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <iostream>
+#include <vector>
 #include <sstream>
 
 #include <torch/torch.h>
 
 #include "core/blas_core.h"
 #include "core/cpu_features.h"
+#include "core/probe_cache.h"
 
 #if defined(MOESCOPE_WITH_CUDA)
 #include <ATen/cuda/CUDAContext.h>
@@ -29,12 +32,13 @@ void sync(const torch::Device& dev) {
 
 }  // namespace
 
-PrecisionHardware precision_hardware(const std::string& device, bool measure_cpu_bf16) {
+PrecisionHardware precision_hardware(const std::string& device, bool measure_cpu_bf16, std::ostream* log) {
   PrecisionHardware hw;
   const auto& cpu = host_cpu_features();
   hw.cpu_native_bf16 = cpu.native_bf16();
   hw.cpu_isa = cpu.isa_level();
-  if (device != "cuda" && measure_cpu_bf16 && hw.cpu_native_bf16) hw.cpu_bf16_speedup = 1.0 / measured_bf16_slowdown("cpu");
+  if (device != "cuda" && measure_cpu_bf16 && hw.cpu_native_bf16)
+    hw.cpu_bf16_speedup = cpu_bf16_speedup(log ? *log : std::cerr, default_probe_cache_path());
   if (device == "cuda") {
     hw.cuda = true;
 #if defined(MOESCOPE_WITH_CUDA)
@@ -71,6 +75,26 @@ double measured_bf16_slowdown(const std::string& device) {
   const double f32 = matmul_gflops("fp32", 512, 0.1, device);
   const double b16 = matmul_gflops("bf16", 512, 0.1, device);
   return f32 / std::max(b16, 1e-9);
+}
+
+double cpu_bf16_speedup(std::ostream& log, const std::string& cache_path) {
+  const std::string key = probe_key("bf16_matmul_speedup_512", host_cpu_features().model_name, TORCH_VERSION,
+                                    at::get_num_threads());
+  const ProbeLookup got = probe_cache_get(cache_path, key);
+  if (!got.warning.empty()) log << "warning: " << got.warning << "\n";
+  if (got.value) return *got.value;
+  double f32 = 0, b16 = 0;
+  std::vector<double> samples;
+  for (int i = 0; i < 3; ++i) {
+    const double f = matmul_gflops("fp32", 512, 0.1, "cpu"), b = matmul_gflops("bf16", 512, 0.1, "cpu");
+    samples.push_back(b / std::max(f, 1e-9));
+    f32 = std::max(f32, f);
+    b16 = std::max(b16, b);
+  }
+  const double speedup = b16 / std::max(f32, 1e-9);
+  const std::string w = probe_cache_put(cache_path, key, speedup, samples);
+  if (!w.empty()) log << "warning: " << w << "\n";
+  return speedup;
 }
 
 std::string blas_summary() {

@@ -12,4 +12,11 @@ namespace moescope {
 // Returns kBf16 or kFp32. device: the resolved device ("cpu" or "cuda").
 DType resolve_train_dtype(DType requested, const std::string& device, std::ostream& log);
 
+// The compute dtype of a batch forward (`eval`, `scope --model`): matmul work like a training
+// step, so `auto` takes train.dtype auto's hardware rule (core/precision.h, with the measured
+// bf16 speedup kept per machine), resolved here for this device, not the run's saved
+// train.dtype (what training chose, maybe on another machine); fp32 / bf16 as set. Logs one
+// line, "<what>: compute dtype <dt> (<reason>)". Decoding chooses its own (train/generate.h).
+DType resolve_batch_dtype(DType requested, const std::string& device, const std::string& what, std::ostream& log);
+
 }  // namespace moescope

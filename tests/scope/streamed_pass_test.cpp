@@ -129,12 +129,12 @@ TEST(StreamedPass, CliStreamsMappedWeightsUnderABudget) {
   // 2,000 characters of the test corpus: the kept routing stays small next to the weights.
   const std::string small = s.run("small.txt");
   write_file_atomic(small, read_file(s.corpus()).substr(0, 2000));
-  // --dtype pins the activation dtype: with mapped weights "auto" follows a matmul timing.
+  // --dtype pins the activation dtype: "auto" follows a matmul timing (kept per machine).
   const std::string common = " --data " + small + " --device cpu --dtype fp32 --batch 2 --seq-len 16 --log-every 3 --cache-dir " + s.cache();
   auto [rc, out] = cli("scope --model " + model + common + " --weights mapped --out " + s.run("whole"));
   ASSERT_EQ(rc, 0) << out;
   EXPECT_NE(out.find("peak RSS (VmHWM)"), std::string::npos) << out;
-  EXPECT_NE(out.find("activations in fp32 (--dtype)"), std::string::npos) << out;
+  EXPECT_NE(out.find("scope: compute dtype fp32 (--dtype fp32 (as set)"), std::string::npos) << out;
   // A budget the whole model exceeds (323 KiB of mapped weights + 148 KiB for one chunk) but one
   // layer fits (110 KiB + the chunk + 32 KiB of kept routing).
   std::tie(rc, out) = cli("scope --model " + model + common + " --weights mapped --max-memory 400K --out " + s.run("streamed"));

@@ -5,8 +5,9 @@
 //   - every MoE layer picks the same top-k experts for every token (no near-tie is exempted:
 //     the script only accepts weights whose selection margin is >= 1e-4, recorded per layer)
 //     with the same routing weights (1e-4);
-//   - greedy decoding gives transformers' 16 tokens (model.generate, KV cache), with and
-//     without moescope's KV cache;
+//   - greedy decoding gives transformers' 16 tokens (model.generate, KV cache) on the
+//     single-token path (model/decode_step.h), and through model->forward with and without
+//     moescope's KV cache;
 //   - one training forward/backward gives transformers' loss and per-group gradient norms
 //     (1e-4 relative).
 // Damaged directories get errors naming the problem.
@@ -116,13 +117,17 @@ TEST_P(HfArch, LogitsRoutingAndGreedyMatchTransformers) {
   const std::vector<int32_t> prompt(prompt64.begin(), prompt64.end());
   const auto greedy = e["greedy_new_ids"].get<std::vector<int64_t>>();
   ASSERT_EQ(greedy.size(), 16u);
-  for (bool cache : {true, false}) {
+  // The single-token path (model/decode_step.h, generate's default on the CPU), model->forward
+  // with the KV cache, and without it.
+  for (int path : {0, 1, 2}) {
     SampleOptions o;
     o.temperature = 0;
     o.max_new_tokens = static_cast<int64_t>(greedy.size());
-    o.use_cache = cache;
+    o.use_cache = path < 2;
+    o.fast_path = path == 0;
     const auto r = generate(run.model, prompt, o, torch::Device(torch::kCPU));
-    EXPECT_EQ(std::vector<int64_t>(r.tokens.begin(), r.tokens.end()), greedy) << GetParam() << " cache " << cache;
+    EXPECT_EQ(r.how.fast, path == 0) << GetParam() << ": " << r.how.reason;
+    EXPECT_EQ(std::vector<int64_t>(r.tokens.begin(), r.tokens.end()), greedy) << GetParam() << " " << r.how.reason;
   }
 }
 

@@ -14,13 +14,7 @@
 #include <algorithm>
 #include <cstring>
 
-// A vector loop's function compiled for AVX-512, AVX2+FMA and the baseline, picked at load time
-// (GCC's target_clones). Besides the width, this keeps the loop's instructions VEX-encoded next
-// to MKL's AVX-512 code: the baseline build's legacy-SSE loop ran ~5x slower after it (the
-// transition penalty of dirty upper register halves). Bodies go in MOESCOPE_ALWAYS_INLINE helpers
-// so that they are compiled for each clone's ISA.
-#define MOESCOPE_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#define MOESCOPE_ALWAYS_INLINE __attribute__((always_inline))
+#include "core/vector_clones.h"
 
 namespace moescope {
 

@@ -192,13 +192,6 @@ void Group::all_reduce_max(at::Tensor& t) {
   impl_->collective("all_reduce(max)", t, [&](auto& pg) { return pg.allreduce(v, o); });
 }
 
-void Group::all_reduce_min(at::Tensor& t) {
-  std::vector<at::Tensor> v{t};
-  c10d::AllreduceOptions o;
-  o.reduceOp = c10d::ReduceOp::MIN;
-  impl_->collective("all_reduce(min)", t, [&](auto& pg) { return pg.allreduce(v, o); });
-}
-
 void Group::broadcast(at::Tensor& t, int root) {
   std::vector<at::Tensor> v{t};
   c10d::BroadcastOptions o;

@@ -35,7 +35,6 @@ class Group {
 
   void all_reduce_sum(at::Tensor& t);   // in place, contiguous CPU or CUDA tensor
   void all_reduce_max(at::Tensor& t);
-  void all_reduce_min(at::Tensor& t);
   void broadcast(at::Tensor& t, int root);
   // Variable-split all-to-all along dim 0: rank r sends in.narrow(0, sum(in_splits[:j]), in_splits[j])
   // to rank j and receives out_splits[j] rows from rank j into out (sized sum(out_splits); the

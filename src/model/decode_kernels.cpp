@@ -7,15 +7,11 @@
 #include <algorithm>
 #include <cmath>
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define MOESCOPE_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define MOESCOPE_CLONES
-#endif
+#include "core/vector_clones.h"
 
 namespace moescope::decode {
 
-MOESCOPE_CLONES
+MOESCOPE_VECTOR_CLONES
 void matvec(const float* W, const float* x, float* y, int64_t O, int64_t I) {
   int64_t o = 0;
   // Four rows at a time: each element of x is loaded once for four products.
@@ -46,7 +42,7 @@ void matvec(const float* W, const float* x, float* y, int64_t O, int64_t I) {
   }
 }
 
-MOESCOPE_CLONES
+MOESCOPE_VECTOR_CLONES
 void matvec_t(const float* W, const float* x, float* y, int64_t O, int64_t I) {
   std::fill(y, y + I, 0.0f);
   for (int64_t o = 0; o < O; ++o) {
@@ -57,7 +53,7 @@ void matvec_t(const float* W, const float* x, float* y, int64_t O, int64_t I) {
   }
 }
 
-MOESCOPE_CLONES
+MOESCOPE_VECTOR_CLONES
 float dot(const float* a, const float* b, int64_t n) {
   float s = 0;
 #pragma omp simd reduction(+ : s)
@@ -65,7 +61,7 @@ float dot(const float* a, const float* b, int64_t n) {
   return s;
 }
 
-MOESCOPE_CLONES
+MOESCOPE_VECTOR_CLONES
 void axpy(float a, const float* x, float* y, int64_t n) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];

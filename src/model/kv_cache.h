@@ -27,7 +27,6 @@ class KVCache {
   KVCache(const ModelConfig& cfg, int64_t batch, int64_t max_len, at::ScalarType dtype, at::Device device);
   LayerKVCache& layer(int64_t l) { return layers_.at(static_cast<size_t>(l)); }
   int64_t length() const { return len_; }
-  int64_t max_length() const { return max_len_; }
   void advance(int64_t n);  // after a forward of n new positions
   void reset();
   // Bytes held per cached token position (all layers, per sequence), measured from the buffers.

@@ -51,7 +51,7 @@ MOESCOPE_ALWAYS_INLINE inline float hidden_row_backward(const T* g, const T* u, 
   return acc;
 }
 
-// The row kernels per dtype, compiled once per ISA (core/fast_math.h: MOESCOPE_VECTOR_CLONES).
+// The row kernels per dtype, compiled once per ISA (core/vector_clones.h).
 MOESCOPE_VECTOR_CLONES void row_f32(const float* g, const float* u, float wi, float* h, int64_t F) {
   hidden_row(g, u, wi, h, F);
 }
@@ -172,8 +172,8 @@ struct GroupedSwiGLU : public torch::autograd::Function<GroupedSwiGLU> {
       auto g = gu_A2F.narrow(0, off, n).narrow(1, 0, F), u = gu_A2F.narrow(0, off, n).narrow(1, F, F);
       auto dgu = dgu_A2F.narrow(0, off, n);
       auto dxb = dx.narrow(0, off, n);
+      auto dhw = torch::mm(dyb, wd);  // d(h*w) [n, F]
       if (fused_dtype(x)) {
-        auto dhw = torch::mm(dyb, wd);  // d(h*w) [n, F]
         auto hw = torch::empty({n, F}, x.options());
         if (x.scalar_type() == at::kFloat)
           hidden_rows_backward(gu_A2F.data_ptr<float>() + off * 2 * F, 2 * F, w.data_ptr<float>() + off,
@@ -184,27 +184,20 @@ struct GroupedSwiGLU : public torch::autograd::Function<GroupedSwiGLU> {
                                dhw.data_ptr<at::BFloat16>(), hw.data_ptr<at::BFloat16>(),
                                dgu_A2F.data_ptr<at::BFloat16>() + off * 2 * F, dw.data_ptr<at::BFloat16>() + off, n, F);
         dWd[e] = cast_to(torch::mm(dyb.t(), hw), master);
-        auto dWgu = torch::mm(dgu.t(), xb);  // [2F, D]
-        dWg[e] = cast_to(dWgu.narrow(0, 0, F), master);
-        dWu[e] = cast_to(dWgu.narrow(0, F, F), master);
-        at::mm_out(dxb, dgu.narrow(1, 0, F), wg);
-        dxb.addmm_(dgu.narrow(1, F, F), wu);
-        off += n;
-        continue;
+      } else {
+        // Nine elementwise passes over [n, F] (silu_backward fuses sigmoid and its derivative);
+        // results go straight into the halves of dgu.
+        auto a = torch::silu(g);  // silu(g)
+        auto h = a * u;           // [n, F] unweighted hidden
+        dWd[e] = cast_to(torch::mm(dyb.t(), h * wb), master);
+        auto dw_n = dw.narrow(0, off, n);
+        at::sum_out(dw_n, h.mul_(dhw), {1});
+        auto dh = dhw.mul_(wb);
+        auto dg = dgu.narrow(1, 0, F), du = dgu.narrow(1, F, F);
+        at::silu_backward_out(dg, dh * u, g);  // dh*u * d silu(g)/dg
+        at::mul_out(du, dh, a);
       }
-      // Nine elementwise passes over [n, F] (silu_backward fuses sigmoid and its derivative);
-      // results go straight into the halves of dgu.
-      auto a = torch::silu(g);               // silu(g)
-      auto h = a * u;                        // [n, F] unweighted hidden
-      auto dhw = torch::mm(dyb, wd);         // d(h*w) [n, F]
-      dWd[e] = cast_to(torch::mm(dyb.t(), h * wb), master);
-      auto dw_n = dw.narrow(0, off, n);
-      at::sum_out(dw_n, h.mul_(dhw), {1});
-      auto dh = dhw.mul_(wb);
-      auto dg = dgu.narrow(1, 0, F), du = dgu.narrow(1, F, F);
-      at::silu_backward_out(dg, dh * u, g);  // dh*u * d silu(g)/dg
-      at::mul_out(du, dh, a);
-      auto dWgu = torch::mm(dgu.t(), xb);    // [2F, D]
+      auto dWgu = torch::mm(dgu.t(), xb);  // [2F, D]
       dWg[e] = cast_to(dWgu.narrow(0, 0, F), master);
       dWu[e] = cast_to(dWgu.narrow(0, F, F), master);
       at::mm_out(dxb, dgu.narrow(1, 0, F), wg);

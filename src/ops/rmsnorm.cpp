@@ -49,7 +49,7 @@ MOESCOPE_ALWAYS_INLINE inline void norm_row_backward(const T* x, const T* dy, co
   }
 }
 
-// The row kernels per dtype, compiled once per ISA (core/fast_math.h: MOESCOPE_VECTOR_CLONES).
+// The row kernels per dtype, compiled once per ISA (core/vector_clones.h).
 MOESCOPE_VECTOR_CLONES float row_f32(const float* x, const float* w, float* y, int64_t D, float eps) {
   return norm_row(x, w, y, D, eps);
 }

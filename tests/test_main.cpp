@@ -10,6 +10,7 @@
 
 #include <gtest/gtest.h>
 
+#include "io/remove_tree.h"
 #include "ops/runtime.h"
 
 int main(int argc, char** argv) {
@@ -19,7 +20,6 @@ int main(int argc, char** argv) {
   moescope::init_process(argc, argv);
   ::testing::InitGoogleTest(&argc, argv);
   const int rc = RUN_ALL_TESTS();
-  std::error_code ec;
-  fs::remove_all(cache, ec);
+  moescope::remove_tree_nothrow(cache.string());  // not fs::remove_all: io/remove_tree.h says why
   return rc;
 }

@@ -20,7 +20,7 @@ void require_positive(const std::string& field, int64_t v) {
   if (v <= 0) bad(field, v, "must be > 0");
 }
 
-// moe.dense_layers: "" or comma-separated layer indices; nullopt when malformed.
+// moe.dense_layers: "" or comma-separated layer indices into *out; false when malformed.
 bool parse_layer_list(const std::string& text, std::vector<int64_t>* out) {
   out->clear();
   std::stringstream in(text);

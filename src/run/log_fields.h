@@ -42,7 +42,8 @@ inline constexpr const char* kTokensPerExpert = "tokens_per_expert";  // {p50, p
 // maxvio_batch_max, maxvio_batch_mean (optional when reading: older runs lack it).
 inline constexpr const char* kMoeSummary = "moe_summary";
 inline constexpr const char* kMaxVioBatchMax = "maxvio_batch_max";
-// A train record's per-layer residual-stream saturation entries.
+// A train record's per-layer router saturation entries (docs/metrics.md: topk_overlap of the
+// fixed probe batch against its routing at the previous sample).
 inline constexpr const char* kSaturation = "saturation";
 // A remediation record.
 inline constexpr const char* kAction = "action";

@@ -2,8 +2,8 @@
 // Each case builds its inputs in fp64 on the CPU (fixed seed), rounds them to the dtype under
 // test, runs the op on the test device (MOESCOPE_TEST_DEVICE=cuda for CUDA) and compares with
 // a naive fp64 computation on the CPU from the same rounded inputs. The error is
-// max|op - naive| / max(|naive|, 1); each op states its tolerance per dtype (0 = not run:
-// expert dispatch has no bf16 input, its gate weights come from the fp32 router).
+// max|op - naive| / max(|naive|, 1); each op states its tolerance per dtype (0 = exact; negative
+// = not run: expert dispatch has no bf16 input, its gate weights come from the fp32 router).
 #include <cmath>
 #include <functional>
 #include <string>

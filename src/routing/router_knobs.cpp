@@ -2,6 +2,7 @@
 #include "routing/router_knobs.h"
 
 #include <stdexcept>
+#include <type_traits>
 
 #include <nlohmann/json.hpp>
 
@@ -9,12 +10,9 @@ namespace moescope {
 
 RouterKnobs RouterKnobs::from_config(const MoEConfig& m, double router_lr_mult) {
   RouterKnobs k;
-  k.bias_balance = m.bias_balance;
-  k.bias_update_rate = m.bias_update_rate;
-  k.jitter = m.jitter;
-  k.jitter_eps = m.jitter_eps;
-  k.seq_aux_loss_alpha = m.seq_aux_loss_alpha;
-  k.z_loss_beta = m.z_loss_beta;
+#define MOESCOPE_KNOB_FROM_CONFIG(name) k.name = m.name;
+  MOESCOPE_ROUTER_MOE_KNOBS(MOESCOPE_KNOB_FROM_CONFIG)
+#undef MOESCOPE_KNOB_FROM_CONFIG
   k.lr_mult = router_lr_mult;
   return k;
 }
@@ -42,31 +40,35 @@ void RouterKnobs::set(Knob k, double v) {
 }
 
 nlohmann::json RouterKnobs::to_json() const {
-  return {{"bias_balance", bias_balance}, {"bias_update_rate", bias_update_rate}, {"jitter", enum_name(jitter)},
-          {"jitter_eps", jitter_eps}, {"seq_aux_loss_alpha", seq_aux_loss_alpha}, {"z_loss_beta", z_loss_beta},
-          {"lr_mult", lr_mult}};
+  nlohmann::json j = nlohmann::json::object();
+  visit([&](const char* name, const auto& value) {
+    if constexpr (std::is_enum_v<std::decay_t<decltype(value)>>) {
+      j[name] = enum_name(value);
+    } else {
+      j[name] = value;
+    }
+  });
+  return j;
 }
 
 RouterKnobs RouterKnobs::from_json(const nlohmann::json& j, const std::string& where) {
   RouterKnobs k;
   try {
-    k.bias_balance = j.at("bias_balance").get<bool>();
-    k.bias_update_rate = j.at("bias_update_rate").get<double>();
-    k.jitter = parse_enum_or_throw<Jitter>(where + ": router knob jitter", j.at("jitter").get<std::string>());
-    k.jitter_eps = j.at("jitter_eps").get<double>();
-    k.seq_aux_loss_alpha = j.at("seq_aux_loss_alpha").get<double>();
-    k.z_loss_beta = j.at("z_loss_beta").get<double>();
-    k.lr_mult = j.at("lr_mult").get<double>();
+    k.visit([&](const char* name, auto& value) {
+      using T = std::decay_t<decltype(value)>;
+      if constexpr (std::is_enum_v<T>) {
+        value = parse_enum_or_throw<T>(where + ": router knob " + name, j.at(name).get<std::string>());
+      } else {
+        value = j.at(name).get<T>();
+      }
+    });
   } catch (const nlohmann::json::exception& e) {
     throw std::runtime_error(where + ": malformed router knobs: " + e.what());
   }
   return k;
 }
 
-bool RouterKnobs::operator==(const RouterKnobs& o) const {
-  return bias_balance == o.bias_balance && bias_update_rate == o.bias_update_rate && jitter == o.jitter &&
-         jitter_eps == o.jitter_eps && seq_aux_loss_alpha == o.seq_aux_loss_alpha && z_loss_beta == o.z_loss_beta &&
-         lr_mult == o.lr_mult;
-}
+// Field by field through the one list (exact comparison of the values, as JSON numbers keep them).
+bool RouterKnobs::operator==(const RouterKnobs& o) const { return to_json() == o.to_json(); }
 
 }  // namespace moescope

@@ -20,20 +20,37 @@ enum class Knob {
   kLrMult,       // train.router_lr_mult: the router weight's learning-rate multiplier
 };
 
-struct RouterKnobs {
-  bool bias_balance = true;
-  double bias_update_rate = 0.001;
-  Jitter jitter = Jitter::kNone;
-  double jitter_eps = 0.0;
-  double seq_aux_loss_alpha = 0.0;
-  double z_loss_beta = 0.0;
-  double lr_mult = 1.0;
+// The knobs that are moe.* fields: each member is the moe field of the same name, with the type
+// and default that MOESCOPE_MOE_FIELDS (core/config.h) spells; lr_mult is train.router_lr_mult.
+// A saved knob's JSON key is its member name.
+#define MOESCOPE_ROUTER_MOE_KNOBS(K) \
+  K(bias_balance) K(bias_update_rate) K(jitter) K(jitter_eps) K(seq_aux_loss_alpha) K(z_loss_beta)
 
-  static RouterKnobs from_config(const MoEConfig& moe, double router_lr_mult = 1.0);
+struct RouterKnobs {
+#define MOESCOPE_KNOB_MEMBER(name) decltype(MoEConfig::name) name = MoEConfig{}.name;
+  MOESCOPE_ROUTER_MOE_KNOBS(MOESCOPE_KNOB_MEMBER)
+#undef MOESCOPE_KNOB_MEMBER
+  decltype(TrainConfig::router_lr_mult) lr_mult = TrainConfig{}.router_lr_mult;
+
+  // v(name, member) for every knob, in the order above (lr_mult last).
+  template <class V>
+  void visit(V&& v) {
+#define MOESCOPE_KNOB_VISIT(name) v(#name, name);
+    MOESCOPE_ROUTER_MOE_KNOBS(MOESCOPE_KNOB_VISIT)
+    v("lr_mult", lr_mult);
+  }
+  template <class V>
+  void visit(V&& v) const {
+    MOESCOPE_ROUTER_MOE_KNOBS(MOESCOPE_KNOB_VISIT)
+#undef MOESCOPE_KNOB_VISIT
+    v("lr_mult", lr_mult);
+  }
+
+  static RouterKnobs from_config(const MoEConfig& moe, double router_lr_mult = TrainConfig{}.router_lr_mult);
   double get(Knob k) const;
   void set(Knob k, double value);
-  // {"bias_balance", "bias_update_rate", "jitter", "jitter_eps", "seq_aux_loss_alpha",
-  //  "z_loss_beta", "lr_mult"}; from_json throws naming `where` on a missing or bad field.
+  // {"bias_balance": .., "bias_update_rate": .., "jitter": "none", ...,  "lr_mult": ..};
+  // from_json throws naming `where` on a missing or bad field.
   nlohmann::json to_json() const;
   static RouterKnobs from_json(const nlohmann::json& j, const std::string& where);
   bool operator==(const RouterKnobs& o) const;

@@ -1,124 +1,24 @@
 // dataset.cpp: corpus -> tokenizer -> cached token ids -> split -> batches (see dataset.h).
 #include "data/dataset.h"
 
-#include <algorithm>
-#include <atomic>
-#include <cctype>
-#include <chrono>
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
-#include <exception>
 #include <filesystem>
 #include <stdexcept>
-#include <system_error>
-#include <thread>
+#include <utility>
 
-#include "data/token_file.h"
+#include "core/clock.h"
 #include "data/corpus.h"
+#include "data/token_cache.h"
 
 namespace moescope {
 namespace {
 
 namespace fs = std::filesystem;
 
-std::string seconds_since(std::chrono::steady_clock::time_point t0) {
-  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.2f", s);
-  return buf;
-}
-
 uint64_t splitmix64(uint64_t x) {
   uint64_t z = x + 0x9e3779b97f4a7c15ull;
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
   return z ^ (z >> 31);
-}
-
-// Cuts `text` into chunks of about kChunk bytes, each ending after a newline where one is
-// near (no BPE piece spans a newline, so this matches encoding the whole text) and otherwise
-// at a UTF-8 boundary. A newline followed by a printable ASCII character is preferred: the
-// split regexes of Hugging Face byte-level tokenizers never put one piece across it (runs of
-// whitespace and newlines are pieces of their own).
-std::vector<std::pair<size_t, size_t>> chunk_text(const std::string& text) {
-  constexpr size_t kChunk = size_t(1) << 18;
-  std::vector<std::pair<size_t, size_t>> chunks;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t end = pos + kChunk;
-    if (end >= text.size()) {
-      end = text.size();
-    } else {
-      const size_t limit = std::min(text.size(), end + kChunk);
-      size_t cut = std::string::npos;
-      for (size_t i = end; i + 1 < limit; ++i) {
-        const unsigned char next = static_cast<unsigned char>(text[i + 1]);
-        if (text[i] == '\n' && next > 0x20 && next < 0x7F) {
-          cut = i + 1;
-          break;
-        }
-      }
-      const void* nl = std::memchr(text.data() + end, '\n', std::min(kChunk, text.size() - end));
-      if (cut != std::string::npos) {
-        end = cut;
-      } else if (nl) {
-        end = static_cast<size_t>(static_cast<const char*>(nl) - text.data()) + 1;
-      } else {
-        while (end > pos && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
-        if (end == pos) end = pos + kChunk;
-      }
-    }
-    chunks.emplace_back(pos, end);
-    pos = end;
-  }
-  return chunks;
-}
-
-// Encodes the text chunk by chunk on several threads; the ids are concatenated in order.
-std::vector<int32_t> tokenise(const Tokenizer& tok, const std::string& text) {
-  const auto chunks = chunk_text(text);
-  std::vector<std::vector<int32_t>> parts(chunks.size());
-  const size_t n_threads =
-      std::max<size_t>(1, std::min<size_t>({std::thread::hardware_concurrency(), chunks.size(), 16}));
-  std::atomic<size_t> next{0};
-  std::vector<std::exception_ptr> errors(n_threads);
-  auto work = [&](size_t t) {
-    try {
-      for (size_t i; (i = next.fetch_add(1)) < chunks.size();)
-        parts[i] = tok.encode(std::string_view(text).substr(chunks[i].first, chunks[i].second - chunks[i].first));
-    } catch (...) {
-      errors[t] = std::current_exception();
-      next = chunks.size();
-    }
-  };
-  std::vector<std::thread> threads;
-  for (size_t t = 1; t < n_threads; ++t) threads.emplace_back(work, t);
-  work(0);
-  for (auto& th : threads) th.join();
-  for (auto& e : errors)
-    if (e) std::rethrow_exception(e);
-  size_t total = 0;
-  for (const auto& p : parts) total += p.size();
-  std::vector<int32_t> ids;
-  ids.reserve(total);
-  for (const auto& p : parts) ids.insert(ids.end(), p.begin(), p.end());
-  return ids;
-}
-
-// Opens a cache file and checks it against the expected corpus/tokenizer; throws on any
-// mismatch so the caller discards it.
-TokenFile open_cached(const std::string& path, uint64_t corpus_hash, uint64_t tok_hash, int64_t vocab) {
-  TokenFile f = TokenFile::open(path, /*verify_crc=*/true);
-  auto fail = [&](const std::string& what) { return std::runtime_error("token cache '" + path + "': " + what); };
-  if (f.corpus_hash() != corpus_hash) throw fail("corpus hash does not match the corpus");
-  if (f.tokenizer_hash() != tok_hash) throw fail("tokenizer hash does not match the tokenizer");
-  if (f.size() == 0) throw fail("holds no tokens");
-  for (size_t i = 0; i < f.size(); ++i)
-    if (f[i] >= vocab)
-      throw fail("token " + std::to_string(i) + " has id " + std::to_string(f[i]) + " >= vocab size " +
-                 std::to_string(vocab));
-  return f;
 }
 
 void check_config(const DataConfig& cfg) { cfg.validate(); }
@@ -135,15 +35,6 @@ void check_batch_args(const char* fn, int64_t B, int64_t S, const std::vector<in
 
 uint64_t batch_hash(uint64_t seed, uint64_t index, uint64_t b) {
   return splitmix64(splitmix64(splitmix64(seed) ^ index) ^ b);
-}
-
-std::string resolve_cache_dir(const DataConfig& cfg) {
-  if (!cfg.cache_dir.empty()) return cfg.cache_dir;
-  const char* xdg = std::getenv("XDG_CACHE_HOME");
-  if (xdg && *xdg == '/') return std::string(xdg) + "/moescope";
-  const char* home = std::getenv("HOME");
-  if (home && *home) return std::string(home) + "/.cache/moescope";
-  return (fs::temp_directory_path() / "moescope-cache").string();
 }
 
 Dataset::Dataset(Dataset&&) noexcept = default;
@@ -166,7 +57,7 @@ Dataset Dataset::prepare(const DataConfig& cfg, const std::string& run_dir, std:
       log << "data: warning: data.tokenizer = " << cfg.tokenizer << " ignored: this run keeps its saved "
           << tok->kind() << " tokenizer\n";
   } else {
-    const auto t0 = std::chrono::steady_clock::now();
+    const double t0 = now_s();
     tok = build_tokenizer(cfg.tokenizer, corpus_path, cfg.bpe_vocab_size, run_dir);
     tok->save(run_dir);
     log << "data: built " << tok->kind() << " tokenizer (vocab " << tok->vocab_size() << ") in " << seconds_since(t0)
@@ -192,37 +83,12 @@ Dataset Dataset::open_for_eval(const std::string& run_dir, const DataConfig& cfg
 
 Dataset Dataset::open(std::unique_ptr<Tokenizer> tok, const std::string& corpus_path, const std::string& corpus,
                       const DataConfig& cfg, std::ostream& log) {
-  const uint64_t corpus_hash = hash_bytes(corpus);
-  std::string fp = tok->fingerprint();
-  const uint64_t tok_hash = hash_bytes(fp);
-  if (fp.empty() || !std::all_of(fp.begin(), fp.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)); }))
-    fp = hex64(tok_hash);
-  const std::string dir = resolve_cache_dir(cfg);
-  const std::string path = (fs::path(dir) / ("tokens-" + hex64(corpus_hash) + "-" + fp + ".tok")).string();
-
   Dataset ds;
   ds.tokenizer_ = std::move(tok);
   ds.corpus_path_ = corpus_path;
-  std::error_code ec;
-  if (fs::exists(path, ec)) {
-    try {
-      ds.tokens_ = open_cached(path, corpus_hash, tok_hash, ds.tokenizer_->vocab_size());
-      ds.from_cache_ = true;
-      log << "data: tokens cached: " << ds.tokens_.size() << " tokens from " << path << "\n";
-    } catch (const std::exception& e) {
-      log << "data: warning: discarding the token cache (" << e.what() << "); rebuilding it\n";
-      fs::remove(path, ec);
-    }
-  }
-  if (!ds.from_cache_) {
-    fs::create_directories(dir, ec);
-    if (ec) throw std::runtime_error("token cache directory '" + dir + "': cannot create: " + ec.message());
-    const auto t0 = std::chrono::steady_clock::now();
-    const std::vector<int32_t> ids = tokenise(*ds.tokenizer_, corpus);
-    write_token_file(path, ids, corpus_hash, tok_hash);
-    ds.tokens_ = TokenFile::open(path, /*verify_crc=*/false);
-    log << "data: tokenised " << ids.size() << " tokens in " << seconds_since(t0) << " s, cached in " << path << "\n";
-  }
+  CachedTokens cached = cached_tokens(*ds.tokenizer_, corpus, cfg, log);
+  ds.tokens_ = std::move(cached.tokens);
+  ds.from_cache_ = cached.from_cache;
 
   const int64_t n = static_cast<int64_t>(ds.tokens_.size());
   ds.n_val_ = static_cast<int64_t>(static_cast<double>(n) * cfg.val_fraction);

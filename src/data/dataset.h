@@ -6,12 +6,7 @@
 // (a resumed run) loads and reuses the saved one, even when DataConfig::tokenizer now names
 // another kind (a warning is logged): the model's embedding rows are tied to its ids.
 //
-// Token cache: <cache_dir>/tokens-<corpus hash, 16 hex>-<tokenizer fingerprint>.tok, an
-// data/token_file.h file whose header records hash_bytes(corpus) and
-// hash_bytes(tokenizer fingerprint). A cache file is used only when it opens with a valid CRC,
-// its header hashes match and every id is < vocab_size; otherwise it is deleted and rebuilt
-// (with a warning). cache_dir = DataConfig::cache_dir, else $XDG_CACHE_HOME/moescope, else
-// $HOME/.cache/moescope, else <system temp dir>/moescope-cache.
+// Token cache: data/token_cache.h (the ids of a corpus under a tokenizer, tokenised once).
 //
 // Split: of n tokens, the last n_val = floor(n * val_fraction) are the validation split, the
 // first n - n_val the train split; both must be non-empty.
@@ -32,13 +27,12 @@
 #include <vector>
 
 #include "core/config.h"
+#include "data/token_cache.h"
 #include "data/token_file.h"
 #include "data/tokenizer.h"
 
 namespace moescope {
 
-// DataConfig::cache_dir if non-empty, else the default cache directory (see above).
-std::string resolve_cache_dir(const DataConfig& cfg);
 
 class Dataset {
  public:

@@ -2,6 +2,7 @@
 #include <sys/wait.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -33,7 +34,17 @@ TEST(Microscope, LogsRoutingMetricsTensorBoardAndHealthTable) {
     if (r["type"] == "eval") {
       ++evals;
       ASSERT_TRUE(r.contains("moe"));
-      EXPECT_GE(r["moe"][0]["maxvio_global"].get<double>(), 0.0);
+      // The validation scope's metrics, recomputed from its logged load (docs/metrics.md).
+      const auto& e = r["moe"][0];
+      const auto load = e["load"].get<std::vector<double>>();
+      ASSERT_EQ(load.size(), 4u);  // tiny: 4 routed experts
+      double sum = 0, h = 0;
+      for (double p : load) sum += p, h -= p > 0 ? p * std::log(p) : 0.0;
+      EXPECT_NEAR(sum, 1.0, 1e-9);
+      const double mean = 1.0 / 4;
+      EXPECT_NEAR(e["maxvio_global"].get<double>(), (*std::max_element(load.begin(), load.end()) - mean) / mean, 1e-9);
+      EXPECT_NEAR(e["entropy_norm"].get<double>(), h / std::log(4.0), 1e-6);
+      EXPECT_NEAR(e["n_eff"].get<double>(), std::exp(h), 1e-5);
       continue;
     }
     if (r["type"] != "train") continue;
@@ -50,6 +61,36 @@ TEST(Microscope, LogsRoutingMetricsTensorBoardAndHealthTable) {
                           "balance_loss", "z_loss", "router_grad_norm", "expert_grad_norm", "status", "starved",
                           "max_token_share", "tokens_per_expert", "bias_lo", "bias_hi"})
       EXPECT_TRUE(l.contains(k)) << k;
+    // The load metrics, recomputed here from the logged counts c_i by docs/metrics.md's
+    // definitions (tiny: E = 4, K = 2; C = the interval's slots).
+    {
+      const auto c = l["counts"].get<std::vector<int64_t>>();
+      const double E = 4, K = 2, C = double(total);
+      ASSERT_EQ(c.size(), 4u);
+      std::vector<double> p;
+      double h = 0, var = 0;
+      for (int64_t ci : c) p.push_back(ci / C);
+      for (double pi : p) h -= pi > 0 ? pi * std::log(pi) : 0.0, var += (pi - 1 / E) * (pi - 1 / E) / E;
+      const auto load = l["load"].get<std::vector<double>>();
+      for (size_t i = 0; i < p.size(); ++i) EXPECT_NEAR(load[i], p[i], 1e-12) << i;
+      EXPECT_NEAR(l["entropy_norm"].get<double>(), h / std::log(E), 1e-6);
+      EXPECT_NEAR(l["n_eff"].get<double>(), std::exp(h), 1e-5);
+      EXPECT_NEAR(l["cv"].get<double>(), std::sqrt(var) * E, 1e-9);
+      const double cmax = double(*std::max_element(c.begin(), c.end()));
+      const double cmin = double(*std::min_element(c.begin(), c.end()));
+      EXPECT_NEAR(l["min_max_ratio"].get<double>(), cmin / cmax, 1e-12);
+      EXPECT_NEAR(l["max_token_share"].get<double>(), cmax / (C / K), 1e-12);
+      // MaxVio of the interval's summed counts is a lower bound of the mean of the per-step
+      // MaxVio (every step has the same number of slots, and max is subadditive).
+      EXPECT_GE(l["maxvio_batch"].get<double>(), (cmax - C / E) / (C / E) - 1e-9);
+      std::vector<int64_t> dead, starved;
+      for (int64_t i = 0; i < 4; ++i) {
+        if (c[i] == 0) dead.push_back(i);
+        if (p[i] < 0.2 / E) starved.push_back(i);  // judged: C / E = 256 slots per expert >= 10
+      }
+      EXPECT_EQ(l["dead"].get<std::vector<int64_t>>(), dead);
+      EXPECT_EQ(l["starved"].get<std::vector<int64_t>>(), starved);
+    }
     // The bias is the interval's mean, inside its per-expert range.
     for (size_t e = 0; e < l["bias"].size(); ++e) {
       EXPECT_LE(l["bias_lo"][e].get<double>(), l["bias"][e].get<double>() + 1e-12);
@@ -111,7 +152,9 @@ TEST(Microscope, ResumedLogHasNoDuplicateSteps) {
   ASSERT_EQ(seen.size(), 8u);
   for (auto& [step, n] : seen) EXPECT_EQ(n, 1) << "step " << step;
   for (auto& r : read_jsonl(run + "/metrics.jsonl").records)
-    if (r["type"] == "train") EXPECT_NE(r["loss"], 9.9);  // the stale records were dropped
+    if (r["type"] == "train") {
+      EXPECT_NE(r["loss"], 9.9);  // the stale records were dropped
+    }
 }
 
 // Issue 13: a mis-typed field in the log ("step": "forty") stopped a resume with a bare

@@ -57,12 +57,14 @@ at::Tensor MLAImpl::forward(const at::Tensor& x_BSD, int64_t start, LayerKVCache
   auto k_pe_BSp = apply_rope(kv_a.narrow(-1, R_, p_).unsqueeze(2), cos, sin).squeeze(2);
 
   at::Tensor attn_BHSL, o_BSHv;
+  // Without a cache: per-head keys (nope part) and values from the latent, [B,S,H,n+v].
+  at::Tensor kv_BSHx;
+  if (!cache) kv_BSHx = linear_cast(c_kv_BSR, kv_b_proj->weight).view({B, S, H_, n_ + v_});
 #if TORCH_VERSION_MAJOR >= 2
   // LibTorch 2.x: the fused causal kernel (CPU: flash attention; CUDA: flash or memory-efficient;
   // forward and backward, no [S,S] scores kept). It needs one head width for q, k and v: q = [q_nope | q_pe] and
   // k = [k_nope | k_pe] are n+p wide, v is zero-padded from v to n+p and the padding dropped.
   if (!cache && start == 0 && x_BSD.scalar_type() != at::kDouble && v_ <= n_ + p_) {
-    auto kv_BSHx = linear_cast(c_kv_BSR, kv_b_proj->weight).view({B, S, H_, n_ + v_});
     auto q_BHSq = torch::cat({q_nope_BSHn, q_pe_BSHp}, -1).transpose(1, 2);
     auto k_BHSq = torch::cat({kv_BSHx.narrow(-1, 0, n_), k_pe_BSp.unsqueeze(2).expand({B, S, H_, p_})}, -1)
                       .transpose(1, 2);
@@ -73,8 +75,7 @@ at::Tensor MLAImpl::forward(const at::Tensor& x_BSD, int64_t start, LayerKVCache
   }
 #endif
   if (!cache) {
-    // Explicit form: materialise per-head keys and values from the latent.
-    auto kv_BSHx = linear_cast(c_kv_BSR, kv_b_proj->weight).view({B, S, H_, n_ + v_});
+    // Explicit form: the scores from the materialised per-head keys.
     auto k_nope_BSHn = kv_BSHx.narrow(-1, 0, n_);
     auto v_BSHv = kv_BSHx.narrow(-1, n_, v_);
     auto scores = torch::matmul(q_nope_BSHn.transpose(1, 2), k_nope_BSHn.permute({0, 2, 3, 1}))  // [B,H,S,S]

@@ -10,16 +10,13 @@
 
 #include "core/fast_math.h"
 #include "ops/attention_core.h"
+#include "ops/fused_rows.h"
 
 namespace moescope {
 namespace {
 
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
-
-bool fused_dtype(const at::Tensor& x) {
-  return x.is_cpu() && (x.scalar_type() == at::kFloat || x.scalar_type() == at::kBFloat16);
-}
 
 // One row of h = silu(g) * u * w.
 template <typename T>
@@ -51,30 +48,21 @@ MOESCOPE_ALWAYS_INLINE inline float hidden_row_backward(const T* g, const T* u, 
   return acc;
 }
 
-// The row kernels per dtype, compiled once per ISA (core/vector_clones.h).
-MOESCOPE_VECTOR_CLONES void row_f32(const float* g, const float* u, float wi, float* h, int64_t F) {
+// The row kernels per element type, each compiled once per ISA (core/vector_clones.h).
+MOESCOPE_VECTOR_CLONES void row(const float* g, const float* u, float wi, float* h, int64_t F) {
   hidden_row(g, u, wi, h, F);
 }
-MOESCOPE_VECTOR_CLONES void row_bf16(const at::BFloat16* g, const at::BFloat16* u, float wi, at::BFloat16* h, int64_t F) {
+MOESCOPE_VECTOR_CLONES void row(const at::BFloat16* g, const at::BFloat16* u, float wi, at::BFloat16* h, int64_t F) {
   hidden_row(g, u, wi, h, F);
 }
-MOESCOPE_VECTOR_CLONES float row_backward_f32(const float* g, const float* u, float wi, const float* d, float* hw,
-                                              float* dg, float* du, int64_t F) {
+MOESCOPE_VECTOR_CLONES float row_backward(const float* g, const float* u, float wi, const float* d, float* hw,
+                                          float* dg, float* du, int64_t F) {
   return hidden_row_backward(g, u, wi, d, hw, dg, du, F);
 }
-MOESCOPE_VECTOR_CLONES float row_backward_bf16(const at::BFloat16* g, const at::BFloat16* u, float wi,
-                                               const at::BFloat16* d, at::BFloat16* hw, at::BFloat16* dg,
-                                               at::BFloat16* du, int64_t F) {
+MOESCOPE_VECTOR_CLONES float row_backward(const at::BFloat16* g, const at::BFloat16* u, float wi,
+                                          const at::BFloat16* d, at::BFloat16* hw, at::BFloat16* dg,
+                                          at::BFloat16* du, int64_t F) {
   return hidden_row_backward(g, u, wi, d, hw, dg, du, F);
-}
-void row(const float* g, const float* u, float wi, float* h, int64_t F) { row_f32(g, u, wi, h, F); }
-void row(const at::BFloat16* g, const at::BFloat16* u, float wi, at::BFloat16* h, int64_t F) { row_bf16(g, u, wi, h, F); }
-float row_backward(const float* g, const float* u, float wi, const float* d, float* hw, float* dg, float* du, int64_t F) {
-  return row_backward_f32(g, u, wi, d, hw, dg, du, F);
-}
-float row_backward(const at::BFloat16* g, const at::BFloat16* u, float wi, const at::BFloat16* d, at::BFloat16* hw,
-                   at::BFloat16* dg, at::BFloat16* du, int64_t F) {
-  return row_backward_bf16(g, u, wi, d, hw, dg, du, F);
 }
 
 // h_nF = silu(g) * u * w_n over n rows of gu_n2F (row stride ld = 2F).
@@ -121,13 +109,12 @@ struct GroupedSwiGLU : public torch::autograd::Function<GroupedSwiGLU> {
       at::mm_out(g, xb, cast[e].t());
       at::mm_out(u, xb, cast[E + e].t());
       at::Tensor h;
-      if (fused_dtype(x)) {
+      if (fused_row_dtype(x)) {
         h = torch::empty({n, F}, x.options());
-        if (dt == at::kFloat)
-          hidden_rows(gu_A2F.data_ptr<float>() + off * 2 * F, 2 * F, w.data_ptr<float>() + off, h.data_ptr<float>(), n, F);
-        else
-          hidden_rows(gu_A2F.data_ptr<at::BFloat16>() + off * 2 * F, 2 * F, w.data_ptr<at::BFloat16>() + off,
-                      h.data_ptr<at::BFloat16>(), n, F);
+        with_row_type(dt, [&](auto t) {
+          using T = decltype(t);
+          hidden_rows(gu_A2F.data_ptr<T>() + off * 2 * F, 2 * F, w.data_ptr<T>() + off, h.data_ptr<T>(), n, F);
+        });
       } else {
         h = torch::silu(g).mul_(u).mul_(w.narrow(0, off, n).unsqueeze(1));
       }
@@ -173,16 +160,13 @@ struct GroupedSwiGLU : public torch::autograd::Function<GroupedSwiGLU> {
       auto dgu = dgu_A2F.narrow(0, off, n);
       auto dxb = dx.narrow(0, off, n);
       auto dhw = torch::mm(dyb, wd);  // d(h*w) [n, F]
-      if (fused_dtype(x)) {
+      if (fused_row_dtype(x)) {
         auto hw = torch::empty({n, F}, x.options());
-        if (x.scalar_type() == at::kFloat)
-          hidden_rows_backward(gu_A2F.data_ptr<float>() + off * 2 * F, 2 * F, w.data_ptr<float>() + off,
-                               dhw.data_ptr<float>(), hw.data_ptr<float>(), dgu_A2F.data_ptr<float>() + off * 2 * F,
-                               dw.data_ptr<float>() + off, n, F);
-        else
-          hidden_rows_backward(gu_A2F.data_ptr<at::BFloat16>() + off * 2 * F, 2 * F, w.data_ptr<at::BFloat16>() + off,
-                               dhw.data_ptr<at::BFloat16>(), hw.data_ptr<at::BFloat16>(),
-                               dgu_A2F.data_ptr<at::BFloat16>() + off * 2 * F, dw.data_ptr<at::BFloat16>() + off, n, F);
+        with_row_type(x.scalar_type(), [&](auto t) {
+          using T = decltype(t);
+          hidden_rows_backward(gu_A2F.data_ptr<T>() + off * 2 * F, 2 * F, w.data_ptr<T>() + off, dhw.data_ptr<T>(),
+                               hw.data_ptr<T>(), dgu_A2F.data_ptr<T>() + off * 2 * F, dw.data_ptr<T>() + off, n, F);
+        });
         dWd[e] = cast_to(torch::mm(dyb.t(), hw), master);
       } else {
         // Nine elementwise passes over [n, F] (silu_backward fuses sigmoid and its derivative);

@@ -14,6 +14,7 @@
 
 #include "core/fast_math.h"
 #include "ops/attention_core.h"
+#include "ops/fused_rows.h"
 
 namespace moescope {
 namespace {
@@ -49,31 +50,20 @@ MOESCOPE_ALWAYS_INLINE inline void norm_row_backward(const T* x, const T* dy, co
   }
 }
 
-// The row kernels per dtype, compiled once per ISA (core/vector_clones.h).
-MOESCOPE_VECTOR_CLONES float row_f32(const float* x, const float* w, float* y, int64_t D, float eps) {
+// The row kernels per element type, each compiled once per ISA (core/vector_clones.h).
+MOESCOPE_VECTOR_CLONES float row(const float* x, const float* w, float* y, int64_t D, float eps) {
   return norm_row(x, w, y, D, eps);
 }
-MOESCOPE_VECTOR_CLONES float row_bf16(const at::BFloat16* x, const float* w, at::BFloat16* y, int64_t D, float eps) {
+MOESCOPE_VECTOR_CLONES float row(const at::BFloat16* x, const float* w, at::BFloat16* y, int64_t D, float eps) {
   return norm_row(x, w, y, D, eps);
 }
-MOESCOPE_VECTOR_CLONES void row_backward_f32(const float* x, const float* dy, const float* w, float inv, float* dx,
-                                             float* dw, int64_t D) {
+MOESCOPE_VECTOR_CLONES void row_backward(const float* x, const float* dy, const float* w, float inv, float* dx,
+                                         float* dw, int64_t D) {
   norm_row_backward(x, dy, w, inv, dx, dw, D);
 }
-MOESCOPE_VECTOR_CLONES void row_backward_bf16(const at::BFloat16* x, const at::BFloat16* dy, const float* w, float inv,
-                                              at::BFloat16* dx, float* dw, int64_t D) {
+MOESCOPE_VECTOR_CLONES void row_backward(const at::BFloat16* x, const at::BFloat16* dy, const float* w, float inv,
+                                         at::BFloat16* dx, float* dw, int64_t D) {
   norm_row_backward(x, dy, w, inv, dx, dw, D);
-}
-float row(const float* x, const float* w, float* y, int64_t D, float eps) { return row_f32(x, w, y, D, eps); }
-float row(const at::BFloat16* x, const float* w, at::BFloat16* y, int64_t D, float eps) {
-  return row_bf16(x, w, y, D, eps);
-}
-void row_backward(const float* x, const float* dy, const float* w, float inv, float* dx, float* dw, int64_t D) {
-  row_backward_f32(x, dy, w, inv, dx, dw, D);
-}
-void row_backward(const at::BFloat16* x, const at::BFloat16* dy, const float* w, float inv, at::BFloat16* dx, float* dw,
-                  int64_t D) {
-  row_backward_bf16(x, dy, w, inv, dx, dw, D);
 }
 
 template <typename T>
@@ -101,12 +91,11 @@ struct FusedRmsNorm : public torch::autograd::Function<FusedRmsNorm> {
     auto w = weight_D.to(at::kFloat).contiguous();
     auto y = torch::empty_like(x);
     auto r = torch::empty({N}, x.options().dtype(at::kFloat));
-    if (x.scalar_type() == at::kFloat)
-      forward_rows(x.data_ptr<float>(), w.data_ptr<float>(), y.data_ptr<float>(), r.data_ptr<float>(), N, D,
+    with_row_type(x.scalar_type(), [&](auto t) {
+      using T = decltype(t);
+      forward_rows(x.data_ptr<T>(), w.data_ptr<float>(), y.data_ptr<T>(), r.data_ptr<float>(), N, D,
                    static_cast<float>(eps));
-    else
-      forward_rows(x.data_ptr<at::BFloat16>(), w.data_ptr<float>(), y.data_ptr<at::BFloat16>(), r.data_ptr<float>(), N,
-                   D, static_cast<float>(eps));
+    });
     ctx->save_for_backward({x, w, r});
     ctx->saved_data["w_dtype"] = static_cast<int64_t>(weight_D.scalar_type());
     return y;
@@ -122,12 +111,11 @@ struct FusedRmsNorm : public torch::autograd::Function<FusedRmsNorm> {
     auto dx = torch::empty_like(x);
     const int64_t P = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), N / 64));
     auto dw_PD = torch::zeros({P, D}, x.options().dtype(at::kFloat));
-    if (x.scalar_type() == at::kFloat)
-      backward_rows(x.data_ptr<float>(), dy.data_ptr<float>(), w.data_ptr<float>(), r.data_ptr<float>(),
-                    dx.data_ptr<float>(), dw_PD.data_ptr<float>(), N, D, P);
-    else
-      backward_rows(x.data_ptr<at::BFloat16>(), dy.data_ptr<at::BFloat16>(), w.data_ptr<float>(), r.data_ptr<float>(),
-                    dx.data_ptr<at::BFloat16>(), dw_PD.data_ptr<float>(), N, D, P);
+    with_row_type(x.scalar_type(), [&](auto t) {
+      using T = decltype(t);
+      backward_rows(x.data_ptr<T>(), dy.data_ptr<T>(), w.data_ptr<float>(), r.data_ptr<float>(), dx.data_ptr<T>(),
+                    dw_PD.data_ptr<float>(), N, D, P);
+    });
     const auto w_dtype = static_cast<at::ScalarType>(ctx->saved_data["w_dtype"].toInt());
     return {dx, dw_PD.sum(0).to(w_dtype), at::Tensor()};
   }
@@ -137,8 +125,7 @@ struct FusedRmsNorm : public torch::autograd::Function<FusedRmsNorm> {
 
 at::Tensor rms_norm(const at::Tensor& x_ND, const at::Tensor& weight_D, double eps) {
   const auto t = x_ND.scalar_type();
-  if (x_ND.is_cpu() && weight_D.is_cpu() && (t == at::kFloat || t == at::kBFloat16) && x_ND.numel() > 0 &&
-      (weight_D.scalar_type() == at::kFloat || weight_D.scalar_type() == at::kBFloat16))
+  if (fused_row_dtype(x_ND) && fused_row_dtype(weight_D) && x_ND.numel() > 0)
     return FusedRmsNorm::apply(x_ND, weight_D, eps);
   auto acc = t == at::kDouble ? at::kDouble : at::kFloat;
   auto x = cast_to(x_ND, acc);

@@ -90,7 +90,7 @@ class Session {
       if (step_counts[i].ndim() != 2 || step_counts[i].shape(1) != E)
         throw std::invalid_argument(where + ": step counts must be [steps, " + std::to_string(E) + "]");
       RoutingTotals& t = a.totals;
-      if (totals[i].size() != n_totals()) throw std::invalid_argument(where + ": totals need " + std::to_string(n_totals()) + " entries");
+      if (static_cast<size_t>(totals[i].size()) != n_totals()) throw std::invalid_argument(where + ": totals need " + std::to_string(n_totals()) + " entries");
       const double* pt = totals[i].data();
       t.visit([&](const char*, auto& v, Reduction) { v = static_cast<std::decay_t<decltype(v)>>(*pt++); });
       if (t.forwards > 0) {

@@ -47,7 +47,7 @@ void check_splits(const Dataset& d, const Config& c) {
 
 void remove_stale_temps(const std::string& run_dir, std::ostream& log) {
   std::error_code ec;
-  for (const fs::path dir : {fs::path(run_dir), fs::path(latest_dir(run_dir)).parent_path()}) {
+  for (const fs::path& dir : {fs::path(run_dir), fs::path(latest_dir(run_dir)).parent_path()}) {
     if (!fs::is_directory(dir, ec)) continue;
     for (const auto& e : fs::directory_iterator(dir, ec)) {
       const std::string name = e.path().filename().string();

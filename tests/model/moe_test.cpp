@@ -93,8 +93,9 @@ TEST(MoEDispatch, FastMatchesNaiveOutputsAndGradients) {
     }
     // Every routed expert that received a kept token got a gradient.
     for (int64_t e = 0; e < cfg.moe.n_routed; ++e)
-      if (rec.kept_E[e].item<int64_t>() > 0)
+      if (rec.kept_E[e].item<int64_t>() > 0) {
         EXPECT_GT(g_fast["experts." + std::to_string(e) + ".gate_proj.weight"].abs().sum().item<double>(), 0);
+      }
   }
 }
 

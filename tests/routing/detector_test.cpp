@@ -328,10 +328,14 @@ TEST(Detector, SixteenExpertsAQuarterStarvedMostOfTheRunIsCollapsedWithinFortySt
     std::vector<int64_t> c(16, 0);
     for (int e = 0; e < 16; ++e) c[size_t(e)] = e < n ? 6 : (2000 - 6 * n) / (16 - n);
     auto m = load_metrics(c, 2);
-    if (n >= 4) ASSERT_GE(m.n_eff, 8.0);  // only the starvation clause can call it
+    if (n >= 4) {
+      ASSERT_GE(m.n_eff, 8.0);  // only the starvation clause can call it
+    }
     d.observe(step, 3, m, sig(0.8));
     if (collapsed_at < 0 && d.collapsed(3)) collapsed_at = step;
-    if (collapsed_at >= 0) EXPECT_TRUE(d.collapsed(3)) << step;  // hysteresis through the dip
+    if (collapsed_at >= 0) {
+      EXPECT_TRUE(d.collapsed(3)) << step;  // hysteresis through the dip
+    }
   }
   ASSERT_GE(collapsed_at, 0);
   EXPECT_LE(collapsed_at - onset, 40);

@@ -59,8 +59,11 @@ TEST(SpaceSaving, BoundsHoldOnASkewedStream) {
       EXPECT_LE(e.error, N / k);
       counted.insert(e.item);
     }
-    for (const auto& [item, n] : f)
-      if (n > N / k) EXPECT_TRUE(counted.count(item)) << "item " << item << " seen " << n << " times, over N/k";
+    for (const auto& [item, n] : f) {
+      if (n > N / k) {
+        EXPECT_TRUE(counted.count(item)) << "item " << item << " seen " << n << " times, over N/k";
+      }
+    }
     // The guaranteed prefix is the exact top-t set.
     const auto ex = exact_top(f);
     const int64_t t = sk.guaranteed_top(10);
@@ -73,8 +76,9 @@ TEST(SpaceSaving, BoundsHoldOnASkewedStream) {
     }
     EXPECT_EQ(got, want);
     // With k = 400 the top 10 are reported in the exact order, with their true counts bracketed.
-    if (k == 400)
+    if (k == 400) {
       for (int64_t i = 0; i < 10; ++i) EXPECT_EQ(top[i].item, ex[i].first) << i;
+    }
   }
 }
 

@@ -45,7 +45,9 @@ TEST(RoutingLog, CollapsedLayerIsCalledCollapsedAndTheAlertIsWritten) {
     EXPECT_EQ(rec["moe"][0]["status"], "ok");
     EXPECT_DOUBLE_EQ(rec["moe"][1]["max_token_share"].get<double>(), 0.97);
     EXPECT_TRUE(out[0].alerts.empty());
-    if (i == 3) EXPECT_EQ(rec["moe"][1]["status"], "collapsed");
+    if (i == 3) {
+      EXPECT_EQ(rec["moe"][1]["status"], "collapsed");
+    }
     EXPECT_TRUE(rec["moe_summary"].contains("maxvio_batch_max"));
   }
   EXPECT_TRUE(log.detector().collapsed(2));

@@ -11,7 +11,7 @@
 
 #include "cli/commands.h"
 #include "cli/run_loader.h"
-#include "train/hf_checkpoint.h"
+#include "train/hf_model_dir.h"
 
 namespace moescope {
 

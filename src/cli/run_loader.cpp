@@ -7,7 +7,7 @@
 
 #include "compress/compressed_run.h"
 #include "compress/mobe_dir.h"
-#include "train/hf_checkpoint.h"
+#include "train/hf_model_dir.h"
 
 namespace moescope {
 

@@ -22,7 +22,7 @@
 #include "core/host_memory.h"
 #include "io/atomic_file.h"
 #include "io/json_guard.h"
-#include "model/hf_shards.h"
+#include "model/hf_weights.h"
 #include "model/param_names.h"
 #include "run/hf_config.h"
 #include "run/log_fields.h"

@@ -32,7 +32,7 @@
 #include "model/tensor_io.h"
 #include "train/dtype_choice.h"
 #include "train/evaluate.h"
-#include "train/hf_checkpoint.h"
+#include "model/hf_weights_load.h"
 #include "train/run_dir.h"
 #include "train/run_setup.h"
 #include "train/schedule.h"

@@ -10,7 +10,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
-#include "cli/run_loader.h"
+#include "cli/any_run.h"
 #include "train/hf_model_dir.h"
 
 namespace moescope {

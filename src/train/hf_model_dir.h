@@ -13,7 +13,7 @@
 #include "core/config.h"
 #include "model/hf_weights_load.h"  // HfLoadOverlay
 #include "run/hf_config.h"
-#include "train/run_dir.h"
+#include "train/loaded_run.h"
 
 namespace moescope {
 

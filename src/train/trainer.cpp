@@ -33,8 +33,8 @@
 #include "train/dtype_choice.h"
 #include "train/evaluate.h"
 #include "model/hf_weights_load.h"
-#include "train/run_dir.h"
-#include "train/run_setup.h"
+#include "train/loaded_run.h"
+#include "train/run_start.h"
 #include "train/schedule.h"
 #include "train/test_hooks.h"
 

@@ -1,13 +1,15 @@
-// run_loader.h: loading a run for eval/generate/scope whether it is a training run
-// (train/run_dir.h) or a compressed one written by `moescope compress` (compress/compressed_run.h).
-// It lives in the cli so that train never depends on compress.
+// any_run.h: the run a loading command (eval, generate, scope, export) uses, whatever its
+// kind: a training run (train/loaded_run.h), a compressed one written by `moescope compress`
+// (compress/compressed_run.h) or a Hugging Face model directory (train/hf_model_dir.h); and the
+// options that name it and how it is held (--run/--model, --weights, --dtype). It lives in the
+// cli so that train never depends on compress.
 #pragma once
 #include <string>
 
 #include <CLI/CLI.hpp>
 
 #include "train/hf_model_dir.h"
-#include "train/run_dir.h"
+#include "train/loaded_run.h"
 
 namespace moescope {
 

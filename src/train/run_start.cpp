@@ -1,5 +1,5 @@
-// run_setup.cpp: see run_setup.h.
-#include "train/run_setup.h"
+// run_start.cpp: see run_start.h.
+#include "train/run_start.h"
 
 #include <filesystem>
 #include <stdexcept>
@@ -7,8 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "io/remove_tree.h"
-#include "run/run_config.h"
-#include "run/run_layout.h"
+#include "run/run_dir.h"
 #include "train/checkpoint.h"
 
 namespace moescope {
@@ -47,7 +46,7 @@ void check_splits(const Dataset& d, const Config& c) {
 
 void remove_stale_temps(const std::string& run_dir, std::ostream& log) {
   std::error_code ec;
-  for (const fs::path dir : {fs::path(run_dir), fs::path(latest_dir(run_dir)).parent_path()}) {
+  for (const fs::path& dir : {fs::path(run_dir), fs::path(latest_dir(run_dir)).parent_path()}) {
     if (!fs::is_directory(dir, ec)) continue;
     for (const auto& e : fs::directory_iterator(dir, ec)) {
       const std::string name = e.path().filename().string();

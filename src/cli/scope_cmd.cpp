@@ -14,7 +14,7 @@
 #include "compress/compressed_run.h"
 #include "core/host_memory.h"
 #include "model/resource_estimate.h"
-#include "compress/report.h"
+#include "compress/compress_summary.h"
 #include "cli/any_run.h"
 #include "data/dataset.h"
 #include "io/atomic_file.h"

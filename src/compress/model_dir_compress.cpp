@@ -14,8 +14,8 @@
 #include <stdexcept>
 
 #include "compress/compressed_run.h"
-#include "compress/init.h"
-#include "compress/metrics.h"
+#include "compress/basis_init.h"
+#include "compress/factor_metrics.h"
 #include "compress/mobe_dir.h"
 #include "compress/normalise.h"
 #include "compress/routing_weights.h"

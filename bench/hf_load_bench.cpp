@@ -36,7 +36,7 @@
 #include "io/remove_tree.h"
 #include "core/host_memory.h"
 #include "ops/runtime.h"
-#include "train/hf_checkpoint.h"
+#include "train/hf_model_dir.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;

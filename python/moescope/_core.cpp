@@ -21,7 +21,7 @@
 #include "routing/metrics.h"
 #include "routing/routing_log.h"
 #include "run/log_fields.h"
-#include "run/run_layout.h"
+#include "run/run_dir.h"
 
 namespace py = pybind11;
 using namespace moescope;

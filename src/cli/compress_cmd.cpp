@@ -20,7 +20,7 @@
 #include "compress/model_dir_compress.h"
 #include "run/hf_config.h"
 #include "io/jsonl.h"
-#include "train/run_dir.h"
+#include "train/loaded_run.h"
 
 namespace moescope {
 namespace fs = std::filesystem;

@@ -10,11 +10,11 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
-#include "cli/run_loader.h"
+#include "cli/any_run.h"
 #include "ops/runtime.h"
 #include "train/dtype_choice.h"
 #include "train/evaluate.h"
-#include "train/run_dir.h"
+#include "train/loaded_run.h"
 
 namespace moescope {
 

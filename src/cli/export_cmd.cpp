@@ -10,8 +10,8 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
-#include "cli/run_loader.h"
-#include "train/hf_checkpoint.h"
+#include "cli/any_run.h"
+#include "train/hf_model_dir.h"
 
 namespace moescope {
 

@@ -6,10 +6,10 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
-#include "cli/run_loader.h"
+#include "cli/any_run.h"
 #include "ops/runtime.h"
 #include "train/generate.h"
-#include "train/run_dir.h"
+#include "train/loaded_run.h"
 
 namespace moescope {
 

@@ -17,7 +17,7 @@
 #include "model/resource_estimate.h"
 #include "ops/runtime.h"
 #include "model/transformer.h"
-#include "train/run_dir.h"
+#include "train/loaded_run.h"
 
 namespace moescope {
 

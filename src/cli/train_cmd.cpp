@@ -13,7 +13,7 @@
 #include "run/hf_config.h"
 #include "dist/process_group.h"
 #include "scope/microscope.h"
-#include "train/run_dir.h"
+#include "train/loaded_run.h"
 #include "train/trainer.h"
 
 namespace moescope {

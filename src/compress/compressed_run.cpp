@@ -11,8 +11,7 @@
 #include "io/atomic_file.h"
 #include "model/param_names.h"
 #include "model/tensor_io.h"
-#include "run/run_config.h"
-#include "run/run_layout.h"
+#include "run/run_dir.h"
 
 namespace moescope::compress {
 namespace fs = std::filesystem;

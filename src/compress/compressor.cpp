@@ -8,8 +8,8 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "compress/init.h"
-#include "compress/metrics.h"
+#include "compress/basis_init.h"
+#include "compress/factor_metrics.h"
 #include "compress/normalise.h"
 #include "run/log_fields.h"
 

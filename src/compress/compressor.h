@@ -15,7 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "compress/basis_model.h"
-#include "compress/init.h"
+#include "compress/basis_init.h"
 #include "compress/routing_weights.h"
 #include "compress/solver.h"
 #include "core/config.h"
@@ -68,7 +68,7 @@ struct CompressOutcome {
 
 // Runs the whole compression; `metrics` (optional) receives one "compress" record per
 // iteration and the closing "compress_summary"; progress lines go to `log`.
-// `restarts` > 1 initialises each bank several times and keeps the best start (init.h).
+// `restarts` > 1 initialises each bank several times and keeps the best start (basis_init.h).
 // `weight_by` (optional): weight each expert's error by its routing share (routing_weights.h,
 // floored at cfg.weight_floor); the summary then names the routing run.
 CompressOutcome compress_model(TransformerImpl& model, const CompressConfig& cfg, JsonlWriter* metrics,

@@ -41,7 +41,7 @@ std::vector<BasisGroup> read_mobe_banks(const std::string& dir);
 // The module names the banks replace ("layers.L.mlp.experts.E.gate_proj.weight").
 std::set<std::string> factorised_module_names(const std::vector<BasisGroup>& groups);
 
-// What a loader needs (train/hf_checkpoint.h HfLoadOverlay): the module names not in the
+// What a loader needs (model/hf_weights_load.h HfLoadOverlay): the module names not in the
 // files, and the step that composes them into the model.
 struct MobeLoad {
   std::set<std::string> absent;

@@ -14,15 +14,15 @@
 #include <stdexcept>
 
 #include "compress/compressed_run.h"
-#include "compress/init.h"
-#include "compress/metrics.h"
+#include "compress/basis_init.h"
+#include "compress/factor_metrics.h"
 #include "compress/mobe_dir.h"
 #include "compress/normalise.h"
 #include "compress/routing_weights.h"
 #include "core/host_memory.h"
 #include "io/atomic_file.h"
 #include "io/json_guard.h"
-#include "model/hf_shards.h"
+#include "model/hf_weights.h"
 #include "model/param_names.h"
 #include "run/hf_config.h"
 #include "run/log_fields.h"

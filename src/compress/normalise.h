@@ -23,7 +23,7 @@ struct NormStats {
 NormStats zscore_stats(const at::Tensor& W, bool normalise);
 
 // One GroupState per (layer, family) for scope "layer", or one per family ("global.gate", ...)
-// holding every layer's experts for scope "global". Factors are left undefined (init.h).
+// holding every layer's experts for scope "global". Factors are left undefined (basis_init.h).
 std::vector<GroupState> build_groups(const std::vector<LayerFamily>& lfs, BankScope scope, bool normalise);
 // A bank's name: "layer{layer}.{family}", or "global.{family}" for scope global.
 std::string bank_name(BankScope scope, int64_t layer, const std::string& family);

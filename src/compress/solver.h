@@ -39,7 +39,7 @@ at::Tensor objective_weights(const GroupState& g);
 // The weighted objective's denominator sum_i w_i ||Z_i||^2 (= z_norm2 when unweighted; cached).
 double weighted_z_norm2(const GroupState& g);
 
-// Per-iteration quality of one group (metrics.h computes it; docs/compression.md defines it).
+// Per-iteration quality of one group (factor_metrics.h computes it; docs/compression.md defines it).
 struct GroupMetrics {
   std::string group, family;
   int64_t layer = -1;

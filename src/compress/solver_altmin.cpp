@@ -15,7 +15,7 @@
 #include <chrono>
 #include <cmath>
 
-#include "compress/metrics.h"
+#include "compress/factor_metrics.h"
 #include "compress/refit.h"
 #include "compress/solver.h"
 #include "compress/stopping.h"

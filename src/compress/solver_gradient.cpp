@@ -6,7 +6,7 @@
 #include <chrono>
 #include <cmath>
 
-#include "compress/metrics.h"
+#include "compress/factor_metrics.h"
 #include "compress/solver.h"
 #include "compress/stopping.h"
 

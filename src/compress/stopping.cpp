@@ -4,7 +4,7 @@
 #include <cmath>
 #include <stdexcept>
 
-#include "compress/metrics.h"
+#include "compress/factor_metrics.h"
 
 namespace moescope::compress {
 

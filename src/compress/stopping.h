@@ -35,7 +35,7 @@ struct Snapshot {
   bool empty() const { return A.empty(); }
 };
 
-// What both solvers do after every iteration: measure (metrics.h), keep the best state
+// What both solvers do after every iteration: measure (factor_metrics.h), keep the best state
 // (lowest objective), report, and apply the stop rules.
 class SolveTracker {
  public:

@@ -7,7 +7,7 @@
 
 #include "dashboard/assets.h"
 #include "run/log_fields.h"
-#include "run/run_layout.h"
+#include "run/run_dir.h"
 
 namespace moescope::dashboard {
 namespace {

@@ -5,7 +5,7 @@
 #include <stdexcept>
 
 #include "dashboard/confined_file.h"
-#include "run/run_layout.h"
+#include "run/run_dir.h"
 
 namespace fs = std::filesystem;
 

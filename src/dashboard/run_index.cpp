@@ -6,7 +6,7 @@
 
 #include "run/log_fields.h"
 #include "run/log_record.h"
-#include "run/run_layout.h"
+#include "run/run_dir.h"
 
 namespace moescope::dashboard {
 namespace f = log_field;

@@ -5,7 +5,7 @@
 #include <stdexcept>
 
 #include "run/log_fields.h"
-#include "run/run_layout.h"
+#include "run/run_dir.h"
 
 namespace moescope {
 namespace f = log_field;

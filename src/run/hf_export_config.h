@@ -1,5 +1,5 @@
 // hf_export_config.h: the Hugging Face config.json that expresses a moescope model exactly
-// (`moescope export`, train/hf_checkpoint.h), torch-free.
+// (`moescope export`, train/hf_model_dir.h), torch-free.
 //
 // The architecture is the one of transformers (the pinned 5.25.0, python/requirements.lock)
 // whose modeling code computes the same forward pass (docs/hf.md "Export"):

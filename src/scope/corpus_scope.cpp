@@ -12,7 +12,7 @@
 #include "io/jsonl.h"
 #include "run/log_fields.h"
 #include "run/routing_profile_fields.h"
-#include "run/run_layout.h"
+#include "run/run_dir.h"
 #include "scope/microscope.h"
 #include "model/resource_estimate.h"
 #include "routing/routing_profile.h"

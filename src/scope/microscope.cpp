@@ -11,7 +11,7 @@
 
 #include "run/log_fields.h"
 #include "run/log_record.h"
-#include "run/run_layout.h"
+#include "run/run_dir.h"
 #include "routing/metrics.h"
 
 namespace moescope {

@@ -32,9 +32,9 @@
 #include "model/tensor_io.h"
 #include "train/dtype_choice.h"
 #include "train/evaluate.h"
-#include "train/hf_checkpoint.h"
-#include "train/run_dir.h"
-#include "train/run_setup.h"
+#include "model/hf_weights_load.h"
+#include "train/loaded_run.h"
+#include "train/run_start.h"
 #include "train/schedule.h"
 #include "train/test_hooks.h"
 

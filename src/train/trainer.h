@@ -63,7 +63,7 @@ class Trainer {
   // supplies train.* overrides (model.* and data.* must match the saved run).
   // max_memory_bytes: the --max-memory limit; 0 = MemAvailable (checked on the CPU only).
   // init_dir: a Hugging Face model directory whose weights start a new run (cfg.model must be
-  // its translated config, train/hf_checkpoint.h); the model keeps config.json's vocab_size.
+  // its translated config, train/hf_model_dir.h); the model keeps config.json's vocab_size.
   Trainer(Config cfg, std::string run_dir, bool resume, std::ostream& log, uint64_t max_memory_bytes = 0,
           std::string init_dir = "");
   ~Trainer();

@@ -4,7 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "compress/basis_model.h"
-#include "compress/metrics.h"
+#include "compress/factor_metrics.h"
 #include "compress/refit.h"
 #include "compress/solver.h"
 #include "../test_util.h"

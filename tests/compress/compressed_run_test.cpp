@@ -5,7 +5,7 @@
 
 #include "compress/compressed_run.h"
 #include "compress/compressor.h"
-#include "compress/report.h"
+#include "compress/compress_summary.h"
 #include "io/atomic_file.h"
 #include "../io/io_test_util.h"
 #include "../test_util.h"

@@ -25,7 +25,7 @@
 #include "model/tensor_io.h"
 #include "run/hf_config.h"
 #include "test_paths.h"
-#include "train/hf_checkpoint.h"
+#include "train/hf_model_dir.h"
 
 using namespace moescope;
 using namespace moescope::compress;

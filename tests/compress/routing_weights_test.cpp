@@ -10,8 +10,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "compress/init.h"
-#include "compress/metrics.h"
+#include "compress/basis_init.h"
+#include "compress/factor_metrics.h"
 #include "compress/normalise.h"
 #include "compress/refit.h"
 #include "compress/routing_weights.h"

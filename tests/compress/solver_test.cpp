@@ -2,8 +2,8 @@
 // to a relative error < 1e-3 by both solvers), the initialisers, and the stopping rules.
 #include <gtest/gtest.h>
 
-#include "compress/init.h"
-#include "compress/metrics.h"
+#include "compress/basis_init.h"
+#include "compress/factor_metrics.h"
 #include "compress/stopping.h"
 #include "compress_test_util.h"
 

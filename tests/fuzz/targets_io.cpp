@@ -5,7 +5,7 @@
 #include <cstring>
 #include <filesystem>
 
-#include "compress/report.h"
+#include "compress/compress_summary.h"
 #include "dashboard/chart_png.h"
 #include "dashboard/dashboard_api.h"
 #include "dashboard/run_catalog.h"

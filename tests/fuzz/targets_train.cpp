@@ -15,10 +15,10 @@
 #include "io/json_guard.h"
 #include "io/safetensors.h"
 #include "model/transformer.h"
-#include "run/run_layout.h"
+#include "run/run_dir.h"
 #include "train/adamw.h"
 #include "train/checkpoint.h"
-#include "train/run_dir.h"
+#include "train/loaded_run.h"
 
 namespace fs = std::filesystem;
 

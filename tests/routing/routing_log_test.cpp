@@ -9,7 +9,7 @@
 
 #include "io/jsonl.h"
 #include "routing/routing_log.h"
-#include "run/run_layout.h"
+#include "run/run_dir.h"
 
 using namespace moescope;
 namespace fs = std::filesystem;

@@ -81,7 +81,7 @@ TEST(ScopeModelCli, TwoCorporaGiveSharesAndSpecialisation) {
   }
 }
 
-// --weights mapped (train/hf_checkpoint.h HfWeights): the weights stay in the mapped file; the run
+// --weights mapped (train/hf_model_dir.h HfWeights): the weights stay in the mapped file; the run
 // is written as with the fp32 copy.
 TEST(ScopeModelCli, MappedWeights) {
   moescope::testing::ScratchRun s("scope-model-mapped");

@@ -10,7 +10,7 @@
 
 #include "io/atomic_file.h"
 #include "train/checkpoint.h"
-#include "train/run_dir.h"
+#include "train/loaded_run.h"
 #include "train/trainer.h"
 #include "train_test_util.h"
 

@@ -24,7 +24,7 @@
 #include "io/safetensors.h"
 #include "model/tensor_io.h"
 #include "run/log_fields.h"
-#include "run/run_layout.h"
+#include "run/run_dir.h"
 #include "train_test_util.h"
 
 using namespace moescope;

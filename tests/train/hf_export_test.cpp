@@ -1,4 +1,4 @@
-// hf_export_test.cpp: `moescope export` (train/hf_checkpoint.h export_hf_model): a moescope
+// hf_export_test.cpp: `moescope export` (train/hf_model_dir.h export_hf_model): a moescope
 // model written as a Hugging Face directory (deepseek_v3, deepseek_v2, qwen3_moe, qwen2_moe,
 // mixtral, olmoe: run/hf_export_config.h) loads back (load_model_dir) with bit-identical logits,
 // and settings no architecture expresses are refused by name. That transformers itself computes
@@ -10,7 +10,7 @@
 
 #include "io/atomic_file.h"
 #include "train/generate.h"
-#include "train/hf_checkpoint.h"
+#include "train/hf_model_dir.h"
 #include "train_test_util.h"
 
 using namespace moescope;

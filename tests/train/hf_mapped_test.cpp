@@ -1,5 +1,5 @@
 // hf_mapped_test.cpp: model directories loaded with their weights memory-mapped in place
-// (train/hf_checkpoint.h HfWeights::kMapped) and models built without drawing their weights
+// (train/hf_model_dir.h HfWeights::kMapped) and models built without drawing their weights
 // (model/init.h SkipInitScope).
 // - Every architecture's fixture gives, with fp32 activations, the same logits mapped as copied
 //   (the parameters hold the same values; F16/FP8 entries become fp32 copies): tolerance 1e-6.
@@ -22,7 +22,7 @@
 #include "hf_fixtures.h"
 #include "io/atomic_file.h"
 #include "model/init.h"
-#include "train/hf_checkpoint.h"
+#include "train/hf_model_dir.h"
 #include "train_test_util.h"
 
 using namespace moescope;

@@ -25,7 +25,7 @@
 #include "io/jsonl.h"
 #include "io/safetensors.h"
 #include "train/checkpoint.h"
-#include "train/run_dir.h"
+#include "train/loaded_run.h"
 #include "train/trainer.h"
 #include "train_test_util.h"
 

@@ -11,7 +11,7 @@
 #include "io/atomic_file.h"
 #include "io/safetensors.h"
 #include "routing/router_knobs.h"
-#include "train/run_dir.h"
+#include "train/loaded_run.h"
 #include "train_test_util.h"
 
 using namespace moescope;

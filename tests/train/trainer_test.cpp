@@ -7,7 +7,7 @@
 
 #include "io/jsonl.h"
 #include "train/evaluate.h"
-#include "train/run_dir.h"
+#include "train/loaded_run.h"
 #include "train/trainer.h"
 #include "train_test_util.h"
 

@@ -1,5 +1,5 @@
-// hf_shards.cpp: see hf_shards.h.
-#include "model/hf_shards.h"
+// hf_weights.cpp: see hf_weights.h.
+#include "model/hf_weights.h"
 
 #include <array>
 #include <cmath>
@@ -157,6 +157,29 @@ at::Tensor hf_read_fp8(const HfShards& sh, const std::string& name, const std::v
   for (int64_t i = 0; i < R; ++i)
     for (int64_t j = 0; j < C; ++j) o[i * C + j] = table[v.data[i * C + j]] * s[(i / block) * bC + j / block];
   return out;
+}
+
+std::vector<std::pair<int64_t, int64_t>> hf_rope_rows(const ModelConfig& c, const std::string& module_name) {
+  const auto& a = c.attn;
+  std::vector<std::pair<int64_t, int64_t>> out;
+  if (ends_with(module_name, "self_attn.q_b_proj.weight") || ends_with(module_name, "self_attn.q_proj.weight")) {
+    for (int64_t h = 0; h < a.n_heads; ++h)
+      out.push_back({h * (a.qk_nope_head_dim + a.qk_rope_head_dim) + a.qk_nope_head_dim, a.qk_rope_head_dim});
+  } else if (ends_with(module_name, "self_attn.kv_a_proj_with_mqa.weight")) {
+    out.push_back({a.kv_lora_rank, a.qk_rope_head_dim});
+  }
+  return out;
+}
+
+void permute_rope_rows(at::Tensor& w, int64_t off, int64_t p, bool to_halves) {
+  auto idx = torch::empty({p}, torch::kLong);
+  auto* ix = idx.data_ptr<int64_t>();
+  for (int64_t j = 0; j < p / 2; ++j) {
+    if (to_halves) ix[j] = 2 * j, ix[p / 2 + j] = 2 * j + 1;
+    else ix[2 * j] = j, ix[2 * j + 1] = p / 2 + j;
+  }
+  auto rows = w.narrow(0, off, p);
+  rows.copy_(rows.index_select(0, idx));
 }
 
 }  // namespace moescope

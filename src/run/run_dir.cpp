@@ -1,5 +1,5 @@
-// run_config.cpp: see run_config.h.
-#include "run/run_config.h"
+// run_dir.cpp: see run_dir.h.
+#include "run/run_dir.h"
 
 #include <filesystem>
 #include <stdexcept>
@@ -8,10 +8,16 @@
 
 #include "io/atomic_file.h"
 #include "io/json_guard.h"
-#include "run/run_layout.h"
 
 namespace moescope {
 namespace fs = std::filesystem;
+
+std::string config_path(const std::string& r) { return (fs::path(r) / kConfigFile).string(); }
+std::string metrics_path(const std::string& r) { return (fs::path(r) / kMetricsFile).string(); }
+std::string alerts_path(const std::string& r) { return (fs::path(r) / kAlertsFile).string(); }
+std::string tensorboard_dir(const std::string& r) { return (fs::path(r) / kTensorBoardDir).string(); }
+std::string latest_dir(const std::string& r) { return (fs::path(r) / kCheckpointsDir / "latest").string(); }
+std::string best_dir(const std::string& r) { return (fs::path(r) / kCheckpointsDir / "best").string(); }
 
 void write_run_config(const std::string& run_dir, Config& cfg) {
   nlohmann::json j = cfg.fields().to_json();

@@ -1,5 +1,5 @@
-// run_dir.cpp: see run_dir.h.
-#include "train/run_dir.h"
+// loaded_run.cpp: see loaded_run.h.
+#include "train/loaded_run.h"
 
 #include <sstream>
 #include <stdexcept>

@@ -1,21 +1,23 @@
-// run_loader.h: loading a run for eval/generate/scope whether it is a training run
-// (train/run_dir.h) or a compressed one written by `moescope compress` (compress/compressed_run.h).
-// It lives in the cli so that train never depends on compress.
+// any_run.h: the run a loading command (eval, generate, scope, export) uses, whatever its
+// kind: a training run (train/loaded_run.h), a compressed one written by `moescope compress`
+// (compress/compressed_run.h) or a Hugging Face model directory (train/hf_model_dir.h); and the
+// options that name it and how it is held (--run/--model, --weights, --dtype). It lives in the
+// cli so that train never depends on compress.
 #pragma once
 #include <string>
 
 #include <CLI/CLI.hpp>
 
-#include "train/hf_checkpoint.h"
-#include "train/run_dir.h"
+#include "train/hf_model_dir.h"
+#include "train/loaded_run.h"
 
 namespace moescope {
 
 // A Hugging Face model directory (config.json with a model_type) loads through load_model_dir
-// (train/hf_checkpoint.h); one written by `compress --model` (compress/mobe_dir.h) with its experts
+// (train/hf_model_dir.h); one written by `compress --model` (compress/mobe_dir.h) with its experts
 // composed from their banks once, after the other weights. Otherwise load_run, with the weights of a compressed run (compress::load_compressed_weights: every
 // unfactorised weight, each factorised expert matrix composed once from its bank) when it is one.
-// `weights` applies to model directories only (train/hf_checkpoint.h HfWeights).
+// `weights` applies to model directories only (train/hf_model_dir.h HfWeights).
 LoadedRun load_any_run(const std::string& run_dir, const std::string& device, HfWeights weights = HfWeights::kCopy);
 
 // --run RUN or --model DIR (exactly one), both into *dir: the loading commands (eval, generate).

@@ -1,5 +1,5 @@
-// run_loader.cpp: see run_loader.h.
-#include "cli/run_loader.h"
+// any_run.cpp: see any_run.h.
+#include "cli/any_run.h"
 
 #include <filesystem>
 #include <iostream>
@@ -7,7 +7,7 @@
 
 #include "compress/compressed_run.h"
 #include "compress/mobe_dir.h"
-#include "train/hf_checkpoint.h"
+#include "train/hf_model_dir.h"
 
 namespace moescope {
 

@@ -1,5 +1,7 @@
-// run_setup.h: the checks and clean-up the trainer does before a run starts: what --resume may
-// change, whether the data splits hold a window, and the temp files a killed write left.
+// run_start.h: opening a run directory to train (a new run or a resume): the checks and
+// clean-up the trainer does before a run starts: what --resume may change, whether the data
+// splits hold a window, and the temp files a killed write left. The directory's layout and
+// config.json are run/run_dir.h; loading a run for use is train/loaded_run.h.
 #pragma once
 #include <ostream>
 #include <string>

@@ -1,4 +1,4 @@
-// metrics.h: per-iteration quality metrics of a group, and the JSON records of metrics.jsonl.
+// factor_metrics.h: per-iteration quality metrics of a group, and the JSON records of metrics.jsonl.
 //
 // rel_error   ||W - W_hat||_F / ||W||_F in original units;  mse = ||W - W_hat||_F^2 / numel
 // support_*   per expert, the number of alpha_ij > prune_eps: median, mean, 95th percentile

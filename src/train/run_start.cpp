@@ -1,5 +1,5 @@
-// run_setup.cpp: see run_setup.h.
-#include "train/run_setup.h"
+// run_start.cpp: see run_start.h.
+#include "train/run_start.h"
 
 #include <filesystem>
 #include <stdexcept>
@@ -7,8 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "io/remove_tree.h"
-#include "run/run_config.h"
-#include "run/run_layout.h"
+#include "run/run_dir.h"
 #include "train/checkpoint.h"
 
 namespace moescope {

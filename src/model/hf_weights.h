@@ -1,4 +1,7 @@
-// hf_shards.h: the weights of a Hugging Face model directory, read tensor by tensor.
+// hf_weights.h: the weights of a Hugging Face model directory, tensor by tensor: their names
+// per architecture, the shards that hold them, their dtypes (FP8 included) and the RoPE row
+// order of DeepSeek's MLA weights. Loading them into a model is model/hf_weights_load.h,
+// writing a model's as Hugging Face ones model/hf_weights_export.h.
 //
 // A model directory holds model.safetensors, or shards listed in model.safetensors.index.json
 // ("weight_map": tensor -> file); each file is memory-mapped once (io/mapped_safetensors.h) and
@@ -6,16 +9,18 @@
 // does not list, a missing shard, a file name outside the directory: errors naming them).
 // Float tensors read as F32, BF16, F16, and F8_E4M3 with a "<name>_scale_inv" F32 tensor of
 // block x block scales (w = fp8(w) * scale_inv[i/block, j/block], DeepSeek-V3).
-// Used by the loader (train/hf_checkpoint.h) and by `compress --model`, which streams one
+// Used by the loader (model/hf_weights_load.h) and by `compress --model`, which streams one
 // layer's experts at a time (compress/model_dir_compress.h).
 #pragma once
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <torch/torch.h>
 
+#include "core/config.h"
 #include "io/mapped_safetensors.h"
 
 namespace moescope {
@@ -66,5 +71,14 @@ at::Tensor hf_read_float(const HfShards& sh, const std::string& name, const std:
 at::Tensor hf_read_fp8(const HfShards& sh, const std::string& name, const std::vector<int64_t>& want, int64_t block);
 // "<name>_scale_inv" for "<...>.weight".
 std::string hf_scale_inv_name(const std::string& weight_name);
+
+// DeepSeek's rope_interleave: the RoPE rows of q_b_proj (q_proj) and kv_a_proj_with_mqa are
+// stored interleaved [x0 x1 x2 x3 ..]; moescope's rotate-half wants [x0 x2 .. | x1 x3 ..].
+// The RoPE row blocks of an MLA weight (module name) as (offset, width) pairs; none for any
+// other weight.
+std::vector<std::pair<int64_t, int64_t>> hf_rope_rows(const ModelConfig& c, const std::string& module_name);
+// Rows [off, off + p) of a [rows, cols] weight, in place: interleaved pairs -> halves
+// (to_halves, on load) or back (on export). An exact permutation.
+void permute_rope_rows(at::Tensor& w, int64_t off, int64_t p, bool to_halves);
 
 }  // namespace moescope

@@ -1,4 +1,4 @@
-// report.h: the per-bank table `moescope scope` prints for a compressed run, from the
+// compress_summary.h: the per-bank table `moescope scope` prints for a compressed run, from the
 // "compress_summary" record of OUT_DIR/metrics.jsonl.
 #pragma once
 #include <string>

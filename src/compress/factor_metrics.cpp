@@ -1,5 +1,5 @@
-// metrics.cpp: see metrics.h.
-#include "compress/metrics.h"
+// factor_metrics.cpp: see factor_metrics.h.
+#include "compress/factor_metrics.h"
 
 #include <algorithm>
 #include <cmath>

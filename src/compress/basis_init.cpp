@@ -1,5 +1,5 @@
-// init.cpp: see init.h.
-#include "compress/init.h"
+// basis_init.cpp: see basis_init.h.
+#include "compress/basis_init.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 

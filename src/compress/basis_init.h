@@ -1,4 +1,4 @@
-// init.h: initial factors for a group (compress.init), then A by the closed-form refit.
+// basis_init.h: initial factors for a group (compress.init), then A by the closed-form refit.
 //   svd     grouped SVD: experts are clustered into M groups by k-means on their row-space
 //           signatures vec(Z_i^T Z_i) (cosine distance); basis j is the top-R right singular
 //           vectors of cluster j's stacked rows; each expert starts mostly on its cluster's basis

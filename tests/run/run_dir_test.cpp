@@ -1,4 +1,5 @@
-// run_config_test.cpp: a run's config.json round trip, and an older run's retired settings.
+// run_dir_test.cpp: a run directory's config.json round trip (run/run_dir.h), and an older run's
+// retired settings.
 #include <unistd.h>
 
 #include <filesystem>
@@ -7,8 +8,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "run/run_config.h"
-#include "run/run_layout.h"
+#include "run/run_dir.h"
 
 using namespace moescope;
 namespace fs = std::filesystem;

@@ -1,6 +1,6 @@
-// run_dir.h: loading a run for use (eval, generate, scope, compress): config, tokenizer, weights
-// on the chosen device in the run's compute dtype. The layout of a run directory is
-// run/run_layout.h, its config.json run/run_config.h.
+// loaded_run.h: a run loaded for use (eval, generate, scope, compress): config, tokenizer, weights
+// on the chosen device in the run's compute dtype. The layout of a run directory and its
+// config.json are run/run_dir.h; opening a run directory to train is train/run_start.h.
 #pragma once
 #include <functional>
 #include <memory>
@@ -9,8 +9,7 @@
 #include "core/config.h"
 #include "data/tokenizer.h"
 #include "model/transformer.h"
-#include "run/run_config.h"
-#include "run/run_layout.h"
+#include "run/run_dir.h"
 
 namespace moescope {
 

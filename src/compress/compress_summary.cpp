@@ -1,5 +1,5 @@
-// report.cpp: see report.h.
-#include "compress/report.h"
+// compress_summary.cpp: see compress_summary.h.
+#include "compress/compress_summary.h"
 
 #include <cstdio>
 #include <sstream>

@@ -1,8 +1,8 @@
 // hf_checkpoint.h: Hugging Face model directories in and out.
 //
-// A model directory holds config.json (run/hf_config.h), model.safetensors or shards listed in
+// A model directory holds config.json (hf/config_import.h), model.safetensors or shards listed in
 // model.safetensors.index.json ("weight_map": tensor -> file), and tokenizer.json (with
-// tokenizer_config.json) read by the Hugging Face tokenizer (data/hf_tokenizer.h).
+// tokenizer_config.json) read by the Hugging Face tokenizer (hf/tokenizer.h).
 // Weights are memory-mapped (io/mapped_safetensors.h) and copied into the model's fp32
 // parameters, tensor by tensor: F32, BF16, F16, and F8_E4M3 with a "<name>_scale_inv" F32
 // tensor of 128x128 blocks (w = fp8(w) * scale_inv[i/128, j/128], DeepSeek-V3).
@@ -21,7 +21,7 @@
 
 #include "model/hf_shards.h"  // hf_tensor_name
 
-#include "run/hf_config.h"
+#include "hf/config_import.h"
 #include "train/run_dir.h"
 
 namespace moescope {
@@ -64,7 +64,7 @@ LoadedRun load_model_dir(const std::string& dir, const std::string& device, std:
                          HfWeights weights = HfWeights::kCopy, const HfLoadOverlay* overlay = nullptr);
 
 // Writes `model` as a Hugging Face directory of the architecture export_hf_config picks
-// (run/hf_export_config.h): config.json, model.safetensors (F32, that architecture's tensor
+// (hf/config_export.h): config.json, model.safetensors (F32, that architecture's tensor
 // names; DeepSeek RoPE rows back in interleaved order) and, when `tokenizer_dir` holds a Hugging
 // Face tokenizer.json, the tokenizer files (else moescope's tokenizer as moescope_tokenizer.json).
 // Throws std::invalid_argument naming a setting no architecture expresses, before writing anything.

@@ -3,9 +3,12 @@
 
 #include <stdexcept>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include <nlohmann/json.hpp>
+
+#include "hf/config_keys.h"
 
 namespace moescope {
 namespace {
@@ -30,21 +33,21 @@ std::vector<int64_t> dense_layers(const ModelConfig& m) {
   return d;
 }
 
-// The keys every architecture shares.
+// The table keys of `type` (config_keys.h: the fields, and the fixed values transformers' config
+// has), plus the bookkeeping keys every architecture shares.
 json common(const ModelConfig& m, const std::string& type, const std::string& arch, int64_t bos, int64_t eos) {
   json c;
+  const uint32_t bit = hf_arch(type);
+  ModelConfig fields = m;  // the table's accessors take a mutable config
+  for (const HfFieldKey& k : hf_field_keys()) {
+    if (!(k.archs & bit)) continue;
+    std::visit([&](auto* p) { c[k.key] = k.null_is_zero && *p == 0 ? json(nullptr) : json(*p); }, k.ref(fields));
+  }
+  for (const HfFixedKey& k : hf_fixed_keys())
+    if ((k.archs & bit) && k.exported) c[k.key] = k.value;
   c["architectures"] = {arch};
   c["model_type"] = type;
-  c["vocab_size"] = m.vocab_size;
-  c["hidden_size"] = m.d_model;
-  c["num_hidden_layers"] = m.n_layers;
-  c["num_attention_heads"] = m.attn.n_heads;
-  c["hidden_act"] = "silu";
-  c["max_position_embeddings"] = m.max_seq_len;
-  c["rms_norm_eps"] = m.norm_eps;
-  c["tie_word_embeddings"] = m.tie_embeddings;
-  c["rope_theta"] = m.attn.rope_theta;
-  c["attention_bias"] = false;
+  c["max_position_embeddings"] = m.max_seq_len;  // import caps it at 32768
   c["bos_token_id"] = bos >= 0 ? json(bos) : json(nullptr);
   c["eos_token_id"] = eos >= 0 ? json(eos) : json(nullptr);
   c["torch_dtype"] = "float32";
@@ -105,31 +108,18 @@ json export_deepseek(const ModelConfig& m, int64_t bos, int64_t eos) {
     refuse("attn.yarn_softmax_mscale = false",
            "transformers' DeepSeek attention always folds mscale(factor, mscale_all_dim)^2 into the softmax scale");
   json c = common(m, type, type == "deepseek_v3" ? "DeepseekV3ForCausalLM" : "DeepseekV2ForCausalLM", bos, eos);
-  c["intermediate_size"] = m.dense_hidden;
-  c["moe_intermediate_size"] = e.expert_hidden;
   c["num_key_value_heads"] = a.n_heads;
   c["n_shared_experts"] = n_shared;
-  c["n_routed_experts"] = e.n_routed;
-  c["num_experts_per_tok"] = e.top_k;
-  c["routed_scaling_factor"] = e.routed_scaling_factor;
   c["first_k_dense_replace"] = first_k;
-  c["moe_layer_freq"] = 1;
-  c["kv_lora_rank"] = a.kv_lora_rank;
-  c["q_lora_rank"] = a.q_lora_rank > 0 ? json(a.q_lora_rank) : json(nullptr);
-  c["qk_rope_head_dim"] = a.qk_rope_head_dim;
-  c["qk_nope_head_dim"] = a.qk_nope_head_dim;
-  c["v_head_dim"] = a.v_head_dim;
   const bool groups = moe && e.n_group > 1;
   c["n_group"] = groups ? e.n_group : 1;
   c["topk_group"] = groups ? e.topk_group : 1;
   if (type == "deepseek_v3") {
-    c["norm_topk_prob"] = e.norm_topk_prob;
     c["topk_method"] = "noaux_tc";
     c["scoring_func"] = "sigmoid";
     c["num_nextn_predict_layers"] = 0;
     c["rope_interleave"] = true;
   } else {
-    c["norm_topk_prob"] = false;
     c["topk_method"] = groups ? "group_limited_greedy" : "greedy";
     c["scoring_func"] = "softmax";
   }
@@ -195,26 +185,11 @@ json export_mha(const ModelConfig& m, int64_t bos, int64_t eos) {
   const int64_t head_dim = a.head_dim > 0 ? a.head_dim : m.d_model / a.n_heads;
   c["num_key_value_heads"] = a.n_kv_heads > 0 ? a.n_kv_heads : a.n_heads;
   c["head_dim"] = head_dim;
-  c["num_experts_per_tok"] = e.top_k;
-  if (type == "mixtral") {
-    c["num_local_experts"] = e.n_routed;
-    c["intermediate_size"] = e.expert_hidden;
-    c["sliding_window"] = nullptr;
-  } else if (type == "olmoe") {
+  if (type == "qwen2_moe" || type == "qwen3_moe") {
     c["num_experts"] = e.n_routed;
-    c["intermediate_size"] = e.expert_hidden;
-    c["norm_topk_prob"] = e.norm_topk_prob;
-    c["clip_qkv"] = a.clip_qkv > 0 ? json(a.clip_qkv) : json(nullptr);
-  } else {
-    c["num_experts"] = e.n_routed;
-    c["moe_intermediate_size"] = e.expert_hidden;
-    c["intermediate_size"] = m.dense_hidden;
-    c["norm_topk_prob"] = e.norm_topk_prob;
     c["decoder_sparse_step"] = 1;
     c["mlp_only_layers"] = dense;
-    c["use_sliding_window"] = false;
     if (type == "qwen2_moe") {
-      c["qkv_bias"] = true;
       c["shared_expert_intermediate_size"] = any_moe ? shared_width : 0;
     }
   }

@@ -7,75 +7,53 @@
 #include <optional>
 #include <set>
 #include <stdexcept>
+#include <type_traits>
+#include <variant>
 
 #include <nlohmann/json.hpp>
 
 #include "io/atomic_file.h"
 #include "io/json_guard.h"
+#include "hf/config_json.h"
 
 namespace moescope {
 namespace {
 
 using nlohmann::json;
 
-// Keys that never change the forward pass of an inference model.
-const std::set<std::string>& harmless_keys() {
-  static const std::set<std::string> k = {
-      "architectures", "auto_map", "model_type", "torch_dtype", "dtype", "transformers_version", "_name_or_path",
-      "bos_token_id", "eos_token_id", "pad_token_id", "use_cache", "initializer_range", "attention_dropout",
-      "output_router_logits", "router_aux_loss_coef", "router_jitter_noise", "aux_loss_alpha", "seq_aux", "ep_size",
-      "return_dict", "output_attentions", "output_hidden_states", "max_window_layers", "is_decoder", "use_return_dict",
-      "tokenizer_class", "chat_template", "keys_to_ignore_at_inference"};
-  return k;
+using Reader = hf::ConfigReader;
+
+// Every table key of `arch` (config_keys.h) into `m`, then the fixed keys checked.
+void read_table(Reader& r, uint32_t arch, ModelConfig& m) {
+  for (const HfFieldKey& k : hf_field_keys()) {
+    if (!(k.archs & arch)) continue;
+    std::visit(
+        [&](auto* p) {
+          using T = std::remove_pointer_t<decltype(p)>;
+          if constexpr (std::is_same_v<T, bool>) *p = r.flag(k.key, k.def.value_or(0) != 0);
+          else if constexpr (std::is_same_v<T, int64_t>)
+            *p = r.i64(k.key, k.def ? std::optional<int64_t>(static_cast<int64_t>(*k.def)) : std::nullopt);
+          else *p = r.num(k.key, k.def);
+        },
+        k.ref(m));
+  }
+  for (const HfFixedKey& k : hf_fixed_keys()) {
+    if (!(k.archs & arch)) continue;
+    if (k.value.is_null()) {
+      if (r.has(k.key)) r.fail(k.key, k.why);
+      continue;
+    }
+    bool same;
+    if (k.value.is_boolean()) same = r.flag(k.key, k.value.get<bool>()) == k.value.get<bool>();
+    else if (k.value.is_number_integer()) same = r.i64(k.key, k.value.get<int64_t>()) == k.value.get<int64_t>();
+    else if (k.value.is_number()) same = r.num(k.key, k.value.get<double>()) == k.value.get<double>();
+    else same = r.str(k.key, k.value.get<std::string>()) == k.value.get<std::string>();
+    if (!same) r.fail(k.key, k.why);
+  }
 }
 
-struct Reader {
-  const json& j;
-  std::string where;
-  std::set<std::string> used;
-
-  [[noreturn]] void fail(const std::string& key, const std::string& why) const {
-    const std::string v = j.contains(key) ? " = " + printable_text(j[key].dump(), 80) : "";
-    throw std::runtime_error(where + ": " + key + v + ": " + why);
-  }
-  bool has(const std::string& k) {
-    used.insert(k);
-    return j.contains(k) && !j[k].is_null();
-  }
-  int64_t i64(const std::string& k, std::optional<int64_t> def = std::nullopt) {
-    if (!has(k)) {
-      if (def) return *def;
-      fail(k, "missing (required for this model_type)");
-    }
-    if (!j[k].is_number_integer()) fail(k, "must be an integer");
-    return j[k].get<int64_t>();
-  }
-  double num(const std::string& k, std::optional<double> def = std::nullopt) {
-    if (!has(k)) {
-      if (def) return *def;
-      fail(k, "missing (required for this model_type)");
-    }
-    if (!j[k].is_number()) fail(k, "must be a number");
-    return j[k].get<double>();
-  }
-  bool flag(const std::string& k, bool def) {
-    if (!has(k)) return def;
-    if (!j[k].is_boolean()) fail(k, "must be true or false");
-    return j[k].get<bool>();
-  }
-  std::string str(const std::string& k, const std::string& def) {
-    if (!has(k)) return def;
-    if (!j[k].is_string()) fail(k, "must be a string");
-    return j[k].get<std::string>();
-  }
-  void require(const std::string& k, bool ok, const std::string& why) {
-    if (!ok) fail(k, why);
-  }
-};
-
 void read_rope(Reader& r, AttentionConfig& a, int64_t max_pos, HfModelConfig* out) {
-  a.rope_theta = r.num("rope_theta", 10000.0);
-  json rs;
+  json rs;  // rope_theta: the key table
   if (r.has("rope_scaling")) rs = r.j["rope_scaling"];
   if (r.has("rope_parameters")) {  // transformers 5.x: theta and scaling in one object
     const json& p = r.j["rope_parameters"];
@@ -113,25 +91,14 @@ void read_rope(Reader& r, AttentionConfig& a, int64_t max_pos, HfModelConfig* ou
   (void)out;
 }
 
-void read_common(Reader& r, ModelConfig& m, HfModelConfig* out) {
-  m.vocab_size = r.i64("vocab_size");
-  m.d_model = r.i64("hidden_size");
-  m.n_layers = r.i64("num_hidden_layers");
+void read_common(Reader& r, uint32_t arch, ModelConfig& m, HfModelConfig* out) {
+  read_table(r, arch, m);
   const int64_t max_pos = r.i64("max_position_embeddings", 4096);
   m.max_seq_len = std::min<int64_t>(max_pos, 32768);
   if (max_pos > m.max_seq_len)
     out->notes.push_back("max_position_embeddings = " + std::to_string(max_pos) + ": moescope caps model.max_seq_len at " +
                          std::to_string(m.max_seq_len) + " (KV cache size)");
-  m.norm_eps = r.num("rms_norm_eps", 1e-6);
-  m.tie_embeddings = r.flag("tie_word_embeddings", false);
-  m.attn.n_heads = r.i64("num_attention_heads");
   m.attn.n_kv_heads = r.i64("num_key_value_heads", m.attn.n_heads);
-  const std::string act = r.str("hidden_act", "silu");
-  if (act != "silu") r.fail("hidden_act", "only silu (SwiGLU) is supported");
-  if (r.i64("pretraining_tp", 1) != 1) r.fail("pretraining_tp", "only 1 is supported");
-  if (r.flag("attention_bias", false)) r.fail("attention_bias", "biases on every attention projection are not supported");
-  if (r.flag("mlp_bias", false)) r.fail("mlp_bias", "MLP biases are not supported");
-  if (r.has("partial_rotary_factor") && r.num("partial_rotary_factor") != 1.0) r.fail("partial_rotary_factor", "only 1 is supported");
   read_rope(r, m.attn, max_pos, out);
   m.ffn = FfnKind::kMoe;
   m.moe.jitter = Jitter::kNone;
@@ -143,8 +110,7 @@ void read_common(Reader& r, ModelConfig& m, HfModelConfig* out) {
 }
 
 void no_sliding_window(Reader& r) {
-  if (r.flag("use_sliding_window", false)) r.fail("use_sliding_window", "sliding-window attention is not supported");
-  r.has("sliding_window");  // unused while use_sliding_window is false
+  r.has("sliding_window");  // unused: use_sliding_window is false (the key table)
   if (r.has("layer_types")) {
     for (const auto& t : r.j["layer_types"])
       if (!t.is_string() || t.get<std::string>() != "full_attention") r.fail("layer_types", "only full_attention layers are supported");
@@ -153,7 +119,7 @@ void no_sliding_window(Reader& r) {
 
 void read_deepseek(Reader& r, HfModelConfig* out, bool v3) {
   ModelConfig& m = out->model;
-  read_common(r, m, out);
+  read_common(r, v3 ? kHfDeepseekV3 : kHfDeepseekV2, m, out);
   if (m.norm_eps != 1e-6)
     r.fail("rms_norm_eps", "DeepSeek's latent norms (q_a_layernorm, kv_a_layernorm) use 1e-6 in transformers; another "
                            "rms_norm_eps would need two epsilons, which moescope does not have");
@@ -161,11 +127,6 @@ void read_deepseek(Reader& r, HfModelConfig* out, bool v3) {
   a.type = AttnType::kMla;
   a.n_kv_heads = 0;
   r.used.insert("num_key_value_heads");
-  a.q_lora_rank = r.i64("q_lora_rank", 0);
-  a.kv_lora_rank = r.i64("kv_lora_rank");
-  a.qk_nope_head_dim = r.i64("qk_nope_head_dim");
-  a.qk_rope_head_dim = r.i64("qk_rope_head_dim");
-  a.v_head_dim = r.i64("v_head_dim");
   r.has("head_dim");  // transformers sets it to qk_rope_head_dim
   if (r.has("qk_head_dim") && r.i64("qk_head_dim") != a.qk_nope_head_dim + a.qk_rope_head_dim)
     r.fail("qk_head_dim", "must be qk_nope_head_dim + qk_rope_head_dim (transformers 5 writes it so)");
@@ -174,15 +135,9 @@ void read_deepseek(Reader& r, HfModelConfig* out, bool v3) {
   a.yarn_softmax_mscale = true;
   out->rope_interleave = v3 ? r.flag("rope_interleave", true) : true;
   auto& e = m.moe;
-  m.dense_hidden = r.i64("intermediate_size");
-  e.n_routed = r.i64("n_routed_experts");
-  e.n_shared = r.i64("n_shared_experts", 0);
-  e.expert_hidden = r.i64("moe_intermediate_size");
+  e.n_shared = r.i64("n_shared_experts", 0);  // fused: shared_hidden 0 = n_shared * expert_hidden
   e.shared_hidden = 0;
-  e.top_k = r.i64("num_experts_per_tok");
   e.first_k_dense = r.i64("first_k_dense_replace", 0);
-  if (r.i64("moe_layer_freq", 1) != 1) r.fail("moe_layer_freq", "only 1 is supported (transformers ignores it)");
-  e.routed_scaling_factor = r.num("routed_scaling_factor", 1.0);
   const std::string method = r.str("topk_method", v3 ? "noaux_tc" : "greedy");
   const std::string scoring = r.str("scoring_func", v3 ? "sigmoid" : "softmax");
   if (v3) {
@@ -191,7 +146,6 @@ void read_deepseek(Reader& r, HfModelConfig* out, bool v3) {
     e.score_func = ScoreFunc::kSigmoid;
     e.n_group = r.i64("n_group", 1);
     e.topk_group = r.i64("topk_group", 1);
-    e.norm_topk_prob = r.flag("norm_topk_prob", true);
     e.bias_balance = true;  // e_score_correction_bias: selection only
     out->mtp_layers = r.i64("num_nextn_predict_layers", 0);
     if (out->mtp_layers > 0)
@@ -219,38 +173,27 @@ void read_deepseek(Reader& r, HfModelConfig* out, bool v3) {
     } else {
       r.fail("topk_method", "deepseek_v2 supports greedy and group_limited_greedy");
     }
-    // transformers' DeepseekV2Moe never renormalises and always scales by routed_scaling_factor.
-    if (r.flag("norm_topk_prob", false))
-      r.fail("norm_topk_prob", "true is ignored by transformers' deepseek_v2 but honoured by DeepSeek's own code; "
-                               "moescope refuses the ambiguity");
-    e.norm_topk_prob = false;
+    e.norm_topk_prob = false;  // the key table refuses true
   }
 }
 
 void read_qwen_like(Reader& r, HfModelConfig* out, const std::string& type) {
   ModelConfig& m = out->model;
-  read_common(r, m, out);
+  read_common(r, hf_arch(type), m, out);
   auto& a = m.attn;
   auto& e = m.moe;
   a.type = AttnType::kMha;
-  a.head_dim = r.i64("head_dim", m.d_model / a.n_heads);
+  // n_heads 0 is refused by validate() below; no division by it here.
+  a.head_dim = r.i64("head_dim", a.n_heads > 0 ? m.d_model / a.n_heads : 0);
   e.score_func = ScoreFunc::kSoftmax;
   e.n_group = 1, e.topk_group = 1;
-  e.top_k = r.i64("num_experts_per_tok");
   e.n_shared = 0;
   if (type == "mixtral") {
-    e.n_routed = r.i64("num_local_experts");
-    e.expert_hidden = r.i64("intermediate_size");
     m.dense_hidden = e.expert_hidden;
     e.norm_topk_prob = true;
-    if (r.has("sliding_window")) r.fail("sliding_window", "sliding-window attention is not supported (null is)");
   } else if (type == "olmoe") {
-    e.n_routed = r.i64("num_experts");
-    e.expert_hidden = r.i64("intermediate_size");
     m.dense_hidden = e.expert_hidden;
-    e.norm_topk_prob = r.flag("norm_topk_prob", false);
     a.qk_norm = QkNorm::kFull;
-    a.clip_qkv = r.has("clip_qkv") ? r.num("clip_qkv") : 0.0;
     if (r.has("clip_qkv") && a.clip_qkv <= 0) r.fail("clip_qkv", "must be > 0 or null");
   } else {  // qwen2_moe, qwen3_moe
     no_sliding_window(r);
@@ -258,9 +201,6 @@ void read_qwen_like(Reader& r, HfModelConfig* out, const std::string& type) {
     const bool local = r.has("num_local_experts");
     e.n_routed = local && !r.has("num_experts") ? r.i64("num_local_experts") : r.i64("num_experts");
     if (local && r.i64("num_local_experts") != e.n_routed) r.fail("num_local_experts", "differs from num_experts");
-    e.expert_hidden = r.i64("moe_intermediate_size");
-    m.dense_hidden = r.i64("intermediate_size");
-    e.norm_topk_prob = r.flag("norm_topk_prob", false);
     e.sparse_step = r.i64("decoder_sparse_step", 1);
     if (e.sparse_step < 1) r.fail("decoder_sparse_step", "must be >= 1");
     std::string dense;
@@ -273,7 +213,6 @@ void read_qwen_like(Reader& r, HfModelConfig* out, const std::string& type) {
     }
     e.dense_layers = dense;
     if (type == "qwen2_moe") {
-      a.qkv_bias = r.flag("qkv_bias", true);
       const int64_t sh = r.i64("shared_expert_intermediate_size", 0);
       if (sh > 0) {
         e.n_shared = 1;
@@ -287,11 +226,6 @@ void read_qwen_like(Reader& r, HfModelConfig* out, const std::string& type) {
 }
 
 }  // namespace
-
-const std::vector<std::string>& hf_model_types() {
-  static const std::vector<std::string> t = {"deepseek_v3", "deepseek_v2", "qwen2_moe", "qwen3_moe", "mixtral", "olmoe"};
-  return t;
-}
 
 HfModelConfig translate_hf_config(const json& j, const std::string& where) {
   if (!j.is_object()) throw std::runtime_error(where + ": not a JSON object");
@@ -318,7 +252,7 @@ HfModelConfig translate_hf_config(const json& j, const std::string& where) {
     read_qwen_like(r, &out, out.model_type);
   // Keys read by one architecture but present in another's config are still refused below.
   for (const auto& it : j.items()) {
-    if (r.used.count(it.key()) || harmless_keys().count(it.key())) continue;
+    if (r.used.count(it.key()) || hf_ignored_keys().count(it.key())) continue;
     throw std::runtime_error(where + ": config key '" + printable_text(it.key(), 80) + "' is not supported for model_type " +
                              out.model_type + " (it may change the model's maths; moescope does not implement it)");
   }

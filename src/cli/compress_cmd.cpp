@@ -18,7 +18,7 @@
 #include "compress/compressed_run.h"
 #include "compress/compressor.h"
 #include "compress/model_dir_compress.h"
-#include "run/hf_config.h"
+#include "hf/config_import.h"
 #include "io/jsonl.h"
 #include "train/loaded_run.h"
 

@@ -1,6 +1,6 @@
 // export_cmd.cpp: `moescope export --run RUN --out DIR`: a Hugging Face model directory
 // (config.json, model.safetensors, tokenizer files) of a run's best checkpoint, as the
-// transformers architecture that expresses it exactly (run/hf_export_config.h: deepseek_v3,
+// transformers architecture that expresses it exactly (hf/config_export.h: deepseek_v3,
 // deepseek_v2, qwen3_moe, qwen2_moe, mixtral, olmoe). Settings no architecture expresses are
 // refused by name. RUN may also be a model directory (a MoBE-compressed one is written with its
 // experts composed: a plain directory transformers loads).

@@ -19,7 +19,7 @@
 #include "data/dataset.h"
 #include "io/atomic_file.h"
 #include "run/health.h"
-#include "run/hf_config.h"
+#include "hf/config_import.h"
 #include "run/routing_profile_view.h"
 #include "run/run_dir.h"
 #include "scope/corpus_scope.h"

@@ -12,7 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
-#include "data/hf_tokenizer.h"
+#include "data/hf_bridge.h"
 #include "data/tokenizer.h"
 
 namespace moescope {
@@ -37,8 +37,8 @@ Command register_tokenize(CLI::App& app) {
     if (fs::is_directory(path)) tok = load_tokenizer(path.string());
     else if (path.filename() == "tokenizer.json" && fs::exists(path))
       tok = load_tokenizer(path.has_parent_path() ? path.parent_path().string() : ".");
-    else tok = HfTokenizer::load(path.string());
-    const auto* hf = dynamic_cast<const HfTokenizer*>(tok.get());
+    else tok = std::make_unique<HfTokenizerAdapter>(HfTokenizer::load(path.string()));
+    const HfTokenizer* hf = as_hf_tokenizer(*tok);
     if (o->special && !hf) throw std::invalid_argument("--special needs a Hugging Face tokenizer (this one is " + tok->kind() + ")");
     std::string line;
     for (size_t n = 1; std::getline(std::cin, line); ++n) {

@@ -10,7 +10,7 @@
 
 #include "cli/commands.h"
 #include "core/host_memory.h"
-#include "run/hf_config.h"
+#include "hf/config_import.h"
 #include "dist/process_group.h"
 #include "scope/microscope.h"
 #include "train/loaded_run.h"

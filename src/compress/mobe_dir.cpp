@@ -10,7 +10,7 @@
 #include "io/json_guard.h"
 #include "io/safetensors.h"
 #include "model/param_names.h"
-#include "run/hf_config.h"
+#include "hf/config_import.h"
 
 namespace moescope::compress {
 namespace fs = std::filesystem;

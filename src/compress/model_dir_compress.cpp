@@ -24,7 +24,7 @@
 #include "io/json_guard.h"
 #include "model/hf_weights.h"
 #include "model/param_names.h"
-#include "run/hf_config.h"
+#include "hf/config_import.h"
 #include "run/log_fields.h"
 #include "core/str_edit.h"
 

@@ -8,6 +8,7 @@
 
 #include "io/atomic_file.h"
 #include "data/tokenizer.h"
+#include "core/utf8.h"
 
 #ifndef MOESCOPE_SOURCE_DIR
 #error "MOESCOPE_SOURCE_DIR must be defined (the repository root)"

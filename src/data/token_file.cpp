@@ -37,21 +37,6 @@ uint64_t get_le(const uint8_t* p, int bytes) {
 
 }  // namespace
 
-std::string hex64(uint64_t v) {
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
-  return buf;
-}
-
-uint64_t hash_bytes(std::string_view data, uint64_t seed) {
-  uint64_t h = seed;
-  for (unsigned char c : data) {
-    h ^= c;
-    h *= 0x100000001b3ull;
-  }
-  return h;
-}
-
 void write_token_file(const std::string& path, const std::vector<int32_t>& tokens,
                       uint64_t corpus_hash, uint64_t tokenizer_hash) {
   int32_t max_id = 0;

@@ -18,12 +18,9 @@
 #include <string_view>
 #include <vector>
 
-namespace moescope {
+#include "core/fnv_hash.h"  // hash_bytes, hex64: the cache keys of the header
 
-// FNV-1a 64-bit hash, for cache keys (corpus / tokenizer identity). Continue with `seed`.
-uint64_t hash_bytes(std::string_view data, uint64_t seed = 0xcbf29ce484222325ull);
-// 16 lowercase hex digits of a 64-bit hash (cache file names, tokenizer fingerprints).
-std::string hex64(uint64_t v);
+namespace moescope {
 
 constexpr size_t kTokenFileHeaderBytes = 64;
 constexpr uint32_t kTokenFileVersion = 1;

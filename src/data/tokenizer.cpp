@@ -1,4 +1,4 @@
-// tokenizer.cpp: byte and char tokenizers, UTF-8 helpers, the factory and tokenizer.json I/O.
+// tokenizer.cpp: byte and char tokenizers, the factory and tokenizer.json I/O.
 #include "data/tokenizer.h"
 
 #include <algorithm>
@@ -11,8 +11,9 @@
 #include "io/atomic_file.h"
 #include "io/json_guard.h"
 #include "data/bpe_tokenizer.h"
-#include "data/hf_tokenizer.h"
+#include "data/hf_bridge.h"
 #include "data/token_file.h"
+#include "core/utf8.h"
 
 namespace moescope {
 namespace {
@@ -25,48 +26,6 @@ using nlohmann::json;
 }
 
 }  // namespace
-
-size_t utf8_decode_one(const char* p, size_t n, uint32_t* cp) {
-  const auto* s = reinterpret_cast<const unsigned char*>(p);
-  *cp = kInvalidCodePoint;
-  unsigned char c = s[0];
-  if (c < 0x80) {
-    *cp = c;
-    return 1;
-  }
-  size_t len;
-  uint32_t v, min;
-  if (c >= 0xC2 && c <= 0xDF) len = 2, v = c & 0x1F, min = 0x80;
-  else if (c >= 0xE0 && c <= 0xEF) len = 3, v = c & 0x0F, min = 0x800;
-  else if (c >= 0xF0 && c <= 0xF4) len = 4, v = c & 0x07, min = 0x10000;
-  else return 1;  // continuation byte, overlong lead (C0/C1) or F5..FF
-  if (n < len) return 1;
-  for (size_t i = 1; i < len; ++i) {
-    if ((s[i] & 0xC0) != 0x80) return 1;
-    v = v << 6 | (s[i] & 0x3F);
-  }
-  if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) return 1;
-  *cp = v;
-  return len;
-}
-
-void utf8_append(std::string& out, uint32_t cp) {
-  if (cp < 0x80) {
-    out += char(cp);
-  } else if (cp < 0x800) {
-    out += char(0xC0 | cp >> 6);
-    out += char(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += char(0xE0 | cp >> 12);
-    out += char(0x80 | (cp >> 6 & 0x3F));
-    out += char(0x80 | (cp & 0x3F));
-  } else {
-    out += char(0xF0 | cp >> 18);
-    out += char(0x80 | (cp >> 12 & 0x3F));
-    out += char(0x80 | (cp >> 6 & 0x3F));
-    out += char(0x80 | (cp & 0x3F));
-  }
-}
 
 // ---- byte ----
 
@@ -173,7 +132,7 @@ std::unique_ptr<Tokenizer> build_tokenizer(const std::string& kind, const std::s
   if (kind == "byte") return std::make_unique<ByteTokenizer>();
   if (kind == "char") return std::make_unique<CharTokenizer>(CharTokenizer::from_corpus(read_file(corpus_path)));
   if (kind == "bpe") return BpeTokenizer::train(corpus_path, bpe_vocab_size, work_dir);
-  if (kind.rfind("hf:", 0) == 0) return HfTokenizer::load(kind.substr(3));
+  if (kind.rfind("hf:", 0) == 0) return std::make_unique<HfTokenizerAdapter>(HfTokenizer::load(kind.substr(3)));
   throw std::invalid_argument("unknown tokenizer kind '" + kind + "' (expected char, byte, bpe or hf:PATH)");
 }
 
@@ -192,7 +151,8 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& dir) {
   if (!j.is_object()) throw fail("not a JSON object");
   if (!j.contains("kind") && j.contains("model")) {  // a Hugging Face tokenizer.json
     const std::string cfg = (std::filesystem::path(dir) / "tokenizer_config.json").string();
-    return HfTokenizer::from_parsed(j, text, std::filesystem::exists(cfg) ? read_file(cfg) : std::string(), file);
+    return std::make_unique<HfTokenizerAdapter>(
+        HfTokenizer::from_parsed(j, text, std::filesystem::exists(cfg) ? read_file(cfg) : std::string(), file));
   }
   if (!j.contains("version") || !j["version"].is_number_integer())
     throw fail("missing integer \"version\"");

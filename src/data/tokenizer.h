@@ -71,13 +71,6 @@ class CharTokenizer : public Tokenizer {
   std::unordered_map<uint32_t, int32_t> ids_;  // non-ASCII code point -> id
 };
 
-// Decodes one UTF-8 sequence at the start of p[0, n) (n >= 1). Returns the bytes consumed
-// (1 for an invalid sequence) and sets *cp to the code point, or to kInvalidCodePoint for
-// invalid input (bad lead/continuation byte, overlong form, surrogate, > U+10FFFF, cut off).
-constexpr uint32_t kInvalidCodePoint = 0xFFFFFFFFu;
-size_t utf8_decode_one(const char* p, size_t n, uint32_t* cp);
-void utf8_append(std::string& out, uint32_t cp);
-
 // kind: "byte" | "char" | "bpe" | "hf:PATH". corpus_path is read for char and bpe;
 // bpe_vocab_size and work_dir (scratch space for training) are used by bpe only. Throws
 // std::invalid_argument on an unknown kind, std::runtime_error when training fails, the

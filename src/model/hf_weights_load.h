@@ -1,5 +1,5 @@
 // hf_weights_load.h: a Hugging Face model directory's weights copied (or mapped) into a model
-// built from its config.json (run/hf_config.h).
+// built from its config.json (hf/config_import.h).
 //
 // Weights are memory-mapped (model/hf_weights.h HfShards) and copied into the model's fp32
 // parameters, tensor by tensor: F32, BF16, F16, and F8_E4M3 with a "<name>_scale_inv" F32
@@ -20,7 +20,7 @@
 #include <string>
 
 #include "model/transformer.h"
-#include "run/hf_config.h"
+#include "hf/config_import.h"
 
 namespace moescope {
 

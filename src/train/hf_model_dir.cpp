@@ -10,8 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "data/hf_tokenizer.h"
-#include "data/hf_tokenizer_export.h"
+#include "data/hf_bridge.h"
 #include "data/tokenizer.h"
 #include "core/host_memory.h"
 #include "io/atomic_file.h"
@@ -19,7 +18,7 @@
 #include "model/hf_weights_export.h"
 #include "model/init.h"
 #include "ops/runtime.h"
-#include "run/hf_export_config.h"
+#include "hf/config_export.h"
 #include "train/dtype_choice.h"
 
 namespace moescope {
@@ -85,7 +84,7 @@ LoadedRun load_model_dir(const std::string& dir, const std::string& device, std:
 void export_hf_model(Transformer& model, const Config& cfg, const std::string& tokenizer_dir, const std::string& out_dir) {
   std::unique_ptr<Tokenizer> tok = load_tokenizer(tokenizer_dir);
   int64_t bos = -1, eos = -1;
-  if (auto* hf = dynamic_cast<HfTokenizer*>(tok.get())) {
+  if (const HfTokenizer* hf = as_hf_tokenizer(*tok)) {
     // bos/eos as tokenizer_config.json names them (bos_id() is set only where BOS is added).
     const fs::path tc = fs::path(tokenizer_dir) / "tokenizer_config.json";
     nlohmann::json j = fs::exists(tc) ? parse_json_guarded(read_file(tc.string()), tc.string()) : nlohmann::json::object();

@@ -2,17 +2,17 @@
 // (eval, generate, scope, compress, train --init) with the --weights policy, and written from a
 // moescope model (`moescope export`).
 //
-// A model directory holds config.json (run/hf_config.h), model.safetensors or shards listed in
+// A model directory holds config.json (hf/config_import.h), model.safetensors or shards listed in
 // model.safetensors.index.json, whose tensors model/hf_weights.h names and reads and
 // model/hf_weights_load.h copies or maps into the model, and tokenizer.json (with
-// tokenizer_config.json) read by the Hugging Face tokenizer (data/hf_tokenizer.h).
+// tokenizer_config.json) read by the Hugging Face tokenizer (hf/tokenizer.h).
 #pragma once
 #include <ostream>
 #include <string>
 
 #include "core/config.h"
 #include "model/hf_weights_load.h"  // HfLoadOverlay
-#include "run/hf_config.h"
+#include "hf/config_import.h"
 #include "train/loaded_run.h"
 
 namespace moescope {
@@ -38,7 +38,7 @@ LoadedRun load_model_dir(const std::string& dir, const std::string& device, std:
                          HfWeights weights = HfWeights::kCopy, const HfLoadOverlay* overlay = nullptr);
 
 // Writes `model` as a Hugging Face directory of the architecture export_hf_config picks
-// (run/hf_export_config.h): config.json, model.safetensors (model/hf_weights_export.h: F32,
+// (hf/config_export.h): config.json, model.safetensors (model/hf_weights_export.h: F32,
 // that architecture's tensor names; DeepSeek RoPE rows back in interleaved order) and, when `tokenizer_dir` holds a Hugging
 // Face tokenizer.json, the tokenizer files (else moescope's tokenizer as moescope_tokenizer.json).
 // Throws std::invalid_argument naming a setting no architecture expresses, before writing anything.

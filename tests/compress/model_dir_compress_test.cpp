@@ -23,7 +23,7 @@
 #include "io/remove_tree.h"
 #include "io/safetensors.h"
 #include "model/tensor_io.h"
-#include "run/hf_config.h"
+#include "hf/config_import.h"
 #include "test_paths.h"
 #include "train/hf_model_dir.h"
 

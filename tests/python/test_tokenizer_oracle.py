@@ -13,7 +13,7 @@ tokenizer.json post_processor; transformers' Python layer may add more, e.g. Dee
 add_bos_token, which neither library applies), decode of those ids with
 special tokens kept (text identical; every config here sets clean_up_tokenization_spaces false,
 so the library's decode is the whole of transformers' decode). The C++ tokenizer is checked
-against the same files by tests/data/hf_reference_test.cpp, so the three implementations agree.
+against the same files by tests/hf/reference_test.cpp, so the three implementations agree.
 """
 import base64
 import json

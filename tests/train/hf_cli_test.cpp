@@ -128,7 +128,7 @@ TEST(HfExport, ExportedCharRunEvaluatesAsAModelDirectory) {
   ASSERT_EQ(rc, 0) << out;
 }
 
-// A softmax run without router bias or renormalisation is a deepseek_v2 (run/hf_export_config.h);
+// A softmax run without router bias or renormalisation is a deepseek_v2 (hf/config_export.h);
 // the refusals (softmax with the selection bias, ...) are tested in hf_export_test.cpp and, through
 // this CLI, in tests/python/test_hf_export.py.
 TEST(HfExport, CliExportsASoftmaxRunAsDeepseekV2) {

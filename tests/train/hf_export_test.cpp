@@ -1,6 +1,6 @@
 // hf_export_test.cpp: `moescope export` (train/hf_model_dir.h export_hf_model): a moescope
 // model written as a Hugging Face directory (deepseek_v3, deepseek_v2, qwen3_moe, qwen2_moe,
-// mixtral, olmoe: run/hf_export_config.h) loads back (load_model_dir) with bit-identical logits,
+// mixtral, olmoe: hf/config_export.h) loads back (load_model_dir) with bit-identical logits,
 // and settings no architecture expresses are refused by name. That transformers itself computes
 // the same logits from these directories: tests/python/test_hf_export.py.
 #include <filesystem>

@@ -1,4 +1,4 @@
-// hf_model_test.cpp: Hugging Face model directories (train/hf_model_dir.h, run/hf_config.h)
+// hf_model_test.cpp: Hugging Face model directories (train/hf_model_dir.h, hf/config_import.h)
 // against transformers itself. Every fixture (tests/fixtures/hf/<name>, written and measured by
 // scripts/make_hf_fixtures.py with the pinned transformers, fp32 on the CPU) loads, and:
 //   - its logits at both input lengths match transformers' within 1e-4 of the largest logit;
@@ -23,7 +23,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "data/hf_tokenizer.h"
+#include "hf/tokenizer.h"
 #include "hf_fixtures.h"
 #include "io/atomic_file.h"
 #include "model/hf_weights.h"

@@ -106,7 +106,9 @@ TEST(Dataset, TrainBatchesAreDeterministicWindows) {
   for (int64_t b = 0; b < B; ++b) {
     for (int64_t s = 0; s + 1 < S; ++s) EXPECT_EQ(tg1[b * S + s], in1[b * S + s + 1]);
     EXPECT_TRUE(is_train_window(ds, &in1[b * S], &tg1[b * S], S)) << "row " << b;
-    if (b > 0) EXPECT_NE(std::vector<int64_t>(&in1[b * S], &in1[b * S + S]), std::vector<int64_t>(&in1[0], &in1[S]));
+    if (b > 0) {
+      EXPECT_NE(std::vector<int64_t>(&in1[b * S], &in1[b * S + S]), std::vector<int64_t>(&in1[0], &in1[S]));
+    }
   }
   for (int64_t id : in1) EXPECT_TRUE(id >= 0 && id < ds.vocab_size());
   for (int64_t id : tg1) EXPECT_TRUE(id >= 0 && id < ds.vocab_size());

@@ -12,3 +12,8 @@ OMP_NUM_THREADS=1 ctest --test-dir build --output-on-failure -j2
 if [ "${CI:-}" = "true" ] || [ "${MOESCOPE_CUDA_CHECK:-}" = 1 ]; then
   bash scripts/cuda_link_check.sh
 fi
+# CI (or MOESCOPE_SANITIZE=1): the torch-free libraries and their tests under ASan and UBSan, in
+# build-asan (MOESCOPE_TORCH_FREE_ONLY: no LibTorch), failing on any sanitizer report.
+if [ "${CI:-}" = "true" ] || [ "${MOESCOPE_SANITIZE:-}" = 1 ]; then
+  bash scripts/sanitize_check.sh
+fi

@@ -15,6 +15,15 @@
 namespace moescope {
 namespace {
 
+// RTLD_DEEPBIND keeps the plugin's bundled protobuf apart from the one LibTorch loads. The
+// AddressSanitizer runtime refuses it (google/sanitizers#611: it would bypass its malloc); an
+// ASan build is the torch-free one (scripts/sanitize_check.sh), with no protobuf to clash with.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr int kDeepBind = 0;
+#else
+constexpr int kDeepBind = RTLD_DEEPBIND;
+#endif
+
 std::vector<std::string> candidates() {
   std::vector<std::string> c;
   if (const char* e = std::getenv("MOESCOPE_SPM_PLUGIN"); e && *e) c.emplace_back(e);
@@ -44,7 +53,7 @@ SpmApi load() {
       tried += "\n  " + path + " (not found)";
       continue;
     }
-    void* h = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
+    void* h = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL | kDeepBind);
     if (!h) {
       tried += "\n  " + path + " (" + dlerror() + ")";
       continue;

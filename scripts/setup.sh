@@ -15,7 +15,7 @@ LIBTORCH=${MOESCOPE_LIBTORCH:-wheel}
 PKGS=(build-essential cmake ninja-build pkg-config libgloo-dev
       nlohmann-json3-dev libcli11-dev libtomlplusplus-dev libspdlog-dev libcpp-httplib-dev
       libsentencepiece-dev libgtest-dev libgmock-dev libbenchmark-dev
-      zlib1g-dev chromium python3-venv python3-dev ccache)
+      zlib1g-dev chromium python3-venv python3-dev ccache clang-format)
 command -v npm >/dev/null 2>&1 || PKGS+=(nodejs npm)
 [ "$LIBTORCH" = debian ] && PKGS+=(libtorch-dev libopenblas0-pthread)
 

@@ -5,6 +5,8 @@ cd "$(dirname "$0")/.."
 # CI builds only what the tests need (benchmarks are built by setup.sh outside CI).
 if [ "${CI:-}" = "true" ]; then export MOESCOPE_BENCH=OFF; fi
 bash scripts/setup.sh
+# The tree is clang-formatted (.clang-format); CI fails on a file that is not.
+if [ "${CI:-}" = "true" ]; then bash scripts/format.sh --check; fi
 # Two test processes at once, one intra-op thread each (a 2-core machine).
 OMP_NUM_THREADS=1 ctest --test-dir build --output-on-failure -j2
 # CI (or MOESCOPE_CUDA_CHECK=1): the CUDA build of the environment's PyPI torch compiles and

@@ -159,7 +159,9 @@ void expect_same_routing_metrics(const std::string& got_run, const std::string& 
     for (size_t i = 0; i < wl.size(); ++i) {
       const std::string where = "step " + std::to_string(key.first) + " " + key.second + " layer " + std::to_string(i);
       for (const char* exact : {f::kCounts, f::kDead, f::kStarved, f::kStatus, f::kCoactivation})
-        if (wl[i].contains(exact)) EXPECT_EQ(gl[i].at(exact), wl[i].at(exact)) << where << " " << exact;
+        if (wl[i].contains(exact)) {
+          EXPECT_EQ(gl[i].at(exact), wl[i].at(exact)) << where << " " << exact;
+        }
       auto close = [&](const nlohmann::json& g, const nlohmann::json& v, const std::string& name) {
         if (v.is_array()) {
           ASSERT_EQ(g.size(), v.size()) << where << " " << name;
@@ -219,7 +221,9 @@ TEST(DataParallel, TwoRanksOfHalfTheBatchTrainAsOneRankWithIdenticalRanks) {
   // The bias moved (the balancing acted), identically in both runs.
   const auto wa = weights(latest_weights(a));
   for (const auto& [name, t] : wa)
-    if (name.find("e_score_correction_bias") != std::string::npos) EXPECT_GT(t.abs().max().item<double>(), 0.0);
+    if (name.find("e_score_correction_bias") != std::string::npos) {
+      EXPECT_GT(t.abs().max().item<double>(), 0.0);
+    }
   // The microscope sums every rank's counts: rank 0 logs the global batch's routing metrics.
   expect_same_routing_metrics(b, a);
   // 4 ranks x batch 2 train as 1 x 8 too, with the same metrics.

@@ -59,7 +59,9 @@ TEST_P(HfArch, LogitsRoutingAndGreedyMatchTransformers) {
   const json e = expected(GetParam());
   std::ostringstream log;
   LoadedRun run = load_model_dir(dir.string(), "cpu", log);
-  if (GetParam().rfind("deepseek_v3", 0) == 0) EXPECT_NE(log.str().find("multi-token-prediction"), std::string::npos) << log.str();
+  if (GetParam().rfind("deepseek_v3", 0) == 0) {
+    EXPECT_NE(log.str().find("multi-token-prediction"), std::string::npos) << log.str();
+  }
 
   // The directory's own tokenizer.json, through moescope's Hugging Face tokenizer.
   ASSERT_EQ(run.tokenizer->kind(), "hf");
@@ -186,7 +188,9 @@ TEST_P(HfArch, OneTrainingStepMatchesTransformers) {
   std::cout << GetParam() << ": one step: |loss - transformers| = " << std::fabs(loss.item<double>() - want_loss)
             << ", largest relative gradient-norm deviation " << worst_rel << " over " << want.size() << " groups\n";
   for (const auto& [g, v] : sq)
-    if (!want.count(g)) EXPECT_EQ(v, 0.0) << GetParam() << ": group " << g << " has a gradient transformers does not";
+    if (!want.count(g)) {
+      EXPECT_EQ(v, 0.0) << GetParam() << ": group " << g << " has a gradient transformers does not";
+    }
 }
 
 INSTANTIATE_TEST_SUITE_P(All, HfArch, ::testing::ValuesIn(moescope::testing::hf_fixture_names()),

@@ -132,7 +132,9 @@ TEST(KillResume, SigkillAtTwentySeededMomentsLosesNothing) {
     EXPECT_EQ(kc, -SIGKILL) << where << "\n" << kout;
     EXPECT_EQ(rc, 0) << where << "\n" << rout;
     if (rc != 0) continue;
-    if (at == 1) EXPECT_NE(rout.find("no checkpoint yet"), std::string::npos) << rout;
+    if (at == 1) {
+      EXPECT_NE(rout.find("no checkpoint yet"), std::string::npos) << rout;
+    }
     // The final checkpoint loads, at the last step, and holds the uninterrupted run's weights.
     Config cfg = read_run_config(run);
     Transformer m(cfg.model);

@@ -1,16 +1,17 @@
-// microscope.cpp: see microscope.h. Definitions of every metric: docs/metrics.md.
+// microscope.cpp: see microscope.h: the hooks, the interval accumulators and the log records
+// with their alerts, remediation and TensorBoard scalars. A resume's replay of the log is
+// microscope_replay.cpp, the probe batch microscope_probe.cpp, the multi-rank reduction
+// microscope_ranks.cpp. Definitions of every metric: docs/metrics.md.
 #include "scope/microscope.h"
 
 #include "dist/process_group.h"
 
 #include <algorithm>
 #include <cmath>
-#include <map>
 #include <stdexcept>
 #include <iostream>
 
 #include "run/log_fields.h"
-#include "run/log_record.h"
 #include "run/run_dir.h"
 #include "routing/metrics.h"
 
@@ -78,65 +79,6 @@ void Microscope::on_eval(int64_t step, nlohmann::json& rec) {
   if (tb && rec["val_loss"].is_number()) tb->add_scalar("val/loss", rec["val_loss"].get<float>(), step);
 }
 
-void Microscope::on_resume(int64_t step) {
-  if (!writer_) {  // rank 0 replays the log; its resulting state reaches this rank by broadcast
-    share_interval_counter();
-    reset_interval();
-    return;
-  }
-  log_->truncate_alerts_after(step);
-  const std::string path = metrics_path(ctx_.run_dir);
-  auto log = read_jsonl(path);
-  // The replay must see the log as written: a record of the wrong shape is an error naming its
-  // line, field and expected type (log_record.h), not nlohmann's bare type_error.
-  std::map<std::pair<int64_t, int64_t>, std::vector<nlohmann::json>> events;  // (step, layer) -> actions
-  for (size_t i = 0; i < log.records.size(); ++i) {
-    const nlohmann::json& r = log.records[i];
-    const std::string where = log_where(path, log.line_numbers[i]);
-    if (string_field(r, f::kType, where).value_or("") != f::kRemediation) continue;
-    const int64_t s = require_integer(r, f::kStep, where);
-    if (s > step) continue;
-    string_field(r, f::kAction, where);
-    number_field(r, f::kTo, where);
-    events[{s, require_integer(r, f::kLayer, where)}].push_back(r);
-  }
-  const std::vector<nlohmann::json> none;
-  for (size_t i = 0; i < log.records.size(); ++i) {
-    const nlohmann::json& r = log.records[i];
-    const std::string where = log_where(path, log.line_numbers[i]);
-    if (string_field(r, f::kType, where).value_or("") != f::kTrain) continue;
-    const nlohmann::json* moe_entries = array_field(r, f::kMoe, where);
-    if (!moe_entries) continue;
-    const int64_t s = require_integer(r, f::kStep, where);
-    if (s > step) continue;
-    for (auto& l : *moe_entries) {
-      if (!l.is_object() || !l.contains(f::kCounts) || !l.contains(f::kLayer)) continue;
-      const int64_t L = require_integer(l, f::kLayer, where);
-      const nlohmann::json& counts = *array_field(l, f::kCounts, where);
-      for (const auto& c : counts)
-        if (!c.is_number_integer()) throw std::runtime_error(field_type_error(where, "moe[].counts[]", "an integer", c));
-      auto at = std::find(layer_index_.begin(), layer_index_.end(), L);
-      if (at == layer_index_.end())
-        throw std::runtime_error(metrics_path(ctx_.run_dir) + ": step " + std::to_string(s) + " logs MoE layer " +
-                                 std::to_string(L) + ", which this model does not have");
-      const size_t idx = static_cast<size_t>(at - layer_index_.begin());
-      log_->detector().observe(s, L, load_metrics(counts.get<std::vector<int64_t>>(), moe_[idx]->cfg().top_k),
-                        {number_field(l, f::kMaxVioBatch, where).value_or(0.0), number_field(l, f::kDropRate, where).value_or(0.0)});
-      auto ev = events.find({s, L});
-      try {
-        remediator_.replay_interval(L, ev == events.end() ? none : ev->second, *moe_[idx],
-                                    /*restore_knobs=*/!ctx_.knobs_in_checkpoint);
-      } catch (const nlohmann::json::exception& e) {  // e.g. a remediation record without "to"
-        throw std::runtime_error(path + ": remediation record for step " + std::to_string(s) + ", layer " + std::to_string(L) +
-                                 " is malformed: " + e.what());
-      }
-    }
-    ++interval_;
-  }
-  share_interval_counter();
-  reset_interval();
-}
-
 void Microscope::observe_forward() {
   std::vector<RoutingObservation> obs;
   for (auto* m : moe_) obs.push_back(observe_routing(m->last(), m->gate->cfg().score_func));
@@ -164,34 +106,6 @@ void Microscope::after_step(int64_t step) {
     acc_[i].expert_grad.clear();
     for (auto& e : *moe_[i]->experts) acc_[i].expert_grad.push_back(grad_norm(e->parameters()));
   }
-}
-
-nlohmann::json Microscope::probe_saturation() {
-  // Routing of a fixed probe batch (the first validation windows) vs its previous sample.
-  auto model = ctx_.model;
-  const bool was = model->is_training();
-  model->eval();
-  {
-    torch::NoGradGuard ng;
-    model->forward(ctx_.probe_tokens);
-  }
-  if (was) model->train();
-  nlohmann::json out = nlohmann::json::array();
-  std::vector<at::Tensor> now;
-  for (size_t i = 0; i < moe_.size(); ++i) {
-    auto cur = moe_[i]->last().expert_TK.to(torch::kCPU);
-    now.push_back(cur);
-    nlohmann::json v = nullptr;
-    if (i < probe_prev_.size()) {
-      const int64_t E = moe_[i]->cfg().n_routed, K = cur.size(1);
-      auto a = torch::zeros({cur.size(0), E}).scatter_(1, cur, 1.0);
-      auto b = torch::zeros({cur.size(0), E}).scatter_(1, probe_prev_[i], 1.0);
-      v = ((a * b).sum(1) / double(K)).mean().item<double>();
-    }
-    out.push_back({{f::kLayer, layer_index_[i]}, {"topk_overlap", v}});
-  }
-  probe_prev_ = now;
-  return out;
 }
 
 std::vector<double> Microscope::live_bias(size_t i) const {

@@ -11,6 +11,12 @@
 #include <sstream>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
+#include "io/atomic_file.h"
+#include "model/tensor_io.h"
+#include "train/expert_shards.h"
+
 namespace moescope::test_hooks {
 
 std::set<int64_t> nan_loss_steps() {
@@ -47,9 +53,21 @@ void crash_point(const char* name) {
   if (at && std::strtoll(at, nullptr, 10) == n) ::kill(::getpid(), SIGKILL);
 }
 
-std::string rank_state_dir() {
+void maybe_dump_rank_state(int64_t rank, Transformer& model, ExpertShards* shards) {
   const char* d = std::getenv("MOESCOPE_TEST_RANK_STATE");
-  return d ? d : "";
+  if (!d || !*d) return;
+  // What this rank holds between steps (EP: its experts only), then its whole model.
+  const std::string base = std::string(d) + "/rank" + std::to_string(rank);
+  nlohmann::json held{{"parameters", model->num_params()}};
+  if (shards) {
+    const auto b = shards->expert_bytes();
+    held["expert_weight_bytes"] = b.weights;
+    held["expert_grad_bytes"] = b.grads;
+    held["expert_moment_bytes"] = b.moments;
+  }
+  write_file_atomic(base + ".json", held.dump());
+  FullExperts full(shards, ExpertShards::kWeights);
+  save_model_weights(*model, base + ".safetensors", {});
 }
 
 }  // namespace moescope::test_hooks

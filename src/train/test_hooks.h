@@ -11,13 +11,20 @@
 //   MOESCOPE_TEST_KILL_RANK=R                  with MOESCOPE_TEST_KILL_AT: only the rank whose RANK is R
 //                                              kills itself (a rank of a multi-process job dying)
 //   MOESCOPE_TEST_RANK_STATE=DIR               at the end of run() every rank writes its weights and
-//                                              buffers to DIR/rank<R>.safetensors (ranks compared)
+//                                              buffers to DIR/rank<R>.safetensors and what it held
+//                                              between steps to DIR/rank<R>.json (ranks compared)
 //   MOESCOPE_TEST_CRASH_TRACE=PATH             every crash point appends its name and a newline
 //                                              to PATH (how a test counts and picks the points)
 #pragma once
 #include <cstdint>
 #include <set>
 #include <string>
+
+#include "model/transformer.h"
+
+namespace moescope {
+class ExpertShards;
+}
 
 namespace moescope::test_hooks {
 
@@ -26,7 +33,9 @@ std::set<int64_t> nan_loss_steps();
 void maybe_crash_after_checkpoint_weights();
 // A moment where a kill must lose at most the steps since the last checkpoint (see above).
 void crash_point(const char* name);
-// MOESCOPE_TEST_RANK_STATE, or "" when unset.
-std::string rank_state_dir();
+// With MOESCOPE_TEST_RANK_STATE=DIR: DIR/rank<R>.json, what this rank holds between steps
+// (parameters; with expert shards, its expert weight, gradient and moment bytes), then
+// DIR/rank<R>.safetensors, its whole model (every expert gathered). Nothing when unset.
+void maybe_dump_rank_state(int64_t rank, Transformer& model, ExpertShards* shards);
 
 }  // namespace moescope::test_hooks

@@ -9,19 +9,6 @@ import pytest
 torch = pytest.importorskip("torch")
 
 
-@pytest.fixture(autouse=True, scope="session")
-def _private_moescope_cache(tmp_path_factory):
-    """The binary's per-machine probe cache (train.dtype = auto) goes to a directory of this test
-    session, never the user's ~/.cache/moescope (as tests/test_main.cpp does for the C++ tests)."""
-    old = os.environ.get("MOESCOPE_CACHE")
-    os.environ["MOESCOPE_CACHE"] = str(tmp_path_factory.mktemp("moescope-cache"))
-    yield
-    if old is None:
-        os.environ.pop("MOESCOPE_CACHE", None)
-    else:
-        os.environ["MOESCOPE_CACHE"] = old
-
-
 @pytest.fixture
 def moescope_binary():
     """The built `moescope` binary (CTest sets MOESCOPE_BINARY); a missing one fails the test."""

@@ -11,7 +11,8 @@ inline std::vector<std::string> split_list(const std::string& s) {
   std::vector<std::string> out;
   std::stringstream ss(s);
   std::string t;
-  while (std::getline(ss, t, ',')) if (!t.empty()) out.push_back(t);
+  while (std::getline(ss, t, ','))
+    if (!t.empty()) out.push_back(t);
   return out;
 }
 

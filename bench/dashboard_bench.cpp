@@ -79,7 +79,8 @@ int main(int argc, char** argv) {
     if (r && first_answer < 0) first_answer = since(t);
     if (r && r->status == 200) {
       auto j = nlohmann::json::parse(r->body);
-      if (!j.empty() && j[0]["last_step"].is_number() && j[0]["last_step"].get<double>() >= double(spec.first_step + (spec.records - 1) * spec.every))
+      if (!j.empty() && j[0]["last_step"].is_number() &&
+          j[0]["last_step"].get<double>() >= double(spec.first_step + (spec.records - 1) * spec.every))
         break;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));

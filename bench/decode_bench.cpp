@@ -36,15 +36,29 @@ int main(int argc, char** argv) {
   std::vector<std::string> threads = {"1", std::to_string(std::max(1u, std::thread::hardware_concurrency()))};
   for (int i = 1; i < argc; i += 2) {
     const std::string k = argv[i];
-    if (k == "--cache-only") { cache_only = true; --i; continue; }
-    if (k == "--fast-only") { fast_only = true; --i; continue; }
-    if (i + 1 >= argc) { std::cerr << k << " needs a value\n"; return 2; }
+    if (k == "--cache-only") {
+      cache_only = true;
+      --i;
+      continue;
+    }
+    if (k == "--fast-only") {
+      fast_only = true;
+      --i;
+      continue;
+    }
+    if (i + 1 >= argc) {
+      std::cerr << k << " needs a value\n";
+      return 2;
+    }
     const std::string v = argv[i + 1];
     if (k == "--reps") reps = std::stoi(v);
     else if (k == "--tokens") tokens = std::stoll(v);
     else if (k == "--configs") configs = bench::split_list(v);
     else if (k == "--threads") threads = bench::split_list(v);
-    else { std::cerr << "unknown option " << k << "\n"; return 2; }
+    else {
+      std::cerr << "unknown option " << k << "\n";
+      return 2;
+    }
   }
   struct Column {
     const char* name;

@@ -47,9 +47,7 @@ struct Shape {
   int64_t d = 2048, layers = 16, experts = 64, ffn = 1024, vocab = 50304, heads = 16, top_k = 8;
 };
 
-double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
+double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
 // A memory field of /proc/self/status, in GiB.
 double status_gib(const std::string& field) { return moescope::process_status_bytes(field) / 1073741824.0; }
@@ -98,7 +96,7 @@ void write_shard(const fs::path& path, const std::map<std::string, std::vector<i
           buf[i] = to_bf16(1.0f);
           continue;
         }
-        *seed ^= *seed << 13, *seed ^= *seed >> 7, *seed ^= *seed << 17;  // xorshift64
+        *seed ^= *seed << 13, *seed ^= *seed >> 7, *seed ^= *seed << 17;                // xorshift64
         const float u = static_cast<float>(*seed >> 40) / static_cast<float>(1 << 24);  // [0, 1)
         buf[i] = to_bf16((2.0f * u - 1.0f) * a);
       }
@@ -129,17 +127,18 @@ void write_model(const fs::path& dir, const Shape& s) {
   uint64_t seed = 0x9E3779B97F4A7C15ull;
   const int64_t D = s.d;
   const std::string head_file = "model-embed.safetensors";
-  write_shard(dir / head_file,
-              {{"model.embed_tokens.weight", {s.vocab, D}}, {"lm_head.weight", {s.vocab, D}}, {"model.norm.weight", {D}}},
-              &seed);
+  write_shard(
+      dir / head_file,
+      {{"model.embed_tokens.weight", {s.vocab, D}}, {"lm_head.weight", {s.vocab, D}}, {"model.norm.weight", {D}}},
+      &seed);
   for (auto n : {"model.embed_tokens.weight", "lm_head.weight", "model.norm.weight"}) weight_map[n] = head_file;
   for (int64_t l = 0; l < s.layers; ++l) {
     const std::string p = "model.layers." + std::to_string(l) + ".";
     std::map<std::string, std::vector<int64_t>> t{
-        {p + "input_layernorm.weight", {D}},       {p + "post_attention_layernorm.weight", {D}},
-        {p + "self_attn.q_proj.weight", {D, D}},   {p + "self_attn.k_proj.weight", {D, D}},
-        {p + "self_attn.v_proj.weight", {D, D}},   {p + "self_attn.o_proj.weight", {D, D}},
-        {p + "self_attn.q_norm.weight", {D}},      {p + "self_attn.k_norm.weight", {D}},
+        {p + "input_layernorm.weight", {D}},     {p + "post_attention_layernorm.weight", {D}},
+        {p + "self_attn.q_proj.weight", {D, D}}, {p + "self_attn.k_proj.weight", {D, D}},
+        {p + "self_attn.v_proj.weight", {D, D}}, {p + "self_attn.o_proj.weight", {D, D}},
+        {p + "self_attn.q_norm.weight", {D}},    {p + "self_attn.k_norm.weight", {D}},
         {p + "mlp.gate.weight", {s.experts, D}}};
     for (int64_t e = 0; e < s.experts; ++e) {
       const std::string q = p + "mlp.experts." + std::to_string(e) + ".";
@@ -152,7 +151,8 @@ void write_model(const fs::path& dir, const Shape& s) {
     write_shard(dir / name, t, &seed);
     for (const auto& kv : t) weight_map[kv.first] = name;
   }
-  std::ofstream(dir / "model.safetensors.index.json") << json{{"metadata", json::object()}, {"weight_map", weight_map}}.dump(1);
+  std::ofstream(dir / "model.safetensors.index.json")
+      << json{{"metadata", json::object()}, {"weight_map", weight_map}}.dump(1);
 }
 
 uint64_t dir_bytes(const fs::path& dir) {
@@ -206,8 +206,8 @@ int measure(const fs::path& dir, int64_t tokens) {
   // Active FLOPs per token: 2 per active parameter in a matmul (all but the embedding lookup)
   // plus attention's QK^T and PV at the mean context S/2.
   const double matmul_params = static_cast<double>(run.model->num_active_params() - c.vocab_size * c.d_model);
-  const double flops_tok = 2.0 * matmul_params +
-                           2.0 * 2.0 * static_cast<double>(c.n_layers) * c.d_model * (tokens / 2.0);
+  const double flops_tok =
+      2.0 * matmul_params + 2.0 * 2.0 * static_cast<double>(c.n_layers) * c.d_model * (tokens / 2.0);
   std::cout << "activations: " << (run.model->compute_dtype == at::kBFloat16 ? "bf16" : "fp32") << ", threads "
             << at::get_num_threads() << "\n";
   double steady = 0;
@@ -217,15 +217,16 @@ int measure(const fs::path& dir, int64_t tokens) {
     const double loss = torch::nn::functional::cross_entropy(logits, y).item<double>();
     const double dt = now_s() - t;
     if (pass > 0) steady = std::max(steady, tokens / dt);
-    std::cout << "forward " << pass << " (" << (pass == 0 ? "faults the expert pages in" : "steady") << "): " << dt << " s, "
-              << tokens / dt << " tokens/s, loss " << loss << " (ln V = " << std::log(static_cast<double>(c.vocab_size))
-              << "); " << memory_line() << "\n";
+    std::cout << "forward " << pass << " (" << (pass == 0 ? "faults the expert pages in" : "steady") << "): " << dt
+              << " s, " << tokens / dt << " tokens/s, loss " << loss
+              << " (ln V = " << std::log(static_cast<double>(c.vocab_size)) << "); " << memory_line() << "\n";
   }
   const double bf16 = matmul_peak(at::kBFloat16, 2048), fp32 = matmul_peak(at::kFloat, 2048);
   const double achieved = steady * flops_tok;
-  std::printf("eval: %.1f tokens/s steady, %.1f GFLOP/s achieved = %.1f%% of the bf16 matmul peak (%.1f GFLOP/s), "
-              "%.1f%% of the fp32 one (%.1f GFLOP/s)\n",
-              steady, achieved / 1e9, 100 * achieved / bf16, bf16 / 1e9, 100 * achieved / fp32, fp32 / 1e9);
+  std::printf(
+      "eval: %.1f tokens/s steady, %.1f GFLOP/s achieved = %.1f%% of the bf16 matmul peak (%.1f GFLOP/s), "
+      "%.1f%% of the fp32 one (%.1f GFLOP/s)\n",
+      steady, achieved / 1e9, 100 * achieved / bf16, bf16 / 1e9, 100 * achieved / fp32, fp32 / 1e9);
   return 0;
 }
 
@@ -264,7 +265,8 @@ int main(int argc, char** argv) {
     created = true;
     write_model(dir, s);
     const uint64_t bytes = dir_bytes(dir);
-    std::printf("wrote %s: %.2f GB (%.2f GiB) in %.1f s\n", dir.c_str(), bytes / 1e9, bytes / 1073741824.0, now_s() - t0);
+    std::printf("wrote %s: %.2f GB (%.2f GiB) in %.1f s\n", dir.c_str(), bytes / 1e9, bytes / 1073741824.0,
+                now_s() - t0);
     std::fflush(stdout);
     const pid_t pid = fork();
     if (pid == 0) {

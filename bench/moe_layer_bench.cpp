@@ -70,11 +70,26 @@ class RatioReporter : public benchmark::ConsoleReporter {
 
 int main(int argc, char** argv) {
   init_process(argc, argv);
-  benchmark::RegisterBenchmark("dense_fp32", BM_Dense, at::kFloat)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
-  benchmark::RegisterBenchmark("moe_fp32", BM_MoE, false, at::kFloat)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
-  benchmark::RegisterBenchmark("naive_fp32", BM_MoE, true, at::kFloat)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
-  benchmark::RegisterBenchmark("dense_bf16", BM_Dense, at::kBFloat16)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
-  benchmark::RegisterBenchmark("moe_bf16", BM_MoE, false, at::kBFloat16)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
+  benchmark::RegisterBenchmark("dense_fp32", BM_Dense, at::kFloat)
+      ->Unit(benchmark::kMillisecond)
+      ->UseRealTime()
+      ->MinTime(2.0);
+  benchmark::RegisterBenchmark("moe_fp32", BM_MoE, false, at::kFloat)
+      ->Unit(benchmark::kMillisecond)
+      ->UseRealTime()
+      ->MinTime(2.0);
+  benchmark::RegisterBenchmark("naive_fp32", BM_MoE, true, at::kFloat)
+      ->Unit(benchmark::kMillisecond)
+      ->UseRealTime()
+      ->MinTime(2.0);
+  benchmark::RegisterBenchmark("dense_bf16", BM_Dense, at::kBFloat16)
+      ->Unit(benchmark::kMillisecond)
+      ->UseRealTime()
+      ->MinTime(2.0);
+  benchmark::RegisterBenchmark("moe_bf16", BM_MoE, false, at::kBFloat16)
+      ->Unit(benchmark::kMillisecond)
+      ->UseRealTime()
+      ->MinTime(2.0);
   benchmark::Initialize(&argc, argv);
   RatioReporter rep;
   benchmark::RunSpecifiedBenchmarks(&rep);

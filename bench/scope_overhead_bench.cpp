@@ -19,12 +19,12 @@ using namespace moescope;
 
 namespace {
 double run_once(const std::string& config, const std::string& corpus, int64_t steps, bool scope_on, int rep) {
-  auto dir = std::filesystem::temp_directory_path() /
-             ("moescope-scope-bench-" + std::to_string(getpid()) + "-" + std::to_string(rep) + (scope_on ? "on" : "off"));
+  auto dir = std::filesystem::temp_directory_path() / ("moescope-scope-bench-" + std::to_string(getpid()) + "-" +
+                                                       std::to_string(rep) + (scope_on ? "on" : "off"));
   remove_tree(dir.string());
   Config cfg = load_config(config, {"train.max_steps=" + std::to_string(steps), "train.log_every=10",
-                                    "train.eval_every=1000000", "train.eval_max_batches=1", "train.ckpt_every=1000000", "train.max_minutes=0",
-                                    "scope.coact_every=10", "scope.tensorboard=true"});
+                                    "train.eval_every=1000000", "train.eval_max_batches=1", "train.ckpt_every=1000000",
+                                    "train.max_minutes=0", "scope.coact_every=10", "scope.tensorboard=true"});
   cfg.data.path = corpus;
   std::ostringstream sink;
   Trainer t(cfg, dir.string(), false, sink);
@@ -66,7 +66,7 @@ int main(int argc, char** argv) {
     off += run_once(argv[1], argv[2], steps, false, r);
     on += run_once(argv[1], argv[2], steps, true, r);
   }
-  std::printf("scope off: %.2f s, scope on: %.2f s for %d x %lld steps; on/off = %.3f (overhead %.1f%%)\n", off, on, reps,
-              static_cast<long long>(steps), on / off, 100.0 * (on / off - 1.0));
+  std::printf("scope off: %.2f s, scope on: %.2f s for %d x %lld steps; on/off = %.3f (overhead %.1f%%)\n", off, on,
+              reps, static_cast<long long>(steps), on / off, 100.0 * (on / off - 1.0));
   return 0;
 }

@@ -87,15 +87,21 @@ int main(int argc, char** argv) {
     else if (k == "--steps") steps = std::stoll(v);
     else if (k == "--top") top = std::stoi(v);
     else if (k == "--data") data = v;
-    else { std::cerr << "unknown option " << k << "\n"; return 2; }
+    else {
+      std::cerr << "unknown option " << k << "\n";
+      return 2;
+    }
   }
-  if (!fs::exists(data)) { std::cerr << "step_profile: no data file " << data << " (pass --data FILE)\n"; return 2; }
+  if (!fs::exists(data)) {
+    std::cerr << "step_profile: no data file " << data << " (pass --data FILE)\n";
+    return 2;
+  }
   set_compute_threads(threads);
   const std::string path = std::string(MOESCOPE_SOURCE_DIR) + "/configs/" + preset + ".toml";
-  Config cfg = load_config(path, {"data.path=" + data, "train.dtype=" + dtype, "train.device=cpu", "data.tokenizer=char",
-                                  "train.log_every=100000", "train.eval_every=100000", "train.ckpt_every=100000",
-                                  "train.threads=" + std::to_string(threads),
-                                  "train.max_steps=" + std::to_string(3 + steps)});
+  Config cfg =
+      load_config(path, {"data.path=" + data, "train.dtype=" + dtype, "train.device=cpu", "data.tokenizer=char",
+                         "train.log_every=100000", "train.eval_every=100000", "train.ckpt_every=100000",
+                         "train.threads=" + std::to_string(threads), "train.max_steps=" + std::to_string(3 + steps)});
   const fs::path dir = fs::temp_directory_path() / ("moescope-step-profile-" + std::to_string(::getpid()));
   remove_tree(dir.string());
   std::ostringstream log;
@@ -115,7 +121,10 @@ int main(int argc, char** argv) {
   std::string dline;  // the trainer's "train.dtype ... -> ..." line
   std::istringstream ls(log.str());
   for (std::string l; std::getline(ls, l);)
-    if (l.find("train.dtype") != std::string::npos) { dline = l; break; }
+    if (l.find("train.dtype") != std::string::npos) {
+      dline = l;
+      break;
+    }
   std::printf("preset %s, %d thread(s), %lld observed steps, %.1f ms a step (with the observer)\n%s\n", preset.c_str(),
               threads, static_cast<long long>(steps), 1e3 * wall / static_cast<double>(steps), dline.c_str());
   auto table = [&](const char* title, auto key) {

@@ -38,8 +38,8 @@ Result cpp_pass(const HfTokenizer& tok, const std::vector<std::string>& lines, s
 }
 
 Result js_pass(const std::string& corpus, const std::string& name) {
-  const std::string cmd = "cd '" + kRoot + "' && node scripts/tokenizer_reference.mjs --bench '" + corpus +
-                          "' --tokenizer " + name;
+  const std::string cmd =
+      "cd '" + kRoot + "' && node scripts/tokenizer_reference.mjs --bench '" + corpus + "' --tokenizer " + name;
   FILE* p = popen(cmd.c_str(), "r");
   if (!p) throw std::runtime_error("cannot run node");
   std::string out;
@@ -60,7 +60,8 @@ int main(int argc, char** argv) {
     std::vector<std::string> lines;
     std::stringstream ss(text);
     for (std::string l; std::getline(ss, l);) lines.push_back(l);
-    std::printf("corpus %s: %.2f MB, %zu lines; one thread per side\n", corpus.c_str(), text.size() / 1e6, lines.size());
+    std::printf("corpus %s: %.2f MB, %zu lines; one thread per side\n", corpus.c_str(), text.size() / 1e6,
+                lines.size());
     std::printf("%-12s %12s %12s %12s %9s %12s %12s\n", "tokenizer", "C++ MB/s", "C++ warm", "JS MB/s", "C++/JS",
                 "C++ tokens", "JS tokens");
     std::stringstream ns(names);

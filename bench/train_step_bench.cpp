@@ -53,12 +53,13 @@ Cell run_cell(const std::string& preset, const std::string& model, const std::st
   set_compute_threads(threads);
   const std::string path = std::string(MOESCOPE_SOURCE_DIR) + "/configs/" + preset + ".toml";
   const MoEConfig moe = load_config(path).model.moe;
-  std::vector<std::string> sets = {"data.path=" + data, "train.dtype=" + dtype, "train.device=cpu",
-                                   "data.tokenizer=char", "train.log_every=100000",
-                                   "train.eval_every=100000", "train.ckpt_every=100000", "train.eval_max_batches=1",
-                                   "train.max_steps=" + std::to_string(3 + rounds * steps)};
+  std::vector<std::string> sets = {
+      "data.path=" + data,       "train.dtype=" + dtype,     "train.device=cpu",
+      "data.tokenizer=char",     "train.log_every=100000",   "train.eval_every=100000",
+      "train.ckpt_every=100000", "train.eval_max_batches=1", "train.max_steps=" + std::to_string(3 + rounds * steps)};
   if (model == "dense") {  // equal active parameters: shared + top-k routed hidden units
-    const int64_t shared = moe.n_shared > 0 ? (moe.shared_hidden > 0 ? moe.shared_hidden : moe.n_shared * moe.expert_hidden) : 0;
+    const int64_t shared =
+        moe.n_shared > 0 ? (moe.shared_hidden > 0 ? moe.shared_hidden : moe.n_shared * moe.expert_hidden) : 0;
     sets.push_back("model.ffn=dense");
     sets.push_back("model.dense_hidden=" + std::to_string(shared + moe.top_k * moe.expert_hidden));
   }
@@ -104,19 +105,26 @@ int main(int argc, char** argv) {
     else if (k == "--models") models = bench::split_list(v);
     else if (k == "--data") data = v;
     else if (k == "--config") preset = v;
-    else { std::cerr << "unknown option " << k << "\n"; return 2; }
+    else {
+      std::cerr << "unknown option " << k << "\n";
+      return 2;
+    }
   }
-  if (!fs::exists(data)) { std::cerr << "train_step_bench: no data file " << data << " (pass --data FILE)\n"; return 2; }
+  if (!fs::exists(data)) {
+    std::cerr << "train_step_bench: no data file " << data << " (pass --data FILE)\n";
+    return 2;
+  }
   const auto& cpu = host_cpu_features();
   std::printf("cpu: %s, %d logical CPUs, %s; %s\n", cpu.model_name.c_str(), cpu.logical_cpus, cpu.isa_level().c_str(),
               blas_summary().c_str());
   const int all = std::max(1u, std::thread::hardware_concurrency());
   set_compute_threads(all);
-  const double peak32 = matmul_gflops("fp32", 1024, 1.0), peak16 = matmul_gflops("bf16", 1024, cpu.native_bf16() ? 1.0 : 0.1);
+  const double peak32 = matmul_gflops("fp32", 1024, 1.0),
+               peak16 = matmul_gflops("bf16", 1024, cpu.native_bf16() ? 1.0 : 0.1);
   std::printf("preset %s\n", preset.c_str());
   std::printf("matmul peak (1024^3, %d threads): fp32 %.1f GFLOP/s, bf16 %.1f GFLOP/s\n", all, peak32, peak16);
-  std::printf("%-6s %-5s %-7s %6s %10s %10s %9s %8s %8s\n", "model", "dtype", "threads", "steps", "step_ms",
-              "tokens/s", "GFLOP/s", "%fp32pk", "%bf16pk");
+  std::printf("%-6s %-5s %-7s %6s %10s %10s %9s %8s %8s\n", "model", "dtype", "threads", "steps", "step_ms", "tokens/s",
+              "GFLOP/s", "%fp32pk", "%bf16pk");
   std::vector<Cell> cells;
   for (const auto& dt : dtypes)
     for (const auto& m : models)
@@ -131,12 +139,14 @@ int main(int argc, char** argv) {
       }
   auto best = [&](const std::string& m, const std::string& dt) {
     double b = 0;
-    for (auto& c : cells) if (c.model == m && (dt.empty() || c.dtype == dt)) b = std::max(b, c.tokens_per_s);
+    for (auto& c : cells)
+      if (c.model == m && (dt.empty() || c.dtype == dt)) b = std::max(b, c.tokens_per_s);
     return b;
   };
   for (const auto& dt : dtypes)
     if (best("moe", dt) > 0 && best("dense", dt) > 0)
-      std::printf("moe / dense tokens/s (%s, best thread count each): %.2fx\n", dt.c_str(), best("moe", dt) / best("dense", dt));
+      std::printf("moe / dense tokens/s (%s, best thread count each): %.2fx\n", dt.c_str(),
+                  best("moe", dt) / best("dense", dt));
   std::printf("best moe tokens/s: %.0f\n", best("moe", ""));
   return 0;
 }

@@ -39,8 +39,8 @@ inline void record_value(const std::string& key, double v) {
 // Central finite differences of a scalar function against autograd, in double precision.
 // Checks up to `max_entries` entries of each tensor in `inputs` (evenly spaced).
 // Returns the worst |fd - autograd| / max(1, |fd|).
-inline double gradcheck(const std::function<at::Tensor()>& f, const std::vector<at::Tensor>& inputs,
-                        double eps = 1e-6, int64_t max_entries = 24) {
+inline double gradcheck(const std::function<at::Tensor()>& f, const std::vector<at::Tensor>& inputs, double eps = 1e-6,
+                        int64_t max_entries = 24) {
   for (auto& t : inputs) {
     EXPECT_EQ(t.scalar_type(), at::kDouble);
     if (t.grad().defined()) t.mutable_grad().zero_();

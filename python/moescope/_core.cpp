@@ -41,14 +41,16 @@ ScopeConfig scope_config(const py::dict& d) {
     if (!d.contains(name)) return;
     using T = std::decay_t<decltype(v)>;
     v = d[name].cast<T>();
-    if constexpr (std::is_arithmetic_v<T> && !std::is_same_v<T, bool>) info.range.check(std::string("scope.") + name, v);
+    if constexpr (std::is_arithmetic_v<T> && !std::is_same_v<T, bool>)
+      info.range.check(std::string("scope.") + name, v);
     ++used;
   });
   if (used != d.size()) {
     std::string known;
-    c.visit_fields([&](const char* name, auto&, const FieldInfo&) { known += std::string(known.empty() ? "" : ", ") + name; });
-    throw std::invalid_argument("moescope: unknown scope setting among " + py::str(d.attr("keys")()).cast<std::string>() +
-                                " (known: " + known + ")");
+    c.visit_fields(
+        [&](const char* name, auto&, const FieldInfo&) { known += std::string(known.empty() ? "" : ", ") + name; });
+    throw std::invalid_argument("moescope: unknown scope setting among " +
+                                py::str(d.attr("keys")()).cast<std::string>() + " (known: " + known + ")");
   }
   return c;
 }
@@ -78,7 +80,8 @@ class Session {
     const size_t L = layers.size();
     if (counts.size() != L || kept.size() != L || step_counts.size() != L || totals.size() != L || coact.size() != L ||
         bias.size() != L || bias_lo.size() != L || bias_hi.size() != L)
-      throw std::invalid_argument("moescope: an interval needs every array for each of the " + std::to_string(L) + " layers");
+      throw std::invalid_argument("moescope: an interval needs every array for each of the " + std::to_string(L) +
+                                  " layers");
     std::vector<LayerInterval> acc;
     std::vector<std::vector<double>> live;
     for (size_t i = 0; i < L; ++i) {
@@ -90,7 +93,8 @@ class Session {
       if (step_counts[i].ndim() != 2 || step_counts[i].shape(1) != E)
         throw std::invalid_argument(where + ": step counts must be [steps, " + std::to_string(E) + "]");
       RoutingTotals& t = a.totals;
-      if (static_cast<size_t>(totals[i].size()) != n_totals()) throw std::invalid_argument(where + ": totals need " + std::to_string(n_totals()) + " entries");
+      if (static_cast<size_t>(totals[i].size()) != n_totals())
+        throw std::invalid_argument(where + ": totals need " + std::to_string(n_totals()) + " entries");
       const double* pt = totals[i].data();
       t.visit([&](const char*, auto& v, Reduction) { v = static_cast<std::decay_t<decltype(v)>>(*pt++); });
       if (t.forwards > 0) {
@@ -190,8 +194,8 @@ py::tuple observe_forward(const py::array& ids, const py::object& probs, const p
   auto need = [&](const py::array& a, const char* name, bool is_int, int bits, bool writable) {
     const auto k = a.dtype().kind();
     if ((is_int ? k != 'i' : k != 'f') || a.itemsize() != bits / 8)
-      throw std::invalid_argument(where + ": " + name + " must be " + (is_int ? "int" : "float") + std::to_string(bits) +
-                                  ", got dtype " + py::str(a.dtype()).cast<std::string>());
+      throw std::invalid_argument(where + ": " + name + " must be " + (is_int ? "int" : "float") +
+                                  std::to_string(bits) + ", got dtype " + py::str(a.dtype()).cast<std::string>());
     if (!(a.flags() & py::array::c_style)) throw std::invalid_argument(where + ": " + name + " must be C-contiguous");
     if (writable && !a.writeable()) throw std::invalid_argument(where + ": " + name + " must be writable");
   };
@@ -243,7 +247,8 @@ py::tuple observe_forward(const py::array& ids, const py::object& probs, const p
 class Detector {
  public:
   explicit Detector(const py::dict& scope) : d_(scope_config(scope)) {}
-  std::string observe(int64_t step, int64_t layer, const I64& counts, int64_t top_k, double maxvio_batch, double drop_rate) {
+  std::string observe(int64_t step, int64_t layer, const I64& counts, int64_t top_k, double maxvio_batch,
+                      double drop_rate) {
     if (top_k < 1 || top_k > static_cast<int64_t>(counts.size()))
       throw std::invalid_argument("moescope: top_k " + std::to_string(top_k) + " for " + std::to_string(counts.size()) +
                                   " experts (need 1 <= top_k <= experts)");
@@ -288,9 +293,16 @@ PYBIND11_MODULE(_core, m) {
       "load_metrics",
       [](const I64& counts, int64_t top_k) {
         const auto lm = load_metrics(vec(counts), top_k);
-        nlohmann::json j{{"load", lm.load}, {"entropy_norm", lm.entropy_norm}, {"n_eff", lm.n_eff}, {"cv", lm.cv},
-                         {"min_max_ratio", lm.min_max_ratio}, {"maxvio", lm.maxvio}, {"max_share", lm.max_share},
-                         {"max_token_share", lm.max_token_share}, {"argmax", lm.argmax}, {"dead", lm.dead},
+        nlohmann::json j{{"load", lm.load},
+                         {"entropy_norm", lm.entropy_norm},
+                         {"n_eff", lm.n_eff},
+                         {"cv", lm.cv},
+                         {"min_max_ratio", lm.min_max_ratio},
+                         {"maxvio", lm.maxvio},
+                         {"max_share", lm.max_share},
+                         {"max_token_share", lm.max_token_share},
+                         {"argmax", lm.argmax},
+                         {"dead", lm.dead},
                          {"tokens_per_expert", spread_json(lm.spread)}};
         return j.dump();
       },
@@ -300,11 +312,19 @@ PYBIND11_MODULE(_core, m) {
         "one forward's routing totals over CPU arrays in one pass, added in place (routing/forward_pass.h)");
   // The run log's field names (src/run/log_fields.h), shared with the writers and readers in C++.
   namespace f = log_field;
-  for (const auto& [attr, name] : std::vector<std::pair<const char*, const char*>>{
-           {"FIELD_SCHEMA", f::kSchema}, {"FIELD_TYPE", f::kType}, {"FIELD_STEP", f::kStep}, {"TYPE_TRAIN", f::kTrain},
-           {"TYPE_EVAL", f::kEval}, {"FIELD_MOE", f::kMoe}, {"FIELD_MOE_SUMMARY", f::kMoeSummary},
-           {"FIELD_ENTROPY_NORM", f::kEntropyNorm}, {"FIELD_N_EFF", f::kNEff}, {"FIELD_MAXVIO_BATCH_MAX", f::kMaxVioBatchMax},
-           {"FIELD_STATUS", f::kStatus}, {"FIELD_TO", f::kTo}})
+  for (const auto& [attr, name] :
+       std::vector<std::pair<const char*, const char*>>{{"FIELD_SCHEMA", f::kSchema},
+                                                        {"FIELD_TYPE", f::kType},
+                                                        {"FIELD_STEP", f::kStep},
+                                                        {"TYPE_TRAIN", f::kTrain},
+                                                        {"TYPE_EVAL", f::kEval},
+                                                        {"FIELD_MOE", f::kMoe},
+                                                        {"FIELD_MOE_SUMMARY", f::kMoeSummary},
+                                                        {"FIELD_ENTROPY_NORM", f::kEntropyNorm},
+                                                        {"FIELD_N_EFF", f::kNEff},
+                                                        {"FIELD_MAXVIO_BATCH_MAX", f::kMaxVioBatchMax},
+                                                        {"FIELD_STATUS", f::kStatus},
+                                                        {"FIELD_TO", f::kTo}})
     m.attr(attr) = name;
   m.def("metrics_path", &metrics_path);
   m.def("alerts_path", &alerts_path);

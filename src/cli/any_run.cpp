@@ -13,7 +13,8 @@ namespace moescope {
 
 LoadedRun load_any_run(const std::string& run_dir, const std::string& device, HfWeights weights) {
   if (!std::filesystem::is_directory(run_dir))
-    throw std::runtime_error(run_dir + ": no such directory (expected a run directory or a Hugging Face model directory)");
+    throw std::runtime_error(run_dir +
+                             ": no such directory (expected a run directory or a Hugging Face model directory)");
   if (compress::is_mobe_model_dir(run_dir)) {  // experts stored as basis factors: composed at load
     auto mobe = compress::mobe_load(run_dir);
     const HfLoadOverlay overlay{std::move(mobe.absent), std::move(mobe.fill)};
@@ -29,7 +30,8 @@ LoadedRun load_any_run(const std::string& run_dir, const std::string& device, Hf
 
 void add_run_or_model_options(CLI::App* c, std::string* dir) {
   auto* run_opt = c->add_option("--run", *dir, "Run directory (or a Hugging Face model directory)");
-  auto* model_opt = c->add_option("--model", *dir, "Hugging Face model directory (config.json, safetensors, tokenizer.json)");
+  auto* model_opt =
+      c->add_option("--model", *dir, "Hugging Face model directory (config.json, safetensors, tokenizer.json)");
   run_opt->excludes(model_opt);
   c->callback([c]() {
     if (c->count("--run") + c->count("--model") == 0) throw CLI::RequiredError("--run or --model");
@@ -37,9 +39,11 @@ void add_run_or_model_options(CLI::App* c, std::string* dir) {
 }
 
 CLI::Option* add_weights_option(CLI::App* c, std::string* text) {
-  return c->add_option("--weights", *text,
-                       "Model directories: copy (fp32 copy), mapped (the safetensors pages in place, bf16/fp32, CPU only; "
-                       "for models near or above RAM) or auto (mapped when the fp32 copy would exceed half the available memory)")
+  return c
+      ->add_option(
+          "--weights", *text,
+          "Model directories: copy (fp32 copy), mapped (the safetensors pages in place, bf16/fp32, CPU only; "
+          "for models near or above RAM) or auto (mapped when the fp32 copy would exceed half the available memory)")
       ->check(CLI::IsMember({"auto", "copy", "mapped"}))
       ->capture_default_str();
 }

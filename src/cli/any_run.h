@@ -15,9 +15,9 @@ namespace moescope {
 
 // A Hugging Face model directory (config.json with a model_type) loads through load_model_dir
 // (train/hf_model_dir.h); one written by `compress --model` (compress/mobe_dir.h) with its experts
-// composed from their banks once, after the other weights. Otherwise load_run, with the weights of a compressed run (compress::load_compressed_weights: every
-// unfactorised weight, each factorised expert matrix composed once from its bank) when it is one.
-// `weights` applies to model directories only (train/hf_model_dir.h HfWeights).
+// composed from their banks once, after the other weights. Otherwise load_run, with the weights of a compressed run
+// (compress::load_compressed_weights: every unfactorised weight, each factorised expert matrix composed once from its
+// bank) when it is one. `weights` applies to model directories only (train/hf_model_dir.h HfWeights).
 LoadedRun load_any_run(const std::string& run_dir, const std::string& device, HfWeights weights = HfWeights::kCopy);
 
 // --run RUN or --model DIR (exactly one), both into *dir: the loading commands (eval, generate).

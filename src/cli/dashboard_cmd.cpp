@@ -16,7 +16,8 @@ Command register_dashboard(CLI::App& app) {
     dashboard::DashboardServerConfig server;
   };
   auto o = std::make_shared<Opts>();
-  auto* c = app.add_subcommand("dashboard", "Live web dashboard of the runs under a log directory (offline, server-sent events)");
+  auto* c = app.add_subcommand("dashboard",
+                               "Live web dashboard of the runs under a log directory (offline, server-sent events)");
   c->add_option("--logdir", o->logdir, "Directory holding run directories (each with a metrics.jsonl)")->required();
   c->add_option("--host", o->server.host, "Address to bind (default 127.0.0.1: this machine only)");
   c->add_option("--port", o->server.port, "Port (0 picks a free one)")->check(CLI::Range(0, 65535));

@@ -30,11 +30,12 @@ Command register_eval(CLI::App& app) {
   c->add_option("--data", o->data, "Evaluate on this text's validation split instead of the run's corpus");
   c->add_option("--device", o->device, "cpu, cuda or auto")->capture_default_str();
   add_weights_option(c, &o->weights);
-  add_dtype_option(c, &o->dtype, "bf16 where this device's matmuls are natively and measurably faster in it, as train.dtype "
-                                 "auto; not the run's saved choice; --logits always fp32");
+  add_dtype_option(c, &o->dtype,
+                   "bf16 where this device's matmuls are natively and measurably faster in it, as train.dtype "
+                   "auto; not the run's saved choice; --logits always fp32");
   c->add_option("--max-batches", o->max_batches, "Cap on validation batches (0 = all)")->capture_default_str();
   c->add_option("--logits", o->logits,
-                 "Print the fp32 logits of this comma list of token ids as JSON {ids, logits} instead of the loss");
+                "Print the fp32 logits of this comma list of token ids as JSON {ids, logits} instead of the loss");
   return [o]() -> int {
     if (!o->logits.empty()) {
       std::vector<int64_t> ids;
@@ -75,10 +76,16 @@ Command register_eval(CLI::App& app) {
     const auto& tc = run.cfg.train;
     const std::string resolved = resolve_device(o->device);
     auto dev = to_device(resolved);
-    run.model->compute_dtype = compute_dtype(resolve_batch_dtype(parse_dtype_option(o->dtype), resolved, "eval", std::cerr));
+    run.model->compute_dtype =
+        compute_dtype(resolve_batch_dtype(parse_dtype_option(o->dtype), resolved, "eval", std::cerr));
     auto r = evaluate(run.model, data, tc.batch_size, tc.seq_len, o->max_batches, dev);
-    nlohmann::json j{{"run", o->run}, {"checkpoint", run.checkpoint}, {"step", run.step}, {"val_loss", r.loss},
-                     {"perplexity", r.perplexity}, {"tokens", r.tokens}, {"corpus", data.corpus_path()}};
+    nlohmann::json j{{"run", o->run},
+                     {"checkpoint", run.checkpoint},
+                     {"step", run.step},
+                     {"val_loss", r.loss},
+                     {"perplexity", r.perplexity},
+                     {"tokens", r.tokens},
+                     {"corpus", data.corpus_path()}};
     std::cout << j.dump() << std::endl;
     return 0;
   };

@@ -20,13 +20,16 @@ Command register_export(CLI::App& app) {
     std::string run, out;
   };
   auto o = std::make_shared<Opts>();
-  auto* c = app.add_subcommand("export", "Write a run's best checkpoint as a Hugging Face model directory (deepseek_v3/v2, qwen2/3_moe, mixtral, olmoe)");
+  auto* c = app.add_subcommand(
+      "export",
+      "Write a run's best checkpoint as a Hugging Face model directory (deepseek_v3/v2, qwen2/3_moe, mixtral, olmoe)");
   c->add_option("--run", o->run, "Run directory")->required();
   c->add_option("--out", o->out, "Output directory (new or empty)")->required();
   return [o]() -> int {
     auto run = load_any_run(o->run, "cpu");
     export_hf_model(run.model, run.cfg, o->run, o->out);
-    std::cout << "exported " << o->run << " (" << run.checkpoint << ", step " << run.step << ") to " << o->out << std::endl;
+    std::cout << "exported " << o->run << " (" << run.checkpoint << ", step " << run.step << ") to " << o->out
+              << std::endl;
     return 0;
   };
 }

@@ -21,9 +21,13 @@ namespace {
 nlohmann::json collect(bool probe) {
   const auto& cpu = host_cpu_features();
   nlohmann::json j;
-  j["cpu"] = {{"model", cpu.model_name}, {"logical_cpus", cpu.logical_cpus}, {"isa", cpu.isa_level()},
-              {"features", cpu.notable_flags()}, {"native_bf16", cpu.native_bf16()}};
-  j["threads"] = {{"intra_op", at::get_num_threads()}, {"inter_op", at::get_num_interop_threads()},
+  j["cpu"] = {{"model", cpu.model_name},
+              {"logical_cpus", cpu.logical_cpus},
+              {"isa", cpu.isa_level()},
+              {"features", cpu.notable_flags()},
+              {"native_bf16", cpu.native_bf16()}};
+  j["threads"] = {{"intra_op", at::get_num_threads()},
+                  {"inter_op", at::get_num_interop_threads()},
                   {"rule", thread_rule_description()}};
   j["blas"] = blas_summary();
   const bool cuda = torch::cuda::is_available();
@@ -60,13 +64,13 @@ void print_text(const nlohmann::json& j) {
             << (j["cuda"]["available"].get<bool>() ? j["cuda"]["devices"].get<std::string>() : std::string("none"))
             << "\n";
   for (const auto& [dev, d] : j["auto_dtype"].items())
-    std::cout << "auto dtype on " << dev << ": " << d["dtype"].get<std::string>() << " (" << d["reason"].get<std::string>()
-              << ")\n";
+    std::cout << "auto dtype on " << dev << ": " << d["dtype"].get<std::string>() << " ("
+              << d["reason"].get<std::string>() << ")\n";
   if (j.contains("matmul_gflops_512")) {
     const auto& m = j["matmul_gflops_512"];
     std::cout << std::fixed << std::setprecision(1) << "matmul 512^3 on cpu: fp32 " << m["fp32"].get<double>()
-              << " GFLOP/s, bf16 " << m["bf16"].get<double>() << " GFLOP/s (bf16/fp32 "
-              << std::setprecision(2) << m["bf16_over_fp32"].get<double>() << "x)\n";
+              << " GFLOP/s, bf16 " << m["bf16"].get<double>() << " GFLOP/s (bf16/fp32 " << std::setprecision(2)
+              << m["bf16_over_fp32"].get<double>() << "x)\n";
   }
 }
 

@@ -17,7 +17,8 @@ Command register_report(CLI::App& app) {
     std::string run, out, png;
   };
   auto o = std::make_shared<Opts>();
-  auto* c = app.add_subcommand("report", "Self-contained HTML report of a run (charts at the final step, health table, alerts)");
+  auto* c = app.add_subcommand("report",
+                               "Self-contained HTML report of a run (charts at the final step, health table, alerts)");
   c->add_option("--run", o->run, "Run directory")->required();
   c->add_option("-o,--out", o->out, "Output HTML file")->required();
   c->add_option("--png", o->png, "Also write heatmap.png and entropy.png into this directory");

@@ -80,7 +80,8 @@ int scope_model(ScopeOpts o) {
   if (o.data.empty()) throw std::invalid_argument("scope --model needs --data FILE (one or more)");
   if (o.out.empty()) throw std::invalid_argument("scope --model needs --out RUN (a new directory)");
   if (std::filesystem::exists(metrics_path(o.out)))
-    throw std::invalid_argument("--out " + o.out + " already holds a run (" + metrics_path(o.out) + "); choose a new directory");
+    throw std::invalid_argument("--out " + o.out + " already holds a run (" + metrics_path(o.out) +
+                                "); choose a new directory");
   if (!o.max_memory.empty()) o.pass.max_memory = parse_byte_size(o.max_memory, "--max-memory");
   HfWeights weights = parse_hf_weights(o.weights);
   if (o.pass.max_memory > 0 && weights == HfWeights::kAuto && is_hf_model_dir(o.model)) {
@@ -97,7 +98,8 @@ int scope_model(ScopeOpts o) {
   // Cheap checks before the corpora are tokenised.
   if (o.pass.seq_len > run.cfg.model.max_seq_len) {
     if (o.pass.seq_len != CorpusScopeOptions{}.seq_len)
-      throw std::invalid_argument("--seq-len " + std::to_string(o.pass.seq_len) + " is longer than the model's max_seq_len " +
+      throw std::invalid_argument("--seq-len " + std::to_string(o.pass.seq_len) +
+                                  " is longer than the model's max_seq_len " +
                                   std::to_string(run.cfg.model.max_seq_len));
     o.pass.seq_len = run.cfg.model.max_seq_len;  // the default, capped to the model
   }
@@ -118,29 +120,40 @@ int scope_model(ScopeOpts o) {
   }
   int64_t total = 0;
   for (const auto& c : corpora) total += c.size;
-  std::cerr << "scope: " << total << " tokens in chunks of " << o.pass.batch << " x " << o.pass.seq_len << ", a record every "
-            << o.pass.log_every << " chunks, into " << o.out << "\n";
+  std::cerr << "scope: " << total << " tokens in chunks of " << o.pass.batch << " x " << o.pass.seq_len
+            << ", a record every " << o.pass.log_every << " chunks, into " << o.out << "\n";
   Progress progress(std::cerr, isatty(fileno(stderr)) != 0, total);
   const Tokenizer& tok = *run.tokenizer;
-  auto r = run_corpus_scope(run.model, corpora, o.pass, run.cfg.scope, o.out, o.model,
-                            [&tok](int64_t id) { return tok.decode({static_cast<int32_t>(id)}); }, progress);
+  auto r = run_corpus_scope(
+      run.model, corpora, o.pass, run.cfg.scope, o.out, o.model,
+      [&tok](int64_t id) { return tok.decode({static_cast<int32_t>(id)}); }, progress);
   const double tps = r.seconds > 0 ? double(r.tokens) / r.seconds : 0.0;
   const uint64_t hwm = process_status_bytes("VmHWM"), anon = process_status_bytes("RssAnon"),
                  file = process_status_bytes("RssFile");
   if (o.json) {
-    std::cout << nlohmann::json{{"run", o.out}, {"model", o.model}, {"tokens", r.tokens}, {"chunks", r.chunks},
-                                {"seconds", r.seconds}, {"tokens_per_s", tps}, {"loss", r.loss}, {"streamed", r.streamed},
-                                {"spilled_bytes", r.spilled_bytes}, {"peak_rss_bytes", hwm}, {"rss_anon_bytes", anon},
-                                {"rss_file_bytes", file}, {"max_memory_bytes", o.pass.max_memory}}
+    std::cout << nlohmann::json{{"run", o.out},
+                                {"model", o.model},
+                                {"tokens", r.tokens},
+                                {"chunks", r.chunks},
+                                {"seconds", r.seconds},
+                                {"tokens_per_s", tps},
+                                {"loss", r.loss},
+                                {"streamed", r.streamed},
+                                {"spilled_bytes", r.spilled_bytes},
+                                {"peak_rss_bytes", hwm},
+                                {"rss_anon_bytes", anon},
+                                {"rss_file_bytes", file},
+                                {"max_memory_bytes", o.pass.max_memory}}
                      .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
               << std::endl;
     return 0;
   }
   std::cerr << "scope: " << r.tokens << " tokens in " << r.seconds << " s (" << static_cast<int64_t>(tps) << " tokens/s"
             << (r.streamed ? ", streamed layer by layer" : "") << "); wrote " << o.out << "\n";
-  std::cerr << "scope: peak RSS (VmHWM) " << format_bytes(double(hwm)) << "; at the end RssAnon " << format_bytes(double(anon))
-            << ", RssFile " << format_bytes(double(file))
-            << (o.pass.max_memory ? "; --max-memory " + format_bytes(double(o.pass.max_memory)) : std::string()) << "\n";
+  std::cerr << "scope: peak RSS (VmHWM) " << format_bytes(double(hwm)) << "; at the end RssAnon "
+            << format_bytes(double(anon)) << ", RssFile " << format_bytes(double(file))
+            << (o.pass.max_memory ? "; --max-memory " + format_bytes(double(o.pass.max_memory)) : std::string())
+            << "\n";
   o.run = o.out;
   return scope_run(o);
 }
@@ -148,29 +161,49 @@ int scope_model(ScopeOpts o) {
 
 Command register_scope(CLI::App& app) {
   auto o = std::make_shared<ScopeOpts>();
-  auto* c = app.add_subcommand("scope", "Per-layer routing health of a run (--run), or of a model over corpora at inference (--model --data --out)");
+  auto* c = app.add_subcommand(
+      "scope",
+      "Per-layer routing health of a run (--run), or of a model over corpora at inference (--model --data --out)");
   auto* run_opt = c->add_option("--run", o->run, "Run directory (a training, compressed or `scope --model` run)");
-  auto* model_opt = c->add_option("--model", o->model, "Model to scope at inference: a Hugging Face model directory or a run");
+  auto* model_opt =
+      c->add_option("--model", o->model, "Model to scope at inference: a Hugging Face model directory or a run");
   run_opt->excludes(model_opt);
   c->add_option("--step", o->step, "Show the last log interval at or before this step (default: latest)");
   c->add_flag("--json", o->json, "Print the layer records (and the routing profile) as JSON");
-  c->add_option("--tokens", o->tokens, "Most frequent tokens shown per expert (routing profile)")->capture_default_str()->check(CLI::Range(0, 1000));
-  c->add_option("--data", o->data, "--model: corpus text file; give it twice or more to compare corpora")->allow_extra_args(false);
+  c->add_option("--tokens", o->tokens, "Most frequent tokens shown per expert (routing profile)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1000));
+  c->add_option("--data", o->data, "--model: corpus text file; give it twice or more to compare corpora")
+      ->allow_extra_args(false);
   c->add_option("--out", o->out, "--model: new run directory for the records and the routing profile");
-  c->add_option("--batch", o->pass.batch, "--model: windows per forward chunk")->capture_default_str()->check(CLI::Range(int64_t(1), int64_t(1) << 20));
-  c->add_option("--seq-len", o->pass.seq_len, "--model: tokens per window (default capped at the model's max_seq_len)")->capture_default_str()->check(CLI::Range(int64_t(1), int64_t(1) << 20));
-  c->add_option("--log-every", o->pass.log_every, "--model: chunks per interval record")->capture_default_str()->check(CLI::Range(int64_t(1), int64_t(1) << 40));
-  c->add_option("--coact-every", o->pass.coact_every, "--model: co-activation matrices in every N-th interval record (E x E per layer)")->capture_default_str()->check(CLI::Range(int64_t(1), int64_t(1) << 40));
-  c->add_option("--top-tokens", o->pass.top_tokens, "--model: tokens kept per expert in the profile")->capture_default_str()->check(CLI::Range(int64_t(0), int64_t(100000)));
+  c->add_option("--batch", o->pass.batch, "--model: windows per forward chunk")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t(1), int64_t(1) << 20));
+  c->add_option("--seq-len", o->pass.seq_len, "--model: tokens per window (default capped at the model's max_seq_len)")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t(1), int64_t(1) << 20));
+  c->add_option("--log-every", o->pass.log_every, "--model: chunks per interval record")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t(1), int64_t(1) << 40));
+  c->add_option("--coact-every", o->pass.coact_every,
+                "--model: co-activation matrices in every N-th interval record (E x E per layer)")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t(1), int64_t(1) << 40));
+  c->add_option("--top-tokens", o->pass.top_tokens, "--model: tokens kept per expert in the profile")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t(0), int64_t(100000)));
   c->add_option("--device", o->device, "--model: cpu, cuda or auto")->capture_default_str();
-  c->add_option("--max-memory", o->max_memory,
-                "--model: memory budget (e.g. 4G); a model that does not fit is streamed layer by layer (weights mapped, "
-                "hidden states in memory or spilled to the run directory); too small a budget is refused");
+  c->add_option(
+      "--max-memory", o->max_memory,
+      "--model: memory budget (e.g. 4G); a model that does not fit is streamed layer by layer (weights mapped, "
+      "hidden states in memory or spilled to the run directory); too small a budget is refused");
   add_weights_option(c, &o->weights);
-  add_dtype_option(c, &o->dtype,
-                   "--model: bf16 where this device's matmuls are natively and measurably faster in it, as train.dtype auto; "
-                   "the timing is kept per machine, so runs agree");
-  c->add_option("--cache-dir", o->cache_dir, "--model: tokenised-corpus cache (default: data.cache_dir, else ~/.cache/moescope)");
+  add_dtype_option(
+      c, &o->dtype,
+      "--model: bf16 where this device's matmuls are natively and measurably faster in it, as train.dtype auto; "
+      "the timing is kept per machine, so runs agree");
+  c->add_option("--cache-dir", o->cache_dir,
+                "--model: tokenised-corpus cache (default: data.cache_dir, else ~/.cache/moescope)");
   c->callback([c]() {
     if (c->count("--run") + c->count("--model") == 0) throw CLI::RequiredError("--run or --model");
     if (c->count("--run") && (c->count("--data") || c->count("--out") || c->count("--max-memory")))

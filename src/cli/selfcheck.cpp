@@ -30,7 +30,8 @@ int run_selfcheck(const Config& cfg, uint64_t seed, uint64_t max_memory_bytes) {
   const ResourceEstimate est = estimate_resources(mc, cfg.train);
   std::cerr << "memory estimate: " << est.summary() << "\n";
   if (max_memory_bytes > 0) check_fits_memory(est, static_cast<double>(max_memory_bytes), "--max-memory");
-  else if (device == "cpu") check_fits_memory(est, static_cast<double>(available_memory_bytes()), "MemAvailable, /proc/meminfo");
+  else if (device == "cpu")
+    check_fits_memory(est, static_cast<double>(available_memory_bytes()), "MemAvailable, /proc/meminfo");
   Transformer model(mc);
   model->to(dev);
   const int64_t B = 2, S = std::min<int64_t>(16, mc.max_seq_len);
@@ -46,7 +47,8 @@ int run_selfcheck(const Config& cfg, uint64_t seed, uint64_t max_memory_bytes) {
   model->train();
   auto fwd = model->forward(tokens);
   auto loss = torch::nn::functional::cross_entropy(fwd.logits_BSV.reshape({B * S, -1}).narrow(0, 0, B * S - 1),
-                                                   tokens.reshape({-1}).narrow(0, 1, B * S - 1)) + fwd.aux_loss;
+                                                   tokens.reshape({-1}).narrow(0, 1, B * S - 1)) +
+              fwd.aux_loss;
   loss.backward();
   bool finite_grads = true;
   for (auto& p : model->parameters())
@@ -79,11 +81,14 @@ int run_selfcheck(const Config& cfg, uint64_t seed, uint64_t max_memory_bytes) {
   for (const auto& t : est.resident) terms[t.name] = t.bytes;
   terms[est.activations.name] = est.activations.bytes;
   terms[est.checkpoint.name] = est.checkpoint.bytes;
-  out["memory_estimate"] = {{"train_peak_bytes", est.train_peak_bytes()}, {"terms", terms},
-                            {"kv_cache_bytes", est.kv_cache.bytes}, {"params_total", est.params_total},
+  out["memory_estimate"] = {{"train_peak_bytes", est.train_peak_bytes()},
+                            {"terms", terms},
+                            {"kv_cache_bytes", est.kv_cache.bytes},
+                            {"params_total", est.params_total},
                             {"params_active", est.params_active}};
-  check("estimate_matches_params", est.params_total == static_cast<double>(model->num_params()) &&
-                                       est.params_active == static_cast<double>(model->num_active_params()),
+  check("estimate_matches_params",
+        est.params_total == static_cast<double>(model->num_params()) &&
+            est.params_active == static_cast<double>(model->num_active_params()),
         {{"estimated", est.params_total}, {"built", model->num_params()}});
   out["params_total"] = model->num_params();
   out["params_active"] = model->num_active_params();

@@ -39,7 +39,8 @@ Command register_tokenize(CLI::App& app) {
       tok = load_tokenizer(path.has_parent_path() ? path.parent_path().string() : ".");
     else tok = std::make_unique<HfTokenizerAdapter>(HfTokenizer::load(path.string()));
     const HfTokenizer* hf = as_hf_tokenizer(*tok);
-    if (o->special && !hf) throw std::invalid_argument("--special needs a Hugging Face tokenizer (this one is " + tok->kind() + ")");
+    if (o->special && !hf)
+      throw std::invalid_argument("--special needs a Hugging Face tokenizer (this one is " + tok->kind() + ")");
     std::string line;
     for (size_t n = 1; std::getline(std::cin, line); ++n) {
       if (o->decode) {
@@ -47,7 +48,8 @@ Command register_tokenize(CLI::App& app) {
         try {
           ids = nlohmann::json::parse(line).get<std::vector<int32_t>>();
         } catch (const nlohmann::json::exception& e) {
-          throw std::runtime_error("stdin line " + std::to_string(n) + ": expected a JSON array of token ids (" + e.what() + ")");
+          throw std::runtime_error("stdin line " + std::to_string(n) + ": expected a JSON array of token ids (" +
+                                   e.what() + ")");
         }
         std::cout << tok->decode(ids) << '\n';
       } else {

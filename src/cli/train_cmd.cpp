@@ -26,16 +26,19 @@ Command register_train(CLI::App& app) {
   };
   auto o = std::make_shared<Opts>();
   auto* c = app.add_subcommand("train", "Train a model (a killed run continues with --resume)");
-  c->add_option("--config", o->config, "TOML preset (e.g. configs/shakespeare.toml); with --resume, defaults to RUN_DIR/config.json");
+  c->add_option("--config", o->config,
+                "TOML preset (e.g. configs/shakespeare.toml); with --resume, defaults to RUN_DIR/config.json");
   c->add_option("--data", o->data, "UTF-8 text corpus (default: data.path, else the Brown corpus prepared by setup)");
   c->add_option("--out", o->out, "Run directory")->capture_default_str();
   c->add_option("--set", o->sets, "Override a config key: key=value (repeatable)");
-  c->add_option("--max-memory", o->max_memory,
-                 "Refuse to start when the memory estimate exceeds this (e.g. 8G, 512M); default: MemAvailable on the CPU");
+  c->add_option(
+      "--max-memory", o->max_memory,
+      "Refuse to start when the memory estimate exceeds this (e.g. 8G, 512M); default: MemAvailable on the CPU");
   c->add_option("--init", o->init,
-                 "Start from a Hugging Face model directory (its config.json replaces [model], [attn], [moe]; its "
-                 "tokenizer.json is the tokenizer; its weights are the starting point)");
-  c->add_flag("--resume", o->resume, "Continue the run in --out from checkpoints/latest (train.*, scope.* and compress.* may change)");
+                "Start from a Hugging Face model directory (its config.json replaces [model], [attn], [moe]; its "
+                "tokenizer.json is the tokenizer; its weights are the starting point)");
+  c->add_flag("--resume", o->resume,
+              "Continue the run in --out from checkpoints/latest (train.*, scope.* and compress.* may change)");
   c->footer(config_help());
   return [o, c]() -> int {
     Config cfg;
@@ -79,8 +82,8 @@ Command register_train(CLI::App& app) {
       std::vector<int64_t> in, tg;
       const int64_t n = trainer.data().val_batch(0, std::min<int64_t>(4, trainer.data().n_val_windows(tc.seq_len)),
                                                  tc.seq_len, &in, &tg);
-      ctx.probe_tokens = torch::tensor(in, torch::kLong).view({n, tc.seq_len})
-                             .to(trainer.model()->parameters().front().device());
+      ctx.probe_tokens =
+          torch::tensor(in, torch::kLong).view({n, tc.seq_len}).to(trainer.model()->parameters().front().device());
       ctx.log_event = [&trainer](const nlohmann::json& j) { trainer.log_event(j); };
       ctx.optimizer.reset_moments = [&trainer](const std::string& prefix) { trainer.optimizer().reset_state(prefix); };
       ctx.knobs_in_checkpoint = trainer.state().router_knobs_restored;
@@ -97,9 +100,15 @@ Command register_train(CLI::App& app) {
       h.on_resume = [sc](int64_t step) { sc->on_resume(step); };
     }
     auto s = trainer.run();
-    nlohmann::json j{{"run_dir", o->out}, {"steps", s.steps}, {"final_train_loss", s.final_loss},
-                     {"val_loss", s.val_loss}, {"best_val_loss", s.best_val_loss}, {"tokens_per_s", s.tokens_per_s},
-                     {"skipped_steps", s.skipped_steps}, {"wall_s", s.wall_s}, {"exit_code", s.exit_code}};
+    nlohmann::json j{{"run_dir", o->out},
+                     {"steps", s.steps},
+                     {"final_train_loss", s.final_loss},
+                     {"val_loss", s.val_loss},
+                     {"best_val_loss", s.best_val_loss},
+                     {"tokens_per_s", s.tokens_per_s},
+                     {"skipped_steps", s.skipped_steps},
+                     {"wall_s", s.wall_s},
+                     {"exit_code", s.exit_code}};
     if (root) std::cout << j.dump() << std::endl;
     return s.exit_code;
   };

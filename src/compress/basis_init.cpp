@@ -54,12 +54,15 @@ at::Tensor top_directions(const at::Tensor& X_ND, int64_t R, int64_t D) {
 }
 }  // namespace
 
-void initialise(GroupState& g, InitMethod method, int64_t R, int64_t M, Activation f, double ridge,
-                uint64_t seed) {
+void initialise(GroupState& g, InitMethod method, int64_t R, int64_t M, Activation f, double ridge, uint64_t seed) {
   torch::NoGradGuard ng;
   const int64_t E = g.Z_EPD.size(0), P = g.Z_EPD.size(1), D = g.Z_EPD.size(2);
-  if (R < 1 || R > P) throw std::invalid_argument("compress: rank " + std::to_string(R) + " must be in [1, " + std::to_string(P) + "] for " + g.name);
-  if (M < 1 || M > E) throw std::invalid_argument("compress: " + std::to_string(M) + " bases must be in [1, " + std::to_string(E) + "] for " + g.name);
+  if (R < 1 || R > P)
+    throw std::invalid_argument("compress: rank " + std::to_string(R) + " must be in [1, " + std::to_string(P) +
+                                "] for " + g.name);
+  if (M < 1 || M > E)
+    throw std::invalid_argument("compress: " + std::to_string(M) + " bases must be in [1, " + std::to_string(E) +
+                                "] for " + g.name);
   auto opts = g.Z_EPD.options();
   auto gen = at::detail::createCPUGenerator(seed);
   if (method == InitMethod::kSvd) {
@@ -110,7 +113,8 @@ void initialise_multistart(GroupState& g, const CompressConfig& cfg, int64_t R, 
   GroupState best_state;
   for (int64_t k = 0; k < opt.restarts; ++k) {
     std::vector<GroupState> one{g};
-    if (k > 0) initialise(one[0], methods[(start + k) % methods.size()], R, M, f, cfg.ridge, seed + static_cast<uint64_t>(k));
+    if (k > 0)
+      initialise(one[0], methods[(start + k) % methods.size()], R, M, f, cfg.ridge, seed + static_cast<uint64_t>(k));
     solve(one, trial, f, nullptr);
     const double j = group_objective(one[0], f);
     if (std::isfinite(j) && j < best) best = j, best_state = one[0];

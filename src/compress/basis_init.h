@@ -16,8 +16,7 @@
 
 namespace moescope::compress {
 
-void initialise(GroupState& g, InitMethod method, int64_t R, int64_t M, Activation f, double ridge,
-                uint64_t seed);
+void initialise(GroupState& g, InitMethod method, int64_t R, int64_t M, Activation f, double ridge, uint64_t seed);
 
 // Multi-start: the bilinear problem has local minima (bases found up to a per-basis rotation
 // mix badly), so `restarts` initialisations are tried, each followed by `iters` iterations of the

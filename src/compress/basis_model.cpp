@@ -33,9 +33,7 @@ at::Tensor apply_f_prime(Activation f, const at::Tensor& x) {
   return torch::ones_like(x);
 }
 
-int64_t BasisGroup::num_params() const {
-  return A_EPR.numel() + B_MRD.numel() + logits_EM.numel() + mean_E.numel();
-}
+int64_t BasisGroup::num_params() const { return A_EPR.numel() + B_MRD.numel() + logits_EM.numel() + mean_E.numel(); }
 
 at::Tensor mixture(const at::Tensor& logits_EM) { return torch::softmax(logits_EM, 1); }
 

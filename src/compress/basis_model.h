@@ -16,7 +16,7 @@
 
 namespace moescope::compress {
 
-using moescope::Activation;  // compress.activation (core/config_enums.h)
+using moescope::Activation;                            // compress.activation (core/config_enums.h)
 Activation parse_activation(const std::string& name);  // throws naming the bad value
 std::string activation_name(Activation f);
 at::Tensor apply_f(Activation f, const at::Tensor& x);
@@ -24,14 +24,14 @@ at::Tensor apply_f_prime(Activation f, const at::Tensor& x);  // elementwise der
 
 // One bank and the experts it serves (a per-layer family, or a family across all layers).
 struct BasisGroup {
-  std::string name;                  // "layer1.gate", or "global.gate" for the global bank
-  int64_t layer = -1;                // -1 for the global bank
-  std::string family;                // "gate" or "up"
+  std::string name;                   // "layer1.gate", or "global.gate" for the global bank
+  int64_t layer = -1;                 // -1 for the global bank
+  std::string family;                 // "gate" or "up"
   std::vector<int64_t> expert_layer;  // [E] the transformer layer of each row
   std::vector<int64_t> expert_index;  // [E] the routed-expert index within that layer
   Activation f = Activation::kIdentity;
   at::Tensor A_EPR, B_MRD, logits_EM;  // factors (A includes the normalisation std)
-  at::Tensor mean_E;                  // normalisation shift per expert (its layer's scalar mean)
+  at::Tensor mean_E;                   // normalisation shift per expert (its layer's scalar mean)
 
   int64_t E() const { return B_MRD.defined() ? A_EPR.size(0) : 0; }
   int64_t P() const { return A_EPR.size(1); }

@@ -48,23 +48,28 @@ std::string render_compress_summary(const nlohmann::json& s) {
   std::ostringstream o;
   char line[256];
   auto num = [](const nlohmann::json& v) { return v.is_number() ? v.get<double>() : NAN; };
-  std::snprintf(line, sizeof line, "compressed (%s, %s, f = %s): routed-expert params %lld -> %lld (%.1f%% fewer), model %.1f%% fewer, %lld iterations (%s), %.1f s\n",
+  std::snprintf(line, sizeof line,
+                "compressed (%s, %s, f = %s): routed-expert params %lld -> %lld (%.1f%% fewer), model %.1f%% fewer, "
+                "%lld iterations (%s), %.1f s\n",
                 s.value("solver", "?").c_str(), s.value("scope", "?").c_str(), s.value("activation", "?").c_str(),
-                static_cast<long long>(s.value("expert_params_before", 0)), static_cast<long long>(s.value("expert_params_after", 0)),
+                static_cast<long long>(s.value("expert_params_before", 0)),
+                static_cast<long long>(s.value("expert_params_after", 0)),
                 100 * s.value("expert_compression_rate", 0.0), 100 * s.value("model_compression_rate", 0.0),
-                static_cast<long long>(s.value("iterations", 0)), s.value("stop_reason", "?").c_str(), s.value("wall_s", 0.0));
+                static_cast<long long>(s.value("iterations", 0)), s.value("stop_reason", "?").c_str(),
+                s.value("wall_s", 0.0));
   o << line;
-  std::snprintf(line, sizeof line, "%-14s %5s %5s %10s %10s %8s %8s %8s %10s\n", "bank", "rank", "bases", "rel_error", "mse",
-                "support", "entropy", "coher", "cond");
+  std::snprintf(line, sizeof line, "%-14s %5s %5s %10s %10s %8s %8s %8s %10s\n", "bank", "rank", "bases", "rel_error",
+                "mse", "support", "entropy", "coher", "cond");
   o << line;
   const auto& banks = s.at("banks");
   const auto& groups = s.at(log_field::kGroups);
   for (size_t i = 0; i < groups.size(); ++i) {
     const auto& g = groups[i];
     const auto& b = i < banks.size() ? banks[i] : nlohmann::json::object();
-    std::snprintf(line, sizeof line, "%-14s %5lld %5lld %10.3e %10.3e %8.1f %8.3f %8.3f %10.3g\n", g.value(log_field::kGroup, "?").c_str(),
-                  static_cast<long long>(b.value("rank", 0)), static_cast<long long>(b.value("bases", 0)), num(g["rel_error"]),
-                  num(g["mse"]), num(g["support_median"]), num(g["alpha_entropy"]), num(g["coherence"]), num(g["cond"]));
+    std::snprintf(line, sizeof line, "%-14s %5lld %5lld %10.3e %10.3e %8.1f %8.3f %8.3f %10.3g\n",
+                  g.value(log_field::kGroup, "?").c_str(), static_cast<long long>(b.value("rank", 0)),
+                  static_cast<long long>(b.value("bases", 0)), num(g["rel_error"]), num(g["mse"]),
+                  num(g["support_median"]), num(g["alpha_entropy"]), num(g["coherence"]), num(g["cond"]));
     o << line;
   }
   return o.str();

@@ -16,7 +16,9 @@
 namespace moescope::compress {
 namespace fs = std::filesystem;
 
-std::string compressed_marker_path(const std::string& run_dir) { return (fs::path(run_dir) / "compressed.json").string(); }
+std::string compressed_marker_path(const std::string& run_dir) {
+  return (fs::path(run_dir) / "compressed.json").string();
+}
 bool is_compressed_run(const std::string& run_dir) { return fs::exists(compressed_marker_path(run_dir)); }
 
 void check_compressed_marker(const std::string& run_dir) {
@@ -29,8 +31,9 @@ void check_compressed_marker(const std::string& run_dir) {
   }
   const int v = j.is_object() ? j.value("moescope_compressed_version", 0) : 0;
   if (v != kCompressedVersion)
-    throw std::runtime_error(p + ": compressed-run version " + std::to_string(v) + " is not supported (this moescope reads version " +
-                             std::to_string(kCompressedVersion) + "); re-run `moescope compress` on the source run with this build");
+    throw std::runtime_error(p + ": compressed-run version " + std::to_string(v) +
+                             " is not supported (this moescope reads version " + std::to_string(kCompressedVersion) +
+                             "); re-run `moescope compress` on the source run with this build");
 }
 
 std::string expert_weight_name(int64_t layer, int64_t expert, const std::string& family) {
@@ -42,7 +45,8 @@ namespace {
 at::Tensor tensor(const SafetensorsFile& f, const std::string& name, const std::string& dtype, int64_t dims) {
   const TensorRecord& r = f.at(name);
   if (r.dtype != dtype || static_cast<int64_t>(r.shape.size()) != dims)
-    throw std::runtime_error(f.where + ": tensor '" + name + "' must be " + dtype + " with " + std::to_string(dims) + " dimensions");
+    throw std::runtime_error(f.where + ": tensor '" + name + "' must be " + dtype + " with " + std::to_string(dims) +
+                             " dimensions");
   return from_record(r);
 }
 
@@ -59,7 +63,8 @@ std::vector<TensorRecord> basis_records(const std::vector<BasisGroup>& groups) {
   std::vector<TensorRecord> out;
   for (auto& g : groups) {
     const std::string p = "mobe." + g.name + ".";
-    auto ex = torch::stack({torch::tensor(g.expert_layer, torch::kLong), torch::tensor(g.expert_index, torch::kLong)}, 1);
+    auto ex =
+        torch::stack({torch::tensor(g.expert_layer, torch::kLong), torch::tensor(g.expert_index, torch::kLong)}, 1);
     out.push_back(to_record(p + "A", g.A_EPR.to(torch::kFloat)));
     out.push_back(to_record(p + "B", g.B_MRD.to(torch::kFloat)));
     out.push_back(to_record(p + "alpha_logits", g.logits_EM.to(torch::kFloat)));
@@ -85,8 +90,9 @@ std::map<std::string, std::string> basis_metadata(const std::vector<BasisGroup>&
 std::vector<BasisGroup> read_basis_groups(const SafetensorsFile& f) {
   const std::string v = meta(f, "moescope.compressed_version");
   if (v != std::to_string(kCompressedVersion))
-    throw std::runtime_error(f.where + ": compressed weights of version " + v + " are not supported (this moescope reads version " +
-                             std::to_string(kCompressedVersion) + "); re-run `moescope compress` with this build");
+    throw std::runtime_error(f.where + ": compressed weights of version " + v +
+                             " are not supported (this moescope reads version " + std::to_string(kCompressedVersion) +
+                             "); re-run `moescope compress` with this build");
   std::vector<BasisGroup> out;
   std::stringstream ss(meta(f, "mobe.groups"));
   std::string name;
@@ -118,7 +124,8 @@ std::vector<BasisGroup> read_basis_groups(const SafetensorsFile& f) {
 std::vector<std::string> factorised_names(const std::vector<BasisGroup>& groups) {
   std::vector<std::string> out;
   for (auto& g : groups)
-    for (size_t e = 0; e < g.expert_layer.size(); ++e) out.push_back(expert_weight_name(g.expert_layer[e], g.expert_index[e], g.family));
+    for (size_t e = 0; e < g.expert_layer.size(); ++e)
+      out.push_back(expert_weight_name(g.expert_layer[e], g.expert_index[e], g.family));
   return out;
 }
 
@@ -132,10 +139,12 @@ void compose_into(TransformerImpl& model, const std::vector<BasisGroup>& groups)
       const std::string name = expert_weight_name(l, i, g.family);
       if (!seen.insert(name).second) throw std::runtime_error("compressed weights: " + name + " appears in two banks");
       if (l < 0 || l >= static_cast<int64_t>(model.layers->size()) || !model.layers[l]->as<BlockImpl>()->is_moe())
-        throw std::runtime_error("compressed weights: bank " + g.name + " names layer " + std::to_string(l) + ", which is not a MoE layer");
+        throw std::runtime_error("compressed weights: bank " + g.name + " names layer " + std::to_string(l) +
+                                 ", which is not a MoE layer");
       auto& experts = model.layers[l]->as<BlockImpl>()->moe->experts;
       if (i < 0 || i >= static_cast<int64_t>(experts->size()))
-        throw std::runtime_error("compressed weights: bank " + g.name + " names expert " + std::to_string(i) + " of layer " + std::to_string(l));
+        throw std::runtime_error("compressed weights: bank " + g.name + " names expert " + std::to_string(i) +
+                                 " of layer " + std::to_string(l));
       auto* mlp = experts[i]->as<SwiGLUMlpImpl>();
       auto& w = (g.family == "gate" ? mlp->gate_proj : mlp->up_proj)->weight;
       if (w.sizes() != W_EPD[e].sizes())
@@ -145,7 +154,9 @@ void compose_into(TransformerImpl& model, const std::vector<BasisGroup>& groups)
   }
 }
 
-std::string compressed_weights_path(const std::string& run_dir) { return (fs::path(run_dir) / "model.safetensors").string(); }
+std::string compressed_weights_path(const std::string& run_dir) {
+  return (fs::path(run_dir) / "model.safetensors").string();
+}
 
 void create_compressed_run_dir(const std::string& out_dir) {
   if (fs::exists(config_path(out_dir)))

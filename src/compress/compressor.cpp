@@ -21,7 +21,8 @@ std::vector<std::string> parse_families(const std::string& list) {
   std::string tok;
   while (std::getline(ss, tok, ',')) {
     if (tok != "gate" && tok != "up")
-      throw std::invalid_argument("compress.families: '" + tok + "' is not gate or up (down projections stay as they are)");
+      throw std::invalid_argument("compress.families: '" + tok +
+                                  "' is not gate or up (down projections stay as they are)");
     for (auto& o : out)
       if (o == tok) throw std::invalid_argument("compress.families: '" + tok + "' listed twice");
     out.push_back(tok);
@@ -32,13 +33,17 @@ std::vector<std::string> parse_families(const std::string& list) {
 
 int64_t rank_for(const CompressConfig& c, int64_t P) {
   const int64_t r = c.rank > 0 ? c.rank : std::max<int64_t>(1, std::llround(c.rank_ratio * double(P)));
-  if (r > P) throw std::invalid_argument("compress.rank = " + std::to_string(r) + " exceeds the expert hidden size " + std::to_string(P));
+  if (r > P)
+    throw std::invalid_argument("compress.rank = " + std::to_string(r) + " exceeds the expert hidden size " +
+                                std::to_string(P));
   return r;
 }
 
 int64_t bases_for(const CompressConfig& c, int64_t E) {
   const int64_t m = c.n_bases > 0 ? c.n_bases : std::max<int64_t>(1, std::llround(c.basis_ratio * double(E)));
-  if (m > E) throw std::invalid_argument("compress.n_bases = " + std::to_string(m) + " exceeds the " + std::to_string(E) + " experts sharing the bank");
+  if (m > E)
+    throw std::invalid_argument("compress.n_bases = " + std::to_string(m) + " exceeds the " + std::to_string(E) +
+                                " experts sharing the bank");
   return m;
 }
 
@@ -76,7 +81,8 @@ std::vector<LayerFamily> collect(TransformerImpl& model, const std::vector<std::
   for (size_t k = 0; k < layers.size(); ++k)
     for (auto& fam : fams) {
       std::vector<at::Tensor> ws;
-      for (auto& e : *layers[k]->experts) ws.push_back(family_linear(*e->as<SwiGLUMlpImpl>(), fam)->weight.detach().cpu());
+      for (auto& e : *layers[k]->experts)
+        ws.push_back(family_linear(*e->as<SwiGLUMlpImpl>(), fam)->weight.detach().cpu());
       out.push_back({idx[k], fam, torch::stack(ws)});
     }
   return out;
@@ -88,16 +94,19 @@ void check_compressible(TransformerImpl& model) {
   std::vector<int64_t> idx;
   auto layers = moe_layers_with_index(model, idx);
   if (layers.empty())
-    throw std::invalid_argument(std::string("compress: the model has no MoE layers (model.ffn = '") + enum_name(model.cfg().ffn) +
+    throw std::invalid_argument(std::string("compress: the model has no MoE layers (model.ffn = '") +
+                                enum_name(model.cfg().ffn) +
                                 "', moe.first_k_dense = " + std::to_string(model.cfg().moe.first_k_dense) +
                                 "): there are no routed experts to compress");
   for (size_t k = 0; k < layers.size(); ++k)
     for (size_t e = 0; e < layers[k]->experts->size(); ++e) {
       auto* mlp = layers[k]->experts[e]->as<SwiGLUMlpImpl>();
-      for (auto [name, lin] : {std::pair{"gate_proj", mlp->gate_proj}, {"up_proj", mlp->up_proj}, {"down_proj", mlp->down_proj}})
+      for (auto [name, lin] :
+           {std::pair{"gate_proj", mlp->gate_proj}, {"up_proj", mlp->up_proj}, {"down_proj", mlp->down_proj}})
         if (!torch::isfinite(lin->weight).all().item<bool>())
-          throw std::invalid_argument("compress: layers." + std::to_string(idx[k]) + ".mlp.experts." + std::to_string(e) +
-                                      "." + name + ".weight holds NaN/Inf values: the source run is broken");
+          throw std::invalid_argument("compress: layers." + std::to_string(idx[k]) + ".mlp.experts." +
+                                      std::to_string(e) + "." + name +
+                                      ".weight holds NaN/Inf values: the source run is broken");
     }
 }
 
@@ -148,11 +157,21 @@ void check_routing_counts(TransformerImpl& model, const RoutingCounts& counts) {
 nlohmann::json CompressionSizes::to_json() const {
   nlohmann::json gs = nlohmann::json::array();
   for (auto& g : groups)
-    gs.push_back({{log_field::kGroup, g.group}, {"experts", g.E}, {"rows", g.P}, {"width", g.D}, {"rank", g.R}, {"bases", g.M},
-                  {"params_before", g.before}, {"params_after", g.after}});
-  return {{"expert_params_before", expert_before}, {"expert_params_after", expert_after},
-          {"expert_compression_rate", expert_rate()}, {"model_params_before", model_before},
-          {"model_params_after", model_after}, {"model_compression_rate", model_rate()}, {"banks", gs}};
+    gs.push_back({{log_field::kGroup, g.group},
+                  {"experts", g.E},
+                  {"rows", g.P},
+                  {"width", g.D},
+                  {"rank", g.R},
+                  {"bases", g.M},
+                  {"params_before", g.before},
+                  {"params_after", g.after}});
+  return {{"expert_params_before", expert_before},
+          {"expert_params_after", expert_after},
+          {"expert_compression_rate", expert_rate()},
+          {"model_params_before", model_before},
+          {"model_params_after", model_after},
+          {"model_compression_rate", model_rate()},
+          {"banks", gs}};
 }
 
 std::string CompressionSizes::render() const {
@@ -184,23 +203,34 @@ CompressOutcome compress_model(TransformerImpl& model, const CompressConfig& cfg
     if (metrics) metrics->write(iteration_record(r, enum_name(cfg.solver)));
     double worst = 0;
     for (auto& g : r.groups) worst = std::max(worst, g.rel_error);
-    if (r.iter % 10 == 0) log << "compress: iter " << r.iter << " objective " << r.objective << " max rel_error " << worst << "\n";
+    if (r.iter % 10 == 0)
+      log << "compress: iter " << r.iter << " objective " << r.objective << " max rel_error " << worst << "\n";
   };
   out.solve = solve(states, cfg, f, report);
   IterationReport final_r = measure_all(states, f, cfg, out.solve.best_iter);
   for (auto& g : final_r.groups)
     if (g.nonfinite > 0)
-      throw std::runtime_error("compress: " + g.group + " never reached a finite state (NaN/Inf in the factors); "
+      throw std::runtime_error("compress: " + g.group +
+                               " never reached a finite state (NaN/Inf in the factors); "
                                "lower compress.lr or try compress.init = svd");
   for (auto& st : states) out.groups.push_back(basis_group_from(st, f));
   out.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   nlohmann::json errs = nlohmann::json::array();
   for (auto& g : final_r.groups) errs.push_back(to_json(g));
   out.summary = out.sizes.to_json();
-  out.summary.update({{log_field::kSchema, 1}, {log_field::kType, log_field::kCompressSummary}, {"solver", enum_name(cfg.solver)}, {"scope", enum_name(cfg.scope)},
-                      {"activation", enum_name(cfg.activation)}, {"init", enum_name(cfg.init)}, {"restarts", restarts.restarts}, {"iterations", out.solve.iters},
-                      {"best_iter", out.solve.best_iter}, {"objective", out.solve.best_objective},
-                      {"stop_reason", out.solve.stop_reason}, {"wall_s", out.wall_s}, {log_field::kGroups, errs}});
+  out.summary.update({{log_field::kSchema, 1},
+                      {log_field::kType, log_field::kCompressSummary},
+                      {"solver", enum_name(cfg.solver)},
+                      {"scope", enum_name(cfg.scope)},
+                      {"activation", enum_name(cfg.activation)},
+                      {"init", enum_name(cfg.init)},
+                      {"restarts", restarts.restarts},
+                      {"iterations", out.solve.iters},
+                      {"best_iter", out.solve.best_iter},
+                      {"objective", out.solve.best_objective},
+                      {"stop_reason", out.solve.stop_reason},
+                      {"wall_s", out.wall_s},
+                      {log_field::kGroups, errs}});
   if (weight_by) out.summary.update({{"weighted_by", weight_by->run}, {"weight_floor", cfg.weight_floor}});
   if (metrics) metrics->write(out.summary);
   return out;

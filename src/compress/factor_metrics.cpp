@@ -75,17 +75,17 @@ IterationReport measure_all(const std::vector<GroupState>& gs, Activation f, con
 nlohmann::json to_json(const GroupMetrics& m) {
   auto num = [](double v) -> nlohmann::json { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); };
   nlohmann::json j = {{log_field::kGroup, m.group},
-          {"layer", m.layer},
-          {"family", m.family},
-          {"rel_error", num(m.rel_error)},
-          {"mse", num(m.mse)},
-          {"support_median", m.support_median},
-          {"support_mean", m.support_mean},
-          {"support_p95", m.support_p95},
-          {"alpha_entropy", num(m.alpha_entropy)},
-          {"coherence", num(m.coherence)},
-          {"cond", num(m.cond)},
-          {"nonfinite", m.nonfinite}};
+                      {"layer", m.layer},
+                      {"family", m.family},
+                      {"rel_error", num(m.rel_error)},
+                      {"mse", num(m.mse)},
+                      {"support_median", m.support_median},
+                      {"support_mean", m.support_mean},
+                      {"support_p95", m.support_p95},
+                      {"alpha_entropy", num(m.alpha_entropy)},
+                      {"coherence", num(m.coherence)},
+                      {"cond", num(m.cond)},
+                      {"nonfinite", m.nonfinite}};
   if (m.weighted_rel_error >= 0) j["weighted_rel_error"] = num(m.weighted_rel_error);
   return j;
 }
@@ -93,8 +93,13 @@ nlohmann::json to_json(const GroupMetrics& m) {
 nlohmann::json iteration_record(const IterationReport& r, const std::string& solver) {
   nlohmann::json groups = nlohmann::json::array();
   for (auto& g : r.groups) groups.push_back(to_json(g));
-  return {{log_field::kSchema, 1}, {log_field::kType, log_field::kCompress}, {log_field::kStep, r.iter}, {"solver", solver},
-          {"elapsed_s", r.elapsed_s}, {"seconds", r.seconds}, {"objective", std::isfinite(r.objective) ? nlohmann::json(r.objective) : nlohmann::json(nullptr)},
+  return {{log_field::kSchema, 1},
+          {log_field::kType, log_field::kCompress},
+          {log_field::kStep, r.iter},
+          {"solver", solver},
+          {"elapsed_s", r.elapsed_s},
+          {"seconds", r.seconds},
+          {"objective", std::isfinite(r.objective) ? nlohmann::json(r.objective) : nlohmann::json(nullptr)},
           {log_field::kGroups, groups}};
 }
 

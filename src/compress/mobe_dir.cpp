@@ -42,8 +42,9 @@ nlohmann::json read_mobe_entry(const std::string& dir) {
     throw std::runtime_error(where + ": missing integer \"version\"");
   const int v = e["version"].get<int>();
   if (v != kMobeDirVersion)
-    throw std::runtime_error(where + ": version " + std::to_string(v) + " is not supported (this moescope reads version " +
-                             std::to_string(kMobeDirVersion) + "); re-run `moescope compress --model` on the source with this build");
+    throw std::runtime_error(where + ": version " + std::to_string(v) +
+                             " is not supported (this moescope reads version " + std::to_string(kMobeDirVersion) +
+                             "); re-run `moescope compress --model` on the source with this build");
   if (!e.contains("files") || !e["files"].is_array() || e["files"].empty())
     throw std::runtime_error(where + ": missing non-empty list \"files\" (the factor files)");
   for (const auto& f : e["files"]) {

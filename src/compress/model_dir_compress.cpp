@@ -61,14 +61,16 @@ struct Source {
 };
 
 Source open_source(const std::string& dir, const CompressConfig& cfg) {
-  if (!fs::is_directory(dir)) throw std::runtime_error(dir + ": no such directory (expected a Hugging Face model directory)");
+  if (!fs::is_directory(dir))
+    throw std::runtime_error(dir + ": no such directory (expected a Hugging Face model directory)");
   const fs::path cp = fs::path(dir) / "config.json";
   if (!fs::is_regular_file(cp)) throw std::runtime_error(dir + ": no config.json: not a Hugging Face model directory");
   Source s;
   s.dir = dir;
   s.config = parse_json_guarded(read_file(cp.string()), cp.string());
   if (!s.config.is_object() || !s.config.contains("model_type"))
-    throw std::runtime_error(cp.string() + " has no \"model_type\": not a Hugging Face model directory "
+    throw std::runtime_error(cp.string() +
+                             " has no \"model_type\": not a Hugging Face model directory "
                              "(a moescope run? compress it with --run)");
   if (s.config.contains(kMobeConfigKey))
     throw std::invalid_argument("compress: " + dir + " is already compressed (config.json has '" + kMobeConfigKey +
@@ -88,7 +90,8 @@ Source open_source(const std::string& dir, const CompressConfig& cfg) {
     for (int64_t e = 0; e < s.E; ++e)
       for (const char* fam : {"gate", "up", "down"}) {
         const std::string n = s.expert_tensor(l, e, fam);
-        if (!s.shards->has(n)) throw std::runtime_error(dir + ": tensor '" + n + "' is missing (config.json implies it)");
+        if (!s.shards->has(n))
+          throw std::runtime_error(dir + ": tensor '" + n + "' is missing (config.json implies it)");
       }
   return s;
 }
@@ -126,7 +129,8 @@ CompressionSizes plan(const Source& s, const CompressConfig& cfg) {
   for (const auto& [name, file] : s.shards->owner) {
     std::smatch m;
     if (is_scale_inv(name) || (s.hf.model.tie_embeddings && name == "lm_head.weight") ||
-        name.find(".rotary_emb.inv_freq") != std::string::npos || name.find("e_score_correction_bias") != std::string::npos ||
+        name.find(".rotary_emb.inv_freq") != std::string::npos ||
+        name.find("e_score_correction_bias") != std::string::npos ||
         (std::regex_search(name, m, layer_re) && std::stoll(m[1]) >= s.hf.model.n_layers))
       continue;
     z.model_before += numel(s.shards->at(name).entry->shape);
@@ -150,7 +154,8 @@ at::Tensor read_expert(const Source& s, const std::string& name) {
   at::Tensor t;
   if (v.entry->dtype == "F8_E4M3") {
     if (!s.hf.fp8_blocks)
-      throw std::runtime_error(s.shards->where(name) + ": tensor '" + name + "' is F8_E4M3 but config.json has no fp8 quantization_config");
+      throw std::runtime_error(s.shards->where(name) + ": tensor '" + name +
+                               "' is F8_E4M3 but config.json has no fp8 quantization_config");
     t = hf_read_fp8(*s.shards, name, {s.P, s.D}, s.hf.fp8_block);
     s.shards->release(hf_scale_inv_name(name));
   } else {
@@ -172,12 +177,13 @@ void copy_kept_tensors(const Source& s, const std::set<std::string>& factorised,
       if (factorised.count(e.name)) continue;
       const MappedSafetensors* file = f.get();
       const std::string name = e.name;
-      tensors.push_back({e.name, e.dtype, e.shape, [file, name](const std::function<void(std::string_view)>& put) {
-                           const auto v = file->at(name);
-                           for (uint64_t off = 0; off < v.size(); off += kCopyChunk)
-                             put(std::string_view(reinterpret_cast<const char*>(v.data) + off, std::min(kCopyChunk, v.size() - off)));
-                           file->release(v);
-                         }});
+      tensors.push_back(
+          {e.name, e.dtype, e.shape, [file, name](const std::function<void(std::string_view)>& put) {
+             const auto v = file->at(name);
+             for (uint64_t off = 0; off < v.size(); off += kCopyChunk)
+               put(std::string_view(reinterpret_cast<const char*>(v.data) + off, std::min(kCopyChunk, v.size() - off)));
+             file->release(v);
+           }});
       total += e.end - e.begin;
     }
     if (tensors.empty()) continue;  // a shard that held only factorised matrices
@@ -235,17 +241,20 @@ nlohmann::json compress_model_dir(const std::string& dir, const std::string& out
     const double bank = 2.0 * 8.0 * double(sizes.groups.front().E) * double(s.P) * double(s.D);
     const double avail = double(available_memory_bytes());
     if (avail > 0 && bank > 0.5 * avail)
-      throw std::invalid_argument("compress --model: scope global puts every MoE layer's experts of a family into one bank, held in "
-                                  "memory (" + format_bytes(bank) + " in float64 while normalising), more than half of the " +
-                                  format_bytes(avail) + " available; use scope layer, which streams one layer at a time");
+      throw std::invalid_argument(
+          "compress --model: scope global puts every MoE layer's experts of a family into one bank, held in "
+          "memory (" +
+          format_bytes(bank) + " in float64 while normalising), more than half of the " + format_bytes(avail) +
+          " available; use scope layer, which streams one layer at a time");
   }
   if (fs::exists(out) && !(fs::is_directory(out) && fs::is_empty(out)))
     throw std::runtime_error("compress: " + out + " exists and is not empty; choose another --out");
   fs::create_directories(out);
   JsonlWriter metrics((fs::path(out) / "metrics.jsonl").string(), /*append=*/false);
   log << "compress: " << dir << " (" << s.hf.model_type << ", " << s.moe_layers.size() << " MoE layers of " << s.E
-      << " experts), streamed one bank at a time; solver " << cfg.solver << ", scope " << cfg.scope << ", f = " << cfg.activation
-      << "\n" << sizes.render();
+      << " experts), streamed one bank at a time; solver " << cfg.solver << ", scope " << cfg.scope
+      << ", f = " << cfg.activation << "\n"
+      << sizes.render();
 
   const Activation f = cfg.activation;
   std::set<std::string> factorised;
@@ -265,7 +274,8 @@ nlohmann::json compress_model_dir(const std::string& dir, const std::string& out
         if (opt.trace) opt.trace("read " + name);
         W_EPD[e].copy_(read_expert(s, name));
         factorised.insert(name);
-        if (s.shards->has(hf_scale_inv_name(name)) && hf_scale_inv_name(name) != name) factorised.insert(hf_scale_inv_name(name));
+        if (s.shards->has(hf_scale_inv_name(name)) && hf_scale_inv_name(name) != name)
+          factorised.insert(hf_scale_inv_name(name));
       }
       lfs.push_back({l, u.family, std::move(W_EPD)});
     }
@@ -285,7 +295,8 @@ nlohmann::json compress_model_dir(const std::string& dir, const std::string& out
     const SolveResult res = solve(states, cfg, f, report);
     const IterationReport fin = measure_all(states, f, cfg, res.best_iter);
     if (fin.groups[0].nonfinite > 0)
-      throw std::runtime_error("compress: " + u.name + " never reached a finite state (NaN/Inf in the factors); "
+      throw std::runtime_error("compress: " + u.name +
+                               " never reached a finite state (NaN/Inf in the factors); "
                                "lower compress.lr or try compress.init = svd");
     const BasisGroup g = basis_group_from(states[0], f);
     states.clear();
@@ -298,15 +309,20 @@ nlohmann::json compress_model_dir(const std::string& dir, const std::string& out
     errs.push_back(to_json(fin.groups[0]));
     const double sec = std::chrono::duration<double>(Clock::now() - tu).count();
     const uint64_t hwm = process_status_bytes("VmHWM");
-    solves.push_back({{log_field::kGroup, u.name}, {"iterations", res.iters}, {"best_iter", res.best_iter},
-                      {"objective", res.best_objective}, {"stop_reason", res.stop_reason}, {"read_s", read_s},
-                      {"seconds", sec}, {"peak_rss_bytes", hwm}});
+    solves.push_back({{log_field::kGroup, u.name},
+                      {"iterations", res.iters},
+                      {"best_iter", res.best_iter},
+                      {"objective", res.best_objective},
+                      {"stop_reason", res.stop_reason},
+                      {"read_s", read_s},
+                      {"seconds", sec},
+                      {"peak_rss_bytes", hwm}});
     iters = std::max(iters, res.iters);
     objective += res.best_objective;
     reasons.insert(res.stop_reason);
-    log << "compress: bank " << (k + 1) << "/" << units.size() << " " << u.name << ": rel_error " << fin.groups[0].rel_error
-        << ", " << res.iters << " iterations (" << res.stop_reason << "), " << sec << " s (read " << read_s << " s), peak RSS "
-        << format_bytes(double(hwm)) << "\n";
+    log << "compress: bank " << (k + 1) << "/" << units.size() << " " << u.name << ": rel_error "
+        << fin.groups[0].rel_error << ", " << res.iters << " iterations (" << res.stop_reason << "), " << sec
+        << " s (read " << read_s << " s), peak RSS " << format_bytes(double(hwm)) << "\n";
     if (opt.trace) opt.trace("solved " + u.name);
   }
 
@@ -314,28 +330,49 @@ nlohmann::json compress_model_dir(const std::string& dir, const std::string& out
   copy_other_files(dir, out);
   nlohmann::json config = s.config;
   std::vector<std::string> fams = s.fams;
-  config[kMobeConfigKey] = {{"version", kMobeDirVersion}, {"activation", enum_name(cfg.activation)}, {"scope", enum_name(cfg.scope)},
-                            {"families", fams}, {"normalise", cfg.normalise}, {"solver", enum_name(cfg.solver)},
-                            {"init", enum_name(cfg.init)}, {"rank", sizes.groups.front().R}, {"n_bases", sizes.groups.front().M},
-                            {"files", files}, {"source", dir}};
-  write_file_atomic((fs::path(out) / "config.json").string(), config.dump(2) + "\n");  // last: the directory is complete
+  config[kMobeConfigKey] = {{"version", kMobeDirVersion},
+                            {"activation", enum_name(cfg.activation)},
+                            {"scope", enum_name(cfg.scope)},
+                            {"families", fams},
+                            {"normalise", cfg.normalise},
+                            {"solver", enum_name(cfg.solver)},
+                            {"init", enum_name(cfg.init)},
+                            {"rank", sizes.groups.front().R},
+                            {"n_bases", sizes.groups.front().M},
+                            {"files", files},
+                            {"source", dir}};
+  write_file_atomic((fs::path(out) / "config.json").string(),
+                    config.dump(2) + "\n");  // last: the directory is complete
 
   std::string reason;
   for (auto& r : reasons) reason += (reason.empty() ? "" : ",") + r;
   const uint64_t before = directory_bytes(dir), after = directory_bytes(out);
   const uint64_t hwm = process_status_bytes("VmHWM");
   nlohmann::json summary = sizes.to_json();
-  summary.update({{log_field::kSchema, 1}, {log_field::kType, log_field::kCompressSummary}, {"solver", enum_name(cfg.solver)},
-                  {"scope", enum_name(cfg.scope)}, {"activation", enum_name(cfg.activation)}, {"init", enum_name(cfg.init)},
-                  {"restarts", opt.restarts.restarts}, {"iterations", iters}, {"objective", objective}, {"stop_reason", reason},
-                  {"wall_s", std::chrono::duration<double>(Clock::now() - t0).count()}, {log_field::kGroups, errs},
-                  {"bank_solves", solves}, {"source", dir}, {"streamed", cfg.scope == BankScope::kLayer},
-                  {"peak_rss_bytes", hwm}, {"disk_bytes_before", before}, {"disk_bytes_after", after},
+  summary.update({{log_field::kSchema, 1},
+                  {log_field::kType, log_field::kCompressSummary},
+                  {"solver", enum_name(cfg.solver)},
+                  {"scope", enum_name(cfg.scope)},
+                  {"activation", enum_name(cfg.activation)},
+                  {"init", enum_name(cfg.init)},
+                  {"restarts", opt.restarts.restarts},
+                  {"iterations", iters},
+                  {"objective", objective},
+                  {"stop_reason", reason},
+                  {"wall_s", std::chrono::duration<double>(Clock::now() - t0).count()},
+                  {log_field::kGroups, errs},
+                  {"bank_solves", solves},
+                  {"source", dir},
+                  {"streamed", cfg.scope == BankScope::kLayer},
+                  {"peak_rss_bytes", hwm},
+                  {"disk_bytes_before", before},
+                  {"disk_bytes_after", after},
                   {"disk_ratio", before > 0 ? double(after) / double(before) : 0.0}});
   if (opt.weight_by) summary.update({{"weighted_by", opt.weight_by->run}, {"weight_floor", cfg.weight_floor}});
   metrics.write(summary);
-  log << "compress: " << out << ": " << format_bytes(double(after)) << " on disk vs " << format_bytes(double(before)) << " ("
-      << 100.0 * double(after) / double(std::max<uint64_t>(before, 1)) << "%), peak RSS " << format_bytes(double(hwm)) << "\n";
+  log << "compress: " << out << ": " << format_bytes(double(after)) << " on disk vs " << format_bytes(double(before))
+      << " (" << 100.0 * double(after) / double(std::max<uint64_t>(before, 1)) << "%), peak RSS "
+      << format_bytes(double(hwm)) << "\n";
   return summary;
 }
 

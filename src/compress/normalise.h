@@ -13,8 +13,8 @@ namespace moescope::compress {
 // The routed experts' matrices of one family in one layer, as read from the model.
 struct LayerFamily {
   int64_t layer = 0;
-  std::string family;   // "gate" or "up"
-  at::Tensor W_EPD;     // any floating dtype
+  std::string family;  // "gate" or "up"
+  at::Tensor W_EPD;    // any floating dtype
 };
 
 struct NormStats {

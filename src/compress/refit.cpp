@@ -13,7 +13,7 @@ at::Tensor regularised_gram(const at::Tensor& C_ERD, double ridge) {
 
 at::Tensor refit_A(const at::Tensor& Z_EPD, const at::Tensor& C_ERD, double ridge) {
   torch::NoGradGuard ng;
-  auto G = regularised_gram(C_ERD, ridge);                 // [E, R, R]
+  auto G = regularised_gram(C_ERD, ridge);  // [E, R, R]
   // [E, R, P] = C Z^T, formed as (Z C^T)^T so that Z, the large operand (a whole layer's
   // experts in the streamed compression), enters the bmm as stored, never as a strided view.
   auto rhs = Z_EPD.bmm(C_ERD.transpose(1, 2)).transpose(1, 2);
@@ -33,14 +33,12 @@ at::Tensor project_simplex(const at::Tensor& v_EM) {
   auto u = std::get<0>(v_EM.sort(1, /*descending=*/true));
   auto css = u.cumsum(1) - 1;
   auto k = torch::arange(1, M + 1, v_EM.options());
-  auto cond = (u - css / k) > 0;                            // [E, M], true for a prefix
+  auto cond = (u - css / k) > 0;                               // [E, M], true for a prefix
   auto rho = cond.to(torch::kLong).sum(1, true).clamp_min(1);  // [E, 1]
   auto theta = css.gather(1, rho - 1) / rho.to(v_EM.scalar_type());
   return (v_EM - theta).clamp_min(0);
 }
 
-at::Tensor logits_from_alpha(const at::Tensor& alpha_EM) {
-  return torch::log(alpha_EM.clamp_min(0)).clamp_min(-80.0);
-}
+at::Tensor logits_from_alpha(const at::Tensor& alpha_EM) { return torch::log(alpha_EM.clamp_min(0)).clamp_min(-80.0); }
 
 }  // namespace moescope::compress

@@ -18,7 +18,8 @@ at::Tensor project_simplex(const at::Tensor& v_EM);
 // (solver_altmin.cpp): of sum_i ||Z_i - A_i f(alpha_i B)||^2 w.r.t. alpha (per expert, so
 // unweighted), and of the weighted sum_i w_i ||...||^2 w.r.t. the shared bank B (w: solver.h).
 at::Tensor error_grad_alpha(const GroupState& g, Activation f, const at::Tensor& alpha_EM);  // [E, M]
-at::Tensor error_grad_bank(const GroupState& g, Activation f, const at::Tensor& alpha_EM, const at::Tensor& B_MRD);  // [M, R, D]
+at::Tensor error_grad_bank(const GroupState& g, Activation f, const at::Tensor& alpha_EM,
+                           const at::Tensor& B_MRD);  // [M, R, D]
 // Logits whose softmax is alpha (zeros map to a logit of -80, i.e. ~1e-35).
 at::Tensor logits_from_alpha(const at::Tensor& alpha_EM);
 

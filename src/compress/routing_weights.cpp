@@ -12,8 +12,9 @@ namespace pf = profile_field;
 RoutingCounts read_routing_counts(const std::string& run_dir) {
   auto j = read_routing_profile(run_dir);  // checks the version and the fields' types
   if (!j)
-    throw std::invalid_argument("compress --weight-by: '" + run_dir + "' has no " + pf::kFile +
-                                "; make one with `moescope scope --model DIR --data FILE --out RUN` over a calibration corpus");
+    throw std::invalid_argument(
+        "compress --weight-by: '" + run_dir + "' has no " + pf::kFile +
+        "; make one with `moescope scope --model DIR --data FILE --out RUN` over a calibration corpus");
   RoutingCounts out;
   out.run = run_dir;
   for (const auto& l : (*j)[pf::kLayers]) {
@@ -21,8 +22,8 @@ RoutingCounts read_routing_counts(const std::string& run_dir) {
     for (const auto& v : l[pf::kCounts]) c.push_back(v.get<int64_t>());
     const int64_t layer = l[pf::kLayer].get<int64_t>();
     if (static_cast<int64_t>(c.size()) != l[pf::kExperts].get<int64_t>())
-      throw std::invalid_argument("compress --weight-by: " + run_dir + "/" + pf::kFile + ": layer " + std::to_string(layer) +
-                                  " lists " + std::to_string(c.size()) + " counts for " +
+      throw std::invalid_argument("compress --weight-by: " + run_dir + "/" + pf::kFile + ": layer " +
+                                  std::to_string(layer) + " lists " + std::to_string(c.size()) + " counts for " +
                                   std::to_string(l[pf::kExperts].get<int64_t>()) + " experts");
     out.layers[layer] = std::move(c);
   }
@@ -33,7 +34,8 @@ at::Tensor routing_weights_E(const std::vector<int64_t>& counts_E, double floor)
   const int64_t E = static_cast<int64_t>(counts_E.size());
   auto c = torch::tensor(counts_E, torch::kLong).to(torch::kDouble);
   const double total = c.sum().item<double>();
-  if (E == 0 || total <= 0) throw std::invalid_argument("compress --weight-by: a layer's experts received no tokens at all");
+  if (E == 0 || total <= 0)
+    throw std::invalid_argument("compress --weight-by: a layer's experts received no tokens at all");
   return (c * (static_cast<double>(E) / total)).clamp_min(floor);
 }
 
@@ -43,8 +45,8 @@ const std::vector<int64_t>& layer_counts(const RoutingCounts& counts, int64_t la
     throw std::invalid_argument("compress --weight-by: " + counts.run + " has " +
                                 (it == counts.layers.end() ? std::string("no routing counts")
                                                            : std::to_string(it->second.size()) + " experts' counts") +
-                                " for layer " + std::to_string(layer) + " where the model has " + std::to_string(n_experts) +
-                                " routed experts: it was made on another model");
+                                " for layer " + std::to_string(layer) + " where the model has " +
+                                std::to_string(n_experts) + " routed experts: it was made on another model");
   return it->second;
 }
 

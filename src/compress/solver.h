@@ -22,13 +22,13 @@ struct GroupState {
   std::string name, family;
   int64_t layer = -1;
   std::vector<int64_t> expert_layer, expert_index;
-  at::Tensor Z_EPD;             // normalised targets
-  at::Tensor mean_E, std_E;     // per-expert normalisation (the layer's scalars)
-  double w_norm2 = 0;           // ||W||_F^2 in original units (for the relative error)
-  double z_norm2 = 0;           // ||Z||_F^2
+  at::Tensor Z_EPD;                    // normalised targets
+  at::Tensor mean_E, std_E;            // per-expert normalisation (the layer's scalars)
+  double w_norm2 = 0;                  // ||W||_F^2 in original units (for the relative error)
+  double z_norm2 = 0;                  // ||Z||_F^2
   at::Tensor A_EPR, B_MRD, logits_EM;  // the factors in normalised units
-  at::Tensor weight_E;          // [E] float64 objective weights; undefined = every w_i = 1
-  double wz_norm2 = 0;          // sum_i w_i ||Z_i||_F^2 (set with weight_E by set_objective_weights)
+  at::Tensor weight_E;                 // [E] float64 objective weights; undefined = every w_i = 1
+  double wz_norm2 = 0;                 // sum_i w_i ||Z_i||_F^2 (set with weight_E by set_objective_weights)
 };
 
 // Sets g.weight_E = w_E (float64 [E]) and the weighted denominator it implies.
@@ -58,10 +58,10 @@ struct IterationReport {
 };
 
 struct SolveResult {
-  int64_t iters = 0;            // iterations run
-  int64_t best_iter = 0;        // the iteration whose state was kept
+  int64_t iters = 0;      // iterations run
+  int64_t best_iter = 0;  // the iteration whose state was kept
   double best_objective = 0;
-  std::string stop_reason;      // "max_iters", "target_rel_error", "plateau", "coherence", "nonfinite"
+  std::string stop_reason;  // "max_iters", "target_rel_error", "plateau", "coherence", "nonfinite"
 };
 
 using ReportFn = std::function<void(const IterationReport&)>;

@@ -51,7 +51,8 @@ at::Tensor error_grad_alpha(const GroupState& g, Activation f, const at::Tensor&
 }
 
 at::Tensor error_grad_bank(const GroupState& g, Activation f, const at::Tensor& alpha_EM, const at::Tensor& B_MRD) {
-  return torch::einsum("em,erd->mrd", {alpha_EM * objective_weights(g).unsqueeze(1), grad_pre(g, f, pre_mix(alpha_EM, B_MRD))});
+  return torch::einsum("em,erd->mrd",
+                       {alpha_EM * objective_weights(g).unsqueeze(1), grad_pre(g, f, pre_mix(alpha_EM, B_MRD))});
 }
 
 namespace {
@@ -77,8 +78,8 @@ at::Tensor code_alpha(const GroupState& g, Activation f, at::Tensor alpha, at::T
 
 at::Tensor bank_mod(const GroupState& g, const at::Tensor& alpha_EM, double ridge) {
   const int64_t M = g.B_MRD.size(0), R = g.B_MRD.size(1), D = g.B_MRD.size(2);
-  auto AtA = g.A_EPR.transpose(1, 2).bmm(g.A_EPR);                        // [E, R, R]
-  auto AtZ = g.A_EPR.transpose(1, 2).bmm(g.Z_EPD);                        // [E, R, D]
+  auto AtA = g.A_EPR.transpose(1, 2).bmm(g.A_EPR);  // [E, R, R]
+  auto AtZ = g.A_EPR.transpose(1, 2).bmm(g.Z_EPD);  // [E, R, D]
   auto walpha_EM = alpha_EM * objective_weights(g).unsqueeze(1);
   auto K = torch::einsum("ej,ek,eab->jakb", {walpha_EM, alpha_EM, AtA}).reshape({M * R, M * R});
   auto rhs = torch::einsum("ej,ead->jad", {walpha_EM, AtZ}).reshape({M * R, D});
@@ -148,8 +149,7 @@ SolveResult solve_altmin(std::vector<GroupState>& gs, const CompressConfig& cfg,
       const double before = weighted_error(g, f, alpha, g.B_MRD);
       at::Tensor B_new = f == Activation::kIdentity ? bank_mod(g, alpha, cfg.bank_ridge)
                                                     : bank_gradient(g, f, alpha, bank_step[k], cfg.code_steps);
-      if (B_new.defined() && torch::isfinite(B_new).all().item<bool>() &&
-          weighted_error(g, f, alpha, B_new) < before)
+      if (B_new.defined() && torch::isfinite(B_new).all().item<bool>() && weighted_error(g, f, alpha, B_new) < before)
         g.B_MRD = B_new;
     }
     stop = track.finish(gs, it, t0);

@@ -12,7 +12,8 @@
 
 namespace moescope::compress {
 
-SolveResult solve_gradient(std::vector<GroupState>& gs, const CompressConfig& cfg, Activation f, const ReportFn& report) {
+SolveResult solve_gradient(std::vector<GroupState>& gs, const CompressConfig& cfg, Activation f,
+                           const ReportFn& report) {
   using clock = std::chrono::steady_clock;
   std::vector<at::Tensor> params;
   for (auto& g : gs) {

@@ -81,7 +81,8 @@ SolveResult solve(std::vector<GroupState>& groups, const CompressConfig& cfg, Ac
     case Solver::kGradient: return solve_gradient(groups, cfg, f, report);
     case Solver::kAltmin: return solve_altmin(groups, cfg, f, report);
   }
-  throw std::invalid_argument(std::string("compress.solver = '") + enum_name(cfg.solver) + "': must be gradient or altmin");
+  throw std::invalid_argument(std::string("compress.solver = '") + enum_name(cfg.solver) +
+                              "': must be gradient or altmin");
 }
 
 SolveTracker::SolveTracker(const CompressConfig& cfg, Activation f, const ReportFn& report)

@@ -38,7 +38,7 @@ std::string openblas_config() {
 std::string openblas_core_override(const CpuFeatures& cpu, const std::string& detected) {
   if (detected.empty()) return "";
   // OpenBLAS's x86-64 cores without AVX2 kernels: what an unknown newer CPU falls back to.
-  static const char* kOld[] = {"prescott", "core2", "penryn", "dunnington", "nehalem", "atom", "katmai",
+  static const char* kOld[] = {"prescott",   "core2",     "penryn", "dunnington",  "nehalem",   "atom",   "katmai",
                                "coppermine", "northwood", "banias", "sandybridge", "bulldozer", "unknown"};
   const std::string d = lower(detected);
   if (std::none_of(std::begin(kOld), std::end(kOld), [&](const char* o) { return d == o; })) return "";

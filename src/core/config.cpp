@@ -59,8 +59,7 @@ void ModelConfig::validate() const {
   check_ranges("attn", a);
   if (a.type == AttnType::kMha) {
     int64_t kv = a.n_kv_heads ? a.n_kv_heads : a.n_heads;
-    if (a.n_heads % kv != 0)
-      bad("attn.n_kv_heads", kv, "must divide attn.n_heads = " + std::to_string(a.n_heads));
+    if (a.n_heads % kv != 0) bad("attn.n_kv_heads", kv, "must divide attn.n_heads = " + std::to_string(a.n_heads));
     if (a.head_dim == 0 && d_model % a.n_heads != 0)
       bad("attn.n_heads", a.n_heads, "must divide model.d_model = " + std::to_string(d_model));
     int64_t hd = a.head_dim ? a.head_dim : d_model / a.n_heads;
@@ -78,8 +77,7 @@ void ModelConfig::validate() const {
   if (ffn == FfnKind::kMoe) {
     const auto& m = moe;
     check_ranges("moe", m);
-    if (m.top_k > m.n_routed)
-      bad("moe.top_k", m.top_k, "must be <= moe.n_routed = " + std::to_string(m.n_routed));
+    if (m.top_k > m.n_routed) bad("moe.top_k", m.top_k, "must be <= moe.n_routed = " + std::to_string(m.n_routed));
     if (m.first_k_dense < 0 || m.first_k_dense > n_layers)
       bad("moe.first_k_dense", m.first_k_dense, "must be in [0, model.n_layers]");
     if (m.n_routed % m.n_group != 0)
@@ -87,11 +85,13 @@ void ModelConfig::validate() const {
     if (m.topk_group <= 0 || m.topk_group > m.n_group)
       bad("moe.topk_group", m.topk_group, "must be in [1, moe.n_group = " + std::to_string(m.n_group) + "]");
     if (m.top_k > m.topk_group * (m.n_routed / m.n_group))
-      bad("moe.top_k", m.top_k, "exceeds the experts reachable in moe.topk_group groups (" +
-                                    std::to_string(m.topk_group * (m.n_routed / m.n_group)) + ")");
+      bad("moe.top_k", m.top_k,
+          "exceeds the experts reachable in moe.topk_group groups (" +
+              std::to_string(m.topk_group * (m.n_routed / m.n_group)) + ")");
     if (m.jitter == Jitter::kInput && m.jitter_eps >= 1) bad("moe.jitter_eps", m.jitter_eps, "must be in [0, 1)");
     if (m.bias_on_logits && m.score_func != ScoreFunc::kSoftmax)
-      bad("moe.bias_on_logits", "true", "needs moe.score_func = softmax (sigmoid scores are per expert: the bias goes on the scores)");
+      bad("moe.bias_on_logits", "true",
+          "needs moe.score_func = softmax (sigmoid scores are per expert: the bias goes on the scores)");
     if (m.shared_expert_gate && m.n_shared == 0) bad("moe.shared_expert_gate", "true", "needs moe.n_shared > 0");
   }
 }
@@ -99,7 +99,8 @@ void ModelConfig::validate() const {
 void DataConfig::validate() const {
   // data.tokenizer is a choice or a path (hf:PATH), so it is checked here, not parsed as an enum.
   if (tokenizer.rfind("hf:", 0) == 0) {
-    if (tokenizer.size() == 3) bad("data.tokenizer", tokenizer, "hf: needs a path (hf:PATH, a tokenizer.json or its directory)");
+    if (tokenizer.size() == 3)
+      bad("data.tokenizer", tokenizer, "hf: needs a path (hf:PATH, a tokenizer.json or its directory)");
   } else if (tokenizer != "char" && tokenizer != "byte" && tokenizer != "bpe") {
     bad("data.tokenizer", "'" + tokenizer + "'", "must be one of char, byte, bpe");
   }
@@ -136,7 +137,8 @@ void Config::validate() const {
 
 std::string config_help() {
   Config defaults;
-  return "Config keys (TOML section.key, --set section.key=value), with their defaults:\n" + defaults.fields().help_text();
+  return "Config keys (TOML section.key, --set section.key=value), with their defaults:\n" +
+         defaults.fields().help_text();
 }
 
 Config load_config(const std::string& toml_path, const std::vector<std::string>& assignments) {

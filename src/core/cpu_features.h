@@ -9,9 +9,9 @@
 namespace moescope {
 
 struct CpuFeatures {
-  std::string model_name;         // "Intel(R) Xeon(R) ..." ("unknown" when not given)
-  int logical_cpus = 0;           // "processor" entries
-  std::set<std::string> flags;    // the first processor's flags
+  std::string model_name;       // "Intel(R) Xeon(R) ..." ("unknown" when not given)
+  int logical_cpus = 0;         // "processor" entries
+  std::set<std::string> flags;  // the first processor's flags
 
   bool has(const std::string& flag) const { return flags.count(flag) != 0; }
   // avx512_bf16 or amx_bf16: bf16 matmuls run in hardware (oneDNN), not emulated.

@@ -21,7 +21,9 @@ template <class E>
 struct is_named_enum<E, std::void_t<decltype(EnumNames<E>::kNames)>> : std::true_type {};
 
 template <class E>
-constexpr size_t enum_count() { return std::size(EnumNames<E>::kNames); }
+constexpr size_t enum_count() {
+  return std::size(EnumNames<E>::kNames);
+}
 
 template <class E>
 const char* enum_name(E e) {

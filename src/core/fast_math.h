@@ -33,7 +33,7 @@ inline int32_t float_to_bits(float f) {
 MOESCOPE_ALWAYS_INLINE inline float fast_expf(float x) {
   x = std::min(std::max(x, -87.0f), 88.0f);
   const float t = x * 1.44269504088896341f;
-  const float n = (t + 12582912.0f) - 12582912.0f;  // round to nearest: 1.5 * 2^23 (|t| < 2^22)
+  const float n = (t + 12582912.0f) - 12582912.0f;               // round to nearest: 1.5 * 2^23 (|t| < 2^22)
   const float r = (x - n * 0.693359375f) - n * -2.12194440e-4f;  // x - n ln 2, in two parts
   float p = 1.9875691500e-4f;
   p = p * r + 1.3981999507e-3f;

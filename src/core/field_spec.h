@@ -48,13 +48,13 @@ struct FieldInfo {
 #define MOESCOPE_DECLARE_FIELD(type, name, def, rng, help) type name = def;
 #define MOESCOPE_VISIT_FIELD(type, name, def, rng, help) v(#name, name, ::moescope::FieldInfo{help, rng});
 // Inside a struct: the members of `LIST` and visit_fields (const and non-const).
-#define MOESCOPE_FIELDS(LIST)                                       \
-  LIST(MOESCOPE_DECLARE_FIELD)                                      \
-  template <class V>                                                \
-  void visit_fields(V&& v) {                                        \
-    LIST(MOESCOPE_VISIT_FIELD)                                      \
-  }                                                                 \
-  template <class V>                                                \
-  void visit_fields(V&& v) const {                                  \
-    LIST(MOESCOPE_VISIT_FIELD)                                      \
+#define MOESCOPE_FIELDS(LIST)      \
+  LIST(MOESCOPE_DECLARE_FIELD)     \
+  template <class V>               \
+  void visit_fields(V&& v) {       \
+    LIST(MOESCOPE_VISIT_FIELD)     \
+  }                                \
+  template <class V>               \
+  void visit_fields(V&& v) const { \
+    LIST(MOESCOPE_VISIT_FIELD)     \
   }

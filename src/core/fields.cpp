@@ -30,8 +30,7 @@ size_t edit_distance(const std::string& a, const std::string& b) {
   return prev[b.size()];
 }
 
-[[noreturn]] void unknown_key(const std::string& key, const std::vector<std::string>& keys,
-                              const std::string& where) {
+[[noreturn]] void unknown_key(const std::string& key, const std::vector<std::string>& keys, const std::string& where) {
   std::string msg = "unknown config key '" + key + "'" + (where.empty() ? "" : " in " + where);
   std::string hint = closest_key(key, keys);
   if (!hint.empty()) msg += " (did you mean '" + hint + "'?)";
@@ -134,11 +133,19 @@ void FieldTable::set_from_string(const std::string& key, const std::string& raw)
         using T = std::remove_pointer_t<std::decay_t<decltype(p)>>;
         if constexpr (std::is_same_v<T, int64_t>) {
           size_t pos = 0;
-          try { *p = std::stoll(value, &pos); } catch (...) { bad("an integer"); }
+          try {
+            *p = std::stoll(value, &pos);
+          } catch (...) {
+            bad("an integer");
+          }
           if (pos != value.size()) bad("an integer");
         } else if constexpr (std::is_same_v<T, double>) {
           size_t pos = 0;
-          try { *p = std::stod(value, &pos); } catch (...) { bad("a number"); }
+          try {
+            *p = std::stod(value, &pos);
+          } catch (...) {
+            bad("a number");
+          }
           if (pos != value.size() || !std::isfinite(*p)) bad("a finite number");
         } else if constexpr (std::is_same_v<T, bool>) {
           if (value == "true") *p = true;
@@ -157,16 +164,20 @@ void FieldTable::set_from_string(const std::string& key, const std::string& raw)
 
 void FieldTable::apply_assignment(const std::string& a) {
   auto eq = a.find('=');
-  if (eq == std::string::npos || eq == 0)
-    throw std::invalid_argument("--set expects key=value, got '" + a + "'");
+  if (eq == std::string::npos || eq == 0) throw std::invalid_argument("--set expects key=value, got '" + a + "'");
   set_from_string(trim(a.substr(0, eq)), a.substr(eq + 1));
 }
 
 namespace {
 // "an integer (5)", "a string (\"32\")": the type of a JSON value, for type errors.
 std::string json_type_text(const nlohmann::json& v) {
-  const char* t = v.is_boolean() ? "a boolean" : v.is_number_integer() ? "an integer" : v.is_number() ? "a float"
-                : v.is_string() ? "a string" : v.is_array() ? "an array" : v.is_null() ? "null" : "an object";
+  const char* t = v.is_boolean()          ? "a boolean"
+                  : v.is_number_integer() ? "an integer"
+                  : v.is_number()         ? "a float"
+                  : v.is_string()         ? "a string"
+                  : v.is_array()          ? "an array"
+                  : v.is_null()           ? "null"
+                                          : "an object";
   std::string shown = v.dump();
   if (shown.size() > 40) shown = shown.substr(0, 37) + "...";
   return std::string(t) + " (" + shown + ")";
@@ -254,7 +265,10 @@ void FieldTable::load_toml_string(const std::string& text, const std::string& wh
     else if (node->is_floating_point()) v = *node->value<double>();
     else if (node->is_boolean()) v = *node->value<bool>();
     else {
-      const char* t = node->is_array() ? "an array" : node->is_date() ? "a date" : node->is_time() ? "a time" : "a date-time";
+      const char* t = node->is_array()  ? "an array"
+                      : node->is_date() ? "a date"
+                      : node->is_time() ? "a time"
+                                        : "a date-time";
       throw std::invalid_argument(where + ": config key '" + k + "' is " + t + ", which no config key takes");
     }
     try {
@@ -271,7 +285,10 @@ void FieldTable::load_toml_file(const std::string& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) throw std::invalid_argument("cannot open config file '" + path + "': not found");
   if (!S_ISREG(st.st_mode))
-    throw std::invalid_argument("config file '" + path + "' is " + (S_ISDIR(st.st_mode) ? "a directory" : S_ISFIFO(st.st_mode) ? "a FIFO (named pipe)" : "a device or socket") +
+    throw std::invalid_argument("config file '" + path + "' is " +
+                                (S_ISDIR(st.st_mode)    ? "a directory"
+                                 : S_ISFIFO(st.st_mode) ? "a FIFO (named pipe)"
+                                                        : "a device or socket") +
                                 ", not a regular file (give a .toml file)");
   if (static_cast<uint64_t>(st.st_size) > kMaxConfigBytes)
     throw std::invalid_argument("config file '" + path + "' is " + std::to_string(st.st_size) + " bytes, over the " +
@@ -281,7 +298,8 @@ void FieldTable::load_toml_file(const std::string& path) {
   std::string text(kMaxConfigBytes + 1, '\0');
   f.read(text.data(), static_cast<std::streamsize>(text.size()));
   text.resize(static_cast<size_t>(f.gcount()));
-  if (text.size() > kMaxConfigBytes) throw std::invalid_argument("config file '" + path + "' grew past the size limit while read");
+  if (text.size() > kMaxConfigBytes)
+    throw std::invalid_argument("config file '" + path + "' grew past the size limit while read");
   load_toml_string(text, path);
 }
 

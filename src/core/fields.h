@@ -38,14 +38,14 @@ class FieldTable {
   template <class E, std::enable_if_t<is_named_enum<E>::value, int> = 0>
   void add(const std::string& key, E& v, const FieldInfo& info = {}) {
     EnumRef r{[&v] { return std::string(enum_name(v)); },
-              [&v, key](const std::string& s) { v = parse_enum_or_throw<E>("config: " + key, s); },
-              enum_choices<E>()};
+              [&v, key](const std::string& s) { v = parse_enum_or_throw<E>("config: " + key, s); }, enum_choices<E>()};
     add_ref(key, std::move(r), info);
   }
   // Binds every field of a struct with a field list under "section.".
   template <class S>
   void add_section(const std::string& section, S& s) {
-    s.visit_fields([&](const char* name, auto& member, const FieldInfo& info) { add(section + "." + name, member, info); });
+    s.visit_fields(
+        [&](const char* name, auto& member, const FieldInfo& info) { add(section + "." + name, member, info); });
   }
 
   bool has(const std::string& key) const { return refs_.count(key) != 0; }

@@ -50,7 +50,9 @@ uint64_t parse_proc_kb(const std::string& text, const std::string& key) {
 
 uint64_t parse_meminfo_available(const std::string& meminfo) { return parse_proc_kb(meminfo, "MemAvailable"); }
 
-uint64_t process_status_bytes(const std::string& key) { return parse_proc_kb(proc_text("/proc/self/status", 128), key); }
+uint64_t process_status_bytes(const std::string& key) {
+  return parse_proc_kb(proc_text("/proc/self/status", 128), key);
+}
 
 uint64_t available_memory_bytes() {
   uint64_t avail = parse_meminfo_available(proc_text("/proc/meminfo", 64));

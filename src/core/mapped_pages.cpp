@@ -47,7 +47,8 @@ std::vector<FileMapping> current_file_mappings() {
 namespace {
 // The mapping holding [p, p + n), or nullptr.
 const FileMapping* mapping_of(const std::vector<FileMapping>& maps, uintptr_t p, size_t n) {
-  auto it = std::upper_bound(maps.begin(), maps.end(), p, [](uintptr_t v, const FileMapping& m) { return v < m.begin; });
+  auto it =
+      std::upper_bound(maps.begin(), maps.end(), p, [](uintptr_t v, const FileMapping& m) { return v < m.begin; });
   if (it == maps.begin()) return nullptr;
   --it;
   return p >= it->begin && p + n <= it->end ? &*it : nullptr;

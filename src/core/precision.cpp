@@ -18,8 +18,9 @@ std::string hardware_words(const PrecisionHardware& hw) {
   if (hw.cuda)
     return "CUDA compute capability " + std::to_string(hw.cuda_cc_major) + "." + std::to_string(hw.cuda_cc_minor) +
            (native_bf16(hw) ? " (native bf16)" : " (no native bf16: needs >= 8.0)");
-  std::string s = "CPU " + (hw.cpu_isa.empty() ? std::string("of unknown ISA") : hw.cpu_isa) +
-                  (hw.cpu_native_bf16 ? " (native bf16: avx512_bf16/amx_bf16)" : " (no avx512_bf16/amx_bf16: bf16 is emulated)");
+  std::string s =
+      "CPU " + (hw.cpu_isa.empty() ? std::string("of unknown ISA") : hw.cpu_isa) +
+      (hw.cpu_native_bf16 ? " (native bf16: avx512_bf16/amx_bf16)" : " (no avx512_bf16/amx_bf16: bf16 is emulated)");
   if (hw.cpu_bf16_speedup > 0) {
     char buf[96];
     std::snprintf(buf, sizeof buf, ", bf16 matmul measured %.2fx fp32 (bf16 needs >= %.1fx)", hw.cpu_bf16_speedup,

@@ -17,19 +17,19 @@
 namespace moescope {
 
 struct PrecisionHardware {
-  bool cuda = false;              // the run's device is CUDA
+  bool cuda = false;  // the run's device is CUDA
   int cuda_cc_major = 0, cuda_cc_minor = 0;
-  bool cpu_native_bf16 = false;   // CpuFeatures::native_bf16()
-  std::string cpu_isa = "";       // CpuFeatures::isa_level(), for the reason text
-  double cpu_bf16_speedup = 0;    // measured bf16 / fp32 matmul throughput on the CPU; 0 = not measured
+  bool cpu_native_bf16 = false;  // CpuFeatures::native_bf16()
+  std::string cpu_isa = "";      // CpuFeatures::isa_level(), for the reason text
+  double cpu_bf16_speedup = 0;   // measured bf16 / fp32 matmul throughput on the CPU; 0 = not measured
 };
 
 constexpr double kCpuBf16MinSpeedup = 1.2;
 
 struct DtypeDecision {
-  DType dtype = DType::kFp32;     // kBf16 or kFp32: never kAuto
-  std::string reason;             // one line, logged at start
-  bool emulated_bf16 = false;     // bf16 was asked for explicitly on hardware that emulates it
+  DType dtype = DType::kFp32;  // kBf16 or kFp32: never kAuto
+  std::string reason;          // one line, logged at start
+  bool emulated_bf16 = false;  // bf16 was asked for explicitly on hardware that emulates it
 };
 
 // requested: the parsed train.dtype (the strings are parsed once, at config load).

@@ -26,10 +26,9 @@ std::string format_duration(double s) {
   const int64_t t = static_cast<int64_t>(std::llround(s));
   char b[48];
   if (t >= 3600)
-    std::snprintf(b, sizeof b, "%lld:%02lld:%02lld", static_cast<long long>(t / 3600), static_cast<long long>(t / 60 % 60),
-                  static_cast<long long>(t % 60));
-  else
-    std::snprintf(b, sizeof b, "%lld:%02lld", static_cast<long long>(t / 60), static_cast<long long>(t % 60));
+    std::snprintf(b, sizeof b, "%lld:%02lld:%02lld", static_cast<long long>(t / 3600),
+                  static_cast<long long>(t / 60 % 60), static_cast<long long>(t % 60));
+  else std::snprintf(b, sizeof b, "%lld:%02lld", static_cast<long long>(t / 60), static_cast<long long>(t % 60));
   return b;
 }
 
@@ -37,7 +36,8 @@ std::string progress_line_text(int64_t done, int64_t total, double per_s, const 
   char pct[32];
   std::snprintf(pct, sizeof pct, "%.1f%%", total > 0 ? 100.0 * double(done) / double(total) : 100.0);
   return thousands(done) + "/" + thousands(total) + " " + unit + " (" + pct + "), " +
-         thousands(static_cast<int64_t>(std::llround(per_s))) + " " + unit + "/s, ETA " + format_duration(eta(done, total, per_s));
+         thousands(static_cast<int64_t>(std::llround(per_s))) + " " + unit + "/s, ETA " +
+         format_duration(eta(done, total, per_s));
 }
 
 std::string progress_bar_text(int64_t done, int64_t total, double per_s, const std::string& unit, int width) {
@@ -52,7 +52,11 @@ std::string progress_bar_text(int64_t done, int64_t total, double per_s, const s
 }
 
 Progress::Progress(std::ostream& out, bool tty, int64_t total, std::string unit)
-    : out_(out), tty_(tty), total_(total), unit_(std::move(unit)), start_(std::chrono::steady_clock::now()),
+    : out_(out),
+      tty_(tty),
+      total_(total),
+      unit_(std::move(unit)),
+      start_(std::chrono::steady_clock::now()),
       last_draw_(start_) {}
 
 double Progress::elapsed_s() const {

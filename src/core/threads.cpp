@@ -20,8 +20,8 @@ ThreadChoice choose_train_threads(int requested, const char* omp_env, double ste
   } else {
     const bool large = step_gflop >= kAllThreadsMinStepGflop;
     c.threads = large ? hw_threads : 1;
-    std::snprintf(buf, sizeof buf, "threads %d of %d: a step is %.1f GFLOP, %s %.0f (train.threads overrides)", c.threads,
-                  hw_threads, step_gflop, large ? "at least" : "below", kAllThreadsMinStepGflop);
+    std::snprintf(buf, sizeof buf, "threads %d of %d: a step is %.1f GFLOP, %s %.0f (train.threads overrides)",
+                  c.threads, hw_threads, step_gflop, large ? "at least" : "below", kAllThreadsMinStepGflop);
   }
   c.reason = buf;
   return c;

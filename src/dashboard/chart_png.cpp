@@ -32,7 +32,7 @@ std::string fmt(double v) {
 }
 
 Rgb palette(size_t i, size_t n) {
-  static const Rgb p[] = {{31, 119, 180}, {255, 127, 14}, {44, 160, 44}, {214, 39, 40}, {148, 103, 189},
+  static const Rgb p[] = {{31, 119, 180}, {255, 127, 14},  {44, 160, 44},   {214, 39, 40},  {148, 103, 189},
                           {140, 86, 75},  {227, 119, 194}, {127, 127, 127}, {188, 189, 34}, {23, 190, 207}};
   if (n <= 10) return p[i % 10];
   const double h = double(i) / double(n) * 6.0;  // hue wheel for many layers
@@ -80,14 +80,17 @@ Image render_heatmap(const std::vector<std::vector<double>>& m, const HeatmapIma
   const int row_step = std::max(1, (7 * kFont + 4 + cell_h - 1) / cell_h);
   for (int i = 0; i < rows; i += row_step) {
     const std::string label = i < int(spec.row_labels.size()) ? spec.row_labels[size_t(i)] : std::to_string(i);
-    img.text(left - 6 - Image::text_width(label, kFont), top + i * cell_h + (cell_h - 7 * kFont) / 2, label, kInk, kFont);
+    img.text(left - 6 - Image::text_width(label, kFont), top + i * cell_h + (cell_h - 7 * kFont) / 2, label, kInk,
+             kFont);
   }
   const int col_step = std::max(1, (Image::text_width("00", kFont) + 6 + cell - 1) / cell);
   for (int j = 0; j < cols; j += col_step) {
     const std::string label = std::to_string(j);
-    img.text(left + j * cell + (cell - Image::text_width(label, kFont)) / 2, top + rows * cell_h + 6, label, kInk, kFont);
+    img.text(left + j * cell + (cell - Image::text_width(label, kFont)) / 2, top + rows * cell_h + 6, label, kInk,
+             kFont);
   }
-  img.text(left + (cols * cell - Image::text_width("expert", kFont)) / 2, top + rows * cell_h + 30, "expert", kInk, kFont);
+  img.text(left + (cols * cell - Image::text_width("expert", kFont)) / 2, top + rows * cell_h + 30, "expert", kInk,
+           kFont);
   img.text_vertical(8, top + (rows * cell_h + Image::text_width("layer", kFont)) / 2, "layer", kInk, kFont);
   const int lx = left + cols * cell + 16, lh = std::max(rows * cell_h, 200);
   for (int y = 0; y < lh; ++y) img.fill_rect(lx, top + y, 16, 1, sequential_color(1.0 - double(y) / lh));
@@ -106,7 +109,8 @@ Image render_line_chart(const std::vector<LineSeries>& series, const std::string
   double x0 = std::numeric_limits<double>::infinity(), x1 = -x0, y0 = x0, y1 = -x0;
   for (const auto& s : series)
     for (size_t i = 0; i < s.x.size() && i < s.y.size(); ++i)
-      if (std::isfinite(s.y[i])) x0 = std::min(x0, s.x[i]), x1 = std::max(x1, s.x[i]), y0 = std::min(y0, s.y[i]), y1 = std::max(y1, s.y[i]);
+      if (std::isfinite(s.y[i]))
+        x0 = std::min(x0, s.x[i]), x1 = std::max(x1, s.x[i]), y0 = std::min(y0, s.y[i]), y1 = std::max(y1, s.y[i]);
   if (!std::isfinite(x0)) throw std::runtime_error("line chart: no finite values");
   if (!(x1 > x0)) x1 = x0 + 1;
   const double pad = (y1 - y0) * 0.05 + 1e-9;
@@ -155,14 +159,16 @@ std::vector<std::string> write_run_pngs(const std::string& run_dir, const std::s
   index.update_all();
   auto lock = index.read_lock();
   const SeriesTable& t = index.train();
-  if (!t.rows() || index.layers().empty()) throw std::runtime_error("run '" + run_dir + "' has no routing records to draw");
+  if (!t.rows() || index.layers().empty())
+    throw std::runtime_error("run '" + run_dir + "' has no routing records to draw");
   const nlohmann::json rec = index.record_at(t.rows() - 1);
   std::vector<std::vector<double>> load;
   HeatmapImageSpec spec;
   const nlohmann::json none = nlohmann::json::array();
   const nlohmann::json& moe = rec.contains(f::kMoe) && rec[f::kMoe].is_array() ? rec[f::kMoe] : none;
   for (const auto& l : moe) {  // entries of the wrong shape are left out, as the dashboard does
-    if (!l.is_object() || !l.contains(f::kLoad) || !l[f::kLoad].is_array() || !l.contains(f::kLayer) || !l[f::kLayer].is_number_integer())
+    if (!l.is_object() || !l.contains(f::kLoad) || !l[f::kLoad].is_array() || !l.contains(f::kLayer) ||
+        !l[f::kLayer].is_number_integer())
       continue;
     std::vector<double> row;
     for (const auto& v : l[f::kLoad]) row.push_back(v.is_number() ? v.get<double>() : std::nan(""));

@@ -25,7 +25,9 @@ std::string fd_path(int fd) {
 
 }  // namespace
 
-ConfinedFile::ConfinedFile(ConfinedFile&& o) noexcept : status(o.status), fd(o.fd), error(std::move(o.error)) { o.fd = -1; }
+ConfinedFile::ConfinedFile(ConfinedFile&& o) noexcept : status(o.status), fd(o.fd), error(std::move(o.error)) {
+  o.fd = -1;
+}
 
 ConfinedFile& ConfinedFile::operator=(ConfinedFile&& o) noexcept {
   if (this != &o) {
@@ -73,7 +75,8 @@ ConfinedFile open_confined(const std::string& root, const std::string& path) {
     if (real.empty()) {  // no /proc: resolve the name and make sure it is the file we opened
       char buf[PATH_MAX + 1];
       struct stat st2 {};
-      if (::realpath(path.c_str(), buf) && ::stat(buf, &st2) == 0 && st2.st_dev == st.st_dev && st2.st_ino == st.st_ino) real = buf;
+      if (::realpath(path.c_str(), buf) && ::stat(buf, &st2) == 0 && st2.st_dev == st.st_dev && st2.st_ino == st.st_ino)
+        real = buf;
     }
     f.status = path_inside(root, real) ? ConfinedFile::Status::kOk : ConfinedFile::Status::kOutside;
     if (!f.ok()) f.error = "'" + path + "' resolves outside the log directory; not read";

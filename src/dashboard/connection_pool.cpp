@@ -22,7 +22,7 @@ void ConnectionPool::enqueue(std::function<void()> fn) {
       ++live_;
       return;
     } catch (const std::system_error&) {  // out of threads: the job waits for a running worker
-      if (live_ == 0) {  // none at all: run it here rather than leave the connection unserved
+      if (live_ == 0) {                   // none at all: run it here rather than leave the connection unserved
         std::function<void()> job = std::move(jobs_.back());
         jobs_.pop_back();
         lock.unlock();

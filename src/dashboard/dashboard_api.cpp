@@ -35,7 +35,8 @@ constexpr int64_t kMaxIndex = int64_t(1) << 53;
 int64_t integer_param(const Params& p, const std::string& key, int64_t lo, int64_t hi, int64_t fallback) {
   const std::string* v = get(p, key);
   if (!v) return fallback;
-  const std::string must = "parameter '" + key + "' must be an integer from " + std::to_string(lo) + " to " + std::to_string(hi);
+  const std::string must =
+      "parameter '" + key + "' must be an integer from " + std::to_string(lo) + " to " + std::to_string(hi);
   const bool digits = !v->empty() && std::all_of(v->begin(), v->end(), [](char c) { return c >= '0' && c <= '9'; });
   if (!digits) throw ApiError(400, must + " (digits only), got " + quoted(*v));
   const int64_t n = v->size() <= 18 ? std::stoll(*v) : INT64_MAX;  // 18 digits always fit
@@ -98,8 +99,9 @@ nlohmann::json DashboardApi::record(const RunIndex& r, size_t row) const {
     return r.record_at(row);
   } catch (const std::exception&) {
     r.request_reindex();  // the poller reads the file again from the start: the retry finds it
-    throw ApiError(503, "could not re-read the record from the run's metrics.jsonl (rewritten or removed); "
-                        "re-indexing it: try again");
+    throw ApiError(503,
+                   "could not re-read the record from the run's metrics.jsonl (rewritten or removed); "
+                   "re-indexing it: try again");
   }
 }
 
@@ -124,7 +126,8 @@ nlohmann::json DashboardApi::run(const Params& p) const {
   nlohmann::json config;  // null when missing, unreadable, outside the log directory or invalid
   std::string text;
   try {
-    if (read_confined(catalog_.root(), r->dir() + "/config.json", kMaxConfigBytes, text) && json_depth_error(text).empty())
+    if (read_confined(catalog_.root(), r->dir() + "/config.json", kMaxConfigBytes, text) &&
+        json_depth_error(text).empty())
       config = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   } catch (const std::exception&) {
     config = nullptr;
@@ -135,7 +138,10 @@ nlohmann::json DashboardApi::run(const Params& p) const {
           {"kind", r->kind()},
           {"layers", r->layers()},
           {"experts", r->experts()},
-          {"tables", {{"train", table_layout(r->train())}, {"eval", table_layout(r->eval())}, {"compress", table_layout(r->compress())}}},
+          {"tables",
+           {{"train", table_layout(r->train())},
+            {"eval", table_layout(r->eval())},
+            {"compress", table_layout(r->compress())}}},
           {"coactivation_records", r->coactivation_rows().size()},
           {"alerts", r->alerts().size()},
           {"remediations", r->remediations().size()},
@@ -169,16 +175,21 @@ nlohmann::json DashboardApi::series(const Params& p) const {
   Downsampled d = downsample(steps, cols, begin, end, size_t(points));
   nlohmann::json series = nlohmann::json::array();
   for (size_t i = 0; i < entities.size(); ++i) series.push_back({{"entity", entities[i]}, {"values", d.y[i]}});
-  return {{"table", table_name ? *table_name : "train"}, {"field", *field}, {"rows", end > begin ? end - begin : 0},
-          {"x", d.x}, {"series", series}};
+  return {{"table", table_name ? *table_name : "train"},
+          {"field", *field},
+          {"rows", end > begin ? end - begin : 0},
+          {"x", d.x},
+          {"series", series}};
 }
 
 nlohmann::json DashboardApi::heatmap(const Params& p) const {
   auto r = find_run(p);
   const std::string* fp = get(p, "field");
   const std::string field = fp ? *fp : f::kLoad;
-  static const std::set<std::string> vector_fields = {f::kLoad, f::kCounts, f::kBias, f::kDead, f::kExpertGradNorm, f::kCoactivation};
-  if (!vector_fields.count(field)) throw ApiError(400, "heatmap field must be one of load, counts, bias, dead, expert_grad_norm, coactivation");
+  static const std::set<std::string> vector_fields = {f::kLoad, f::kCounts,         f::kBias,
+                                                      f::kDead, f::kExpertGradNorm, f::kCoactivation};
+  if (!vector_fields.count(field))
+    throw ApiError(400, "heatmap field must be one of load, counts, bias, dead, expert_grad_norm, coactivation");
   const double step = step_param(p, "step", std::numeric_limits<double>::infinity());
   const int64_t want_layer = integer_param(p, "layer", 0, kMaxIndex, -1);
 
@@ -206,7 +217,11 @@ nlohmann::json DashboardApi::heatmap(const Params& p) const {
     if (field == f::kCoactivation) {
       if (want_layer >= 0 && layer != want_layer) continue;
       if (!l.contains(f::kCoactivation)) continue;
-      return {{"step", rec[f::kStep]}, {"field", field}, {"layer", layer}, {"experts", experts}, {"values", l[f::kCoactivation]}};
+      return {{"step", rec[f::kStep]},
+              {"field", field},
+              {"layer", layer},
+              {"experts", experts},
+              {"values", l[f::kCoactivation]}};
     }
     layers.push_back(layer);
     nlohmann::json row_values = nlohmann::json::array();
@@ -264,7 +279,9 @@ nlohmann::json DashboardApi::profile(const Params& p) const {
   } catch (const std::exception&) {
     throw ApiError(503, std::string("could not read the run's ") + pf::kFile);
   }
-  if (!found) throw ApiError(404, std::string("run has no routing profile (") + pf::kFile + ", written by `moescope scope --model`)");
+  if (!found)
+    throw ApiError(404,
+                   std::string("run has no routing profile (") + pf::kFile + ", written by `moescope scope --model`)");
   nlohmann::json j;
   try {
     j = parse_json_guarded(text, pf::kFile);
@@ -275,9 +292,14 @@ nlohmann::json DashboardApi::profile(const Params& p) const {
   // What the page uses: no per-corpus raw counts, co-activation or spreads.
   nlohmann::json layers = nlohmann::json::array();
   for (const auto& l : j[pf::kLayers])
-    layers.push_back({{pf::kLayer, l[pf::kLayer]}, {pf::kExperts, l[pf::kExperts]}, {pf::kCounts, l[pf::kCounts]},
-                      {pf::kCorpusShare, l[pf::kCorpusShare]}, {pf::kSpecialisation, l[pf::kSpecialisation]},
-                      {pf::kPreferredCorpus, l[pf::kPreferredCorpus]}, {pf::kDead, l[pf::kDead]}, {pf::kTopTokens, l[pf::kTopTokens]}});
+    layers.push_back({{pf::kLayer, l[pf::kLayer]},
+                      {pf::kExperts, l[pf::kExperts]},
+                      {pf::kCounts, l[pf::kCounts]},
+                      {pf::kCorpusShare, l[pf::kCorpusShare]},
+                      {pf::kSpecialisation, l[pf::kSpecialisation]},
+                      {pf::kPreferredCorpus, l[pf::kPreferredCorpus]},
+                      {pf::kDead, l[pf::kDead]},
+                      {pf::kTopTokens, l[pf::kTopTokens]}});
   return {{pf::kCorpora, j[pf::kCorpora]}, {pf::kLayers, layers}, {pf::kAgreement, j[pf::kAgreement]}};
 }
 

@@ -61,7 +61,7 @@ class DashboardApi {
   nlohmann::json profile(const Params& p) const;
 
  private:
-  static constexpr size_t kMaxConfigBytes = 4u << 20;  // a run's config.json is a few KB
+  static constexpr size_t kMaxConfigBytes = 4u << 20;     // a run's config.json is a few KB
   static constexpr size_t kMaxProfileBytes = 256u << 20;  // routing_profile.json: E x layers x top tokens
   std::shared_ptr<RunIndex> find_run(const Params& p) const;
   nlohmann::json record(const RunIndex& r, size_t row) const;

@@ -23,7 +23,9 @@ const char* const kJson = "application/json; charset=utf-8";
 const char* const kErrorFallback = "{\"error\":\"internal error\"}";
 
 // JSON text whatever the strings hold: invalid UTF-8 becomes U+FFFD instead of a throw.
-std::string safe_dump(const nlohmann::json& j) { return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace); }
+std::string safe_dump(const nlohmann::json& j) {
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
 
 void json_error(httplib::Response& res, int status, const std::string& message) noexcept {
   res.status = status;
@@ -43,8 +45,9 @@ Params params_of(const httplib::Request& req) {
 bool starts_with(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
 
 bool asset_name_ok(const std::string& name) {
-  return !name.empty() && name.size() <= 64 && name[0] != '.' &&
-         std::all_of(name.begin(), name.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-'; });
+  return !name.empty() && name.size() <= 64 && name[0] != '.' && std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-';
+  });
 }
 
 }  // namespace
@@ -54,7 +57,8 @@ DashboardServer::DashboardServer(const std::string& logdir, DashboardServerConfi
       catalog_(logdir, cfg_.catalog),
       api_(catalog_, cfg_.api),
       http_(std::make_unique<httplib::Server>()),
-      streams_(std::make_shared<StreamSlots>(size_t(std::max(cfg_.max_streams, 0)), size_t(std::max(cfg_.max_streams_per_client, 0)))) {
+      streams_(std::make_shared<StreamSlots>(size_t(std::max(cfg_.max_streams, 0)),
+                                             size_t(std::max(cfg_.max_streams_per_client, 0)))) {
   if (!cfg_.warn) cfg_.warn = [](const std::string& w) { std::cerr << "warning: " << w << std::endl; };
   install_routes();
 }
@@ -112,18 +116,19 @@ void DashboardServer::install_routes() {
   });
   // Errors cpp-httplib answers itself (malformed request line 400, URI too long 414, bad
   // Range 416, body too large 413).
-  http_->set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request& req, httplib::Response& res) {
-    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;  // already ours
-    try {
-      const std::string why = res.status == 404   ? "not found: " + printable_text(req.path, 200)
-                              : res.status == 414 ? "request line too long"
-                                                  : "bad request (HTTP " + std::to_string(res.status) + ")";
-      json_error(res, res.status, why);
-    } catch (...) {
-      json_error(res, res.status, "bad request");
-    }
-    return httplib::Server::HandlerResponse::Handled;
-  }));
+  http_->set_error_handler(
+      httplib::Server::HandlerWithResponse([](const httplib::Request& req, httplib::Response& res) {
+        if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;  // already ours
+        try {
+          const std::string why = res.status == 404   ? "not found: " + printable_text(req.path, 200)
+                                  : res.status == 414 ? "request line too long"
+                                                      : "bad request (HTTP " + std::to_string(res.status) + ")";
+          json_error(res, res.status, why);
+        } catch (...) {
+          json_error(res, res.status, "bad request");
+        }
+        return httplib::Server::HandlerResponse::Handled;
+      }));
 }
 
 void DashboardServer::route(const httplib::Request& req, httplib::Response& res) {
@@ -158,8 +163,8 @@ void DashboardServer::stream(const httplib::Request& req, httplib::Response& res
   }
   if (grant.refusal == StreamSlots::Refusal::kClient) {
     res.set_header("Retry-After", "10");
-    throw ApiError(429, "too many event streams from this address (the limit is " + std::to_string(streams_->max_per_client()) +
-                            "); close other dashboard tabs");
+    throw ApiError(429, "too many event streams from this address (the limit is " +
+                            std::to_string(streams_->max_per_client()) + "); close other dashboard tabs");
   }
   res.set_header("Cache-Control", "no-cache");
   auto last = std::make_shared<uint64_t>(UINT64_MAX);
@@ -168,7 +173,8 @@ void DashboardServer::stream(const httplib::Request& req, httplib::Response& res
     try {
       std::unique_lock<std::mutex> lock(mu_);
       if (*last != UINT64_MAX)
-        changed_.wait_for(lock, std::chrono::milliseconds(cfg_.heartbeat_ms), [&] { return stopping_ || version_ != *last; });
+        changed_.wait_for(lock, std::chrono::milliseconds(cfg_.heartbeat_ms),
+                          [&] { return stopping_ || version_ != *last; });
       if (stopping_) {
         sink.done();
         return false;

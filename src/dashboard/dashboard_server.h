@@ -29,7 +29,7 @@ namespace httplib {
 class Server;
 struct Request;
 struct Response;
-}
+}  // namespace httplib
 
 namespace moescope::dashboard {
 
@@ -37,17 +37,17 @@ class StreamSlots;
 
 struct DashboardServerConfig {
   std::string host = "127.0.0.1";
-  int port = 8501;             // 0 picks a free port
-  int poll_ms = 500;           // how often logs are re-read (live updates within ~poll_ms)
-  int rescan_ms = 2000;        // how often new run directories are looked for
-  int heartbeat_ms = 5000;     // SSE keep-alive comment interval (a closed stream is noticed
-                               // at the next one or two, then its slot is free again)
-  int min_threads = 4;         // connection threads kept when idle
-  int max_threads = 256;       // connection threads at most (each open connection holds one)
-  int max_streams = 64;        // open /api/stream connections at most
+  int port = 8501;                  // 0 picks a free port
+  int poll_ms = 500;                // how often logs are re-read (live updates within ~poll_ms)
+  int rescan_ms = 2000;             // how often new run directories are looked for
+  int heartbeat_ms = 5000;          // SSE keep-alive comment interval (a closed stream is noticed
+                                    // at the next one or two, then its slot is free again)
+  int min_threads = 4;              // connection threads kept when idle
+  int max_threads = 256;            // connection threads at most (each open connection holds one)
+  int max_streams = 64;             // open /api/stream connections at most
   int max_streams_per_client = 32;  // ... from one client address
-  int keep_alive_s = 5;        // an idle connection is closed after this long
-  int read_timeout_s = 5;      // a request that stalls this long is dropped
+  int keep_alive_s = 5;             // an idle connection is closed after this long
+  int read_timeout_s = 5;           // a request that stalls this long is dropped
   RunCatalogConfig catalog;
   DashboardApiConfig api;
   std::function<void(const std::string&)> warn;  // skipped-line warnings (default: stderr)

@@ -58,7 +58,8 @@ TailPoll JsonlTail::poll(size_t max_bytes) {
   const uint64_t size = uint64_t(st.st_size);
   if (seen_ && (uint64_t(st.st_ino) != inode_ || size < offset_)) start_over();
   // Rewritten in place to at least the same size: the line boundary we stopped at moved.
-  if (seen_ && !out.restarted && !skipping_ && offset_ > 0 && read_range(f.fd, path_, offset_ - 1, 1) != "\n") start_over();
+  if (seen_ && !out.restarted && !skipping_ && offset_ > 0 && read_range(f.fd, path_, offset_ - 1, 1) != "\n")
+    start_over();
   if (rewind_) {
     rewind_ = false;
     if (!out.restarted) start_over();
@@ -92,7 +93,8 @@ TailPoll JsonlTail::poll(size_t max_bytes) {
     searched = data.size();
     if (data.size() > kMaxJsonlLineBytes) {
       ++line_no_;
-      out.warnings.push_back(path_ + ":" + std::to_string(line_no_) + ": skipped record: line longer than the limit of " +
+      out.warnings.push_back(path_ + ":" + std::to_string(line_no_) +
+                             ": skipped record: line longer than the limit of " +
                              std::to_string(kMaxJsonlLineBytes >> 20) + " MiB");
       offset_ += data.size();
       skipping_ = true;

@@ -44,11 +44,11 @@ class JsonlTail {
 
  private:
   std::string path_;
-  std::string root_;      // "" = anywhere
-  uint64_t offset_ = 0;   // first byte not yet consumed
-  bool skipping_ = false; // inside an over-long line: discard up to its newline
-  bool refused_ = false;  // warned that the file is outside the root / not a regular file
-  uint64_t line_no_ = 0;  // complete lines consumed
+  std::string root_;       // "" = anywhere
+  uint64_t offset_ = 0;    // first byte not yet consumed
+  bool skipping_ = false;  // inside an over-long line: discard up to its newline
+  bool refused_ = false;   // warned that the file is outside the root / not a regular file
+  uint64_t line_no_ = 0;   // complete lines consumed
   uint64_t inode_ = 0;
   bool seen_ = false;
   bool rewind_ = false;

@@ -34,7 +34,8 @@ std::string encode_png(const Image& img) {
   }
   uLongf zlen = compressBound(uLong(raw.size()));
   std::string z(zlen, '\0');
-  if (compress2(reinterpret_cast<Bytef*>(z.data()), &zlen, reinterpret_cast<const Bytef*>(raw.data()), uLong(raw.size()), 9) != Z_OK)
+  if (compress2(reinterpret_cast<Bytef*>(z.data()), &zlen, reinterpret_cast<const Bytef*>(raw.data()),
+                uLong(raw.size()), 9) != Z_OK)
     throw std::runtime_error("png: deflate failed");
   z.resize(zlen);
 

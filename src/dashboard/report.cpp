@@ -52,7 +52,7 @@ std::string build_report(const std::string& run_dir, const ReportConfig& cfg) {
   if (!std::filesystem::is_regular_file(metrics_path(run_dir)))
     throw std::runtime_error("'" + run_dir + "' is not a run directory (no metrics.jsonl)");
   RunCatalogConfig ccfg;
-  ccfg.max_depth = 0;     // the run itself, not runs nested in it
+  ccfg.max_depth = 0;    // the run itself, not runs nested in it
   ccfg.confine = false;  // a run the user named: its logs may be symlinks
   RunCatalog catalog(run_dir, ccfg);
   bool more = true;
@@ -85,7 +85,9 @@ std::string build_report(const std::string& run_dir, const ReportConfig& cfg) {
   {
     auto lock = index->read_lock();
     for (const char* table : {log_field::kTrain, log_field::kEval, log_field::kCompress}) {
-      const SeriesTable& t = std::string(table) == "train" ? index->train() : std::string(table) == "eval" ? index->eval() : index->compress();
+      const SeriesTable& t = std::string(table) == "train"  ? index->train()
+                             : std::string(table) == "eval" ? index->eval()
+                                                            : index->compress();
       for (const std::string& f : t.fields()) fields.emplace_back(table, f);
     }
     layers = index->layers();
@@ -93,9 +95,11 @@ std::string build_report(const std::string& run_dir, const ReportConfig& cfg) {
   }
   for (const auto& [table, field] : fields)
     add("/api/series", {{"run", id}, {"table", table}, {"field", field}, {"points", std::to_string(cfg.points)}});
-  for (const char* field : {log_field::kLoad, log_field::kBias, log_field::kDead}) add("/api/heatmap", {{"run", id}, {"field", field}});
+  for (const char* field : {log_field::kLoad, log_field::kBias, log_field::kDead})
+    add("/api/heatmap", {{"run", id}, {"field", field}});
   if (coact)
-    for (int l : layers) add("/api/heatmap", {{"run", id}, {"field", log_field::kCoactivation}, {"layer", std::to_string(l)}});
+    for (int l : layers)
+      add("/api/heatmap", {{"run", id}, {"field", log_field::kCoactivation}, {"layer", std::to_string(l)}});
 
   const nlohmann::json data = {{"run", id}, {"responses", responses}};
   std::string html = asset_text("index.html");
@@ -123,7 +127,8 @@ std::string build_report(const std::string& run_dir, const ReportConfig& cfg) {
   out.append(html, last, std::string::npos);
   const std::string title_tag = "<title>moescope dashboard</title>";
   const size_t t = out.find(title_tag);
-  if (t != std::string::npos) out.replace(t, title_tag.size(), "<title>moescope report: " + html_escape(id) + "</title>");
+  if (t != std::string::npos)
+    out.replace(t, title_tag.size(), "<title>moescope report: " + html_escape(id) + "</title>");
   return out;
 }
 

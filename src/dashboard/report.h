@@ -11,7 +11,7 @@
 namespace moescope::dashboard {
 
 struct ReportConfig {
-  size_t points = 1000;  // per series; must match POINTS in web/dashboard.js
+  size_t points = 1000;                          // per series; must match POINTS in web/dashboard.js
   std::function<void(const std::string&)> warn;  // skipped log lines (default: ignored)
 };
 

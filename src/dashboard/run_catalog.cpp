@@ -41,7 +41,8 @@ void RunCatalog::rescan() {
   std::error_code ec;
   if (run_inside(logdir_, root, cfg_.confine)) found.emplace_back(root.filename().string(), logdir_);
   fs::recursive_directory_iterator it, end;
-  if (cfg_.max_depth > 0) it = fs::recursive_directory_iterator(root, fs::directory_options::skip_permission_denied, ec);
+  if (cfg_.max_depth > 0)
+    it = fs::recursive_directory_iterator(root, fs::directory_options::skip_permission_denied, ec);
   for (; !ec && it != end; it.increment(ec)) {
     if (it.depth() + 1 >= cfg_.max_depth) it.disable_recursion_pending();
     std::error_code e2;

@@ -30,7 +30,9 @@ void set_scalars(SeriesTable& table, const nlohmann::json& rec, const std::strin
 }  // namespace
 
 RunIndex::RunIndex(std::string run_dir, RunIndexConfig cfg)
-    : dir_(std::move(run_dir)), cfg_(cfg), metrics_tail_(metrics_path(dir_), cfg_.confine_to),
+    : dir_(std::move(run_dir)),
+      cfg_(cfg),
+      metrics_tail_(metrics_path(dir_), cfg_.confine_to),
       alerts_tail_(alerts_path(dir_), cfg_.confine_to) {}
 
 std::string RunIndex::kind() const {
@@ -109,7 +111,8 @@ void RunIndex::ingest(const TailLine& line, std::vector<std::string>& warnings) 
     return;
   }
   if (!is_real_number(rec[f::kStep]) || !std::isfinite(rec[f::kStep].get<double>())) {
-    warnings.push_back(field_type_error(where(), f::kStep, "a number", rec[f::kStep]) + "; " + type + " record skipped");
+    warnings.push_back(field_type_error(where(), f::kStep, "a number", rec[f::kStep]) + "; " + type +
+                       " record skipped");
     return;
   }
   const double step = rec[f::kStep].get<double>();
@@ -125,7 +128,8 @@ void RunIndex::ingest(const TailLine& line, std::vector<std::string>& warnings) 
   if (type == f::kEval && rec.contains(f::kMoe)) ingest_layers(table, rec[f::kMoe]);
   if (type == f::kCompress && rec.contains(f::kGroups) && rec[f::kGroups].is_array())
     for (const auto& g : rec[f::kGroups])
-      if (g.is_object() && g.contains(f::kGroup) && g[f::kGroup].is_string()) set_scalars(table, g, g[f::kGroup].get<std::string>());
+      if (g.is_object() && g.contains(f::kGroup) && g[f::kGroup].is_string())
+        set_scalars(table, g, g[f::kGroup].get<std::string>());
 }
 
 void RunIndex::ingest_layers(SeriesTable& table, const nlohmann::json& moe) {
@@ -165,12 +169,14 @@ void RunIndex::ingest_train(const TailLine& line) {
 
 nlohmann::json RunIndex::record_at(size_t row) const {
   if (row >= train_lines_.size()) throw std::out_of_range("train record " + std::to_string(row) + " does not exist");
-  nlohmann::json rec = read_line_at(metrics_tail_.path(), train_lines_[row].offset, train_lines_[row].length, cfg_.confine_to);
+  nlohmann::json rec =
+      read_line_at(metrics_tail_.path(), train_lines_[row].offset, train_lines_[row].length, cfg_.confine_to);
   const auto step = rec.find(f::kStep);
   if (rec.value(f::kType, "") != f::kTrain || step == rec.end() || !is_real_number(*step) ||
       step->get<double>() != train_.steps()[row])
-    throw std::runtime_error("'" + metrics_tail_.path() + "': the line at byte " + std::to_string(train_lines_[row].offset) +
-                             " is no longer the train record of step " + std::to_string(int64_t(train_.steps()[row])));
+    throw std::runtime_error("'" + metrics_tail_.path() + "': the line at byte " +
+                             std::to_string(train_lines_[row].offset) + " is no longer the train record of step " +
+                             std::to_string(int64_t(train_.steps()[row])));
   return rec;
 }
 

@@ -63,9 +63,7 @@ Downsampled downsample(const std::vector<double>& steps, const std::vector<const
     return out;
   }
   const double nan = std::numeric_limits<double>::quiet_NaN();
-  auto value = [&](size_t c, size_t row) -> double {
-    return columns[c] ? double((*columns[c])[row]) : nan;
-  };
+  auto value = [&](size_t c, size_t row) -> double { return columns[c] ? double((*columns[c])[row]) : nan; };
   const size_t n = end - begin;
   max_points = std::max<size_t>(max_points, 2);
   out.y.resize(columns.size());

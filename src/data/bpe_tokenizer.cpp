@@ -25,9 +25,7 @@ namespace fs = std::filesystem;
 // Removes a directory tree when it goes out of scope.
 struct ScratchDir {
   fs::path path;
-  ~ScratchDir() {
-    remove_tree_nothrow(path.string());
-  }
+  ~ScratchDir() { remove_tree_nothrow(path.string()); }
 };
 
 }  // namespace
@@ -43,7 +41,7 @@ BpeTokenizer::~BpeTokenizer() {
 }
 
 std::unique_ptr<BpeTokenizer> BpeTokenizer::train(const std::string& corpus_path, int64_t vocab_size,
-                                                   const std::string& work_dir) {
+                                                  const std::string& work_dir) {
   if (vocab_size < 260 || vocab_size > (int64_t(1) << 24))
     throw std::invalid_argument("bpe tokenizer: vocab_size " + std::to_string(vocab_size) +
                                 " out of range (need 260..16777216: 256 byte pieces + <unk> + merges)");

@@ -26,8 +26,9 @@ void check_config(const DataConfig& cfg) { cfg.validate(); }
 void check_batch_args(const char* fn, int64_t B, int64_t S, const std::vector<int64_t>* in,
                       const std::vector<int64_t>* tg) {
   if (B < 1 || S < 1)
-    throw std::invalid_argument(std::string("Dataset::") + fn + ": batch size B and sequence length S must be >= 1 (got B=" +
-                                std::to_string(B) + ", S=" + std::to_string(S) + ")");
+    throw std::invalid_argument(std::string("Dataset::") + fn +
+                                ": batch size B and sequence length S must be >= 1 (got B=" + std::to_string(B) +
+                                ", S=" + std::to_string(S) + ")");
   if (!in || !tg) throw std::invalid_argument(std::string("Dataset::") + fn + ": null output vector");
 }
 
@@ -54,8 +55,8 @@ Dataset Dataset::prepare(const DataConfig& cfg, const std::string& run_dir, std:
     tok = load_tokenizer(run_dir);
     log << "data: tokenizer " << tok->kind() << " (vocab " << tok->vocab_size() << ") reused from " << tok_json << "\n";
     if (tok->kind() != cfg.tokenizer.substr(0, cfg.tokenizer.find(':')))
-      log << "data: warning: data.tokenizer = " << cfg.tokenizer << " ignored: this run keeps its saved "
-          << tok->kind() << " tokenizer\n";
+      log << "data: warning: data.tokenizer = " << cfg.tokenizer << " ignored: this run keeps its saved " << tok->kind()
+          << " tokenizer\n";
   } else {
     const double t0 = now_s();
     tok = build_tokenizer(cfg.tokenizer, corpus_path, cfg.bpe_vocab_size, run_dir);
@@ -135,7 +136,9 @@ void Dataset::train_batch_rows(uint64_t seed, uint64_t index, int64_t first_row,
 }
 
 int64_t Dataset::n_val_windows(int64_t S) const {
-  if (S < 1) throw std::invalid_argument("Dataset::n_val_windows: sequence length S must be >= 1 (got " + std::to_string(S) + ")");
+  if (S < 1)
+    throw std::invalid_argument("Dataset::n_val_windows: sequence length S must be >= 1 (got " + std::to_string(S) +
+                                ")");
   return n_val_ >= S + 1 ? (n_val_ - 1) / S : 0;
 }
 

@@ -33,7 +33,6 @@
 
 namespace moescope {
 
-
 class Dataset {
  public:
   // Resolves and loads the corpus (cfg.path or default_corpus_path()), loads run_dir's
@@ -46,8 +45,8 @@ class Dataset {
 
   // For evaluation of a trained run: the tokenizer must already be in run_dir (error
   // otherwise); the corpus is data_override if non-empty, else cfg.path or the default.
-  static Dataset open_for_eval(const std::string& run_dir, const DataConfig& cfg,
-                               const std::string& data_override, std::ostream& log);
+  static Dataset open_for_eval(const std::string& run_dir, const DataConfig& cfg, const std::string& data_override,
+                               std::ostream& log);
 
   Dataset(Dataset&&) noexcept;
   Dataset& operator=(Dataset&&) noexcept;

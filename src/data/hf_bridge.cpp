@@ -19,7 +19,8 @@ const HfTokenizer* as_hf_tokenizer(const Tokenizer& tok) {
 std::optional<nlohmann::json> hf_tokenizer_json(const Tokenizer& tok, std::string* why) {
   if (const auto* c = dynamic_cast<const CharTokenizer*>(&tok)) return char_tokenizer_json(c->code_points(), why);
   if (tok.kind() == "byte") return byte_tokenizer_json();
-  *why = "a " + tok.kind() + " tokenizer (SentencePiece BPE) has no Hugging Face tokenizer.json translation in moescope";
+  *why =
+      "a " + tok.kind() + " tokenizer (SentencePiece BPE) has no Hugging Face tokenizer.json translation in moescope";
   return std::nullopt;
 }
 

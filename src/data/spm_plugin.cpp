@@ -65,7 +65,7 @@ class CorpusLines : public sentencepiece::SentenceIterator {
 extern "C" {
 
 __attribute__((visibility("default"))) int moescope_spm_train(const char* text, size_t n, const char* const* kv,
-                                                               int nkv, char* err, size_t errn) {
+                                                              int nkv, char* err, size_t errn) {
   try {
     CorpusLines lines(text, n);
     if (lines.done()) return fail(err, errn, "corpus has no text");
@@ -81,7 +81,7 @@ __attribute__((visibility("default"))) int moescope_spm_train(const char* text, 
 }
 
 __attribute__((visibility("default"))) int moescope_spm_load(const char* bytes, size_t n, void** handle, char* err,
-                                                              size_t errn) {
+                                                             size_t errn) {
   auto* sp = new sentencepiece::SentencePieceProcessor();
   auto st = sp->LoadFromSerializedProto(std::string_view(bytes, n));
   if (!st.ok()) {
@@ -97,7 +97,7 @@ __attribute__((visibility("default"))) void moescope_spm_free(void* handle) {
 }
 
 __attribute__((visibility("default"))) int moescope_spm_encode(void* handle, const char* text, size_t n, int32_t** ids,
-                                                                size_t* nids, char* err, size_t errn) {
+                                                               size_t* nids, char* err, size_t errn) {
   std::vector<int> v;
   auto st = static_cast<sentencepiece::SentencePieceProcessor*>(handle)->Encode(std::string_view(text, n), &v);
   if (!st.ok()) return fail(err, errn, st.error_message());
@@ -108,7 +108,7 @@ __attribute__((visibility("default"))) int moescope_spm_encode(void* handle, con
 }
 
 __attribute__((visibility("default"))) int moescope_spm_decode(void* handle, const int32_t* ids, size_t n, char** out,
-                                                                size_t* outn, char* err, size_t errn) {
+                                                               size_t* outn, char* err, size_t errn) {
   std::string s;
   auto st = static_cast<sentencepiece::SentencePieceProcessor*>(handle)->Decode(std::vector<int>(ids, ids + n), &s);
   if (!st.ok()) return fail(err, errn, st.error_message());
@@ -123,7 +123,7 @@ __attribute__((visibility("default"))) int moescope_spm_piece_size(void* handle)
 }
 
 __attribute__((visibility("default"))) void moescope_spm_piece(void* handle, int id, const char** piece, size_t* len,
-                                                                float* score, int* flags) {
+                                                               float* score, int* flags) {
   auto* sp = static_cast<sentencepiece::SentencePieceProcessor*>(handle);
   const std::string& p = sp->IdToPiece(id);
   *piece = p.data();

@@ -121,7 +121,8 @@ CachedTokens cached_tokens(const Tokenizer& tok, const std::string& corpus, cons
   const uint64_t corpus_hash = hash_bytes(corpus);
   std::string fp = tok.fingerprint();
   const uint64_t tok_hash = hash_bytes(fp);
-  if (fp.empty() || !std::all_of(fp.begin(), fp.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)); }))
+  if (fp.empty() ||
+      !std::all_of(fp.begin(), fp.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)); }))
     fp = hex64(tok_hash);
   const std::string dir = resolve_cache_dir(cfg);
   const std::string path = (fs::path(dir) / ("tokens-" + hex64(corpus_hash) + "-" + fp + ".tok")).string();

@@ -37,13 +37,13 @@ uint64_t get_le(const uint8_t* p, int bytes) {
 
 }  // namespace
 
-void write_token_file(const std::string& path, const std::vector<int32_t>& tokens,
-                      uint64_t corpus_hash, uint64_t tokenizer_hash) {
+void write_token_file(const std::string& path, const std::vector<int32_t>& tokens, uint64_t corpus_hash,
+                      uint64_t tokenizer_hash) {
   int32_t max_id = 0;
   for (size_t i = 0; i < tokens.size(); ++i) {
     if (tokens[i] < 0)
-      throw std::invalid_argument("writing token file '" + path + "': negative token id " +
-                                  std::to_string(tokens[i]) + " at position " + std::to_string(i));
+      throw std::invalid_argument("writing token file '" + path + "': negative token id " + std::to_string(tokens[i]) +
+                                  " at position " + std::to_string(i));
     max_id = std::max(max_id, tokens[i]);
   }
   const uint32_t bpt = max_id < 65536 ? 2 : 4;
@@ -110,8 +110,8 @@ TokenFile TokenFile::open(const std::string& path, bool verify_crc) {
     fail(path, "truncated: header says " + std::to_string(n) + " tokens but the file holds only " +
                    std::to_string(payload_bytes / tf.bytes_per_token_) + kDeleteHint);
   if (n * tf.bytes_per_token_ != payload_bytes)
-    fail(path, "size mismatch: " + std::to_string(payload_bytes - n * tf.bytes_per_token_) +
-                   " trailing bytes after " + std::to_string(n) + " tokens" + kDeleteHint);
+    fail(path, "size mismatch: " + std::to_string(payload_bytes - n * tf.bytes_per_token_) + " trailing bytes after " +
+                   std::to_string(n) + " tokens" + kDeleteHint);
   tf.n_tokens_ = size_t(n);
   tf.corpus_hash_ = get_le(h + 24, 8);
   tf.tokenizer_hash_ = get_le(h + 32, 8);
@@ -155,8 +155,8 @@ void TokenFile::unmap() noexcept {
 
 int32_t TokenFile::at(size_t i) const {
   if (i >= n_tokens_)
-    throw std::out_of_range("token file '" + path_ + "': index " + std::to_string(i) +
-                            " out of range (" + std::to_string(n_tokens_) + " tokens)");
+    throw std::out_of_range("token file '" + path_ + "': index " + std::to_string(i) + " out of range (" +
+                            std::to_string(n_tokens_) + " tokens)");
   return (*this)[i];
 }
 

@@ -27,8 +27,8 @@ constexpr uint32_t kTokenFileVersion = 1;
 
 // Writes atomically (write-to-temp + rename). Uses 2 bytes per token when every id < 65536,
 // else 4. Throws std::invalid_argument on a negative id, std::runtime_error on I/O errors.
-void write_token_file(const std::string& path, const std::vector<int32_t>& tokens,
-                      uint64_t corpus_hash, uint64_t tokenizer_hash);
+void write_token_file(const std::string& path, const std::vector<int32_t>& tokens, uint64_t corpus_hash,
+                      uint64_t tokenizer_hash);
 
 // A read-only memory mapping of a token file. Move-only; unmaps in the destructor.
 class TokenFile {
@@ -48,9 +48,9 @@ class TokenFile {
   size_t size() const { return n_tokens_; }
   int32_t operator[](size_t i) const {  // unchecked
     const uint8_t* p = payload_ + i * bytes_per_token_;
-    return bytes_per_token_ == 2 ? int32_t(p[0] | p[1] << 8)
-                                 : int32_t(uint32_t(p[0]) | uint32_t(p[1]) << 8 |
-                                           uint32_t(p[2]) << 16 | uint32_t(p[3]) << 24);
+    return bytes_per_token_ == 2
+               ? int32_t(p[0] | p[1] << 8)
+               : int32_t(uint32_t(p[0]) | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16 | uint32_t(p[3]) << 24);
   }
   int32_t at(size_t i) const;  // bounds-checked, throws std::out_of_range
   uint32_t bytes_per_token() const { return bytes_per_token_; }

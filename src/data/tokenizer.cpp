@@ -21,8 +21,8 @@ namespace {
 using nlohmann::json;
 
 [[noreturn]] void bad_id(const std::string& kind, int32_t id, int64_t vocab) {
-  throw std::invalid_argument(kind + " tokenizer: cannot decode id " + std::to_string(id) +
-                              " (vocab size " + std::to_string(vocab) + ")");
+  throw std::invalid_argument(kind + " tokenizer: cannot decode id " + std::to_string(id) + " (vocab size " +
+                              std::to_string(vocab) + ")");
 }
 
 }  // namespace
@@ -145,17 +145,14 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& dir) {
   const std::string file = tokenizer_file(dir);
   const std::string text = read_file(file);
   json j = parse_json_guarded(text, file);  // parse_error, or out_of_range for 1e999
-  auto fail = [&](const std::string& what) -> std::runtime_error {
-    return std::runtime_error(file + ": " + what);
-  };
+  auto fail = [&](const std::string& what) -> std::runtime_error { return std::runtime_error(file + ": " + what); };
   if (!j.is_object()) throw fail("not a JSON object");
   if (!j.contains("kind") && j.contains("model")) {  // a Hugging Face tokenizer.json
     const std::string cfg = (std::filesystem::path(dir) / "tokenizer_config.json").string();
     return std::make_unique<HfTokenizerAdapter>(
         HfTokenizer::from_parsed(j, text, std::filesystem::exists(cfg) ? read_file(cfg) : std::string(), file));
   }
-  if (!j.contains("version") || !j["version"].is_number_integer())
-    throw fail("missing integer \"version\"");
+  if (!j.contains("version") || !j["version"].is_number_integer()) throw fail("missing integer \"version\"");
   if (j["version"].get<int64_t>() != kTokenizerJsonVersion)
     throw fail("unsupported tokenizer.json version " + j["version"].dump() + " (this build reads version " +
                std::to_string(kTokenizerJsonVersion) + ")");

@@ -27,7 +27,8 @@ Backend backend_for_device(const std::string& device, bool have_nccl) {
                              "(-DMOESCOPE_TORCH_WHEEL=... -DMOESCOPE_TORCH_CUDA=ON, or the CUDA PyTorch's "
                              "TorchConfig.cmake), or train on the CPU over Gloo (train.device=cpu)");
   }
-  throw std::invalid_argument("device '" + device + "': multi-process runs support cpu (Gloo) and cuda (NCCL) tensors only");
+  throw std::invalid_argument("device '" + device +
+                              "': multi-process runs support cpu (Gloo) and cuda (NCCL) tensors only");
 }
 
 }  // namespace moescope::dist

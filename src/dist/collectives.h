@@ -21,7 +21,8 @@ void all_reduce_mean(Group& g, const std::vector<at::Tensor>& tensors, int64_t b
 // over an expert's replicas divided by the whole world size, train/expert_shards.h).
 void all_reduce_sum_scaled(Group& g, const std::vector<at::Tensor>& tensors, double scale,
                            int64_t bucket_bytes = kDefaultBucketBytes);
-void broadcast_all(Group& g, const std::vector<at::Tensor>& tensors, int root, int64_t bucket_bytes = kDefaultBucketBytes);
+void broadcast_all(Group& g, const std::vector<at::Tensor>& tensors, int root,
+                   int64_t bucket_bytes = kDefaultBucketBytes);
 // A string from `root` (its length first); other ranks' `s` is replaced.
 void broadcast_string(Group& g, std::string& s, int root);
 

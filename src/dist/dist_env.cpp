@@ -8,8 +8,14 @@
 namespace moescope::dist {
 namespace {
 
-const char* const kVars[] = {"RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT",
-                             "MOESCOPE_STORE_FILE", "MOESCOPE_DIST_TIMEOUT_S", "GLOO_SOCKET_IFNAME"};
+const char* const kVars[] = {"RANK",
+                             "WORLD_SIZE",
+                             "LOCAL_RANK",
+                             "MASTER_ADDR",
+                             "MASTER_PORT",
+                             "MOESCOPE_STORE_FILE",
+                             "MOESCOPE_DIST_TIMEOUT_S",
+                             "GLOO_SOCKET_IFNAME"};
 
 long long parse_int(const std::string& name, const std::string& v, long long lo, long long hi) {
   errno = 0;
@@ -31,7 +37,8 @@ DistEnv parse_dist_env(const std::map<std::string, std::string>& env) {
   DistEnv d;
   if (auto* v = get("WORLD_SIZE")) d.world_size = static_cast<int>(parse_int("WORLD_SIZE", *v, 1, 65536));
   if (auto* v = get("RANK")) d.rank = static_cast<int>(parse_int("RANK", *v, 0, d.world_size - 1));
-  else if (d.world_size > 1) throw std::invalid_argument("environment variable WORLD_SIZE=" + *get("WORLD_SIZE") + " is set but RANK is not");
+  else if (d.world_size > 1)
+    throw std::invalid_argument("environment variable WORLD_SIZE=" + *get("WORLD_SIZE") + " is set but RANK is not");
   if (auto* v = get("LOCAL_RANK")) d.local_rank = static_cast<int>(parse_int("LOCAL_RANK", *v, 0, 65535));
   if (auto* v = get("MASTER_ADDR")) {
     if (v->empty()) throw std::invalid_argument("environment variable MASTER_ADDR is empty");

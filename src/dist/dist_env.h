@@ -17,8 +17,8 @@ struct DistEnv {
   int rank = 0, world_size = 1, local_rank = 0;
   std::string master_addr = "127.0.0.1";
   int master_port = 29500;
-  std::string store_file;   // non-empty: FileStore rendezvous
-  double timeout_s = 300;   // rendezvous and collectives
+  std::string store_file;     // non-empty: FileStore rendezvous
+  double timeout_s = 300;     // rendezvous and collectives
   std::string socket_ifname;  // GLOO_SOCKET_IFNAME
   bool distributed() const { return world_size > 1; }
 };

@@ -25,7 +25,8 @@ GradBuckets::GradBuckets(Group& g, std::vector<at::Tensor> params, double scale,
   }
   for (size_t k = 0; k < params_.size(); ++k) {
     std::shared_ptr<torch::autograd::Node> acc = torch::autograd::impl::grad_accumulator(params_[k]);
-    if (!acc) throw std::invalid_argument("GradBuckets: parameter " + std::to_string(k) + " is not a leaf that requires grad");
+    if (!acc)
+      throw std::invalid_argument("GradBuckets: parameter " + std::to_string(k) + " is not a leaf that requires grad");
     hook_keys_.push_back(acc->add_post_hook(std::make_unique<torch::autograd::utils::LambdaPostHook>(
         [this, k](const torch::autograd::variable_list& outputs, const torch::autograd::variable_list&) {
           on_grad_ready(k);

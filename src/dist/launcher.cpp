@@ -25,7 +25,8 @@ int exit_code(int status) { return WIFEXITED(status) ? WEXITSTATUS(status) : 128
 
 std::string describe(int status) {
   if (WIFEXITED(status)) return "exited with code " + std::to_string(WEXITSTATUS(status));
-  return std::string("was killed by signal ") + std::to_string(WTERMSIG(status)) + " (" + strsignal(WTERMSIG(status)) + ")";
+  return std::string("was killed by signal ") + std::to_string(WTERMSIG(status)) + " (" + strsignal(WTERMSIG(status)) +
+         ")";
 }
 
 }  // namespace
@@ -38,10 +39,12 @@ int free_port(const std::string& addr) {
   a.sin_port = 0;
   if (inet_pton(AF_INET, addr.c_str(), &a.sin_addr) != 1) {
     close(fd);
-    throw std::runtime_error("launch: --master-addr '" + addr + "' is not an IPv4 address (give --master-port to use a host name)");
+    throw std::runtime_error("launch: --master-addr '" + addr +
+                             "' is not an IPv4 address (give --master-port to use a host name)");
   }
   socklen_t len = sizeof a;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+  if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
     const std::string err = std::strerror(errno);
     close(fd);
     throw std::runtime_error("launch: no free port on " + addr + ": " + err);
@@ -51,8 +54,10 @@ int free_port(const std::string& addr) {
 }
 
 int launch(const LaunchOptions& o, std::ostream& log) {
-  if (o.nproc < 1 || o.nproc > 1024) throw std::invalid_argument("launch: --nproc must be in [1, 1024], got " + std::to_string(o.nproc));
-  if (o.args.empty()) throw std::invalid_argument("launch: no command after '--' (e.g. moescope launch --nproc 2 -- train --config ...)");
+  if (o.nproc < 1 || o.nproc > 1024)
+    throw std::invalid_argument("launch: --nproc must be in [1, 1024], got " + std::to_string(o.nproc));
+  if (o.args.empty())
+    throw std::invalid_argument("launch: no command after '--' (e.g. moescope launch --nproc 2 -- train --config ...)");
   const int port = o.master_port > 0 ? o.master_port : free_port(o.master_addr);
   const unsigned hw = std::max(1u, std::thread::hardware_concurrency());
   const std::string omp = std::to_string(std::max(1u, hw / static_cast<unsigned>(o.nproc)));

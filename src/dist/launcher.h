@@ -16,9 +16,9 @@ namespace moescope::dist {
 struct LaunchOptions {
   int nproc = 1;
   std::string master_addr = "127.0.0.1";
-  int master_port = 0;     // 0: a free port of master_addr, chosen now
-  double timeout_s = 0;    // > 0: MOESCOPE_DIST_TIMEOUT_S for the ranks
-  double grace_s = 10;     // SIGTERM -> SIGKILL
+  int master_port = 0;   // 0: a free port of master_addr, chosen now
+  double timeout_s = 0;  // > 0: MOESCOPE_DIST_TIMEOUT_S for the ranks
+  double grace_s = 10;   // SIGTERM -> SIGKILL
   std::string exe = "/proc/self/exe";
   std::vector<std::string> args;  // the command after `--` (e.g. train --config ...)
 };

@@ -59,8 +59,12 @@ struct Group::Impl {
 #endif
   }
 
-  std::chrono::milliseconds timeout() const { return std::chrono::milliseconds(static_cast<int64_t>(env.timeout_s * 1000)); }
-  std::string who() const { return "rank " + std::to_string(env.rank) + " of " + std::to_string(env.world_size) + label; }
+  std::chrono::milliseconds timeout() const {
+    return std::chrono::milliseconds(static_cast<int64_t>(env.timeout_s * 1000));
+  }
+  std::string who() const {
+    return "rank " + std::to_string(env.rank) + " of " + std::to_string(env.world_size) + label;
+  }
 
   // The backend that carries a collective of `t` (dist/backend.h); an error names this rank and
   // the operation.
@@ -79,8 +83,8 @@ struct Group::Impl {
     if (!nccl) {
       auto o = c10d::ProcessGroupNCCL::Options::create();
       o->timeout = timeout();
-      nccl = c10::make_intrusive<c10d::ProcessGroupNCCL>(c10::make_intrusive<c10d::PrefixStore>("nccl", store), env.rank,
-                                                          env.world_size, o);
+      nccl = c10::make_intrusive<c10d::ProcessGroupNCCL>(c10::make_intrusive<c10d::PrefixStore>("nccl", store),
+                                                         env.rank, env.world_size, o);
     }
     return *nccl;
   }
@@ -95,7 +99,8 @@ struct Group::Impl {
       return;
     }
 #ifdef MOESCOPE_NCCL
-    run(what, [&] { return f(nccl_group()); }, /*host_blocking=*/true);
+    run(
+        what, [&] { return f(nccl_group()); }, /*host_blocking=*/true);
 #endif
   }
 
@@ -112,10 +117,8 @@ struct Group::Impl {
       ~Add() { acc += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); }
     } add{std::string(what) == "all_to_all" ? spent.all_to_all : spent.other, t0};
     try {
-      if (host_blocking)
-        f()->wait(timeout());
-      else
-        f()->wait();
+      if (host_blocking) f()->wait(timeout());
+      else f()->wait();
     } catch (const std::exception& e) {
       std::ostringstream m;
       m << "rank " << env.rank << " of " << env.world_size << label << ": collective '" << what
@@ -133,9 +136,9 @@ std::unique_ptr<Group> Group::connect(const DistEnv& env) {
   auto impl = std::make_unique<Impl>();
   impl->env = env;
   const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(env.timeout_s * 1000));
-  const std::string where = env.store_file.empty()
-                                ? "the TCPStore at MASTER_ADDR:MASTER_PORT = " + env.master_addr + ":" + std::to_string(env.master_port)
-                                : "the FileStore " + env.store_file;
+  const std::string where = env.store_file.empty() ? "the TCPStore at MASTER_ADDR:MASTER_PORT = " + env.master_addr +
+                                                         ":" + std::to_string(env.master_port)
+                                                   : "the FileStore " + env.store_file;
   try {
     if (!env.store_file.empty()) {
       auto fs = c10::make_intrusive<c10d::FileStore>(env.store_file, env.world_size);
@@ -155,8 +158,7 @@ std::unique_ptr<Group> Group::connect(const DistEnv& env) {
       opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(env.socket_ifname));
     else if (loopback(env.master_addr))
       opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(env.master_addr));
-    else
-      opts->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
+    else opts->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
     impl->opts = opts;
     impl->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(impl->store, env.rank, env.world_size, opts);
 #ifdef MOESCOPE_NCCL
@@ -164,12 +166,13 @@ std::unique_ptr<Group> Group::connect(const DistEnv& env) {
     // seen), as torchrun scripts do with torch.cuda.set_device; MaybeSetDevice makes no CUDA
     // context until one is used (a CPU run on a GPU machine pays nothing).
     if (torch::cuda::is_available())
-      c10::cuda::MaybeSetDevice(static_cast<c10::DeviceIndex>(static_cast<size_t>(env.local_rank) % torch::cuda::device_count()));
+      c10::cuda::MaybeSetDevice(
+          static_cast<c10::DeviceIndex>(static_cast<size_t>(env.local_rank) % torch::cuda::device_count()));
 #endif
   } catch (const std::exception& e) {
     std::ostringstream m;
-    m << "rank " << env.rank << " of " << env.world_size << ": rendezvous through " << where
-      << " failed within " << env.timeout_s << " s (MOESCOPE_DIST_TIMEOUT_S)"
+    m << "rank " << env.rank << " of " << env.world_size << ": rendezvous through " << where << " failed within "
+      << env.timeout_s << " s (MOESCOPE_DIST_TIMEOUT_S)"
       << (env.socket_ifname.empty() ? "" : ", GLOO_SOCKET_IFNAME=" + env.socket_ifname) << ": " << first_line(e.what());
     throw std::runtime_error(m.str());
   }
@@ -202,10 +205,11 @@ void Group::broadcast(at::Tensor& t, int root) {
 void Group::all_to_all(at::Tensor& out, at::Tensor& in, const std::vector<int64_t>& out_splits,
                        const std::vector<int64_t>& in_splits) {
   auto sum = [](const std::vector<int64_t>& v) { return std::accumulate(v.begin(), v.end(), int64_t{0}); };
-  if (out.scalar_type() != in.scalar_type() || out.device() != in.device() || static_cast<int>(out_splits.size()) != size() ||
-      static_cast<int>(in_splits.size()) != size() || sum(out_splits) != (out.dim() ? out.size(0) : 0) ||
-      sum(in_splits) != (in.dim() ? in.size(0) : 0))
-    throw std::invalid_argument("all_to_all: the splits (one per rank) must sum to the rows of in and out, of one dtype and device");
+  if (out.scalar_type() != in.scalar_type() || out.device() != in.device() ||
+      static_cast<int>(out_splits.size()) != size() || static_cast<int>(in_splits.size()) != size() ||
+      sum(out_splits) != (out.dim() ? out.size(0) : 0) || sum(in_splits) != (in.dim() ? in.size(0) : 0))
+    throw std::invalid_argument(
+        "all_to_all: the splits (one per rank) must sum to the rows of in and out, of one dtype and device");
   auto os = out_splits, is = in_splits;
   impl_->collective("all_to_all", in, [&](auto& pg) { return pg.alltoall_base(out, in, os, is); });
 }
@@ -233,14 +237,16 @@ std::unique_ptr<Group> Group::split(int color) {
       ++impl->env.world_size;
     }
   impl->label = impl_->label + " (split " + std::to_string(n) + ", color " + std::to_string(color) + ")";
-  impl->store = c10::make_intrusive<c10d::PrefixStore>("moescope/split" + std::to_string(n) + "/" + std::to_string(color), impl_->store);
+  impl->store = c10::make_intrusive<c10d::PrefixStore>(
+      "moescope/split" + std::to_string(n) + "/" + std::to_string(color), impl_->store);
   impl->opts = impl_->opts;
   try {
-    impl->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(impl->store, impl->env.rank, impl->env.world_size, impl->opts);
+    impl->pg =
+        c10::make_intrusive<c10d::ProcessGroupGloo>(impl->store, impl->env.rank, impl->env.world_size, impl->opts);
   } catch (const std::exception& e) {
     throw std::runtime_error("rank " + std::to_string(rank()) + " of " + std::to_string(size()) + impl_->label +
-                             ": building the sub-group" + impl->label + " failed within " + std::to_string(impl_->env.timeout_s) +
-                             " s: " + first_line(e.what()));
+                             ": building the sub-group" + impl->label + " failed within " +
+                             std::to_string(impl_->env.timeout_s) + " s: " + first_line(e.what()));
   }
   return std::unique_ptr<Group>(new Group(std::move(impl)));
 }
@@ -259,10 +265,8 @@ Group::Pending::~Pending() {
   // An abandoned handle (an exception elsewhere) still waits, so the buffer outlives the work;
   // its error, if any, has been or will be reported by another collective.
   if (!impl_->done) try {
-      if (impl_->host_blocking)
-        impl_->work->wait(impl_->g->timeout());
-      else
-        impl_->work->wait();
+      if (impl_->host_blocking) impl_->work->wait(impl_->g->timeout());
+      else impl_->work->wait();
     } catch (...) {
     }
 }
@@ -270,7 +274,8 @@ Group::Pending::~Pending() {
 void Group::Pending::wait() {
   if (impl_->done) return;
   impl_->done = true;
-  impl_->g->run("all_reduce", [&] { return impl_->work; }, impl_->host_blocking);
+  impl_->g->run(
+      "all_reduce", [&] { return impl_->work; }, impl_->host_blocking);
 }
 
 std::unique_ptr<Group::Pending> Group::all_reduce_sum_async(at::Tensor& t) {

@@ -33,7 +33,7 @@ class Group {
   int size() const;
   double timeout_s() const;
 
-  void all_reduce_sum(at::Tensor& t);   // in place, contiguous CPU or CUDA tensor
+  void all_reduce_sum(at::Tensor& t);  // in place, contiguous CPU or CUDA tensor
   void all_reduce_max(at::Tensor& t);
   void broadcast(at::Tensor& t, int root);
   // Variable-split all-to-all along dim 0: rank r sends in.narrow(0, sum(in_splits[:j]), in_splits[j])
@@ -62,7 +62,8 @@ class Group {
   // A sub-group: every rank of this group calls split (a collective) with its own color; the
   // ranks of one color form a group of their own, ranked in this group's rank order, with its
   // own Gloo group (and NCCL group, at its first CUDA tensor) over this group's store (under a
-  // prefix naming the split and the color) and the same timeout. Its errors name the sub-group ("rank 1 of 2 (split 0, color 1)").
+  // prefix naming the split and the color) and the same timeout. Its errors name the sub-group ("rank 1 of 2 (split 0,
+  // color 1)").
   std::unique_ptr<Group> split(int color);
 
   // Wall seconds this rank spent in collectives (waiting for peers included) since the last

@@ -163,7 +163,8 @@ void HfBpe::set_token(const std::string& tok, int32_t id) {
 void HfBpe::add_token(const std::string& content, int32_t id) {
   if (id < 0) throw std::invalid_argument("added token '" + content + "' has a negative id");
   if (int64_t(id) >= int64_t(id2tok_.size()) + kMaxIdGap)
-    throw std::invalid_argument("added token '" + content + "' has id " + std::to_string(id) + ", far past the vocabulary (ids must be below " +
+    throw std::invalid_argument("added token '" + content + "' has id " + std::to_string(id) +
+                                ", far past the vocabulary (ids must be below " +
                                 std::to_string(int64_t(id2tok_.size()) + kMaxIdGap) + ")");
   set_token(content, id);
   std::lock_guard<std::mutex> lock(cache_mu_);

@@ -63,7 +63,8 @@ int64_t deepseek_n_shared(const MoEConfig& e) {
   if (e.shared_hidden % e.expert_hidden != 0)
     refuse("moe.shared_hidden = " + std::to_string(e.shared_hidden),
            "DeepSeek's shared experts are one MLP of n_shared_experts x moe_intermediate_size, so the shared expert's "
-           "width must be a multiple of moe.expert_hidden (" + std::to_string(e.expert_hidden) + ")");
+           "width must be a multiple of moe.expert_hidden (" +
+               std::to_string(e.expert_hidden) + ")");
   return e.shared_hidden / e.expert_hidden;
 }
 
@@ -74,7 +75,8 @@ json export_deepseek(const ModelConfig& m, int64_t bos, int64_t eos) {
   const int64_t first_k = static_cast<int64_t>(dense.size());
   for (int64_t l = 0; l < first_k; ++l)
     if (dense[l] != l)
-      refuse(e.dense_layers.empty() ? "moe.sparse_step = " + std::to_string(e.sparse_step) : "moe.dense_layers = " + e.dense_layers,
+      refuse(e.dense_layers.empty() ? "moe.sparse_step = " + std::to_string(e.sparse_step)
+                                    : "moe.dense_layers = " + e.dense_layers,
              "DeepSeek (MLA) models have dense layers only before the MoE layers (first_k_dense_replace)");
   const bool moe = first_k < m.n_layers;
   // Which DeepSeek: deepseek_v3 routes with sigmoid (+ the selection-only e_score_correction_bias),
@@ -83,12 +85,13 @@ json export_deepseek(const ModelConfig& m, int64_t bos, int64_t eos) {
   if (moe && e.score_func == ScoreFunc::kSoftmax) {
     type = "deepseek_v2";
     if (e.bias_balance)
-      refuse("moe.bias_balance = true with moe.score_func = softmax",
-             "a selection-only router bias over softmax scores has no transformers architecture with MLA: deepseek_v2 "
-             "(softmax) and mistral4 have no router bias (e_score_correction_bias), deepseek_v3 and the other MLA models "
-             "with that bias (deepseek_v32, glm4_moe_lite, kimi_linear, ...) score with sigmoid, and longcat_flash "
-             "(softmax + bias) has two attention sublayers and a shortcut MoE per layer and no renormalisation. Train "
-             "with moe.score_func=sigmoid (exported as deepseek_v3) or moe.bias_balance=false");
+      refuse(
+          "moe.bias_balance = true with moe.score_func = softmax",
+          "a selection-only router bias over softmax scores has no transformers architecture with MLA: deepseek_v2 "
+          "(softmax) and mistral4 have no router bias (e_score_correction_bias), deepseek_v3 and the other MLA models "
+          "with that bias (deepseek_v32, glm4_moe_lite, kimi_linear, ...) score with sigmoid, and longcat_flash "
+          "(softmax + bias) has two attention sublayers and a shortcut MoE per layer and no renormalisation. Train "
+          "with moe.score_func=sigmoid (exported as deepseek_v3) or moe.bias_balance=false");
     if (e.norm_topk_prob)
       refuse("moe.norm_topk_prob = true with moe.score_func = softmax",
              "transformers' deepseek_v2 never renormalises the top-k weights (and deepseek_v3 scores with sigmoid); "
@@ -97,10 +100,12 @@ json export_deepseek(const ModelConfig& m, int64_t bos, int64_t eos) {
   if (moe && e.shared_expert_gate) refuse("moe.shared_expert_gate = true", "DeepSeek's shared experts are not gated");
   const int64_t n_shared = moe ? deepseek_n_shared(e) : 0;
   if (moe && type == "deepseek_v3" && e.n_group > 1 && e.n_routed / e.n_group < 2)
-    refuse("moe.n_group = " + std::to_string(e.n_group), "groups of one expert (deepseek_v3 scores a group by its top two)");
+    refuse("moe.n_group = " + std::to_string(e.n_group),
+           "groups of one expert (deepseek_v3 scores a group by its top two)");
   if (m.norm_eps != 1e-6)
-    refuse("model.norm_eps = " + num(m.norm_eps), "DeepSeek's latent norms (q_a_layernorm, kv_a_layernorm) use 1e-6 in "
-                                                  "transformers, so every norm must");
+    refuse("model.norm_eps = " + num(m.norm_eps),
+           "DeepSeek's latent norms (q_a_layernorm, kv_a_layernorm) use 1e-6 in "
+           "transformers, so every norm must");
   if (m.d_model % a.n_heads != 0)
     refuse("attn.n_heads = " + std::to_string(a.n_heads), "transformers' DeepSeek configs require model.d_model (" +
                                                               std::to_string(m.d_model) + ") to be a multiple of it");
@@ -124,8 +129,11 @@ json export_deepseek(const ModelConfig& m, int64_t bos, int64_t eos) {
     c["scoring_func"] = "softmax";
   }
   if (a.rope_scaling == RopeScaling::kYarn) {
-    json rs = {{"type", "yarn"}, {"factor", a.yarn_factor}, {"original_max_position_embeddings", a.yarn_original_max_position},
-               {"beta_fast", a.yarn_beta_fast}, {"beta_slow", a.yarn_beta_slow}};
+    json rs = {{"type", "yarn"},
+               {"factor", a.yarn_factor},
+               {"original_max_position_embeddings", a.yarn_original_max_position},
+               {"beta_fast", a.yarn_beta_fast},
+               {"beta_slow", a.yarn_beta_slow}};
     if (a.yarn_mscale > 0) rs["mscale"] = a.yarn_mscale;
     if (a.yarn_mscale_all_dim > 0) rs["mscale_all_dim"] = a.yarn_mscale_all_dim;
     c["rope_scaling"] = rs;
@@ -141,7 +149,8 @@ json export_mha(const ModelConfig& m, int64_t bos, int64_t eos) {
   const auto& e = m.moe;
   const auto dense = dense_layers(m);
   const bool any_moe = static_cast<int64_t>(dense.size()) < m.n_layers;
-  const int64_t shared_width = e.n_shared == 0 ? 0 : (e.shared_hidden > 0 ? e.shared_hidden : e.n_shared * e.expert_hidden);
+  const int64_t shared_width =
+      e.n_shared == 0 ? 0 : (e.shared_hidden > 0 ? e.shared_hidden : e.n_shared * e.expert_hidden);
   std::string type;
   if (a.qk_norm == QkNorm::kFull) type = "olmoe";
   else if (a.qk_norm == QkNorm::kHead) type = "qwen3_moe";
@@ -164,20 +173,27 @@ json export_mha(const ModelConfig& m, int64_t bos, int64_t eos) {
   if (a.rope_scaling != RopeScaling::kNone) refuse("attn.rope_scaling = yarn", "only plain RoPE" + which);
   if (a.qkv_bias && type != "qwen2_moe")
     refuse("attn.qkv_bias = true", "q/k/v biases exist only in qwen2_moe, which has no q/k norm" + which);
-  if (a.clip_qkv > 0 && type != "olmoe") refuse("attn.clip_qkv = " + num(a.clip_qkv), "clamping q/k/v exists only in olmoe" + which);
+  if (a.clip_qkv > 0 && type != "olmoe")
+    refuse("attn.clip_qkv = " + num(a.clip_qkv), "clamping q/k/v exists only in olmoe" + which);
   if (type == "qwen2_moe" && !a.qkv_bias)
-    refuse("attn.qkv_bias = false with shared experts", "the only GQA architecture with a shared expert, qwen2_moe, has q/k/v biases");
+    refuse("attn.qkv_bias = false with shared experts",
+           "the only GQA architecture with a shared expert, qwen2_moe, has q/k/v biases");
   if (any_moe && e.n_shared > 0 && type != "qwen2_moe")
     refuse("moe.n_shared = " + std::to_string(e.n_shared), "no shared expert" + which);
   if (any_moe && type == "qwen2_moe" && e.n_shared > 0 && !e.shared_expert_gate)
     refuse("moe.shared_expert_gate = false", "qwen2_moe always gates its shared expert by sigmoid(x . w)");
   if ((type == "mixtral" || type == "olmoe") && !dense.empty())
-    refuse("dense layers (" + std::string(m.ffn == FfnKind::kDense ? "model.ffn = dense" : "moe.first_k_dense/sparse_step/dense_layers") + ")",
-           "every layer is MoE" + which);
+    refuse(
+        "dense layers (" +
+            std::string(m.ffn == FfnKind::kDense ? "model.ffn = dense" : "moe.first_k_dense/sparse_step/dense_layers") +
+            ")",
+        "every layer is MoE" + which);
   if (type == "mixtral" && !e.norm_topk_prob)
     refuse("moe.norm_topk_prob = false", "mixtral always renormalises the top-k weights" + which);
-  static const char* arch[][2] = {{"olmoe", "OlmoeForCausalLM"}, {"qwen3_moe", "Qwen3MoeForCausalLM"},
-                                  {"qwen2_moe", "Qwen2MoeForCausalLM"}, {"mixtral", "MixtralForCausalLM"}};
+  static const char* arch[][2] = {{"olmoe", "OlmoeForCausalLM"},
+                                  {"qwen3_moe", "Qwen3MoeForCausalLM"},
+                                  {"qwen2_moe", "Qwen2MoeForCausalLM"},
+                                  {"mixtral", "MixtralForCausalLM"}};
   std::string cls;
   for (const auto& p : arch)
     if (type == p[0]) cls = p[1];
@@ -202,11 +218,13 @@ json export_hf_config(const ModelConfig& m, int64_t bos_id, int64_t eos_id) {
   const auto& e = m.moe;
   const bool any_moe = static_cast<int64_t>(dense_layers(m).size()) < m.n_layers;
   if (any_moe && e.capacity_factor > 0)
-    refuse("moe.capacity_factor = " + num(e.capacity_factor),
-           "moescope drops over-capacity assignments in every forward of more than one token, evaluation included; no "
-           "transformers MoE architecture drops tokens (set moe.capacity_factor=0 and check the loss before exporting)");
+    refuse(
+        "moe.capacity_factor = " + num(e.capacity_factor),
+        "moescope drops over-capacity assignments in every forward of more than one token, evaluation included; no "
+        "transformers MoE architecture drops tokens (set moe.capacity_factor=0 and check the loss before exporting)");
   if (any_moe && e.bias_in_weights && e.bias_balance)
-    refuse("moe.bias_in_weights = true", "the router bias also weighting the experts' outputs exists in no transformers architecture");
+    refuse("moe.bias_in_weights = true",
+           "the router bias also weighting the experts' outputs exists in no transformers architecture");
   return m.attn.type == AttnType::kMla ? export_deepseek(m, bos_id, eos_id) : export_mha(m, bos_id, eos_id);
 }
 

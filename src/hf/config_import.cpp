@@ -66,13 +66,15 @@ void read_rope(Reader& r, AttentionConfig& a, int64_t max_pos, HfModelConfig* ou
     if (t != "default") rs = p;
   }
   if (rs.is_null()) return;
-  const std::string key = r.j.contains("rope_scaling") && !r.j["rope_scaling"].is_null() ? "rope_scaling" : "rope_parameters";
+  const std::string key =
+      r.j.contains("rope_scaling") && !r.j["rope_scaling"].is_null() ? "rope_scaling" : "rope_parameters";
   if (!rs.is_object()) r.fail(key, "must be an object or null");
   const std::string type = rs.value("rope_type", rs.value("type", std::string("default")));
   if (type == "default") return;
   if (type != "yarn") r.fail(key, "rope type '" + type + "' is not supported (default and yarn are)");
-  static const std::set<std::string> known = {"type", "rope_type", "factor", "original_max_position_embeddings",
-                                              "beta_fast", "beta_slow", "mscale", "mscale_all_dim", "rope_theta"};
+  static const std::set<std::string> known = {"type",      "rope_type", "factor", "original_max_position_embeddings",
+                                              "beta_fast", "beta_slow", "mscale", "mscale_all_dim",
+                                              "rope_theta"};
   for (auto& it : rs.items())
     if (!known.count(it.key())) r.fail(key, "yarn field '" + it.key() + "' is not supported");
   auto get = [&](const char* k, double def) {
@@ -81,7 +83,8 @@ void read_rope(Reader& r, AttentionConfig& a, int64_t max_pos, HfModelConfig* ou
     return rs[k].get<double>();
   };
   a.rope_scaling = RopeScaling::kYarn;
-  a.yarn_original_max_position = static_cast<int64_t>(get("original_max_position_embeddings", static_cast<double>(max_pos)));
+  a.yarn_original_max_position =
+      static_cast<int64_t>(get("original_max_position_embeddings", static_cast<double>(max_pos)));
   a.yarn_factor = get("factor", static_cast<double>(max_pos) / static_cast<double>(a.yarn_original_max_position));
   if (a.yarn_factor < 1) r.fail(key, "yarn factor below 1 is not supported");
   a.yarn_beta_fast = get("beta_fast", 32.0);
@@ -96,8 +99,8 @@ void read_common(Reader& r, uint32_t arch, ModelConfig& m, HfModelConfig* out) {
   const int64_t max_pos = r.i64("max_position_embeddings", 4096);
   m.max_seq_len = std::min<int64_t>(max_pos, 32768);
   if (max_pos > m.max_seq_len)
-    out->notes.push_back("max_position_embeddings = " + std::to_string(max_pos) + ": moescope caps model.max_seq_len at " +
-                         std::to_string(m.max_seq_len) + " (KV cache size)");
+    out->notes.push_back("max_position_embeddings = " + std::to_string(max_pos) +
+                         ": moescope caps model.max_seq_len at " + std::to_string(m.max_seq_len) + " (KV cache size)");
   m.attn.n_kv_heads = r.i64("num_key_value_heads", m.attn.n_heads);
   read_rope(r, m.attn, max_pos, out);
   m.ffn = FfnKind::kMoe;
@@ -113,7 +116,8 @@ void no_sliding_window(Reader& r) {
   r.has("sliding_window");  // unused: use_sliding_window is false (the key table)
   if (r.has("layer_types")) {
     for (const auto& t : r.j["layer_types"])
-      if (!t.is_string() || t.get<std::string>() != "full_attention") r.fail("layer_types", "only full_attention layers are supported");
+      if (!t.is_string() || t.get<std::string>() != "full_attention")
+        r.fail("layer_types", "only full_attention layers are supported");
   }
 }
 
@@ -121,8 +125,9 @@ void read_deepseek(Reader& r, HfModelConfig* out, bool v3) {
   ModelConfig& m = out->model;
   read_common(r, v3 ? kHfDeepseekV3 : kHfDeepseekV2, m, out);
   if (m.norm_eps != 1e-6)
-    r.fail("rms_norm_eps", "DeepSeek's latent norms (q_a_layernorm, kv_a_layernorm) use 1e-6 in transformers; another "
-                           "rms_norm_eps would need two epsilons, which moescope does not have");
+    r.fail("rms_norm_eps",
+           "DeepSeek's latent norms (q_a_layernorm, kv_a_layernorm) use 1e-6 in transformers; another "
+           "rms_norm_eps would need two epsilons, which moescope does not have");
   auto& a = m.attn;
   a.type = AttnType::kMla;
   a.n_kv_heads = 0;
@@ -207,7 +212,8 @@ void read_qwen_like(Reader& r, HfModelConfig* out, const std::string& type) {
     if (r.has("mlp_only_layers")) {
       if (!r.j["mlp_only_layers"].is_array()) r.fail("mlp_only_layers", "must be a list of layer indices");
       for (const auto& l : r.j["mlp_only_layers"]) {
-        if (!l.is_number_integer() || l.get<int64_t>() < 0) r.fail("mlp_only_layers", "must be a list of layer indices");
+        if (!l.is_number_integer() || l.get<int64_t>() < 0)
+          r.fail("mlp_only_layers", "must be a list of layer indices");
         dense += (dense.empty() ? "" : ",") + std::to_string(l.get<int64_t>());
       }
     }
@@ -248,13 +254,13 @@ HfModelConfig translate_hf_config(const json& j, const std::string& where) {
   }
   if (out.model_type == "deepseek_v3" || out.model_type == "deepseek_v2")
     read_deepseek(r, &out, out.model_type == "deepseek_v3");
-  else
-    read_qwen_like(r, &out, out.model_type);
+  else read_qwen_like(r, &out, out.model_type);
   // Keys read by one architecture but present in another's config are still refused below.
   for (const auto& it : j.items()) {
     if (r.used.count(it.key()) || hf_ignored_keys().count(it.key())) continue;
-    throw std::runtime_error(where + ": config key '" + printable_text(it.key(), 80) + "' is not supported for model_type " +
-                             out.model_type + " (it may change the model's maths; moescope does not implement it)");
+    throw std::runtime_error(where + ": config key '" + printable_text(it.key(), 80) +
+                             "' is not supported for model_type " + out.model_type +
+                             " (it may change the model's maths; moescope does not implement it)");
   }
   try {
     out.model.validate();
@@ -266,7 +272,8 @@ HfModelConfig translate_hf_config(const json& j, const std::string& where) {
 
 HfModelConfig read_hf_config(const std::string& dir) {
   const std::string file = (std::filesystem::path(dir) / "config.json").string();
-  if (!std::filesystem::exists(file)) throw std::runtime_error(dir + ": no config.json (not a Hugging Face model directory)");
+  if (!std::filesystem::exists(file))
+    throw std::runtime_error(dir + ": no config.json (not a Hugging Face model directory)");
   return translate_hf_config(parse_json_guarded(read_file(file), file), file);
 }
 

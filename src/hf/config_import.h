@@ -25,7 +25,7 @@ struct HfModelConfig {
   bool rope_interleave = false;  // DeepSeek: RoPE pairs (2i, 2i+1); rows are permuted on load
   bool fp8_blocks = false;       // quantization_config fp8 with 128x128 weight_scale_inv blocks
   int64_t fp8_block = 128;
-  int64_t mtp_layers = 0;        // DeepSeek-V3 num_nextn_predict_layers (skipped on load)
+  int64_t mtp_layers = 0;          // DeepSeek-V3 num_nextn_predict_layers (skipped on load)
   std::vector<std::string> notes;  // what was skipped or capped, for the user
   // config.json has a kMobeConfigKey entry: the routed experts' gate/up matrices are stored as
   // Mixture-of-Basis-Experts factors (compress/model_dir_compress.h) and must be composed at load.

@@ -14,10 +14,10 @@ MoEConfig& section_moe(ModelConfig& m) { return m.moe; }
 
 // The HF key, moescope's section and field (named once: the accessor and the name come from the
 // same tokens), the architectures, the import default, null <-> 0.
-#define MOESCOPE_HF_FIELD(hf_key, section, member, archs, def, null_is_zero)                          \
-  HfFieldKey {                                                                                        \
+#define MOESCOPE_HF_FIELD(hf_key, section, member, archs, def, null_is_zero)                                        \
+  HfFieldKey {                                                                                                      \
     hf_key, #section "." #member, archs, [](ModelConfig& m) -> HfFieldRef { return &section_##section(m).member; }, \
-        def, null_is_zero                                                                             \
+        def, null_is_zero                                                                                           \
   }
 
 const std::vector<HfFieldKey>& hf_field_keys() {
@@ -66,7 +66,9 @@ const std::vector<HfFixedKey>& hf_fixed_keys() {
       {"moe_layer_freq", kHfDeepseek, 1, "only 1 is supported (transformers ignores it)", true},
       // transformers' DeepseekV2Moe never renormalises and always scales by routed_scaling_factor.
       {"norm_topk_prob", kHfDeepseekV2, false,
-       "true is ignored by transformers' deepseek_v2 but honoured by DeepSeek's own code; moescope refuses the ambiguity", true},
+       "true is ignored by transformers' deepseek_v2 but honoured by DeepSeek's own code; moescope refuses the "
+       "ambiguity",
+       true},
       {"sliding_window", kHfMixtral, json(nullptr), "sliding-window attention is not supported (null is)", true},
       {"use_sliding_window", kHfQwen, false, "sliding-window attention is not supported", true},
   };
@@ -74,17 +76,40 @@ const std::vector<HfFixedKey>& hf_fixed_keys() {
 }
 
 const std::set<std::string>& hf_ignored_keys() {
-  static const std::set<std::string> k = {
-      "architectures", "auto_map", "model_type", "torch_dtype", "dtype", "transformers_version", "_name_or_path",
-      "bos_token_id", "eos_token_id", "pad_token_id", "use_cache", "initializer_range", "attention_dropout",
-      "output_router_logits", "router_aux_loss_coef", "router_jitter_noise", "aux_loss_alpha", "seq_aux", "ep_size",
-      "return_dict", "output_attentions", "output_hidden_states", "max_window_layers", "is_decoder", "use_return_dict",
-      "tokenizer_class", "chat_template", "keys_to_ignore_at_inference"};
+  static const std::set<std::string> k = {"architectures",
+                                          "auto_map",
+                                          "model_type",
+                                          "torch_dtype",
+                                          "dtype",
+                                          "transformers_version",
+                                          "_name_or_path",
+                                          "bos_token_id",
+                                          "eos_token_id",
+                                          "pad_token_id",
+                                          "use_cache",
+                                          "initializer_range",
+                                          "attention_dropout",
+                                          "output_router_logits",
+                                          "router_aux_loss_coef",
+                                          "router_jitter_noise",
+                                          "aux_loss_alpha",
+                                          "seq_aux",
+                                          "ep_size",
+                                          "return_dict",
+                                          "output_attentions",
+                                          "output_hidden_states",
+                                          "max_window_layers",
+                                          "is_decoder",
+                                          "use_return_dict",
+                                          "tokenizer_class",
+                                          "chat_template",
+                                          "keys_to_ignore_at_inference"};
   return k;
 }
 
 const std::vector<std::string>& hf_model_types() {
-  static const std::vector<std::string> t = {"deepseek_v3", "deepseek_v2", "qwen2_moe", "qwen3_moe", "mixtral", "olmoe"};
+  static const std::vector<std::string> t = {"deepseek_v3", "deepseek_v2", "qwen2_moe",
+                                             "qwen3_moe",   "mixtral",     "olmoe"};
   return t;
 }
 

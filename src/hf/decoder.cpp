@@ -74,7 +74,9 @@ class ByteFallback : public HfDecoder {
     std::vector<std::string> out;
     std::string bytes;
     bool have = false;
-    auto hexval = [](char c) { return c >= '0' && c <= '9' ? c - '0' : (c | 32) >= 'a' && (c | 32) <= 'f' ? (c | 32) - 'a' + 10 : -1; };
+    auto hexval = [](char c) {
+      return c >= '0' && c <= '9' ? c - '0' : (c | 32) >= 'a' && (c | 32) <= 'f' ? (c | 32) - 'a' + 10 : -1;
+    };
     for (std::string& t : tokens) {
       int byte = -1;
       if (t.size() == 6 && t.compare(0, 3, "<0x") == 0 && t[5] == '>') {

@@ -175,8 +175,7 @@ std::unique_ptr<HfNormalizer> HfNormalizer::from_json(const json& j, const std::
   if (type == "Strip")
     return std::make_unique<Strip>(hf::opt_bool(j, "strip_left", where, false),
                                    hf::opt_bool(j, "strip_right", where, false));
-  hf::bad(where, "unsupported normalizer type '" + type +
-                     "' (supported: Sequence, NFC, NFD, Prepend, Replace, Strip)");
+  hf::bad(where, "unsupported normalizer type '" + type + "' (supported: Sequence, NFC, NFD, Prepend, Replace, Strip)");
 }
 
 }  // namespace moescope

@@ -118,8 +118,10 @@ class ByteLevel : public PerPiece {
 class Metaspace : public PerPiece {
  public:
   Metaspace(std::string replacement, std::string str_rep, bool add_prefix_space, std::string scheme)
-      : replacement_(std::move(replacement)), str_rep_(std::move(str_rep)),
-        add_prefix_space_(add_prefix_space), scheme_(std::move(scheme)) {}
+      : replacement_(std::move(replacement)),
+        str_rep_(std::move(str_rep)),
+        add_prefix_space_(add_prefix_space),
+        scheme_(std::move(scheme)) {}
   void split(const std::string& piece, size_t section_index, std::vector<std::string>* out) const override {
     std::string s;
     for (char c : piece) {
@@ -177,10 +179,8 @@ std::unique_ptr<HfPreTokenizer> HfPreTokenizer::from_json(const json& j, const s
     return std::make_unique<Metaspace>(rep, hf::opt_string(j, "str_rep", where, rep),
                                        hf::opt_bool(j, "add_prefix_space", where, false), scheme);
   }
-  if (type == "WhitespaceSplit")
-    return std::make_unique<Split>(HfRegex("\\S+"), Keep::Matches);
-  if (type == "Whitespace")
-    return std::make_unique<Split>(HfRegex("\\w+|[^\\w\\s]+"), Keep::Matches);
+  if (type == "WhitespaceSplit") return std::make_unique<Split>(HfRegex("\\S+"), Keep::Matches);
+  if (type == "Whitespace") return std::make_unique<Split>(HfRegex("\\w+|[^\\w\\s]+"), Keep::Matches);
   hf::bad(where, "unsupported pre-tokenizer type '" + type +
                      "' (supported: Sequence, Split, ByteLevel, Metaspace, Whitespace, WhitespaceSplit)");
 }

@@ -90,7 +90,6 @@ struct Matcher {
   }
 };
 
-
 }  // namespace
 
 HfRegex::HfRegex(const std::string& pattern) : pattern_(pattern), impl_(std::make_unique<Impl>()) {
@@ -134,6 +133,5 @@ std::string regex_escape(const std::string& literal) {
   }
   return out;
 }
-
 
 }  // namespace moescope

@@ -197,23 +197,27 @@ class Parser {
         }
         return one(v);
       }
-      case 'd': case 'D': {
+      case 'd':
+      case 'D': {
         CharSet s;
         s.ranges.push_back({'0', '9'});
         return cls(std::move(s), c == 'D');
       }
-      case 'w': case 'W': {
+      case 'w':
+      case 'W': {
         CharSet s;
         s.ranges = {{'0', '9'}, {'A', 'Z'}, {'a', 'z'}, {'_', '_'}};
         return cls(std::move(s), c == 'W');
       }
-      case 's': case 'S': {
+      case 's':
+      case 'S': {
         CharSet s;
         s.ranges = {{9, 13}, {' ', ' '}, {0x2028, 0x2029}, {0xFEFF, 0xFEFF}};
         s.cat_mask = ucat_bit(UCat::Zs);
         return cls(std::move(s), c == 'S');
       }
-      case 'p': case 'P': {
+      case 'p':
+      case 'P': {
         if (!at('{')) fail("\\p without {name}");
         const size_t start = ++i_;
         while (i_ < p_.size() && !at('}')) ++i_;

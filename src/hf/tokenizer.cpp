@@ -40,8 +40,8 @@ std::string config_token(const json& cfg, const char* key) {
 
 std::string clean_up_tokenization(std::string s) {
   static const std::pair<const char*, const char*> kRules[] = {
-      {" .", "."}, {" ?", "?"}, {" !", "!"}, {" ,", ","}, {" ' ", "'"}, {" n't", "n't"},
-      {" 'm", "'m"}, {" 's", "'s"}, {" 've", "'ve"}, {" 're", "'re"}};
+      {" .", "."},     {" ?", "?"},   {" !", "!"},   {" ,", ","},     {" ' ", "'"},
+      {" n't", "n't"}, {" 'm", "'m"}, {" 's", "'s"}, {" 've", "'ve"}, {" 're", "'re"}};
   for (const auto& [from, to] : kRules) replace_all(s, from, to);
   return s;
 }
@@ -59,7 +59,8 @@ void template_specials(const json& pp, const HfBpe& model, std::vector<int32_t>*
     return;
   }
   if (type != "TemplateProcessing")
-    hf::bad(where, "unsupported post_processor type '" + type + "' (supported: TemplateProcessing, ByteLevel, Sequence)");
+    hf::bad(where,
+            "unsupported post_processor type '" + type + "' (supported: TemplateProcessing, ByteLevel, Sequence)");
   const json& single = hf::need(pp, "single", where);
   if (!single.is_array()) hf::bad(where + ".single", "expected an array");
   bool seen_a = false;
@@ -86,8 +87,7 @@ std::unique_ptr<HfTokenizer> HfTokenizer::load(const std::string& path) {
   std::error_code ec;
   fs::path file = path;
   if (fs::is_directory(file, ec)) file /= "tokenizer.json";
-  if (!fs::exists(file, ec))
-    throw std::runtime_error("hf tokenizer '" + path + "': " + file.string() + " not found");
+  if (!fs::exists(file, ec)) throw std::runtime_error("hf tokenizer '" + path + "': " + file.string() + " not found");
   const std::string text = read_file(file.string());
   const fs::path cfg = file.parent_path() / "tokenizer_config.json";
   const std::string cfg_text = fs::exists(cfg, ec) ? read_file(cfg.string()) : std::string();
@@ -118,7 +118,8 @@ std::unique_ptr<HfTokenizer> HfTokenizer::from_parsed(const json& j, const std::
     json cfg = json::object();
     if (!config_text.empty()) {
       try {
-        if (!json_depth_error(config_text).empty()) hf::bad("tokenizer_config.json", "not valid JSON: " + json_depth_error(config_text));
+        if (!json_depth_error(config_text).empty())
+          hf::bad("tokenizer_config.json", "not valid JSON: " + json_depth_error(config_text));
         cfg = json::parse(config_text);
       } catch (const json::exception& e) {
         hf::bad("tokenizer_config.json", std::string("not valid JSON: ") + e.what());
@@ -167,19 +168,21 @@ std::unique_ptr<HfTokenizer> HfTokenizer::from_parsed(const json& j, const std::
 
     for (const char* k : {"remove_space", "do_lowercase_and_remove_accent"})
       if (cfg.value(k, false) == true) hf::bad(std::string("tokenizer_config.json.") + k, "true is not supported");
-    t->clean_up_spaces_ = cfg.contains("clean_up_tokenization_spaces") && cfg["clean_up_tokenization_spaces"].is_boolean()
-                              ? cfg["clean_up_tokenization_spaces"].get<bool>()
-                              : true;
+    t->clean_up_spaces_ =
+        cfg.contains("clean_up_tokenization_spaces") && cfg["clean_up_tokenization_spaces"].is_boolean()
+            ? cfg["clean_up_tokenization_spaces"].get<bool>()
+            : true;
     const std::string cls = cfg.value("tokenizer_class", "");
     if ((cls == "LlamaTokenizer" || cls == "LlamaTokenizerFast") && cfg.contains("legacy") && cfg["legacy"] == false) {
       // The reference's LlamaTokenizer with legacy = false: no normalizer, a Metaspace
       // pre-tokenizer that prepends U+2581 to the first section only.
       t->llama_non_legacy_ = true;
       t->normalizer_.reset();
-      t->pre_tokenizer_ = HfPreTokenizer::from_json(
-          json{{"type", "Metaspace"}, {"replacement", kSpieceUnderline}, {"add_prefix_space", true},
-               {"prepend_scheme", "first"}},
-          "pre_tokenizer");
+      t->pre_tokenizer_ = HfPreTokenizer::from_json(json{{"type", "Metaspace"},
+                                                         {"replacement", kSpieceUnderline},
+                                                         {"add_prefix_space", true},
+                                                         {"prepend_scheme", "first"}},
+                                                    "pre_tokenizer");
     }
 
     // BOS / EOS: tokenizer_config.json's add_bos_token / add_eos_token where given, else the
@@ -307,8 +310,9 @@ std::string HfTokenizer::decode(const std::vector<int32_t>& ids) const {
     const std::string* t = model_->token_of(id);
     if (!t)
       throw std::invalid_argument("hf tokenizer: id " + std::to_string(id) +
-                                  (id < 0 || id >= vocab_size() ? " is outside [0, " + std::to_string(vocab_size()) + ")"
-                                                                : " is not assigned to any token"));
+                                  (id < 0 || id >= vocab_size()
+                                       ? " is outside [0, " + std::to_string(vocab_size()) + ")"
+                                       : " is not assigned to any token"));
     tokens.push_back(*t);
   }
   std::string text;

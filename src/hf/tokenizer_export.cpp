@@ -11,14 +11,20 @@ namespace {
 using nlohmann::json;
 
 json bpe_model(json vocab, json unk) {
-  return {{"type", "BPE"},           {"dropout", nullptr},     {"unk_token", unk},
-          {"continuing_subword_prefix", nullptr}, {"end_of_word_suffix", nullptr}, {"fuse_unk", false},
-          {"byte_fallback", false},   {"ignore_merges", false}, {"vocab", std::move(vocab)},
+  return {{"type", "BPE"},
+          {"dropout", nullptr},
+          {"unk_token", unk},
+          {"continuing_subword_prefix", nullptr},
+          {"end_of_word_suffix", nullptr},
+          {"fuse_unk", false},
+          {"byte_fallback", false},
+          {"ignore_merges", false},
+          {"vocab", std::move(vocab)},
           {"merges", json::array()}};
 }
 
 json skeleton() {
-  return {{"version", "1.0"}, {"truncation", nullptr}, {"padding", nullptr}, {"added_tokens", json::array()},
+  return {{"version", "1.0"},      {"truncation", nullptr},    {"padding", nullptr}, {"added_tokens", json::array()},
           {"normalizer", nullptr}, {"post_processor", nullptr}};
 }
 
@@ -54,7 +60,8 @@ json byte_tokenizer_json() {
     const bool printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174);
     vocab[utf8(printable ? b : next++)] = static_cast<int64_t>(b);
   }
-  const json byte_level = {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", false}, {"use_regex", false}};
+  const json byte_level = {
+      {"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", false}, {"use_regex", false}};
   json j = skeleton();
   j["pre_tokenizer"] = byte_level;
   j["decoder"] = byte_level;

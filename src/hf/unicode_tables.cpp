@@ -67,9 +67,9 @@ uint32_t ucat_group_mask(char group) {
 
 uint32_t ucat_mask_by_name(const char* name, size_t len) {
   static const char* const kShort[kUCatCount] = {"Cn", "Lu", "Ll", "Lt", "Lm", "Lo", "Mn", "Mc", "Me", "Nd",
-                                                  "Nl", "No", "Pc", "Pd", "Ps", "Pe", "Pi", "Pf", "Po", "Sm",
-                                                  "Sc", "Sk", "So", "Zs", "Zl", "Zp", "Cc", "Cf", "Cs", "Co"};
-  static const std::pair<const char*, char> kLong[] = {{"Letter", 'L'}, {"Mark", 'M'},   {"Number", 'N'},
+                                                 "Nl", "No", "Pc", "Pd", "Ps", "Pe", "Pi", "Pf", "Po", "Sm",
+                                                 "Sc", "Sk", "So", "Zs", "Zl", "Zp", "Cc", "Cf", "Cs", "Co"};
+  static const std::pair<const char*, char> kLong[] = {{"Letter", 'L'},      {"Mark", 'M'},   {"Number", 'N'},
                                                        {"Punctuation", 'P'}, {"Symbol", 'S'}, {"Separator", 'Z'},
                                                        {"Other", 'C'}};
   const std::string s(name, len);
@@ -81,9 +81,7 @@ uint32_t ucat_mask_by_name(const char* name, size_t len) {
   return 0;
 }
 
-UCat general_category(uint32_t cp) {
-  return cp > kMaxCp ? UCat::Cn : static_cast<UCat>(tables().cat[cp]);
-}
+UCat general_category(uint32_t cp) { return cp > kMaxCp ? UCat::Cn : static_cast<UCat>(tables().cat[cp]); }
 
 uint8_t canonical_combining_class(uint32_t cp) { return cp > kMaxCp ? 0 : tables().ccc[cp]; }
 

@@ -50,14 +50,14 @@ AtomicFile::AtomicFile(const std::string& path) : path_(path) {
     std::error_code ec;
     std::filesystem::create_directories(parent, ec);
     if (ec)
-      throw std::runtime_error("atomic write of '" + path + "': cannot create directory '" +
-                               parent.string() + "': " + ec.message());
+      throw std::runtime_error("atomic write of '" + path + "': cannot create directory '" + parent.string() +
+                               "': " + ec.message());
   }
   temp_path_ = path + ".tmp." + std::to_string(::getpid());
   file_ = std::fopen(temp_path_.c_str(), "wb");
   if (!file_)
-    throw std::runtime_error("atomic write of '" + path + "': cannot create temp file '" +
-                             temp_path_ + "': " + errno_text());
+    throw std::runtime_error("atomic write of '" + path + "': cannot create temp file '" + temp_path_ +
+                             "': " + errno_text());
 }
 
 AtomicFile::~AtomicFile() { abandon(); }
@@ -75,8 +75,7 @@ void AtomicFile::write(std::string_view data) {
   if (std::fwrite(data.data(), 1, data.size(), file_) != data.size()) {
     std::string why = errno_text();
     abandon();
-    throw std::runtime_error("atomic write of '" + path_ + "': write to '" + temp_path_ +
-                             "' failed: " + why);
+    throw std::runtime_error("atomic write of '" + path_ + "': write to '" + temp_path_ + "' failed: " + why);
   }
 }
 
@@ -85,22 +84,19 @@ void AtomicFile::commit() {
   if (std::fflush(file_) != 0 || ::fsync(::fileno(file_)) != 0) {
     std::string why = errno_text();
     abandon();
-    throw std::runtime_error("atomic write of '" + path_ + "': flushing '" + temp_path_ +
-                             "' failed: " + why);
+    throw std::runtime_error("atomic write of '" + path_ + "': flushing '" + temp_path_ + "' failed: " + why);
   }
   int rc = std::fclose(file_);
   file_ = nullptr;
   if (rc != 0) {
     std::string why = errno_text();
     std::remove(temp_path_.c_str());
-    throw std::runtime_error("atomic write of '" + path_ + "': closing '" + temp_path_ +
-                             "' failed: " + why);
+    throw std::runtime_error("atomic write of '" + path_ + "': closing '" + temp_path_ + "' failed: " + why);
   }
   if (std::rename(temp_path_.c_str(), path_.c_str()) != 0) {
     std::string why = errno_text();
     std::remove(temp_path_.c_str());
-    throw std::runtime_error("atomic write of '" + path_ + "': rename from '" + temp_path_ +
-                             "' failed: " + why);
+    throw std::runtime_error("atomic write of '" + path_ + "': rename from '" + temp_path_ + "' failed: " + why);
   }
   fsync_parent_dir(path_);
 }

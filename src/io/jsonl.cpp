@@ -21,8 +21,7 @@ struct Line {
 };
 
 // Splits `data` into lines and parses each non-blank one; warnings go to `warnings`.
-std::vector<Line> parse_lines(const std::string& path, const std::string& data,
-                              std::vector<std::string>& warnings) {
+std::vector<Line> parse_lines(const std::string& path, const std::string& data, std::vector<std::string>& warnings) {
   std::vector<Line> lines;
   size_t pos = 0, number = 0;
   while (pos < data.size()) {
@@ -64,7 +63,8 @@ JsonlLine parse_jsonl_line(std::string_view body, bool terminated) {
     out.record = nlohmann::json::parse(body.begin(), body.end());
     if (!out.record.is_object()) out.error = "not a JSON object";
   } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for 1e999
-    out.error = std::string(terminated ? "malformed JSON (" : "truncated last line without newline (") + printable_text(e.what(), 400) + ")";
+    out.error = std::string(terminated ? "malformed JSON (" : "truncated last line without newline (") +
+                printable_text(e.what(), 400) + ")";
   }
   return out;
 }
@@ -125,9 +125,9 @@ void truncate_jsonl_after(const std::string& path, const std::string& step_key, 
     if (!line.ok) continue;
     auto it = line.value.find(step_key);
     if (it != line.value.end() && it->is_number()) {
-      bool after = it->is_number_unsigned() ? step < 0 || it->get<uint64_t>() > uint64_t(step)
-                   : it->is_number_integer()  ? it->get<int64_t>() > step
-                                              : it->get<double>() > double(step);
+      bool after = it->is_number_unsigned()  ? step < 0 || it->get<uint64_t>() > uint64_t(step)
+                   : it->is_number_integer() ? it->get<int64_t>() > step
+                                             : it->get<double>() > double(step);
       if (after) continue;
     }
     kept.append(line.text.data(), line.text.size());

@@ -100,8 +100,7 @@ bool ProtoReader::next(ProtoField* f) {
       pos_ += size_t(len);
       return true;
     }
-    default:
-      malformed("unsupported wire type " + std::to_string(k & 7) + " for field " + std::to_string(f->number));
+    default: malformed("unsupported wire type " + std::to_string(k & 7) + " for field " + std::to_string(f->number));
   }
 }
 

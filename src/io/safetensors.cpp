@@ -111,12 +111,11 @@ Entry parse_entry(const std::string& name, const json& v, const std::string& whe
   if (e.begin > e.end)
     fail(where, t + ": data_offsets begin " + std::to_string(e.begin) + " > end " + std::to_string(e.end));
   int64_t numel = checked_numel(e.shape);
-  if (numel < 0 || uint64_t(numel) > std::numeric_limits<uint64_t>::max() / 8)
-    fail(where, t + ": shape is too large");
+  if (numel < 0 || uint64_t(numel) > std::numeric_limits<uint64_t>::max() / 8) fail(where, t + ": shape is too large");
   uint64_t want = uint64_t(numel) * uint64_t(safetensors_dtype_size(e.dtype));
   if (want != e.end - e.begin)
-    fail(where, t + ": shape and dtype " + e.dtype + " need " + std::to_string(want) +
-                    " bytes but data_offsets span " + std::to_string(e.end - e.begin));
+    fail(where, t + ": shape and dtype " + e.dtype + " need " + std::to_string(want) + " bytes but data_offsets span " +
+                    std::to_string(e.end - e.begin));
   return e;
 }
 
@@ -124,9 +123,8 @@ Entry parse_entry(const std::string& name, const json& v, const std::string& whe
 
 int64_t safetensors_dtype_size(const std::string& dtype) {
   static const std::map<std::string, int64_t> sizes = {
-      {"F64", 8}, {"F32", 4}, {"F16", 2}, {"BF16", 2}, {"F8_E4M3", 1}, {"F8_E5M2", 1},
-      {"I64", 8}, {"I32", 4}, {"I16", 2}, {"I8", 1},   {"U64", 8},     {"U32", 4},
-      {"U16", 2}, {"U8", 1},  {"BOOL", 1}};
+      {"F64", 8}, {"F32", 4}, {"F16", 2}, {"BF16", 2}, {"F8_E4M3", 1}, {"F8_E5M2", 1}, {"I64", 8}, {"I32", 4},
+      {"I16", 2}, {"I8", 1},  {"U64", 8}, {"U32", 4},  {"U16", 2},     {"U8", 1},      {"BOOL", 1}};
   auto it = sizes.find(dtype);
   return it == sizes.end() ? 0 : it->second;
 }
@@ -143,8 +141,8 @@ const TensorRecord& SafetensorsFile::at(const std::string& name) const {
   std::string have;
   for (size_t i = 0; i < tensors.size() && i < 8; ++i) have += (i ? ", " : "") + tensors[i].name;
   if (tensors.size() > 8) have += ", ...";
-  throw std::invalid_argument(where + ": no tensor named '" + name + "' (file has " +
-                              std::to_string(tensors.size()) + " tensors: " + have + ")");
+  throw std::invalid_argument(where + ": no tensor named '" + name + "' (file has " + std::to_string(tensors.size()) +
+                              " tensors: " + have + ")");
 }
 
 std::string encode_safetensors(const std::vector<TensorRecord>& tensors,
@@ -163,15 +161,12 @@ std::string encode_safetensors(const std::vector<TensorRecord>& tensors,
       throw std::invalid_argument("safetensors encode: duplicate tensor name '" + t.name + "'");
     int64_t dsize = safetensors_dtype_size(t.dtype);
     if (dsize == 0)
-      throw std::invalid_argument("safetensors encode: tensor '" + t.name + "' has unknown dtype '" +
-                                  t.dtype + "'");
+      throw std::invalid_argument("safetensors encode: tensor '" + t.name + "' has unknown dtype '" + t.dtype + "'");
     int64_t numel = checked_numel(t.shape);
-    if (numel < 0)
-      throw std::invalid_argument("safetensors encode: tensor '" + t.name + "' has an invalid shape");
+    if (numel < 0) throw std::invalid_argument("safetensors encode: tensor '" + t.name + "' has an invalid shape");
     if (uint64_t(numel) * uint64_t(dsize) != t.bytes.size())
-      throw std::invalid_argument("safetensors encode: tensor '" + t.name + "' of dtype " + t.dtype +
-                                  " needs " + std::to_string(numel * dsize) + " bytes, got " +
-                                  std::to_string(t.bytes.size()));
+      throw std::invalid_argument("safetensors encode: tensor '" + t.name + "' of dtype " + t.dtype + " needs " +
+                                  std::to_string(numel * dsize) + " bytes, got " + std::to_string(t.bytes.size()));
     entries.push_back({t.name, t.dtype, t.shape, data.size(), data.size() + t.bytes.size()});
     data += t.bytes;
   }
@@ -189,7 +184,8 @@ std::string encode_safetensors(const std::vector<TensorRecord>& tensors,
     text = header.dump();
   } catch (const json::exception& ex) {
     throw std::invalid_argument(std::string("safetensors encode: tensor names and metadata must be "
-                                            "valid UTF-8: ") + ex.what());
+                                            "valid UTF-8: ") +
+                                ex.what());
   }
   text.append((8 - text.size() % 8) % 8, ' ');
 
@@ -244,24 +240,22 @@ SafetensorsHeader parse_safetensors_header(std::string_view file_prefix, uint64_
                       " but the data section has only " + std::to_string(data_size) + " bytes");
     by_offset.push_back(&e);
   }
-  std::sort(by_offset.begin(), by_offset.end(), [](auto* a, auto* b) {
-    return a->begin != b->begin ? a->begin < b->begin : a->end < b->end;
-  });
+  std::sort(by_offset.begin(), by_offset.end(),
+            [](auto* a, auto* b) { return a->begin != b->begin ? a->begin < b->begin : a->end < b->end; });
   uint64_t covered = 0;
   const Entry* prev = nullptr;
   for (const Entry* e : by_offset) {
     if (e->begin < covered)
       fail(where, "tensors '" + prev->name + "' and '" + e->name + "' have overlapping data_offsets");
     if (e->begin > covered)
-      fail(where, "data_offsets do not cover the data section: gap of " +
-                      std::to_string(e->begin - covered) + " bytes before tensor '" + e->name + "'");
+      fail(where, "data_offsets do not cover the data section: gap of " + std::to_string(e->begin - covered) +
+                      " bytes before tensor '" + e->name + "'");
     covered = e->end;
     prev = e;
   }
   if (covered != data_size)
-    fail(where, "data_offsets do not cover the data section: tensors end at byte " +
-                    std::to_string(covered) + " but it has " + std::to_string(data_size) +
-                    " bytes (trailing bytes)");
+    fail(where, "data_offsets do not cover the data section: tensors end at byte " + std::to_string(covered) +
+                    " but it has " + std::to_string(data_size) + " bytes (trailing bytes)");
 
   // The writer always stores both; one without the other means a damaged key name.
   if (out.metadata.count(kDataCrcKey) != out.metadata.count(kHeaderCrcKey))
@@ -273,7 +267,8 @@ SafetensorsHeader parse_safetensors_header(std::string_view file_prefix, uint64_
       fail(where, std::string("corrupted: metadata ") + kHeaderCrcKey + " is not 8 hex digits: '" + it->second + "'");
     const uint32_t actual = header_crc(entries, out.metadata);
     if (stored != actual)
-      fail(where, "corrupted: checksum mismatch in the header (stored " + it->second + ", computed " + hex32(actual) + ")");
+      fail(where,
+           "corrupted: checksum mismatch in the header (stored " + it->second + ", computed " + hex32(actual) + ")");
   }
   auto dc = out.metadata.find(kDataCrcKey);
   if (dc != out.metadata.end()) {
@@ -325,7 +320,8 @@ void save_safetensors_streamed(const std::string& path, std::vector<StreamedTens
   for (size_t i = 0; i < tensors.size(); ++i) {
     const StreamedTensor& t = tensors[i];
     const std::string where = "saving '" + path + "': tensor '" + t.name + "'";
-    if (t.name.empty() || t.name == "__metadata__") throw std::invalid_argument("saving '" + path + "': invalid tensor name '" + t.name + "'");
+    if (t.name.empty() || t.name == "__metadata__")
+      throw std::invalid_argument("saving '" + path + "': invalid tensor name '" + t.name + "'");
     if (i > 0 && tensors[i - 1].name == t.name) throw std::invalid_argument(where + " appears twice");
     const int64_t dsize = safetensors_dtype_size(t.dtype);
     if (dsize == 0) throw std::invalid_argument(where + " has unknown dtype '" + t.dtype + "'");
@@ -350,11 +346,14 @@ void save_safetensors_streamed(const std::string& path, std::vector<StreamedTens
     uint64_t written = 0;
     tensors[i].write([&](std::string_view bytes) {
       written += bytes.size();
-      if (written > sizes[i]) throw std::runtime_error("saving '" + path + "': tensor '" + tensors[i].name + "' wrote more than its " + std::to_string(sizes[i]) + " bytes");
+      if (written > sizes[i])
+        throw std::runtime_error("saving '" + path + "': tensor '" + tensors[i].name + "' wrote more than its " +
+                                 std::to_string(sizes[i]) + " bytes");
       f.write(bytes);
     });
     if (written != sizes[i])
-      throw std::runtime_error("saving '" + path + "': tensor '" + tensors[i].name + "' wrote " + std::to_string(written) + " of its " + std::to_string(sizes[i]) + " bytes");
+      throw std::runtime_error("saving '" + path + "': tensor '" + tensors[i].name + "' wrote " +
+                               std::to_string(written) + " of its " + std::to_string(sizes[i]) + " bytes");
   }
   f.commit();
 }

@@ -62,8 +62,12 @@ DecodedHistogram decode_histogram(std::string_view msg) {
       case 3: h.num = f.as_double(); break;
       case 4: h.sum = f.as_double(); break;
       case 5: h.sum_squares = f.as_double(); break;
-      case 6: for (double d : f.as_packed_doubles()) h.bucket_limit.push_back(d); break;
-      case 7: for (double d : f.as_packed_doubles()) h.bucket.push_back(d); break;
+      case 6:
+        for (double d : f.as_packed_doubles()) h.bucket_limit.push_back(d);
+        break;
+      case 7:
+        for (double d : f.as_packed_doubles()) h.bucket.push_back(d);
+        break;
       default: break;
     }
   }
@@ -98,9 +102,9 @@ TfEventsWriter::TfEventsWriter(const std::string& logdir) {
   std::error_code ec;
   std::filesystem::create_directories(logdir, ec);
   if (ec) throw std::runtime_error("tfevents: cannot create log directory '" + logdir + "': " + ec.message());
-  const std::string base = (std::filesystem::path(logdir) / ("events.out.tfevents." +
-                                                              std::to_string(int64_t(now_seconds())) + "." +
-                                                              hostname())).string();
+  const std::string base = (std::filesystem::path(logdir) /
+                            ("events.out.tfevents." + std::to_string(int64_t(now_seconds())) + "." + hostname()))
+                               .string();
   for (int n = 0; n < 1000 && !file_; ++n) {
     path_ = n == 0 ? base : base + "." + std::to_string(n);
     file_ = std::fopen(path_.c_str(), "wbx");  // exclusive: never clobber another writer's file
@@ -140,8 +144,8 @@ void TfEventsWriter::add_scalar(const std::string& tag, float value, int64_t ste
 }
 
 void TfEventsWriter::add_histogram(const std::string& tag, const std::vector<double>& bucket_limits,
-                                   const std::vector<double>& bucket_counts, double min, double max,
-                                   double num, double sum, double sum_sq, int64_t step) {
+                                   const std::vector<double>& bucket_counts, double min, double max, double num,
+                                   double sum, double sum_sq, int64_t step) {
   if (bucket_limits.size() != bucket_counts.size())
     throw std::invalid_argument("tfevents histogram '" + tag + "': " + std::to_string(bucket_limits.size()) +
                                 " bucket limits but " + std::to_string(bucket_counts.size()) + " counts");
@@ -164,7 +168,8 @@ std::vector<std::string> read_tfrecords(const std::string& path) {
   std::vector<std::string> records;
   size_t pos = 0;
   auto fail = [&](const std::string& what) {
-    return std::runtime_error("tfrecord file '" + path + "': " + what + " in the record at byte " + std::to_string(pos));
+    return std::runtime_error("tfrecord file '" + path + "': " + what + " in the record at byte " +
+                              std::to_string(pos));
   };
   while (pos < data.size()) {
     if (data.size() - pos < 12) throw fail("truncated length header");

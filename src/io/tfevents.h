@@ -35,8 +35,8 @@ class TfEventsWriter {
   void add_scalar(const std::string& tag, float value, int64_t step);
   // Throws std::invalid_argument when bucket_limits and bucket_counts differ in length.
   void add_histogram(const std::string& tag, const std::vector<double>& bucket_limits,
-                     const std::vector<double>& bucket_counts, double min, double max, double num,
-                     double sum, double sum_sq, int64_t step);
+                     const std::vector<double>& bucket_counts, double min, double max, double num, double sum,
+                     double sum_sq, int64_t step);
   // Records are buffered and flushed at least every 2 seconds of writing, on flush() and
   // on destruction.
   void flush();

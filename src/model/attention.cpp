@@ -30,9 +30,10 @@ RopeSpec rope_spec(const AttentionConfig& a) {
     s.yarn_original_max = a.yarn_original_max_position;
     s.beta_fast = a.yarn_beta_fast;
     s.beta_slow = a.yarn_beta_slow;
-    s.attention_factor = (a.yarn_mscale > 0 && a.yarn_mscale_all_dim > 0)
-                             ? yarn_get_mscale(a.yarn_factor, a.yarn_mscale) / yarn_get_mscale(a.yarn_factor, a.yarn_mscale_all_dim)
-                             : yarn_get_mscale(a.yarn_factor, 1.0);
+    s.attention_factor =
+        (a.yarn_mscale > 0 && a.yarn_mscale_all_dim > 0)
+            ? yarn_get_mscale(a.yarn_factor, a.yarn_mscale) / yarn_get_mscale(a.yarn_factor, a.yarn_mscale_all_dim)
+            : yarn_get_mscale(a.yarn_factor, 1.0);
   }
   return s;
 }

@@ -40,7 +40,9 @@ std::string DecodeStep::unsupported(TransformerImpl& m) {
     if (!p.device().is_cpu()) return "a model on " + p.device().str();
     n += p.numel();
   }
-  if (n > kMaxParams) return "a model of " + std::to_string(n) + " parameters (the fp32 snapshot is for models up to " + std::to_string(kMaxParams) + ")";
+  if (n > kMaxParams)
+    return "a model of " + std::to_string(n) + " parameters (the fp32 snapshot is for models up to " +
+           std::to_string(kMaxParams) + ")";
   if (m.cfg().moe.capacity_factor > 0)
     return "moe.capacity_factor > 0 (a prompt prefilled as one batch may drop tokens past an expert's capacity; fed "
            "token by token it never would)";
@@ -145,8 +147,8 @@ DecodeStep::DecodeStep(TransformerImpl& m) : cfg_(m.cfg()) {
 
 void DecodeStep::attention_mla(Layer& ly, const float* x, float* out) {
   const auto& a = cfg_.attn;
-  const int64_t Q = a.q_lora_rank, R = a.kv_lora_rank, n = a.qk_nope_head_dim, p = a.qk_rope_head_dim,
-                v = a.v_head_dim, pos = len_, L = len_ + 1;
+  const int64_t Q = a.q_lora_rank, R = a.kv_lora_rank, n = a.qk_nope_head_dim, p = a.qk_rope_head_dim, v = a.v_head_dim,
+                pos = len_, L = len_ + 1;
   const float eps = static_cast<float>(cfg_.norm_eps);
   const float* cs = cos_.data() + pos * (p / 2);
   const float* sn = sin_.data() + pos * (p / 2);
@@ -175,12 +177,13 @@ void DecodeStep::attention_mla(Layer& ly, const float* x, float* out) {
   o.resize(static_cast<size_t>(H_ * v));
   for (int64_t h = 0; h < H_; ++h) {
     const float* w_uk = ly.kv_b_ZR.data() + h * (n + v) * R;  // [n, R]
-    const float* w_uv = w_uk + n * R;                          // [v, R]
+    const float* w_uv = w_uk + n * R;                         // [v, R]
     const float* qh = q + h * (n + p);
     decode::matvec_t(w_uk, qh, t2_.data(), n, R);
     for (int64_t l = 0; l < L; ++l)
-      scores_[l] = (decode::dot(t2_.data(), ly.cache_a.data() + l * R, R) +
-                    decode::dot(qh + n, ly.cache_b.data() + l * p, p)) * scale_;
+      scores_[l] =
+          (decode::dot(t2_.data(), ly.cache_a.data() + l * R, R) + decode::dot(qh + n, ly.cache_b.data() + l * p, p)) *
+          scale_;
     decode::softmax(scores_.data(), L);
     std::fill(t3_.begin(), t3_.end(), 0.0f);
     for (int64_t l = 0; l < L; ++l) decode::axpy(scores_[l], ly.cache_a.data() + l * R, t3_.data(), R);
@@ -226,9 +229,11 @@ void DecodeStep::attention_mha(Layer& ly, const float* x, float* out) {
   const int64_t per = H_ / G_;
   for (int64_t h = 0; h < H_; ++h) {
     const int64_t g = h / per;
-    for (int64_t l = 0; l < L; ++l) scores_[l] = decode::dot(q + h * hd_, ly.cache_a.data() + l * Y + g * hd_, hd_) * scale_;
+    for (int64_t l = 0; l < L; ++l)
+      scores_[l] = decode::dot(q + h * hd_, ly.cache_a.data() + l * Y + g * hd_, hd_) * scale_;
     decode::softmax(scores_.data(), L);
-    for (int64_t l = 0; l < L; ++l) decode::axpy(scores_[l], ly.cache_b.data() + l * Y + g * hd_, t1_.data() + h * hd_, hd_);
+    for (int64_t l = 0; l < L; ++l)
+      decode::axpy(scores_[l], ly.cache_b.data() + l * Y + g * hd_, t1_.data() + h * hd_, hd_);
   }
   decode::matvec(ly.o_DX.data(), t1_.data(), out, D_, X);
 }
@@ -340,8 +345,10 @@ void DecodeStep::grow(int64_t rows) {
 }
 
 const std::vector<float>& DecodeStep::step(int32_t token) {
-  if (len_ >= max_len_) throw std::out_of_range("DecodeStep: the cache is full (" + std::to_string(max_len_) + " positions)");
-  if (token < 0 || token >= V_) throw std::out_of_range("DecodeStep: token " + std::to_string(token) + " outside the vocabulary");
+  if (len_ >= max_len_)
+    throw std::out_of_range("DecodeStep: the cache is full (" + std::to_string(max_len_) + " positions)");
+  if (token < 0 || token >= V_)
+    throw std::out_of_range("DecodeStep: token " + std::to_string(token) + " outside the vocabulary");
   grow(len_ + 1);
   const float eps = static_cast<float>(cfg_.norm_eps);
   std::copy(embed_VD_.data() + token * D_, embed_VD_.data() + (token + 1) * D_, h_.data());

@@ -29,7 +29,8 @@
 //   a model off the CPU, compute dtype double, a layer whose experts are not plain SwiGLUMlp
 //   modules, models over kMaxParams parameters, and moe.capacity_factor > 0: one token never
 //   overflows a capacity, but `generate`'s torch path prefills the prompt as one batch, which
-//   can drop prompt tokens, and the two paths must give the same text. Training-only router terms (jitter, aux losses) do not apply in inference.
+//   can drop prompt tokens, and the two paths must give the same text. Training-only router terms (jitter, aux losses)
+//   do not apply in inference.
 // Weights are copied when the DecodeStep is built: later changes to the model are not seen.
 // The cache and the RoPE tables grow with the positions used (doubling, up to Lmax).
 #pragma once
@@ -67,8 +68,8 @@ class DecodeStep {
     std::vector<float> attn_norm_D, ffn_norm_D;
     // MLA
     std::vector<float> q_a_QD, q_a_norm_Q, q_b_XQ, q_XD;  // X = H (n + p); q_XD when Q = 0
-    std::vector<float> kv_a_YD, kv_a_norm_R;               // Y = R + p
-    std::vector<float> kv_b_ZR;                            // Z = H (n + v): per head n W_uk rows, v W_uv rows
+    std::vector<float> kv_a_YD, kv_a_norm_R;              // Y = R + p
+    std::vector<float> kv_b_ZR;                           // Z = H (n + v): per head n W_uk rows, v W_uv rows
     // MHA
     std::vector<float> wq_XD, wk_YD, wv_YD, bq, bk, bv, q_norm, k_norm;  // X = H hd, Y = G hd
     std::vector<float> o_DX;

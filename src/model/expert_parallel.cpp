@@ -24,8 +24,9 @@ at::Tensor gather_rows(dist::Group& g, const at::Tensor& x) {
 
 ExpertShard expert_shard(int64_t n_routed, int rank, int world) {
   if (world < 1 || rank < 0 || rank >= world || n_routed % world != 0)
-    throw std::invalid_argument("expert parallelism: moe.n_routed = " + std::to_string(n_routed) + " does not divide over " +
-                                std::to_string(world) + " ranks (rank " + std::to_string(rank) + ")");
+    throw std::invalid_argument("expert parallelism: moe.n_routed = " + std::to_string(n_routed) +
+                                " does not divide over " + std::to_string(world) + " ranks (rank " +
+                                std::to_string(rank) + ")");
   const int64_t per = n_routed / world;
   return {static_cast<int64_t>(rank) * per, per};
 }

@@ -34,7 +34,8 @@ int64_t active_matmul_params(const ModelConfig& c) {
     n += attention_params(c);
     if (c.is_moe_layer(l)) {
       const auto& m = c.moe;
-      const int64_t shared = m.n_shared > 0 ? (m.shared_hidden > 0 ? m.shared_hidden : m.n_shared * m.expert_hidden) : 0;
+      const int64_t shared =
+          m.n_shared > 0 ? (m.shared_hidden > 0 ? m.shared_hidden : m.n_shared * m.expert_hidden) : 0;
       n += D * m.n_routed + 3 * D * (m.top_k * m.expert_hidden + shared);
     } else {
       n += 3 * D * c.dense_hidden;

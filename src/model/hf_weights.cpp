@@ -39,7 +39,8 @@ std::string hf_tensor_name(const std::string& model_type, const std::string& mod
     if (replace_once(&n, ".mlp.gate.", ".block_sparse_moe.gate.")) return n;
     if (n.find(".mlp.experts.") != std::string::npos) {
       replace_once(&n, ".mlp.experts.", ".block_sparse_moe.experts.");
-      if (!replace_once(&n, ".gate_proj.", ".w1.") && !replace_once(&n, ".up_proj.", ".w3.")) replace_once(&n, ".down_proj.", ".w2.");
+      if (!replace_once(&n, ".gate_proj.", ".w1.") && !replace_once(&n, ".up_proj.", ".w3."))
+        replace_once(&n, ".down_proj.", ".w2.");
     }
   } else if (model_type == "qwen2_moe") {
     replace_once(&n, ".mlp.shared_experts.", ".mlp.shared_expert.");
@@ -79,10 +80,12 @@ HfShards::HfShards(const std::string& dir) {
     std::map<std::string, const MappedSafetensors*> by_file;
     std::map<std::string, std::string> want;  // tensor -> file
     for (const auto& it : j["weight_map"].items()) {
-      if (!it.value().is_string()) throw std::runtime_error(index.string() + ": weight_map['" + it.key() + "'] is not a file name");
+      if (!it.value().is_string())
+        throw std::runtime_error(index.string() + ": weight_map['" + it.key() + "'] is not a file name");
       const std::string f = it.value().get<std::string>();
       if (f.empty() || f.find('/') != std::string::npos || f == "..")
-        throw std::runtime_error(index.string() + ": weight_map['" + it.key() + "'] = '" + f + "' is not a file name in the directory");
+        throw std::runtime_error(index.string() + ": weight_map['" + it.key() + "'] = '" + f +
+                                 "' is not a file name in the directory");
       want[it.key()] = f;
       if (!by_file.count(f)) {
         const fs::path p = d / f;
@@ -94,13 +97,15 @@ HfShards::HfShards(const std::string& dir) {
     }
     for (const auto& [name, f] : want) {
       if (!by_file[f]->has(name))
-        throw std::runtime_error(index.string() + ": tensor '" + name + "' is listed in shard '" + f + "' but that file does not hold it");
+        throw std::runtime_error(index.string() + ": tensor '" + name + "' is listed in shard '" + f +
+                                 "' but that file does not hold it");
       owner[name] = by_file[f];
     }
     for (const auto& f : files)
       for (const auto& e : f->entries())
         if (!owner.count(e.name))
-          throw std::runtime_error(f->path() + ": tensor '" + e.name + "' is not listed in model.safetensors.index.json");
+          throw std::runtime_error(f->path() + ": tensor '" + e.name +
+                                   "' is not listed in model.safetensors.index.json");
   } else {
     const fs::path p = d / "model.safetensors";
     if (!fs::exists(p)) throw std::runtime_error(dir + ": no model.safetensors or model.safetensors.index.json");

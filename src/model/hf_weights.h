@@ -38,7 +38,7 @@ std::string hf_tensor_name(const std::string& model_type, const std::string& mod
 // module name (Mixtral's router as mlp.gate.weight). For a moescope routed-expert parameter
 // (model.layers.L.mlp.experts.N.{gate,up,down}_proj.weight): the fused tensor, N, and which rows.
 struct HfFusedExpert {
-  std::string name;   // the fused tensor
+  std::string name;  // the fused tensor
   int64_t expert = 0;
   bool gate_up = false;  // gate_up_proj (rows [0, h) gate, [h, 2h) up) or down_proj
   bool up = false;

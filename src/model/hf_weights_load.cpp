@@ -14,8 +14,10 @@ namespace moescope {
 int64_t load_hf_weights(const std::string& dir, const HfModelConfig& hf, Transformer& model, bool in_place,
                         const HfLoadOverlay* overlay) {
   if (hf.mobe && !overlay)
-    throw std::runtime_error(dir + ": config.json has '" + kMobeConfigKey + "': its experts are stored as basis factors "
-                             "(moescope compress --model); load it with moescope eval/generate/scope --model, which compose them");
+    throw std::runtime_error(
+        dir + ": config.json has '" + kMobeConfigKey +
+        "': its experts are stored as basis factors "
+        "(moescope compress --model); load it with moescope eval/generate/scope --model, which compose them");
   auto shards = std::make_shared<HfShards>(dir);
   const HfShards& sh = *shards;
   std::set<std::string> used;
@@ -64,14 +66,16 @@ int64_t load_hf_weights(const std::string& dir, const HfModelConfig& hf, Transfo
         dst.set_data(src);
       } else {
         auto* data = const_cast<unsigned char*>(sh.at(name).data);
-        dst.set_data(torch::from_blob(data, want, [shards](void*) {}, torch::TensorOptions().dtype(st)));
+        dst.set_data(torch::from_blob(
+            data, want, [shards](void*) {}, torch::TensorOptions().dtype(st)));
       }
       return;
     }
     at::Tensor src;
     if (sh.at(name).entry->dtype == "F8_E4M3") {
       if (!hf.fp8_blocks)
-        throw std::runtime_error(sh.where(name) + ": tensor '" + name + "' is F8_E4M3 but config.json has no fp8 quantization_config");
+        throw std::runtime_error(sh.where(name) + ": tensor '" + name +
+                                 "' is F8_E4M3 but config.json has no fp8 quantization_config");
       src = hf_read_fp8(sh, name, want, hf.fp8_block);
       used.insert(hf_scale_inv_name(name));
     } else {

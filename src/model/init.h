@@ -15,6 +15,7 @@ class SkipInitScope {
   SkipInitScope(const SkipInitScope&) = delete;
   SkipInitScope& operator=(const SkipInitScope&) = delete;
   static bool active();
+
  private:
   bool prev_;
 };

@@ -37,5 +37,4 @@ class KVCache {
   int64_t batch_, max_len_, len_ = 0;
 };
 
-
 }  // namespace moescope

@@ -42,17 +42,15 @@ MLAImpl::MLAImpl(const ModelConfig& cfg)
 at::Tensor MLAImpl::forward(const at::Tensor& x_BSD, int64_t start, LayerKVCache* cache) {
   const int64_t B = x_BSD.size(0), S = x_BSD.size(1);
   at::Tensor q_BSHq;
-  if (!q_a_proj.is_empty())
-    q_BSHq = linear_cast(q_a_layernorm(linear_cast(x_BSD, q_a_proj->weight)), q_b_proj->weight);
-  else
-    q_BSHq = linear_cast(x_BSD, q_proj->weight);
+  if (!q_a_proj.is_empty()) q_BSHq = linear_cast(q_a_layernorm(linear_cast(x_BSD, q_a_proj->weight)), q_b_proj->weight);
+  else q_BSHq = linear_cast(x_BSD, q_proj->weight);
   q_BSHq = q_BSHq.view({B, S, H_, n_ + p_});
   auto q_nope_BSHn = q_BSHq.narrow(-1, 0, n_);
   at::Tensor cos, sin;
   rope_tables(start, S, p_, rope_, x_BSD.scalar_type() == at::kDouble, &cos, &sin, &x_BSD);
   auto q_pe_BSHp = apply_rope(q_BSHq.narrow(-1, n_, p_), cos, sin);
 
-  auto kv_a = linear_cast(x_BSD, kv_a_proj_with_mqa->weight);                     // [B,S,R+p]
+  auto kv_a = linear_cast(x_BSD, kv_a_proj_with_mqa->weight);  // [B,S,R+p]
   auto c_kv_BSR = kv_a_layernorm(kv_a.narrow(-1, 0, R_));
   auto k_pe_BSp = apply_rope(kv_a.narrow(-1, R_, p_).unsqueeze(2), cos, sin).squeeze(2);
 
@@ -66,8 +64,8 @@ at::Tensor MLAImpl::forward(const at::Tensor& x_BSD, int64_t start, LayerKVCache
   // k = [k_nope | k_pe] are n+p wide, v is zero-padded from v to n+p and the padding dropped.
   if (!cache && start == 0 && x_BSD.scalar_type() != at::kDouble && v_ <= n_ + p_) {
     auto q_BHSq = torch::cat({q_nope_BSHn, q_pe_BSHp}, -1).transpose(1, 2);
-    auto k_BHSq = torch::cat({kv_BSHx.narrow(-1, 0, n_), k_pe_BSp.unsqueeze(2).expand({B, S, H_, p_})}, -1)
-                      .transpose(1, 2);
+    auto k_BHSq =
+        torch::cat({kv_BSHx.narrow(-1, 0, n_), k_pe_BSp.unsqueeze(2).expand({B, S, H_, p_})}, -1).transpose(1, 2);
     auto v_BHSq = torch::constant_pad_nd(kv_BSHx.narrow(-1, n_, v_), {0, n_ + p_ - v_}).transpose(1, 2);
     auto o_BHSq = at::scaled_dot_product_attention(q_BHSq, k_BHSq, v_BHSq, {}, 0.0, /*is_causal=*/true, scale_);
     o_BSHv = o_BHSq.narrow(-1, 0, v_).transpose(1, 2);  // [B,S,H,v]
@@ -79,7 +77,7 @@ at::Tensor MLAImpl::forward(const at::Tensor& x_BSD, int64_t start, LayerKVCache
     auto k_nope_BSHn = kv_BSHx.narrow(-1, 0, n_);
     auto v_BSHv = kv_BSHx.narrow(-1, n_, v_);
     auto scores = torch::matmul(q_nope_BSHn.transpose(1, 2), k_nope_BSHn.permute({0, 2, 3, 1}))  // [B,H,S,S]
-                + torch::matmul(q_pe_BSHp.transpose(1, 2), k_pe_BSp.unsqueeze(1).transpose(-2, -1));
+                  + torch::matmul(q_pe_BSHp.transpose(1, 2), k_pe_BSp.unsqueeze(1).transpose(-2, -1));
     attn_BHSL = causal_softmax(scores * scale_, start);
     o_BSHv = torch::matmul(attn_BHSL, v_BSHv.transpose(1, 2)).transpose(1, 2);  // [B,S,H,v]
   } else {
@@ -92,12 +90,12 @@ at::Tensor MLAImpl::forward(const at::Tensor& x_BSD, int64_t start, LayerKVCache
     auto w_HxR = cast_to(kv_b_proj->weight, x_BSD.scalar_type()).view({H_, n_ + v_, R_});
     auto w_uk_HnR = w_HxR.narrow(1, 0, n_);
     auto w_uv_HvR = w_HxR.narrow(1, n_, v_);
-    auto q_lat_HTR = torch::bmm(q_nope_BSHn.reshape({T, H_, n_}).transpose(0, 1), w_uk_HnR);          // [H,T,R]
+    auto q_lat_HTR = torch::bmm(q_nope_BSHn.reshape({T, H_, n_}).transpose(0, 1), w_uk_HnR);  // [H,T,R]
     auto q_lat_BXR = q_lat_HTR.view({H_, B, S, R_}).permute({1, 0, 2, 3}).reshape({B, H_ * S, R_});
     auto q_pe_BXp = q_pe_BSHp.permute({0, 2, 1, 3}).reshape({B, H_ * S, p_});
     auto scores_BXL = torch::bmm(q_lat_BXR, c_BLR.transpose(1, 2)).add_(torch::bmm(q_pe_BXp, kpe_BLp.transpose(1, 2)));
     attn_BHSL = causal_softmax(scores_BXL.mul_(scale_).view({B, H_, S, L}), start);
-    auto o_lat_BXR = torch::bmm(attn_BHSL.reshape({B, H_ * S, L}), c_BLR);                              // [B,X,R]
+    auto o_lat_BXR = torch::bmm(attn_BHSL.reshape({B, H_ * S, L}), c_BLR);  // [B,X,R]
     auto o_lat_HTR = o_lat_BXR.view({B, H_, S, R_}).permute({1, 0, 2, 3}).reshape({H_, T, R_});
     o_BSHv = torch::bmm(o_lat_HTR, w_uv_HvR.transpose(1, 2)).transpose(0, 1).reshape({B, S, H_, v_});  // [B,S,H,v]
   }

@@ -27,8 +27,7 @@ at::Tensor SwiGLUMlpImpl::forward(const at::Tensor& x_ND) {
   return swiglu(x_ND, gate_proj->weight, up_proj->weight, down_proj->weight);
 }
 
-MoELayerImpl::MoELayerImpl(const ModelConfig& cfg, int64_t n_layers_for_init)
-    : policy_(cfg.moe.drop_policy) {
+MoELayerImpl::MoELayerImpl(const ModelConfig& cfg, int64_t n_layers_for_init) : policy_(cfg.moe.drop_policy) {
   const double out_std = residual_out_std(cfg.init_std, n_layers_for_init);
   gate = register_module("gate", Router(cfg));
   const MoEConfig& mc = gate->cfg();
@@ -38,7 +37,8 @@ MoELayerImpl::MoELayerImpl(const ModelConfig& cfg, int64_t n_layers_for_init)
   if (mc.n_shared > 0) {
     int64_t h = mc.shared_hidden > 0 ? mc.shared_hidden : mc.n_shared * mc.expert_hidden;
     shared_experts = register_module("shared_experts", SwiGLUMlp(cfg.d_model, h, cfg.init_std, out_std));
-    if (mc.shared_expert_gate) shared_expert_gate = register_module("shared_expert_gate", make_linear(cfg.d_model, 1, cfg.init_std));
+    if (mc.shared_expert_gate)
+      shared_expert_gate = register_module("shared_expert_gate", make_linear(cfg.d_model, 1, cfg.init_std));
   }
   pending_counts_E_ = torch::zeros({mc.n_routed}, torch::kLong);
   aux_loss_ = torch::zeros({});

@@ -2,7 +2,8 @@
 //
 // Legend: B batch, S sequence, T = B*S tokens, D width, E routed experts, K top-k,
 //         F routed expert hidden, A kept assignments grouped by expert.
-//   y_TD = shared(x_TD) [* sigmoid(x_TD w_gate^T), Qwen2-MoE] + sum_{j<K, kept} weight_TK[t,j] * expert_{expert_TK[t,j]}(x_t)
+//   y_TD = shared(x_TD) [* sigmoid(x_TD w_gate^T), Qwen2-MoE] + sum_{j<K, kept} weight_TK[t,j] *
+//   expert_{expert_TK[t,j]}(x_t)
 // Dispatch: tokens are sorted by expert (ops/dispatch.h) and every expert runs its matmuls
 // once over its contiguous block (ops/grouped_swiglu.h, one autograd node for all experts);
 // outputs, already scaled by the gate weights, are scattered back with index_add.
@@ -29,9 +30,9 @@ TORCH_MODULE(SwiGLUMlp);
 // What the last forward decided (detached), for the metrics layer.
 struct RoutingRecord {
   at::Tensor expert_TK, weight_TK, scores_TE, logits_TE;  // detached copies of the routing
-  at::Tensor counts_E;    // [E] routed slot counts (pre-capacity), int64
-  at::Tensor kept_E;      // [E] slots actually computed (post-capacity), int64
-  at::Tensor keep_TK;     // [T, K] bool; false = dropped for capacity
+  at::Tensor counts_E;                                    // [E] routed slot counts (pre-capacity), int64
+  at::Tensor kept_E;                                      // [E] slots actually computed (post-capacity), int64
+  at::Tensor keep_TK;                                     // [T, K] bool; false = dropped for capacity
   int64_t n_tokens = 0, n_dropped = 0, capacity = -1, bias_changed = 0;
   double switch_loss = 0, seq_loss = 0, z_loss = 0;
   bool valid = false;
@@ -44,6 +45,7 @@ class RecomputeScope {
   RecomputeScope();
   ~RecomputeScope();
   static bool active();
+
  private:
   bool prev_;
 };
@@ -54,7 +56,7 @@ class MoELayerImpl : public torch::nn::Module {
   // x_BSD: [B, S, D] -> [B, S, D]. Sets aux_loss() and last().
   at::Tensor forward(const at::Tensor& x_BSD);
 
-  at::Tensor aux_loss() const { return aux_loss_; }   // scalar, differentiable
+  at::Tensor aux_loss() const { return aux_loss_; }  // scalar, differentiable
   const RoutingRecord& last() const { return last_; }
   // Slot counts accumulated over training forwards since the last update_bias() (all micro-batches).
   at::Tensor pending_counts() const { return pending_counts_E_; }

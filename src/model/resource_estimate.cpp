@@ -11,7 +11,9 @@
 namespace moescope {
 namespace {
 
-double kv_heads(const ModelConfig& c) { return static_cast<double>(c.attn.n_kv_heads ? c.attn.n_kv_heads : c.attn.n_heads); }
+double kv_heads(const ModelConfig& c) {
+  return static_cast<double>(c.attn.n_kv_heads ? c.attn.n_kv_heads : c.attn.n_heads);
+}
 double head_dim(const ModelConfig& c) {
   return static_cast<double>(c.attn.head_dim ? c.attn.head_dim : c.d_model / c.attn.n_heads);
 }
@@ -24,7 +26,8 @@ double attention_params(const ModelConfig& c) {
   const auto& a = c.attn;
   const double D = c.d_model, H = a.n_heads;
   if (a.type == AttnType::kMla) {
-    const double n = a.qk_nope_head_dim, p = a.qk_rope_head_dim, v = a.v_head_dim, R = a.kv_lora_rank, Q = a.q_lora_rank;
+    const double n = a.qk_nope_head_dim, p = a.qk_rope_head_dim, v = a.v_head_dim, R = a.kv_lora_rank,
+                 Q = a.q_lora_rank;
     const double q = Q > 0 ? D * Q + Q + Q * H * (n + p) : D * H * (n + p);
     return q + D * (R + p) + R + R * H * (n + v) + H * v * D;
   }
@@ -68,9 +71,10 @@ const ResourceTerm& ResourceEstimate::largest() const {
 }
 
 std::string ResourceEstimate::summary() const {
-  std::string s = world > 1 ? "per rank of " + std::to_string(world) +
-                                  (expert_parallel > 1 ? " (expert parallel " + std::to_string(expert_parallel) + ")" : "") + ": "
-                            : "";
+  std::string s =
+      world > 1 ? "per rank of " + std::to_string(world) +
+                      (expert_parallel > 1 ? " (expert parallel " + std::to_string(expert_parallel) + ")" : "") + ": "
+                : "";
   for (const auto& t : resident) s += t.name + " " + format_bytes(t.bytes) + ", ";
   s += activations.name + " " + format_bytes(activations.bytes) + " (or " + checkpoint.name + " " +
        format_bytes(checkpoint.bytes) + ") = " + format_bytes(train_peak_bytes()) + " peak to train; " + kv_cache.name +
@@ -96,8 +100,10 @@ ResourceEstimate estimate_resources(const ModelConfig& c, const TrainConfig& t, 
   const std::vector<Group> groups = {
       {V * D * (c.tie_embeddings ? 1 : 2), "model.vocab_size x model.d_model (embeddings and head)"},
       {L * attention_params(c), "model.n_layers x model.d_model x attn.n_heads x the head widths (attention)"},
-      {n_moe * E * (3 * D * F + D), "model.n_layers x moe.n_routed x moe.expert_hidden x model.d_model (routed experts)"},
-      {n_moe * (3 * D * Fs + (m.shared_expert_gate ? D : 0)), "moe.n_shared x moe.expert_hidden or moe.shared_hidden (shared experts)"},
+      {n_moe * E * (3 * D * F + D),
+       "model.n_layers x moe.n_routed x moe.expert_hidden x model.d_model (routed experts)"},
+      {n_moe * (3 * D * Fs + (m.shared_expert_gate ? D : 0)),
+       "moe.n_shared x moe.expert_hidden or moe.shared_hidden (shared experts)"},
       {n_dense * 3 * D * c.dense_hidden, "model.dense_hidden (dense layers)"},
       {(2 * L + 1) * D, "model.n_layers x model.d_model (norms)"}};
   ResourceEstimate e;
@@ -127,16 +133,17 @@ ResourceEstimate estimate_resources(const ModelConfig& c, const TrainConfig& t, 
   const double qk = c.attn.type == AttnType::kMla ? c.attn.qk_nope_head_dim + c.attn.qk_rope_head_dim : head_dim(c);
   const std::vector<Part> parts = {
 #if TORCH_VERSION_MAJOR >= 2
-      // The fused causal kernel (attention_core.h, mla.h): q, k, v (padded to the q/k width)
-      // and the output as it keeps them, plus its fp32 log-sum-exp per head; no S x S scores.
-      {L * H * (4 * qk * cb + 4), "train.batch_size x train.seq_len x attn.n_heads x model.n_layers (attention)"},
+    // The fused causal kernel (attention_core.h, mla.h): q, k, v (padded to the q/k width)
+    // and the output as it keeps them, plus its fp32 log-sum-exp per head; no S x S scores.
+    {L * H * (4 * qk * cb + 4), "train.batch_size x train.seq_len x attn.n_heads x model.n_layers (attention)"},
 #else
-      {L * H * S * (2 * cb + 8), "train.batch_size x train.seq_len^2 x attn.n_heads x model.n_layers (attention scores)"},
+    {L * H * S * (2 * cb + 8), "train.batch_size x train.seq_len^2 x attn.n_heads x model.n_layers (attention scores)"},
 #endif
-      {L * (4 * D + attention_activations(c)) * cb, "train.batch_size x train.seq_len x model.n_layers x model.d_model"},
-      {n_moe * (16 * E + (K * (2 * D + 4 * F) + 4 * Fs) * cb) + n_dense * 4 * c.dense_hidden * cb,
-       "train.batch_size x train.seq_len x moe.top_k x moe.expert_hidden (expert activations)"},
-      {V * (cb + 8), "train.batch_size x train.seq_len x model.vocab_size (logits)"}};
+    {L * (4 * D + attention_activations(c)) * cb, "train.batch_size x train.seq_len x model.n_layers x model.d_model"},
+    {n_moe * (16 * E + (K * (2 * D + 4 * F) + 4 * Fs) * cb) + n_dense * 4 * c.dense_hidden * cb,
+     "train.batch_size x train.seq_len x moe.top_k x moe.expert_hidden (expert activations)"},
+    {V * (cb + 8), "train.batch_size x train.seq_len x model.vocab_size (logits)"}
+  };
   const Part* top = &parts[0];
   double per_token = 0;
   for (const auto& p : parts) {
@@ -152,10 +159,10 @@ ResourceEstimate estimate_resources(const ModelConfig& c, const TrainConfig& t, 
 void check_fits_memory(const ResourceEstimate& e, double limit_bytes, const std::string& limit_source) {
   if (limit_bytes <= 0 || e.train_peak_bytes() <= limit_bytes) return;
   const ResourceTerm& big = e.largest();
-  throw std::runtime_error("this model needs about " + format_bytes(e.train_peak_bytes()) + " to train, more than the " +
-                           format_bytes(limit_bytes) + " available (" + limit_source + "). The largest term is " + big.name +
-                           " (" + format_bytes(big.bytes) + "), driven by " + big.driver + ": lower those keys. Estimate: " +
-                           e.summary());
+  throw std::runtime_error("this model needs about " + format_bytes(e.train_peak_bytes()) +
+                           " to train, more than the " + format_bytes(limit_bytes) + " available (" + limit_source +
+                           "). The largest term is " + big.name + " (" + format_bytes(big.bytes) + "), driven by " +
+                           big.driver + ": lower those keys. Estimate: " + e.summary());
 }
 
 }  // namespace moescope

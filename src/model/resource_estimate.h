@@ -36,7 +36,7 @@
 namespace moescope {
 
 struct ResourceTerm {
-  std::string name;    // "activations"
+  std::string name;  // "activations"
   double bytes = 0;
   std::string driver;  // the config keys that make it large, e.g. "train.seq_len^2 x attn.n_heads (attention scores)"
 };
@@ -45,9 +45,9 @@ struct ResourceEstimate {
   double params_total = 0, params_active = 0;  // doubles: huge configs must not overflow
   double params_rank = 0;                      // held by one rank (= params_total without EP)
   int world = 1, expert_parallel = 1;
-  std::vector<ResourceTerm> resident;          // weights, gradients, AdamW, compute copies
-  ResourceTerm activations, checkpoint;        // the larger of these two adds to the resident ones
-  ResourceTerm kv_cache;                       // generation, batch 1, model.max_seq_len, fp32
+  std::vector<ResourceTerm> resident;    // weights, gradients, AdamW, compute copies
+  ResourceTerm activations, checkpoint;  // the larger of these two adds to the resident ones
+  ResourceTerm kv_cache;                 // generation, batch 1, model.max_seq_len, fp32
   double train_peak_bytes() const;
   // The largest term of train_peak_bytes().
   const ResourceTerm& largest() const;

@@ -41,8 +41,7 @@ Routing RouterImpl::forward(const at::Tensor& x_BSD) {
       if (cfg_.n_group > 1) {
         const int64_t G = cfg_.n_group, per = E / G;
         auto s_TGP = s_TE.view({T, G, per});
-        auto group_TG = (sigmoid && per >= 2) ? std::get<0>(s_TGP.topk(2, -1)).sum(-1)
-                                              : std::get<0>(s_TGP.max(-1));
+        auto group_TG = (sigmoid && per >= 2) ? std::get<0>(s_TGP.topk(2, -1)).sum(-1) : std::get<0>(s_TGP.max(-1));
         auto top_groups = std::get<1>(group_TG.topk(cfg_.topk_group, -1));
         auto gmask_TG = torch::zeros({T, G}, s_TE.options().dtype(torch::kBool)).scatter_(1, top_groups, true);
         auto emask_TE = gmask_TG.unsqueeze(-1).expand({T, G, per}).reshape({T, E});

@@ -33,14 +33,14 @@
 namespace moescope {
 
 struct Routing {
-  at::Tensor expert_TK;   // [T, K] int64 chosen experts (with bias, if enabled)
-  at::Tensor weight_TK;   // [T, K] gate weights (differentiable; from unbiased scores unless bias_in_weights)
-  at::Tensor scores_TE;   // [T, E] full router probabilities (differentiable)
-  at::Tensor logits_TE;   // [T, E] router logits (differentiable)
-  at::Tensor counts_E;    // [E] int64 top-k slot counts (pre-capacity)
-  at::Tensor aux_loss;    // scalar: sum of the enabled balance terms (differentiable)
+  at::Tensor expert_TK;  // [T, K] int64 chosen experts (with bias, if enabled)
+  at::Tensor weight_TK;  // [T, K] gate weights (differentiable; from unbiased scores unless bias_in_weights)
+  at::Tensor scores_TE;  // [T, E] full router probabilities (differentiable)
+  at::Tensor logits_TE;  // [T, E] router logits (differentiable)
+  at::Tensor counts_E;   // [E] int64 top-k slot counts (pre-capacity)
+  at::Tensor aux_loss;   // scalar: sum of the enabled balance terms (differentiable)
   double switch_loss = 0, seq_loss = 0, z_loss = 0;  // values of each term (already scaled)
-  int64_t bias_changed = 0;  // top-k choices that differ from the unbiased top-k
+  int64_t bias_changed = 0;                          // top-k choices that differ from the unbiased top-k
 };
 
 class RouterImpl : public torch::nn::Module {
@@ -57,8 +57,8 @@ class RouterImpl : public torch::nn::Module {
   const RouterKnobs& knobs() const { return knobs_; }
   void set_knob(Knob k, double value) { knobs_.set(k, value); }
   void set_knobs(const RouterKnobs& k) { knobs_ = k; }  // a checkpoint's saved knobs
-  at::Tensor weight;  // [E, D] router weight (fp32 master)
-  at::Tensor bias;    // [E] fp32 buffer "e_score_correction_bias"; not a parameter
+  at::Tensor weight;                                    // [E, D] router weight (fp32 master)
+  at::Tensor bias;                                      // [E] fp32 buffer "e_score_correction_bias"; not a parameter
 
  private:
   MoEConfig cfg_;

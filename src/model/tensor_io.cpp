@@ -99,7 +99,8 @@ void load_model_weights(torch::nn::Module& m, const SafetensorsFile& f, const st
   for (auto& p : m.named_parameters()) load_one(p.key(), p.value());
   for (auto& b : m.named_buffers()) load_one(b.key(), b.value());
   for (auto& t : f.tensors)
-    if (!expected.count(t.name) && !(extra_ok && extra_ok(t.name))) throw std::runtime_error(f.where + ": unexpected tensor '" + t.name + "' (config mismatch?)");
+    if (!expected.count(t.name) && !(extra_ok && extra_ok(t.name)))
+      throw std::runtime_error(f.where + ": unexpected tensor '" + t.name + "' (config mismatch?)");
 }
 
 }  // namespace moescope

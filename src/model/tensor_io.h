@@ -21,7 +21,6 @@ std::string shape_text(const std::vector<int64_t>& shape);
 // Copies a record into a new CPU tensor (throws naming the tensor on unsupported dtypes).
 at::Tensor from_record(const TensorRecord& r);
 
-
 // Every parameter and buffer of `m` (on any device) under HF names.
 std::vector<TensorRecord> model_records(torch::nn::Module& m);
 void save_model_weights(torch::nn::Module& m, const std::string& path,

@@ -13,8 +13,8 @@ BlockImpl::BlockImpl(const ModelConfig& cfg, int64_t layer) {
   post_attention_layernorm = register_module("post_attention_layernorm", RMSNorm(cfg.d_model, cfg.norm_eps));
   if (cfg.is_moe_layer(layer)) moe = register_module("mlp", MoELayer(cfg, cfg.n_layers));
   else
-    dense = register_module("mlp", SwiGLUMlp(cfg.d_model, cfg.dense_hidden, cfg.init_std,
-                                             residual_out_std(cfg.init_std, cfg.n_layers)));
+    dense = register_module(
+        "mlp", SwiGLUMlp(cfg.d_model, cfg.dense_hidden, cfg.init_std, residual_out_std(cfg.init_std, cfg.n_layers)));
 }
 
 at::Tensor BlockImpl::forward(const at::Tensor& h_BSD, int64_t start, LayerKVCache* cache) {

@@ -27,10 +27,10 @@ class BlockImpl : public torch::nn::Module {
   bool is_moe() const { return !moe.is_empty(); }
 
   RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
-  MLA mla{nullptr};            // registered as "self_attn" when attn.type = mla
-  Attention mha{nullptr};      // registered as "self_attn" when attn.type = mha
-  SwiGLUMlp dense{nullptr};    // registered as "mlp" on dense layers
-  MoELayer moe{nullptr};       // registered as "mlp" on MoE layers
+  MLA mla{nullptr};          // registered as "self_attn" when attn.type = mla
+  Attention mha{nullptr};    // registered as "self_attn" when attn.type = mha
+  SwiGLUMlp dense{nullptr};  // registered as "mlp" on dense layers
+  MoELayer moe{nullptr};     // registered as "mlp" on MoE layers
 };
 TORCH_MODULE(Block);
 
@@ -56,7 +56,7 @@ class TransformerImpl : public torch::nn::Module {
   torch::nn::Embedding embed_tokens{nullptr};
   torch::nn::ModuleList layers{nullptr};
   RMSNorm norm{nullptr};
-  torch::nn::Linear lm_head{nullptr};  // null when tied
+  torch::nn::Linear lm_head{nullptr};         // null when tied
   at::ScalarType compute_dtype = at::kFloat;  // activations dtype (fp32 masters always)
 
  private:

@@ -23,8 +23,8 @@ at::Tensor causal_softmax(const at::Tensor& scores_BHSL, int64_t start) {
   return cast_to(torch::softmax(s, -1), scores_BHSL.scalar_type());
 }
 
-at::Tensor causal_attention(const at::Tensor& q_BHSd, const at::Tensor& k_BHLd, const at::Tensor& v_BHLv,
-                            int64_t start, double scale) {
+at::Tensor causal_attention(const at::Tensor& q_BHSd, const at::Tensor& k_BHLd, const at::Tensor& v_BHLv, int64_t start,
+                            double scale) {
 #if TORCH_VERSION_MAJOR >= 2
   // A whole sequence: LibTorch 2.x's fused causal kernel (q, k, v of one head width). fp64 keeps
   // the explicit form below (the gradient checks' reference).

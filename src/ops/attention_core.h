@@ -16,8 +16,8 @@ at::Tensor causal_softmax(const at::Tensor& scores_BHSL, int64_t start);
 // q_BHSd [B,H,S,dk], k_BHLd [B,H,L,dk], v_BHLv [B,H,L,dv] -> [B,H,S,dv]. With LibTorch 2.x, a
 // whole sequence (start 0, L = S) with dk = dv in fp32/bf16 runs the fused causal
 // kernel (scaled_dot_product_attention); otherwise scores, causal_softmax and the value product.
-at::Tensor causal_attention(const at::Tensor& q_BHSd, const at::Tensor& k_BHLd, const at::Tensor& v_BHLv,
-                            int64_t start, double scale);
+at::Tensor causal_attention(const at::Tensor& q_BHSd, const at::Tensor& k_BHLd, const at::Tensor& v_BHLv, int64_t start,
+                            double scale);
 
 // t in dtype dt: t itself when it already is (no dispatch at all: decoding calls this ~100
 // times per token), else a converted copy.

@@ -78,8 +78,8 @@ double measured_bf16_slowdown(const std::string& device) {
 }
 
 double cpu_bf16_speedup(std::ostream& log, const std::string& cache_path) {
-  const std::string key = probe_key("bf16_matmul_speedup_512", host_cpu_features().model_name, TORCH_VERSION,
-                                    at::get_num_threads());
+  const std::string key =
+      probe_key("bf16_matmul_speedup_512", host_cpu_features().model_name, TORCH_VERSION, at::get_num_threads());
   const ProbeLookup got = probe_cache_get(cache_path, key);
   if (!got.warning.empty()) log << "warning: " << got.warning << "\n";
   if (got.value) return *got.value;

@@ -13,8 +13,8 @@ int64_t expert_capacity(double capacity_factor, int64_t T, int64_t K, int64_t E)
   return static_cast<int64_t>(std::ceil(capacity_factor * static_cast<double>(T * K) / static_cast<double>(E)));
 }
 
-DispatchPlan plan_dispatch(const at::Tensor& expert_TK, const at::Tensor& weight_TK, int64_t E,
-                           double capacity_factor, DropPolicy policy) {
+DispatchPlan plan_dispatch(const at::Tensor& expert_TK, const at::Tensor& weight_TK, int64_t E, double capacity_factor,
+                           DropPolicy policy) {
   TORCH_CHECK(expert_TK.dim() == 2, "plan_dispatch: expert_TK must be [T, K]");
   const int64_t T = expert_TK.size(0), K = expert_TK.size(1), A = T * K;
   auto expert_A = expert_TK.reshape({A});

@@ -35,7 +35,7 @@ struct DispatchPlan {
 int64_t expert_capacity(double capacity_factor, int64_t T, int64_t K, int64_t E);
 
 // expert_TK: [T, K] int64 expert ids; weight_TK: [T, K] gate weights (used by kScore).
-DispatchPlan plan_dispatch(const at::Tensor& expert_TK, const at::Tensor& weight_TK, int64_t E,
-                           double capacity_factor, DropPolicy policy);
+DispatchPlan plan_dispatch(const at::Tensor& expert_TK, const at::Tensor& weight_TK, int64_t E, double capacity_factor,
+                           DropPolicy policy);
 
 }  // namespace moescope

@@ -32,8 +32,8 @@ MOESCOPE_ALWAYS_INLINE inline void hidden_row(const T* g, const T* u, float wi, 
 // One row of the backward, from dhw = dy Wd: hw = silu(g)*u*w (for dWd), dg = dhw*w*u*silu'(g),
 // du = dhw*w*silu(g); returns dw = sum_F dhw*silu(g)*u. silu'(g) = s (1 + g (1 - s)), s = sigmoid(g).
 template <typename T>
-MOESCOPE_ALWAYS_INLINE inline float hidden_row_backward(const T* g, const T* u, float wi, const T* d, T* hw, T* dg, T* du,
-                                                        int64_t F) {
+MOESCOPE_ALWAYS_INLINE inline float hidden_row_backward(const T* g, const T* u, float wi, const T* d, T* hw, T* dg,
+                                                        T* du, int64_t F) {
   float acc = 0;
 #pragma omp simd reduction(+ : acc)
   for (int64_t f = 0; f < F; ++f) {
@@ -59,9 +59,8 @@ MOESCOPE_VECTOR_CLONES float row_backward(const float* g, const float* u, float 
                                           float* dg, float* du, int64_t F) {
   return hidden_row_backward(g, u, wi, d, hw, dg, du, F);
 }
-MOESCOPE_VECTOR_CLONES float row_backward(const at::BFloat16* g, const at::BFloat16* u, float wi,
-                                          const at::BFloat16* d, at::BFloat16* hw, at::BFloat16* dg,
-                                          at::BFloat16* du, int64_t F) {
+MOESCOPE_VECTOR_CLONES float row_backward(const at::BFloat16* g, const at::BFloat16* u, float wi, const at::BFloat16* d,
+                                          at::BFloat16* hw, at::BFloat16* dg, at::BFloat16* du, int64_t F) {
   return hidden_row_backward(g, u, wi, d, hw, dg, du, F);
 }
 

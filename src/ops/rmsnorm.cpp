@@ -36,8 +36,8 @@ MOESCOPE_ALWAYS_INLINE inline float norm_row(const T* x, const float* w, T* y, i
 
 // One row of the backward: dx = r * (g - x * r^2 * sum(g*x) / D) with g = dy*w; dw += dy * x * r.
 template <typename T>
-MOESCOPE_ALWAYS_INLINE inline void norm_row_backward(const T* x, const T* dy, const float* w, float inv, T* dx, float* dw,
-                                                     int64_t D) {
+MOESCOPE_ALWAYS_INLINE inline void norm_row_backward(const T* x, const T* dy, const float* w, float inv, T* dx,
+                                                     float* dw, int64_t D) {
   float dot = 0;
 #pragma omp simd reduction(+ : dot)
   for (int64_t d = 0; d < D; ++d) dot += static_cast<float>(dy[d]) * w[d] * static_cast<float>(x[d]);

@@ -40,7 +40,8 @@ double yarn_get_mscale(double scale, double mscale) {
 std::vector<double> rope_inv_freq(int64_t R, const RopeSpec& spec) {
   const int64_t half = R / 2;
   std::vector<double> f(static_cast<size_t>(half));
-  for (int64_t i = 0; i < half; ++i) f[i] = 1.0 / std::pow(spec.theta, static_cast<double>(2 * i) / static_cast<double>(R));
+  for (int64_t i = 0; i < half; ++i)
+    f[i] = 1.0 / std::pow(spec.theta, static_cast<double>(2 * i) / static_cast<double>(R));
   if (spec.yarn_factor <= 1.0) return f;
   auto corr = [&](double rot) {
     return (static_cast<double>(R) * std::log(static_cast<double>(spec.yarn_original_max) / (rot * 2.0 * M_PI))) /
@@ -57,8 +58,8 @@ std::vector<double> rope_inv_freq(int64_t R, const RopeSpec& spec) {
   return f;
 }
 
-void rope_tables(int64_t start, int64_t S, int64_t R, double theta, bool dbl, at::Tensor* cos_SR,
-                 at::Tensor* sin_SR, const at::Tensor* like) {
+void rope_tables(int64_t start, int64_t S, int64_t R, double theta, bool dbl, at::Tensor* cos_SR, at::Tensor* sin_SR,
+                 const at::Tensor* like) {
   RopeSpec spec;
   spec.theta = theta;
   rope_tables(start, S, R, spec, dbl, cos_SR, sin_SR, like);
@@ -78,7 +79,7 @@ void rope_tables(int64_t start, int64_t S, int64_t R, const RopeSpec& spec, bool
     c10::InferenceMode normal(false);
     torch::NoGradGuard ng;
     const int64_t n = std::max<int64_t>({start + S, 2 * (entry.first.defined() ? entry.first.size(0) : 0), 256});
-    at::Tensor inv_freq;                                                             // [R/2]
+    at::Tensor inv_freq;  // [R/2]
     if (spec.yarn_factor <= 1.0) {
       auto i = torch::arange(0, R / 2, opts);
       inv_freq = torch::pow(theta, -2.0 * i / static_cast<double>(R));
@@ -86,8 +87,8 @@ void rope_tables(int64_t start, int64_t S, int64_t R, const RopeSpec& spec, bool
       auto f = rope_inv_freq(R, spec);
       inv_freq = torch::tensor(f, torch::kDouble).to(opts);
     }
-    auto pos = torch::arange(0, n, opts);                                            // [n]
-    auto ang = pos.unsqueeze(1) * inv_freq.unsqueeze(0);                             // [n, R/2]
+    auto pos = torch::arange(0, n, opts);                 // [n]
+    auto ang = pos.unsqueeze(1) * inv_freq.unsqueeze(0);  // [n, R/2]
     if (spec.attention_factor != 1.0) entry = {ang.cos() * spec.attention_factor, ang.sin() * spec.attention_factor};
     else entry = {ang.cos(), ang.sin()};
   }

@@ -29,8 +29,8 @@ std::vector<double> rope_inv_freq(int64_t R, const RopeSpec& spec);
 // cos/sin tables for positions [start, start+S): each [S, R/2], dtype fp32 (fp64 if `dbl`).
 void rope_tables(int64_t start, int64_t S, int64_t R, const RopeSpec& spec, bool dbl, at::Tensor* cos_SR,
                  at::Tensor* sin_SR, const at::Tensor* like = nullptr);
-void rope_tables(int64_t start, int64_t S, int64_t R, double theta, bool dbl, at::Tensor* cos_SR,
-                 at::Tensor* sin_SR, const at::Tensor* like = nullptr);
+void rope_tables(int64_t start, int64_t S, int64_t R, double theta, bool dbl, at::Tensor* cos_SR, at::Tensor* sin_SR,
+                 const at::Tensor* like = nullptr);
 
 // x_BSHR: [B, S, H, R]; cos/sin: [S, R/2]. Returns the rotated tensor (same shape/dtype).
 at::Tensor apply_rope(const at::Tensor& x_BSHR, const at::Tensor& cos_SR, const at::Tensor& sin_SR);

@@ -39,7 +39,7 @@ void init_process(int argc, char** argv) {
       execv("/proc/self/exe", argv);  // returns only on failure: carry on as we are
     }
   }
-  mallopt(M_MMAP_THRESHOLD, 32 << 20);   // the 64-bit maximum
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);  // the 64-bit maximum
   mallopt(M_TRIM_THRESHOLD, 1 << 30);
   mallopt(M_TOP_PAD, 64 << 20);
   init_runtime_threads();

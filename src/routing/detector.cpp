@@ -18,10 +18,12 @@ std::string fix_for(const std::string& rule) {
     return "raise moe.bias_update_rate or enable moe.seq_aux_loss_alpha; scope.remediate=true does this and "
            "re-initialises the starved experts";
   if (rule == "high_drop_rate")
-    return "capacity drops, not a routing collapse: raise moe.capacity_factor (0 = dropless) or balance the load (moe.bias_update_rate, moe.seq_aux_loss_alpha; "
+    return "capacity drops, not a routing collapse: raise moe.capacity_factor (0 = dropless) or balance the load "
+           "(moe.bias_update_rate, moe.seq_aux_loss_alpha; "
            "scope.remediate=true raises those, not the capacity)";
   if (rule == "high_maxvio") return "raise moe.bias_update_rate or enable moe.seq_aux_loss_alpha";
-  if (rule == "entropy_trend") return "watch this layer; consider moe.bias_update_rate or router jitter before it collapses";
+  if (rule == "entropy_trend")
+    return "watch this layer; consider moe.bias_update_rate or router jitter before it collapses";
   if (rule == "recovered") return "none needed";
   return "enable or raise balancing: moe.bias_balance=true with a higher moe.bias_update_rate, router jitter, or "
          "moe.seq_aux_loss_alpha (scope.remediate=true does this automatically)";
@@ -29,12 +31,13 @@ std::string fix_for(const std::string& rule) {
 }  // namespace
 
 nlohmann::json Alert::to_json() const {
-  return {{"schema", 1}, {"step", step}, {"layer", layer}, {"experts", experts}, {"rule", rule},
-          {"severity", severity}, {"began_step", began_step}, {"evidence", evidence}, {"fix", fix}};
+  return {{"schema", 1},  {"step", step},         {"layer", layer},           {"experts", experts},
+          {"rule", rule}, {"severity", severity}, {"began_step", began_step}, {"evidence", evidence},
+          {"fix", fix}};
 }
 
 CollapseDetector::Hysteresis::Change CollapseDetector::Hysteresis::update(bool holds, int64_t step, int64_t window,
-                                                                         int64_t exit_window) {
+                                                                          int64_t exit_window) {
   if (holds) {
     if (run++ == 0) run_began = step;
     calm = 0;
@@ -69,16 +72,22 @@ std::vector<Alert> CollapseDetector::observe(int64_t step, int64_t layer, const 
   auto level = [](bool crit, bool warn) { return crit ? kCritical : warn ? kWarning : kNone; };
   std::map<std::string, std::pair<Level, std::vector<int64_t>>> holds = {
       {"low_entropy", {level(judged && m.entropy_norm < cfg_.entropy_floor, false), {}}},
-      {"dominant_expert", {level(judged && m.max_token_share > dominant_at, judged && m.max_token_share > imbalanced_at), {m.argmax}}},
+      {"dominant_expert",
+       {level(judged && m.max_token_share > dominant_at, judged && m.max_token_share > imbalanced_at), {m.argmax}}},
       {"low_neff", {level(judged && m.n_eff < cfg_.neff_fraction * static_cast<double>(E), false), {}}},
       {"starved_experts", {level(n_starved >= starved_crit, n_starved > 0), starved}},
       {"high_drop_rate", {level(sig.drop_rate > cfg_.drop_critical, sig.drop_rate > cfg_.drop_warning), {}}},
       {"high_maxvio", {level(false, sig.maxvio_batch > cfg_.maxvio_ceiling), {m.argmax}}},
   };
-  nlohmann::json evidence = {{"entropy_norm", m.entropy_norm}, {"n_eff", m.n_eff}, {"max_share", m.max_share},
-                             {"max_token_share", m.max_token_share}, {"busiest_expert", m.argmax},
-                             {"maxvio_batch", sig.maxvio_batch}, {"drop_rate", sig.drop_rate},
-                             {"dead", m.dead}, {"starved", starved}};
+  nlohmann::json evidence = {{"entropy_norm", m.entropy_norm},
+                             {"n_eff", m.n_eff},
+                             {"max_share", m.max_share},
+                             {"max_token_share", m.max_token_share},
+                             {"busiest_expert", m.argmax},
+                             {"maxvio_batch", sig.maxvio_batch},
+                             {"drop_rate", sig.drop_rate},
+                             {"dead", m.dead},
+                             {"starved", starved}};
   std::vector<Alert> out;
   auto alert = [&](const std::string& rule, const char* severity, int64_t began, std::vector<int64_t> experts) {
     out.push_back(Alert{step, layer, std::move(experts), rule, severity, began, evidence, fix_for(rule)});
@@ -128,8 +137,7 @@ std::vector<Alert> CollapseDetector::observe(int64_t step, int64_t layer, const 
       alert("recovered", "info", step, {});
       out.back().evidence["status"] = "collapsed";
       break;
-    case Hysteresis::Change::kNone:
-      break;
+    case Hysteresis::Change::kNone: break;
   }
   // Capacity dropping, the same hysteresis on its own (never a collapse).
   if (st.dropping.update(drop_crit, step, cfg_.window, cfg_.exit_window) == Hysteresis::Change::kLeft) {
@@ -140,7 +148,8 @@ std::vector<Alert> CollapseDetector::observe(int64_t step, int64_t layer, const 
   st.entropy_hist.push_back(m.entropy_norm);
   if (static_cast<int64_t>(st.entropy_hist.size()) > cfg_.trend_window) st.entropy_hist.erase(st.entropy_hist.begin());
   const double slope = trend_slope(st.entropy_hist);
-  if (!st.collapse.on && static_cast<int64_t>(st.entropy_hist.size()) == cfg_.trend_window && slope < cfg_.trend_slope) {
+  if (!st.collapse.on && static_cast<int64_t>(st.entropy_hist.size()) == cfg_.trend_window &&
+      slope < cfg_.trend_slope) {
     if (!st.trend_warned) {
       alert("entropy_trend", "warning", step, {});
       out.back().evidence["slope_per_interval"] = slope;
@@ -169,7 +178,8 @@ std::string CollapseDetector::status(int64_t layer) const {
 int status_level(const std::string& status) {
   for (int i = 0; i < static_cast<int>(kStatuses.size()); ++i)
     if (status == kStatuses[static_cast<size_t>(i)]) return i;
-  throw std::invalid_argument("unknown layer status '" + status + "' (known: ok, warning, imbalanced, dropping, collapsed)");
+  throw std::invalid_argument("unknown layer status '" + status +
+                              "' (known: ok, warning, imbalanced, dropping, collapsed)");
 }
 
 bool CollapseDetector::dropping(int64_t layer) const {

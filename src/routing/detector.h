@@ -39,13 +39,13 @@ inline const std::vector<std::string> kStatuses = {"ok", "warning", "imbalanced"
 int status_level(const std::string& status);
 
 struct Alert {
-  int64_t step = 0;        // the interval's step
-  int64_t layer = 0;       // transformer layer index
+  int64_t step = 0;   // the interval's step
+  int64_t layer = 0;  // transformer layer index
   std::vector<int64_t> experts;
   std::string rule, severity;  // severity: critical | warning | info
-  int64_t began_step = 0;  // first step of the streak
+  int64_t began_step = 0;      // first step of the streak
   nlohmann::json evidence;
-  std::string fix;         // one-line suggestion
+  std::string fix;  // one-line suggestion
   nlohmann::json to_json() const;
 };
 
@@ -74,7 +74,7 @@ class CollapseDetector {
 
  private:
   struct Streak {
-    int64_t len = 0, began = 0;      // at any severity
+    int64_t len = 0, began = 0;  // at any severity
     int64_t crit_len = 0, crit_began = 0;
     bool fired = false, crit_fired = false;
     std::vector<int64_t> experts;
@@ -86,7 +86,7 @@ class CollapseDetector {
     int64_t run = 0, run_began = 0;  // intervals in a row in which it holds
     int64_t calm = 0;                // intervals in a row in which it does not
     bool on = false;
-    int64_t began = -1;              // first step of the current `on` (-1 when off)
+    int64_t began = -1;  // first step of the current `on` (-1 when off)
     Change update(bool holds, int64_t step, int64_t window, int64_t exit_window);
   };
   struct LayerState {

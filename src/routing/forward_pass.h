@@ -11,12 +11,12 @@ namespace moescope {
 
 // Per-forward sums (added to the interval's RoutingTotals by the front end).
 struct ForwardSums {
-  double ent_sum = 0;      // sum over tokens of the normalised entropy (nats / ln E)
-  double top1_sum = 0;     // sum over tokens of the top-1 score
-  double logit_sq = 0;     // sum of squared logits
+  double ent_sum = 0;   // sum over tokens of the normalised entropy (nats / ln E)
+  double top1_sum = 0;  // sum over tokens of the top-1 score
+  double logit_sq = 0;  // sum of squared logits
   double logit_max = -1e30;
-  int64_t prob_tokens = 0; // tokens whose scores are in ent_sum, top1_sum
-  int64_t logit_n = 0;     // logits in logit_sq
+  int64_t prob_tokens = 0;  // tokens whose scores are in ent_sum, top1_sum
+  int64_t logit_n = 0;      // logits in logit_sq
 };
 
 // Adds to coact_EE [E * E], per token of ids_TK [T * K] (ids in [0, E), checked by the caller),

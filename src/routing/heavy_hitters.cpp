@@ -8,7 +8,8 @@
 namespace moescope {
 
 SpaceSaving::SpaceSaving(int64_t counters) : k_(counters) {
-  if (counters < 1) throw std::invalid_argument("Space-Saving sketch: needs at least 1 counter (got " + std::to_string(counters) + ")");
+  if (counters < 1)
+    throw std::invalid_argument("Space-Saving sketch: needs at least 1 counter (got " + std::to_string(counters) + ")");
   heap_.reserve(static_cast<size_t>(k_));
   pos_.reserve(static_cast<size_t>(k_) * 2);
 }
@@ -67,7 +68,8 @@ void SpaceSaving::add(int64_t item) {
 
 std::vector<SpaceSaving::Entry> SpaceSaving::top(int64_t n) const {
   std::vector<Entry> v = heap_;
-  std::sort(v.begin(), v.end(), [](const Entry& a, const Entry& b) { return a.count != b.count ? a.count > b.count : a.item < b.item; });
+  std::sort(v.begin(), v.end(),
+            [](const Entry& a, const Entry& b) { return a.count != b.count ? a.count > b.count : a.item < b.item; });
   if (n >= 0 && static_cast<size_t>(n) < v.size()) v.resize(static_cast<size_t>(n));
   return v;
 }

@@ -24,7 +24,6 @@ void pad(std::vector<int64_t>& v, size_t n) {
   if (v.size() != n) throw std::logic_error("routing interval: per-expert counts of the wrong size");
 }
 
-
 }  // namespace
 
 nlohmann::json spread_json(const CountSpread& s) {
@@ -44,13 +43,14 @@ void check_forward(const ForwardRouting& f, int64_t E, const std::string& where)
     fail("counts has " + std::to_string(f.counts.size()) + " entries for " + std::to_string(E) + " experts");
   if (!f.kept.empty() && static_cast<int64_t>(f.kept.size()) != E)
     fail("kept has " + std::to_string(f.kept.size()) + " entries for " + std::to_string(E) + " experts");
-  if (f.top_k < 1 || f.top_k > E) fail("top_k = " + std::to_string(f.top_k) + " is not in [1, " + std::to_string(E) + "]");
+  if (f.top_k < 1 || f.top_k > E)
+    fail("top_k = " + std::to_string(f.top_k) + " is not in [1, " + std::to_string(E) + "]");
   for (int64_t c : f.counts)
     if (c < 0) fail("a negative count");
   const int64_t slots = std::accumulate(f.counts.begin(), f.counts.end(), int64_t{0});
   if (slots != f.totals.tokens * f.top_k)
-    fail("counts sum to " + std::to_string(slots) + " slots, but " + std::to_string(f.totals.tokens) + " tokens x top_k " +
-         std::to_string(f.top_k) + " were routed");
+    fail("counts sum to " + std::to_string(slots) + " slots, but " + std::to_string(f.totals.tokens) +
+         " tokens x top_k " + std::to_string(f.top_k) + " were routed");
   if (!f.expert_TK.empty()) {
     if (static_cast<int64_t>(f.expert_TK.size()) != f.totals.tokens * f.top_k)
       fail("expert ids hold " + std::to_string(f.expert_TK.size()) + " entries for " + std::to_string(f.totals.tokens) +
@@ -89,12 +89,14 @@ void LayerInterval::end_step(const double* p) {
 }
 
 void LayerInterval::add_step_counts(const std::vector<int64_t>& c) {
-  if (static_cast<int64_t>(c.size()) != E_) throw std::invalid_argument("routing interval: step counts of the wrong size");
+  if (static_cast<int64_t>(c.size()) != E_)
+    throw std::invalid_argument("routing interval: step counts of the wrong size");
   step_hist.push_back(c);
 }
 
 void LayerInterval::add_coactivation(const std::vector<int64_t>& pairs) {
-  if (static_cast<int64_t>(pairs.size()) != E_ * E_) throw std::invalid_argument("routing interval: co-activation is not E x E");
+  if (static_cast<int64_t>(pairs.size()) != E_ * E_)
+    throw std::invalid_argument("routing interval: co-activation is not E x E");
   add_into(coact, pairs);
 }
 
@@ -104,9 +106,7 @@ double LayerInterval::maxvio_batch() const {
   return mv;
 }
 
-double LayerInterval::drop_rate() const {
-  return totals.assign ? double(totals.dropped) / double(totals.assign) : 0.0;
-}
+double LayerInterval::drop_rate() const { return totals.assign ? double(totals.dropped) / double(totals.assign) : 0.0; }
 
 double LayerInterval::router_entropy() const {
   return totals.prob_tokens ? totals.ent_sum / double(totals.prob_tokens) : 0.0;
@@ -116,14 +116,23 @@ nlohmann::json LayerInterval::record(int64_t L, const LoadMetrics& m, const std:
                                      const ScopeConfig& cfg, const std::string& status, bool gradients) const {
   const RoutingTotals& a = totals;
   const double per_forward = a.forwards ? 1.0 / double(a.forwards) : 0.0;
-  nlohmann::json j{{f::kLayer, L}, {f::kCounts, counts}, {f::kLoad, m.load}, {f::kEntropyNorm, m.entropy_norm},
-                   {f::kNEff, m.n_eff}, {"cv", m.cv}, {"min_max_ratio", m.min_max_ratio},
-                   {f::kMaxVioBatch, maxvio_batch()}, {f::kDead, m.dead},
-                   {f::kStarved, load_judged(m, cfg.min_expert_slots) ? starved_experts(m, cfg.starved_ratio) : std::vector<int64_t>{}}, {f::kMaxTokenShare, m.max_token_share},
+  nlohmann::json j{{f::kLayer, L},
+                   {f::kCounts, counts},
+                   {f::kLoad, m.load},
+                   {f::kEntropyNorm, m.entropy_norm},
+                   {f::kNEff, m.n_eff},
+                   {"cv", m.cv},
+                   {"min_max_ratio", m.min_max_ratio},
+                   {f::kMaxVioBatch, maxvio_batch()},
+                   {f::kDead, m.dead},
+                   {f::kStarved, load_judged(m, cfg.min_expert_slots) ? starved_experts(m, cfg.starved_ratio)
+                                                                      : std::vector<int64_t>{}},
+                   {f::kMaxTokenShare, m.max_token_share},
                    {f::kTokensPerExpert, spread_json(m.spread)},
                    {f::kDropRate, drop_rate()},
                    {"bias_intervention", a.assign ? double(a.bias_changed) / double(a.assign) : 0.0},
-                   {"balance_loss", a.switch_loss * per_forward}, {"seq_balance_loss", a.seq_loss * per_forward},
+                   {"balance_loss", a.switch_loss * per_forward},
+                   {"seq_balance_loss", a.seq_loss * per_forward},
                    {"z_loss", a.z_loss * per_forward},
                    {f::kStatus, status}};
   if (a.prob_tokens > 0 || a.tokens == 0) {
@@ -221,7 +230,8 @@ void unpack_intervals(const IntervalPack& p, std::vector<LayerInterval>& layers,
       a.coact.clear();
     }
   }
-  if (pi != p.ints.data() + p.ints.size() || ps != p.sums.data() + p.sums.size() || pm != p.maxes.data() + p.maxes.size())
+  if (pi != p.ints.data() + p.ints.size() || ps != p.sums.data() + p.sums.size() ||
+      pm != p.maxes.data() + p.maxes.size())
     throw std::logic_error("routing interval: a reduced pack of the wrong size");
 }
 

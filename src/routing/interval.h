@@ -20,20 +20,20 @@
 namespace moescope {
 
 // X(type, name, reduction, help): reduction is kSum (added over forwards and ranks) or kMax.
-#define MOESCOPE_ROUTING_TOTALS(X)                                                                    \
-  X(int64_t, assign, kSum, "slots chosen: tokens x K")                                               \
-  X(int64_t, dropped, kSum, "slots dropped by the capacity")                                         \
-  X(int64_t, bias_changed, kSum, "slots whose expert the balancing bias changed")                   \
-  X(int64_t, tokens, kSum, "tokens routed")                                                          \
-  X(int64_t, forwards, kSum, "forwards (micro-batches) observed")                                    \
-  X(int64_t, logit_n, kSum, "router logits summed in logit_sq (0: none seen)")                        \
-  X(int64_t, prob_tokens, kSum, "tokens whose router probabilities are in ent_sum, top1_sum")          \
-  X(double, ent_sum, kSum, "sum over tokens of the normalised entropy of the router distribution")  \
-  X(double, top1_sum, kSum, "sum over tokens of the top-1 router score")                            \
-  X(double, logit_sq, kSum, "sum of squared router logits")                                          \
-  X(double, switch_loss, kSum, "sum over forwards of the switch balance loss")                      \
-  X(double, seq_loss, kSum, "sum over forwards of the sequence-wise balance loss")                  \
-  X(double, z_loss, kSum, "sum over forwards of the router z-loss")                                  \
+#define MOESCOPE_ROUTING_TOTALS(X)                                                                 \
+  X(int64_t, assign, kSum, "slots chosen: tokens x K")                                             \
+  X(int64_t, dropped, kSum, "slots dropped by the capacity")                                       \
+  X(int64_t, bias_changed, kSum, "slots whose expert the balancing bias changed")                  \
+  X(int64_t, tokens, kSum, "tokens routed")                                                        \
+  X(int64_t, forwards, kSum, "forwards (micro-batches) observed")                                  \
+  X(int64_t, logit_n, kSum, "router logits summed in logit_sq (0: none seen)")                     \
+  X(int64_t, prob_tokens, kSum, "tokens whose router probabilities are in ent_sum, top1_sum")      \
+  X(double, ent_sum, kSum, "sum over tokens of the normalised entropy of the router distribution") \
+  X(double, top1_sum, kSum, "sum over tokens of the top-1 router score")                           \
+  X(double, logit_sq, kSum, "sum of squared router logits")                                        \
+  X(double, switch_loss, kSum, "sum over forwards of the switch balance loss")                     \
+  X(double, seq_loss, kSum, "sum over forwards of the sequence-wise balance loss")                 \
+  X(double, z_loss, kSum, "sum over forwards of the router z-loss")                                \
   X(double, logit_max, kMax, "largest router logit")
 
 enum class Reduction { kSum, kMax };
@@ -107,13 +107,13 @@ class LayerInterval {
   int64_t n_experts() const { return E_; }
 
   // State (read by the adapters; the packing below keeps it consistent across ranks).
-  std::vector<int64_t> counts, kept, step_counts;   // [E] (empty before the first forward)
-  std::vector<std::vector<int64_t>> step_hist;      // each ended step's counts
-  std::vector<int64_t> coact;                       // [E * E] when sampled (else empty)
+  std::vector<int64_t> counts, kept, step_counts;  // [E] (empty before the first forward)
+  std::vector<std::vector<int64_t>> step_hist;     // each ended step's counts
+  std::vector<int64_t> coact;                      // [E * E] when sampled (else empty)
   RoutingTotals totals;
-  std::vector<double> bias_sum, bias_lo, bias_hi;   // the bias after each step of the interval
+  std::vector<double> bias_sum, bias_lo, bias_hi;  // the bias after each step of the interval
   int64_t bias_steps = 0;
-  double router_grad = 0;                           // set by the trainer's adapter
+  double router_grad = 0;  // set by the trainer's adapter
   std::vector<double> expert_grad;
 
  private:

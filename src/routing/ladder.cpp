@@ -51,7 +51,8 @@ const Rung* rung_of(const std::string& action) {
 }
 
 // The rung's action for this interval, if it has something to do.
-std::optional<LadderAction> rung_action(const Rung& r, const RouterKnobs& k, const LoadMetrics& m, const ScopeConfig& cfg) {
+std::optional<LadderAction> rung_action(const Rung& r, const RouterKnobs& k, const LoadMetrics& m,
+                                        const ScopeConfig& cfg) {
   LadderAction a;
   a.action = r.action;
   if (r.kind == RungKind::kReinit) {
@@ -73,7 +74,8 @@ std::optional<LadderAction> rung_action(const Rung& r, const RouterKnobs& k, con
 
 nlohmann::json LadderAction::event(int64_t step, int64_t layer) const {
   namespace f = log_field;
-  nlohmann::json ev{{f::kSchema, 1}, {f::kType, f::kRemediation}, {f::kStep, step}, {f::kLayer, layer}, {f::kAction, action}};
+  nlohmann::json ev{
+      {f::kSchema, 1}, {f::kType, f::kRemediation}, {f::kStep, step}, {f::kLayer, layer}, {f::kAction, action}};
   if (reinit) {
     ev.update({{"experts", experts}, {"from_expert", from_expert}});
     return ev;
@@ -85,8 +87,8 @@ nlohmann::json LadderAction::event(int64_t step, int64_t layer) const {
 }
 
 bool ladder_unhealthy(const CollapseDetector& d, int64_t L, bool bias_balance, const ScopeConfig& cfg) {
-  return d.collapsed(L) || d.streak(L, "starved_experts") >= cfg.window || d.streak(L, "high_drop_rate") >= cfg.window ||
-         (!bias_balance && d.streak(L, "high_maxvio") >= cfg.window);
+  return d.collapsed(L) || d.streak(L, "starved_experts") >= cfg.window ||
+         d.streak(L, "high_drop_rate") >= cfg.window || (!bias_balance && d.streak(L, "high_maxvio") >= cfg.window);
 }
 
 std::optional<LadderAction> Ladder::decide(int64_t layer, bool unhealthy, const RouterKnobs& k, const LoadMetrics& m,
@@ -142,7 +144,8 @@ std::vector<std::pair<Knob, double>> Ladder::replay_interval(int64_t layer, cons
     const Rung* r = rung_of(action);
     if (!r)
       throw std::runtime_error("run log: unknown remediation action '" + action + "' at step " +
-                               std::to_string(ev.value(log_field::kStep, int64_t{-1})) + " (written by a newer moescope?)");
+                               std::to_string(ev.value(log_field::kStep, int64_t{-1})) +
+                               " (written by a newer moescope?)");
     // reinit: the checkpoint holds the weights.
     if (knob_values && r->kind != RungKind::kReinit) knobs.emplace_back(r->knob, ev.at(log_field::kTo).get<double>());
     if (!tuning) s.next_rung = static_cast<int>((r - kLadder + 1) % kRungs);

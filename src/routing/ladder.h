@@ -20,8 +20,8 @@
 
 namespace moescope {
 
-inline constexpr double kMinBiasRate = 1e-4;      // bias_rate_tune never goes below this
-inline constexpr double kMinRouterLrMult = 1.0;   // router_lr never goes below the model's lr
+inline constexpr double kMinBiasRate = 1e-4;     // bias_rate_tune never goes below this
+inline constexpr double kMinRouterLrMult = 1.0;  // router_lr never goes below the model's lr
 
 // One decision. A knob decision sets `knob` from `from` to `to`; a re-initialisation
 // (reinit == true) copies expert `from_expert` (perturbed) over `experts`.

@@ -16,19 +16,19 @@ struct CountSpread {
 CountSpread count_spread(std::vector<int64_t> counts);
 
 struct LoadMetrics {
-  std::vector<double> load;  // per-expert share of routed slots (sums to 1; all 0 if no slots)
-  double entropy_norm = 0;   // H(load) / ln E, in [0, 1]  (H uses 0 ln 0 = 0)
-  double n_eff = 0;          // exp(H(load)), in [1, E]
-  double cv = 0;             // std(load) / mean(load), population std
-  double min_max_ratio = 0;  // min_i load_i / max_i load_i
-  double maxvio = 0;         // (max_i c_i - mean c) / mean c
-  double max_share = 0;      // max_i load_i, a share of slots (at most 1/K of the tokens' choices)
+  std::vector<double> load;    // per-expert share of routed slots (sums to 1; all 0 if no slots)
+  double entropy_norm = 0;     // H(load) / ln E, in [0, 1]  (H uses 0 ln 0 = 0)
+  double n_eff = 0;            // exp(H(load)), in [1, E]
+  double cv = 0;               // std(load) / mean(load), population std
+  double min_max_ratio = 0;    // min_i load_i / max_i load_i
+  double maxvio = 0;           // (max_i c_i - mean c) / mean c
+  double max_share = 0;        // max_i load_i, a share of slots (at most 1/K of the tokens' choices)
   double max_token_share = 0;  // max_i c_i / tokens = K * max_share: share of tokens choosing the busiest expert
-  int64_t argmax = -1;       // the busiest expert
-  int64_t top_k = 1;         // K: slots per token
-  std::vector<int64_t> dead; // experts with c_i = 0
-  int64_t total = 0;         // sum of counts
-  CountSpread spread;        // tokens per expert
+  int64_t argmax = -1;         // the busiest expert
+  int64_t top_k = 1;           // K: slots per token
+  std::vector<int64_t> dead;   // experts with c_i = 0
+  int64_t total = 0;           // sum of counts
+  CountSpread spread;          // tokens per expert
 };
 
 LoadMetrics load_metrics(const std::vector<int64_t>& counts, int64_t top_k = 1);

@@ -16,12 +16,14 @@ void spread_to_tensorboard(TfEventsWriter& tb, const std::string& prefix, const 
 }
 }  // namespace
 
-RoutingLog::RoutingLog(std::vector<RoutingLayer> layers, const ScopeConfig& cfg, const std::string& run_dir, bool writer)
+RoutingLog::RoutingLog(std::vector<RoutingLayer> layers, const ScopeConfig& cfg, const std::string& run_dir,
+                       bool writer)
     : layers_(std::move(layers)), cfg_(cfg), run_dir_(run_dir), writer_(writer), detector_(cfg) {
   for (const auto& l : layers_)
     if (l.experts < 1 || l.top_k < 1 || l.top_k > l.experts)
-      throw std::invalid_argument("routing log: layer " + std::to_string(l.layer) + " has " + std::to_string(l.experts) +
-                                  " experts and top_k " + std::to_string(l.top_k) + " (need 1 <= top_k <= experts)");
+      throw std::invalid_argument("routing log: layer " + std::to_string(l.layer) + " has " +
+                                  std::to_string(l.experts) + " experts and top_k " + std::to_string(l.top_k) +
+                                  " (need 1 <= top_k <= experts)");
   if (!writer_) return;
   alerts_ = std::make_unique<JsonlWriter>(alerts_path(run_dir_), true);
   if (cfg_.tensorboard) tb_ = std::make_unique<TfEventsWriter>(tensorboard_dir(run_dir_));
@@ -42,7 +44,8 @@ void RoutingLog::layer_to_tensorboard(int64_t step, const RoutingLayer& l, const
   tb_->add_scalar(p + "n_eff", float(m.n_eff), step);
   tb_->add_scalar(p + "maxvio_batch", float(j[f::kMaxVioBatch].get<double>()), step);
   tb_->add_scalar(p + "drop_rate", float(j[f::kDropRate].get<double>()), step);
-  if (j.contains(f::kRouterEntropy)) tb_->add_scalar(p + "router_entropy", float(j[f::kRouterEntropy].get<double>()), step);
+  if (j.contains(f::kRouterEntropy))
+    tb_->add_scalar(p + "router_entropy", float(j[f::kRouterEntropy].get<double>()), step);
   if (j.contains("bias_std")) tb_->add_scalar(p + "bias_std", float(j["bias_std"].get<double>()), step);
   tb_->add_scalar(p + "status_level", float(status_level(j[f::kStatus].get<std::string>())), step);
   spread_to_tensorboard(*tb_, p + "tokens_per_expert/", m.spread, step);
@@ -58,8 +61,8 @@ void RoutingLog::layer_to_tensorboard(int64_t step, const RoutingLayer& l, const
 }
 
 std::vector<RoutingLog::LayerOutcome> RoutingLog::log(int64_t step, const std::vector<LayerInterval>& acc,
-                                                       const std::vector<std::vector<double>>& live_bias, bool gradients,
-                                                       nlohmann::json& rec) {
+                                                      const std::vector<std::vector<double>>& live_bias, bool gradients,
+                                                      nlohmann::json& rec) {
   if (acc.size() != layers_.size())
     throw std::invalid_argument("routing log: " + std::to_string(acc.size()) + " layers' intervals for " +
                                 std::to_string(layers_.size()) + " MoE layers");
@@ -78,7 +81,8 @@ std::vector<RoutingLog::LayerOutcome> RoutingLog::log(int64_t step, const std::v
     mv_max = std::max(mv_max, o.maxvio_batch);
     mv_mean += o.maxvio_batch / double(layers_.size());
     o.alerts = detector_.observe(step, L, o.m, {o.maxvio_batch, a.drop_rate()});
-    nlohmann::json j = a.record(L, o.m, i < live_bias.size() ? live_bias[i] : no_bias, cfg_, detector_.status(L), gradients);
+    nlohmann::json j =
+        a.record(L, o.m, i < live_bias.size() ? live_bias[i] : no_bias, cfg_, detector_.status(L), gradients);
     for (const auto& al : o.alerts)
       if (alerts_) alerts_->write(al.to_json());
     if (tb_) layer_to_tensorboard(step, layers_[i], a.counts, o.m, j);
@@ -87,8 +91,8 @@ std::vector<RoutingLog::LayerOutcome> RoutingLog::log(int64_t step, const std::v
   rec[f::kMoe] = layers;
   if (!layers_.empty()) {
     const auto spread = count_spread(all_counts);
-    rec[f::kMoeSummary] = {{f::kTokensPerExpert, spread_json(spread)}, {f::kMaxVioBatchMax, mv_max},
-                           {"maxvio_batch_mean", mv_mean}};
+    rec[f::kMoeSummary] = {
+        {f::kTokensPerExpert, spread_json(spread)}, {f::kMaxVioBatchMax, mv_max}, {"maxvio_batch_mean", mv_mean}};
     if (tb_) {
       spread_to_tensorboard(*tb_, "moe/all/tokens_per_expert/", spread, step);
       tb_->add_scalar("moe/all/maxvio_batch_max", float(mv_max), step);
@@ -106,8 +110,12 @@ void RoutingLog::log_eval(int64_t step, const std::vector<std::vector<int64_t>>&
     auto m = load_metrics(i < counts.size() ? counts[i] : none, layers_[i].top_k);
     mv_max = std::max(mv_max, m.maxvio);
     mv_mean += m.maxvio / double(layers_.size());
-    layers.push_back({{f::kLayer, layers_[i].layer}, {f::kMaxVioGlobal, m.maxvio}, {f::kEntropyNorm, m.entropy_norm},
-                      {f::kNEff, m.n_eff}, {f::kLoad, m.load}, {f::kTokensPerExpert, spread_json(m.spread)}});
+    layers.push_back({{f::kLayer, layers_[i].layer},
+                      {f::kMaxVioGlobal, m.maxvio},
+                      {f::kEntropyNorm, m.entropy_norm},
+                      {f::kNEff, m.n_eff},
+                      {f::kLoad, m.load},
+                      {f::kTokensPerExpert, spread_json(m.spread)}});
     if (tb_) tb_->add_scalar("moe/layer" + std::to_string(layers_[i].layer) + "/maxvio_global", float(m.maxvio), step);
   }
   rec[f::kMoe] = layers;

@@ -58,8 +58,8 @@ class RoutingLog {
   bool writer() const { return writer_; }
 
  private:
-  void layer_to_tensorboard(int64_t step, const RoutingLayer& l, const std::vector<int64_t>& counts, const LoadMetrics& m,
-                            const nlohmann::json& j);
+  void layer_to_tensorboard(int64_t step, const RoutingLayer& l, const std::vector<int64_t>& counts,
+                            const LoadMetrics& m, const nlohmann::json& j);
   std::vector<RoutingLayer> layers_;
   ScopeConfig cfg_;
   std::string run_dir_;

@@ -16,15 +16,16 @@ nlohmann::json spread_json(const CountSpread& s) {
 }
 }  // namespace
 
-RoutingProfile::RoutingProfile(std::vector<ProfileLayer> layers, std::vector<std::string> corpora, int64_t token_counters)
+RoutingProfile::RoutingProfile(std::vector<ProfileLayer> layers, std::vector<std::string> corpora,
+                               int64_t token_counters)
     : layers_(std::move(layers)), corpora_(std::move(corpora)) {
   if (token_counters < 1) throw std::invalid_argument("routing profile: token_counters must be at least 1");
   if (corpora_.empty()) throw std::invalid_argument("routing profile: no corpus");
   tokens_.assign(corpora_.size(), 0);
   for (const auto& l : layers_) {
     if (l.experts < 1 || l.top_k < 1 || l.top_k > l.experts)
-      throw std::invalid_argument("routing profile: layer " + std::to_string(l.layer) + " has E = " +
-                                  std::to_string(l.experts) + ", K = " + std::to_string(l.top_k));
+      throw std::invalid_argument("routing profile: layer " + std::to_string(l.layer) +
+                                  " has E = " + std::to_string(l.experts) + ", K = " + std::to_string(l.top_k));
     counts_.emplace_back(corpora_.size(), std::vector<int64_t>(l.experts, 0));
     token_counts_.emplace_back(static_cast<size_t>(l.experts), SpaceSaving(token_counters));
   }
@@ -92,23 +93,39 @@ nlohmann::json RoutingProfile::to_json(const std::string& model, int64_t top_tok
       const auto v = token_counts_[i][e].top(std::max<int64_t>(0, top_tokens));
       nlohmann::json list = nlohmann::json::array();
       for (const auto& t : v)
-        list.push_back({{pf::kId, t.item}, {pf::kText, decode ? decode(t.item) : std::string()}, {pf::kCount, t.count},
-                        {pf::kCountError, t.error}, {pf::kShare, total[e] ? double(t.count) / double(total[e]) : 0.0}});
+        list.push_back({{pf::kId, t.item},
+                        {pf::kText, decode ? decode(t.item) : std::string()},
+                        {pf::kCount, t.count},
+                        {pf::kCountError, t.error},
+                        {pf::kShare, total[e] ? double(t.count) / double(total[e]) : 0.0}});
       top.push_back(list);
     }
-    layers.push_back({{pf::kLayer, L.layer}, {pf::kExperts, L.experts}, {pf::kTopK, L.top_k}, {pf::kCounts, total},
-                      {pf::kCorpusCounts, counts_[i]}, {pf::kCorpusShare, sp.share_CE}, {pf::kDead, m.dead},
-                      {pf::kEntropyNorm, m.entropy_norm}, {pf::kNEff, m.n_eff}, {pf::kMaxVioGlobal, m.maxvio},
-                      {pf::kTokensPerExpert, spread_json(m.spread)}, {pf::kSpecialisation, spec},
-                      {pf::kPreferredCorpus, sp.preferred}, {pf::kTopTokens, top}});
+    layers.push_back({{pf::kLayer, L.layer},
+                      {pf::kExperts, L.experts},
+                      {pf::kTopK, L.top_k},
+                      {pf::kCounts, total},
+                      {pf::kCorpusCounts, counts_[i]},
+                      {pf::kCorpusShare, sp.share_CE},
+                      {pf::kDead, m.dead},
+                      {pf::kEntropyNorm, m.entropy_norm},
+                      {pf::kNEff, m.n_eff},
+                      {pf::kMaxVioGlobal, m.maxvio},
+                      {pf::kTokensPerExpert, spread_json(m.spread)},
+                      {pf::kSpecialisation, spec},
+                      {pf::kPreferredCorpus, sp.preferred},
+                      {pf::kTopTokens, top}});
   }
   j[pf::kLayers] = layers;
   j[pf::kTokensPerExpert] = spread_json(count_spread(pooled));
   nlohmann::json agree = nlohmann::json::array();
   for (size_t i = 0; i + 1 < layers_.size(); ++i) {
     const RoutingAgreement a = routing_agreement(pairs_[i], layers_[i].experts, layers_[i + 1].experts);
-    agree.push_back({{pf::kFrom, layers_[i].layer}, {pf::kTo, layers_[i + 1].layer}, {pf::kMi, a.mi}, {pf::kNmi, a.nmi},
-                     {pf::kHFrom, a.h_from}, {pf::kHTo, a.h_to}});
+    agree.push_back({{pf::kFrom, layers_[i].layer},
+                     {pf::kTo, layers_[i + 1].layer},
+                     {pf::kMi, a.mi},
+                     {pf::kNmi, a.nmi},
+                     {pf::kHFrom, a.h_from},
+                     {pf::kHTo, a.h_to}});
   }
   j[pf::kAgreement] = agree;
   return j;

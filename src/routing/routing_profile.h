@@ -17,9 +17,9 @@
 namespace moescope {
 
 struct ProfileLayer {
-  int64_t layer = 0;     // transformer layer index
-  int64_t experts = 0;   // E routed experts
-  int64_t top_k = 1;     // K
+  int64_t layer = 0;    // transformer layer index
+  int64_t experts = 0;  // E routed experts
+  int64_t top_k = 1;    // K
 };
 
 class RoutingProfile {
@@ -49,10 +49,10 @@ class RoutingProfile {
  private:
   std::vector<ProfileLayer> layers_;
   std::vector<std::string> corpora_;
-  std::vector<int64_t> tokens_;                                      // per corpus
-  std::vector<std::vector<std::vector<int64_t>>> counts_;            // [layer][corpus][E]
-  std::vector<std::vector<SpaceSaving>> token_counts_;                // [layer][E]: tokens of its slots
-  std::vector<std::vector<int64_t>> pairs_;                          // [layer i, i+1]: [E_i * E_i+1]
+  std::vector<int64_t> tokens_;                            // per corpus
+  std::vector<std::vector<std::vector<int64_t>>> counts_;  // [layer][corpus][E]
+  std::vector<std::vector<SpaceSaving>> token_counts_;     // [layer][E]: tokens of its slots
+  std::vector<std::vector<int64_t>> pairs_;                // [layer i, i+1]: [E_i * E_i+1]
 };
 
 }  // namespace moescope

@@ -45,7 +45,8 @@ nlohmann::json health_table(const nlohmann::json& rec, const std::map<int, doubl
       if (l.contains(f::kTokensPerExpert) && l[f::kTokensPerExpert].is_object())
         for (const char* q : {"p50", "p90", "p99", "min", "max", "cv"}) tpe[q] = number(l[f::kTokensPerExpert], q);
       row[f::kTokensPerExpert] = tpe;
-      row[f::kStatus] = l.contains(f::kStatus) && l[f::kStatus].is_string() ? l[f::kStatus].get<std::string>() : "unknown";
+      row[f::kStatus] =
+          l.contains(f::kStatus) && l[f::kStatus].is_string() ? l[f::kStatus].get<std::string>() : "unknown";
       rows.push_back(row);
     }
   }
@@ -75,7 +76,8 @@ HealthTable read_health_table(const std::string& path, int64_t step) {
     }
   }
   if (t.step < 0)
-    throw std::runtime_error(path + ": no routing metrics" + (step >= 0 ? " at or before step " + std::to_string(step) : std::string()) +
+    throw std::runtime_error(path + ": no routing metrics" +
+                             (step >= 0 ? " at or before step " + std::to_string(step) : std::string()) +
                              " (was the run trained with scope.enabled=true and MoE layers?)");
   return t;
 }
@@ -88,8 +90,8 @@ std::string HealthTable::render() const {
   std::ostringstream o;
   char line[256];
   o << "step " << step << "\n";
-  std::snprintf(line, sizeof line, "%-6s %8s %7s %8s %9s %7s %-14s %-22s %s\n", "layer", "entropy", "N_eff", "MaxVio", "drop",
-                "starved", "dead", "tokens/expert p50/p99", "status");
+  std::snprintf(line, sizeof line, "%-6s %8s %7s %8s %9s %7s %-14s %-22s %s\n", "layer", "entropy", "N_eff", "MaxVio",
+                "drop", "starved", "dead", "tokens/expert p50/p99", "status");
   o << line;
   const nlohmann::json rows = health_table({{f::kMoe, layers}}, {})["layers"];
   for (const auto& row : rows) {
@@ -99,7 +101,8 @@ std::string HealthTable::render() const {
     std::string tpe = "-";
     if (row[f::kTokensPerExpert].is_object()) {
       char b[64];
-      std::snprintf(b, sizeof b, "%.0f/%.0f", num(row[f::kTokensPerExpert], "p50"), num(row[f::kTokensPerExpert], "p99"));
+      std::snprintf(b, sizeof b, "%.0f/%.0f", num(row[f::kTokensPerExpert], "p50"),
+                    num(row[f::kTokensPerExpert], "p99"));
       tpe = b;
     }
     std::snprintf(line, sizeof line, "%-6lld %8.3f %7.2f %8.3f %8.2f%% %7zu %-14s %-22s %s\n",
@@ -110,7 +113,8 @@ std::string HealthTable::render() const {
   }
   if (summary.is_object() && summary.contains("tokens_per_expert") && summary["tokens_per_expert"].is_object()) {
     const auto& t = summary["tokens_per_expert"];
-    std::snprintf(line, sizeof line, "all layers: tokens/expert p50 %.0f p90 %.0f p99 %.0f min %.0f max %.0f CV %.3f; MaxVio max %.3f\n",
+    std::snprintf(line, sizeof line,
+                  "all layers: tokens/expert p50 %.0f p90 %.0f p99 %.0f min %.0f max %.0f CV %.3f; MaxVio max %.3f\n",
                   num(t, "p50"), num(t, "p90"), num(t, "p99"), num(t, "min"), num(t, "max"), num(t, "cv"),
                   num(summary, f::kMaxVioBatchMax));
     o << line;

@@ -14,8 +14,8 @@ inline constexpr const char* kStep = "step";
 inline constexpr const char* kTrain = "train";
 inline constexpr const char* kEval = "eval";
 inline constexpr const char* kRemediation = "remediation";
-inline constexpr const char* kCompress = "compress";                  // one per compression iteration
-inline constexpr const char* kCompressSummary = "compress_summary";   // the last record of a compression
+inline constexpr const char* kCompress = "compress";                 // one per compression iteration
+inline constexpr const char* kCompressSummary = "compress_summary";  // the last record of a compression
 // A compress record's per-bank entries ("group": the bank's name).
 inline constexpr const char* kGroups = "groups";
 inline constexpr const char* kGroup = "group";

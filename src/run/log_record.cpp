@@ -26,7 +26,8 @@ const nlohmann::json* find(const nlohmann::json& rec, const char* key) {
 
 std::string log_where(const std::string& path, size_t line) { return line ? path + ":" + std::to_string(line) : path; }
 
-std::string field_type_error(const std::string& where, const std::string& key, const char* expected, const nlohmann::json& got) {
+std::string field_type_error(const std::string& where, const std::string& key, const char* expected,
+                             const nlohmann::json& got) {
   return where + ": field '" + key + "' must be " + expected + ", got " + got.type_name() + " " + excerpt(got);
 }
 

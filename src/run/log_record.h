@@ -20,7 +20,8 @@ std::string log_where(const std::string& path, size_t line);
 
 // The message for field `key` of the record at `where` holding `got` instead of `expected`
 // ("an integer", "a number", "a string", "an array", "an object").
-std::string field_type_error(const std::string& where, const std::string& key, const char* expected, const nlohmann::json& got);
+std::string field_type_error(const std::string& where, const std::string& key, const char* expected,
+                             const nlohmann::json& got);
 
 // Throws std::runtime_error(field_type_error(...)) when `rec` (an object) has `key` and it is
 // not of the type; returns nullopt when the key is absent.

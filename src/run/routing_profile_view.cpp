@@ -51,8 +51,9 @@ void check_routing_profile(const nlohmann::json& j, const std::string& where) {
   if (!j.is_object()) bad(where, "the file", "is not a JSON object");
   const auto& v = need(j, pf::kVersionKey, where, "", &nlohmann::json::is_number_integer, "an integer");
   if (v.get<int64_t>() != pf::kVersion)
-    bad(where, pf::kVersionKey, std::to_string(v.get<int64_t>()) + " is not supported (this moescope reads version " +
-                                    std::to_string(pf::kVersion) + ")");
+    bad(where, pf::kVersionKey,
+        std::to_string(v.get<int64_t>()) + " is not supported (this moescope reads version " +
+            std::to_string(pf::kVersion) + ")");
   const auto& corpora = need(j, pf::kCorpora, where, "", &nlohmann::json::is_array, "an array");
   for (const auto& c : corpora) {
     if (!c.is_object()) bad(where, "corpora[]", "is not an object");
@@ -73,10 +74,12 @@ void check_routing_profile(const nlohmann::json& j, const std::string& where) {
     }
     for (const char* k : {pf::kCorpusCounts, pf::kCorpusShare}) {
       const auto& a = need(l, k, where, p, &nlohmann::json::is_array, "an array");
-      if (a.size() != corpora.size()) bad(where, p + k, "has " + std::to_string(a.size()) + " rows for " +
-                                                            std::to_string(corpora.size()) + " corpora");
+      if (a.size() != corpora.size())
+        bad(where, p + k,
+            "has " + std::to_string(a.size()) + " rows for " + std::to_string(corpora.size()) + " corpora");
       for (const auto& row : a) {
-        if (!row.is_array() || static_cast<int64_t>(row.size()) != E) bad(where, p + k, "has a row that is not " + std::to_string(E) + " numbers");
+        if (!row.is_array() || static_cast<int64_t>(row.size()) != E)
+          bad(where, p + k, "has a row that is not " + std::to_string(E) + " numbers");
         numbers(row, where, p + k);
       }
     }
@@ -94,7 +97,8 @@ void check_routing_profile(const nlohmann::json& j, const std::string& where) {
   const auto& agree = need(j, pf::kAgreement, where, "", &nlohmann::json::is_array, "an array");
   for (const auto& a : agree) {
     if (!a.is_object()) bad(where, "agreement[]", "is not an object");
-    for (const char* k : {pf::kFrom, pf::kTo}) need(a, k, where, "agreement[].", &nlohmann::json::is_number_integer, "an integer");
+    for (const char* k : {pf::kFrom, pf::kTo})
+      need(a, k, where, "agreement[].", &nlohmann::json::is_number_integer, "an integer");
     for (const char* k : {pf::kMi, pf::kNmi}) need(a, k, where, "agreement[].", &nlohmann::json::is_number, "a number");
   }
 }
@@ -120,28 +124,33 @@ std::string render_routing_profile(const nlohmann::json& j, int tokens_per_exper
   o << "\n";
   if (j.contains(pf::kTokensPerExpert) && j[pf::kTokensPerExpert].is_object()) {
     const auto& t = j[pf::kTokensPerExpert];
-    std::snprintf(line, sizeof line, "tokens/expert, all layers: p50 %.0f p90 %.0f p99 %.0f min %.0f max %.0f CV %.3f\n",
-                  num(t, "p50"), num(t, "p90"), num(t, "p99"), num(t, "min"), num(t, "max"), num(t, "cv"));
+    std::snprintf(line, sizeof line,
+                  "tokens/expert, all layers: p50 %.0f p90 %.0f p99 %.0f min %.0f max %.0f CV %.3f\n", num(t, "p50"),
+                  num(t, "p90"), num(t, "p99"), num(t, "min"), num(t, "max"), num(t, "cv"));
     o << line;
   }
-  std::snprintf(line, sizeof line, "%-6s %8s %7s %8s %-30s %s\n", "layer", "entropy", "N_eff", "MaxVio", "tokens/expert p50/p90/p99 CV",
-                "dead (no token of the corpus)");
+  std::snprintf(line, sizeof line, "%-6s %8s %7s %8s %-30s %s\n", "layer", "entropy", "N_eff", "MaxVio",
+                "tokens/expert p50/p90/p99 CV", "dead (no token of the corpus)");
   o << line;
   for (const auto& l : j[pf::kLayers]) {
-    const auto& t = l.contains(pf::kTokensPerExpert) && l[pf::kTokensPerExpert].is_object() ? l[pf::kTokensPerExpert] : nlohmann::json::object();
+    const auto& t = l.contains(pf::kTokensPerExpert) && l[pf::kTokensPerExpert].is_object() ? l[pf::kTokensPerExpert]
+                                                                                            : nlohmann::json::object();
     char tpe[64];
     std::snprintf(tpe, sizeof tpe, "%.0f/%.0f/%.0f %.3f", num(t, "p50"), num(t, "p90"), num(t, "p99"), num(t, "cv"));
     std::string dead;
     for (const auto& d : l[pf::kDead]) dead += (dead.empty() ? "" : ",") + std::to_string(d.get<int64_t>());
-    std::snprintf(line, sizeof line, "%-6lld %8.3f %7.2f %8.3f %-30s %s\n", static_cast<long long>(l[pf::kLayer].get<int64_t>()),
-                  num(l, pf::kEntropyNorm), num(l, pf::kNEff), num(l, pf::kMaxVioGlobal), tpe, dead.empty() ? "-" : dead.c_str());
+    std::snprintf(line, sizeof line, "%-6lld %8.3f %7.2f %8.3f %-30s %s\n",
+                  static_cast<long long>(l[pf::kLayer].get<int64_t>()), num(l, pf::kEntropyNorm), num(l, pf::kNEff),
+                  num(l, pf::kMaxVioGlobal), tpe, dead.empty() ? "-" : dead.c_str());
     o << line;
   }
   if (!j[pf::kAgreement].empty()) {
     o << "layer-to-layer routing agreement (mutual information of the chosen experts):\n";
     for (const auto& a : j[pf::kAgreement]) {
-      std::snprintf(line, sizeof line, "  layer %lld -> %lld: MI %.4f nats, NMI %.4f\n", static_cast<long long>(a[pf::kFrom].get<int64_t>()),
-                    static_cast<long long>(a[pf::kTo].get<int64_t>()), a[pf::kMi].get<double>(), a[pf::kNmi].get<double>());
+      std::snprintf(line, sizeof line, "  layer %lld -> %lld: MI %.4f nats, NMI %.4f\n",
+                    static_cast<long long>(a[pf::kFrom].get<int64_t>()),
+                    static_cast<long long>(a[pf::kTo].get<int64_t>()), a[pf::kMi].get<double>(),
+                    a[pf::kNmi].get<double>());
       o << line;
     }
   }
@@ -151,7 +160,9 @@ std::string render_routing_profile(const nlohmann::json& j, int tokens_per_exper
       std::vector<std::pair<double, size_t>> s;
       for (size_t e = 0; e < l[pf::kSpecialisation].size(); ++e)
         if (l[pf::kSpecialisation][e].is_number()) s.push_back({l[pf::kSpecialisation][e].get<double>(), e});
-      std::sort(s.begin(), s.end(), [](const auto& a, const auto& b) { return a.first != b.first ? a.first > b.first : a.second < b.second; });
+      std::sort(s.begin(), s.end(), [](const auto& a, const auto& b) {
+        return a.first != b.first ? a.first > b.first : a.second < b.second;
+      });
       o << "  layer " << l[pf::kLayer].get<int64_t>() << ":";
       for (size_t r = 0; r < std::min<size_t>(3, s.size()); ++r) {
         const size_t e = s[r].second;

@@ -61,7 +61,8 @@ ChunkInput chunk_input(const CorpusTokens& corpus, const Chunk& ch, int64_t V) {
     tok[i] = corpus.token(ch.begin + i);
     if (tok[i] < 0 || tok[i] >= V)
       throw std::invalid_argument("corpus " + corpus.name + ": token id " + std::to_string(tok[i]) + " at " +
-                                  std::to_string(ch.begin + i) + " is outside the model's vocabulary of " + std::to_string(V));
+                                  std::to_string(ch.begin + i) + " is outside the model's vocabulary of " +
+                                  std::to_string(V));
     tgt[i] = ch.begin + i + 1 < corpus.size ? corpus.token(ch.begin + i + 1) : -100;
   }
   return {torch::tensor(tok, torch::kLong).view({ch.rows, ch.len}), torch::tensor(tgt, torch::kLong)};
@@ -132,8 +133,9 @@ CorpusScopeResult run_corpus_scope(Transformer model, const std::vector<CorpusTo
   }
   std::vector<std::string> names;
   for (const auto& c : corpora) names.push_back(c.name);
-  RoutingProfile profile(players, names,
-                         std::max(RoutingProfile::kMinTokenCounters, RoutingProfile::kTokenCountersPerTop * opt.top_tokens));
+  RoutingProfile profile(
+      players, names,
+      std::max(RoutingProfile::kMinTokenCounters, RoutingProfile::kTokenCountersPerTop * opt.top_tokens));
 
   scope.remediate = false;
   scope.tensorboard = false;
@@ -170,9 +172,11 @@ CorpusScopeResult run_corpus_scope(Transformer model, const std::vector<CorpusTo
       progress.update(total_tokens * u / units);
       if (u % n) return;
       const int64_t stage = u / n;
-      const std::string what = stage == 1 ? "embedding" : stage == stages ? "head" : "layer " + std::to_string(stage - 2);
-      progress.interval("scope: streamed " + what + " (" + std::to_string(stage) + "/" + std::to_string(stages) + "), peak RSS " +
-                        format_bytes(static_cast<double>(process_status_bytes("VmHWM"))) + ": ");
+      const std::string what = stage == 1        ? "embedding"
+                               : stage == stages ? "head"
+                                                 : "layer " + std::to_string(stage - 2);
+      progress.interval("scope: streamed " + what + " (" + std::to_string(stage) + "/" + std::to_string(stages) +
+                        "), peak RSS " + format_bytes(static_cast<double>(process_status_bytes("VmHWM"))) + ": ");
     };
     auto all = streamed_pass(model, inputs, spill, on_unit, &st);
     res.spilled_bytes = st.spilled_bytes;
@@ -226,10 +230,14 @@ CorpusScopeResult run_corpus_scope(Transformer model, const std::vector<CorpusTo
 
       if (iv_chunks == opt.log_every || k + 1 == chunks[c].size()) {
         const double now = progress.elapsed_s();
-        nlohmann::json rec{{f::kSchema, 1}, {f::kType, f::kTrain}, {f::kStep, step},
+        nlohmann::json rec{{f::kSchema, 1},
+                           {f::kType, f::kTrain},
+                           {f::kStep, step},
                            {"loss", iv_loss_n ? nlohmann::json(iv_loss / double(iv_loss_n)) : nlohmann::json()},
                            {"tokens_per_s", double(iv_tokens) / std::max(1e-9, now - iv_start)},
-                           {"tokens", res.tokens}, {"corpus", corpus.name}, {"elapsed_s", now}};
+                           {"tokens", res.tokens},
+                           {"corpus", corpus.name},
+                           {"elapsed_s", now}};
         micro.on_log(step, rec);
         log.write(rec);
         flush_alerts();
@@ -240,10 +248,14 @@ CorpusScopeResult run_corpus_scope(Transformer model, const std::vector<CorpusTo
       }
     }
     const double mean = loss_n ? loss_sum / double(loss_n) : 0.0;
-    nlohmann::json rec{{f::kSchema, 1}, {f::kType, f::kEval}, {f::kStep, step},
+    nlohmann::json rec{{f::kSchema, 1},
+                       {f::kType, f::kEval},
+                       {f::kStep, step},
                        {"val_loss", loss_n ? nlohmann::json(mean) : nlohmann::json()},
                        {"val_ppl", loss_n ? nlohmann::json(std::exp(mean)) : nlohmann::json()},
-                       {"val_tokens", loss_n}, {"corpus", corpus.name}, {"elapsed_s", progress.elapsed_s()}};
+                       {"val_tokens", loss_n},
+                       {"corpus", corpus.name},
+                       {"elapsed_s", progress.elapsed_s()}};
     micro.on_eval(step, rec);
     log.write(rec);
     res.loss.push_back(mean);
@@ -252,7 +264,9 @@ CorpusScopeResult run_corpus_scope(Transformer model, const std::vector<CorpusTo
   res.chunks = step;
   res.seconds = progress.elapsed_s();
   write_file_atomic((fs::path(run_dir) / profile_field::kFile).string(),
-                    profile.to_json(model_name, opt.top_tokens, decode).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+                    profile.to_json(model_name, opt.top_tokens, decode)
+                            .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
+                        "\n");
   if (was_training) model->train();
   return res;
 }

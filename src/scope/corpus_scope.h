@@ -26,12 +26,12 @@
 namespace moescope {
 
 struct CorpusScopeOptions {
-  int64_t batch = 8;        // windows per chunk
-  int64_t seq_len = 256;    // tokens per window (at most the model's max_seq_len)
-  int64_t log_every = 10;   // chunks per interval record (a corpus's last interval may be shorter)
-  int64_t top_tokens = 10;  // tokens kept per expert in the profile
-  int64_t coact_every = 10; // co-activation (E x E per layer) in every N-th interval record, the first included
-  uint64_t max_memory = 0;  // bytes; 0: no budget (one chunk through all layers at a time)
+  int64_t batch = 8;          // windows per chunk
+  int64_t seq_len = 256;      // tokens per window (at most the model's max_seq_len)
+  int64_t log_every = 10;     // chunks per interval record (a corpus's last interval may be shorter)
+  int64_t top_tokens = 10;    // tokens kept per expert in the profile
+  int64_t coact_every = 10;   // co-activation (E x E per layer) in every N-th interval record, the first included
+  uint64_t max_memory = 0;    // bytes; 0: no budget (one chunk through all layers at a time)
   bool force_stream = false;  // stream layer by layer even when the model fits (tests)
   bool force_spill = false;   // streamed: hidden states in a file even when they fit (tests)
 };
@@ -49,7 +49,7 @@ struct CorpusScopeResult {
   std::vector<double> loss;  // per corpus, mean next-token cross-entropy (nats)
   bool streamed = false;
   uint64_t spilled_bytes = 0, released_bytes = 0;  // streamed: hidden-state file, mapped pages given back
-  std::string memory_plan;   // scope_memory.h's summary line ("" without a budget)
+  std::string memory_plan;                         // scope_memory.h's summary line ("" without a budget)
 };
 
 // Checks the options against the model (seq_len <= max_seq_len, every size >= 1) and the

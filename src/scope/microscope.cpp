@@ -115,8 +115,8 @@ std::vector<double> Microscope::live_bias(size_t i) const {
 
 void Microscope::report_alerts(int64_t step, int64_t L, const std::vector<Alert>& alerts) {
   for (auto& al : alerts) {  // alerts.jsonl has them already (RoutingLog)
-    console_ << "scope: " << al.severity << " layer " << L << " " << al.rule << " at step " << step
-             << " (since step " << al.began_step << "): " << al.evidence.dump() << "; fix: " << al.fix << "\n";
+    console_ << "scope: " << al.severity << " layer " << L << " " << al.rule << " at step " << step << " (since step "
+             << al.began_step << "): " << al.evidence.dump() << "; fix: " << al.fix << "\n";
   }
 }
 

@@ -45,9 +45,9 @@ struct ScopeContext {
   std::string run_dir;
   int64_t log_every = 10, max_steps = 0;
   at::Tensor probe_tokens;  // [B, S] fixed probe batch (router saturation), on the model's device
-  std::function<void(const nlohmann::json&)> log_event;             // an event record into the run log
-  OptimizerHooks optimizer;  // what the remediation ladder may do to the optimizer
-  bool knobs_in_checkpoint = false;  // a resumed run's checkpoint restored the router knobs
+  std::function<void(const nlohmann::json&)> log_event;  // an event record into the run log
+  OptimizerHooks optimizer;                              // what the remediation ladder may do to the optimizer
+  bool knobs_in_checkpoint = false;                      // a resumed run's checkpoint restored the router knobs
   // Inference (`scope --model`, scope/corpus_scope.h): no optimizer, no gradients, no probe
   // batch. Records leave out the gradient norms and the probe's saturation; a "step" is a chunk.
   bool forward_only = false;
@@ -57,7 +57,7 @@ struct ScopeContext {
 class Microscope {
  public:
   Microscope(ScopeContext ctx, const ScopeConfig& cfg, std::ostream& console);
-  void observe_forward();                          // after every training micro-batch forward
+  void observe_forward();  // after every training micro-batch forward
   // The same from observations (one per MoE layer, in order) instead of the layers' last().
   void observe(const std::vector<RoutingObservation>& layers);
   void after_step(int64_t step);                   // after the optimizer step and bias update
@@ -94,7 +94,7 @@ class Microscope {
   std::vector<int64_t> layer_index_;  // transformer layer of each MoE layer
   std::vector<LayerInterval> acc_;
   std::vector<std::vector<int64_t>> val_counts_;  // per MoE layer, over the current evaluation
-  std::unique_ptr<RoutingLog> log_;  // metrics, detector, alerts.jsonl and TensorBoard
+  std::unique_ptr<RoutingLog> log_;               // metrics, detector, alerts.jsonl and TensorBoard
   Remediator remediator_;
   int64_t interval_ = 0;
   bool coact_now_ = false;

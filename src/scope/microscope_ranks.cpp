@@ -25,7 +25,8 @@ void Microscope::reduce_interval() {
   const auto layouts = g.all_gather(p.layout());
   for (size_t r = 1; r < layouts.size(); ++r)
     if (layouts[r] != layouts[0])
-      throw std::runtime_error("rank " + std::to_string(g.rank()) + ": the microscope's interval of rank " + std::to_string(r) +
+      throw std::runtime_error("rank " + std::to_string(g.rank()) + ": the microscope's interval of rank " +
+                               std::to_string(r) +
                                " differs in shape from rank 0's (different steps or forwards per rank)");
   at::Tensor ti = torch::tensor(p.ints, torch::kLong), ts = torch::tensor(p.sums, torch::kDouble),
              tm = torch::tensor(p.maxes, torch::kDouble);

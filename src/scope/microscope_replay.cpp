@@ -52,21 +52,23 @@ void Microscope::on_resume(int64_t step) {
       const int64_t L = require_integer(l, f::kLayer, where);
       const nlohmann::json& counts = *array_field(l, f::kCounts, where);
       for (const auto& c : counts)
-        if (!c.is_number_integer()) throw std::runtime_error(field_type_error(where, "moe[].counts[]", "an integer", c));
+        if (!c.is_number_integer())
+          throw std::runtime_error(field_type_error(where, "moe[].counts[]", "an integer", c));
       auto at = std::find(layer_index_.begin(), layer_index_.end(), L);
       if (at == layer_index_.end())
         throw std::runtime_error(metrics_path(ctx_.run_dir) + ": step " + std::to_string(s) + " logs MoE layer " +
                                  std::to_string(L) + ", which this model does not have");
       const size_t idx = static_cast<size_t>(at - layer_index_.begin());
-      log_->detector().observe(s, L, load_metrics(counts.get<std::vector<int64_t>>(), moe_[idx]->cfg().top_k),
-                        {number_field(l, f::kMaxVioBatch, where).value_or(0.0), number_field(l, f::kDropRate, where).value_or(0.0)});
+      log_->detector().observe(
+          s, L, load_metrics(counts.get<std::vector<int64_t>>(), moe_[idx]->cfg().top_k),
+          {number_field(l, f::kMaxVioBatch, where).value_or(0.0), number_field(l, f::kDropRate, where).value_or(0.0)});
       auto ev = events.find({s, L});
       try {
         remediator_.replay_interval(L, ev == events.end() ? none : ev->second, *moe_[idx],
                                     /*restore_knobs=*/!ctx_.knobs_in_checkpoint);
       } catch (const nlohmann::json::exception& e) {  // e.g. a remediation record without "to"
-        throw std::runtime_error(path + ": remediation record for step " + std::to_string(s) + ", layer " + std::to_string(L) +
-                                 " is malformed: " + e.what());
+        throw std::runtime_error(path + ": remediation record for step " + std::to_string(s) + ", layer " +
+                                 std::to_string(L) + " is malformed: " + e.what());
       }
     }
     ++interval_;

@@ -32,7 +32,8 @@ std::vector<nlohmann::json> Remediator::act(int64_t step, int64_t layer, bool un
 
 void Remediator::replay_interval(int64_t layer, const std::vector<nlohmann::json>& events, MoELayerImpl& moe,
                                  bool restore_knobs) {
-  for (const auto& [knob, value] : ladder_.replay_interval(layer, events, restore_knobs)) moe.gate->set_knob(knob, value);
+  for (const auto& [knob, value] : ladder_.replay_interval(layer, events, restore_knobs))
+    moe.gate->set_knob(knob, value);
 }
 
 }  // namespace moescope

@@ -1,8 +1,8 @@
 // remediation.h: the opt-in escalation ladder (scope.remediate=true), per MoE layer.
 // While a layer is unhealthy (collapsed; starved experts or capacity drops above
 // drop_warning for `window` intervals; or MaxVio above the ceiling for `window` intervals while
-// the layer has no bias balancing at all), every `cooldown` log intervals it takes the next rung, bounded by the scope.max_*
-// settings:
+// the layer has no bias balancing at all), every `cooldown` log intervals it takes the next rung, bounded by the
+// scope.max_* settings:
 //   1 bias_rate:  enable the aux-loss-free bias (0.001) or multiply its rate by 4
 //   2 jitter:     enable input jitter (eps 0.01) or double it
 //   3 seq_aux:    enable the sequence-wise balance loss (alpha 1e-3) or multiply it by 4
@@ -61,15 +61,13 @@ class Remediator {
   // `layer` is the transformer layer index; `unhealthy` whether it needs action now.
   // m: the interval's load metrics; maxvio_batch: the interval's mean per-step MaxVio;
   // router_entropy: the interval's mean normalised entropy of each token's router distribution.
-  std::vector<nlohmann::json> act(int64_t step, int64_t layer, bool unhealthy, MoELayerImpl& moe,
-                                  const LoadMetrics& m, double maxvio_batch, double router_entropy,
-                                  const OptimizerHooks& opt);
+  std::vector<nlohmann::json> act(int64_t step, int64_t layer, bool unhealthy, MoELayerImpl& moe, const LoadMetrics& m,
+                                  double maxvio_batch, double router_entropy, const OptimizerHooks& opt);
   // Replays one logged interval of `layer`: `events` are its remediation records (from the
   // run log) at that interval's step, in order. Weights, optimizer moments and (from this
   // version on) the router knobs need no replay: the checkpoint has them. `restore_knobs` sets
   // the knobs from the log too, for a checkpoint written without them.
-  void replay_interval(int64_t layer, const std::vector<nlohmann::json>& events, MoELayerImpl& moe,
-                       bool restore_knobs);
+  void replay_interval(int64_t layer, const std::vector<nlohmann::json>& events, MoELayerImpl& moe, bool restore_knobs);
   static constexpr int kRungs = Ladder::kRungs;
 
  private:

@@ -24,15 +24,17 @@ ScopeMemoryPlan plan_scope_memory(const ScopeMemoryInput& in) {
     return p;
   }
   if (in.budget < p.minimum)
-    throw std::invalid_argument("--max-memory " + b(in.budget) + " is too small for this model and chunk size: the weights (" +
-                                b(in.weights_total) + ") do not fit, and streaming them layer by layer needs " +
-                                b(p.minimum) + " = " + terms + " (lower --batch/--seq-len or raise --max-memory)");
+    throw std::invalid_argument("--max-memory " + b(in.budget) +
+                                " is too small for this model and chunk size: the weights (" + b(in.weights_total) +
+                                ") do not fit, and streaming them layer by layer needs " + b(p.minimum) + " = " +
+                                terms + " (lower --batch/--seq-len or raise --max-memory)");
   p.streamed = true;
   p.spill = p.minimum + in.hidden_total > in.budget;
   p.summary = "the weights (" + b(in.weights_total) + ") exceed --max-memory " + b(in.budget) +
               ": streaming layer by layer, resident about " + b(p.minimum + (p.spill ? 0 : in.hidden_total)) + " = " +
-              terms + (p.spill ? "; the hidden states (" + b(in.hidden_total) + ") spilled to disk"
-                               : " + every chunk's hidden states " + b(in.hidden_total));
+              terms +
+              (p.spill ? "; the hidden states (" + b(in.hidden_total) + ") spilled to disk"
+                       : " + every chunk's hidden states " + b(in.hidden_total));
   return p;
 }
 

@@ -16,22 +16,22 @@
 namespace moescope {
 
 struct ScopeMemoryInput {
-  uint64_t budget = 0;             // --max-memory
-  uint64_t weights_total = 0;      // every parameter and buffer as held (mapped file bytes or copies)
-  uint64_t weights_pinned = 0;     // of those, the ones streaming cannot release (not file-backed)
-  uint64_t largest_part = 0;       // the largest file-backed layer (or embedding + head) alone
-  uint64_t working_set = 0;        // one chunk's activations in one layer (or the head), dtype casts included
-  uint64_t chunk_hidden = 0;       // one chunk's hidden states (tokens x d_model x dtype)
-  uint64_t hidden_total = 0;       // every chunk's hidden states
-  uint64_t routing_total = 0;      // the routing observations kept until the records are written
+  uint64_t budget = 0;          // --max-memory
+  uint64_t weights_total = 0;   // every parameter and buffer as held (mapped file bytes or copies)
+  uint64_t weights_pinned = 0;  // of those, the ones streaming cannot release (not file-backed)
+  uint64_t largest_part = 0;    // the largest file-backed layer (or embedding + head) alone
+  uint64_t working_set = 0;     // one chunk's activations in one layer (or the head), dtype casts included
+  uint64_t chunk_hidden = 0;    // one chunk's hidden states (tokens x d_model x dtype)
+  uint64_t hidden_total = 0;    // every chunk's hidden states
+  uint64_t routing_total = 0;   // the routing observations kept until the records are written
 };
 
 struct ScopeMemoryPlan {
   bool streamed = false;
-  bool spill = false;      // hidden states in a file (streamed only)
-  uint64_t whole = 0;      // what the unstreamed pass needs
-  uint64_t minimum = 0;    // what the streamed pass needs with the hidden states spilled
-  std::string summary;     // one line: the terms and the choice
+  bool spill = false;    // hidden states in a file (streamed only)
+  uint64_t whole = 0;    // what the unstreamed pass needs
+  uint64_t minimum = 0;  // what the streamed pass needs with the hidden states spilled
+  std::string summary;   // one line: the terms and the choice
 };
 
 // Throws std::invalid_argument naming the budget and every term when even the streamed pass

@@ -68,7 +68,9 @@ class HiddenStates {
     for (uint64_t done = 0; done < s.bytes;) {
       const ssize_t n = write ? ::pwrite(fd_, p + done, s.bytes - done, static_cast<off_t>(s.offset + done))
                               : ::pread(fd_, p + done, s.bytes - done, static_cast<off_t>(s.offset + done));
-      if (n <= 0) throw std::runtime_error(std::string("hidden-state file ") + path_ + ": " + (write ? "write" : "read") + " failed");
+      if (n <= 0)
+        throw std::runtime_error(std::string("hidden-state file ") + path_ + ": " + (write ? "write" : "read") +
+                                 " failed");
       done += static_cast<uint64_t>(n);
     }
   }
@@ -97,9 +99,10 @@ void add_loss(const at::Tensor& logits_BSV, const at::Tensor& target_T, ChunkOut
   const int64_t T = target_T.numel();
   auto logits = logits_BSV.reshape({T, -1}).to(torch::kFloat);
   auto target = target_T.to(logits.device());
-  out.loss_sum = torch::nn::functional::cross_entropy(
-                     logits, target, torch::nn::functional::CrossEntropyFuncOptions().ignore_index(-100).reduction(torch::kSum))
-                     .item<double>();
+  out.loss_sum =
+      torch::nn::functional::cross_entropy(
+          logits, target, torch::nn::functional::CrossEntropyFuncOptions().ignore_index(-100).reduction(torch::kSum))
+          .item<double>();
   out.targets = (target != -100).sum().item<int64_t>();
 }
 

@@ -91,14 +91,17 @@ void AdamW::load_state(const std::vector<std::pair<std::string, at::Tensor>>& na
   for (size_t i = 0; i < params_.size(); ++i) {
     for (auto [prefix, dst] : {std::pair{"exp_avg/", &m_[i]}, std::pair{"exp_avg_sq/", &v_[i]}}) {
       auto it = by_name.find(prefix + params_[i].name);
-      if (it == by_name.end()) throw std::runtime_error("optimizer state: missing " + std::string(prefix) + params_[i].name);
+      if (it == by_name.end())
+        throw std::runtime_error("optimizer state: missing " + std::string(prefix) + params_[i].name);
       if (it->second.sizes() != dst->sizes())
         throw std::runtime_error("optimizer state: shape mismatch for " + std::string(prefix) + params_[i].name);
       if (it->second.scalar_type() != dst->scalar_type())
         throw std::runtime_error("optimizer state: " + std::string(prefix) + params_[i].name + " is " +
-                                 c10::toString(it->second.scalar_type()) + ", expected " + c10::toString(dst->scalar_type()));
+                                 c10::toString(it->second.scalar_type()) + ", expected " +
+                                 c10::toString(dst->scalar_type()));
       if (!torch::isfinite(it->second).all().item<bool>())
-        throw std::runtime_error("optimizer state: " + std::string(prefix) + params_[i].name + " holds NaN or Inf values");
+        throw std::runtime_error("optimizer state: " + std::string(prefix) + params_[i].name +
+                                 " holds NaN or Inf values");
       dst->copy_(it->second);
     }
   }

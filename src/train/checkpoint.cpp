@@ -19,19 +19,25 @@ namespace moescope {
 namespace fs = std::filesystem;
 
 nlohmann::json TrainerState::to_json() const {
-  return {{"version", kTrainerStateVersion}, {"step", step}, {"micro_index", micro_index},
-          {"tokens_seen", tokens_seen}, {"skipped_steps", skipped_steps},
+  return {{"version", kTrainerStateVersion},
+          {"step", step},
+          {"micro_index", micro_index},
+          {"tokens_seen", tokens_seen},
+          {"skipped_steps", skipped_steps},
           {"consecutive_nonfinite", consecutive_nonfinite},
           {"best_val_loss", std::isfinite(best_val_loss) ? nlohmann::json(best_val_loss) : nlohmann::json(nullptr)},
-          {"best_step", best_step}, {"elapsed_s", elapsed_s}, {"eval_pending", eval_pending}};
+          {"best_step", best_step},
+          {"elapsed_s", elapsed_s},
+          {"eval_pending", eval_pending}};
 }
 
 TrainerState TrainerState::from_json(const nlohmann::json& j, const std::string& where) {
   if (!j.is_object() || !j.contains("version"))
     throw std::runtime_error(where + ": trainer state has no version field");
   if (j["version"] != kTrainerStateVersion)
-    throw std::runtime_error(where + ": trainer state version " + j["version"].dump() + " is not supported (this build reads version " +
-                             std::to_string(kTrainerStateVersion) + "); use the moescope release that wrote it");
+    throw std::runtime_error(where + ": trainer state version " + j["version"].dump() +
+                             " is not supported (this build reads version " + std::to_string(kTrainerStateVersion) +
+                             "); use the moescope release that wrote it");
   // Every field must be present, of its type and in its range: a bad field is refused here,
   // before anything (the model, metrics.jsonl) is touched.
   auto bad = [&](const std::string& key, const std::string& why) -> std::runtime_error {
@@ -58,10 +64,12 @@ TrainerState TrainerState::from_json(const nlohmann::json& j, const std::string&
   };
   TrainerState s;
   s.step = integer("step", 0, ">= 0");
-  s.micro_index = integer("micro_index", s.step, ">= step = " + std::to_string(s.step) + " (each step uses a micro-batch)");
+  s.micro_index =
+      integer("micro_index", s.step, ">= step = " + std::to_string(s.step) + " (each step uses a micro-batch)");
   s.tokens_seen = integer("tokens_seen", 0, ">= 0");
   s.skipped_steps = integer("skipped_steps", 0, ">= 0");
-  if (s.skipped_steps > s.step) throw bad("skipped_steps", "= " + std::to_string(s.skipped_steps) + ": must be <= step");
+  if (s.skipped_steps > s.step)
+    throw bad("skipped_steps", "= " + std::to_string(s.skipped_steps) + ": must be <= step");
   s.consecutive_nonfinite = integer("consecutive_nonfinite", 0, ">= 0");
   if (s.consecutive_nonfinite > s.skipped_steps)
     throw bad("consecutive_nonfinite", "= " + std::to_string(s.consecutive_nonfinite) + ": must be <= skipped_steps");
@@ -71,7 +79,8 @@ TrainerState TrainerState::from_json(const nlohmann::json& j, const std::string&
   s.elapsed_s = number("elapsed_s", false);
   if (j.contains("optimizer_steps")) integer("optimizer_steps", 0, ">= 0");
   if (j.contains("eval_pending")) {  // absent in checkpoints written before it existed
-    if (!j["eval_pending"].is_boolean()) throw bad("eval_pending", "must be a boolean, found " + j["eval_pending"].dump());
+    if (!j["eval_pending"].is_boolean())
+      throw bad("eval_pending", "must be a boolean, found " + j["eval_pending"].dump());
     s.eval_pending = j["eval_pending"].get<bool>();
   }
   return s;
@@ -177,7 +186,8 @@ TrainerState load_checkpoint(const std::string& dir, Transformer& model, AdamW* 
       }
     const auto steps = sj.find("optimizer_steps");
     if (steps != sj.end() && !steps->is_number_integer())
-      throw std::runtime_error(state_path + ": trainer state field 'optimizer_steps' must be an integer, got " + steps->type_name());
+      throw std::runtime_error(state_path + ": trainer state field 'optimizer_steps' must be an integer, got " +
+                               steps->type_name());
     try {
       opt->load_state(named, steps == sj.end() ? int64_t{0} : steps->get<int64_t>());
     } catch (const std::runtime_error& e) {
@@ -185,7 +195,8 @@ TrainerState load_checkpoint(const std::string& dir, Transformer& model, AdamW* 
     }
     if (!state.has("rng/cpu")) throw std::runtime_error(state_path + ": missing tensor 'rng/cpu' (the RNG state)");
     if (state.at("rng/cpu").dtype != "U8" || state.at("rng/cpu").shape.size() != 1)
-      throw std::runtime_error(state_path + ": tensor 'rng/cpu' must be a U8 vector, found " + state.at("rng/cpu").dtype);
+      throw std::runtime_error(state_path + ": tensor 'rng/cpu' must be a U8 vector, found " +
+                               state.at("rng/cpu").dtype);
     at::Generator gen = at::detail::getDefaultCPUGenerator();
     std::lock_guard<std::mutex> lock(gen.mutex());
     gen.set_state(from_record(state.at("rng/cpu")));

@@ -32,15 +32,15 @@ namespace moescope {
 constexpr int kTrainerStateVersion = 1;
 
 struct TrainerState {
-  int64_t step = 0;          // optimizer steps completed
-  int64_t micro_index = 0;   // data position: micro-batches consumed
+  int64_t step = 0;         // optimizer steps completed
+  int64_t micro_index = 0;  // data position: micro-batches consumed
   int64_t tokens_seen = 0;
   int64_t skipped_steps = 0;
   int64_t consecutive_nonfinite = 0;
   double best_val_loss = std::numeric_limits<double>::infinity();
   int64_t best_step = -1;
-  double elapsed_s = 0;      // training wall time before this process
-  bool eval_pending = false; // the evaluation of `step` was interrupted by a signal: due first on resume
+  double elapsed_s = 0;                // training wall time before this process
+  bool eval_pending = false;           // the evaluation of `step` was interrupted by a signal: due first on resume
   bool router_knobs_restored = false;  // set by load_checkpoint: the checkpoint had router_knobs
   nlohmann::json to_json() const;
   static TrainerState from_json(const nlohmann::json& j, const std::string& where);

@@ -32,8 +32,9 @@ void DataParallel::check_same_config(const std::string& config_json) const {
 
 void DataParallel::check_batch(int64_t batch_size) const {
   if (batch_size % world() != 0)
-    throw std::invalid_argument("train.batch_size = " + std::to_string(batch_size) + " (the global micro-batch) does not divide over " +
-                                std::to_string(world()) + " ranks: choose a multiple of WORLD_SIZE");
+    throw std::invalid_argument("train.batch_size = " + std::to_string(batch_size) +
+                                " (the global micro-batch) does not divide over " + std::to_string(world()) +
+                                " ranks: choose a multiple of WORLD_SIZE");
 }
 
 void DataParallel::broadcast_state(Transformer& model, AdamW* opt) const {
@@ -51,7 +52,8 @@ void DataParallel::broadcast_state(Transformer& model, AdamW* opt) const {
   if (!root()) {
     const auto j = nlohmann::json::parse(s);
     auto layers = model->moe_layers();
-    for (size_t i = 0; i < layers.size(); ++i) layers[i]->gate->set_knobs(RouterKnobs::from_json(j.at(i), "rank 0's router knobs"));
+    for (size_t i = 0; i < layers.size(); ++i)
+      layers[i]->gate->set_knobs(RouterKnobs::from_json(j.at(i), "rank 0's router knobs"));
   }
 }
 

@@ -41,8 +41,8 @@ class DataParallel {
   void average_gradients(Transformer& model) const;
   // Every MoE layer's pending router counts summed over ranks.
   void sum_router_counts(Transformer& model) const;
-  bool any(bool flag) const;      // true on every rank when it is true on some rank
-  double mean(double v) const;    // the mean over ranks
+  bool any(bool flag) const;    // true on every rank when it is true on some rank
+  double mean(double v) const;  // the mean over ranks
   void barrier() const;
 
  private:

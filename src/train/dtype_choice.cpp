@@ -10,7 +10,8 @@
 namespace moescope {
 
 DType resolve_train_dtype(DType requested, const std::string& device, std::ostream& log) {
-  const DtypeDecision d = decide_dtype(requested, precision_hardware(device, /*measure_cpu_bf16=*/requested == DType::kAuto, &log));
+  const DtypeDecision d =
+      decide_dtype(requested, precision_hardware(device, /*measure_cpu_bf16=*/requested == DType::kAuto, &log));
   log << d.reason << "\n";
   static std::atomic<bool> warned{false};
   if (d.emulated_bf16 && !warned.exchange(true)) {

@@ -17,7 +17,8 @@ EvalResult evaluate(Transformer& model, const Dataset& data, int64_t B, int64_t 
   model->eval();
   torch::NoGradGuard ng;
   const int64_t windows = data.n_val_windows(S);
-  TORCH_CHECK(windows > 0, "validation split has fewer than ", S + 1, " tokens: lower train.seq_len or use a larger corpus");
+  TORCH_CHECK(windows > 0, "validation split has fewer than ", S + 1,
+              " tokens: lower train.seq_len or use a larger corpus");
   double sum = 0;
   int64_t tokens = 0, batches = 0;
   std::vector<int64_t> in, tg;

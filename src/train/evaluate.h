@@ -10,9 +10,9 @@
 namespace moescope {
 
 struct EvalResult {
-  double loss = 0;        // mean cross-entropy per predicted token, nats
-  double perplexity = 0;  // exp(loss)
-  int64_t tokens = 0;     // predicted tokens evaluated
+  double loss = 0;           // mean cross-entropy per predicted token, nats
+  double perplexity = 0;     // exp(loss)
+  int64_t tokens = 0;        // predicted tokens evaluated
   bool interrupted = false;  // `stop` said so before the last batch: loss and tokens are partial
 };
 

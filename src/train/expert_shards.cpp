@@ -92,13 +92,13 @@ void ExpertShards::gather(unsigned kinds, int root) {
             continue;
           }
           if (!s.owned) {  // a full copy kept here
-              if (k == kWeights) s.param.set_data(torch::zeros(s.shape, s.param.options()));
-              if (k == kGrads) s.param.mutable_grad() = torch::zeros(s.shape, s.param.options());
-              if (k == kMoments) {
-                s.m.set_(torch::zeros(s.shape, s.m.options()));
-                s.v.set_(torch::zeros(s.shape, s.v.options()));
-              }
+            if (k == kWeights) s.param.set_data(torch::zeros(s.shape, s.param.options()));
+            if (k == kGrads) s.param.mutable_grad() = torch::zeros(s.shape, s.param.options());
+            if (k == kMoments) {
+              s.m.set_(torch::zeros(s.shape, s.m.options()));
+              s.v.set_(torch::zeros(s.shape, s.v.options()));
             }
+          }
           if (k == kWeights) ts.push_back(s.param.detach());
           if (k == kGrads) ts.push_back(grad_of(s));
           if (k == kMoments) {
@@ -188,7 +188,9 @@ double ExpertShards::clip_grad_norm(double max_norm) {
 
 ExpertShards::Bytes ExpertShards::expert_bytes() const {
   Bytes b;
-  auto nb = [](const at::Tensor& t) { return t.defined() ? t.numel() * static_cast<int64_t>(t.element_size()) : int64_t{0}; };
+  auto nb = [](const at::Tensor& t) {
+    return t.defined() ? t.numel() * static_cast<int64_t>(t.element_size()) : int64_t{0};
+  };
   for (const auto& s : slots_) {
     b.weights += nb(s.param);
     b.grads += nb(s.param.grad());

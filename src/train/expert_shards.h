@@ -69,9 +69,9 @@ class ExpertShards {
   struct Slot {
     int64_t layer = 0, expert = 0;
     bool owned = false;
-    at::Tensor param, m, v;       // m, v: the optimizer's moment tensors (same TensorImpl)
-    std::vector<int64_t> shape;   // the full shape
-    unsigned full = 0;            // kinds currently full here (non-owned slots)
+    at::Tensor param, m, v;      // m, v: the optimizer's moment tensors (same TensorImpl)
+    std::vector<int64_t> shape;  // the full shape
+    unsigned full = 0;           // kinds currently full here (non-owned slots)
   };
   at::Tensor& grad_of(Slot& s);
   Transformer model_;

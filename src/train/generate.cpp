@@ -19,9 +19,11 @@ int32_t sample_token(std::vector<float> logits, const std::vector<int32_t>& cont
   if (opt.repetition_penalty != 1.0) {
     std::unordered_set<int32_t> seen(context.begin(), context.end());
     for (int32_t t : seen)
-      if (t >= 0 && t < V) logits[t] = logits[t] > 0 ? logits[t] / opt.repetition_penalty : logits[t] * opt.repetition_penalty;
+      if (t >= 0 && t < V)
+        logits[t] = logits[t] > 0 ? logits[t] / opt.repetition_penalty : logits[t] * opt.repetition_penalty;
   }
-  if (opt.temperature <= 0) return static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+  if (opt.temperature <= 0)
+    return static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
   std::vector<int32_t> idx(V);
   std::iota(idx.begin(), idx.end(), 0);
   std::sort(idx.begin(), idx.end(), [&](int32_t a, int32_t b) { return logits[a] > logits[b]; });
@@ -55,14 +57,22 @@ DecodeChoice decode_choice(const SampleOptions& opt, TransformerImpl& model, con
       // cast to fp32 on every step: those models keep their compute dtype.
       const auto params = model.parameters();
       const bool fp32_weights = params.empty() || params.front().scalar_type() == at::kFloat;
-      c.dtype = device.is_cuda() || model.compute_dtype == at::kDouble || !fp32_weights ? model.compute_dtype : at::kFloat;
-      why = device.is_cuda()      ? "auto on CUDA: the model's compute dtype"
-            : !fp32_weights       ? "auto with weights held in " + std::string(c10::toString(params.front().scalar_type())) + ": the model's compute dtype"
-                                  : "auto on the CPU";
+      c.dtype =
+          device.is_cuda() || model.compute_dtype == at::kDouble || !fp32_weights ? model.compute_dtype : at::kFloat;
+      why = device.is_cuda() ? "auto on CUDA: the model's compute dtype"
+            : !fp32_weights  ? "auto with weights held in " + std::string(c10::toString(params.front().scalar_type())) +
+                                  ": the model's compute dtype"
+                            : "auto on the CPU";
       break;
     }
-    case DType::kFp32: c.dtype = at::kFloat; why = "as set"; break;
-    case DType::kBf16: c.dtype = at::kBFloat16; why = "as set"; break;
+    case DType::kFp32:
+      c.dtype = at::kFloat;
+      why = "as set";
+      break;
+    case DType::kBf16:
+      c.dtype = at::kBFloat16;
+      why = "as set";
+      break;
   }
   const std::string dt = c.dtype == at::kFloat ? "fp32" : c.dtype == at::kBFloat16 ? "bf16" : c10::toString(c.dtype);
   c.reason = "decode " + dt + " (" + why + "): ";
@@ -72,7 +82,8 @@ DecodeChoice decode_choice(const SampleOptions& opt, TransformerImpl& model, con
   }
   const std::string no = DecodeStep::unsupported(model);
   c.fast = no.empty();
-  c.reason += c.fast ? "single-token path (model/decode_step.h)" : "model->forward with the KV cache (the single-token path does not cover " + no + ")";
+  c.reason += c.fast ? "single-token path (model/decode_step.h)"
+                     : "model->forward with the KV cache (the single-token path does not cover " + no + ")";
   return c;
 }
 
@@ -81,7 +92,9 @@ namespace {
 struct ComputeDtypeScope {
   TransformerImpl& m;
   at::ScalarType saved;
-  ComputeDtypeScope(TransformerImpl& model, at::ScalarType dt) : m(model), saved(model.compute_dtype) { m.compute_dtype = dt; }
+  ComputeDtypeScope(TransformerImpl& model, at::ScalarType dt) : m(model), saved(model.compute_dtype) {
+    m.compute_dtype = dt;
+  }
   ~ComputeDtypeScope() { m.compute_dtype = saved; }
 };
 }  // namespace

@@ -29,9 +29,9 @@ namespace moescope {
 struct SampleOptions {
   int64_t max_new_tokens = 200;
   double temperature = 0.8;
-  int64_t top_k = 0;               // 0 = off
-  double top_p = 1.0;              // 1 = off
-  double repetition_penalty = 1.0; // 1 = off
+  int64_t top_k = 0;                // 0 = off
+  double top_p = 1.0;               // 1 = off
+  double repetition_penalty = 1.0;  // 1 = off
   uint64_t seed = 0;
   bool use_cache = true;
   DType dtype = DType::kAuto;  // decode compute dtype (see above)
@@ -41,8 +41,8 @@ struct SampleOptions {
 // How a generate call decodes.
 struct DecodeChoice {
   at::ScalarType dtype = at::kFloat;
-  bool fast = false;     // model/decode_step.h
-  std::string reason;    // one line: "decode fp32 (auto on the CPU): single-token path (model/decode_step.h)"
+  bool fast = false;   // model/decode_step.h
+  std::string reason;  // one line: "decode fp32 (auto on the CPU): single-token path (model/decode_step.h)"
 };
 DecodeChoice decode_choice(const SampleOptions& opt, TransformerImpl& model, const torch::Device& device);
 

@@ -34,7 +34,8 @@ HfWeights parse_hf_weights(const std::string& text) {
 HfWeights choose_hf_weights(HfWeights requested, const std::string& device, double fp32_bytes, double available_bytes) {
   if (requested != HfWeights::kAuto) return requested;
   if (device != "cpu") return HfWeights::kCopy;
-  return available_bytes > 0 && fp32_bytes > kHfMappedShareOfMemory * available_bytes ? HfWeights::kMapped : HfWeights::kCopy;
+  return available_bytes > 0 && fp32_bytes > kHfMappedShareOfMemory * available_bytes ? HfWeights::kMapped
+                                                                                      : HfWeights::kCopy;
 }
 
 LoadedRun load_model_dir(const std::string& dir, const std::string& device, std::ostream& log, HfWeights weights,
@@ -48,7 +49,8 @@ LoadedRun load_model_dir(const std::string& dir, const std::string& device, std:
   r.cfg.data.tokenizer = "hf:" + dir;
   if (!fs::exists(tokenizer_file(dir))) throw std::runtime_error(dir + ": no tokenizer.json");
   r.tokenizer = load_tokenizer(dir);
-  if (fs::exists(fs::path(dir) / kMoescopeTokenizerFile)) r.cfg.data.tokenizer = r.tokenizer->kind();  // exported with a moescope tokenizer
+  if (fs::exists(fs::path(dir) / kMoescopeTokenizerFile))
+    r.cfg.data.tokenizer = r.tokenizer->kind();  // exported with a moescope tokenizer
   if (r.tokenizer->vocab_size() > hf.model.vocab_size)
     throw std::runtime_error(dir + ": tokenizer vocabulary (" + std::to_string(r.tokenizer->vocab_size()) +
                              ") is larger than config.json vocab_size (" + std::to_string(hf.model.vocab_size) + ")");
@@ -61,7 +63,8 @@ LoadedRun load_model_dir(const std::string& dir, const std::string& device, std:
   const double avail = static_cast<double>(available_memory_bytes());
   const HfWeights how = choose_hf_weights(weights, resolved, fp32_bytes, avail);
   if (how == HfWeights::kMapped && resolved != "cpu")
-    throw std::invalid_argument("--weights mapped: the weights stay in the mapped file, so the device must be cpu (got " + resolved + ")");
+    throw std::invalid_argument(
+        "--weights mapped: the weights stay in the mapped file, so the device must be cpu (got " + resolved + ")");
   load_hf_weights(dir, hf, r.model, how == HfWeights::kMapped, overlay);
   r.checkpoint = dir;
   r.step = 0;
@@ -81,13 +84,15 @@ LoadedRun load_model_dir(const std::string& dir, const std::string& device, std:
   return r;
 }
 
-void export_hf_model(Transformer& model, const Config& cfg, const std::string& tokenizer_dir, const std::string& out_dir) {
+void export_hf_model(Transformer& model, const Config& cfg, const std::string& tokenizer_dir,
+                     const std::string& out_dir) {
   std::unique_ptr<Tokenizer> tok = load_tokenizer(tokenizer_dir);
   int64_t bos = -1, eos = -1;
   if (const HfTokenizer* hf = as_hf_tokenizer(*tok)) {
     // bos/eos as tokenizer_config.json names them (bos_id() is set only where BOS is added).
     const fs::path tc = fs::path(tokenizer_dir) / "tokenizer_config.json";
-    nlohmann::json j = fs::exists(tc) ? parse_json_guarded(read_file(tc.string()), tc.string()) : nlohmann::json::object();
+    nlohmann::json j =
+        fs::exists(tc) ? parse_json_guarded(read_file(tc.string()), tc.string()) : nlohmann::json::object();
     auto id_of = [&](const char* key, std::optional<int32_t> fallback) -> int64_t {
       if (j.is_object() && j.contains(key) && j[key].is_string())
         if (auto id = hf->token_to_id(j[key].get<std::string>())) return *id;
@@ -120,7 +125,8 @@ void export_hf_model(Transformer& model, const Config& cfg, const std::string& t
   std::string why;
   if (auto hf = hf_tokenizer_json(*tok, &why)) {
     write_file_atomic((fs::path(out_dir) / "tokenizer.json").string(), hf->dump(2) + "\n");
-    const nlohmann::json tc = {{"tokenizer_class", "PreTrainedTokenizerFast"}, {"model_max_length", cfg.model.max_seq_len},
+    const nlohmann::json tc = {{"tokenizer_class", "PreTrainedTokenizerFast"},
+                               {"model_max_length", cfg.model.max_seq_len},
                                {"clean_up_tokenization_spaces", false}};
     write_file_atomic((fs::path(out_dir) / "tokenizer_config.json").string(), tc.dump(2) + "\n");
   }

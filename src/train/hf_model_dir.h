@@ -39,9 +39,10 @@ LoadedRun load_model_dir(const std::string& dir, const std::string& device, std:
 
 // Writes `model` as a Hugging Face directory of the architecture export_hf_config picks
 // (hf/config_export.h): config.json, model.safetensors (model/hf_weights_export.h: F32,
-// that architecture's tensor names; DeepSeek RoPE rows back in interleaved order) and, when `tokenizer_dir` holds a Hugging
-// Face tokenizer.json, the tokenizer files (else moescope's tokenizer as moescope_tokenizer.json).
-// Throws std::invalid_argument naming a setting no architecture expresses, before writing anything.
-void export_hf_model(Transformer& model, const Config& cfg, const std::string& tokenizer_dir, const std::string& out_dir);
+// that architecture's tensor names; DeepSeek RoPE rows back in interleaved order) and, when `tokenizer_dir` holds a
+// Hugging Face tokenizer.json, the tokenizer files (else moescope's tokenizer as moescope_tokenizer.json). Throws
+// std::invalid_argument naming a setting no architecture expresses, before writing anything.
+void export_hf_model(Transformer& model, const Config& cfg, const std::string& tokenizer_dir,
+                     const std::string& out_dir);
 
 }  // namespace moescope

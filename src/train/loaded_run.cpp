@@ -30,7 +30,8 @@ LoadedWeights load_checkpoint_weights(const std::string& run_dir, Transformer& m
   LoadedWeights w;
   w.source = find_checkpoint(best_dir(run_dir));
   if (w.source.empty()) w.source = find_checkpoint(latest_dir(run_dir));
-  if (w.source.empty()) throw std::runtime_error(run_dir + ": no checkpoint under checkpoints/best or checkpoints/latest");
+  if (w.source.empty())
+    throw std::runtime_error(run_dir + ": no checkpoint under checkpoints/best or checkpoints/latest");
   w.step = load_checkpoint(w.source, model, nullptr).step;
   return w;
 }

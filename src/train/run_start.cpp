@@ -75,7 +75,8 @@ RunDirStart open_run_dir(const std::string& run_dir, bool resume, Config& cfg, s
         std::error_code ec;
         if (!fs::is_directory(d, ec) || !find_checkpoint(d).empty()) continue;
         std::string held;
-        for (const auto& e : fs::directory_iterator(d, ec)) held += (held.empty() ? "" : ", ") + e.path().filename().string();
+        for (const auto& e : fs::directory_iterator(d, ec))
+          held += (held.empty() ? "" : ", ") + e.path().filename().string();
         damaged += "\n  " + d + ": no model.safetensors (holds: " + (held.empty() ? "nothing" : held) + ")";
       }
       if (!damaged.empty())
@@ -87,7 +88,8 @@ RunDirStart open_run_dir(const std::string& run_dir, bool resume, Config& cfg, s
       log << run_dir << ": no checkpoint yet (the run stopped before its first one): starting it again from step 0\n";
     }
   } else if (!find_checkpoint(latest_dir(run_dir)).empty() || fs::exists(config_path(run_dir))) {
-    throw std::runtime_error(run_dir + " already holds a run: pass --resume to continue it (also when it stopped "
+    throw std::runtime_error(run_dir +
+                             " already holds a run: pass --resume to continue it (also when it stopped "
                              "before its first checkpoint), or choose another --out");
   }
   return out;

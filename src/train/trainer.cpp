@@ -104,8 +104,8 @@ Trainer::StepResult Trainer::train_step(double lr) {
       return r;
     }
     test_hooks::crash_point("micro_batch");
-    data_->train_batch_rows(static_cast<uint64_t>(tc.seed), static_cast<uint64_t>(st_.micro_index), dp_.rank() * B, B, S,
-                            &in_, &tg_);
+    data_->train_batch_rows(static_cast<uint64_t>(tc.seed), static_cast<uint64_t>(st_.micro_index), dp_.rank() * B, B,
+                            S, &in_, &tg_);
     ++st_.micro_index;
     auto inp = torch::from_blob(in_.data(), {B, S}, torch::kLong).to(device_);
     auto tgt = torch::from_blob(tg_.data(), {B, S}, torch::kLong).to(device_);
@@ -126,7 +126,8 @@ Trainer::StepResult Trainer::train_step(double lr) {
     r.loss = dp_.mean(r.loss);
   }
   const double max_norm = tc.grad_clip > 0 ? tc.grad_clip : std::numeric_limits<double>::infinity();
-  r.grad_norm = shards_ ? shards_->clip_grad_norm(max_norm) : torch::nn::utils::clip_grad_norm_(model_->parameters(), max_norm);
+  r.grad_norm =
+      shards_ ? shards_->clip_grad_norm(max_norm) : torch::nn::utils::clip_grad_norm_(model_->parameters(), max_norm);
   r.finite = r.finite && std::isfinite(r.grad_norm);
   if (r.finite) {
     st_.consecutive_nonfinite = 0;
@@ -147,8 +148,9 @@ bool Trainer::skip_nonfinite_step() {
   log_ << "step " << st_.step << ": non-finite loss or gradient, step skipped (" << st_.consecutive_nonfinite
        << " in a row, " << st_.skipped_steps << " in total)\n";
   if (st_.consecutive_nonfinite < tc.max_nonfinite) return false;
-  log_ << "error: " << st_.consecutive_nonfinite << " consecutive non-finite steps (train.max_nonfinite = "
-       << tc.max_nonfinite << "); stopping. The last good checkpoint in " << latest_dir(run_dir_)
+  log_ << "error: " << st_.consecutive_nonfinite
+       << " consecutive non-finite steps (train.max_nonfinite = " << tc.max_nonfinite
+       << "); stopping. The last good checkpoint in " << latest_dir(run_dir_)
        << " is untouched. Lower train.lr or raise train.grad_clip.\n";
   return true;
 }
@@ -157,10 +159,15 @@ void Trainer::log_interval(double lr, const StepResult& r, TrainSummary& sum) {
   const auto& tc = cfg_.train;
   auto& iv = interval_;
   const double t = now_s(), tps = iv.tokens / std::max(1e-9, t - iv.t_start);
-  nlohmann::json rec{{log_field::kSchema, 1}, {log_field::kType, log_field::kTrain}, {log_field::kStep, st_.step},
-                     {"loss", iv.steps ? nlohmann::json(iv.loss / iv.steps) : nlohmann::json(nullptr)}, {"lr", lr},
+  nlohmann::json rec{{log_field::kSchema, 1},
+                     {log_field::kType, log_field::kTrain},
+                     {log_field::kStep, st_.step},
+                     {"loss", iv.steps ? nlohmann::json(iv.loss / iv.steps) : nlohmann::json(nullptr)},
+                     {"lr", lr},
                      {"grad_norm", std::isfinite(r.grad_norm) ? nlohmann::json(r.grad_norm) : nlohmann::json(nullptr)},
-                     {"tokens_per_s", tps}, {"skipped_steps", st_.skipped_steps}, {"elapsed_s", elapsed()}};
+                     {"tokens_per_s", tps},
+                     {"skipped_steps", st_.skipped_steps},
+                     {"elapsed_s", elapsed()}};
   if (dp_.active()) {  // this rank's time in collectives this interval (all-to-all: expert parallelism)
     auto c = dp_.group()->take_comm_seconds();
     for (dist::Group* sub : {ep_sub_.get(), ep_replicas_.get(), grad_sync_->group()})  // and the sub-groups'
@@ -183,8 +190,8 @@ void Trainer::log_interval(double lr, const StepResult& r, TrainSummary& sum) {
   test_hooks::crash_point("train_record_written");
   std::ostringstream line;
   line << "step " << st_.step << "/" << tc.max_steps << " loss " << std::fixed << std::setprecision(4)
-       << (iv.steps ? iv.loss / iv.steps : NAN) << " lr " << std::scientific << std::setprecision(2)
-       << lr << " tok/s " << std::fixed << std::setprecision(0) << tps;
+       << (iv.steps ? iv.loss / iv.steps : NAN) << " lr " << std::scientific << std::setprecision(2) << lr << " tok/s "
+       << std::fixed << std::setprecision(0) << tps;
   if (tty_) std::cout << "\r" << line.str() << "   " << std::flush;
   else std::cout << line.str() << std::endl;
   sum.tokens_per_s = tps;
@@ -206,8 +213,10 @@ bool Trainer::evaluate_now(TrainSummary& sum) {
     return false;
   }
   st_.eval_pending = false;
-  nlohmann::json rec{{log_field::kSchema, 1}, {log_field::kType, log_field::kEval}, {log_field::kStep, st_.step}, {"val_loss", r.loss},
-                     {"val_ppl", r.perplexity}, {"val_tokens", r.tokens}, {"elapsed_s", elapsed()}};
+  nlohmann::json rec{{log_field::kSchema, 1},      {log_field::kType, log_field::kEval},
+                     {log_field::kStep, st_.step}, {"val_loss", r.loss},
+                     {"val_ppl", r.perplexity},    {"val_tokens", r.tokens},
+                     {"elapsed_s", elapsed()}};
   if (hooks.on_eval) hooks.on_eval(st_.step, rec);
   if (metrics_) metrics_->write(rec);
   test_hooks::crash_point("eval_record_written");
@@ -222,8 +231,8 @@ bool Trainer::evaluate_now(TrainSummary& sum) {
   }
   if (!dp_.root()) return true;
   if (tty_) std::cout << "\n";
-  std::cout << "eval step " << st_.step << " val_loss " << std::fixed << std::setprecision(4) << r.loss
-            << " ppl " << std::setprecision(2) << r.perplexity << (st_.best_step == st_.step ? " (best)" : "") << std::endl;
+  std::cout << "eval step " << st_.step << " val_loss " << std::fixed << std::setprecision(4) << r.loss << " ppl "
+            << std::setprecision(2) << r.perplexity << (st_.best_step == st_.step ? " (best)" : "") << std::endl;
   return true;
 }
 
@@ -295,8 +304,10 @@ TrainSummary Trainer::run() {
     // every expert.
     std::optional<FullExperts> full;
     if (shards_ && log_now && (hooks.after_step || hooks.on_log))
-      full.emplace(shards_.get(), ExpertShards::kWeights | ExpertShards::kGrads |
-                                      (cfg_.scope.remediate ? unsigned(ExpertShards::kMoments) : 0u), 0);
+      full.emplace(shards_.get(),
+                   ExpertShards::kWeights | ExpertShards::kGrads |
+                       (cfg_.scope.remediate ? unsigned(ExpertShards::kMoments) : 0u),
+                   0);
     if (hooks.after_step) hooks.after_step(st_.step);
 
     if (log_now) {

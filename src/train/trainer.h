@@ -41,12 +41,12 @@ namespace moescope {
 
 // Extension points for the layers above train (the microscope); all optional.
 struct TrainHooks {
-  std::function<void(int64_t step)> after_forward;                 // after each micro-batch forward
+  std::function<void(int64_t step)> after_forward;                   // after each micro-batch forward
   std::function<void(int64_t step, nlohmann::json& record)> on_log;  // may add fields to the log record
   std::function<void(int64_t step)> before_eval;
-  std::function<void()> eval_after_forward;                        // after each validation batch forward
+  std::function<void()> eval_after_forward;  // after each validation batch forward
   std::function<void(int64_t step, nlohmann::json& record)> on_eval;
-  std::function<void(int64_t step)> after_step;                    // after the optimizer + bias update
+  std::function<void(int64_t step)> after_step;  // after the optimizer + bias update
   std::function<void(int64_t resumed_step)> on_resume;
 };
 
@@ -88,15 +88,15 @@ class Trainer {
     bool finite = true;
     bool interrupted = false;  // a signal between micro-batches: nothing applied
   };
-  struct Interval {        // since the last log record
+  struct Interval {  // since the last log record
     double t_start = 0, loss = 0;
     int64_t tokens = 0, steps = 0;
   };
   StepResult train_step(double lr);  // grad_accum micro-batches, clipping, then the update if finite
-  bool skip_nonfinite_step();         // counts a skipped step; true when the run must stop
+  bool skip_nonfinite_step();        // counts a skipped step; true when the run must stop
   void log_interval(double lr, const StepResult& r, TrainSummary& sum);
   bool evaluate_now(TrainSummary& sum);  // validation, best checkpoint on improvement; false: interrupted
-  double elapsed() const;             // training wall time, this process and before
+  double elapsed() const;                // training wall time, this process and before
   void save_latest();
   // The optimizer's router lr multipliers follow the routers' knobs (their one owner).
   void apply_router_lr_mults();
@@ -113,11 +113,11 @@ class Trainer {
   bool resumed_ = false;
   std::unique_ptr<JsonlWriter> metrics_;
   DataParallel dp_;
-  std::unique_ptr<dist::Group> ep_sub_;  // the EP sub-group when train.expert_parallel < WORLD_SIZE
+  std::unique_ptr<dist::Group> ep_sub_;       // the EP sub-group when train.expert_parallel < WORLD_SIZE
   std::unique_ptr<dist::Group> ep_replicas_;  // EP x DP: the ranks owning the same experts
-  std::unique_ptr<ExpertShards> shards_;     // train.expert_parallel > 1: this rank's experts only
-  std::unique_ptr<GradientSync> grad_sync_;  // after ep_replicas_ and shards_: its buckets use them
-  bool state_changed_ = false;  // rank 0 logged an event (remediation) since the last sync
+  std::unique_ptr<ExpertShards> shards_;      // train.expert_parallel > 1: this rank's experts only
+  std::unique_ptr<GradientSync> grad_sync_;   // after ep_replicas_ and shards_: its buckets use them
+  bool state_changed_ = false;                // rank 0 logged an event (remediation) since the last sync
   // State of one run() call.
   std::set<int64_t> poison_;  // test_hooks::nan_loss_steps()
   double t_start_ = 0, base_elapsed_ = 0;

@@ -29,15 +29,16 @@ namespace fs = std::filesystem;
 Trainer::Trainer(Config cfg, std::string run_dir, bool resume, std::ostream& log, uint64_t max_memory_bytes,
                  std::string init_dir)
     : cfg_(std::move(cfg)), run_dir_(std::move(run_dir)), log_(log), resumed_(resume), dp_(dist::world()) {
-  if (resume && !init_dir.empty()) throw std::invalid_argument("train: --init starts a new run; it cannot be combined with --resume");
+  if (resume && !init_dir.empty())
+    throw std::invalid_argument("train: --init starts a new run; it cannot be combined with --resume");
   if (fs::exists(run_dir_) && !fs::is_directory(run_dir_))
     throw std::runtime_error("--out '" + run_dir_ + "' exists and is not a directory");
   dp_.check_batch(cfg_.train.batch_size);
   const int64_t ep = cfg_.train.expert_parallel;
   if (ep > 1 && (dp_.world() % ep != 0 || cfg_.model.moe.n_routed % ep != 0))
-    throw std::invalid_argument("train.expert_parallel = " + std::to_string(ep) + " needs a WORLD_SIZE divisible by it (now " +
-                                std::to_string(dp_.world()) + ") and moe.n_routed (" + std::to_string(cfg_.model.moe.n_routed) +
-                                ") divisible by it");
+    throw std::invalid_argument("train.expert_parallel = " + std::to_string(ep) +
+                                " needs a WORLD_SIZE divisible by it (now " + std::to_string(dp_.world()) +
+                                ") and moe.n_routed (" + std::to_string(cfg_.model.moe.n_routed) + ") divisible by it");
   fs::create_directories(run_dir_);
   if (dp_.root()) remove_stale_temps(run_dir_, log_);
   const RunDirStart start = open_run_dir(run_dir_, resume, cfg_, log_);
@@ -60,8 +61,8 @@ Trainer::Trainer(Config cfg, std::string run_dir, bool resume, std::ostream& log
   // when its run is resumed.
   if (!init_dir.empty() || (resume && cfg_.model.vocab_size > data_->vocab_size())) {
     if (data_->vocab_size() > cfg_.model.vocab_size)
-      throw std::runtime_error("tokenizer vocabulary (" + std::to_string(data_->vocab_size()) + ") exceeds the model's vocab_size (" +
-                               std::to_string(cfg_.model.vocab_size) + ")");
+      throw std::runtime_error("tokenizer vocabulary (" + std::to_string(data_->vocab_size()) +
+                               ") exceeds the model's vocab_size (" + std::to_string(cfg_.model.vocab_size) + ")");
   } else {
     cfg_.model.vocab_size = data_->vocab_size();
   }
@@ -84,10 +85,12 @@ Trainer::Trainer(Config cfg, std::string run_dir, bool resume, std::ostream& log
   }
   cfg_.train.dtype = resolve_train_dtype(cfg_.train.dtype, device, log_);
   // Before anything is allocated (and before a new run is recorded): does it fit?
-  const ResourceEstimate est = estimate_resources(cfg_.model, cfg_.train, dp_.world(), static_cast<int>(std::max<int64_t>(1, ep)));
+  const ResourceEstimate est =
+      estimate_resources(cfg_.model, cfg_.train, dp_.world(), static_cast<int>(std::max<int64_t>(1, ep)));
   log_ << "memory estimate: " << est.summary() << "\n";
   if (max_memory_bytes > 0) check_fits_memory(est, static_cast<double>(max_memory_bytes), "--max-memory");
-  else if (device == "cpu") check_fits_memory(est, static_cast<double>(available_memory_bytes()), "MemAvailable, /proc/meminfo");
+  else if (device == "cpu")
+    check_fits_memory(est, static_cast<double>(available_memory_bytes()), "MemAvailable, /proc/meminfo");
   if (!resume && dp_.root()) write_run_config(run_dir_, cfg_);
 
   seed_everything(static_cast<uint64_t>(cfg_.train.seed));
@@ -102,7 +105,9 @@ Trainer::Trainer(Config cfg, std::string run_dir, bool resume, std::ostream& log
   model_->compute_dtype = compute_dtype(cfg_.train.dtype);
   const int64_t n_params = model_->num_params(), n_active = model_->num_active_params();
   // EP: from here on this rank holds only its own routed experts (and their optimizer state).
-  if (ep > 1) shards_ = std::make_unique<ExpertShards>(model_, ep_sub_ ? *ep_sub_ : *dp_.group(), ep_replicas_.get(), dp_.world());
+  if (ep > 1)
+    shards_ =
+        std::make_unique<ExpertShards>(model_, ep_sub_ ? *ep_sub_ : *dp_.group(), ep_replicas_.get(), dp_.world());
   opt_ = std::make_unique<AdamW>(adamw_params(*model_, cfg_.train.decay_embeddings, cfg_.train.router_lr_mult),
                                  cfg_.train.beta1, cfg_.train.beta2, cfg_.train.adam_eps, cfg_.train.weight_decay);
   if (shards_) shards_->attach(*opt_);
@@ -121,9 +126,9 @@ Trainer::Trainer(Config cfg, std::string run_dir, bool resume, std::ostream& log
   } else if (from_scratch) {
     if (dp_.root()) truncate_jsonl_after(metrics_path(run_dir_), log_field::kStep, -1);  // the lost steps are redone
   }
-  log_ << "model: " << n_params << " parameters (" << n_active
-       << " active per token), " << cfg_.model.n_moe_layers() << " MoE layers, device " << device_ << ", compute "
-       << cfg_.train.dtype << (dp_.active() ? ", data parallel over " + std::to_string(dp_.world()) + " ranks" : "") << "\n";
+  log_ << "model: " << n_params << " parameters (" << n_active << " active per token), " << cfg_.model.n_moe_layers()
+       << " MoE layers, device " << device_ << ", compute " << cfg_.train.dtype
+       << (dp_.active() ? ", data parallel over " + std::to_string(dp_.world()) + " ranks" : "") << "\n";
   if (shards_)
     log_ << "expert parallel " << ep << ": rank 0 holds routed experts [" << shards_->first() << ", "
          << shards_->first() + shards_->count() << ") of each MoE layer, " << model_->num_params() << " parameters\n";

@@ -102,7 +102,8 @@ TEST(Refit, AnalyticGradientsMatchAutogradAndFiniteDifferences) {
     auto loss = [&] { return (g.Z_EPD - compose(f, g.A_EPR, alpha, B)).pow(2).sum(); };
     auto grads = torch::autograd::grad({loss()}, {alpha, B});
     torch::NoGradGuard ng;
-    EXPECT_LT((error_grad_alpha(g, f, alpha.detach()) - grads[0]).abs().max().item<double>(), 1e-9) << activation_name(f);
+    EXPECT_LT((error_grad_alpha(g, f, alpha.detach()) - grads[0]).abs().max().item<double>(), 1e-9)
+        << activation_name(f);
     EXPECT_LT((error_grad_bank(g, f, alpha.detach(), B.detach()) - grads[1]).abs().max().item<double>(), 1e-9);
   }
   // And the autograd reference itself against central differences.
@@ -116,9 +117,9 @@ TEST(Refit, AnalyticGradientsMatchAutogradAndFiniteDifferences) {
 
 TEST(Metrics, KnownValues) {
   auto B = torch::zeros({3, 1, 2}, torch::kDouble);
-  B[0][0][0] = 1;                       // e1
-  B[1][0][0] = 1, B[1][0][1] = 1;       // (e1 + e2) / sqrt2: cos 0.7071 with e1
-  B[2][0][1] = -2;                      // -e2: |cos| 1/sqrt2 with basis 1, 0 with basis 0
+  B[0][0][0] = 1;                  // e1
+  B[1][0][0] = 1, B[1][0][1] = 1;  // (e1 + e2) / sqrt2: cos 0.7071 with e1
+  B[2][0][1] = -2;                 // -e2: |cos| 1/sqrt2 with basis 1, 0 with basis 0
   EXPECT_NEAR(bank_coherence(B), std::sqrt(0.5), 1e-12);
   EXPECT_EQ(bank_coherence(B.narrow(0, 0, 1)), 0.0);
   auto alpha = torch::tensor({{1.0, 0.0, 0.0}, {0.5, 0.5, 0.0}, {0.4, 0.3, 0.3}}, torch::kDouble);

@@ -23,8 +23,9 @@ nlohmann::json last_json_line(const std::string& out) {
 // A tiny run trained `steps` steps into s.run("src"); its directory.
 std::string train_tiny(ScratchRun& s, int steps) {
   const std::string run = s.run("src");
-  auto [code, out] = cli("train --config " + moescope::testing::source_path("configs/tiny.toml") + " --data " + s.corpus() +
-                         " --out " + run + " --set data.cache_dir=" + s.cache() + " --set train.max_steps=" + std::to_string(steps));
+  auto [code, out] =
+      cli("train --config " + moescope::testing::source_path("configs/tiny.toml") + " --data " + s.corpus() +
+          " --out " + run + " --set data.cache_dir=" + s.cache() + " --set train.max_steps=" + std::to_string(steps));
   EXPECT_EQ(code, 0) << out;
   return run;
 }
@@ -97,7 +98,8 @@ TEST(CompressCli, WeightByRoutingRun) {
   ASSERT_FALSE(::testing::Test::HasFailure());
   // The calibration run: the model's routing over a corpus.
   const std::string routing = s.run("routing");
-  auto [sc, so] = cli("scope --model " + run + " --data " + s.corpus() + " --out " + routing + " --cache-dir " + s.cache());
+  auto [sc, so] =
+      cli("scope --model " + run + " --data " + s.corpus() + " --out " + routing + " --cache-dir " + s.cache());
   ASSERT_EQ(sc, 0) << so;
   const std::string dst = s.run("c-weighted");
   auto [cc, co] = cli("compress --run " + run + " --out " + dst + " --weight-by " + routing +
@@ -127,7 +129,8 @@ TEST(CompressCli, ModelDirectory) {
   auto [dc, dout] = cli("compress --model " + src + " --rank 4 --n-bases 3 --dry-run", false);
   ASSERT_EQ(dc, 0) << dout;
   EXPECT_EQ(last_json_line(dout)["banks"].size(), 4u);
-  auto [cc, co] = cli("compress --model " + src + " --out " + out + " --rank 4 --n-bases 3 --max-iters 2 --activation silu", false);
+  auto [cc, co] =
+      cli("compress --model " + src + " --out " + out + " --rank 4 --n-bases 3 --max-iters 2 --activation silu", false);
   ASSERT_EQ(cc, 0) << co;
   const auto j = last_json_line(co);
   EXPECT_GT(j["peak_rss_bytes"].get<double>(), 0.0);
@@ -136,7 +139,8 @@ TEST(CompressCli, ModelDirectory) {
   auto [ec, eo] = cli("eval --model " + out + " --data " + s.corpus() + " --device cpu --max-batches 2", false);
   ASSERT_EQ(ec, 0) << eo;
   EXPECT_GT(nlohmann::json::parse(eo)["val_loss"].get<double>(), 0.0);
-  auto [gc, go] = cli("generate --model " + out + " --prompt 'The theory' --tokens 4 --temperature 0 --json --device cpu", false);
+  auto [gc, go] =
+      cli("generate --model " + out + " --prompt 'The theory' --tokens 4 --temperature 0 --json --device cpu", false);
   ASSERT_EQ(gc, 0) << go;
   EXPECT_EQ(nlohmann::json::parse(go)["new_tokens"], 4);
   auto [sc, so] = cli("scope --model " + out + " --data " + s.corpus() + " --out " + s.run("scoped") +
@@ -148,10 +152,12 @@ TEST(CompressCli, ModelDirectory) {
                       " --device cpu --batch 4 --seq-len 32 --cache-dir " + s.cache());
   ASSERT_EQ(rc, 0) << ro;
   auto [wc, wo] = cli("compress --model " + src + " --out " + s.run("olmoe-w") + " --weight-by " + routing +
-                      " --weight-floor 0 --rank 4 --n-bases 3 --max-iters 2", false);
+                          " --weight-floor 0 --rank 4 --n-bases 3 --max-iters 2",
+                      false);
   ASSERT_EQ(wc, 0) << wo;
   EXPECT_EQ(last_json_line(wo)["weighted_by"], routing);
-  auto [we, weo] = cli("eval --model " + s.run("olmoe-w") + " --data " + s.corpus() + " --device cpu --max-batches 2", false);
+  auto [we, weo] =
+      cli("eval --model " + s.run("olmoe-w") + " --data " + s.corpus() + " --device cpu --max-batches 2", false);
   ASSERT_EQ(we, 0) << weo;
   // Bad inputs.
   auto [b1, bo1] = cli("compress --run " + src + " --out " + s.run("bad"));

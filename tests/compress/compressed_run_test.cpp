@@ -15,7 +15,8 @@ using namespace moescope::compress;
 using moescope::testing::expect_error;
 
 namespace {
-BasisGroup small_group(const std::string& name, int64_t layer, const std::string& fam, int64_t E, int64_t P, int64_t D) {
+BasisGroup small_group(const std::string& name, int64_t layer, const std::string& fam, int64_t E, int64_t P,
+                       int64_t D) {
   BasisGroup g;
   g.name = name, g.layer = layer, g.family = fam, g.f = Activation::kSilu;
   g.A_EPR = torch::randn({E, P, 3});
@@ -28,7 +29,8 @@ BasisGroup small_group(const std::string& name, int64_t layer, const std::string
 }  // namespace
 
 TEST(CompressedRun, RecordsRoundTripThroughSafetensors) {
-  std::vector<BasisGroup> gs{small_group("layer1.gate", 1, "gate", 4, 16, 32), small_group("layer1.up", 1, "up", 4, 16, 32)};
+  std::vector<BasisGroup> gs{small_group("layer1.gate", 1, "gate", 4, 16, 32),
+                             small_group("layer1.up", 1, "up", 4, 16, 32)};
   auto bytes = encode_safetensors(basis_records(gs), basis_metadata(gs));
   auto back = read_basis_groups(decode_safetensors(bytes, "mem"));
   ASSERT_EQ(back.size(), 2u);
@@ -42,8 +44,9 @@ TEST(CompressedRun, RecordsRoundTripThroughSafetensors) {
   }
   auto meta = basis_metadata(gs);
   meta["moescope.compressed_version"] = "7";
-  expect_error<std::runtime_error>([&] { read_basis_groups(decode_safetensors(encode_safetensors(basis_records(gs), meta), "f")); },
-                                   {"version 7", "re-run `moescope compress`"});
+  expect_error<std::runtime_error>(
+      [&] { read_basis_groups(decode_safetensors(encode_safetensors(basis_records(gs), meta), "f")); },
+      {"version 7", "re-run `moescope compress`"});
 }
 
 TEST(CompressedRun, ComposeIntoWritesEveryFactorisedExpert) {
@@ -57,7 +60,8 @@ TEST(CompressedRun, ComposeIntoWritesEveryFactorisedExpert) {
     auto* mlp = m->layers[1]->as<BlockImpl>()->moe->experts[e]->as<SwiGLUMlpImpl>();
     EXPECT_TRUE(torch::equal(mlp->up_proj->weight, W[e]));
   }
-  EXPECT_TRUE(torch::equal(m->layers[1]->as<BlockImpl>()->moe->experts[2]->as<SwiGLUMlpImpl>()->gate_proj->weight, gate_before));
+  EXPECT_TRUE(torch::equal(m->layers[1]->as<BlockImpl>()->moe->experts[2]->as<SwiGLUMlpImpl>()->gate_proj->weight,
+                           gate_before));
   EXPECT_EQ(factorised_names(gs)[3], "model.layers.1.mlp.experts.3.up_proj.weight");
   gs[0].expert_layer[0] = 0;  // layer 0 is dense
   expect_error<std::runtime_error>([&] { compose_into(*m, gs); }, {"not a MoE layer"});
@@ -95,8 +99,8 @@ TEST(Compressor, BadInputsGiveClearErrors) {
   cc = CompressConfig{};
   cc.families = "gate,down";
   expect_error<std::invalid_argument>([&] { cc.validate(); }, {"compress.families", "down"});
-  expect_error<std::invalid_argument>(
-      [] { moescope::testing::tiny_config({"compress.solver=newton"}); }, {"compress.solver", "newton"});
+  expect_error<std::invalid_argument>([] { moescope::testing::tiny_config({"compress.solver=newton"}); },
+                                      {"compress.solver", "newton"});
 
   Transformer dense(moescope::testing::tiny_config({"model.ffn=dense"}).model);
   expect_error<std::invalid_argument>([&] { check_compressible(*dense); }, {"no MoE layers"});
@@ -130,10 +134,11 @@ TEST(Compressor, CompressModelLogsEveryIterationAndReducesError) {
   auto W = compose_group(out.groups[0]);
   auto* e0 = m->layers[1]->as<BlockImpl>()->moe->experts[0]->as<SwiGLUMlpImpl>();
   EXPECT_EQ(W[0].sizes(), e0->gate_proj->weight.sizes());
-  torch::Tensor Wtrue = torch::stack({e0->gate_proj->weight.detach(),
-                                      m->layers[1]->as<BlockImpl>()->moe->experts[1]->as<SwiGLUMlpImpl>()->gate_proj->weight.detach(),
-                                      m->layers[1]->as<BlockImpl>()->moe->experts[2]->as<SwiGLUMlpImpl>()->gate_proj->weight.detach(),
-                                      m->layers[1]->as<BlockImpl>()->moe->experts[3]->as<SwiGLUMlpImpl>()->gate_proj->weight.detach()});
+  torch::Tensor Wtrue =
+      torch::stack({e0->gate_proj->weight.detach(),
+                    m->layers[1]->as<BlockImpl>()->moe->experts[1]->as<SwiGLUMlpImpl>()->gate_proj->weight.detach(),
+                    m->layers[1]->as<BlockImpl>()->moe->experts[2]->as<SwiGLUMlpImpl>()->gate_proj->weight.detach(),
+                    m->layers[1]->as<BlockImpl>()->moe->experts[3]->as<SwiGLUMlpImpl>()->gate_proj->weight.detach()});
   const double rel = ((W - Wtrue).norm() / Wtrue.norm()).item<double>();
   EXPECT_NEAR(rel, out.summary["groups"][0]["rel_error"].get<double>(), 1e-4);
 }
@@ -143,12 +148,16 @@ TEST(Compressor, CompressModelLogsEveryIterationAndReducesError) {
 TEST(CompressSummary, MisTypedFieldsAreNamed) {
   moescope::testing::TempDir dir;
   const std::string path = dir.file("metrics.jsonl");
-  write_file_atomic(path, "{\"type\":\"compress\",\"step\":1}\n"
-                          "{\"type\":\"compress_summary\",\"solver\":7,\"banks\":[],\"groups\":[]}\n");
+  write_file_atomic(path,
+                    "{\"type\":\"compress\",\"step\":1}\n"
+                    "{\"type\":\"compress_summary\",\"solver\":7,\"banks\":[],\"groups\":[]}\n");
   expect_error<std::runtime_error>([&] { read_compress_summary(path); },
                                    {path + ":2: field 'solver' must be a string, got number 7"});
   write_file_atomic(path, "{\"type\":\"compress_summary\",\"banks\":\"none\",\"groups\":[]}\n");
-  expect_error<std::runtime_error>([&] { read_compress_summary(path); }, {path + ":1: field 'banks' must be an array, got string"});
-  write_file_atomic(path, "{\"type\":\"compress_summary\",\"banks\":[{\"group\":\"g\",\"rank\":2,\"bases\":1}],\"groups\":[{\"group\":\"g\"}]}\n");
+  expect_error<std::runtime_error>([&] { read_compress_summary(path); },
+                                   {path + ":1: field 'banks' must be an array, got string"});
+  write_file_atomic(path,
+                    "{\"type\":\"compress_summary\",\"banks\":[{\"group\":\"g\",\"rank\":2,\"bases\":1}],\"groups\":[{"
+                    "\"group\":\"g\"}]}\n");
   EXPECT_NE(render_compress_summary(read_compress_summary(path)).find("g "), std::string::npos);
 }

@@ -271,7 +271,8 @@ TEST(ModelDirCompress, ReadsOneBankAtATime) {
   for (int l = 0; l < 2; ++l)
     for (std::string fam : {"gate", "up"}) {
       for (int e = 0; e < 8; ++e)
-        want.push_back("read model.layers." + std::to_string(l) + ".mlp.experts." + std::to_string(e) + "." + fam + "_proj.weight");
+        want.push_back("read model.layers." + std::to_string(l) + ".mlp.experts." + std::to_string(e) + "." + fam +
+                       "_proj.weight");
       want.push_back("solved layer" + std::to_string(l) + "." + fam);
     }
   EXPECT_EQ(trace, want);
@@ -297,22 +298,30 @@ TEST(ModelDirCompress, BadInputsAreNamed) {
   std::ostringstream log;
   const auto cfg = small_config();
   // Not a model directory.
-  EXPECT_NE(error_of([&] { compress_model_dir(s.path("nowhere"), s.path("o1"), cfg, log); }).find("no such directory"), std::string::npos);
+  EXPECT_NE(error_of([&] { compress_model_dir(s.path("nowhere"), s.path("o1"), cfg, log); }).find("no such directory"),
+            std::string::npos);
   fs::create_directories(s.path("empty"));
-  EXPECT_NE(error_of([&] { compress_model_dir(s.path("empty"), s.path("o1"), cfg, log); }).find("not a Hugging Face model directory"),
+  EXPECT_NE(error_of([&] {
+              compress_model_dir(s.path("empty"), s.path("o1"), cfg, log);
+            }).find("not a Hugging Face model directory"),
             std::string::npos);
   // No MoE layers: every layer of the deepseek_v2 fixture made dense.
   fs::copy(fixture("deepseek_v2"), s.path("dense"));
-  edit_json(s.path("dense") + "/config.json", [](nlohmann::json& j) { j["first_k_dense_replace"] = j["num_hidden_layers"]; });
-  EXPECT_NE(error_of([&] { compress_model_dir(s.path("dense"), s.path("o2"), cfg, log); }).find("has no MoE layers"), std::string::npos);
+  edit_json(s.path("dense") + "/config.json",
+            [](nlohmann::json& j) { j["first_k_dense_replace"] = j["num_hidden_layers"]; });
+  EXPECT_NE(error_of([&] { compress_model_dir(s.path("dense"), s.path("o2"), cfg, log); }).find("has no MoE layers"),
+            std::string::npos);
   // Output not empty.
-  EXPECT_NE(error_of([&] { compress_model_dir(fixture("olmoe"), s.path("dense"), cfg, log); }).find("exists and is not empty"),
+  EXPECT_NE(error_of([&] {
+              compress_model_dir(fixture("olmoe"), s.path("dense"), cfg, log);
+            }).find("exists and is not empty"),
             std::string::npos);
 
   const std::string out = s.path("out");
   compress_model_dir(fixture("olmoe"), out, cfg, log);
   // Already compressed.
-  EXPECT_NE(error_of([&] { compress_model_dir(out, s.path("o3"), cfg, log); }).find("already compressed"), std::string::npos);
+  EXPECT_NE(error_of([&] { compress_model_dir(out, s.path("o3"), cfg, log); }).find("already compressed"),
+            std::string::npos);
   // The plain loader refuses it (its experts are not in the weights).
   EXPECT_NE(error_of([&] { load_model_dir(out, "cpu", log); }).find(kMobeConfigKey), std::string::npos);
 
@@ -325,8 +334,9 @@ TEST(ModelDirCompress, BadInputsAreNamed) {
   // A missing factor file, and a factor file missing a tensor.
   fs::copy(out, s.path("nofile"));
   fs::remove(fs::path(s.path("nofile")) / "mobe-layer1-up.safetensors");
-  EXPECT_NE(error_of([&] { load_compressed(s.path("nofile")); }).find("factor file 'mobe-layer1-up.safetensors' is missing"),
-            std::string::npos);
+  EXPECT_NE(
+      error_of([&] { load_compressed(s.path("nofile")); }).find("factor file 'mobe-layer1-up.safetensors' is missing"),
+      std::string::npos);
   fs::copy(out, s.path("notensor"));
   const std::string bank = s.path("notensor") + "/mobe-layer0-gate.safetensors";
   SafetensorsFile f = load_safetensors(bank);

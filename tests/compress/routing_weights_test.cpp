@@ -87,7 +87,8 @@ TEST(RoutingWeights, WeightedBankGradientMatchesAutograd) {
     auto err_E = (g.Z_EPD - compose(f, g.A_EPR, alpha, B)).pow(2).sum({1, 2});
     auto grad = torch::autograd::grad({(err_E * g.weight_E).sum()}, {B})[0];
     torch::NoGradGuard ng;
-    EXPECT_LT((error_grad_bank(g, f, alpha, g.B_MRD) - grad).abs().max().item<double>(), 1e-9 * grad.abs().max().item<double>() + 1e-12)
+    EXPECT_LT((error_grad_bank(g, f, alpha, g.B_MRD) - grad).abs().max().item<double>(),
+              1e-9 * grad.abs().max().item<double>() + 1e-12)
         << activation_name(f);
   }
 }
@@ -151,12 +152,20 @@ TEST(RoutingWeights, ApplyAndBadRuns) {
   const std::vector<int64_t> counts{8, 0, 4, 4, 0, 0, 0, 0};
   nlohmann::json nulls = nlohmann::json::array(), pref = nlohmann::json::array(), tops = nlohmann::json::array();
   for (int e = 0; e < 8; ++e) nulls.push_back(nullptr), pref.push_back(0), tops.push_back(nlohmann::json::array());
-  nlohmann::json layer = {{pf::kLayer, 1}, {pf::kExperts, 8}, {pf::kTopK, 2}, {pf::kCounts, counts},
-                          {pf::kSpecialisation, nulls}, {pf::kPreferredCorpus, pref}, {pf::kTopTokens, tops},
-                          {pf::kDead, {1, 4, 5, 6, 7}}, {pf::kCorpusCounts, {counts}},
+  nlohmann::json layer = {{pf::kLayer, 1},
+                          {pf::kExperts, 8},
+                          {pf::kTopK, 2},
+                          {pf::kCounts, counts},
+                          {pf::kSpecialisation, nulls},
+                          {pf::kPreferredCorpus, pref},
+                          {pf::kTopTokens, tops},
+                          {pf::kDead, {1, 4, 5, 6, 7}},
+                          {pf::kCorpusCounts, {counts}},
                           {pf::kCorpusShare, {{0.5, 0, 0.25, 0.25, 0, 0, 0, 0}}}};
-  nlohmann::json profile = {{pf::kVersionKey, pf::kVersion}, {pf::kCorpora, {{{pf::kName, "c"}, {pf::kTokens, 8}}}},
-                            {pf::kLayers, {layer}}, {pf::kAgreement, nlohmann::json::array()}};
+  nlohmann::json profile = {{pf::kVersionKey, pf::kVersion},
+                            {pf::kCorpora, {{{pf::kName, "c"}, {pf::kTokens, 8}}}},
+                            {pf::kLayers, {layer}},
+                            {pf::kAgreement, nlohmann::json::array()}};
   std::ofstream(dir / pf::kFile) << profile.dump();
   RoutingCounts rc = read_routing_counts(dir.string());
   ASSERT_EQ(rc.layers.count(1), 1u);

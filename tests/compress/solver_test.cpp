@@ -35,7 +35,9 @@ double recover(const std::string& solver, Activation f, const std::string& init,
   ro.restarts = restarts;
   ro.iters = solver == "altmin" ? 60 : 300;
   initialise_multistart(groups[0], cfg, R, M, f, 1, ro);
-  auto res = solve(groups, cfg, f, [&](const IterationReport& r) { if (log) log->push_back(r); });
+  auto res = solve(groups, cfg, f, [&](const IterationReport& r) {
+    if (log) log->push_back(r);
+  });
   EXPECT_GE(res.iters, 1);
   return measure(groups[0], f, cfg.prune_eps, cfg.ridge).rel_error;
 }
@@ -87,13 +89,15 @@ TEST(Init, EveryMethodGivesFiniteFactorsAndAltminNeverGetsWorse) {
     recover("altmin", Activation::kIdentity, init, 15, &log, false, 1);
     ASSERT_FALSE(log.empty());
     for (auto& r : log) EXPECT_EQ(r.groups[0].nonfinite, 0) << init;
-    for (size_t i = 1; i < log.size(); ++i) EXPECT_LE(log[i].objective, log[i - 1].objective * (1 + 1e-9)) << init << " iter " << i;
+    for (size_t i = 1; i < log.size(); ++i)
+      EXPECT_LE(log[i].objective, log[i - 1].objective * (1 + 1e-9)) << init << " iter " << i;
   }
 }
 
 TEST(Init, KMeansSeparatesClusters) {
-  auto X = torch::cat({torch::randn({5, 8}, torch::kDouble) * 0.01 + torch::ones({1, 8}, torch::kDouble),
-                       torch::randn({5, 8}, torch::kDouble) * 0.01 - torch::arange(8, torch::kDouble).view({1, 8}) + 3.5});
+  auto X =
+      torch::cat({torch::randn({5, 8}, torch::kDouble) * 0.01 + torch::ones({1, 8}, torch::kDouble),
+                  torch::randn({5, 8}, torch::kDouble) * 0.01 - torch::arange(8, torch::kDouble).view({1, 8}) + 3.5});
   auto l = kmeans_cosine(X, 2, 1);
   for (int i = 1; i < 5; ++i) EXPECT_EQ(l[i], l[0]);
   for (int i = 6; i < 10; ++i) EXPECT_EQ(l[i], l[5]);
@@ -171,4 +175,3 @@ TEST(Stopping, NonFiniteStopsAtOnceAndKeepsTheBestState) {
   EXPECT_EQ(res.best_iter, 0);
   EXPECT_NEAR(objective(groups, Activation::kIdentity), before, 1e-12);  // the initial state restored
 }
-

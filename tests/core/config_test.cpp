@@ -1,4 +1,5 @@
-// config_test.cpp: presets, --set, unknown keys, strict TOML types, size bounds and validation messages that name the field.
+// config_test.cpp: presets, --set, unknown keys, strict TOML types, size bounds and validation messages that name the
+// field.
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -35,7 +36,8 @@ TEST(Config, TinyPresetLoadsAndValidates) {
 }
 
 TEST(Config, SetOverridesTypedValues) {
-  auto c = tiny_config({"moe.top_k=1", "moe.score_func=sigmoid", "moe.capacity_factor=1.25", "model.tie_embeddings=true"});
+  auto c =
+      tiny_config({"moe.top_k=1", "moe.score_func=sigmoid", "moe.capacity_factor=1.25", "model.tie_embeddings=true"});
   EXPECT_EQ(c.model.moe.top_k, 1);
   EXPECT_EQ(c.model.moe.score_func, ScoreFunc::kSigmoid);
   EXPECT_DOUBLE_EQ(c.model.moe.capacity_factor, 1.25);
@@ -68,8 +70,11 @@ TEST(Config, ValidationNamesTheField) {
   expect_error([] { tiny_config({"attn.type=mha", "attn.n_kv_heads=3"}); }, {"attn.n_kv_heads", "divide"});
   expect_error([] { tiny_config({"moe.score_func=relu"}); }, {"moe.score_func", "softmax"});
   expect_error([] { tiny_config({"moe.capacity_factor=-1"}); }, {"moe.capacity_factor"});
-  expect_error([] { tiny_config({"moe.score_func=sigmoid", "moe.bias_on_logits=true"}); },
-               {"moe.bias_on_logits", "softmax"});
+  expect_error(
+      [] {
+        tiny_config({"moe.score_func=sigmoid", "moe.bias_on_logits=true"});
+      },
+      {"moe.bias_on_logits", "softmax"});
   EXPECT_TRUE(tiny_config({"moe.score_func=softmax", "moe.bias_on_logits=true"}).model.moe.bias_on_logits);
   expect_error([] { tiny_config({"moe.jitter=input", "moe.jitter_eps=1.5"}); }, {"moe.jitter_eps"});
   expect_error([] { tiny_config({"moe.drop_policy=random"}); }, {"moe.drop_policy"});
@@ -134,14 +139,19 @@ TEST(Config, TomlTypesAreStrict) {
     c.fields().load_toml_string(text, "p.toml");
     return c;
   };
-  expect_error([&] { load("[model]\nd_model = \"32\"\n"); }, {"p.toml", "'model.d_model'", "expected an integer", "found a string (\"32\")"});
+  expect_error([&] { load("[model]\nd_model = \"32\"\n"); },
+               {"p.toml", "'model.d_model'", "expected an integer", "found a string (\"32\")"});
   expect_error([&] { load("[train]\nlr = \"3e-3\"\n"); }, {"'train.lr'", "expected a number", "found a string"});
-  expect_error([&] { load("[moe]\nbias_balance = \"true\"\n"); }, {"'moe.bias_balance'", "expected a boolean", "found a string"});
-  expect_error([&] { load("[moe]\nbias_balance = 1\n"); }, {"'moe.bias_balance'", "expected a boolean", "found an integer (1)"});
-  expect_error([&] { load("[model]\nmax_seq_len = 1e12\n"); }, {"'model.max_seq_len'", "expected an integer", "found a float"});
+  expect_error([&] { load("[moe]\nbias_balance = \"true\"\n"); },
+               {"'moe.bias_balance'", "expected a boolean", "found a string"});
+  expect_error([&] { load("[moe]\nbias_balance = 1\n"); },
+               {"'moe.bias_balance'", "expected a boolean", "found an integer (1)"});
+  expect_error([&] { load("[model]\nmax_seq_len = 1e12\n"); },
+               {"'model.max_seq_len'", "expected an integer", "found a float"});
   expect_error([&] { load("[train]\nbatch_size = 8.0\n"); }, {"'train.batch_size'", "found a float"});
   expect_error([&] { load("[data]\npath = 3\n"); }, {"'data.path'", "expected a string", "found an integer"});
-  expect_error([&] { load("[moe]\nscore_func = true\n"); }, {"'moe.score_func'", "expected a string", "found a boolean"});
+  expect_error([&] { load("[moe]\nscore_func = true\n"); },
+               {"'moe.score_func'", "expected a string", "found a boolean"});
   expect_error([&] { load("[train]\nlr = [1, 2]\n"); }, {"'train.lr'", "an array"});
   expect_error([&] { load("[train]\nlr = nan\n"); }, {"'train.lr'", "a finite number"});
   // What is right still loads; an integer where a float belongs is fine.

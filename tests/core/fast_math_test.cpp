@@ -29,10 +29,8 @@ TEST(FastMath, LogWithinTwoE7) {
     if (!std::isnormal(xf)) continue;
     const double want = std::log(static_cast<double>(xf));
     const double err = std::abs(fast_logf(xf) - want);
-    if (xf >= 0.5f && xf <= 2.0f)
-      worst_abs = std::max(worst_abs, err);
-    else
-      worst_rel = std::max(worst_rel, err / std::abs(want));
+    if (xf >= 0.5f && xf <= 2.0f) worst_abs = std::max(worst_abs, err);
+    else worst_rel = std::max(worst_rel, err / std::abs(want));
   }
   EXPECT_LT(worst_abs, 2e-7);
   EXPECT_LT(worst_rel, 2e-7);

@@ -17,7 +17,7 @@ TEST(HostMemory, ParsesProcessStatus) {
   EXPECT_EQ(parse_proc_kb(status, "VmHWM"), 6103840ull * 1024);
   EXPECT_EQ(parse_proc_kb(status, "RssAnon"), 165328ull * 1024);
   EXPECT_EQ(parse_proc_kb(status, "RssFile"), 0u);
-  EXPECT_EQ(parse_proc_kb(status, "Rss"), 0u);  // a key, not a prefix of one
+  EXPECT_EQ(parse_proc_kb(status, "Rss"), 0u);   // a key, not a prefix of one
   EXPECT_GT(process_status_bytes("VmHWM"), 0u);  // Linux: /proc/self/status is there
 }
 

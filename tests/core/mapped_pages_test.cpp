@@ -32,7 +32,8 @@ TEST(MappedPages, ParsesFileMappingsOnly) {
 
 TEST(MappedPages, ReleasesFilePagesAndLeavesAnonymousMemory) {
   const size_t n = 32u << 20;
-  const auto path = (std::filesystem::temp_directory_path() / ("moescope_mapped_pages_" + std::to_string(getpid()))).string();
+  const auto path =
+      (std::filesystem::temp_directory_path() / ("moescope_mapped_pages_" + std::to_string(getpid()))).string();
   {
     std::vector<unsigned char> buf(n);
     for (size_t i = 0; i < n; ++i) buf[i] = static_cast<unsigned char>(i * 7 + 3);

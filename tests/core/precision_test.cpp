@@ -106,16 +106,17 @@ TEST(CpuFeatures, ParsesCpuinfo) {
 // OpenBLAS falls back to SSE3 "Prescott" kernels on CPU models it does not know (seen on an
 // Emerald Rapids Xeon); the override names a kernel set the CPU's features support, and only then.
 TEST(BlasCore, OverrideOnlyReplacesAFallbackCore) {
-  const auto avx512 = parse_cpuinfo("processor : 0\nflags : avx avx2 fma avx512f avx512bw avx512vl avx512dq avx512_bf16\n");
+  const auto avx512 =
+      parse_cpuinfo("processor : 0\nflags : avx avx2 fma avx512f avx512bw avx512vl avx512dq avx512_bf16\n");
   const auto avx2 = parse_cpuinfo("processor : 0\nflags : avx avx2 fma\n");
   const auto sse = parse_cpuinfo("processor : 0\nflags : sse2 sse3\n");
   EXPECT_EQ(openblas_core_override(avx512, "Prescott"), "SkylakeX");
   EXPECT_EQ(openblas_core_override(avx2, "Prescott"), "Haswell");
   EXPECT_EQ(openblas_core_override(avx2, "Nehalem"), "Haswell");
-  EXPECT_EQ(openblas_core_override(sse, "Prescott"), "");         // nothing better to pick
-  EXPECT_EQ(openblas_core_override(avx512, "Cooperlake"), "");    // a known core is kept
+  EXPECT_EQ(openblas_core_override(sse, "Prescott"), "");       // nothing better to pick
+  EXPECT_EQ(openblas_core_override(avx512, "Cooperlake"), "");  // a known core is kept
   EXPECT_EQ(openblas_core_override(avx2, "Zen"), "");
-  EXPECT_EQ(openblas_core_override(avx512, ""), "");              // not OpenBLAS
+  EXPECT_EQ(openblas_core_override(avx512, ""), "");  // not OpenBLAS
 }
 
 TEST(Threads, RulePrecedenceAndSizes) {

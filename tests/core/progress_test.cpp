@@ -14,8 +14,10 @@ TEST(Progress, FormatsDurationsBarsAndLines) {
   EXPECT_EQ(format_duration(-1), "?");
   // 2,500 of 10,000 at 500/s: 7,500 left, ETA 15 s.
   EXPECT_EQ(progress_line_text(2500, 10000, 500, "tokens"), "2,500/10,000 tokens (25.0%), 500 tokens/s, ETA 0:15");
-  EXPECT_EQ(progress_bar_text(2500, 10000, 500, "tokens", 8), "[##......]  25.0%  2,500/10,000 tokens  500 tokens/s  ETA 0:15");
-  EXPECT_EQ(progress_bar_text(10000, 10000, 0, "tokens", 4), "[####] 100.0%  10,000/10,000 tokens  0 tokens/s  ETA 0:00");
+  EXPECT_EQ(progress_bar_text(2500, 10000, 500, "tokens", 8),
+            "[##......]  25.0%  2,500/10,000 tokens  500 tokens/s  ETA 0:15");
+  EXPECT_EQ(progress_bar_text(10000, 10000, 0, "tokens", 4),
+            "[####] 100.0%  10,000/10,000 tokens  0 tokens/s  ETA 0:00");
   EXPECT_EQ(progress_line_text(1, 10, 0, "tokens"), "1/10 tokens (10.0%), 0 tokens/s, ETA ?");  // no rate yet
 }
 

@@ -77,7 +77,8 @@ TEST_F(DashboardApiTest, SeriesAreDownsampled) {
 }
 
 TEST_F(DashboardApiTest, HeatmapsAtAStep) {
-  const auto h = api->handle("/api/heatmap", {{"run", "a"}, {"field", "load"}, {"step", "1234"}});  // steps are digits only (issue 13)
+  const auto h = api->handle("/api/heatmap",
+                             {{"run", "a"}, {"field", "load"}, {"step", "1234"}});  // steps are digits only (issue 13)
   EXPECT_EQ(h["step"], 1234);
   ASSERT_EQ(h["values"].size(), 4u);
   EXPECT_EQ(h["values"][0].size(), 16u);
@@ -87,7 +88,8 @@ TEST_F(DashboardApiTest, HeatmapsAtAStep) {
   const auto dead = api->handle("/api/heatmap", {{"run", "a"}, {"field", "dead"}});
   EXPECT_EQ(dead["step"], 3000);
   EXPECT_EQ(dead["values"][0][15], 0);
-  const auto co = api->handle("/api/heatmap", {{"run", "a"}, {"field", "coactivation"}, {"layer", "2"}, {"step", "2500"}});
+  const auto co =
+      api->handle("/api/heatmap", {{"run", "a"}, {"field", "coactivation"}, {"layer", "2"}, {"step", "2500"}});
   EXPECT_EQ(co["step"], 2000);
   EXPECT_EQ(co["layer"], 2);
   EXPECT_EQ(co["values"].size(), 16u);
@@ -159,13 +161,21 @@ TEST_F(DashboardApiTest, RoutingProfileOf_ScopeModelRuns) {
   // file of another version or with a wrongly typed field is a 422 naming the field.
   EXPECT_EQ(status_of("/api/profile", {{"run", "a"}}), 404);
   const nlohmann::json profile = {
-      {"routing_profile_version", 1}, {"model", "m"},
+      {"routing_profile_version", 1},
+      {"model", "m"},
       {"corpora", {{{"name", "x.txt"}, {"tokens", 5}}, {{"name", "y.txt"}, {"tokens", 3}}}},
       {"tokens_per_expert", {{"p50", 1}}},
-      {"layers", {{{"layer", 1}, {"experts", 2}, {"top_k", 1}, {"counts", {6, 2}}, {"corpus_counts", {{4, 1}, {2, 1}}},
-                   {"corpus_share", {{0.8, 0.2}, {0.6667, 0.3333}}}, {"dead", nlohmann::json::array()},
-                   {"specialisation", {0.01, nullptr}}, {"preferred_corpus", {0, 1}},
-                   {"top_tokens", {{{{"id", 3}, {"text", "a"}, {"count", 4}, {"share", 0.66}}}, nlohmann::json::array()}}}}},
+      {"layers",
+       {{{"layer", 1},
+         {"experts", 2},
+         {"top_k", 1},
+         {"counts", {6, 2}},
+         {"corpus_counts", {{4, 1}, {2, 1}}},
+         {"corpus_share", {{0.8, 0.2}, {0.6667, 0.3333}}},
+         {"dead", nlohmann::json::array()},
+         {"specialisation", {0.01, nullptr}},
+         {"preferred_corpus", {0, 1}},
+         {"top_tokens", {{{{"id", 3}, {"text", "a"}, {"count", 4}, {"share", 0.66}}}, nlohmann::json::array()}}}}},
       {"agreement", nlohmann::json::array()}};
   {
     std::ofstream f(tmp.path() + "/a/routing_profile.json");
@@ -186,7 +196,9 @@ TEST_F(DashboardApiTest, RoutingProfileOf_ScopeModelRuns) {
     ADD_FAILURE() << "no error";
   } catch (const ApiError& e) {
     EXPECT_EQ(e.status, 422);
-    EXPECT_NE(std::string(e.what()).find("routing_profile.json: layers[].top_tokens is not an array"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("routing_profile.json: layers[].top_tokens is not an array"),
+              std::string::npos)
+        << e.what();
   }
 }
 
@@ -195,7 +207,8 @@ TEST(DashboardApi, OddlyShapedRecordsDoNotBreakIt) {
   std::filesystem::create_directories(tmp.path() + "/r");
   std::ofstream(tmp.path() + "/r/metrics.jsonl")
       << "{\"schema\":1,\"type\":\"train\",\"step\":1,\"moe\":5,\"saturation\":\"x\"}\n"
-         "{\"schema\":1,\"type\":\"train\",\"step\":2,\"moe\":[7,{\"layer\":\"a\"},{\"layer\":1,\"load\":\"y\",\"dead\":3}]}\n"
+         "{\"schema\":1,\"type\":\"train\",\"step\":2,\"moe\":[7,{\"layer\":\"a\"},{\"layer\":1,\"load\":\"y\","
+         "\"dead\":3}]}\n"
          "{\"schema\":1,\"type\":\"eval\",\"step\":2,\"maxvio_global\":1.5,\"moe\":{\"layer\":1}}\n";
   RunCatalog c(tmp.path());
   c.update_all();
@@ -268,11 +281,13 @@ TEST(RunCatalog, IgnoresDirectoriesOutsideTheLogDirectory) {
   std::filesystem::create_directory_symlink(outside.path() + "/secret", logdir.path() + "/link");
   RunCatalog c(logdir.path());
   EXPECT_EQ(c.ids(), std::vector<std::string>{"mine"});
-  moescope::testing::expect_error<std::runtime_error>([&] { RunCatalog bad(logdir.file("nope")); }, {"not a directory"});
+  moescope::testing::expect_error<std::runtime_error>([&] { RunCatalog bad(logdir.file("nope")); },
+                                                      {"not a directory"});
 }
 
 TEST(HealthTable, FromRecordFields) {
-  const auto rec = nlohmann::json::parse(R"({"step":7,"moe":[{"layer":1,"entropy_norm":0.5,"n_eff":2.0,"maxvio_batch":3.0,
+  const auto rec =
+      nlohmann::json::parse(R"({"step":7,"moe":[{"layer":1,"entropy_norm":0.5,"n_eff":2.0,"maxvio_batch":3.0,
       "dead":[1,4],"drop_rate":0.1,"status":"collapsed"},{"layer":2}]})");
   const auto h = health_table(rec, {{2, 0.25}});
   EXPECT_EQ(h["step"], 7);

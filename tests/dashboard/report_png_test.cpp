@@ -16,7 +16,8 @@ namespace moescope::dashboard {
 namespace {
 
 uint32_t be32(const std::string& s, size_t at) {
-  return uint32_t(uint8_t(s[at])) << 24 | uint32_t(uint8_t(s[at + 1])) << 16 | uint32_t(uint8_t(s[at + 2])) << 8 | uint8_t(s[at + 3]);
+  return uint32_t(uint8_t(s[at])) << 24 | uint32_t(uint8_t(s[at + 1])) << 16 | uint32_t(uint8_t(s[at + 2])) << 8 |
+         uint8_t(s[at + 3]);
 }
 
 }  // namespace
@@ -29,7 +30,8 @@ TEST(Report, IsSelfContainedAndHoldsTheData) {
   spec.coactivation_every = 10;
   spec.alert_every = 20;
   moescope::testing::write_synthetic_run(tmp.path() + "/myrun", spec);
-  std::ofstream(tmp.path() + "/myrun/alerts.jsonl", std::ios::app) << "{\"step\":50,\"layer\":1,\"rule\":\"</script><b>x\"}\n";
+  std::ofstream(tmp.path() + "/myrun/alerts.jsonl", std::ios::app)
+      << "{\"step\":50,\"layer\":1,\"rule\":\"</script><b>x\"}\n";
   const std::string html = build_report(tmp.path() + "/myrun");
   EXPECT_EQ(html.find("<script src="), std::string::npos);
   EXPECT_EQ(html.find("href=\"assets/"), std::string::npos);
@@ -68,7 +70,9 @@ TEST(Png, EncodesPixelsLosslessly) {
   EXPECT_EQ(be32(png, idat + 4 + len), uint32_t(crc32(0, reinterpret_cast<const Bytef*>(png.data() + idat), len + 4)));
   std::string raw(2 * (1 + 9), '\0');
   uLongf rawlen = raw.size();
-  ASSERT_EQ(uncompress(reinterpret_cast<Bytef*>(raw.data()), &rawlen, reinterpret_cast<const Bytef*>(png.data() + idat + 4), len), Z_OK);
+  ASSERT_EQ(uncompress(reinterpret_cast<Bytef*>(raw.data()), &rawlen,
+                       reinterpret_cast<const Bytef*>(png.data() + idat + 4), len),
+            Z_OK);
   EXPECT_EQ(uint8_t(raw[1]), 255);
   EXPECT_EQ(uint8_t(raw[2]), 0);
   EXPECT_EQ(uint8_t(raw[10 + 7]), 1);
@@ -101,7 +105,8 @@ TEST(Png, WritesTheRunsHeatmapAndEntropyChart) {
   std::ofstream(tmp.path() + "/empty/metrics.jsonl");
   std::filesystem::create_directories(tmp.path() + "/empty");
   std::ofstream(tmp.path() + "/empty/metrics.jsonl") << "{\"schema\":1,\"type\":\"train\",\"step\":1,\"loss\":2}\n";
-  moescope::testing::expect_error<std::runtime_error>([&] { write_run_pngs(tmp.path() + "/empty", tmp.path() + "/p2"); }, {"no routing records"});
+  moescope::testing::expect_error<std::runtime_error>(
+      [&] { write_run_pngs(tmp.path() + "/empty", tmp.path() + "/p2"); }, {"no routing records"});
 }
 
 }  // namespace moescope::dashboard

@@ -51,14 +51,20 @@ TEST(JsonlTail, RestartsWhenTheFileShrinksOrIsRewrittenInPlace) {
   append(p, "{\"a\":1}\n{\"a\":22}\n");
   JsonlTail tail(p);
   EXPECT_EQ(tail.poll(1 << 20).lines.size(), 2u);
-  { std::ofstream f(p, std::ios::trunc); f << "{\"b\":1}\n"; }
+  {
+    std::ofstream f(p, std::ios::trunc);
+    f << "{\"b\":1}\n";
+  }
   TailPoll r = tail.poll(1 << 20);
   EXPECT_TRUE(r.restarted);
   ASSERT_EQ(r.lines.size(), 1u);
   EXPECT_EQ(r.lines[0].record["b"], 1);
   append(p, "{\"a\":22}\n");
   EXPECT_EQ(tail.poll(1 << 20).lines.size(), 1u);  // offset 17, after a newline
-  { std::ofstream f(p, std::ios::binary | std::ios::in | std::ios::out); f << "{\"b\":11}\n{\"b\":22}\n"; }
+  {
+    std::ofstream f(p, std::ios::binary | std::ios::in | std::ios::out);
+    f << "{\"b\":11}\n{\"b\":22}\n";
+  }
   r = tail.poll(1 << 20);
   EXPECT_TRUE(r.restarted);
   ASSERT_EQ(r.lines.size(), 2u);
@@ -124,8 +130,10 @@ TEST(RunIndex, IndexesTrainEvalAndAlertsIncrementally) {
   spec.first_step = 310;
   spec.records = 1;
   moescope::testing::write_synthetic_run(tmp.path(), spec, /*append=*/true);
-  append(tmp.file("metrics.jsonl"), "{\"schema\":1,\"type\":\"remediation\",\"step\":310,\"layer\":2,\"action\":\"jitter\",\"from\":0,\"to\":0.01}\n"
-                                    "{\"schema\":1,\"type\":\"train\",\"step\":320,\"lo");  // still being written
+  append(
+      tmp.file("metrics.jsonl"),
+      "{\"schema\":1,\"type\":\"remediation\",\"step\":310,\"layer\":2,\"action\":\"jitter\",\"from\":0,\"to\":0.01}\n"
+      "{\"schema\":1,\"type\":\"train\",\"step\":320,\"lo");  // still being written
   RunIndex::UpdateResult u = idx.update();
   EXPECT_EQ(u.new_records, 2u);
   EXPECT_TRUE(u.warnings.empty());
@@ -141,7 +149,7 @@ TEST(RunIndex, SkipsBadRecordsWithWarnings) {
   moescope::testing::TempDir tmp;
   append(tmp.file("metrics.jsonl"),
          "{\"schema\":1,\"type\":\"train\",\"step\":10,\"loss\":2}\n"
-         "{\"schema\":1,\"type\":\"train\",\"loss\":2}\n"          // no step
+         "{\"schema\":1,\"type\":\"train\",\"loss\":2}\n"             // no step
          "{\"schema\":1,\"type\":\"train\",\"step\":5,\"loss\":2}\n"  // goes backwards
          "{\"schema\":1,\"type\":\"mystery\",\"step\":11}\n"
          "{\"schema\":1,\"type\":\"train\",\"step\":20,\"loss\":\n"
@@ -158,8 +166,11 @@ TEST(RunIndex, CompressRunsAreChartedPerGroup) {
   moescope::testing::TempDir tmp;
   std::string log;
   for (int it = 0; it < 3; ++it)
-    log += "{\"schema\":1,\"type\":\"compress\",\"step\":" + std::to_string(it) + ",\"solver\":\"altmin\",\"seconds\":0.5,\"groups\":["
-           "{\"group\":\"layer1.gate\",\"layer\":1,\"family\":\"gate\",\"rel_error\":" + std::to_string(0.5 / (it + 1)) + ",\"nonfinite\":0},"
+    log += "{\"schema\":1,\"type\":\"compress\",\"step\":" + std::to_string(it) +
+           ",\"solver\":\"altmin\",\"seconds\":0.5,\"groups\":["
+           "{\"group\":\"layer1.gate\",\"layer\":1,\"family\":\"gate\",\"rel_error\":" +
+           std::to_string(0.5 / (it + 1)) +
+           ",\"nonfinite\":0},"
            "{\"group\":\"layer1.up\",\"layer\":1,\"family\":\"up\",\"rel_error\":0.4,\"cond\":12}]}\n";
   log += "{\"schema\":1,\"type\":\"compress_summary\",\"seconds\":1.5}\n";
   append(tmp.file("metrics.jsonl"), log);
@@ -212,13 +223,15 @@ TEST(JsonlTail, OverLongAndDeepLinesAreSkippedWithBoundedMemory) {
   drain();
   EXPECT_EQ(got, (std::vector<int>{1}));
   ASSERT_EQ(warnings.size(), 1u);
-  EXPECT_NE(warnings[0].find("m.jsonl:2: skipped record: line longer than the limit of 64 MiB"), std::string::npos) << warnings[0];
+  EXPECT_NE(warnings[0].find("m.jsonl:2: skipped record: line longer than the limit of 64 MiB"), std::string::npos)
+      << warnings[0];
   // The rest of the long line is discarded as it comes; the next line is read.
   append(p, "yyyy\"}\n{\"a\":2}\n{\"a\":" + std::string(100000, '[') + "}\n{\"a\":3}\n");
   drain();
   EXPECT_EQ(got, (std::vector<int>{1, 2, 3}));
   ASSERT_EQ(warnings.size(), 2u);
-  EXPECT_NE(warnings[1].find("m.jsonl:4: skipped record: JSON nested deeper than 128 levels"), std::string::npos) << warnings[1];
+  EXPECT_NE(warnings[1].find("m.jsonl:4: skipped record: JSON nested deeper than 128 levels"), std::string::npos)
+      << warnings[1];
 }
 
 TEST(RunCatalog, NeverReadsFilesThatResolveOutsideTheLogDirectory) {
@@ -237,7 +250,8 @@ TEST(RunCatalog, NeverReadsFilesThatResolveOutsideTheLogDirectory) {
   EXPECT_EQ(catalog.ids(), (std::vector<std::string>{"ok"}));  // "linked" is not a run here
   const std::vector<std::string> warnings = catalog.update_all();
   ASSERT_EQ(warnings.size(), 1u);
-  EXPECT_NE(warnings[0].find("alerts.jsonl' resolves outside the log directory; not read"), std::string::npos) << warnings[0];
+  EXPECT_NE(warnings[0].find("alerts.jsonl' resolves outside the log directory; not read"), std::string::npos)
+      << warnings[0];
   EXPECT_TRUE(catalog.update_all().empty());  // said once, not at every poll
   auto r = catalog.find("ok");
   {
@@ -273,7 +287,10 @@ TEST(RunIndex, RecordAtRefusesARewrittenLineAndReindexesOnRequest) {
   RunIndex idx(tmp.path());
   idx.update_all();
   EXPECT_EQ(idx.record_at(1)["step"], 20);
-  { std::ofstream f(tmp.file("metrics.jsonl"), std::ios::binary | std::ios::in | std::ios::out); f << rec(30, "2.3") + rec(40, "2.2"); }
+  {
+    std::ofstream f(tmp.file("metrics.jsonl"), std::ios::binary | std::ios::in | std::ios::out);
+    f << rec(30, "2.3") + rec(40, "2.2");
+  }
   EXPECT_FALSE(idx.update().restarted);  // nothing the tail can see
   try {
     idx.record_at(1);

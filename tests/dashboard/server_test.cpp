@@ -108,7 +108,8 @@ int connect_to(int port) {
   a.sin_family = AF_INET;
   a.sin_port = htons(uint16_t(port));
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) throw std::runtime_error("connect failed");
+  if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
+    throw std::runtime_error("connect failed");
   return fd;
 }
 
@@ -126,7 +127,8 @@ std::string read_until(int fd, int timeout_ms, const std::function<bool(const st
   const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   char buf[8192];
   while (!done(out)) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - std::chrono::steady_clock::now()).count();
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(end - std::chrono::steady_clock::now()).count();
     if (left <= 0) break;
     pollfd p{fd, POLLIN, 0};
     if (::poll(&p, 1, int(left)) <= 0) continue;
@@ -159,7 +161,8 @@ struct RunningServer {
   explicit RunningServer(const std::string& logdir, DashboardServerConfig cfg) : server(logdir, cfg) {
     port = server.start();
     thread = std::thread([this] { server.serve(); });
-    for (int i = 0; i < 100 && raw_get(port, "/api/runs").status != 200; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    for (int i = 0; i < 100 && raw_get(port, "/api/runs").status != 200; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   ~RunningServer() {
     server.stop();
@@ -196,7 +199,8 @@ TEST(DashboardServer, HostileRequestsGetSpecificJsonErrors) {
            {"/assets/..%2F..%2Fetc%2Fpasswd", 404, "no asset '../../etc/passwd'"},
            {"/api/%ff", 404, "no such endpoint: '/api/\\xFF'"},
            {"/api/run?run=%ff", 404, "no run '\\xFF' under the log directory"},
-           {"/api/series?run=run1&field=loss&points=%205", 400, "parameter 'points' must be an integer from 2 to 5000 (digits only), got ' 5'"},
+           {"/api/series?run=run1&field=loss&points=%205", 400,
+            "parameter 'points' must be an integer from 2 to 5000 (digits only), got ' 5'"},
            {"/api/run?run=..%2F..%2Fetc", 404, "no run '../../etc' under the log directory"}}) {
     const Reply r = raw_get(s.port, c.target);
     EXPECT_EQ(r.status, c.status) << c.target << ": " << r.body;
@@ -234,10 +238,13 @@ TEST(DashboardServer, ApiAnswersWhileStreamsAndIdleConnectionsAreOpen) {
     fds.push_back(fd);
     send_all(fd, "GET /api/stream HTTP/1.1\r\nHost: x\r\n\r\n");
     const std::string head = read_until(fd, 5000, [](const std::string& r) {
-      return r.find("data: ") != std::string::npos || (r.find("\r\n\r\n") != std::string::npos && r.find("\"error\"") != std::string::npos);
+      return r.find("data: ") != std::string::npos ||
+             (r.find("\r\n\r\n") != std::string::npos && r.find("\"error\"") != std::string::npos);
     });
     if (head.rfind("HTTP/1.1 200", 0) == 0 && head.find("data: {\"runs\"") != std::string::npos) ++accepted;
-    else if (head.rfind("HTTP/1.1 503", 0) == 0 && head.find("too many event streams are open (the limit is 80)") != std::string::npos) ++refused;
+    else if (head.rfind("HTTP/1.1 503", 0) == 0 &&
+             head.find("too many event streams are open (the limit is 80)") != std::string::npos)
+      ++refused;
     else ADD_FAILURE() << "stream " << i << ": " << head.substr(0, 300);
   }
   EXPECT_EQ(accepted, 80);

@@ -64,9 +64,9 @@ std::string synthetic_train_line(const SyntheticLogSpec& spec, int64_t step, boo
     num(s, ent / std::log(double(E)));
     s += ",\"n_eff\":";
     num(s, std::exp(ent));
-    for (const char* k : {"cv", "min_max_ratio", "maxvio_batch", "router_entropy", "top1_score", "logit_rms", "logit_max",
-                          "drop_rate", "bias_min", "bias_max", "bias_std", "bias_intervention", "balance_loss", "z_loss",
-                          "seq_balance_loss", "router_grad_norm"}) {
+    for (const char* k : {"cv", "min_max_ratio", "maxvio_batch", "router_entropy", "top1_score", "logit_rms",
+                          "logit_max", "drop_rate", "bias_min", "bias_max", "bias_std", "bias_intervention",
+                          "balance_loss", "z_loss", "seq_balance_loss", "router_grad_norm"}) {
       s += std::string(",\"") + k + "\":";
       num(s, u(rng));
     }
@@ -97,16 +97,19 @@ uint64_t write_synthetic_run(const std::string& dir, const SyntheticLogSpec& spe
     const bool coact = spec.coactivation_every > 0 && i % spec.coactivation_every == spec.coactivation_every - 1;
     std::string line = synthetic_train_line(spec, step, coact) + "\n";
     if (spec.eval_every > 0 && i % spec.eval_every == spec.eval_every - 1) {
-      line += "{\"schema\":1,\"type\":\"eval\",\"step\":" + std::to_string(step) + ",\"val_loss\":2.5,\"val_ppl\":12.2,\"moe\":[";
+      line += "{\"schema\":1,\"type\":\"eval\",\"step\":" + std::to_string(step) +
+              ",\"val_loss\":2.5,\"val_ppl\":12.2,\"moe\":[";
       for (int l = 0; l < spec.layers; ++l)
-        line += (l ? "," : "") + std::string("{\"layer\":") + std::to_string(l + 1) + ",\"maxvio_global\":" + std::to_string(0.1 * (l + 1)) + "}";
+        line += (l ? "," : "") + std::string("{\"layer\":") + std::to_string(l + 1) +
+                ",\"maxvio_global\":" + std::to_string(0.1 * (l + 1)) + "}";
       line += "]}\n";
     }
     m << line;
     bytes += line.size();
     if (spec.alert_every > 0 && i % spec.alert_every == spec.alert_every - 1)
-      a << "{\"schema\":1,\"step\":" << step << ",\"layer\":4,\"experts\":[0],\"rule\":\"high_maxvio\",\"severity\":\"warning\",\"began_step\":"
-        << step << ",\"evidence\":{\"maxvio_batch\":2.5},\"fix\":\"raise moe.bias_update_rate\"}\n";
+      a << "{\"schema\":1,\"step\":" << step
+        << ",\"layer\":4,\"experts\":[0],\"rule\":\"high_maxvio\",\"severity\":\"warning\",\"began_step\":" << step
+        << ",\"evidence\":{\"maxvio_batch\":2.5},\"fix\":\"raise moe.bias_update_rate\"}\n";
   }
   if (!m || !a) throw std::runtime_error("write failed in " + dir);
   return bytes;

@@ -16,10 +16,11 @@ namespace {
 
 // English-like text: sentences of common words with punctuation and numbers.
 std::string make_corpus(size_t bytes, bool newlines, unsigned seed) {
-  static const char* words[] = {"the", "of", "and", "to", "in", "is", "that", "model", "expert", "router",
-                                "token", "layer", "train", "loss", "was", "with", "for", "as", "on", "by",
-                                "mixture", "attention", "weights", "gradient", "learning", "rate", "data",
-                                "small", "large", "every", "step", "value", "after", "before", "which"};
+  static const char* words[] = {"the",       "of",      "and",      "to",       "in",    "is",     "that",
+                                "model",     "expert",  "router",   "token",    "layer", "train",  "loss",
+                                "was",       "with",    "for",      "as",       "on",    "by",     "mixture",
+                                "attention", "weights", "gradient", "learning", "rate",  "data",   "small",
+                                "large",     "every",   "step",     "value",    "after", "before", "which"};
   std::mt19937 rng(seed);
   std::string out;
   while (out.size() < bytes) {
@@ -59,14 +60,15 @@ TEST(BpeTokenizer, TrainsQuicklyAndRoundTrips) {
   EXPECT_EQ(tok->decode(ids), sample);
 
   // Exact round trips, including whitespace runs and characters never seen in training.
-  for (std::string s : {std::string("The model was small.\n\nEvery  expert,   twice\t!"),
-                        std::string("naïve café 日本語 🎉 ~`|{}"), std::string(" leading and trailing  "),
-                        std::string("line1\r\nline2\n"), std::string("")}) {
+  for (std::string s :
+       {std::string("The model was small.\n\nEvery  expert,   twice\t!"), std::string("naïve café 日本語 🎉 ~`|{}"),
+        std::string(" leading and trailing  "), std::string("line1\r\nline2\n"), std::string("")}) {
     auto v = tok->encode(s);
     for (int32_t id : v) EXPECT_TRUE(id > 0 && id < tok->vocab_size()) << id;  // never <unk>
     EXPECT_EQ(tok->decode(v), s);
   }
-  expect_error<std::invalid_argument>([&] { tok->decode({int32_t(tok->vocab_size())}); }, {"bpe tokenizer", "cannot decode id"});
+  expect_error<std::invalid_argument>([&] { tok->decode({int32_t(tok->vocab_size())}); },
+                                      {"bpe tokenizer", "cannot decode id"});
 
   tok->save(dir.file("saved"));
   EXPECT_TRUE(std::filesystem::exists(dir.file("saved/tokenizer.model")));
@@ -98,7 +100,8 @@ TEST(BpeTokenizer, TrainsOnCorpusWithoutNewlinesAndDiffersByCorpus) {
 TEST(BpeTokenizer, RejectsBadArguments) {
   TempDir dir;
   write_file_atomic(dir.file("c.txt"), "hello world\n");
-  expect_error<std::invalid_argument>([&] { build_tokenizer("bpe", dir.file("c.txt"), 100, dir.path()); }, {"vocab_size 100"});
+  expect_error<std::invalid_argument>([&] { build_tokenizer("bpe", dir.file("c.txt"), 100, dir.path()); },
+                                      {"vocab_size 100"});
   write_file_atomic(dir.file("empty.txt"), "\n\n");
   expect_error<std::runtime_error>([&] { build_tokenizer("bpe", dir.file("empty.txt"), 400, dir.path()); },
                                    {"empty.txt", "no text"});

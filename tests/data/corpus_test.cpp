@@ -35,12 +35,12 @@ TEST(Corpus, FindInvalidUtf8) {
   EXPECT_EQ(find_invalid_utf8(""), std::string_view::npos);
   EXPECT_EQ(find_invalid_utf8("plain ascii\n"), std::string_view::npos);
   EXPECT_EQ(find_invalid_utf8("café 日本 😀"), std::string_view::npos);
-  EXPECT_EQ(find_invalid_utf8("ab\xff"), 2u);                 // bad lead byte
-  EXPECT_EQ(find_invalid_utf8("abc\x80xyz"), 3u);             // stray continuation byte
-  EXPECT_EQ(find_invalid_utf8("x\xc0\xaf"), 1u);              // overlong '/'
-  EXPECT_EQ(find_invalid_utf8("é\xed\xa0\x80"), 2u);          // UTF-16 surrogate
-  EXPECT_EQ(find_invalid_utf8("ok\xe6\x97"), 2u);             // cut off at the end
-  EXPECT_EQ(find_invalid_utf8("\xf4\x90\x80\x80"), 0u);       // > U+10FFFF
+  EXPECT_EQ(find_invalid_utf8("ab\xff"), 2u);            // bad lead byte
+  EXPECT_EQ(find_invalid_utf8("abc\x80xyz"), 3u);        // stray continuation byte
+  EXPECT_EQ(find_invalid_utf8("x\xc0\xaf"), 1u);         // overlong '/'
+  EXPECT_EQ(find_invalid_utf8("é\xed\xa0\x80"), 2u);     // UTF-16 surrogate
+  EXPECT_EQ(find_invalid_utf8("ok\xe6\x97"), 2u);        // cut off at the end
+  EXPECT_EQ(find_invalid_utf8("\xf4\x90\x80\x80"), 0u);  // > U+10FFFF
 }
 
 TEST(Corpus, LoadsValidText) {

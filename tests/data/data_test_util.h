@@ -21,16 +21,12 @@ class ScopedEnv {
  public:
   ScopedEnv(const char* name, std::optional<std::string> value) : name_(name) {
     if (const char* old = std::getenv(name)) old_ = old;
-    if (value)
-      ::setenv(name, value->c_str(), 1);
-    else
-      ::unsetenv(name);
+    if (value) ::setenv(name, value->c_str(), 1);
+    else ::unsetenv(name);
   }
   ~ScopedEnv() {
-    if (old_)
-      ::setenv(name_, old_->c_str(), 1);
-    else
-      ::unsetenv(name_);
+    if (old_) ::setenv(name_, old_->c_str(), 1);
+    else ::unsetenv(name_);
   }
   ScopedEnv(const ScopedEnv&) = delete;
   ScopedEnv& operator=(const ScopedEnv&) = delete;
@@ -44,10 +40,10 @@ class ScopedEnv {
 // characters), commas, full stops, a newline every dozen or so words.
 inline std::string make_corpus(size_t bytes, uint64_t seed = 1) {
   static const char* const kWords[] = {
-      "the",   "a",     "of",      "and",    "to",      "in",     "river",  "mountain", "quick", "brown",
-      "fox",   "jumps", "over",    "lazy",   "dog",     "café",   "naïve",  "résumé",   "über",  "smörgåsbord",
-      "city",  "jury",  "said",    "Friday", "election", "report", "—",      "日本",     "mixture", "experts",
-      "token", "layer", "routing", "gate",   "balance", "loss",   "step",   "model",    "train",   "value"};
+      "the",   "a",     "of",      "and",    "to",       "in",     "river", "mountain", "quick",   "brown",
+      "fox",   "jumps", "over",    "lazy",   "dog",      "café",   "naïve", "résumé",   "über",    "smörgåsbord",
+      "city",  "jury",  "said",    "Friday", "election", "report", "—",     "日本",     "mixture", "experts",
+      "token", "layer", "routing", "gate",   "balance",  "loss",   "step",  "model",    "train",   "value"};
   constexpr size_t kN = sizeof(kWords) / sizeof(kWords[0]);
   uint64_t x = seed * 0x9e3779b97f4a7c15ull + 12345;
   auto next = [&x]() {

@@ -205,7 +205,8 @@ TEST(Dataset, ChangedCorpusGetsItsOwnCacheFile) {
   Dataset ds = f.prepare(&log);
   EXPECT_FALSE(ds.loaded_from_cache());
   EXPECT_NE(ds.cache_path(), cache1);
-  EXPECT_EQ(ds.train_size() + ds.val_size(), static_cast<int64_t>(ds.tokenizer().encode(f.corpus + "one more line.\n").size()));
+  EXPECT_EQ(ds.train_size() + ds.val_size(),
+            static_cast<int64_t>(ds.tokenizer().encode(f.corpus + "one more line.\n").size()));
 }
 
 TEST(Dataset, DamagedCacheFilesAreRebuilt) {
@@ -225,7 +226,12 @@ TEST(Dataset, DamagedCacheFilesAreRebuilt) {
   std::vector<int32_t> out_of_vocab = good;
   out_of_vocab[5] = static_cast<int32_t>(vocab);
   std::vector<std::pair<std::string, std::function<void()>>> damages = {
-      {"flipped payload byte", [&] { std::string b = bytes; b[kTokenFileHeaderBytes + 11] ^= 0x5a; write_file_atomic(cache, b); }},
+      {"flipped payload byte",
+       [&] {
+         std::string b = bytes;
+         b[kTokenFileHeaderBytes + 11] ^= 0x5a;
+         write_file_atomic(cache, b);
+       }},
       {"truncated", [&] { write_file_atomic(cache, bytes.substr(0, bytes.size() - 3)); }},
       {"garbage", [&] { write_file_atomic(cache, "not a token file at all"); }},
       {"foreign corpus hash", [&] { write_token_file(cache, good, corpus_hash + 1, tok_hash); }},
@@ -318,7 +324,8 @@ TEST(Dataset, CorpusErrorsNameTheProblem) {
   cfg.path = write_text(dir, "empty.txt", "");
   expect_error<std::runtime_error>([&] { Dataset::prepare(cfg, run, log); }, {cfg.path, "empty"});
   cfg.path = write_text(dir, "bad.txt", std::string(1500, 'a') + "\xff" + "bc");
-  expect_error<std::runtime_error>([&] { Dataset::prepare(cfg, run, log); }, {cfg.path, "not valid UTF-8", "byte offset 1500"});
+  expect_error<std::runtime_error>([&] { Dataset::prepare(cfg, run, log); },
+                                   {cfg.path, "not valid UTF-8", "byte offset 1500"});
   cfg.path = write_text(dir, "small.txt", "just a few words\n");
   expect_error<std::runtime_error>([&] { Dataset::prepare(cfg, run, log); }, {cfg.path, "too small"});
   // Nothing was written into the run directory by the failed attempts.

@@ -14,8 +14,8 @@ using nlohmann::json;
 
 TEST(HfBridge, FactoryBuildsSavesAndLoadsTheHfTokenizer) {
   TempDir src, run;
-  auto tok = build_tokenizer("hf:" + write_tokenizer(src, spm_tokenizer(), json{{"add_bos_token", true}, {"bos_token", "<s>"}}),
-                             "", 0, "");
+  auto tok = build_tokenizer(
+      "hf:" + write_tokenizer(src, spm_tokenizer(), json{{"add_bos_token", true}, {"bos_token", "<s>"}}), "", 0, "");
   EXPECT_EQ(tok->kind(), "hf");
   EXPECT_EQ(tok->vocab_size(), 12);
   tok->save(run.path());

@@ -49,8 +49,11 @@ TEST(TokenFile, EmptyFileAndNegativeIds) {
   TempDir dir;
   write_token_file(dir.file("e.tok"), {}, 1, 2);
   EXPECT_EQ(TokenFile::open(dir.file("e.tok")).size(), 0u);
-  expect_error<std::invalid_argument>([&] { write_token_file(dir.file("n.tok"), {1, -3}, 0, 0); },
-                                      {"n.tok", "negative token id -3"});
+  expect_error<std::invalid_argument>(
+      [&] {
+        write_token_file(dir.file("n.tok"), {1, -3}, 0, 0);
+      },
+      {"n.tok", "negative token id -3"});
 }
 
 TEST(TokenFile, DamagedFilesAreRefused) {

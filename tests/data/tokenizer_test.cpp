@@ -94,22 +94,26 @@ TEST(Tokenizer, LoadRejectsBadFilesNamingThem) {
     write_file_atomic(json_path, j.dump());
   };
   with("version", 2);
-  expect_error<std::runtime_error>([&] { load_tokenizer(dir.file("t")); }, {json_path, "unsupported tokenizer.json version 2"});
+  expect_error<std::runtime_error>([&] { load_tokenizer(dir.file("t")); },
+                                   {json_path, "unsupported tokenizer.json version 2"});
   with("kind", "wordpiece");
-  expect_error<std::runtime_error>([&] { load_tokenizer(dir.file("t")); }, {json_path, "unknown tokenizer kind 'wordpiece'"});
+  expect_error<std::runtime_error>([&] { load_tokenizer(dir.file("t")); },
+                                   {json_path, "unknown tokenizer kind 'wordpiece'"});
   with("code_points", nlohmann::json::array({97, 98}));
   expect_error<std::runtime_error>([&] { load_tokenizer(dir.file("t")); }, {json_path, "does not match"});
   write_file_atomic(json_path, "{\"version\": 1,");
   expect_error<std::runtime_error>([&] { load_tokenizer(dir.file("t")); }, {json_path, "not valid JSON"});
   expect_error<std::runtime_error>([&] { load_tokenizer(dir.file("none")); }, {"none/tokenizer.json"});
-  expect_error<std::invalid_argument>([&] { build_tokenizer("wordpiece", "", 0, ""); }, {"unknown tokenizer kind 'wordpiece'"});
+  expect_error<std::invalid_argument>([&] { build_tokenizer("wordpiece", "", 0, ""); },
+                                      {"unknown tokenizer kind 'wordpiece'"});
 }
 
 // Tokenizer files must be regular files: a FIFO in their place is refused, not waited on.
 TEST(Tokenizer, FifoInPlaceOfATokenizerFileIsRefused) {
   TempDir dir;
   ASSERT_EQ(::mkfifo(dir.file("tokenizer.json").c_str(), 0600), 0);
-  expect_error<std::runtime_error>([&] { load_tokenizer(dir.path()); }, {"tokenizer.json", "FIFO", "not a regular file"});
+  expect_error<std::runtime_error>([&] { load_tokenizer(dir.path()); },
+                                   {"tokenizer.json", "FIFO", "not a regular file"});
   expect_error<std::runtime_error>([&] { build_tokenizer("hf:" + dir.file("tokenizer.json"), "", 0, dir.path()); },
                                    {"tokenizer.json", "not a regular file"});
   ASSERT_EQ(::mkfifo(dir.file("corpus.txt").c_str(), 0600), 0);

@@ -88,9 +88,9 @@ DistEnv env_for(int rank, int world, int port, double timeout_s = 10) {
   return e;
 }
 
-#define RANK_CHECK(cond)                                                                      \
-  do {                                                                                        \
-    if (!(cond)) throw std::runtime_error(std::string("check failed: ") + #cond);             \
+#define RANK_CHECK(cond)                                                          \
+  do {                                                                            \
+    if (!(cond)) throw std::runtime_error(std::string("check failed: ") + #cond); \
   } while (0)
 
 TEST(DistEnv, DefaultsToOneProcess) {
@@ -101,8 +101,13 @@ TEST(DistEnv, DefaultsToOneProcess) {
 }
 
 TEST(DistEnv, ReadsTheTorchrunVariables) {
-  const DistEnv d = parse_dist_env({{"RANK", "3"}, {"WORLD_SIZE", "4"}, {"LOCAL_RANK", "1"}, {"MASTER_ADDR", "10.0.0.2"},
-                                    {"MASTER_PORT", "29511"}, {"MOESCOPE_DIST_TIMEOUT_S", "2.5"}, {"GLOO_SOCKET_IFNAME", "lo"}});
+  const DistEnv d = parse_dist_env({{"RANK", "3"},
+                                    {"WORLD_SIZE", "4"},
+                                    {"LOCAL_RANK", "1"},
+                                    {"MASTER_ADDR", "10.0.0.2"},
+                                    {"MASTER_PORT", "29511"},
+                                    {"MOESCOPE_DIST_TIMEOUT_S", "2.5"},
+                                    {"GLOO_SOCKET_IFNAME", "lo"}});
   EXPECT_EQ(d.rank, 3);
   EXPECT_EQ(d.world_size, 4);
   EXPECT_EQ(d.local_rank, 1);
@@ -136,7 +141,8 @@ TEST(Group, CollectivesAcrossThreeRanks) {
     auto g = Group::connect(env_for(r, 3, port));
     RANK_CHECK(g->rank() == r && g->size() == 3);
     // Bucketed mean: several dtypes and a bucket smaller than one tensor.
-    std::vector<at::Tensor> ts{torch::full({5}, double(r)), torch::full({2, 3}, float(10 * r)), torch::full({4}, float(r))};
+    std::vector<at::Tensor> ts{torch::full({5}, double(r)), torch::full({2, 3}, float(10 * r)),
+                               torch::full({4}, float(r))};
     all_reduce_mean(*g, ts, /*bucket_bytes=*/16);
     RANK_CHECK(torch::allclose(ts[0], torch::full({5}, 1.0)));
     RANK_CHECK(torch::allclose(ts[1], torch::full({2, 3}, 10.f)));
@@ -161,7 +167,8 @@ TEST(Group, CollectivesAcrossThreeRanks) {
       out_splits.push_back((j + r) % 3);
       parts.push_back(torch::full({(r + j) % 3, 2}, double(100 * r + j)));
     }
-    at::Tensor in = torch::cat(parts), out = torch::empty({out_splits[0] + out_splits[1] + out_splits[2], 2}, in.options());
+    at::Tensor in = torch::cat(parts),
+               out = torch::empty({out_splits[0] + out_splits[1] + out_splits[2], 2}, in.options());
     g->all_to_all(out, in, out_splits, in_splits);
     int64_t off = 0;
     for (int j = 0; j < 3; ++j) {
@@ -193,8 +200,10 @@ TEST(Group, SplitMakesSubGroupsOfOneColor) {
     std::vector<int64_t> in_splits{r + 1, r + 1}, out_splits{base[0] + 1, base[1] + 1};
     at::Tensor out = torch::empty({out_splits[0] + out_splits[1], 1}, torch::kDouble);
     half->all_to_all(out, in, out_splits, in_splits);
-    RANK_CHECK(torch::equal(out.narrow(0, 0, out_splits[0]), torch::full({out_splits[0], 1}, double(base[0]), torch::kDouble)));
-    RANK_CHECK(torch::equal(out.narrow(0, out_splits[0], out_splits[1]), torch::full({out_splits[1], 1}, double(base[1]), torch::kDouble)));
+    RANK_CHECK(torch::equal(out.narrow(0, 0, out_splits[0]),
+                            torch::full({out_splits[0], 1}, double(base[0]), torch::kDouble)));
+    RANK_CHECK(torch::equal(out.narrow(0, out_splits[0], out_splits[1]),
+                            torch::full({out_splits[1], 1}, double(base[1]), torch::kDouble)));
     at::Tensor w = torch::tensor({int64_t(r)});
     g->all_reduce_sum(w);
     RANK_CHECK(w.item<int64_t>() == 6);
@@ -240,8 +249,10 @@ TEST(Group, UnreachableStoreFailsWithinTheTimeout) {
     what = e.what();
   }
   EXPECT_LT(now_s() - t0, 15);
-  EXPECT_NE(what.find("rank 1 of 2: rendezvous through the TCPStore at MASTER_ADDR:MASTER_PORT = 127.0.0.1:" + std::to_string(port)),
-            std::string::npos) << what;
+  EXPECT_NE(what.find("rank 1 of 2: rendezvous through the TCPStore at MASTER_ADDR:MASTER_PORT = 127.0.0.1:" +
+                      std::to_string(port)),
+            std::string::npos)
+      << what;
 }
 
 TEST(Group, APeerThatDiesMakesTheCollectiveFail) {
@@ -304,7 +315,8 @@ TEST(GradBuckets, OverlappedAllReduceEqualsTheMeanAfterBackward) {
       micro(false).backward();
       RANK_CHECK(buckets.started_in_backward() == 2);  // a's and b's buckets
       buckets.finish();
-      for (size_t i = 0; i < ps.size(); ++i) RANK_CHECK(ps[i].grad().defined() && torch::allclose(ps[i].grad(), want[i], 1e-12, 1e-14));
+      for (size_t i = 0; i < ps.size(); ++i)
+        RANK_CHECK(ps[i].grad().defined() && torch::allclose(ps[i].grad(), want[i], 1e-12, 1e-14));
     }
   });
   EXPECT_EQ(codes, (std::vector<int>{0, 0, 0}));
@@ -317,15 +329,18 @@ TEST(RunRanks, AJobPastItsTimeoutFailsAndItsProcessGroupIsKilled) {
   std::remove(marker.c_str());
   const double t0 = now_s();
   std::vector<int> codes;
-  EXPECT_NONFATAL_FAILURE(codes = run_ranks(2, [&marker](int r) {
-                            if (r == 0) return;
-                            if (fork() == 0) {
-                              sleep(3);  // outlives the timeout unless the group is killed
-                              std::ofstream(marker) << "alive";
-                              _exit(0);
-                            }
-                            sleep(60);
-                          }, /*timeout_s=*/1),
+  EXPECT_NONFATAL_FAILURE(codes = run_ranks(
+                              2,
+                              [&marker](int r) {
+                                if (r == 0) return;
+                                if (fork() == 0) {
+                                  sleep(3);  // outlives the timeout unless the group is killed
+                                  std::ofstream(marker) << "alive";
+                                  _exit(0);
+                                }
+                                sleep(60);
+                              },
+                              /*timeout_s=*/1),
                           "rank(s) 1 of 2 still running after 1 s");
   EXPECT_LT(now_s() - t0, 10);
   EXPECT_EQ(codes, (std::vector<int>{0, -1}));
@@ -365,8 +380,8 @@ TEST(Launcher, AFailingRankStopsTheOthersAndSetsTheExitCode) {
   // the SIGTERM before ignoring it).
   const std::string marker = "/tmp/moescope-launch-trap-" + std::to_string(::getpid());
   std::remove(marker.c_str());
-  o.args = {"-c", "if [ $RANK = 1 ]; then while [ ! -e " + marker + " ]; do sleep 0.05; done; exit 3; fi; trap '' TERM; touch " +
-                      marker + "; exec sleep 60"};
+  o.args = {"-c", "if [ $RANK = 1 ]; then while [ ! -e " + marker +
+                      " ]; do sleep 0.05; done; exit 3; fi; trap '' TERM; touch " + marker + "; exec sleep 60"};
   std::ostringstream log;
   const double t0 = now_s();
   EXPECT_EQ(launch(o, log), 3);

@@ -59,7 +59,8 @@ void cuda_checks(moescope::dist::Group& g) {
   at::Tensor x_ND = torch::randn({5, 3}, torch::TensorOptions().device(cuda).requires_grad(true));
   at::Tensor y_ND = moescope::dist::all_to_all_rows(g, x_ND, {5}, {5});
   (y_ND * 2).sum().backward();
-  check(torch::equal(y_ND.detach().cpu(), x_ND.detach().cpu()) && torch::equal(x_ND.grad().cpu(), torch::full({5, 3}, 2.f)),
+  check(torch::equal(y_ND.detach().cpu(), x_ND.detach().cpu()) &&
+            torch::equal(x_ND.grad().cpu(), torch::full({5, 3}, 2.f)),
         "all_to_all_rows forward and backward on CUDA");
   at::Tensor a = want_N.to(cuda);
   auto pending = g.all_reduce_sum_async(a);
@@ -73,8 +74,9 @@ void cuda_checks(moescope::dist::Group& g) {
   check(torch::equal(ts[0].cpu(), want_N) && torch::equal(ts[1], want_N) && torch::equal(ts[2].cpu(), want_N),
         "broadcast_all and all_reduce_mean of CUDA and CPU tensors together");
   const auto secs = g.take_comm_seconds();
-  check(secs.all_to_all > 0 && secs.other > 0, "collective time counted (all_to_all " + std::to_string(secs.all_to_all) +
-                                                   " s, other " + std::to_string(secs.other) + " s)");
+  check(secs.all_to_all > 0 && secs.other > 0, "collective time counted (all_to_all " +
+                                                   std::to_string(secs.all_to_all) + " s, other " +
+                                                   std::to_string(secs.other) + " s)");
 }
 
 }  // namespace
@@ -93,7 +95,8 @@ int main() {
     g->all_reduce_sum(c);
     check(torch::equal(c, torch::arange(8, torch::kFloat64)), "all_reduce_sum of a CPU tensor over Gloo (world 1)");
     if (torch::cuda::is_available()) {
-      std::printf("CUDA: %d device(s); NCCL collectives at world size 1\n", static_cast<int>(torch::cuda::device_count()));
+      std::printf("CUDA: %d device(s); NCCL collectives at world size 1\n",
+                  static_cast<int>(torch::cuda::device_count()));
       cuda_checks(*g);
     } else {
       std::printf("no CUDA device: the NCCL collectives are not run (compiled and linked only)\n");

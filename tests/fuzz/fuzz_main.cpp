@@ -43,7 +43,8 @@ char g_crash_path[4096];
 std::atomic<int64_t> g_started_ms{-1};  // start of the current run, -1 between runs
 
 int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
 }
 
 void write_all(int fd, const char* p, size_t n) {
@@ -114,8 +115,9 @@ struct Options {
 };
 
 int usage(const std::vector<TargetFactory>& all) {
-  std::cerr << "usage: moescope_fuzz TARGET [--iterations N] [--seed S] [--max-seconds T] [--corpus DIR] [--findings DIR]\n"
-               "                     [--timeout-s T] [--max-rss-mb M]\n       moescope_fuzz --list\ntargets:";
+  std::cerr
+      << "usage: moescope_fuzz TARGET [--iterations N] [--seed S] [--max-seconds T] [--corpus DIR] [--findings DIR]\n"
+         "                     [--timeout-s T] [--max-rss-mb M]\n       moescope_fuzz --list\ntargets:";
   for (auto& t : all) std::cerr << " " << t.name;
   std::cerr << "\n";
   return 2;
@@ -181,7 +183,8 @@ int main(int argc, char** argv) {
       if (started == -2) return;
       if (started >= 0 && now_ms() - started > int64_t(o.timeout_s) * 1000) {
         save_current_input();
-        std::fprintf(stderr, "\nmoescope_fuzz: FINDING: one run took over %d s (hang); input saved as %s\n", o.timeout_s, g_crash_path);
+        std::fprintf(stderr, "\nmoescope_fuzz: FINDING: one run took over %d s (hang); input saved as %s\n",
+                     o.timeout_s, g_crash_path);
         std::_Exit(3);
       }
     }
@@ -191,11 +194,13 @@ int main(int argc, char** argv) {
   const long rss_start = max_rss_mb();
   bool seed_failed = false;
   const auto t0 = std::chrono::steady_clock::now();
-  auto finding = [&](const std::string& kind, const std::string& label, const std::string& input, const std::string& what) {
+  auto finding = [&](const std::string& kind, const std::string& label, const std::string& input,
+                     const std::string& what) {
     ++st.findings;
     const std::string file = o.findings + "/" + kind + "-" + o.target + "-" + hex_hash(input);
     put_file(file, input);
-    std::cerr << "moescope_fuzz: FINDING (" << kind << ") in " << label << ": " << what.substr(0, 300) << "\n  input saved as " << file << "\n";
+    std::cerr << "moescope_fuzz: FINDING (" << kind << ") in " << label << ": " << what.substr(0, 300)
+              << "\n  input saved as " << file << "\n";
   };
   const uint64_t total = fixed.size() + o.iterations;
   uint64_t i = 0;
@@ -246,9 +251,9 @@ int main(int argc, char** argv) {
   g_started_ms = -2;
   watchdog.join();
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::cout << "moescope_fuzz " << o.target << ": " << st.runs << " executions (" << fixed.size() << " seeds and corpus files, "
-            << (st.runs > fixed.size() ? st.runs - fixed.size() : 0) << " mutations, seed " << o.seed << ") in " << secs
-            << " s: " << st.ok << " ok, " << st.errors << " clean errors, " << st.findings << " findings; peak RSS "
-            << max_rss_mb() << " MB\n";
+  std::cout << "moescope_fuzz " << o.target << ": " << st.runs << " executions (" << fixed.size()
+            << " seeds and corpus files, " << (st.runs > fixed.size() ? st.runs - fixed.size() : 0)
+            << " mutations, seed " << o.seed << ") in " << secs << " s: " << st.ok << " ok, " << st.errors
+            << " clean errors, " << st.findings << " findings; peak RSS " << max_rss_mb() << " MB\n";
   return st.findings || seed_failed ? 1 : 0;
 }

@@ -25,7 +25,7 @@ struct FuzzTarget {
   std::string name;
   std::string help;
   size_t max_len = 64 << 10;
-  bool save_before_run = false;  // write each input to disk first (crashes in other threads)
+  bool save_before_run = false;    // write each input to disk first (crashes in other threads)
   std::vector<std::string> seeds;  // valid inputs: each must run without an error
   std::function<void(const std::string& input)> run;
   std::shared_ptr<void> state;  // scratch directories, servers: freed with the target

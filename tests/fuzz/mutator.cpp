@@ -8,21 +8,70 @@
 namespace moescope::fuzz {
 namespace {
 
-const char kInterestingBytes[] = {'\0', '\xff', '\x7f', '\x80', '"', '\\', '{', '}', '[', ']', ',', ':', '\n', '\r', '\t',
-                                  ' ',  '0',    '-',    '.',    'e', '=', '%', '/', '?', '&', '#', '\'', 'n', 't'};
+const char kInterestingBytes[] = {'\0', '\xff', '\x7f', '\x80', '"',  '\\', '{',  '}', '[', ']',
+                                  ',',  ':',    '\n',   '\r',   '\t', ' ',  '0',  '-', '.', 'e',
+                                  '=',  '%',    '/',    '?',    '&',  '#',  '\'', 'n', 't'};
 
-const char* const kNumbers[] = {"0", "-1", "1", "255", "256", "65535", "65536", "2147483647", "2147483648", "-2147483649",
-                                "4294967295", "4294967296", "9007199254740993", "9223372036854775807",
-                                "9223372036854775808", "-9223372036854775809", "18446744073709551615",
-                                "18446744073709551616", "1e308", "1e309", "-1e309", "1e-400", "NaN", "nan", "inf",
-                                "Infinity", "-0", "0.0", "1.5", "-0.5", "99999999999999999999999", "0x10", "1e5"};
+const char* const kNumbers[] = {"0",
+                                "-1",
+                                "1",
+                                "255",
+                                "256",
+                                "65535",
+                                "65536",
+                                "2147483647",
+                                "2147483648",
+                                "-2147483649",
+                                "4294967295",
+                                "4294967296",
+                                "9007199254740993",
+                                "9223372036854775807",
+                                "9223372036854775808",
+                                "-9223372036854775809",
+                                "18446744073709551615",
+                                "18446744073709551616",
+                                "1e308",
+                                "1e309",
+                                "-1e309",
+                                "1e-400",
+                                "NaN",
+                                "nan",
+                                "inf",
+                                "Infinity",
+                                "-0",
+                                "0.0",
+                                "1.5",
+                                "-0.5",
+                                "99999999999999999999999",
+                                "0x10",
+                                "1e5"};
 
-const char* const kBadUtf8[] = {"\xff", "\xc0\xaf", "\xed\xa0\x80", "\xe2\x82", "\xf4\x90\x80\x80", "\xc3", "\x80",
-                                "\xf8\x88\x80\x80\x80", "%ff", "%c0%af", "%00"};
+const char* const kBadUtf8[] = {"\xff", "\xc0\xaf", "\xed\xa0\x80",         "\xe2\x82", "\xf4\x90\x80\x80",
+                                "\xc3", "\x80",     "\xf8\x88\x80\x80\x80", "%ff",      "%c0%af",
+                                "%00"};
 
-const uint64_t kBinary[] = {0, 1, 2, 3, 4, 7, 8, 63, 64, 0x7f, 0xff, 0x7fff, 0xffff, 0x7fffffff, 0x80000000, 0xffffffff,
-                            uint64_t(1) << 32, uint64_t(1) << 40, uint64_t(1) << 62, 0x7fffffffffffffffull,
-                            0x8000000000000000ull, ~uint64_t(0)};
+const uint64_t kBinary[] = {0,
+                            1,
+                            2,
+                            3,
+                            4,
+                            7,
+                            8,
+                            63,
+                            64,
+                            0x7f,
+                            0xff,
+                            0x7fff,
+                            0xffff,
+                            0x7fffffff,
+                            0x80000000,
+                            0xffffffff,
+                            uint64_t(1) << 32,
+                            uint64_t(1) << 40,
+                            uint64_t(1) << 62,
+                            0x7fffffffffffffffull,
+                            0x8000000000000000ull,
+                            ~uint64_t(0)};
 
 }  // namespace
 
@@ -109,7 +158,9 @@ void Mutator::boundary_number(std::string& s) {
   // Replace a run of digits (or insert at a random place when there is none).
   std::vector<size_t> starts;
   for (size_t i = 0; i < s.size(); ++i)
-    if (std::isdigit(static_cast<unsigned char>(s[i])) && (i == 0 || !std::isdigit(static_cast<unsigned char>(s[i - 1])))) starts.push_back(i);
+    if (std::isdigit(static_cast<unsigned char>(s[i])) &&
+        (i == 0 || !std::isdigit(static_cast<unsigned char>(s[i - 1]))))
+      starts.push_back(i);
   const char* num = kNumbers[pick(sizeof kNumbers / sizeof *kNumbers)];
   if (starts.empty()) {
     s.insert(pick(s.size() + 1), num);
@@ -117,7 +168,8 @@ void Mutator::boundary_number(std::string& s) {
   }
   size_t a = starts[pick(starts.size())], b = a;
   if (a > 0 && s[a - 1] == '-') --a;
-  while (b < s.size() && (std::isdigit(static_cast<unsigned char>(s[b])) || s[b] == '.' || s[b] == 'e' || s[b] == 'E')) ++b;
+  while (b < s.size() && (std::isdigit(static_cast<unsigned char>(s[b])) || s[b] == '.' || s[b] == 'e' || s[b] == 'E'))
+    ++b;
   s.replace(a, b - a, num);
 }
 
@@ -158,7 +210,8 @@ void Mutator::repeat_chunk(std::string& s) {
   if (s.empty()) return insert_bytes(s);
   const size_t at = pick(s.size()), len = 1 + pick(std::min<size_t>(s.size() - at, 16));
   const std::string chunk = s.substr(at, len);
-  const size_t times = std::min<size_t>(1 + pick(pick(2) ? 16 : 4096), (max_len_ - std::min(max_len_, s.size())) / len + 1);
+  const size_t times =
+      std::min<size_t>(1 + pick(pick(2) ? 16 : 4096), (max_len_ - std::min(max_len_, s.size())) / len + 1);
   std::string rep;
   for (size_t i = 0; i < times; ++i) rep += chunk;
   s.insert(at, rep);

@@ -62,10 +62,12 @@ std::string exchange(int port, const std::string& request, int timeout_ms) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   char buf[65536];
   while (true) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
     if (left <= 0) {
       ::close(fd);
-      throw Finding("no complete response within " + std::to_string(timeout_ms) + " ms (" + std::to_string(out.size()) + " bytes so far)");
+      throw Finding("no complete response within " + std::to_string(timeout_ms) + " ms (" + std::to_string(out.size()) +
+                    " bytes so far)");
     }
     pollfd p{fd, POLLIN, 0};
     if (::poll(&p, 1, int(left)) <= 0) continue;
@@ -73,7 +75,8 @@ std::string exchange(int port, const std::string& request, int timeout_ms) {
     if (n <= 0) break;
     out.append(buf, size_t(n));
     const size_t head_end = out.find("\r\n\r\n");
-    if (head_end != std::string::npos && out.find("text/event-stream") < head_end && out.find("\n\n", head_end + 4) != std::string::npos)
+    if (head_end != std::string::npos && out.find("text/event-stream") < head_end &&
+        out.find("\n\n", head_end + 4) != std::string::npos)
       break;
   }
   ::close(fd);
@@ -83,7 +86,8 @@ std::string exchange(int port, const std::string& request, int timeout_ms) {
 // Checks one response at the start of `r`; returns its length (npos: the rest is a stream or
 // a body without a length, nothing more to check).
 size_t check_one(const std::string& r) {
-  if (r.rfind("HTTP/1.", 0) != 0 || r.size() < 12) throw Finding("response does not start with a status line: " + r.substr(0, 80));
+  if (r.rfind("HTTP/1.", 0) != 0 || r.size() < 12)
+    throw Finding("response does not start with a status line: " + r.substr(0, 80));
   const int status = std::atoi(r.substr(9, 3).c_str());
   const size_t head_end = r.find("\r\n\r\n");
   if (status < 100 || head_end == std::string::npos) throw Finding("malformed response head: " + r.substr(0, 200));
@@ -122,9 +126,14 @@ FuzzTarget http_target() {
   const std::string fixture = std::string(MOESCOPE_SOURCE_DIR) + "/tests/fixtures/runs/tiny-remediated";
   const std::string logs = *s->dir;
   fs::create_directories(logs + "/tiny");
-  for (const char* f : {"metrics.jsonl", "alerts.jsonl", "config.json"}) fs::copy_file(fixture + "/" + f, logs + "/tiny/" + f);
-  fs::create_directories(logs + "/bad\xff" "name");
-  fs::copy_file(fixture + "/metrics.jsonl", logs + "/bad\xff" "name/metrics.jsonl");
+  for (const char* f : {"metrics.jsonl", "alerts.jsonl", "config.json"})
+    fs::copy_file(fixture + "/" + f, logs + "/tiny/" + f);
+  fs::create_directories(logs +
+                         "/bad\xff"
+                         "name");
+  fs::copy_file(fixture + "/metrics.jsonl", logs +
+                                                "/bad\xff"
+                                                "name/metrics.jsonl");
   put_file(*s->outside + "/secret.txt", "{\"type\":\"train\",\"step\":1,\"secret\":\"outside\"}\n");
   fs::create_directories(logs + "/linked");
   fs::create_symlink(*s->outside + "/secret.txt", logs + "/linked/metrics.jsonl");
@@ -147,14 +156,32 @@ FuzzTarget http_target() {
   t.max_len = 16 << 10;
   t.save_before_run = true;  // the server's threads have no alternate signal stack
   t.state = s;
-  auto get = [](const std::string& target) { return "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: */*\r\n\r\n"; };
-  for (const char* target :
-       {"/", "/assets/api.js", "/assets/uPlot.min.css", "/api/runs", "/api/run?run=tiny", "/api/events?run=tiny", "/api/health?run=tiny",
-        "/api/health?run=tiny&step=10", "/api/series?run=tiny&field=loss&points=50", "/api/series?run=tiny&table=eval&field=val_loss",
-        "/api/series?run=tiny&field=entropy_norm&entity=1&from=2&to=12", "/api/heatmap?run=tiny&field=load&step=8",
-        "/api/heatmap?run=tiny&field=dead", "/api/heatmap?run=tiny&field=coactivation&layer=1", "/api/stream", "/api/run?run=linked",
-        "/api/run?run=bad%ffname", "/%ff", "/..%c0%af..%c0%afetc%c0%afpasswd", "/assets/%ff", "/api/%ff", "/api/run?run=%ff",
-        "/api/series?run=tiny&field=loss&points=%205"})
+  auto get = [](const std::string& target) {
+    return "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: */*\r\n\r\n";
+  };
+  for (const char* target : {"/",
+                             "/assets/api.js",
+                             "/assets/uPlot.min.css",
+                             "/api/runs",
+                             "/api/run?run=tiny",
+                             "/api/events?run=tiny",
+                             "/api/health?run=tiny",
+                             "/api/health?run=tiny&step=10",
+                             "/api/series?run=tiny&field=loss&points=50",
+                             "/api/series?run=tiny&table=eval&field=val_loss",
+                             "/api/series?run=tiny&field=entropy_norm&entity=1&from=2&to=12",
+                             "/api/heatmap?run=tiny&field=load&step=8",
+                             "/api/heatmap?run=tiny&field=dead",
+                             "/api/heatmap?run=tiny&field=coactivation&layer=1",
+                             "/api/stream",
+                             "/api/run?run=linked",
+                             "/api/run?run=bad%ffname",
+                             "/%ff",
+                             "/..%c0%af..%c0%afetc%c0%afpasswd",
+                             "/assets/%ff",
+                             "/api/%ff",
+                             "/api/run?run=%ff",
+                             "/api/series?run=tiny&field=loss&points=%205"})
     t.seeds.push_back(get(target));
   t.seeds.push_back("HEAD /api/runs HTTP/1.1\r\nHost: x\r\n\r\n");
   t.seeds.push_back("POST /api/runs HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello");
@@ -162,7 +189,8 @@ FuzzTarget http_target() {
   const int port = s->port;
   t.run = [port](const std::string& input) {
     const std::string response = exchange(port, input, 8000);
-    if (std::getenv("MOESCOPE_FUZZ_SHOW")) std::cerr << "response (" << response.size() << " bytes):\n" << response << "\n";
+    if (std::getenv("MOESCOPE_FUZZ_SHOW"))
+      std::cerr << "response (" << response.size() << " bytes):\n" << response << "\n";
     check_response(response);
   };
   return t;

@@ -59,7 +59,8 @@ FuzzTarget safetensors_target() {
       int64_t numel = 1;
       for (int64_t d : r.shape) numel *= d;
       if (int64_t(r.bytes.size()) != numel * safetensors_dtype_size(r.dtype))
-        throw Finding("decoded tensor '" + r.name + "' holds " + std::to_string(r.bytes.size()) + " bytes for its shape");
+        throw Finding("decoded tensor '" + r.name + "' holds " + std::to_string(r.bytes.size()) +
+                      " bytes for its shape");
     }
   };
   return t;
@@ -105,7 +106,8 @@ FuzzTarget tokenizer_target() {
   auto dir = scratch_dir("tokenizer");
   t.state = dir;
   t.seeds.push_back(source("tests/fixtures/runs/tiny-remediated/tokenizer.json"));
-  for (const char* f : {"tests/fuzz/seeds/tokenizer_json/seed-hf-spm.json", "tests/fuzz/seeds/tokenizer_json/seed-hf-bytelevel.json"})
+  for (const char* f :
+       {"tests/fuzz/seeds/tokenizer_json/seed-hf-spm.json", "tests/fuzz/seeds/tokenizer_json/seed-hf-bytelevel.json"})
     t.seeds.push_back(source(f));
   {
     auto byte_tok = build_tokenizer("byte", "", 0, *dir);
@@ -116,10 +118,13 @@ FuzzTarget tokenizer_target() {
   t.run = [d](const std::string& input) {
     put_file(d + "/tokenizer.json", input);
     auto tok = load_tokenizer(d);
-    const std::string text = std::string("Hello, w\xC3\xB6rld! abc <s> [SEP] 123\n\t ") + "\xFF\xC0\xAF" + " \xE2\x96\x81" "ab";
+    const std::string text = std::string("Hello, w\xC3\xB6rld! abc <s> [SEP] 123\n\t ") + "\xFF\xC0\xAF" +
+                             " \xE2\x96\x81"
+                             "ab";
     std::vector<int32_t> ids = tok->encode(text);
     for (int32_t id : ids)
-      if (id < 0 || id >= tok->vocab_size()) throw Finding("encode returned id " + std::to_string(id) + " outside the vocabulary");
+      if (id < 0 || id >= tok->vocab_size())
+        throw Finding("encode returned id " + std::to_string(id) + " outside the vocabulary");
     tok->decode(ids);
     stage([&] { tok->decode({0, int32_t(tok->vocab_size() - 1)}); });
     stage([&] { tok->decode({int32_t(tok->vocab_size()), -1}); });

@@ -78,8 +78,9 @@ FuzzTarget trainer_state_target() {
   fs::copy_file(fixture() + "/checkpoints/latest/model.safetensors", ckpt + "/model.safetensors");
   s->cfg = read_run_config(fixture());
   s->model = Transformer(s->cfg.model);
-  s->opt = std::make_unique<AdamW>(adamw_params(*s->model, s->cfg.train.decay_embeddings, s->cfg.train.router_lr_mult),
-                                   s->cfg.train.beta1, s->cfg.train.beta2, s->cfg.train.adam_eps, s->cfg.train.weight_decay);
+  s->opt =
+      std::make_unique<AdamW>(adamw_params(*s->model, s->cfg.train.decay_embeddings, s->cfg.train.router_lr_mult),
+                              s->cfg.train.beta1, s->cfg.train.beta2, s->cfg.train.adam_eps, s->cfg.train.weight_decay);
   const std::string state_file = fixture() + "/checkpoints/latest/trainer_state.safetensors";
   SafetensorsFile f = load_safetensors(state_file);
   s->tensors = f.tensors;
@@ -108,6 +109,8 @@ FuzzTarget trainer_state_target() {
 
 }  // namespace
 
-std::vector<TargetFactory> train_targets() { return {{"config", config_target}, {"trainer_state", trainer_state_target}}; }
+std::vector<TargetFactory> train_targets() {
+  return {{"config", config_target}, {"trainer_state", trainer_state_target}};
+}
 
 }  // namespace moescope::fuzz

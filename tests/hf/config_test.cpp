@@ -31,14 +31,15 @@ std::vector<std::pair<std::string, Config>> one_per_architecture() {
   const std::vector<std::string> base = {"model.vocab_size=272", "moe.n_routed=8", "moe.routed_scaling_factor=2.5",
                                          "model.norm_eps=1e-6"};
   const std::vector<std::string> softmax = with(base, {"moe.score_func=softmax", "moe.bias_balance=false"});
-  const std::vector<std::string> mha = with(softmax, {"attn.type=mha", "attn.n_heads=4", "attn.n_kv_heads=2",
-                                                      "attn.rope_scaling=none", "moe.n_group=1", "moe.topk_group=1",
-                                                      "moe.routed_scaling_factor=1", "model.norm_eps=1e-5"});
+  const std::vector<std::string> mha =
+      with(softmax, {"attn.type=mha", "attn.n_heads=4", "attn.n_kv_heads=2", "attn.rope_scaling=none", "moe.n_group=1",
+                     "moe.topk_group=1", "moe.routed_scaling_factor=1", "model.norm_eps=1e-5"});
   const std::vector<std::pair<std::string, std::vector<std::string>>> cases = {
       {"deepseek_v3", with(base, {"moe.score_func=sigmoid", "moe.n_group=2", "moe.topk_group=1", "attn.q_lora_rank=0",
                                   "model.tie_embeddings=true"})},
       {"deepseek_v2", with(softmax, {"moe.norm_topk_prob=false", "moe.n_shared=2", "attn.q_lora_rank=24"})},
-      {"qwen3_moe", with(mha, {"attn.qk_norm=head", "moe.n_shared=0", "moe.norm_topk_prob=false", "attn.rope_theta=5e5"})},
+      {"qwen3_moe",
+       with(mha, {"attn.qk_norm=head", "moe.n_shared=0", "moe.norm_topk_prob=false", "attn.rope_theta=5e5"})},
       {"qwen2_moe", with(mha, {"attn.qkv_bias=true", "moe.shared_expert_gate=true", "moe.shared_hidden=24"})},
       {"mixtral", with(mha, {"moe.n_shared=0", "moe.first_k_dense=0"})},
       {"olmoe", with(mha, {"attn.qk_norm=full", "attn.clip_qkv=3", "moe.n_shared=0", "moe.first_k_dense=0",
@@ -74,8 +75,12 @@ TEST(HfConfigKeys, ExportWritesEveryTableKeyAndImportReadsItBack) {
     for (const auto& k : hf_field_keys()) {
       if (!(k.archs & bit)) continue;
       ASSERT_TRUE(c.contains(k.key)) << k.key;
-      std::visit([&](auto* w) { std::visit([&](auto* g) { EXPECT_EQ(double(*g), double(*w)) << k.key << " (" << k.field << ")"; }, k.ref(got)); },
-                 k.ref(want));
+      std::visit(
+          [&](auto* w) {
+            std::visit([&](auto* g) { EXPECT_EQ(double(*g), double(*w)) << k.key << " (" << k.field << ")"; },
+                       k.ref(got));
+          },
+          k.ref(want));
       ++n;
     }
     EXPECT_GE(n, 10);  // mixtral: the 8 common fields and 2 of its own
@@ -103,7 +108,7 @@ TEST(HfConfigKeys, AFixedKeyWithAnotherValueIsRefusedWithItsReason) {
     for (const auto& k : hf_fixed_keys()) {
       if (!(k.archs & bit)) continue;
       json bad = good;
-      bad[k.key] = k.value.is_boolean() ? json(!k.value.get<bool>())
+      bad[k.key] = k.value.is_boolean()  ? json(!k.value.get<bool>())
                    : k.value.is_string() ? json("gelu")
                    : k.value.is_null()   ? json(4096)
                                          : json(2);

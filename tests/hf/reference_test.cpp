@@ -108,8 +108,9 @@ void check_tokenizer(const std::string& name) {
 
     const std::string decoded = tok->decode(ids);
     if (decoded == ref[i]["decoded"].get<std::string>()) ++decoded_ok;
-    else ADD_FAILURE() << name << " " << t.name << ": decoded text differs\n  c++: " << json(decoded).dump()
-                       << "\n  js:  " << ref[i]["decoded"].dump();
+    else
+      ADD_FAILURE() << name << " " << t.name << ": decoded text differs\n  c++: " << json(decoded).dump()
+                    << "\n  js:  " << ref[i]["decoded"].dump();
 
     // decode(encode(x)) == x, where x is the text as the tokenizer reads it: invalid UTF-8
     // replaced by U+FFFD, and NFC applied where the tokenizer's normalizer is NFC (Qwen3).
@@ -124,8 +125,9 @@ void check_tokenizer(const std::string& name) {
     }
     ++round_trip_total;
     if (decoded == x) ++round_trip_ok;
-    else ADD_FAILURE() << name << " " << t.name << ": decode(encode(x)) != x\n  x:   " << json(x).dump()
-                       << "\n  got: " << json(decoded).dump();
+    else
+      ADD_FAILURE() << name << " " << t.name << ": decode(encode(x)) != x\n  x:   " << json(x).dump()
+                    << "\n  got: " << json(decoded).dump();
   }
   std::cout << "[ reference ] " << name << ": ids " << ids_ok << "/" << ts.size() << ", with special tokens "
             << special_ok << "/" << ts.size() << ", decoded " << decoded_ok << "/" << ts.size()

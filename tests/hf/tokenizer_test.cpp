@@ -34,10 +34,10 @@ TEST(HfTokenizer, MergesByRankThenByteFallbackThenUnknown) {
   TempDir dir;
   auto tok = HfTokenizer::load(write_tokenizer(dir, spm_tokenizer()));
   EXPECT_EQ(tok->vocab_size(), 12);
-  EXPECT_EQ(tok->encode("abc"), (std::vector<int32_t>{6, 5}));        // a+b, then ab+c; U+2581+ab never applies
-  EXPECT_EQ(tok->encode("ab"), (std::vector<int32_t>{7}));            // a+b, then U+2581+ab
+  EXPECT_EQ(tok->encode("abc"), (std::vector<int32_t>{6, 5}));          // a+b, then ab+c; U+2581+ab never applies
+  EXPECT_EQ(tok->encode("ab"), (std::vector<int32_t>{7}));              // a+b, then U+2581+ab
   EXPECT_EQ(tok->encode("\xC3\xA9"), (std::vector<int32_t>{6, 8, 9}));  // é via its bytes
-  EXPECT_EQ(tok->encode("dd"), (std::vector<int32_t>{6, 0}));         // no byte tokens: <unk>, fused
+  EXPECT_EQ(tok->encode("dd"), (std::vector<int32_t>{6, 0}));           // no byte tokens: <unk>, fused
   EXPECT_EQ(tok->decode({6, 8, 9, 6, 5}), "\xC3\xA9 abc");
   EXPECT_EQ(tok->decode(tok->encode("ab abc")), "ab abc");
   expect_error<std::invalid_argument>([&] { tok->decode({12}); }, {"id 12", "outside [0, 12)"});
@@ -55,21 +55,23 @@ TEST(HfTokenizer, AddedTokensAreSplitOutFirstWithStrip) {
 TEST(HfTokenizer, BosEosFromConfigOrTemplate) {
   TempDir dir;
   json j = spm_tokenizer();
-  j["post_processor"] = {{"type", "TemplateProcessing"},
-                         {"single", {{{"SpecialToken", {{"id", "<s>"}, {"type_id", 0}}}}, {{"Sequence", {{"id", "A"}}}}}}};
+  j["post_processor"] = {
+      {"type", "TemplateProcessing"},
+      {"single", {{{"SpecialToken", {{"id", "<s>"}, {"type_id", 0}}}}, {{"Sequence", {{"id", "A"}}}}}}};
   auto tok = HfTokenizer::load(write_tokenizer(dir, j));
   EXPECT_EQ(tok->encode_with_special("ab"), (std::vector<int32_t>{10, 7}));
   write_tokenizer(dir, j, json{{"add_bos_token", false}, {"add_eos_token", true}, {"eos_token", "[SEP]"}});
   tok = HfTokenizer::load(dir.path());
   EXPECT_EQ(tok->encode_with_special("ab"), (std::vector<int32_t>{7, 11}));
-  write_tokenizer(dir, j, json{{"add_bos_token", true},
-                               {"bos_token", {{"__type", "AddedToken"}, {"content", "<nope>"}}}});
+  write_tokenizer(dir, j,
+                  json{{"add_bos_token", true}, {"bos_token", {{"__type", "AddedToken"}, {"content", "<nope>"}}}});
   expect_error<std::runtime_error>([&] { HfTokenizer::load(dir.path()); }, {"bos_token", "'<nope>'"});
 }
 
 TEST(HfTokenizer, SavesLoadsAndFingerprintsTheFile) {
   TempDir src, run;
-  auto tok = HfTokenizer::load(write_tokenizer(src, spm_tokenizer(), json{{"add_bos_token", true}, {"bos_token", "<s>"}}));
+  auto tok =
+      HfTokenizer::load(write_tokenizer(src, spm_tokenizer(), json{{"add_bos_token", true}, {"bos_token", "<s>"}}));
   tok->save(run.path());
   auto back = HfTokenizer::load(run.path());
   EXPECT_EQ(back->fingerprint(), tok->fingerprint());

@@ -26,10 +26,13 @@ TEST(UnicodeTables, GeneralCategories) {
 }
 
 TEST(Utf8Decode, InvalidSubpartsBecomeOneReplacementEach) {
-  EXPECT_EQ(utf8_sanitise("a\x80" "b"), "a\xEF\xBF\xBD" "b");
-  EXPECT_EQ(utf8_sanitise("\xE2\x82 "), "\xEF\xBF\xBD ");               // truncated 3-byte sequence: one
-  EXPECT_EQ(utf8_sanitise("x\xF0\x9F\x98"), "x\xEF\xBF\xBD");           // cut off at the end: one
-  EXPECT_EQ(utf8_sanitise("\xC0\xAF"), "\xEF\xBF\xBD\xEF\xBF\xBD");     // overlong lead: one per byte
+  EXPECT_EQ(utf8_sanitise("a\x80"
+                          "b"),
+            "a\xEF\xBF\xBD"
+            "b");
+  EXPECT_EQ(utf8_sanitise("\xE2\x82 "), "\xEF\xBF\xBD ");                            // truncated 3-byte sequence: one
+  EXPECT_EQ(utf8_sanitise("x\xF0\x9F\x98"), "x\xEF\xBF\xBD");                        // cut off at the end: one
+  EXPECT_EQ(utf8_sanitise("\xC0\xAF"), "\xEF\xBF\xBD\xEF\xBF\xBD");                  // overlong lead: one per byte
   EXPECT_EQ(utf8_sanitise("\xED\xA0\x80"), "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");  // surrogate: one per byte
   EXPECT_TRUE(utf8_is_valid("ok \xEF\xBF\xBD \xF0\x9F\x98\x80"));
   EXPECT_FALSE(utf8_is_valid("\xFF"));
@@ -40,18 +43,18 @@ TEST(Utf8Decode, InvalidSubpartsBecomeOneReplacementEach) {
 }
 
 TEST(Nfc, ComposesReordersAndExcludes) {
-  EXPECT_EQ(nfc("e\xCC\x81"), "\xC3\xA9");                       // e + U+0301 -> é
+  EXPECT_EQ(nfc("e\xCC\x81"), "\xC3\xA9");                                 // e + U+0301 -> é
   EXPECT_EQ(nfc("\xE1\x84\x80\xE1\x85\xA1\xE1\x86\xA8"), "\xEA\xB0\x81");  // Hangul L V T -> U+AC01
-  EXPECT_EQ(nfc("\xE0\xA5\x98"), "\xE0\xA4\x95\xE0\xA4\xBC");    // U+0958 is a composition exclusion
-  EXPECT_EQ(nfc("\xE2\x84\xAB"), "\xC3\x85");                    // U+212B ANGSTROM SIGN -> U+00C5
-  EXPECT_EQ(nfc("a\xCC\x87\xCC\xA3"), "\xE1\xBA\xA1\xCC\x87");   // a + 0307 + 0323 -> U+1EA1 U+0307
+  EXPECT_EQ(nfc("\xE0\xA5\x98"), "\xE0\xA4\x95\xE0\xA4\xBC");              // U+0958 is a composition exclusion
+  EXPECT_EQ(nfc("\xE2\x84\xAB"), "\xC3\x85");                              // U+212B ANGSTROM SIGN -> U+00C5
+  EXPECT_EQ(nfc("a\xCC\x87\xCC\xA3"), "\xE1\xBA\xA1\xCC\x87");             // a + 0307 + 0323 -> U+1EA1 U+0307
   EXPECT_EQ(nfc("plain ascii"), "plain ascii");
   EXPECT_EQ(nfc("\xC3\xA9t\xC3\xA9"), "\xC3\xA9t\xC3\xA9");
 }
 
 TEST(JsSpace, MatchesStringTrim) {
-  for (uint32_t cp : {0x09u, 0x0Au, 0x0Bu, 0x0Cu, 0x0Du, 0x20u, 0xA0u, 0x1680u, 0x2000u, 0x2028u, 0x2029u, 0x202Fu,
-                      0x3000u, 0xFEFFu})
+  for (uint32_t cp :
+       {0x09u, 0x0Au, 0x0Bu, 0x0Cu, 0x0Du, 0x20u, 0xA0u, 0x1680u, 0x2000u, 0x2028u, 0x2029u, 0x202Fu, 0x3000u, 0xFEFFu})
     EXPECT_TRUE(is_js_space(cp)) << cp;
   for (uint32_t cp : {0x85u, 0x200Bu, uint32_t('a'), 0x180Eu}) EXPECT_FALSE(is_js_space(cp)) << cp;
 }

@@ -21,7 +21,8 @@ TEST(JsonGuard, NestingDepthIgnoresStringsAndStopsEarly) {
 
 TEST(JsonGuard, GuardedParseRefusesDeepTextAndQuotesTheParserError) {
   const std::string deep = "{\"a\":" + std::string(100000, '[') + std::string(100000, ']') + "}";
-  expect_error<std::runtime_error>([&] { parse_json_guarded(deep, "f.json"); }, {"f.json: JSON nested deeper than 128 levels"});
+  expect_error<std::runtime_error>([&] { parse_json_guarded(deep, "f.json"); },
+                                   {"f.json: JSON nested deeper than 128 levels"});
   try {
     parse_json_guarded("{\"a\":\xFF}", "g.json");
     ADD_FAILURE() << "no error";
@@ -36,9 +37,12 @@ TEST(JsonGuard, GuardedParseRefusesDeepTextAndQuotesTheParserError) {
 
 TEST(JsonGuard, PrintableTextEscapesInvalidUtf8AndControlsAndCuts) {
   EXPECT_EQ(printable_text("ok é ∑ 😀"), "ok é ∑ 😀");
-  EXPECT_EQ(printable_text("a\xFF" "b\xC0\xAF" "c"), "a\\xFFb\\xC0\\xAFc");
+  EXPECT_EQ(printable_text("a\xFF"
+                           "b\xC0\xAF"
+                           "c"),
+            "a\\xFFb\\xC0\\xAFc");
   EXPECT_EQ(printable_text("\xED\xA0\x80"), "\\xED\\xA0\\x80");  // a surrogate is not UTF-8
-  EXPECT_EQ(printable_text("\xE2\x82"), "\\xE2\\x82");          // truncated sequence
+  EXPECT_EQ(printable_text("\xE2\x82"), "\\xE2\\x82");           // truncated sequence
   EXPECT_EQ(printable_text("line\nbreak\x7F"), "line\\x0Abreak\\x7F");
   EXPECT_EQ(printable_text(std::string(500, 'x'), 10), std::string(10, 'x') + "...");
 }

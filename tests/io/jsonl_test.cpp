@@ -111,7 +111,8 @@ TEST(Jsonl, DeepNestingAndNumberOverflowAreSkippedWithWarnings) {
   EXPECT_EQ(r.records[1]["step"], 3);
   EXPECT_EQ(r.line_numbers, (std::vector<size_t>{1, 4}));
   ASSERT_EQ(r.warnings.size(), 2u);
-  EXPECT_NE(r.warnings[0].find(path + ":2: skipped record: JSON nested deeper than 128 levels"), std::string::npos) << r.warnings[0];
+  EXPECT_NE(r.warnings[0].find(path + ":2: skipped record: JSON nested deeper than 128 levels"), std::string::npos)
+      << r.warnings[0];
   EXPECT_NE(r.warnings[1].find(path + ":3: skipped record: malformed JSON"), std::string::npos) << r.warnings[1];
   EXPECT_NE(r.warnings[1].find("1e999"), std::string::npos) << r.warnings[1];
 }

@@ -110,8 +110,10 @@ TEST(MappedSafetensors, StreamedWriteAndRelease) {
     }
     return std::string();
   };
-  EXPECT_NE(fail([](const auto& put) { put(std::string(4, 'x')); }).find("tensor 't' wrote 4 of its 8 bytes"), std::string::npos);
-  EXPECT_NE(fail([](const auto& put) { put(std::string(12, 'x')); }).find("tensor 't' wrote more than its 8 bytes"), std::string::npos);
+  EXPECT_NE(fail([](const auto& put) { put(std::string(4, 'x')); }).find("tensor 't' wrote 4 of its 8 bytes"),
+            std::string::npos);
+  EXPECT_NE(fail([](const auto& put) { put(std::string(12, 'x')); }).find("tensor 't' wrote more than its 8 bytes"),
+            std::string::npos);
   EXPECT_FALSE(fs::exists(scratch("bad")));  // nothing left under the final name
   fs::remove(path);
 }

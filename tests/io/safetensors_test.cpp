@@ -119,8 +119,8 @@ TEST(Safetensors, AcceptsFilesFromOtherWritersWithoutChecksums) {
 TEST(Safetensors, TruncationIsRefused) {
   const std::string file = encode_safetensors(sample_tensors(), {});
   const uint64_t n = split(file).n;
-  for (size_t len : {size_t(0), size_t(5), size_t(7), size_t(8), size_t(8 + n / 2), size_t(8 + n),
-                     size_t(8 + n + 3), file.size() - 1}) {
+  for (size_t len : {size_t(0), size_t(5), size_t(7), size_t(8), size_t(8 + n / 2), size_t(8 + n), size_t(8 + n + 3),
+                     file.size() - 1}) {
     expect_error<std::runtime_error>([&] { decode_safetensors(file.substr(0, len), "cut.safetensors"); },
                                      {"cut.safetensors", "truncated"});
   }
@@ -152,35 +152,55 @@ TEST(Safetensors, EveryFlippedHeaderByteIsRefused) {
   size_t pos = bad.find("\"scalar\"");
   ASSERT_NE(pos, std::string::npos);
   bad[pos + 1] = 'S';
-  expect_error<std::runtime_error>([&] { decode_safetensors(bad, "h.st"); }, {"h.st", "checksum mismatch in the header"});
+  expect_error<std::runtime_error>([&] { decode_safetensors(bad, "h.st"); },
+                                   {"h.st", "checksum mismatch in the header"});
 }
 
 TEST(Safetensors, UnknownDtypeIsRefused) {
   json h = {{"t", {{"dtype", "Q4"}, {"shape", {2}}, {"data_offsets", {0, 2}}}}};
   expect_error<std::runtime_error>([&] { decode_safetensors(build(h, "ab"), "q.safetensors"); },
                                    {"q.safetensors", "unknown dtype 'Q4'", "'t'"});
-  expect_error<std::invalid_argument>([&] { encode_safetensors({{"t", "Q4", {2}, "ab"}}, {}); },
-                                      {"unknown dtype 'Q4'"});
+  expect_error<std::invalid_argument>(
+      [&] {
+        encode_safetensors({{"t", "Q4", {2}, "ab"}}, {});
+      },
+      {"unknown dtype 'Q4'"});
 }
 
 TEST(Safetensors, StructuralErrorsAreNamed) {
   auto entry = [](const char* dt, std::vector<int64_t> shape, uint64_t b, uint64_t e) {
     return json{{"dtype", dt}, {"shape", shape}, {"data_offsets", {b, e}}};
   };
-  expect_error<std::runtime_error>([&] { decode_safetensors(build({{"t", entry("F32", {3}, 0, 8)}}, "12345678"), "s"); },
-                                   {"s: ", "'t'", "need 12 bytes", "span 8"});
   expect_error<std::runtime_error>(
-      [&] { decode_safetensors(build({{"a", entry("U8", {4}, 0, 4)}, {"b", entry("U8", {4}, 2, 6)}}, "123456"), "s"); },
+      [&] {
+        decode_safetensors(build({{"t", entry("F32", {3}, 0, 8)}}, "12345678"), "s");
+      },
+      {"s: ", "'t'", "need 12 bytes", "span 8"});
+  expect_error<std::runtime_error>(
+      [&] {
+        decode_safetensors(build({{"a", entry("U8", {4}, 0, 4)}, {"b", entry("U8", {4}, 2, 6)}}, "123456"), "s");
+      },
       {"overlapping"});
   expect_error<std::runtime_error>(
-      [&] { decode_safetensors(build({{"a", entry("U8", {2}, 0, 2)}, {"b", entry("U8", {2}, 4, 6)}}, "123456"), "s"); },
+      [&] {
+        decode_safetensors(build({{"a", entry("U8", {2}, 0, 2)}, {"b", entry("U8", {2}, 4, 6)}}, "123456"), "s");
+      },
       {"gap of 2 bytes", "'b'"});
-  expect_error<std::runtime_error>([&] { decode_safetensors(build({{"a", entry("U8", {2}, 0, 2)}}, "1234"), "s"); },
-                                   {"trailing bytes"});
-  expect_error<std::runtime_error>([&] { decode_safetensors(build({{"a", entry("U8", {2}, 2, 0)}}, "12"), "s"); },
-                                   {"begin 2 > end 0"});
-  expect_error<std::runtime_error>([&] { decode_safetensors(build({{"a", {{"dtype", "U8"}}}}, ""), "s"); },
-                                   {"lacks 'shape'"});
+  expect_error<std::runtime_error>(
+      [&] {
+        decode_safetensors(build({{"a", entry("U8", {2}, 0, 2)}}, "1234"), "s");
+      },
+      {"trailing bytes"});
+  expect_error<std::runtime_error>(
+      [&] {
+        decode_safetensors(build({{"a", entry("U8", {2}, 2, 0)}}, "12"), "s");
+      },
+      {"begin 2 > end 0"});
+  expect_error<std::runtime_error>(
+      [&] {
+        decode_safetensors(build({{"a", {{"dtype", "U8"}}}}, ""), "s");
+      },
+      {"lacks 'shape'"});
   expect_error<std::runtime_error>([&] { decode_safetensors(build(json::array(), ""), "s"); }, {"not a JSON object"});
   std::string not_json = build(json::object(), "");
   not_json.replace(8, 2, "{,");
@@ -188,9 +208,16 @@ TEST(Safetensors, StructuralErrorsAreNamed) {
 }
 
 TEST(Safetensors, EncodeRejectsBadRecords) {
-  expect_error<std::invalid_argument>([&] { encode_safetensors({{"t", "F32", {2}, "abc"}}, {}); }, {"'t'", "needs 8 bytes, got 3"});
-  expect_error<std::invalid_argument>([&] { encode_safetensors({{"t", "U8", {1}, "a"}, {"t", "U8", {1}, "b"}}, {}); },
-                                      {"duplicate", "'t'"});
+  expect_error<std::invalid_argument>(
+      [&] {
+        encode_safetensors({{"t", "F32", {2}, "abc"}}, {});
+      },
+      {"'t'", "needs 8 bytes, got 3"});
+  expect_error<std::invalid_argument>(
+      [&] {
+        encode_safetensors({{"t", "U8", {1}, "a"}, {"t", "U8", {1}, "b"}}, {});
+      },
+      {"duplicate", "'t'"});
   expect_error<std::invalid_argument>([&] { encode_safetensors({{"t", "U8", {-1}, ""}}, {}); }, {"invalid shape"});
 }
 
@@ -216,8 +243,9 @@ TEST(Safetensors, HeaderNumberOverflowAndDeepNestingAreCleanErrors) {
     std::memcpy(out.data(), &n, 8);
     return out + h;
   };
-  expect_error<std::runtime_error>([&] { decode_safetensors(raw(R"({"a":{"dtype":"U8","shape":[1e999],"data_offsets":[0,1]}})") + "x", "o.st"); },
-                                   {"o.st", "header is not valid JSON", "1e999"});
+  expect_error<std::runtime_error>(
+      [&] { decode_safetensors(raw(R"({"a":{"dtype":"U8","shape":[1e999],"data_offsets":[0,1]}})") + "x", "o.st"); },
+      {"o.st", "header is not valid JSON", "1e999"});
   expect_error<std::runtime_error>([&] { decode_safetensors(raw("{\"a\":" + std::string(100000, '[') + "}"), "d.st"); },
                                    {"d.st", "nested deeper than 128 levels"});
 }

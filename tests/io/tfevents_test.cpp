@@ -89,7 +89,9 @@ TEST(TfEvents, ScalarEventBytesMatchProtobufEncoding) {
   // Event: 0x09 <8 bytes wall_time>, 0x10 varint(300) = ac 02, 0x2a len Summary.
   ASSERT_GE(ev.size(), 9u);
   EXPECT_EQ(uint8_t(ev[0]), 0x09);
-  EXPECT_EQ(ev.substr(9), std::string("\x10\xac\x02\x2a\x0a\x0a\x08\x0a\x01" "a\x15\x00\x00\x80\x3f", 15));
+  EXPECT_EQ(ev.substr(9), std::string("\x10\xac\x02\x2a\x0a\x0a\x08\x0a\x01"
+                                      "a\x15\x00\x00\x80\x3f",
+                                      15));
 }
 
 TEST(TfEvents, HistogramRoundTrip) {
@@ -99,7 +101,11 @@ TEST(TfEvents, HistogramRoundTrip) {
     TfEventsWriter w(dir.path());
     path = w.path();
     w.add_histogram("router/load", {0.5, 1.0, 2.0}, {3, 0, 7}, 0.1, 1.9, 10, 12.5, 20.25, 5);
-    expect_error<std::invalid_argument>([&] { w.add_histogram("h", {1}, {1, 2}, 0, 0, 0, 0, 0, 0); }, {"'h'", "1 bucket limits but 2 counts"});
+    expect_error<std::invalid_argument>(
+        [&] {
+          w.add_histogram("h", {1}, {1, 2}, 0, 0, 0, 0, 0, 0);
+        },
+        {"'h'", "1 bucket limits but 2 counts"});
   }
   auto recs = read_tfrecords(path);
   ASSERT_EQ(recs.size(), 2u);

@@ -60,7 +60,8 @@ Trace torch_path(Transformer& m, const std::vector<int32_t>& prompt, int steps) 
     t.logits.emplace_back(row.data_ptr<float>(), row.data_ptr<float>() + row.numel());
     t.tokens.push_back(argmax(t.logits.back()));
     logits = m->forward(torch::tensor({static_cast<int64_t>(t.tokens.back())}, torch::kLong).view({1, 1}),
-                        cache.length(), &cache).logits_BSV;
+                        cache.length(), &cache)
+                 .logits_BSV;
   }
   return t;
 }
@@ -91,8 +92,7 @@ ModelConfig named_config(const std::string& name) {
       {"moe.bias_on_logits=true", "moe.bias_in_weights=true", "model.tie_embeddings=true", "attn.q_lora_rank=0",
        "moe.norm_topk_prob=false", "moe.first_k_dense=0"},
       // sigmoid_bias_in_weights
-      {"moe.score_func=sigmoid", "moe.bias_in_weights=true", "moe.n_shared=0",
-       "moe.first_k_dense=0"},
+      {"moe.score_func=sigmoid", "moe.bias_in_weights=true", "moe.n_shared=0", "moe.first_k_dense=0"},
       // mha_gqa
       {"attn.type=mha", "attn.n_heads=4", "attn.n_kv_heads=2", "attn.head_dim=8", "attn.qk_norm=head",
        "attn.qkv_bias=true", "attn.clip_qkv=1.5", "moe.shared_expert_gate=true", "model.n_layers=3"},

@@ -20,9 +20,9 @@ using namespace moescope;
 
 namespace {
 
-#define RANK_CHECK(cond, what)                                                              \
-  do {                                                                                      \
-    if (!(cond)) throw std::runtime_error(std::string("check failed: ") + (what));          \
+#define RANK_CHECK(cond, what)                                                     \
+  do {                                                                             \
+    if (!(cond)) throw std::runtime_error(std::string("check failed: ") + (what)); \
   } while (0)
 
 struct Case {
@@ -49,10 +49,11 @@ void rank_body(int rank, int port, const Case& c, int64_t* dropped_out) {
   env.master_port = port;
   env.timeout_s = 20;
   auto g = dist::Group::connect(env);
-  const auto cfg = moescope::testing::tiny_config({"moe.n_routed=" + std::to_string(c.n_routed), "moe.top_k=2", "moe.n_shared=1", "moe.expert_hidden=6",
-                                                   "moe.capacity_factor=" + std::to_string(c.capacity),
-                                                   "moe.drop_policy=" + c.policy, "moe.bias_update_rate=0.01"})
-                       .model;
+  const auto cfg =
+      moescope::testing::tiny_config({"moe.n_routed=" + std::to_string(c.n_routed), "moe.top_k=2", "moe.n_shared=1",
+                                      "moe.expert_hidden=6", "moe.capacity_factor=" + std::to_string(c.capacity),
+                                      "moe.drop_policy=" + c.policy, "moe.bias_update_rate=0.01"})
+          .model;
   torch::manual_seed(3);
   MoELayer layer(cfg, cfg.n_layers);
   layer->to(torch::kDouble);
@@ -168,7 +169,8 @@ TEST(ExpertParallel, ExpertsMustDivideOverTheRanks) {
     expert_shard(6, 0, 4);
     ADD_FAILURE() << "no error";
   } catch (const std::invalid_argument& e) {
-    EXPECT_NE(std::string(e.what()).find("moe.n_routed = 6 does not divide over 4 ranks"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("moe.n_routed = 6 does not divide over 4 ranks"), std::string::npos)
+        << e.what();
   }
 }
 

@@ -30,7 +30,8 @@ TEST(GradCheck, MoELayerSoftmaxWithLosses) {
   moescope::testing::record_device();
   torch::manual_seed(31);
   auto cfg = tiny_config({"moe.aux_loss_alpha=0.1", "moe.seq_aux_loss_alpha=0.1", "moe.z_loss_beta=0.01",
-                          "moe.routed_scaling_factor=1.5"}).model;
+                          "moe.routed_scaling_factor=1.5"})
+                 .model;
   MoELayer layer(cfg, cfg.n_layers);
   layer->to(test_device(), torch::kDouble);
   auto x = dev(torch::randn({2, 5, cfg.d_model}, torch::kDouble)).requires_grad_(true);
@@ -45,7 +46,8 @@ TEST(GradCheck, MoELayerSoftmaxWithLosses) {
 TEST(GradCheck, MoELayerSigmoidGroupedWithCapacity) {
   torch::manual_seed(32);
   auto cfg = tiny_config({"moe.score_func=sigmoid", "moe.n_group=2", "moe.topk_group=1", "moe.capacity_factor=0.75",
-                          "moe.aux_loss_alpha=0.1"}).model;
+                          "moe.aux_loss_alpha=0.1"})
+                 .model;
   MoELayer layer(cfg, cfg.n_layers);
   layer->to(test_device(), torch::kDouble);
   auto x = dev(torch::randn({2, 6, cfg.d_model}, torch::kDouble)).requires_grad_(true);

@@ -64,9 +64,10 @@ double cached_vs_full(Transformer& model, const ModelConfig& cfg, at::ScalarType
 // Prefill a prompt, then decode one token at a time; logits must equal the full forward.
 TEST(KVCache, CachedDecodingMatchesFullForward) {
   moescope::testing::record_device();
-  const std::vector<std::vector<std::string>> variants = {
-      {}, {"attn.q_lora_rank=0"}, {"attn.type=mha", "attn.n_heads=4", "attn.n_kv_heads=2"},
-      {"attn.type=mha", "model.ffn=dense"}};
+  const std::vector<std::vector<std::string>> variants = {{},
+                                                          {"attn.q_lora_rank=0"},
+                                                          {"attn.type=mha", "attn.n_heads=4", "attn.n_kv_heads=2"},
+                                                          {"attn.type=mha", "model.ffn=dense"}};
   for (size_t i = 0; i < variants.size(); ++i) {
     SCOPED_TRACE(::testing::PrintToString(variants[i]));
     torch::manual_seed(42);
@@ -85,7 +86,8 @@ TEST(KVCache, CachedDecodingMatchesFullForward) {
 TEST(KVCache, CachedDecodingMatchesFullForwardInBf16) {
   moescope::testing::record_device();
   const std::vector<std::vector<std::string>> variants = {
-      {"model.ffn=dense"}, {"model.ffn=dense", "attn.q_lora_rank=0"},
+      {"model.ffn=dense"},
+      {"model.ffn=dense", "attn.q_lora_rank=0"},
       {"attn.type=mha", "attn.n_heads=4", "attn.n_kv_heads=2", "model.ffn=dense"}};
   for (size_t i = 0; i < variants.size(); ++i) {
     SCOPED_TRACE(::testing::PrintToString(variants[i]));

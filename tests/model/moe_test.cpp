@@ -34,11 +34,11 @@ std::string name(const Case& c) {
 }
 
 ModelConfig moe_cfg(const Case& c) {
-  auto cfg = tiny_config({"moe.score_func=" + c.score, "moe.capacity_factor=" + std::to_string(c.capacity),
-                          "moe.drop_policy=" + c.policy, "moe.n_shared=" + std::to_string(c.n_shared),
-                          "moe.n_routed=6", "moe.top_k=2", "moe.aux_loss_alpha=0.01",
-                          "moe.seq_aux_loss_alpha=0.01", "moe.z_loss_beta=0.001"})
-                 .model;
+  auto cfg =
+      tiny_config({"moe.score_func=" + c.score, "moe.capacity_factor=" + std::to_string(c.capacity),
+                   "moe.drop_policy=" + c.policy, "moe.n_shared=" + std::to_string(c.n_shared), "moe.n_routed=6",
+                   "moe.top_k=2", "moe.aux_loss_alpha=0.01", "moe.seq_aux_loss_alpha=0.01", "moe.z_loss_beta=0.001"})
+          .model;
   return cfg;
 }
 
@@ -191,8 +191,8 @@ TEST(MoELayer, CountsAccumulateOverMicroBatchesAndSkipRecompute) {
 // 1e-12 absolute (the same fp64 terms, summed in another order). Covers one token (direct even
 // with a capacity) and a few tokens (direct only when dropless), softmax and sigmoid routing.
 TEST(MoELayer, DirectDecodePathMatchesSortedDispatch) {
-  for (const Case& c : {Case{"softmax", 0.0, "score", 1}, Case{"sigmoid", 0.0, "score", 0},
-                        Case{"softmax", 1.0, "position", 1}}) {
+  for (const Case& c :
+       {Case{"softmax", 0.0, "score", 1}, Case{"sigmoid", 0.0, "score", 0}, Case{"softmax", 1.0, "position", 1}}) {
     torch::manual_seed(5);
     const auto cfg = moe_cfg(c);
     MoELayer layer(cfg, 2);

@@ -79,15 +79,16 @@ double max_rss_bytes() {
 // activations that dwarf the weights (long sequences: the S x S scores dominate). Loose bounds:
 // an estimate, not a measurement; it must not be off by an order of magnitude either way.
 TEST(ResourceEstimate, ActivationTermIsWithinAFactorOfMeasuredGrowth) {
-  const Config c = tiny_config({"model.max_seq_len=512", "train.seq_len=512", "train.batch_size=8", "attn.n_heads=4",
-                                "train.dtype=fp32"});
+  const Config c = tiny_config(
+      {"model.max_seq_len=512", "train.seq_len=512", "train.batch_size=8", "attn.n_heads=4", "train.dtype=fp32"});
   Transformer m(c.model);
   const ResourceEstimate e = estimate_resources(c.model, c.train);
   ASSERT_GT(e.activations.bytes, 100.0 * e.resident[0].bytes);  // the activations dominate
   auto tokens = torch::randint(c.model.vocab_size, {c.train.batch_size, c.train.seq_len}, torch::kLong);
   const double before = max_rss_bytes();
   auto out = m->forward(tokens);
-  auto loss = torch::nn::functional::cross_entropy(out.logits_BSV.reshape({-1, c.model.vocab_size}), tokens.reshape({-1}));
+  auto loss =
+      torch::nn::functional::cross_entropy(out.logits_BSV.reshape({-1, c.model.vocab_size}), tokens.reshape({-1}));
   loss.backward();
   const double growth = max_rss_bytes() - before;
   std::cout << "activations: estimated " << e.activations.bytes / 1e6 << " MB, measured peak growth " << growth / 1e6

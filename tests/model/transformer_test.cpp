@@ -18,11 +18,11 @@ TEST(Transformer, FirstKDenseAndHuggingFaceNames) {
   Transformer m(cfg);
   EXPECT_EQ(m->moe_layers().size(), 2u);
   auto params = m->named_parameters();
-  for (const char* name : {"embed_tokens.weight", "layers.0.mlp.gate_proj.weight", "layers.1.mlp.gate.weight",
-                           "layers.1.mlp.experts.3.down_proj.weight", "layers.1.mlp.shared_experts.up_proj.weight",
-                           "layers.2.self_attn.kv_a_proj_with_mqa.weight", "layers.2.self_attn.kv_b_proj.weight",
-                           "layers.2.self_attn.q_a_layernorm.weight", "layers.0.input_layernorm.weight",
-                           "norm.weight", "lm_head.weight"})
+  for (const char* name :
+       {"embed_tokens.weight", "layers.0.mlp.gate_proj.weight", "layers.1.mlp.gate.weight",
+        "layers.1.mlp.experts.3.down_proj.weight", "layers.1.mlp.shared_experts.up_proj.weight",
+        "layers.2.self_attn.kv_a_proj_with_mqa.weight", "layers.2.self_attn.kv_b_proj.weight",
+        "layers.2.self_attn.q_a_layernorm.weight", "layers.0.input_layernorm.weight", "norm.weight", "lm_head.weight"})
     EXPECT_NE(params.find(name), nullptr) << name;
   EXPECT_NE(m->named_buffers().find("layers.1.mlp.gate.e_score_correction_bias"), nullptr);
   for (auto& p : params) EXPECT_EQ(p.key().find("e_score_correction_bias"), std::string::npos);
@@ -58,7 +58,8 @@ TEST(Transformer, TorchDefaultWeightInit) {
   // The default scheme is unchanged: N(0, init_std^2).
   auto def = tiny_config({"model.n_layers=2"}).model;
   Transformer n(def);
-  EXPECT_NEAR(n->named_parameters().find("embed_tokens.weight")->std().item<double>(), def.init_std, 0.2 * def.init_std);
+  EXPECT_NEAR(n->named_parameters().find("embed_tokens.weight")->std().item<double>(), def.init_std,
+              0.2 * def.init_std);
 }
 
 TEST(Transformer, TiedEmbeddingsAndActiveParams) {
@@ -67,7 +68,8 @@ TEST(Transformer, TiedEmbeddingsAndActiveParams) {
   EXPECT_EQ(m->named_parameters().find("lm_head.weight"), nullptr);
   // Active = total - (E - k) routed experts per MoE layer.
   const int64_t per_expert = 3 * cfg.d_model * cfg.moe.expert_hidden;
-  EXPECT_EQ(m->num_params() - m->num_active_params(), (cfg.moe.n_routed - cfg.moe.top_k) * per_expert * cfg.n_moe_layers());
+  EXPECT_EQ(m->num_params() - m->num_active_params(),
+            (cfg.moe.n_routed - cfg.moe.top_k) * per_expert * cfg.n_moe_layers());
   m->to(test_device());
   auto out = m->forward(dev(torch::randint(cfg.vocab_size, {1, 4}, torch::kLong)));
   EXPECT_EQ(out.logits_BSV.device(), test_device());

@@ -27,9 +27,8 @@ at::Tensor reference_keep_mask(const at::Tensor& expert_TK, const at::Tensor& we
       for (int64_t t = 0; t < T; ++t)
         if (ea[t][j] == e) mine.emplace_back(t, j);
     if (policy == DropPolicy::kScore) {
-      std::stable_sort(mine.begin(), mine.end(), [&](auto& a, auto& b) {
-        return wa[a.first][a.second] > wa[b.first][b.second];
-      });
+      std::stable_sort(mine.begin(), mine.end(),
+                       [&](auto& a, auto& b) { return wa[a.first][a.second] > wa[b.first][b.second]; });
     }  // kPosition: already slot-major, then by token
     for (size_t i = static_cast<size_t>(cap); i < mine.size(); ++i) ka[mine[i].first][mine[i].second] = false;
   }

@@ -98,15 +98,18 @@ std::vector<OpCase> cases() {
                  auto x = input({A, D}, t), w = input({A}, t).abs();
                  std::vector<at::Tensor> wg, wu, wd, wg_d, wu_d, wd_d;
                  for (size_t e = 0; e < sizes.size(); ++e) {
-                   wg.push_back(input({F, D}, t, 0.3)), wu.push_back(input({F, D}, t, 0.3)), wd.push_back(input({D, F}, t, 0.3));
-                   wg_d.push_back(on_device(wg.back(), t)), wu_d.push_back(on_device(wu.back(), t)), wd_d.push_back(on_device(wd.back(), t));
+                   wg.push_back(input({F, D}, t, 0.3)), wu.push_back(input({F, D}, t, 0.3)),
+                       wd.push_back(input({D, F}, t, 0.3));
+                   wg_d.push_back(on_device(wg.back(), t)), wu_d.push_back(on_device(wu.back(), t)),
+                       wd_d.push_back(on_device(wd.back(), t));
                  }
                  auto naive = torch::zeros({A, D}, torch::kDouble);
                  int64_t row = 0;
                  for (size_t e = 0; e < sizes.size(); ++e) {
                    if (sizes[e] == 0) continue;
                    auto xb = x.narrow(0, row, sizes[e]);
-                   naive.narrow(0, row, sizes[e]).copy_(naive_swiglu(xb, wg[e], wu[e], wd[e]) * w.narrow(0, row, sizes[e]).unsqueeze(1));
+                   naive.narrow(0, row, sizes[e])
+                       .copy_(naive_swiglu(xb, wg[e], wu[e], wd[e]) * w.narrow(0, row, sizes[e]).unsqueeze(1));
                    row += sizes[e];
                  }
                  auto out = grouped_swiglu(on_device(x, t), on_device(w, t), sizes, wg_d, wu_d, wd_d);

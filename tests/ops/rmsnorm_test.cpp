@@ -25,7 +25,7 @@ TEST(RmsNorm, FusedCpuMatchesFp64CompositeForwardAndBackward) {
       auto w64 = (torch::rand({shape.back()}, torch::kDouble) + 0.5).to(dt).to(at::kDouble).requires_grad_();
       auto dy64 = torch::randn(shape, torch::kDouble).to(dt).to(at::kDouble);
       auto x = x64.detach().to(dt).requires_grad_(), w = w64.detach().to(at::kFloat).requires_grad_();
-      auto y = rms_norm(x, w, 1e-6);  // the fused node (fp32 master weight, as the models hold it)
+      auto y = rms_norm(x, w, 1e-6);        // the fused node (fp32 master weight, as the models hold it)
       auto y64 = rms_norm(x64, w64, 1e-6);  // fp64: the composite form
       ASSERT_EQ(y.scalar_type(), dt);
       ASSERT_NE(y.grad_fn(), nullptr);

@@ -16,7 +16,9 @@ ScopeConfig cfg(int64_t window = 3) {
 const std::vector<int64_t> kHealthy = {26, 24, 25, 25, 27, 23, 25, 25};
 const std::vector<int64_t> kCollapsed = {180, 5, 5, 4, 3, 1, 1, 1};  // one expert holds 90%
 IntervalSignals sig(double maxvio_batch, double drop_rate = 0) { return {maxvio_batch, drop_rate}; }
-bool has(const std::vector<std::string>& v, const std::string& x) { return std::find(v.begin(), v.end(), x) != v.end(); }
+bool has(const std::vector<std::string>& v, const std::string& x) {
+  return std::find(v.begin(), v.end(), x) != v.end();
+}
 std::vector<std::string> rules(const std::vector<Alert>& a) {
   std::vector<std::string> r;
   for (auto& x : a) r.push_back(x.rule);
@@ -39,7 +41,7 @@ TEST(Detector, CollapseFiresAfterWindowWithItsStartStep) {
   auto fired = d.observe(70, 2, load_metrics(kCollapsed), sig(2.0));          // 3rd: W reached
   auto r = rules(fired);
   EXPECT_NE(std::find(r.begin(), r.end(), "dominant_expert"), r.end());
-  EXPECT_NE(std::find(r.begin(), r.end(), "low_neff"), r.end());  // N_eff 1.65 < E / 2
+  EXPECT_NE(std::find(r.begin(), r.end(), "low_neff"), r.end());         // N_eff 1.65 < E / 2
   EXPECT_NE(std::find(r.begin(), r.end(), "starved_experts"), r.end());  // 5 under 2.5%
   EXPECT_NE(std::find(r.begin(), r.end(), "high_maxvio"), r.end());
   for (auto& a : fired) {
@@ -54,7 +56,7 @@ TEST(Detector, CollapseFiresAfterWindowWithItsStartStep) {
   EXPECT_TRUE(d.collapsed(2));
   EXPECT_EQ(d.collapse_began(2), 50);
   EXPECT_TRUE(d.observe(80, 2, load_metrics(kCollapsed), sig(2.0)).empty());  // once per streak
-  EXPECT_EQ(d.status(1), "ok");                                           // other layers untouched
+  EXPECT_EQ(d.status(1), "ok");                                               // other layers untouched
 }
 
 TEST(Detector, RespectsTheWindowAndLeavesCollapseOnlyAfterTheExitWindow) {
@@ -218,7 +220,8 @@ TEST(Detector, FallingEntropyTrendWarnsEarly) {
   ScopeConfig c = cfg(3);
   c.trend_window = 5;
   CollapseDetector d(c);
-  std::vector<std::vector<int64_t>> stream = {{25, 25, 25, 25}, {30, 24, 23, 23}, {36, 22, 21, 21}, {42, 20, 19, 19}, {48, 18, 17, 17}};
+  std::vector<std::vector<int64_t>> stream = {
+      {25, 25, 25, 25}, {30, 24, 23, 23}, {36, 22, 21, 21}, {42, 20, 19, 19}, {48, 18, 17, 17}};
   std::vector<Alert> all;
   for (size_t i = 0; i < stream.size(); ++i)
     for (auto& a : d.observe(int64_t(i), 0, load_metrics(stream[i]), sig(0.3))) all.push_back(a);
@@ -324,7 +327,7 @@ TEST(Detector, SixteenExpertsAQuarterStarvedMostOfTheRunIsCollapsedWithinFortySt
   for (int i = 0; i < 30; ++i) {
     const int64_t step = 10 * i;
     int n = step < onset ? 0 : 4 + (i % 4);  // 4, 5, 6, 7 starved
-    if (i == 15) n = 3;                       // the one interval with fewer than a quarter
+    if (i == 15) n = 3;                      // the one interval with fewer than a quarter
     std::vector<int64_t> c(16, 0);
     for (int e = 0; e < 16; ++e) c[size_t(e)] = e < n ? 6 : (2000 - 6 * n) / (16 - n);
     auto m = load_metrics(c, 2);

@@ -38,7 +38,8 @@ Case random_case(unsigned seed) {
 TEST(ForwardPass, SoftmaxLogitsMatchNaive) {
   Case c = random_case(1);
   std::vector<int64_t> counts(E, 0), coact(E * E, 0);
-  auto s = accumulate_forward(c.ids.data(), T, K, E, nullptr, c.logits.data(), false, counts.data(), coact.data(), "l0");
+  auto s =
+      accumulate_forward(c.ids.data(), T, K, E, nullptr, c.logits.data(), false, counts.data(), coact.data(), "l0");
   std::vector<int64_t> rc(E, 0), rco(E * E, 0);
   double ent = 0, top1 = 0, sq = 0, mx = -1e30;
   for (int64_t t = 0; t < T; ++t) {
@@ -117,7 +118,8 @@ TEST(ForwardPass, BadIdThrowsNamingLayerAndAddsNothing) {
     accumulate_forward(ids.data(), 2, 1, 4, nullptr, nullptr, false, counts.data(), nullptr, "layer 3 (mlp.gate)");
     FAIL() << "no throw";
   } catch (const std::invalid_argument& e) {
-    EXPECT_NE(std::string(e.what()).find("layer 3 (mlp.gate): expert id 5 is not in [0, 4)"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("layer 3 (mlp.gate): expert id 5 is not in [0, 4)"), std::string::npos)
+        << e.what();
   }
   EXPECT_EQ(counts, (std::vector<int64_t>(4, 0)));
 }

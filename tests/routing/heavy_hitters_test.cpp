@@ -31,7 +31,8 @@ std::vector<int64_t> zipf_stream(int64_t n, int64_t items, double s, uint32_t se
 // The exact (count desc, id asc) order.
 std::vector<std::pair<int64_t, int64_t>> exact_top(const std::map<int64_t, int64_t>& f) {
   std::vector<std::pair<int64_t, int64_t>> v(f.begin(), f.end());
-  std::sort(v.begin(), v.end(), [](auto& a, auto& b) { return a.second != b.second ? a.second > b.second : a.first < b.first; });
+  std::sort(v.begin(), v.end(),
+            [](auto& a, auto& b) { return a.second != b.second ? a.second > b.second : a.first < b.first; });
   return v;
 }
 }  // namespace

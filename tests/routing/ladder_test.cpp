@@ -37,7 +37,8 @@ TEST(Ladder, ReinitNamesTheStarvedExpertsAndTheBusiestAsSource) {
   c.max_bias_update_rate = 0.001, c.max_jitter_eps = 0.01, c.max_seq_aux_loss_alpha = 1e-3, c.max_z_loss_beta = 1e-3;
   Ladder l(c);
   RouterKnobs k;
-  k.set(Knob::kBiasRate, 0.001), k.set(Knob::kJitterEps, 0.01), k.set(Knob::kSeqAuxAlpha, 1e-3), k.set(Knob::kZLossBeta, 1e-3);
+  k.set(Knob::kBiasRate, 0.001), k.set(Knob::kJitterEps, 0.01), k.set(Knob::kSeqAuxAlpha, 1e-3),
+      k.set(Knob::kZLossBeta, 1e-3);
   auto a = l.decide(2, true, k, load_metrics({0, 500, 1, 499}), 2.0, 0.8);  // every knob at its bound
   ASSERT_TRUE(a);
   EXPECT_TRUE(a->reinit);

@@ -78,7 +78,7 @@ TEST(ScopeMetrics, StarvedExpertsAndTokenShare) {
   EXPECT_EQ(starved_experts(m, 0.0505), (std::vector<int64_t>{3, 4}));
   EXPECT_EQ(starved_experts(m, 0.31), (std::vector<int64_t>{2, 3, 4}));  // 6% < 0.31 / 5 = 6.2%
   EXPECT_NEAR(m.max_share, 0.48, 1e-12);
-  EXPECT_NEAR(m.max_token_share, 0.96, 1e-12);  // 480 of the 500 tokens chose expert 0
+  EXPECT_NEAR(m.max_token_share, 0.96, 1e-12);                          // 480 of the 500 tokens chose expert 0
   EXPECT_TRUE(starved_experts(load_metrics({0, 0, 0}), 0.01).empty());  // no slots: nothing starved
 }
 
@@ -99,7 +99,7 @@ TEST(ScopeMetrics, StarvationIsRelativeToTheFairShareSoABalancedWideLayerHasNone
 }
 
 TEST(ScopeMetrics, JudgedNeedsSlotsPerExpert) {
-  EXPECT_TRUE(load_judged(load_metrics(std::vector<int64_t>(128, 10)), 10.0));   // exactly 10 per expert
+  EXPECT_TRUE(load_judged(load_metrics(std::vector<int64_t>(128, 10)), 10.0));  // exactly 10 per expert
   EXPECT_FALSE(load_judged(load_metrics(std::vector<int64_t>(128, 9)), 10.0));
   std::vector<int64_t> skew(128, 0);
   skew[0] = 1280;  // the mean, not each expert, counts

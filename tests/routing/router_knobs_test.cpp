@@ -43,8 +43,8 @@ TEST(RouterKnobs, JsonKeepsTheSavedLayoutAndRoundTrips) {
   k.set(Knob::kJitterEps, 0.05);
   k.set(Knob::kZLossBeta, 0.001);
   const nlohmann::json j = k.to_json();
-  const nlohmann::json want = {{"bias_balance", true},     {"bias_update_rate", 0.001}, {"jitter", "input"},
-                               {"jitter_eps", 0.05},       {"seq_aux_loss_alpha", 0.0}, {"z_loss_beta", 0.001},
+  const nlohmann::json want = {{"bias_balance", true}, {"bias_update_rate", 0.001}, {"jitter", "input"},
+                               {"jitter_eps", 0.05},   {"seq_aux_loss_alpha", 0.0}, {"z_loss_beta", 0.001},
                                {"lr_mult", 1.0}};
   EXPECT_EQ(j, want) << j.dump();
   EXPECT_EQ(RouterKnobs::from_json(j, "t"), k);
@@ -52,8 +52,8 @@ TEST(RouterKnobs, JsonKeepsTheSavedLayoutAndRoundTrips) {
 
 TEST(RouterKnobs, EqualitySeesEveryKnob) {
   const RouterKnobs base;
-  for (const char* name : {"bias_balance", "bias_update_rate", "jitter", "jitter_eps", "seq_aux_loss_alpha",
-                           "z_loss_beta", "lr_mult"}) {
+  for (const char* name :
+       {"bias_balance", "bias_update_rate", "jitter", "jitter_eps", "seq_aux_loss_alpha", "z_loss_beta", "lr_mult"}) {
     nlohmann::json j = base.to_json();
     if (j[name].is_boolean()) j[name] = !j[name].get<bool>();
     else if (j[name].is_string()) j[name] = "logits";

@@ -44,7 +44,8 @@ double naive_mi(const std::vector<std::vector<int>>& a, const std::vector<std::v
   return double(mi);
 }
 
-std::vector<int64_t> pair_counts(const std::vector<std::vector<int>>& a, const std::vector<std::vector<int>>& b, int ea, int eb) {
+std::vector<int64_t> pair_counts(const std::vector<std::vector<int>>& a, const std::vector<std::vector<int>>& b, int ea,
+                                 int eb) {
   std::vector<int64_t> n(ea * eb, 0);
   for (size_t t = 0; t < a.size(); ++t)
     for (int x : a[t])
@@ -179,7 +180,8 @@ TEST(RoutingProfile, CountsTopTokensAndAgreementAgainstBruteForce) {
     EXPECT_LT(id, 3);
     EXPECT_EQ(top3[r][pf::kText], "t" + std::to_string(id));
     EXPECT_EQ(top3[r][pf::kCount].get<int64_t>(), by_token[std::make_tuple(3, int(id))]);
-    EXPECT_NEAR(top3[r][pf::kShare].get<double>(), double(by_token[std::make_tuple(3, int(id))]) / double(slots3), 1e-12);
+    EXPECT_NEAR(top3[r][pf::kShare].get<double>(), double(by_token[std::make_tuple(3, int(id))]) / double(slots3),
+                1e-12);
     if (r) {
       EXPECT_GE(top3[r - 1][pf::kCount].get<int64_t>(), top3[r][pf::kCount].get<int64_t>());
     }

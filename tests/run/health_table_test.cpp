@@ -17,9 +17,12 @@ TEST(HealthTable, LatestOrRequestedStepAndTruncatedLastLine) {
   const auto path = (dir / "metrics.jsonl").string();
   {
     std::ofstream f(path);
-    f << R"({"schema":1,"type":"train","step":10,"moe":[{"layer":1,"entropy_norm":0.9,"n_eff":7.1,"maxvio_batch":0.3,"drop_rate":0,"dead":[],"status":"ok"}]})" "\n";
-    f << R"({"schema":1,"type":"eval","step":10,"val_loss":2.0})" "\n";
-    f << R"({"schema":1,"type":"train","step":20,"moe":[{"layer":1,"entropy_norm":0.2,"n_eff":1.3,"maxvio_batch":5.1,"drop_rate":0.25,"dead":[3,4],"status":"collapsed"}]})" "\n";
+    f << R"({"schema":1,"type":"train","step":10,"moe":[{"layer":1,"entropy_norm":0.9,"n_eff":7.1,"maxvio_batch":0.3,"drop_rate":0,"dead":[],"status":"ok"}]})"
+         "\n";
+    f << R"({"schema":1,"type":"eval","step":10,"val_loss":2.0})"
+         "\n";
+    f << R"({"schema":1,"type":"train","step":20,"moe":[{"layer":1,"entropy_norm":0.2,"n_eff":1.3,"maxvio_batch":5.1,"drop_rate":0.25,"dead":[3,4],"status":"collapsed"}]})"
+         "\n";
     f << R"({"schema":1,"type":"train","step":30,"moe":[{"la)";  // killed mid-write
   }
   auto t = read_health_table(path);

@@ -30,12 +30,14 @@ std::string error_of(const std::function<void()>& fn) {
 }  // namespace
 
 TEST(LogRecord, TypedFieldsSayWhereWhatAndWhy) {
-  const json rec = {{"step", "forty"}, {"layer", 3}, {"big", 18446744073709551615ull}, {"x", 1.5}, {"moe", 7}, {"s", "ok"}};
+  const json rec = {{"step", "forty"}, {"layer", 3}, {"big", 18446744073709551615ull},
+                    {"x", 1.5},        {"moe", 7},   {"s", "ok"}};
   EXPECT_EQ(error_of([&] { integer_field(rec, "step", "m.jsonl:12"); }),
             "m.jsonl:12: field 'step' must be an integer, got string \"forty\"");
   EXPECT_EQ(integer_field(rec, "layer", "w").value(), 3);
   EXPECT_FALSE(integer_field(rec, "absent", "w").has_value());
-  EXPECT_NE(error_of([&] { integer_field(rec, "big", "w"); }).find("must be an integer"), std::string::npos);  // > int64
+  EXPECT_NE(error_of([&] { integer_field(rec, "big", "w"); }).find("must be an integer"),
+            std::string::npos);  // > int64
   EXPECT_NE(error_of([&] { integer_field(rec, "x", "w"); }).find("got number 1.5"), std::string::npos);
   EXPECT_EQ(number_field(rec, "x", "w").value(), 1.5);
   EXPECT_EQ(error_of([&] { array_field(rec, "moe", "m:2"); }), "m:2: field 'moe' must be an array, got number 7");
@@ -51,10 +53,14 @@ TEST(LogRecord, HealthTableSkipsMisTypedRecordsWithFileLineWarnings) {
   const auto path = (dir / "metrics.jsonl").string();
   {
     std::ofstream f(path);
-    f << R"({"schema":1,"type":"train","step":10,"moe":[{"layer":1,"entropy_norm":0.9,"status":"ok"}]})" "\n";
-    f << R"({"schema":1,"type":"train","step":"forty","moe":[{"layer":1,"status":"collapsed"}]})" "\n";
-    f << R"({"schema":1,"type":5,"step":50})" "\n";
-    f << R"({"schema":1,"type":"train","step":60,"moe":{"layer":1}})" "\n";
+    f << R"({"schema":1,"type":"train","step":10,"moe":[{"layer":1,"entropy_norm":0.9,"status":"ok"}]})"
+         "\n";
+    f << R"({"schema":1,"type":"train","step":"forty","moe":[{"layer":1,"status":"collapsed"}]})"
+         "\n";
+    f << R"({"schema":1,"type":5,"step":50})"
+         "\n";
+    f << R"({"schema":1,"type":"train","step":60,"moe":{"layer":1}})"
+         "\n";
   }
   auto t = read_health_table(path);
   EXPECT_EQ(t.step, 10);

@@ -64,8 +64,9 @@ TEST(CorpusScope, PlantedRouterShowsClassXAtTheTopOfExpert3) {
   opt.coact_every = 2;
   std::ostringstream out;
   Progress progress(out, false, 1300);
-  auto r = run_corpus_scope(model, {corpus("a", a), corpus("b", b)}, opt, ScopeConfig{}, run, "planted",
-                            [](int64_t id) { return "tok" + std::to_string(id); }, progress);
+  auto r = run_corpus_scope(
+      model, {corpus("a", a), corpus("b", b)}, opt, ScopeConfig{}, run, "planted",
+      [](int64_t id) { return "tok" + std::to_string(id); }, progress);
   EXPECT_EQ(r.tokens, 1300);
   // Corpus a: 31 windows of 32 (8 chunks of <= 4) + a tail of 8; corpus b: 9 windows (3 chunks) + a tail of 12.
   EXPECT_EQ(r.chunks, 9 + 4);
@@ -121,8 +122,8 @@ TEST(CorpusScope, PlantedRouterShowsClassXAtTheTopOfExpert3) {
     ASSERT_EQ(rec["type"], "train");
     ++trains;
     const auto& l = rec["moe"][0];
-    for (const char* k : {"entropy_norm", "n_eff", "maxvio_batch", "dead", "router_entropy", "top1_score", "bias_intervention",
-                          "tokens_per_expert", "status"})
+    for (const char* k : {"entropy_norm", "n_eff", "maxvio_batch", "dead", "router_entropy", "top1_score",
+                          "bias_intervention", "tokens_per_expert", "status"})
       EXPECT_TRUE(l.contains(k)) << k;
     EXPECT_EQ(l.contains("coactivation"), trains % 2 == 1) << "interval " << trains;  // intervals 0, 2, 4
     EXPECT_FALSE(l.contains("router_grad_norm"));
@@ -144,7 +145,8 @@ TEST(CorpusScope, RefusesBadOptionsAndAnExistingRun) {
   const std::vector<int64_t> empty;
   std::ostringstream out;
   Progress progress(out, false, 100);
-  auto expect_error = [&](const CorpusScopeOptions& o, std::vector<CorpusTokens> c, const std::string& run, const std::string& what) {
+  auto expect_error = [&](const CorpusScopeOptions& o, std::vector<CorpusTokens> c, const std::string& run,
+                          const std::string& what) {
     try {
       run_corpus_scope(model, c, o, ScopeConfig{}, run, "m", nullptr, progress);
       ADD_FAILURE() << "no error, expected: " << what;

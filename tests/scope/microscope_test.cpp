@@ -18,13 +18,13 @@ using moescope::testing::cli;
 using moescope::testing::ScratchRun;
 namespace fs = std::filesystem;
 
-
 TEST(Microscope, LogsRoutingMetricsTensorBoardAndHealthTable) {
   ScratchRun s("scope");
   const std::string run = s.run("r");
-  auto [code, out] = cli("train --config " + moescope::testing::source_path("configs/tiny.toml") + " --data " + s.corpus() +
-                         " --out " + run + " --set data.cache_dir=" + s.cache() +
-                         " --set train.max_steps=8 --set train.log_every=2 --set scope.coact_every=2 --set train.eval_every=4");
+  auto [code, out] =
+      cli("train --config " + moescope::testing::source_path("configs/tiny.toml") + " --data " + s.corpus() +
+          " --out " + run + " --set data.cache_dir=" + s.cache() +
+          " --set train.max_steps=8 --set train.log_every=2 --set scope.coact_every=2 --set train.eval_every=4");
   ASSERT_EQ(code, 0) << out;
   auto log = read_jsonl(run + "/metrics.jsonl");
   ASSERT_TRUE(log.warnings.empty());
@@ -56,10 +56,31 @@ TEST(Microscope, LogsRoutingMetricsTensorBoardAndHealthTable) {
     int64_t total = 0;
     for (auto& c : l["counts"]) total += c.get<int64_t>();
     EXPECT_EQ(total, 2 * 4 * 32 * 2);
-    for (const char* k : {"load", "entropy_norm", "n_eff", "cv", "min_max_ratio", "maxvio_batch", "dead", "router_entropy",
-                          "top1_score", "logit_rms", "logit_max", "drop_rate", "bias", "bias_std", "bias_intervention",
-                          "balance_loss", "z_loss", "router_grad_norm", "expert_grad_norm", "status", "starved",
-                          "max_token_share", "tokens_per_expert", "bias_lo", "bias_hi"})
+    for (const char* k : {"load",
+                          "entropy_norm",
+                          "n_eff",
+                          "cv",
+                          "min_max_ratio",
+                          "maxvio_batch",
+                          "dead",
+                          "router_entropy",
+                          "top1_score",
+                          "logit_rms",
+                          "logit_max",
+                          "drop_rate",
+                          "bias",
+                          "bias_std",
+                          "bias_intervention",
+                          "balance_loss",
+                          "z_loss",
+                          "router_grad_norm",
+                          "expert_grad_norm",
+                          "status",
+                          "starved",
+                          "max_token_share",
+                          "tokens_per_expert",
+                          "bias_lo",
+                          "bias_hi"})
       EXPECT_TRUE(l.contains(k)) << k;
     // The load metrics, recomputed here from the logged counts c_i by docs/metrics.md's
     // definitions (tiny: E = 4, K = 2; C = the interval's slots).
@@ -162,20 +183,25 @@ TEST(Microscope, ResumedLogHasNoDuplicateSteps) {
 TEST(Microscope, ResumeNamesAMisTypedLogRecord) {
   ScratchRun s("scope-bad-record");
   const std::string run = s.run("r");
-  ASSERT_EQ(cli("train --config " + moescope::testing::source_path("configs/tiny.toml") + " --data " + s.corpus() + " --out " + run +
-                " --set data.cache_dir=" + s.cache() + " --set train.log_every=1 --set train.ckpt_every=3 --set train.eval_every=100" +
-                " --set train.max_steps=3")
-                .first,
-            0);
+  ASSERT_EQ(
+      cli("train --config " + moescope::testing::source_path("configs/tiny.toml") + " --data " + s.corpus() +
+          " --out " + run + " --set data.cache_dir=" + s.cache() +
+          " --set train.log_every=1 --set train.ckpt_every=3 --set train.eval_every=100" + " --set train.max_steps=3")
+          .first,
+      0);
   size_t lines = 0;
   {
     std::ifstream f(run + "/metrics.jsonl");
     for (std::string l; std::getline(f, l);) ++lines;
   }
-  { JsonlWriter(run + "/metrics.jsonl", true).write({{"schema", 1}, {"type", "train"}, {"step", "forty"}, {"moe", nlohmann::json::array()}}); }
+  {
+    JsonlWriter(run + "/metrics.jsonl", true)
+        .write({{"schema", 1}, {"type", "train"}, {"step", "forty"}, {"moe", nlohmann::json::array()}});
+  }
   auto [code, out] = cli("train --out " + run + " --resume --set train.max_steps=4");
   EXPECT_NE(code, 0) << out;
-  EXPECT_NE(out.find(run + "/metrics.jsonl:" + std::to_string(lines + 1) + ": field 'step' must be an integer, got string \"forty\""),
+  EXPECT_NE(out.find(run + "/metrics.jsonl:" + std::to_string(lines + 1) +
+                     ": field 'step' must be an integer, got string \"forty\""),
             std::string::npos)
       << out;
   EXPECT_EQ(out.find("json.exception"), std::string::npos) << out;
@@ -233,7 +259,8 @@ TEST(Microscope, RemediationLadderContinuesAcrossResume) {
   ASSERT_EQ(tb.size(), 12u);
   for (int64_t step = 11; step <= 12; ++step) {
     EXPECT_NEAR(ta[step]["loss"].get<double>(), tb[step]["loss"].get<double>(), 1e-6) << step;
-    auto ba = ta[step]["moe"][0]["bias"].get<std::vector<double>>(), bb = tb[step]["moe"][0]["bias"].get<std::vector<double>>();
+    auto ba = ta[step]["moe"][0]["bias"].get<std::vector<double>>(),
+         bb = tb[step]["moe"][0]["bias"].get<std::vector<double>>();
     for (size_t e = 0; e < ba.size(); ++e) EXPECT_NEAR(ba[e], bb[e], 1e-7) << "step " << step << " expert " << e;
     EXPECT_EQ(ta[step]["moe"][0]["counts"], tb[step]["moe"][0]["counts"]) << step;
   }

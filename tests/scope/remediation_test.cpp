@@ -23,7 +23,7 @@ MoELayer layer_with(std::vector<std::string> sets) {
   auto cfg = tiny_config(sets).model;
   return MoELayer(cfg, cfg.n_layers);
 }
-const OptimizerHooks kNoOptimizer;  // no optimizer wired
+const OptimizerHooks kNoOptimizer;    // no optimizer wired
 constexpr double kUnsaturated = 0.8;  // mean per-token router entropy of a router that is not saturated
 
 // The router's lr multiplier (a router knob; the trainer applies it to the optimizer).
@@ -34,10 +34,12 @@ double router_lr(MoELayer& moe) { return moe->gate->knobs().lr_mult; }
 TEST(Remediation, LadderEnablesBiasThenJitterThenSeqAuxThenZLossAndSkipsReinitWithoutDeadExperts) {
   Remediator r(scope_cfg());
   auto moe = layer_with({"moe.bias_balance=false"});
-  auto m = load_metrics({82, 6, 6, 6});  // collapsed-looking load, no starved expert (each at least a fifth of the fair share)
+  auto m = load_metrics(
+      {82, 6, 6, 6});  // collapsed-looking load, no starved expert (each at least a fifth of the fair share)
   std::vector<std::string> actions;
   for (int step = 1; step <= 5; ++step)
-    for (auto& ev : r.act(step, 1, /*unhealthy=*/true, *moe, m, 3.0, kUnsaturated, kNoOptimizer)) actions.push_back(ev["action"]);
+    for (auto& ev : r.act(step, 1, /*unhealthy=*/true, *moe, m, 3.0, kUnsaturated, kNoOptimizer))
+      actions.push_back(ev["action"]);
   // router_lr is skipped (the router trains at the model's lr), reinit too (no dead expert).
   EXPECT_EQ(actions, (std::vector<std::string>{"bias_rate", "jitter", "seq_aux_loss", "z_loss", "bias_rate"}));
   EXPECT_DOUBLE_EQ(moe->gate->knobs().z_loss_beta, 1e-3);
@@ -64,9 +66,11 @@ TEST(Remediation, BiasRateRisesOnImbalanceAndFallsOnOscillation) {
   // Per-step MaxVio under the ceiling: nothing to do.
   EXPECT_TRUE(r.act(30, 1, false, *moe, load_metrics({26, 25, 25, 24}), 0.3, kUnsaturated, kNoOptimizer).empty());
   // Never below kMinBiasRate, never above the bound.
-  for (int i = 0; i < 10; ++i) r.act(40 + i, 1, false, *moe, load_metrics({26, 25, 25, 24}), 3.0, kUnsaturated, kNoOptimizer);
+  for (int i = 0; i < 10; ++i)
+    r.act(40 + i, 1, false, *moe, load_metrics({26, 25, 25, 24}), 3.0, kUnsaturated, kNoOptimizer);
   EXPECT_DOUBLE_EQ(moe->gate->knobs().bias_update_rate, kMinBiasRate);
-  for (int i = 0; i < 20; ++i) r.act(60 + i, 1, false, *moe, load_metrics({90, 10, 20, 20}), 3.0, kUnsaturated, kNoOptimizer);
+  for (int i = 0; i < 20; ++i)
+    r.act(60 + i, 1, false, *moe, load_metrics({90, 10, 20, 20}), 3.0, kUnsaturated, kNoOptimizer);
   EXPECT_DOUBLE_EQ(moe->gate->knobs().bias_update_rate, scope_cfg().max_bias_update_rate);
 }
 
@@ -78,7 +82,8 @@ TEST(Remediation, ReplayRestoresKnobsRungAndCooldown) {
   Remediator live(cfg);
   auto a = layer_with({"moe.bias_balance=false"});
   std::vector<std::vector<nlohmann::json>> logged;
-  for (int step = 1; step <= 4; ++step) logged.push_back(live.act(step, 1, true, *a, m, 3.0, kUnsaturated, kNoOptimizer));
+  for (int step = 1; step <= 4; ++step)
+    logged.push_back(live.act(step, 1, true, *a, m, 3.0, kUnsaturated, kNoOptimizer));
   // Replayed from the log into a fresh ladder and layer.
   Remediator replayed(cfg);
   auto b = layer_with({"moe.bias_balance=false"});
@@ -91,7 +96,9 @@ TEST(Remediation, ReplayRestoresKnobsRungAndCooldown) {
   auto next_replayed = replayed.act(5, 1, true, *b, m, 3.0, kUnsaturated, kNoOptimizer);
   ASSERT_EQ(next_live.size(), 1u);
   EXPECT_EQ(next_live, next_replayed);  // the same rung (seq_aux_loss) at the same interval
-  EXPECT_THROW(replayed.replay_interval(1, std::vector<nlohmann::json>{nlohmann::json{{"action", "teleport"}, {"step", 6}}}, *b, true), std::runtime_error);
+  EXPECT_THROW(replayed.replay_interval(
+                   1, std::vector<nlohmann::json>{nlohmann::json{{"action", "teleport"}, {"step", 6}}}, *b, true),
+               std::runtime_error);
 }
 
 TEST(Remediation, LadderCoolsARaisedRouterLrAfterZLossAndNeverBelowTheModelLr) {
@@ -115,14 +122,15 @@ TEST(Remediation, LadderCoolsARaisedRouterLrAfterZLossAndNeverBelowTheModelLr) {
 TEST(Remediation, SaturatedRouterGetsZLossBeforeTheBiasRateIsTouched) {
   Remediator r(scope_cfg());
   auto moe = layer_with({"moe.bias_balance=true", "moe.bias_update_rate=0.01"});
-  set_router_lr(moe, 1.0);  // router at the model's lr
+  set_router_lr(moe, 1.0);                                 // router at the model's lr
   const auto unbalanced = load_metrics({70, 10, 10, 10});  // interval MaxVio 1.8
   std::vector<std::string> got;
   for (int step = 1; step <= 4; ++step)
     for (auto& ev : r.act(step, 1, false, *moe, unbalanced, 4.5, /*router_entropy=*/0.04, kNoOptimizer))
       got.push_back(ev["action"].get<std::string>() + ":" + ev["reason"].get<std::string>() + ":" + ev["to"].dump());
   // 1e-3, x4, then the bound 1e-2; then the bias rate (already at its bound on imbalance): nothing.
-  EXPECT_EQ(got, (std::vector<std::string>{"z_loss:saturated:0.001", "z_loss:saturated:0.004", "z_loss:saturated:0.01"}));
+  EXPECT_EQ(got,
+            (std::vector<std::string>{"z_loss:saturated:0.001", "z_loss:saturated:0.004", "z_loss:saturated:0.01"}));
   EXPECT_DOUBLE_EQ(moe->gate->knobs().bias_update_rate, 0.01);
   // Not saturated: the bias rate is tuned (halved on a balanced interval).
   auto ev = r.act(5, 1, false, *moe, load_metrics({26, 25, 25, 24}), 4.5, kUnsaturated, kNoOptimizer);
@@ -158,8 +166,8 @@ TEST(Remediation, ReplayRestoresTheRouterLrWithoutMovingTheLadder) {
   set_router_lr(moe, 30.0);
   Remediator replayed(cfg);
   // A tuning-branch router_lr (with a reason), then a ladder rung.
-  replayed.replay_interval(1, {{{"action", "router_lr"}, {"from", 30.0}, {"to", 7.5}, {"reason", "oscillation"}, {"step", 10}}},
-                           *moe, true);
+  replayed.replay_interval(
+      1, {{{"action", "router_lr"}, {"from", 30.0}, {"to", 7.5}, {"reason", "oscillation"}, {"step", 10}}}, *moe, true);
   EXPECT_DOUBLE_EQ(router_lr(moe), 7.5);
   replayed.replay_interval(1, {{{"action", "bias_rate"}, {"from", 0.0}, {"to", 0.001}, {"step", 20}}}, *moe, true);
   // The ladder continues at rung 2 (jitter): the tuning action did not advance it.

@@ -64,8 +64,8 @@ TEST(ScopeModelCli, TwoCorporaGiveSharesAndSpecialisation) {
     for (int i = 0; i < 400; ++i) f << i * 7919 % 10007 << (i % 10 == 9 ? "\n" : " ");
   }
   const std::string run = s.run("two");
-  auto [rc, out] = cli("scope --model " + fixture("olmoe") + " --data " + s.corpus() + " --data " + other + " --out " + run +
-                       " --device cpu --batch 4 --seq-len 32 --cache-dir " + s.cache());
+  auto [rc, out] = cli("scope --model " + fixture("olmoe") + " --data " + s.corpus() + " --data " + other + " --out " +
+                       run + " --device cpu --batch 4 --seq-len 32 --cache-dir " + s.cache());
   ASSERT_EQ(rc, 0) << out;
   EXPECT_NE(out.find("routing over 2 corpora"), std::string::npos) << out;
   EXPECT_NE(out.find("most specialised experts"), std::string::npos) << out;
@@ -103,7 +103,8 @@ TEST(ScopeModelCli, BadInputGetsAClearError) {
     EXPECT_EQ(out.find("terminate called"), std::string::npos) << out;
   };
   // Missing data file, empty corpus, no --data / --out.
-  expect_error("scope --model " + olmoe + " --data " + s.run("nope.txt") + " --out " + s.run("a") + " --device cpu", "nope.txt");
+  expect_error("scope --model " + olmoe + " --data " + s.run("nope.txt") + " --out " + s.run("a") + " --device cpu",
+               "nope.txt");
   const std::string empty = s.run("empty.txt");
   std::ofstream(empty).close();
   expect_error("scope --model " + olmoe + " --data " + empty + " --out " + s.run("b") + " --device cpu", "empty");
@@ -111,14 +112,17 @@ TEST(ScopeModelCli, BadInputGetsAClearError) {
   expect_error("scope --model " + olmoe + " --data " + s.corpus() + " --device cpu", "needs --out");
   // Model directory errors: missing, and a broken config.json.
   expect_error("scope --model " + s.run("no-model") + " --data " + s.corpus() + " --out " + s.run("d"), "no-model");
-  expect_error("scope --model " + s.run("no-model") + " --data " + s.corpus() + " --out " + s.run("d"), "no such directory");
+  expect_error("scope --model " + s.run("no-model") + " --data " + s.corpus() + " --out " + s.run("d"),
+               "no such directory");
   const std::string broken = s.run("broken");
   fs::copy(olmoe, broken);
   moescope::write_file_atomic(broken + "/config.json", "{\"model_type\": \"olmoe\", \"hidden_size\": ");
-  expect_error("scope --model " + broken + " --data " + s.corpus() + " --out " + s.run("e") + " --device cpu", "config.json");
+  expect_error("scope --model " + broken + " --data " + s.corpus() + " --out " + s.run("e") + " --device cpu",
+               "config.json");
   // A too-long window, an existing run, --data with --run.
-  expect_error("scope --model " + olmoe + " --data " + s.corpus() + " --out " + s.run("f") + " --device cpu --seq-len 100000",
-               "max_seq_len");
+  expect_error(
+      "scope --model " + olmoe + " --data " + s.corpus() + " --out " + s.run("f") + " --device cpu --seq-len 100000",
+      "max_seq_len");
   {  // The window is checked before the corpus is tokenised (cheap errors first).
     auto [rc, out] = cli("scope --model " + olmoe + " --data " + s.corpus() + " --out " + s.run("f2") +
                          " --device cpu --seq-len 100000 --cache-dir " + s.run("fresh-cache"));
@@ -126,7 +130,9 @@ TEST(ScopeModelCli, BadInputGetsAClearError) {
     EXPECT_EQ(out.find("tokenised"), std::string::npos) << out;
   }
   expect_error("scope --run " + s.run("f") + " --data " + s.corpus(), "--model");
-  auto [rc, out] = cli("scope --model " + olmoe + " --data " + s.corpus() + " --out " + s.run("g") + " --device cpu --seq-len 16 --cache-dir " + s.cache());
+  auto [rc, out] = cli("scope --model " + olmoe + " --data " + s.corpus() + " --out " + s.run("g") +
+                       " --device cpu --seq-len 16 --cache-dir " + s.cache());
   ASSERT_EQ(rc, 0) << out;
-  expect_error("scope --model " + olmoe + " --data " + s.corpus() + " --out " + s.run("g") + " --device cpu", "already holds a run");
+  expect_error("scope --model " + olmoe + " --data " + s.corpus() + " --out " + s.run("g") + " --device cpu",
+               "already holds a run");
 }

@@ -61,8 +61,8 @@ CorpusScopeResult scope(const std::string& run, bool stream, bool spill, const s
   Progress progress(out, false, int64_t(a.size() + b.size()));
   std::vector<CorpusTokens> corpora{{"a", int64_t(a.size()), [&a](int64_t i) { return a.at(i); }},
                                     {"b", int64_t(b.size()), [&b](int64_t i) { return b.at(i); }}};
-  return run_corpus_scope(model, corpora, opt, ScopeConfig{}, run, "small", [](int64_t id) { return std::to_string(id); },
-                          progress);
+  return run_corpus_scope(
+      model, corpora, opt, ScopeConfig{}, run, "small", [](int64_t id) { return std::to_string(id); }, progress);
 }
 
 }  // namespace
@@ -130,14 +130,16 @@ TEST(StreamedPass, CliStreamsMappedWeightsUnderABudget) {
   const std::string small = s.run("small.txt");
   write_file_atomic(small, read_file(s.corpus()).substr(0, 2000));
   // --dtype pins the activation dtype: "auto" follows a matmul timing (kept per machine).
-  const std::string common = " --data " + small + " --device cpu --dtype fp32 --batch 2 --seq-len 16 --log-every 3 --cache-dir " + s.cache();
+  const std::string common =
+      " --data " + small + " --device cpu --dtype fp32 --batch 2 --seq-len 16 --log-every 3 --cache-dir " + s.cache();
   auto [rc, out] = cli("scope --model " + model + common + " --weights mapped --out " + s.run("whole"));
   ASSERT_EQ(rc, 0) << out;
   EXPECT_NE(out.find("peak RSS (VmHWM)"), std::string::npos) << out;
   EXPECT_NE(out.find("scope: compute dtype fp32 (--dtype fp32 (as set)"), std::string::npos) << out;
   // A budget the whole model exceeds (323 KiB of mapped weights + 148 KiB for one chunk) but one
   // layer fits (110 KiB + the chunk + 32 KiB of kept routing).
-  std::tie(rc, out) = cli("scope --model " + model + common + " --weights mapped --max-memory 400K --out " + s.run("streamed"));
+  std::tie(rc, out) =
+      cli("scope --model " + model + common + " --weights mapped --max-memory 400K --out " + s.run("streamed"));
   ASSERT_EQ(rc, 0) << out;
   EXPECT_NE(out.find("streaming layer by layer"), std::string::npos) << out;
   EXPECT_NE(out.find("streamed layer by layer"), std::string::npos) << out;
@@ -145,9 +147,11 @@ TEST(StreamedPass, CliStreamsMappedWeightsUnderABudget) {
   const auto ref = records(s.run("whole")), got = records(s.run("streamed"));
   ASSERT_EQ(got.size(), ref.size());
   for (size_t i = 0; i < ref.size(); ++i) EXPECT_EQ(got[i], ref[i]) << "record " << i;
-  EXPECT_EQ(read_file(s.run("streamed") + "/routing_profile.json"), read_file(s.run("whole") + "/routing_profile.json"));
+  EXPECT_EQ(read_file(s.run("streamed") + "/routing_profile.json"),
+            read_file(s.run("whole") + "/routing_profile.json"));
   // Too small for one layer: refused before anything is written, naming the numbers.
-  std::tie(rc, out) = cli("scope --model " + model + common + " --weights mapped --max-memory 4K --out " + s.run("tiny"));
+  std::tie(rc, out) =
+      cli("scope --model " + model + common + " --weights mapped --max-memory 4K --out " + s.run("tiny"));
   EXPECT_NE(rc, 0) << out;
   EXPECT_NE(out.find("--max-memory 4.0 KiB is too small"), std::string::npos) << out;
   EXPECT_FALSE(std::filesystem::exists(s.run("tiny") + "/metrics.jsonl"));

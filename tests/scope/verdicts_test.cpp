@@ -33,10 +33,10 @@ nlohmann::json fixture() {
 // optimizer step per interval, the step numbered log_every, 2 log_every, ...).
 std::vector<std::string> microscope_statuses(const nlohmann::json& sc, int64_t log_every, bool forward_only) {
   const int64_t E = sc["experts"], K = sc["top_k"];
-  Config cfg = tiny_config({"moe.n_routed=" + std::to_string(E), "moe.top_k=" + std::to_string(K), "moe.expert_hidden=4",
-                            "scope.tensorboard=false"});
+  Config cfg = tiny_config({"moe.n_routed=" + std::to_string(E), "moe.top_k=" + std::to_string(K),
+                            "moe.expert_hidden=4", "scope.tensorboard=false"});
   const fs::path dir = fs::temp_directory_path() / ("moescope-verdicts-" + std::to_string(::getpid()) + "-" +
-                                                     sc["name"].get<std::string>() + (forward_only ? "-fwd" : "-train"));
+                                                    sc["name"].get<std::string>() + (forward_only ? "-fwd" : "-train"));
   remove_tree(dir.string());
   fs::create_directories(dir);
   ScopeContext ctx;

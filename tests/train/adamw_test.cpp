@@ -47,8 +47,10 @@ TEST(AdamW, MatchesTheNaiveFormulaWithDecayExemptionAndChangedLrMultipliers) {
     ((w * gw).sum() + (b * gb).sum()).backward();
     const double lr = 1e-3 * t;
     opt.step(lr);
-    for (int64_t i = 0; i < w.numel(); ++i) rw[i].step(gw.view(-1)[i].item<double>(), lr, mult, true, t, b1, b2, eps, wd);
-    for (int64_t i = 0; i < b.numel(); ++i) rb[i].step(gb.view(-1)[i].item<double>(), lr, 1.0, false, t, b1, b2, eps, wd);
+    for (int64_t i = 0; i < w.numel(); ++i)
+      rw[i].step(gw.view(-1)[i].item<double>(), lr, mult, true, t, b1, b2, eps, wd);
+    for (int64_t i = 0; i < b.numel(); ++i)
+      rb[i].step(gb.view(-1)[i].item<double>(), lr, 1.0, false, t, b1, b2, eps, wd);
   }
   for (int64_t i = 0; i < w.numel(); ++i) EXPECT_NEAR(w.view(-1)[i].item<double>(), rw[i].p, 1e-12) << i;
   for (int64_t i = 0; i < b.numel(); ++i) EXPECT_NEAR(b.view(-1)[i].item<double>(), rb[i].p, 1e-12) << i;
@@ -57,19 +59,20 @@ TEST(AdamW, MatchesTheNaiveFormulaWithDecayExemptionAndChangedLrMultipliers) {
 
 TEST(AdamW, StateRoundTripsAndResetZeroesOnlyThePrefix) {
   auto a = torch::ones({2, 2}).requires_grad_(true), c = torch::ones({2}).requires_grad_(true);
-  AdamW opt({{"layers.1.mlp.experts.3.up_proj.weight", a, true, 1.0}, {"layers.1.mlp.experts.31.w", c, true, 1.0}},
-            0.9, 0.99, 1e-8, 0.0);
+  AdamW opt({{"layers.1.mlp.experts.3.up_proj.weight", a, true, 1.0}, {"layers.1.mlp.experts.31.w", c, true, 1.0}}, 0.9,
+            0.99, 1e-8, 0.0);
   ((a * 2).sum() + (c * 3).sum()).backward();
   opt.step(0.1);
   auto saved = opt.state();
   AdamW other({{"layers.1.mlp.experts.3.up_proj.weight", a, true, 1.0}, {"layers.1.mlp.experts.31.w", c, true, 1.0}},
               0.9, 0.99, 1e-8, 0.0);
   other.load_state(saved, opt.steps());
-  for (size_t i = 0; i < saved.size(); ++i) EXPECT_TRUE(other.state()[i].second.equal(saved[i].second)) << saved[i].first;
+  for (size_t i = 0; i < saved.size(); ++i)
+    EXPECT_TRUE(other.state()[i].second.equal(saved[i].second)) << saved[i].first;
   other.reset_state("layers.1.mlp.experts.3.");  // the trailing dot keeps expert 31 out
   auto st = other.state();
-  EXPECT_EQ(st[0].second.abs().sum().item<double>(), 0.0);   // exp_avg of expert 3
-  EXPECT_GT(st[2].second.abs().sum().item<double>(), 0.0);   // exp_avg of expert 31
+  EXPECT_EQ(st[0].second.abs().sum().item<double>(), 0.0);  // exp_avg of expert 3
+  EXPECT_GT(st[2].second.abs().sum().item<double>(), 0.0);  // exp_avg of expert 31
   saved.pop_back();
   EXPECT_THROW(other.load_state(saved, 1), std::runtime_error);
 }

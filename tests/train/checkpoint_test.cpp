@@ -36,8 +36,8 @@ Proc moescope_cli(const std::string& args, const std::string& env = "") {
   return p;
 }
 std::string train_args(const ScratchRun& s, const std::string& run, const std::string& extra) {
-  return "train --config " + moescope::testing::source_path("configs/tiny.toml") + " --data " + s.corpus() + " --out " + run +
-         " --set data.cache_dir=" + s.cache() + " " + extra;
+  return "train --config " + moescope::testing::source_path("configs/tiny.toml") + " --data " + s.corpus() + " --out " +
+         run + " --set data.cache_dir=" + s.cache() + " " + extra;
 }
 }  // namespace
 
@@ -140,7 +140,8 @@ TEST(Cli, EvalAndGenerateOnATrainedRun) {
   EXPECT_EQ(j1["val_loss"], j2["val_loss"]);  // deterministic
   EXPECT_GT(j1["tokens"].get<int64_t>(), 0);
   auto g1 = moescope_cli("generate --run " + s.run("r") + " --prompt 'the king' --tokens 20 --temperature 0 --json");
-  auto g2 = moescope_cli("generate --run " + s.run("r") + " --prompt 'the king' --tokens 20 --temperature 0 --json --no-cache");
+  auto g2 = moescope_cli("generate --run " + s.run("r") +
+                         " --prompt 'the king' --tokens 20 --temperature 0 --json --no-cache");
   ASSERT_EQ(g1.code, 0) << g1.out;
   auto t1 = nlohmann::json::parse(g1.out.substr(g1.out.find("{\"")));
   auto t2 = nlohmann::json::parse(g2.out.substr(g2.out.find("{\"")));

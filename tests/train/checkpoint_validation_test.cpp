@@ -76,9 +76,9 @@ TEST(CheckpointValidation, DtypeLieIsRefusedEverywhere) {
   const std::string e = load_error(latest_dir(r.run), cfg, false);
   EXPECT_NE(e.find("'model.embed_tokens.weight' is stored as I32, the model expects F32"), std::string::npos) << e;
   const std::string metrics_before = read_file(metrics_path(r.run));
-  for (const std::string& cmd :
-       {"eval --run " + r.run, "generate --run " + r.run + " --prompt 'the' --tokens 2",
-        "compress --run " + r.run + " --out " + r.s.run("c"), "train --out " + r.run + " --resume --set train.max_steps=6"}) {
+  for (const std::string& cmd : {"eval --run " + r.run, "generate --run " + r.run + " --prompt 'the' --tokens 2",
+                                 "compress --run " + r.run + " --out " + r.s.run("c"),
+                                 "train --out " + r.run + " --resume --set train.max_steps=6"}) {
     auto [code, out] = cli(cmd);
     EXPECT_EQ(code, 2) << cmd << "\n" << out;
     EXPECT_NE(out.find("stored as I32"), std::string::npos) << cmd << "\n" << out;

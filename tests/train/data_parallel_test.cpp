@@ -51,9 +51,9 @@ const std::string kEnv = "MOESCOPE_NO_REEXEC=1 OMP_WAIT_POLICY=PASSIVE OMP_NUM_T
 // Global micro-batch 8, 2 micro-batches per step, a constant lr after warm-up (so a 10-step run
 // resumed to 20 follows the 20-step run), every balance term on, jitter off.
 std::string train_args(const ScratchRun& s, const std::string& run, int steps) {
-  return "train --config " + moescope::testing::source_path("configs/tiny.toml") + " --data " + s.corpus() + " --out " + run +
-         " --set data.cache_dir=" + s.cache() + " --set train.batch_size=8 --set train.grad_accum=2 --set train.max_steps=" +
-         std::to_string(steps) +
+  return "train --config " + moescope::testing::source_path("configs/tiny.toml") + " --data " + s.corpus() + " --out " +
+         run + " --set data.cache_dir=" + s.cache() +
+         " --set train.batch_size=8 --set train.grad_accum=2 --set train.max_steps=" + std::to_string(steps) +
          " --set train.log_every=1 --set train.eval_every=10 --set train.ckpt_every=10 --set train.eval_max_batches=2"
          " --set train.min_lr_ratio=1 --set moe.bias_update_rate=0.01 --set moe.aux_loss_alpha=0.01"
          " --set moe.seq_aux_loss_alpha=0.001 --set moe.z_loss_beta=0.001 --set scope.tensorboard=false";
@@ -96,7 +96,8 @@ void expect_expert_shards(const std::string& state, const std::string& ckpt, int
     EXPECT_EQ(j.at("expert_moment_bytes").get<int64_t>(), 2 * expert_bytes / ep) << "rank " << r;
     const auto rr = load_safetensors(state + "/rank" + std::to_string(r) + ".safetensors");
     ASSERT_EQ(rr.tensors.size(), r0.tensors.size());
-    for (size_t i = 0; i < rr.tensors.size(); ++i) EXPECT_EQ(rr.tensors[i].bytes, r0.tensors[i].bytes) << rr.tensors[i].name;
+    for (size_t i = 0; i < rr.tensors.size(); ++i)
+      EXPECT_EQ(rr.tensors[i].bytes, r0.tensors[i].bytes) << rr.tensors[i].name;
   }
 }
 
@@ -165,7 +166,9 @@ void expect_same_routing_metrics(const std::string& got_run, const std::string& 
       auto close = [&](const nlohmann::json& g, const nlohmann::json& v, const std::string& name) {
         if (v.is_array()) {
           ASSERT_EQ(g.size(), v.size()) << where << " " << name;
-          for (size_t k = 0; k < v.size(); ++k) EXPECT_NEAR(g[k].get<double>(), v[k].get<double>(), 1e-6 * (1 + std::abs(v[k].get<double>()))) << where << " " << name;
+          for (size_t k = 0; k < v.size(); ++k)
+            EXPECT_NEAR(g[k].get<double>(), v[k].get<double>(), 1e-6 * (1 + std::abs(v[k].get<double>())))
+                << where << " " << name;
         } else {
           EXPECT_NEAR(g.get<double>(), v.get<double>(), 1e-6 * (1 + std::abs(v.get<double>()))) << where << " " << name;
         }
@@ -237,7 +240,8 @@ TEST(DataParallel, TwoRanksOfHalfTheBatchTrainAsOneRankWithIdenticalRanks) {
   // EP 2 x DP 2 (dropless): experts split within {0, 1} and {2, 3}, data parallel across them.
   const std::string e = s.run("ep2dp2"), ep_state = s.run("ep2dp2-state");
   fs::create_directories(ep_state);
-  auto [ce, oe] = sh(four(train_args(s, e, 20) + " --set train.expert_parallel=2", "MOESCOPE_TEST_RANK_STATE=" + ep_state));
+  auto [ce, oe] =
+      sh(four(train_args(s, e, 20) + " --set train.expert_parallel=2", "MOESCOPE_TEST_RANK_STATE=" + ep_state));
   ASSERT_EQ(ce, 0) << oe;
   expect_expert_shards(ep_state, latest_weights(e), 4, 2);
   expect_close_losses(losses(e), la, 1, 20);
@@ -303,7 +307,8 @@ TEST(DataParallel, ExpertParallelWithDropsTrainsAsOneProcessAndResumesAtEp1) {
   const std::string ep4 = s.run("ep4");
   const std::string ep4_state = s.run("ep4-state");
   fs::create_directories(ep4_state);
-  auto [c5, o5] = sh(four(train_args(s, ep4, 20) + cap + " --set train.expert_parallel=4", "MOESCOPE_TEST_RANK_STATE=" + ep4_state));
+  auto [c5, o5] = sh(
+      four(train_args(s, ep4, 20) + cap + " --set train.expert_parallel=4", "MOESCOPE_TEST_RANK_STATE=" + ep4_state));
   ASSERT_EQ(c5, 0) << o5;
   expect_expert_shards(ep4_state, latest_weights(ep4), 4, 4);  // one expert per rank
   expect_close_losses(losses(ep4), losses(ref), 1, 20);
@@ -349,7 +354,8 @@ TEST(DataParallel, RemediationIsDecidedOnceAndAppliedOnEveryRank) {
     std::vector<std::string> v;
     for (const auto& r : read_jsonl(metrics_path(run)).records)
       if (r.value("type", "") == "remediation")
-        v.push_back(std::to_string(r.at("step").get<int64_t>()) + ":" + r.at("action").get<std::string>() + ":" + r.at("to").dump());
+        v.push_back(std::to_string(r.at("step").get<int64_t>()) + ":" + r.at("action").get<std::string>() + ":" +
+                    r.at("to").dump());
     return v;
   };
   const auto va = actions(a);
@@ -357,12 +363,14 @@ TEST(DataParallel, RemediationIsDecidedOnceAndAppliedOnEveryRank) {
   EXPECT_EQ(actions(b), va);
   const auto r0 = load_safetensors(state + "/rank0.safetensors"), r1 = load_safetensors(state + "/rank1.safetensors");
   ASSERT_EQ(r0.tensors.size(), r1.tensors.size());
-  for (size_t i = 0; i < r0.tensors.size(); ++i) EXPECT_EQ(r0.tensors[i].bytes, r1.tensors[i].bytes) << r0.tensors[i].name;
+  for (size_t i = 0; i < r0.tensors.size(); ++i)
+    EXPECT_EQ(r0.tensors[i].bytes, r1.tensors[i].bytes) << r0.tensors[i].name;
   // Under EP 2 (each rank holds half the experts): rank 0 decides on gathered experts, and its
   // changes reach the owners; the same actions, the same model on both ranks.
   const std::string e = s.run("ep2"), ep_state = s.run("ep2-state");
   fs::create_directories(ep_state);
-  auto [ce, oe] = sh(two(train_args(s, e, 6) + knobs + " --set train.expert_parallel=2", "MOESCOPE_TEST_RANK_STATE=" + ep_state));
+  auto [ce, oe] =
+      sh(two(train_args(s, e, 6) + knobs + " --set train.expert_parallel=2", "MOESCOPE_TEST_RANK_STATE=" + ep_state));
   ASSERT_EQ(ce, 0) << oe;
   EXPECT_EQ(actions(e), va);
   expect_expert_shards(ep_state, latest_weights(e), 2, 2);
@@ -404,12 +412,13 @@ TEST(DataParallelFaults, ConfigsThatDifferBetweenRanksAreRefusedByEveryRank) {
   ScratchRun s("dp-config");
   const std::string run = s.run("run");
   const int port = dist::free_port("127.0.0.1");
-  const std::string env = kEnv + "WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(port) + " MOESCOPE_DIST_TIMEOUT_S=20 ";
+  const std::string env =
+      kEnv + "WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(port) + " MOESCOPE_DIST_TIMEOUT_S=20 ";
   const std::string out0 = s.run("out0"), out1 = s.run("out1");
   const double t0 = now_s();
-  auto [c, o] = sh("(" + env + "RANK=0 " + MOESCOPE_BINARY + " " + train_args(s, run, 4) + " > " + out0 + " 2>&1; echo $? >> " + out0 +
-                   ") & (" + env + "RANK=1 " + MOESCOPE_BINARY + " " + train_args(s, run, 4) + " --set train.lr=0.001 > " + out1 +
-                   " 2>&1; echo $? >> " + out1 + "); wait");
+  auto [c, o] = sh("(" + env + "RANK=0 " + MOESCOPE_BINARY + " " + train_args(s, run, 4) + " > " + out0 +
+                   " 2>&1; echo $? >> " + out0 + ") & (" + env + "RANK=1 " + MOESCOPE_BINARY + " " +
+                   train_args(s, run, 4) + " --set train.lr=0.001 > " + out1 + " 2>&1; echo $? >> " + out1 + "); wait");
   EXPECT_LT(now_s() - t0, 60);
   for (const auto& f : {out0, out1}) {
     std::ifstream in(f);

@@ -29,7 +29,8 @@ TEST(HfCli, EvalAndGenerateAcceptAModelDirectory) {
   ASSERT_EQ(rc, 0) << out;
   const auto j = nlohmann::json::parse(out);
   EXPECT_GT(j["val_loss"].get<double>(), 0.0);
-  std::tie(rc, out) = cli("generate --model " + kOlmoe + " --prompt 'The theory' --tokens 4 --temperature 0 --json --device cpu", false);
+  std::tie(rc, out) = cli(
+      "generate --model " + kOlmoe + " --prompt 'The theory' --tokens 4 --temperature 0 --json --device cpu", false);
   ASSERT_EQ(rc, 0) << out;
   EXPECT_EQ(nlohmann::json::parse(out)["new_tokens"], 4);
 }
@@ -37,10 +38,12 @@ TEST(HfCli, EvalAndGenerateAcceptAModelDirectory) {
 TEST(HfCli, TrainInitStartsFromTheModelWithTheMicroscopeOn) {
   moescope::testing::ScratchRun s("hf-cli-init");
   const std::string run = s.run("init");
-  auto [rc, out] = cli("train --init " + kOlmoe + " --out " + run + " --data " + s.corpus() +
-                       " --set train.device=cpu --set train.dtype=fp32 --set train.max_steps=2 --set train.batch_size=2"
-                       " --set train.seq_len=16 --set train.log_every=1 --set train.eval_every=2 --set train.ckpt_every=2"
-                       " --set train.eval_max_batches=1 --set data.cache_dir=" + s.cache());
+  auto [rc, out] =
+      cli("train --init " + kOlmoe + " --out " + run + " --data " + s.corpus() +
+          " --set train.device=cpu --set train.dtype=fp32 --set train.max_steps=2 --set train.batch_size=2"
+          " --set train.seq_len=16 --set train.log_every=1 --set train.eval_every=2 --set train.ckpt_every=2"
+          " --set train.eval_max_batches=1 --set data.cache_dir=" +
+          s.cache());
   ASSERT_EQ(rc, 0) << out;
   EXPECT_NE(out.find("init: "), std::string::npos) << out;
   const auto cfg = nlohmann::json::parse(moescope::read_file(run + "/config.json"));
@@ -49,7 +52,8 @@ TEST(HfCli, TrainInitStartsFromTheModelWithTheMicroscopeOn) {
   std::ifstream metrics(run + "/metrics.jsonl");
   std::string first;
   ASSERT_TRUE(std::getline(metrics, first));
-  EXPECT_NE(first.find("\"entropy_norm\""), std::string::npos) << "routing metrics from the first logged step: " << first;
+  EXPECT_NE(first.find("\"entropy_norm\""), std::string::npos)
+      << "routing metrics from the first logged step: " << first;
 }
 
 // `train --init DIR` under the --set overrides the fixture names (constant lr, AdamW betas/eps,
@@ -69,7 +73,8 @@ TEST_P(HfInitTrain, FiveAdamWStepsMatchTransformers) {
     sets += " --set " + k + "=" + (v.is_string() ? v.get<std::string>() : v.dump());
   auto [rc, out] = cli("train --init " + dir + " --out " + run + " --data " + corpus + sets +
                        " --set train.eval_every=1000 --set train.ckpt_every=1000 --set train.eval_max_batches=1"
-                       " --set data.cache_dir=" + s.cache());
+                       " --set data.cache_dir=" +
+                       s.cache());
   ASSERT_EQ(rc, 0) << out;
   const auto want = e["adamw_losses"].get<std::vector<double>>();
   std::vector<double> got;
@@ -95,22 +100,24 @@ INSTANTIATE_TEST_SUITE_P(All, HfInitTrain, ::testing::ValuesIn(moescope::testing
 
 TEST(HfCli, TrainInitRefusesAModelTooLargeForMemory) {
   moescope::testing::ScratchRun s("hf-cli-init-big");
-  auto [rc, out] = cli("train --init " + source_path("tests/fixtures/hf/deepseek_v3") + " --out " + s.run("big") +
-                       " --data " + s.corpus() + " --max-memory 1M --set train.device=cpu --set data.cache_dir=" + s.cache());
+  auto [rc, out] =
+      cli("train --init " + source_path("tests/fixtures/hf/deepseek_v3") + " --out " + s.run("big") + " --data " +
+          s.corpus() + " --max-memory 1M --set train.device=cpu --set data.cache_dir=" + s.cache());
   EXPECT_NE(rc, 0);
   EXPECT_NE(out.find("to train, more than the"), std::string::npos) << out;
   EXPECT_NE(out.find("Estimate:"), std::string::npos) << out;
 }
 
 // A run with a moescope tokenizer (char) exported, then used as a model directory: eval and
-// scope --model read its moescope_tokenizer.json (before the tokenizer.json written for transformers), and the exported model's validation loss is
-// the run's own on the same text (within 0.5%: eval --model takes its own batch size, so the
+// scope --model read its moescope_tokenizer.json (before the tokenizer.json written for transformers), and the exported
+// model's validation loss is the run's own on the same text (within 0.5%: eval --model takes its own batch size, so the
 // windows differ; a wrong tokenizer or model would be off by far more: ln(vocab) is 4.2).
 TEST(HfExport, ExportedCharRunEvaluatesAsAModelDirectory) {
   moescope::testing::ScratchRun s("hf-export-char");
   const std::string run = s.run("src"), hf = s.run("hf");
-  auto [rc, out] = cli("train --config " + source_path("configs/tiny.toml") + " --data " + s.corpus() + " --out " + run +
-                       " --set moe.score_func=sigmoid --set train.max_steps=4 --set train.dtype=fp32 --set data.cache_dir=" + s.cache());
+  auto [rc, out] = cli(
+      "train --config " + source_path("configs/tiny.toml") + " --data " + s.corpus() + " --out " + run +
+      " --set moe.score_func=sigmoid --set train.max_steps=4 --set train.dtype=fp32 --set data.cache_dir=" + s.cache());
   ASSERT_EQ(rc, 0) << out;
   std::tie(rc, out) = cli("export --run " + run + " --out " + hf);
   ASSERT_EQ(rc, 0) << out;
@@ -134,7 +141,8 @@ TEST(HfExport, ExportedCharRunEvaluatesAsAModelDirectory) {
 TEST(HfExport, CliExportsASoftmaxRunAsDeepseekV2) {
   moescope::testing::ScratchRun s("hf-export-cli");
   const std::string out_dir = s.run("x");
-  const auto [rc, out] = cli("export --run " + source_path("tests/fixtures/runs/tiny-remediated") + " --out " + out_dir);
+  const auto [rc, out] =
+      cli("export --run " + source_path("tests/fixtures/runs/tiny-remediated") + " --out " + out_dir);
   ASSERT_EQ(rc, 0) << out;
   EXPECT_EQ(nlohmann::json::parse(moescope::read_file(out_dir + "/config.json"))["model_type"], "deepseek_v2");
 }

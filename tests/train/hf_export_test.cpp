@@ -20,10 +20,18 @@ namespace {
 
 // The tiny preset as a deepseek_v3-compatible model with every exported feature switched on.
 Config exportable(const std::vector<std::string>& extra = {}) {
-  std::vector<std::string> sets = {"model.vocab_size=272", "moe.score_func=sigmoid", "moe.n_routed=8", "moe.n_group=2",
-                                   "moe.topk_group=1", "moe.routed_scaling_factor=2.5", "attn.rope_scaling=yarn",
-                                   "attn.yarn_factor=4", "attn.yarn_original_max_position=16", "attn.yarn_mscale=1",
-                                   "attn.yarn_mscale_all_dim=0.8", "attn.yarn_softmax_mscale=true"};
+  std::vector<std::string> sets = {"model.vocab_size=272",
+                                   "moe.score_func=sigmoid",
+                                   "moe.n_routed=8",
+                                   "moe.n_group=2",
+                                   "moe.topk_group=1",
+                                   "moe.routed_scaling_factor=2.5",
+                                   "attn.rope_scaling=yarn",
+                                   "attn.yarn_factor=4",
+                                   "attn.yarn_original_max_position=16",
+                                   "attn.yarn_mscale=1",
+                                   "attn.yarn_mscale_all_dim=0.8",
+                                   "attn.yarn_softmax_mscale=true"};
   sets.insert(sets.end(), extra.begin(), extra.end());
   return moescope::testing::tiny_config(sets);
 }
@@ -74,9 +82,10 @@ TEST(HfExport, RoundTripIsExact) {
 TEST(HfExport, EveryArchitectureRoundTrips) {
   moescope::testing::ScratchRun s("hf-export-arch");
   const std::vector<std::string> softmax = {"moe.score_func=softmax", "moe.bias_balance=false"};
-  const std::vector<std::string> mha = {"moe.score_func=softmax", "moe.bias_balance=false", "attn.type=mha",
-                                        "attn.n_heads=4", "attn.n_kv_heads=2", "attn.rope_scaling=none",
-                                        "moe.n_group=1", "moe.topk_group=1", "moe.routed_scaling_factor=1"};
+  const std::vector<std::string> mha = {
+      "moe.score_func=softmax", "moe.bias_balance=false", "attn.type=mha",
+      "attn.n_heads=4",         "attn.n_kv_heads=2",      "attn.rope_scaling=none",
+      "moe.n_group=1",          "moe.topk_group=1",       "moe.routed_scaling_factor=1"};
   auto with = [](std::vector<std::string> a, const std::vector<std::string>& b) {
     a.insert(a.end(), b.begin(), b.end());
     return a;
@@ -96,7 +105,8 @@ TEST(HfExport, EveryArchitectureRoundTrips) {
     {
       torch::NoGradGuard ng;
       for (auto& p : model->named_parameters())
-        if (p.key().find("norm") != std::string::npos || p.key().find("bias") != std::string::npos) p.value().uniform_(0.5, 1.5);
+        if (p.key().find("norm") != std::string::npos || p.key().find("bias") != std::string::npos)
+          p.value().uniform_(0.5, 1.5);
     }
     model->eval();
     const std::string out = s.run(type);

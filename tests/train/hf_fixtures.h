@@ -9,7 +9,7 @@
 namespace moescope::testing {
 
 inline const std::vector<std::string>& hf_fixture_names() {
-  static const std::vector<std::string> n = {"deepseek_v3", "deepseek_v3_fp8", "deepseek_v2", "qwen2_moe",
+  static const std::vector<std::string> n = {"deepseek_v3", "deepseek_v3_fp8", "deepseek_v2",   "qwen2_moe",
                                              "qwen3_moe",   "mixtral",         "mixtral_fused", "olmoe"};
   return n;
 }

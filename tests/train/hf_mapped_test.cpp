@@ -52,7 +52,8 @@ std::vector<Mapping> file_mappings() {
     is >> range >> perms >> offset >> dev >> inode >> path;
     if (path.empty()) continue;
     const auto dash = range.find('-');
-    out.push_back({std::stoull(range.substr(0, dash), nullptr, 16), std::stoull(range.substr(dash + 1), nullptr, 16), path});
+    out.push_back(
+        {std::stoull(range.substr(0, dash), nullptr, 16), std::stoull(range.substr(dash + 1), nullptr, 16), path});
   }
   return out;
 }

@@ -95,7 +95,8 @@ TEST_P(HfArch, LogitsRoutingAndGreedyMatchTransformers) {
       const RoutingRecord& rec = layers[l]->last();
       ASSERT_TRUE(rec.valid) << what;
       auto sorted = rec.expert_TK.sort(-1);
-      const at::Tensor ids_TK = std::get<0>(sorted), w_TK = rec.weight_TK.gather(-1, std::get<1>(sorted)).to(torch::kDouble);
+      const at::Tensor ids_TK = std::get<0>(sorted),
+                       w_TK = rec.weight_TK.gather(-1, std::get<1>(sorted)).to(torch::kDouble);
       const auto want_ids = r["ids"].get<std::vector<std::vector<int64_t>>>();
       const auto want_w = r["weights"].get<std::vector<std::vector<double>>>();
       ASSERT_EQ(ids_TK.size(0), static_cast<int64_t>(want_ids.size())) << what;
@@ -137,10 +138,14 @@ TEST_P(HfArch, LogitsRoutingAndGreedyMatchTransformers) {
 // (PARAM_GROUPS there: first match wins; per layer where the name has one).
 std::string param_group(const std::string& name) {
   static const std::vector<std::pair<std::string, std::regex>> groups = {
-      {"embed", std::regex(R"(^model\.embed_tokens\.)")}, {"lm_head", std::regex(R"(^lm_head\.)")},
-      {"final_norm", std::regex(R"(^model\.norm\.)")},    {"attn", std::regex(R"(\.self_attn\.)")},
-      {"norms", std::regex(R"(layernorm\.weight$)")},      {"router", std::regex(R"(\.gate\.weight$)")},
-      {"shared", std::regex(R"(\.shared_experts?(_gate)?\.)")}, {"experts", std::regex(R"(\.experts\.)")},
+      {"embed", std::regex(R"(^model\.embed_tokens\.)")},
+      {"lm_head", std::regex(R"(^lm_head\.)")},
+      {"final_norm", std::regex(R"(^model\.norm\.)")},
+      {"attn", std::regex(R"(\.self_attn\.)")},
+      {"norms", std::regex(R"(layernorm\.weight$)")},
+      {"router", std::regex(R"(\.gate\.weight$)")},
+      {"shared", std::regex(R"(\.shared_experts?(_gate)?\.)")},
+      {"experts", std::regex(R"(\.experts\.)")},
       {"dense_mlp", std::regex(R"(\.mlp\.)")}};
   std::smatch m;
   const bool layer = std::regex_search(name, m, std::regex(R"(^model\.layers\.(\d+)\.)"));
@@ -237,8 +242,10 @@ TEST(HfModelDir, ShapeMismatch) {
   c["intermediate_size"] = 40;
   d.set_config(c);
   const std::string err = load_error(d.dir);
-  EXPECT_NE(err.find("tensor 'model.layers.0.block_sparse_moe.experts.0.w1.weight' has shape [32, 48], config.json implies [40, 48]"),
-            std::string::npos) << err;
+  EXPECT_NE(err.find("tensor 'model.layers.0.block_sparse_moe.experts.0.w1.weight' has shape [32, 48], config.json "
+                     "implies [40, 48]"),
+            std::string::npos)
+      << err;
 }
 
 TEST(HfModelDir, MissingAndExtraTensors) {

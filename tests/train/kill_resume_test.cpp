@@ -40,7 +40,10 @@ namespace {
 // each of the ~45 processes; the same for every run compared).
 std::pair<int, std::string> run_cli(const std::string& args, const std::string& env = "") {
   std::string out;
-  FILE* f = popen(("exec env MOESCOPE_NO_REEXEC=1 OMP_WAIT_POLICY=PASSIVE " + env + " " + std::string(MOESCOPE_BINARY) + " " + args + " 2>&1").c_str(), "r");
+  FILE* f = popen(("exec env MOESCOPE_NO_REEXEC=1 OMP_WAIT_POLICY=PASSIVE " + env + " " + std::string(MOESCOPE_BINARY) +
+                   " " + args + " 2>&1")
+                      .c_str(),
+                  "r");
   char buf[4096];
   size_t n;
   while ((n = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
@@ -55,8 +58,8 @@ const char* const kSets =
     " --set moe.bias_update_rate=0.01 --set scope.tensorboard=false";
 
 std::string train_cmd(const ScratchRun& s, const std::string& run) {
-  return "train --config " + moescope::testing::source_path("configs/tiny.toml") + " --data " + s.corpus() + " --out " + run +
-         " --set data.cache_dir=" + s.cache() + kSets;
+  return "train --config " + moescope::testing::source_path("configs/tiny.toml") + " --data " + s.corpus() + " --out " +
+         run + " --set data.cache_dir=" + s.cache() + kSets;
 }
 
 // The log without its wall-clock fields, one string per record, in order. Also without the
@@ -126,7 +129,8 @@ TEST(KillResume, SigkillAtTwentySeededMomentsLosesNothing) {
   for (const auto& trial : trials) {
     const int64_t at = trial.at;
     const std::string run = s.run("k" + std::to_string(at));
-    const std::string where = "killed at point " + std::to_string(at) + " (" + points[static_cast<size_t>(at - 1)] + ")";
+    const std::string where =
+        "killed at point " + std::to_string(at) + " (" + points[static_cast<size_t>(at - 1)] + ")";
     const auto& [kc, kout] = trial.killed;
     const auto& [rc, rout] = trial.resumed;
     EXPECT_EQ(kc, -SIGKILL) << where << "\n" << kout;
@@ -216,7 +220,8 @@ TEST(KillResume, ShortValidationSplitIsExplainedBeforeTraining) {
   ScratchRun s("shortval");
   std::ostringstream log;
   try {
-    Trainer t(s.config({"data.val_fraction=0.001", "model.max_seq_len=64", "train.seq_len=64"}), s.run("r"), false, log);
+    Trainer t(s.config({"data.val_fraction=0.001", "model.max_seq_len=64", "train.seq_len=64"}), s.run("r"), false,
+              log);
     FAIL() << "accepted";
   } catch (const std::runtime_error& e) {
     const std::string m = e.what();
@@ -245,7 +250,8 @@ TEST(KillResume, TooLargeForMemoryIsRefusedByName) {
   auto [c1, o1] = run_cli("selfcheck --config " + cfg + " --set model.n_layers=100000000");
   EXPECT_EQ(c1, 2) << o1;
   EXPECT_NE(o1.find("model.n_layers"), std::string::npos) << o1;
-  auto [c2, o2] = run_cli("selfcheck --config " + cfg + " --set model.d_model=65536 --set moe.expert_hidden=1048576 "
+  auto [c2, o2] = run_cli("selfcheck --config " + cfg +
+                          " --set model.d_model=65536 --set moe.expert_hidden=1048576 "
                           "--set moe.n_routed=4096 --set moe.first_k_dense=0");
   EXPECT_EQ(c2, 2) << o2;
   EXPECT_NE(o2.find("MemAvailable"), std::string::npos) << o2;

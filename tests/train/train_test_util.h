@@ -23,8 +23,8 @@ struct ScratchRun {
     remove_tree(root.string());
     std::filesystem::create_directories(root);
     std::ofstream f(root / "corpus.txt");
-    const char* words[] = {"the", "king", "and", "queen", "of", "a", "land", "where", "rivers", "run",
-                           "to", "sea", "under", "bright", "stars", "night", "falls", "softly", "on", "hills"};
+    const char* words[] = {"the", "king", "and",   "queen",  "of",    "a",     "land",  "where",  "rivers", "run",
+                           "to",  "sea",  "under", "bright", "stars", "night", "falls", "softly", "on",     "hills"};
     std::mt19937 rng(7);
     for (int line = 0; line < 600; ++line) {
       int n = 4 + static_cast<int>(rng() % 8);

@@ -28,8 +28,8 @@ std::map<int64_t, double> train_losses(const std::string& run_dir) {
   return out;
 }
 // Jitter on, so the restored RNG state matters; bias balancing on, so the bias buffers do.
-const std::vector<std::string> kResumeSets = {"train.max_steps=12", "train.log_every=1", "train.ckpt_every=3",
-                                              "train.eval_every=100", "moe.jitter=input", "moe.jitter_eps=0.05",
+const std::vector<std::string> kResumeSets = {"train.max_steps=12",        "train.log_every=1", "train.ckpt_every=3",
+                                              "train.eval_every=100",      "moe.jitter=input",  "moe.jitter_eps=0.05",
                                               "moe.bias_update_rate=0.01", "train.grad_accum=2"};
 }  // namespace
 
@@ -103,7 +103,8 @@ TEST(Trainer, ResumeRefusesAChangedModel) {
   } catch (const std::invalid_argument& e) {
     EXPECT_NE(std::string(e.what()).find("moe.top_k"), std::string::npos) << e.what();
   }
-  EXPECT_THROW(Trainer(s.config({"train.max_steps=4"}), s.run("r"), false, log), std::runtime_error);  // no silent overwrite
+  EXPECT_THROW(Trainer(s.config({"train.max_steps=4"}), s.run("r"), false, log),
+               std::runtime_error);  // no silent overwrite
 }
 
 // train.dtype = "auto" is resolved once, at the start, and saved resolved: config.json (what
@@ -131,7 +132,8 @@ TEST(Trainer, TinyPresetLossFalls) {
   ASSERT_EQ(r.exit_code, 0);
   auto l = train_losses(s.run("r"));
   ASSERT_GE(l.size(), 4u);
-  EXPECT_LT(l.rbegin()->second, l.begin()->second - 0.5) << "first " << l.begin()->second << " last " << l.rbegin()->second;
+  EXPECT_LT(l.rbegin()->second, l.begin()->second - 0.5)
+      << "first " << l.begin()->second << " last " << l.rbegin()->second;
   EXPECT_TRUE(std::isfinite(r.best_val_loss));
 }
 
@@ -148,7 +150,8 @@ TEST(Trainer, NonFiniteStepsAreSkippedThenStopTheRun) {
   }
   setenv("MOESCOPE_TEST_NAN_STEPS", "4,5,6,7", 1);
   {
-    Trainer t(s.config({"train.max_steps=20", "train.ckpt_every=2", "train.max_nonfinite=3"}), s.run("stop"), false, log);
+    Trainer t(s.config({"train.max_steps=20", "train.ckpt_every=2", "train.max_nonfinite=3"}), s.run("stop"), false,
+              log);
     auto before = snapshot(t.model());
     auto r = t.run();
     EXPECT_EQ(r.exit_code, 3);

@@ -16,8 +16,7 @@ LoadedRun load_any_run(const std::string& run_dir, const std::string& device, Hf
     throw std::runtime_error(run_dir +
                              ": no such directory (expected a run directory or a Hugging Face model directory)");
   if (compress::is_mobe_model_dir(run_dir)) {  // experts stored as basis factors: composed at load
-    auto mobe = compress::mobe_load(run_dir);
-    const HfLoadOverlay overlay{std::move(mobe.absent), std::move(mobe.fill)};
+    const HfLoadOverlay overlay = compress::mobe_load(run_dir);
     return load_model_dir(run_dir, device, std::cerr, weights, &overlay);
   }
   if (is_hf_model_dir(run_dir)) return load_model_dir(run_dir, device, std::cerr, weights);

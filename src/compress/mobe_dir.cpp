@@ -80,9 +80,9 @@ std::set<std::string> factorised_module_names(const std::vector<BasisGroup>& gro
   return out;
 }
 
-MobeLoad mobe_load(const std::string& dir) {
+HfLoadOverlay mobe_load(const std::string& dir) {
   auto groups = std::make_shared<std::vector<BasisGroup>>(read_mobe_banks(dir));
-  MobeLoad l;
+  HfLoadOverlay l;
   l.absent = factorised_module_names(*groups);
   l.fill = [groups](Transformer& model) { compose_into(*model, *groups); };
   return l;

@@ -16,7 +16,6 @@
 // Loading composes W = A f(softmax(logits) B) + mean into each factorised expert once
 // (compose_into, the code compressed runs use), after the other weights are read.
 #pragma once
-#include <functional>
 #include <set>
 #include <string>
 #include <vector>
@@ -24,6 +23,7 @@
 #include <nlohmann/json.hpp>
 
 #include "compress/basis_model.h"
+#include "model/hf_weights_load.h"
 #include "model/transformer.h"
 
 namespace moescope::compress {
@@ -41,12 +41,8 @@ std::vector<BasisGroup> read_mobe_banks(const std::string& dir);
 // The module names the banks replace ("layers.L.mlp.experts.E.gate_proj.weight").
 std::set<std::string> factorised_module_names(const std::vector<BasisGroup>& groups);
 
-// What a loader needs (model/hf_weights_load.h HfLoadOverlay): the module names not in the
-// files, and the step that composes them into the model.
-struct MobeLoad {
-  std::set<std::string> absent;
-  std::function<void(Transformer&)> fill;
-};
-MobeLoad mobe_load(const std::string& dir);
+// What the loader needs (model/hf_weights_load.h): the module names not in the files, and the
+// step that composes them into the model.
+HfLoadOverlay mobe_load(const std::string& dir);
 
 }  // namespace moescope::compress

@@ -117,8 +117,7 @@ std::vector<Composed> compose_from_file(const std::string& path, Activation f) {
 }
 
 LoadedRun load_compressed(const std::string& dir) {
-  auto ml = mobe_load(dir);
-  const HfLoadOverlay ov{ml.absent, ml.fill};
+  const HfLoadOverlay ov = mobe_load(dir);
   std::ostringstream log;
   return load_model_dir(dir, "cpu", log, HfWeights::kCopy, &ov);
 }
